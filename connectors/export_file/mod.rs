@@ -1,0 +1,82 @@
+//! A "manual" system with no API (EMIS Web, SystmOne, NHSmail bulk upload): its accounts
+//! are read from the user-list export an administrator saves, and each change becomes a
+//! work item for that administrator; the next export shows whether it was done.
+
+use super::{Applied, BoxFuture, Connector, ConnectorError};
+use crate::account::Account;
+use crate::feed::export::{self, ExportColumns};
+use crate::hr::Person;
+use crate::plan::{Action, Change};
+use std::path::PathBuf;
+
+pub struct ExportFile {
+    pub system: String,
+    pub path: PathBuf,
+    pub columns: ExportColumns,
+}
+
+impl ExportFile {
+    /// The work-item text an administrator acts on.
+    pub fn work_item(&self, person: &Person, change: &Change) -> String {
+        let account = change.account.as_deref().unwrap_or("(new account)");
+        let what = match &change.action {
+            Action::Create => "create an account (disabled until told otherwise)".to_string(),
+            Action::Enable => "enable the account".to_string(),
+            Action::Disable => "disable the account (do not delete it)".to_string(),
+            Action::Grant { entitlement } => format!("add the role {entitlement}"),
+            Action::Revoke { entitlement } => format!("remove the role {entitlement}"),
+            Action::Move { container } => format!("move the account to {container}"),
+            Action::Delete => "delete the account".to_string(),
+        };
+        format!(
+            "{}: for {} (employee {}), account {account}: {what}. Reason: {} [rule {}]",
+            self.system,
+            person.display_name(),
+            person.employee_number,
+            change.reason,
+            change.rule
+        )
+    }
+}
+
+impl Connector for ExportFile {
+    fn system(&self) -> &str {
+        &self.system
+    }
+
+    fn read_accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, ConnectorError>> {
+        Box::pin(async move {
+            let tz = crate::cli::london();
+            let read = export::read(&self.system, &self.path, &self.columns, &tz).map_err(|e| {
+                ConnectorError::Fatal {
+                    system: self.system.clone(),
+                    detail: e.to_string(),
+                }
+            })?;
+            Ok(read.accounts)
+        })
+    }
+
+    fn apply<'a>(
+        &'a self,
+        person: &'a Person,
+        change: &'a Change,
+    ) -> BoxFuture<'a, Result<Applied, ConnectorError>> {
+        Box::pin(async move {
+            Ok(Applied::WorkItem {
+                text: self.work_item(person, change),
+            })
+        })
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            std::fs::metadata(&self.path)
+                .map(|_| ())
+                .map_err(|e| ConnectorError::Fatal {
+                    system: self.system.clone(),
+                    detail: format!("export {} cannot be read: {e}", self.path.display()),
+                })
+        })
+    }
+}

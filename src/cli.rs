@@ -1,0 +1,794 @@
+//! The command line (CONTRACT §3): parses flags, reads files, opens the store, calls the
+//! pure core and prints what it found. Exit codes: 0 success, 1 runtime failure, 2 bad
+//! usage, config or input, 3 drift found with `--fail-on-drift`.
+
+use crate::audit::Draft;
+use crate::config::Config;
+use crate::drift::{self, SystemAccounts};
+use crate::feed::{self, esr, export, trac};
+use crate::hr::{self, HrEvent, IsoDate, NonBlank, Person, Rfc3339, SchemaTag, Source};
+use crate::plan::{self, Change};
+use crate::policy::{Findings, RoleModel};
+use crate::report::{self, Format};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{AuditFilter, Outcome, Store};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "turnstile",
+    version,
+    about = "Keeps NHS staff access in step with HR."
+)]
+pub struct Cli {
+    /// Config file; every key can be overridden by TURNSTILE__SECTION__KEY.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand, Debug)]
+enum Verb {
+    /// The daemon: consume HR events, keep effective-dated work, reconcile on a schedule.
+    Run,
+    /// Read a file feed into HR events; print them, or --apply them to the state store.
+    Feed(FeedArgs),
+    /// Show what would change and why, touching nothing.
+    Plan(PlanArgs),
+    /// Read every target, compare with what HR says, fix drift.
+    Reconcile(ReconcileArgs),
+    /// The offline drift report, from files alone.
+    Drift(DriftArgs),
+    /// Who changed whose access, when and why; --verify checks the trail.
+    Audit(AuditArgs),
+    /// Check the config and the role model, naming every problem at once.
+    Validate(ValidateArgs),
+}
+
+#[derive(Args, Debug)]
+struct FeedArgs {
+    #[arg(value_enum)]
+    source: FeedSource,
+    /// The CSV file.
+    file: PathBuf,
+    /// The file is a full extract: people it no longer lists are flagged for review
+    /// (never made leavers).
+    #[arg(long)]
+    full: bool,
+    /// Record the events in the state store, with the changes they plan.
+    #[arg(long, conflicts_with = "publish")]
+    apply: bool,
+    /// Publish the events to Kafka.
+    #[arg(long)]
+    publish: bool,
+    /// When the extract was taken (RFC 3339); default: the file's modification time. Two
+    /// feeds of the same file give the same event ids, so a replay changes nothing.
+    #[arg(long, value_name = "TIME")]
+    extracted_at: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FeedSource {
+    Esr,
+    Trac,
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// Role model file (default: [policy] path in the config).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// The Europe/London date to judge on (default: today).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    today: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct PlanArgs {
+    /// Only this employee number.
+    #[arg(long, value_name = "N")]
+    person: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: TextOrJson,
+    /// Exit 3 when there is anything to change.
+    #[arg(long)]
+    fail_on_drift: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Debug)]
+struct ReconcileArgs {
+    #[arg(long)]
+    system: Option<String>,
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TextOrJson {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct DriftArgs {
+    /// The ESR staff extract.
+    #[arg(long, value_name = "FILE")]
+    hr: PathBuf,
+    /// An account export, as SYSTEM=FILE (SYSTEM as in the role model); repeat per system.
+    #[arg(long = "export", value_name = "SYSTEM=FILE", required = true)]
+    exports: Vec<String>,
+    #[arg(long, value_enum, default_value = "json")]
+    format: Format,
+    /// Where to write the report (default: standard output).
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Exit 3 when anything is found.
+    #[arg(long)]
+    fail_on_drift: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Debug)]
+struct AuditArgs {
+    /// Only entries about this employee number.
+    #[arg(long, value_name = "N")]
+    person: Option<String>,
+    /// Only entries from this Europe/London date on.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    since: Option<String>,
+    /// Check that no entry was edited, removed or reordered.
+    #[arg(long)]
+    verify: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    format: TextOrJson,
+}
+
+#[derive(Args, Debug)]
+struct ValidateArgs {
+    /// Role model file (default: [policy] path in the config).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+}
+
+/// How a verb failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Bad usage, config or input: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// Something broke while running: exit 1.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Self {
+        Failure::Runtime(e.to_string())
+    }
+}
+
+impl From<feed::FeedError> for Failure {
+    fn from(e: feed::FeedError) -> Self {
+        match e {
+            feed::FeedError::Io { .. } | feed::FeedError::Csv { .. } => {
+                Failure::Usage(e.to_string())
+            }
+            _ => Failure::Usage(e.to_string()),
+        }
+    }
+}
+
+pub fn london() -> TimeZone {
+    TimeZone::get("Europe/London").unwrap_or(TimeZone::UTC)
+}
+
+/// Parses the command line and runs the verb.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let explicit = cli.config.is_some();
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("turnstile.toml"));
+    let config = match Config::load(&config_path, explicit) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config.log.level);
+    match run(cli, config) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure::Usage(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
+    match cli.verb {
+        Verb::Run => not_yet(
+            "run",
+            "the daemon arrives with the Kafka consumer (issue 4)",
+        ),
+        Verb::Reconcile(_) => not_yet("reconcile", "it needs the first live connector (issue 3)"),
+        Verb::Validate(a) => validate(&config, a.policy.as_deref()),
+        Verb::Feed(a) => feed_cmd(&config, a),
+        Verb::Plan(a) => plan_cmd(&config, a),
+        Verb::Drift(a) => drift_cmd(&config, a),
+        Verb::Audit(a) => audit_cmd(&config, a),
+    }
+}
+
+fn not_yet(verb: &str, why: &str) -> Result<u8, Failure> {
+    Err(Failure::Usage(format!(
+        "`turnstile {verb}` is not yet available in this version: {why}"
+    )))
+}
+
+fn print_findings(findings: &Findings) {
+    for p in &findings.problems {
+        eprintln!("{p}");
+    }
+}
+
+fn load_model(config: &Config, policy: Option<&Path>) -> Result<RoleModel, Failure> {
+    let path = policy.unwrap_or(&config.policy.path);
+    match RoleModel::load(path) {
+        Ok((model, warnings)) => {
+            print_findings(&warnings);
+            Ok(model)
+        }
+        Err(findings) => {
+            print_findings(&findings);
+            Err(Failure::Usage(format!(
+                "{}: the role model has {} problem(s); run `turnstile validate` after fixing them",
+                path.display(),
+                findings.errors().count()
+            )))
+        }
+    }
+}
+
+fn today(arg: Option<&str>) -> Result<Date, Failure> {
+    match arg {
+        Some(text) => IsoDate::parse(text)
+            .map(|d| d.0)
+            .map_err(|m| Failure::Usage(format!("--today: {m}"))),
+        None => Ok(Timestamp::now().to_zoned(london()).date()),
+    }
+}
+
+fn validate(config: &Config, policy: Option<&Path>) -> Result<u8, Failure> {
+    let path = policy.unwrap_or(&config.policy.path);
+    let (model, findings) = match RoleModel::load(path) {
+        Ok((m, f)) => (Some(m), f),
+        Err(f) => (None, f),
+    };
+    let mut problems = findings.problems;
+    if let Some(model) = &model {
+        for system in config.exports.keys() {
+            if !model.systems.contains_key(system) {
+                problems.push(crate::policy::Problem {
+                    file: "config".into(),
+                    line: None,
+                    message: format!(
+                        "[exports.{system}] names a system the role model does not declare"
+                    ),
+                    warning: false,
+                });
+            }
+        }
+    }
+    for p in &problems {
+        println!("{p}");
+    }
+    let errors = problems.iter().filter(|p| !p.warning).count();
+    if errors > 0 {
+        return Err(Failure::Usage(format!("{errors} error(s) found")));
+    }
+    if let Some(m) = model {
+        println!(
+            "{}: ok: {} systems, {} roles, {} rules ({} warning(s))",
+            path.display(),
+            m.systems.len(),
+            m.roles.len(),
+            m.rules.len(),
+            problems.len()
+        );
+    }
+    Ok(0)
+}
+
+/// A file feed's people as HR events, with stable ids so a replay changes nothing.
+fn file_event(
+    source: Source,
+    person: Person,
+    extracted_at: Timestamp,
+    kind: hr::EventKind,
+) -> Result<HrEvent, Failure> {
+    let stamp = extracted_at.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let event_id = NonBlank::parse(&format!(
+        "{}-{stamp}-{}",
+        source.as_str(),
+        person.employee_number
+    ))
+    .map_err(Failure::Usage)?;
+    Ok(HrEvent {
+        schema: SchemaTag,
+        event_id,
+        source,
+        kind,
+        occurred_at: Rfc3339(extracted_at),
+        sequence: None,
+        person,
+    })
+}
+
+fn extracted_at(arg: Option<&str>, file: &Path) -> Result<Timestamp, Failure> {
+    match arg {
+        Some(text) => Rfc3339::parse(text)
+            .map(|t| t.0)
+            .map_err(|m| Failure::Usage(format!("--extracted-at: {m}"))),
+        None => {
+            let modified = std::fs::metadata(file)
+                .and_then(|m| m.modified())
+                .map_err(|e| Failure::Usage(format!("{}: cannot read it: {e}", file.display())))?;
+            Timestamp::try_from(modified)
+                .map(|t| Timestamp::from_second(t.as_second()).unwrap_or(t))
+                .map_err(|e| {
+                    Failure::Usage(format!("{}: odd modification time: {e}", file.display()))
+                })
+        }
+    }
+}
+
+fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
+    if a.publish {
+        return not_yet(
+            "feed --publish",
+            "publishing to Kafka arrives with the daemon (issue 4)",
+        );
+    }
+    let today = today(a.common.today.as_deref())?;
+    let at = extracted_at(a.extracted_at.as_deref(), &a.file)?;
+    let (source, persons, errors, rows, held_back) = match a.source {
+        FeedSource::Esr => {
+            let x = esr::read(&a.file)?;
+            (Source::Esr, x.persons, x.errors, x.rows, x.held_back)
+        }
+        FeedSource::Trac => {
+            if a.full {
+                return Err(Failure::Usage("--full applies to ESR extracts only".into()));
+            }
+            let s = trac::read(&a.file)?;
+            (Source::Trac, s.persons, s.errors, s.rows, BTreeSet::new())
+        }
+    };
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    if persons.is_empty() && rows > 0 {
+        return Err(Failure::Usage(format!(
+            "{}: none of its {rows} rows could be used; nothing was recorded",
+            a.file.display()
+        )));
+    }
+    if !a.apply {
+        let mut out = std::io::stdout().lock();
+        for person in persons {
+            let kind = hr::guess_kind(None, &person, today);
+            let event = file_event(source, person, at, kind)?;
+            let line =
+                serde_json::to_string(&event).map_err(|e| Failure::Runtime(e.to_string()))?;
+            writeln!(out, "{line}").map_err(|e| Failure::Runtime(e.to_string()))?;
+        }
+        return Ok(0);
+    }
+    let model = load_model(config, a.common.policy.as_deref())?;
+    let mut store = SqliteStore::open(&config.store.path)?;
+    let accounts = store.accounts(None)?;
+    let mut by_person: BTreeMap<&str, Vec<&crate::account::Account>> = BTreeMap::new();
+    for acc in &accounts {
+        if let Some(n) = acc.employee_number.as_deref() {
+            by_person.entry(n).or_default().push(acc);
+        }
+    }
+    let actor = format!("turnstile feed {}", source.as_str());
+    let now = Timestamp::now();
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut listed = BTreeSet::new();
+    for person in persons {
+        listed.insert(person.employee_number.as_str().to_string());
+        let previous = store.person(person.employee_number.as_str())?;
+        let kind = hr::guess_kind(previous.as_ref().map(|p| &p.event.person), &person, today);
+        let event = file_event(source, person, at, kind)?;
+        let span = tracing::info_span!("event", event_id = %event.event_id, person = %event.person.employee_number);
+        let _guard = span.enter();
+        let mine = by_person
+            .get(event.person.employee_number.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let outcome = store.record_event(&event, &mut |_, new| {
+            let changes = plan::plan_person(&model, new, &mine, today);
+            event_drafts(&event, &changes, now, &actor, today, new)
+        })?;
+        let label = match outcome {
+            Outcome::Applied { .. } => "recorded",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Stale { .. } => "stale",
+        };
+        tracing::debug!(outcome = label, kind = event.kind.as_str(), "HR event");
+        *tally.entry(label).or_default() += 1;
+    }
+    if a.full {
+        let missing: Vec<String> = store
+            .persons()?
+            .into_iter()
+            .filter(|p| p.event.source == Source::Esr)
+            .map(|p| p.event.person.employee_number.as_str().to_string())
+            .filter(|n| !listed.contains(n) && !held_back.contains(n))
+            .collect();
+        let flagged = store.flag_for_review(
+            &missing,
+            &format!(
+                "not listed in the full extract {}: check with HR whether they left; access is unchanged until HR says so",
+                a.file.display()
+            ),
+            now,
+            &actor,
+        )?;
+        tally.insert("flagged for review", flagged);
+    }
+    let summary: Vec<String> = tally.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    println!(
+        "{}: {} rows, {} people: {}; {} row error(s), {} held back",
+        a.file.display(),
+        rows,
+        listed.len(),
+        summary.join(", "),
+        errors.len(),
+        held_back.len()
+    );
+    Ok(0)
+}
+
+fn event_drafts(
+    event: &HrEvent,
+    changes: &[Change],
+    at: Timestamp,
+    actor: &str,
+    today: Date,
+    person: &Person,
+) -> Vec<Draft> {
+    let number = person.employee_number.as_str().to_string();
+    let mut drafts = vec![Draft {
+        at,
+        actor: actor.to_string(),
+        employee_number: Some(number.clone()),
+        system: None,
+        account: None,
+        action: "hr.record".into(),
+        outcome: "recorded".into(),
+        rule: None,
+        event_id: Some(event.event_id.as_str().to_string()),
+        reason: format!(
+            "{} from {}: {} on {today}",
+            event.kind.as_str(),
+            event.source.as_str(),
+            person.lifecycle(today).as_str()
+        ),
+    }];
+    drafts.extend(changes.iter().map(|c| Draft {
+        at,
+        actor: actor.to_string(),
+        employee_number: Some(number.clone()),
+        system: Some(c.system.clone()),
+        account: c.account.clone(),
+        action: format!("change.{}", c.action),
+        outcome: "planned".into(),
+        rule: Some(c.rule.clone()),
+        event_id: Some(event.event_id.as_str().to_string()),
+        reason: c.reason.clone(),
+    }));
+    drafts
+}
+
+fn plan_cmd(config: &Config, a: PlanArgs) -> Result<u8, Failure> {
+    let today = today(a.common.today.as_deref())?;
+    let model = load_model(config, a.common.policy.as_deref())?;
+    let store = SqliteStore::open(&config.store.path)?;
+    let people: Vec<Person> = match &a.person {
+        Some(n) => match store.person(n)? {
+            Some(p) => vec![p.event.person],
+            None => {
+                return Err(Failure::Usage(format!(
+                    "no HR record is held for employee number {n}"
+                )));
+            }
+        },
+        None => store
+            .persons()?
+            .into_iter()
+            .map(|p| p.event.person)
+            .collect(),
+    };
+    let accounts = store.accounts(None)?;
+    let mut changes = Vec::new();
+    for person in &people {
+        let mine: Vec<&crate::account::Account> = accounts
+            .iter()
+            .filter(|acc| acc.employee_number.as_deref() == Some(person.employee_number.as_str()))
+            .collect();
+        changes.extend(plan::plan_person(&model, person, &mine, today));
+    }
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| Failure::Runtime(e.to_string());
+    match a.format {
+        TextOrJson::Json => {
+            let text = serde_json::to_string_pretty(&changes)
+                .map_err(|e| Failure::Runtime(e.to_string()))?;
+            writeln!(out, "{text}").map_err(io)?;
+        }
+        TextOrJson::Text => {
+            for c in &changes {
+                writeln!(
+                    out,
+                    "{} {} {}: {}  [rule {}] {}",
+                    c.employee_number,
+                    c.system,
+                    c.account.as_deref().unwrap_or("(new account)"),
+                    c.action,
+                    c.rule,
+                    c.reason
+                )
+                .map_err(io)?;
+            }
+            writeln!(
+                out,
+                "{} change(s) for {} person(s) on {today}",
+                changes.len(),
+                people.len()
+            )
+            .map_err(io)?;
+        }
+    }
+    Ok(if a.fail_on_drift && !changes.is_empty() {
+        3
+    } else {
+        0
+    })
+}
+
+fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
+    let today = today(a.common.today.as_deref())?;
+    let model = load_model(config, a.common.policy.as_deref())?;
+    let tz = london();
+    let mut exports = Vec::new();
+    let mut seen = BTreeSet::new();
+    for spec in &a.exports {
+        let Some((system, file)) = spec.split_once('=') else {
+            return Err(Failure::Usage(format!(
+                "--export {spec}: write it as SYSTEM=FILE, e.g. ad=ad.csv"
+            )));
+        };
+        if !model.systems.contains_key(system) {
+            return Err(Failure::Usage(format!(
+                "--export {spec}: the role model declares no system `{system}` (it has: {})",
+                model.systems.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if !seen.insert(system.to_string()) {
+            return Err(Failure::Usage(format!("--export {system}= is given twice")));
+        }
+        exports.push((system.to_string(), PathBuf::from(file)));
+    }
+    let extract = esr::read(&a.hr)?;
+    if extract.persons.is_empty() {
+        for e in &extract.errors {
+            eprintln!("{e}");
+        }
+        return Err(Failure::Usage(format!(
+            "{}: no usable HR record in {} rows; the report would call every account an orphan",
+            a.hr.display(),
+            extract.rows
+        )));
+    }
+    let mut inputs = drift::Inputs {
+        hr_rows: extract.rows,
+        people: extract.persons.len(),
+        people_held_back: extract.held_back.len(),
+        row_errors: extract.errors,
+        ..drift::Inputs::default()
+    };
+    let mut read = Vec::new();
+    for (system, file) in &exports {
+        let columns = config.exports.get(system).cloned().unwrap_or_default();
+        let x = export::read(system, file, &columns, &tz)?;
+        if x.accounts.is_empty() && x.rows > 0 {
+            for e in &x.errors {
+                eprintln!("{e}");
+            }
+            return Err(Failure::Usage(format!(
+                "{}: none of its {} rows could be read",
+                file.display(),
+                x.rows
+            )));
+        }
+        if !x.has_last_logon {
+            inputs.notes.push(format!(
+                "{}: no last-logon column, so dormant accounts on {system} were not judged",
+                file.display()
+            ));
+        }
+        inputs.accounts.insert(system.clone(), x.accounts.len());
+        inputs.row_errors.extend(x.errors.iter().cloned());
+        read.push((system.clone(), x));
+    }
+    for e in &inputs.row_errors {
+        eprintln!("{e}");
+    }
+    for n in &inputs.notes {
+        eprintln!("note: {n}");
+    }
+    let systems: Vec<SystemAccounts<'_>> = read
+        .iter()
+        .map(|(system, x)| SystemAccounts {
+            system,
+            accounts: &x.accounts,
+            has_last_logon: x.has_last_logon,
+        })
+        .collect();
+    let findings = drift::findings(
+        &model,
+        &extract.persons,
+        &extract.held_back,
+        &systems,
+        today,
+        &tz,
+    );
+    drop(systems);
+    let report = drift::Report::new(Timestamp::now(), today, findings, inputs);
+    let text = report::render(&report, a.format).map_err(Failure::Runtime)?;
+    match &a.out {
+        Some(path) => std::fs::write(path, text).map_err(|e| {
+            Failure::Runtime(format!("{}: cannot write the report: {e}", path.display()))
+        })?,
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| Failure::Runtime(e.to_string()))?,
+    }
+    let summary: Vec<String> = report
+        .summary
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    eprintln!(
+        "drift on {today}: {} finding(s){}{}",
+        report.findings.len(),
+        if summary.is_empty() { "" } else { ": " },
+        summary.join(", ")
+    );
+    Ok(if a.fail_on_drift && !report.findings.is_empty() {
+        3
+    } else {
+        0
+    })
+}
+
+fn audit_cmd(config: &Config, a: AuditArgs) -> Result<u8, Failure> {
+    if !config.store.path.exists() {
+        return Err(Failure::Usage(format!(
+            "{}: no state store here yet; record something with `turnstile feed … --apply` first",
+            config.store.path.display()
+        )));
+    }
+    let store = SqliteStore::open(&config.store.path)?;
+    if a.verify {
+        return match store.verify_audit()? {
+            Ok(n) => {
+                println!("audit trail intact: {n} entries verified");
+                Ok(0)
+            }
+            Err(b) => Err(Failure::Runtime(format!(
+                "audit trail has been altered: {b}"
+            ))),
+        };
+    }
+    let since = match &a.since {
+        Some(text) => {
+            let date = IsoDate::parse(text).map_err(|m| Failure::Usage(format!("--since: {m}")))?;
+            Some(
+                date.0
+                    .to_zoned(london())
+                    .map_err(|e| Failure::Usage(format!("--since: {e}")))?
+                    .timestamp(),
+            )
+        }
+        None => None,
+    };
+    let entries = store.audit(&AuditFilter {
+        employee_number: a.person.clone(),
+        since,
+    })?;
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| Failure::Runtime(e.to_string());
+    match a.format {
+        TextOrJson::Json => {
+            let text = serde_json::to_string_pretty(&entries)
+                .map_err(|e| Failure::Runtime(e.to_string()))?;
+            writeln!(out, "{text}").map_err(io)?;
+        }
+        TextOrJson::Text => {
+            for e in &entries {
+                let d = &e.draft;
+                writeln!(
+                    out,
+                    "#{} {} {} {} {}{}{} [{}] by {}{}{}: {}",
+                    e.seq,
+                    d.at,
+                    d.employee_number.as_deref().unwrap_or("-"),
+                    d.action,
+                    d.outcome,
+                    d.system
+                        .as_deref()
+                        .map(|s| format!(" on {s}"))
+                        .unwrap_or_default(),
+                    d.account
+                        .as_deref()
+                        .map(|s| format!(" account {s}"))
+                        .unwrap_or_default(),
+                    d.rule.as_deref().unwrap_or("-"),
+                    d.actor,
+                    if d.event_id.is_some() { " event " } else { "" },
+                    d.event_id.as_deref().unwrap_or(""),
+                    d.reason
+                )
+                .map_err(io)?;
+            }
+            if entries.is_empty() {
+                writeln!(out, "no audit entries match").map_err(io)?;
+            }
+        }
+    }
+    Ok(0)
+}

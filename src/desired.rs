@@ -1,0 +1,282 @@
+//! Desired state: (person, role model, today) → for each system, whether the person
+//! should have an account, whether it should be enabled, and which entitlements it should
+//! hold, each with the rule that asked for it.
+//!
+//! A pure function: `today` (a Europe/London calendar date) is a parameter, nothing here
+//! reads the clock, and every collection is ordered, so the same inputs always give the
+//! same answer.
+
+use crate::hr::{Lifecycle, Person};
+use crate::policy::{AwayAction, LeaverAction, RoleModel, System};
+use jiff::ToSpan;
+use jiff::civil::Date;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Why an entitlement is wanted: the rule that matched, the role it granted, and the
+/// assignment it matched.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Why {
+    pub rule: String,
+    pub role: String,
+    pub assignment: String,
+    /// Set when the grant is only kept for a while (a mover's handover period).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<Date>,
+}
+
+impl Why {
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "role {} (rule {}, assignment {})",
+            self.role, self.rule, self.assignment
+        );
+        if let Some(until) = self.until {
+            text.push_str(&format!(", kept for handover until {until}"));
+        }
+        text
+    }
+}
+
+/// Whether an account should exist and be usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Must exist and be enabled.
+    Enabled,
+    /// Must exist, disabled: prepared for a joiner before their start date.
+    Prepared,
+    /// Disable it if it exists; never create it.
+    DisabledIfPresent,
+    /// Leave its enabled state alone if it exists; never create it (a smartcard, which
+    /// belongs to the person, not the trust).
+    KeptIfPresent,
+    /// Delete it if it exists: a leaver past the system's retention period, on a system
+    /// that allows deletion.
+    DeletedIfPresent,
+}
+
+/// One system's desired account for one person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredAccount {
+    pub system: String,
+    pub presence: Presence,
+    /// The lifecycle rule behind `presence` (`active`, `leaver`, `absence`, ...).
+    pub rule: String,
+    /// Why, in words, for the plan and the audit trail.
+    pub reason: String,
+    /// Wanted entitlements with their reasons; `None` means leave them as they are.
+    pub entitlements: Option<BTreeMap<String, Vec<Why>>>,
+    /// Where the account should live, if the system says.
+    pub container: Option<String>,
+}
+
+/// The desired accounts of one person on every system of the role model, in system order.
+pub fn desired_state(person: &Person, model: &RoleModel, today: Date) -> Vec<DesiredAccount> {
+    let lifecycle = person.lifecycle(today);
+    model
+        .systems
+        .values()
+        .map(|system| desired_on(person, lifecycle, model, system, today))
+        .collect()
+}
+
+/// The desired account of one person on one system.
+pub fn desired_account(
+    person: &Person,
+    model: &RoleModel,
+    system: &System,
+    today: Date,
+) -> DesiredAccount {
+    desired_on(person, person.lifecycle(today), model, system, today)
+}
+
+/// Entitlements the role model grants this person on one system today.
+fn grants_on(
+    person: &Person,
+    lifecycle: Lifecycle,
+    model: &RoleModel,
+    system: &System,
+    today: Date,
+) -> (bool, BTreeMap<String, Vec<Why>>) {
+    let mut wants_account = false;
+    let mut grants: BTreeMap<String, Vec<Why>> = BTreeMap::new();
+    for assignment in &person.assignments {
+        let until = match assignment.lifecycle(today) {
+            Lifecycle::Ended => {
+                // A mover keeps an ended assignment's access for the handover period,
+                // but only while they still hold another assignment.
+                let grace = system.policy.mover_grace_days;
+                match assignment.last_day() {
+                    Some(last)
+                        if lifecycle != Lifecycle::Ended
+                            && grace > 0
+                            && last
+                                .checked_add((grace as i64).days())
+                                .is_ok_and(|end| today <= end) =>
+                    {
+                        last.checked_add((grace as i64).days()).ok()
+                    }
+                    _ => continue,
+                }
+            }
+            _ => None,
+        };
+        for rule in model.rules.iter().filter(|r| r.matches(assignment)) {
+            for role_id in &rule.grant {
+                let Some(role) = model.roles.get(role_id) else {
+                    continue;
+                };
+                let Some(entitlements) = role.grants.get(&system.id) else {
+                    continue;
+                };
+                wants_account = true;
+                let why = Why {
+                    rule: rule.id.clone(),
+                    role: role.id.clone(),
+                    assignment: assignment.assignment_number.as_str().to_string(),
+                    until,
+                };
+                for e in entitlements {
+                    let list = grants.entry(e.clone()).or_default();
+                    if !list.contains(&why) {
+                        list.push(why.clone());
+                    }
+                }
+            }
+        }
+    }
+    for list in grants.values_mut() {
+        list.sort();
+    }
+    (wants_account, grants)
+}
+
+fn desired_on(
+    person: &Person,
+    lifecycle: Lifecycle,
+    model: &RoleModel,
+    system: &System,
+    today: Date,
+) -> DesiredAccount {
+    let policy = &system.policy;
+    let (wants_account, grants) = grants_on(person, lifecycle, model, system, today);
+    let base = DesiredAccount {
+        system: system.id.clone(),
+        presence: Presence::Enabled,
+        rule: String::new(),
+        reason: String::new(),
+        entitlements: Some(grants),
+        container: None,
+    };
+    let not_granted = |base: DesiredAccount| -> DesiredAccount {
+        // Working, but no role gives an account here: excess access, removed the way a
+        // leaver's is, without deleting anything.
+        let presence = if policy.leaver == LeaverAction::RevokeOnly {
+            Presence::KeptIfPresent
+        } else {
+            Presence::DisabledIfPresent
+        };
+        DesiredAccount {
+            presence,
+            rule: "no-role".into(),
+            reason: format!("no current role grants access to {}", policy.name),
+            entitlements: Some(BTreeMap::new()),
+            ..base
+        }
+    };
+    let away = |action: AwayAction, rule: &str, what: &str, base: DesiredAccount| match action {
+        AwayAction::Keep => DesiredAccount {
+            rule: rule.into(),
+            reason: format!("{what}; {} keeps access during {what}", policy.name),
+            ..base
+        },
+        AwayAction::Disable => DesiredAccount {
+            presence: Presence::DisabledIfPresent,
+            rule: rule.into(),
+            reason: format!("{what}; {} disables access until return", policy.name),
+            ..base
+        },
+    };
+    match lifecycle {
+        Lifecycle::Active if wants_account => DesiredAccount {
+            rule: "active".into(),
+            reason: "in post".into(),
+            ..base
+        },
+        Lifecycle::Future if wants_account => {
+            let first = person
+                .first_day()
+                .map_or_else(|| "their start date".to_string(), |d| d.to_string());
+            DesiredAccount {
+                presence: Presence::Prepared,
+                rule: "joiner".into(),
+                reason: format!("joiner starting on {first}: prepared disabled until then"),
+                ..base
+            }
+        }
+        Lifecycle::Absent if wants_account => away(policy.absence, "absence", "absence", base),
+        Lifecycle::Suspended if wants_account => {
+            away(policy.suspension, "suspension", "suspension", base)
+        }
+        Lifecycle::Ended => leaver(person, system, today, base),
+        Lifecycle::Active | Lifecycle::Future | Lifecycle::Absent | Lifecycle::Suspended => {
+            not_granted(base)
+        }
+    }
+}
+
+fn leaver(person: &Person, system: &System, today: Date, base: DesiredAccount) -> DesiredAccount {
+    let policy = &system.policy;
+    let last = person.last_working_day();
+    let last_text = last.map_or_else(|| "an unknown date".to_string(), |d| d.to_string());
+    let container = policy.leaver_container.clone();
+    if system.allows_delete()
+        && let (Some(last), Some(days)) = (last, policy.delete_after_days)
+        && last
+            .checked_add((days as i64).days())
+            .is_ok_and(|delete_from| today > delete_from)
+    {
+        return DesiredAccount {
+            presence: Presence::DeletedIfPresent,
+            rule: "leaver-retention".into(),
+            reason: format!(
+                "leaver since {last_text}; {} deletes accounts {days} days after the last working day",
+                policy.name
+            ),
+            entitlements: Some(BTreeMap::new()),
+            container: None,
+            ..base
+        };
+    }
+    let reason = format!("leaver: last working day was {last_text}");
+    match policy.leaver {
+        LeaverAction::DisableAndRevoke => DesiredAccount {
+            presence: Presence::DisabledIfPresent,
+            rule: "leaver".into(),
+            reason,
+            entitlements: Some(BTreeMap::new()),
+            container,
+            ..base
+        },
+        LeaverAction::Disable => DesiredAccount {
+            presence: Presence::DisabledIfPresent,
+            rule: "leaver".into(),
+            reason: format!("{reason}; role profile kept for the clinical record"),
+            entitlements: None,
+            container,
+            ..base
+        },
+        LeaverAction::RevokeOnly => DesiredAccount {
+            presence: Presence::KeptIfPresent,
+            rule: "leaver".into(),
+            reason: format!("{reason}; positions end, the account itself stays with the person"),
+            entitlements: Some(BTreeMap::new()),
+            container,
+            ..base
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,185 @@
+use super::*;
+use crate::hr::{AssignmentStatus, IsoDate};
+use crate::testkit::{assignment, d, model, nurse, person};
+
+fn on<'a>(all: &'a [DesiredAccount], system: &str) -> &'a DesiredAccount {
+    all.iter().find(|a| a.system == system).unwrap()
+}
+
+fn names(a: &DesiredAccount) -> Vec<&str> {
+    a.entitlements
+        .as_ref()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn a_nurse_in_post_gets_each_system_with_the_rule_that_granted_it() {
+    let all = desired_state(&nurse("20000001"), &model(), d("2026-11-23"));
+    assert_eq!(all.len(), 5, "one entry per system, in system order");
+    let ad = on(&all, "ad");
+    assert_eq!(ad.presence, Presence::Enabled);
+    assert_eq!(names(ad), vec!["GG-AllStaff", "GG-Clinical", "GG-Nursing"]);
+    let why = &ad.entitlements.as_ref().unwrap()["GG-Nursing"][0];
+    assert_eq!(
+        (
+            why.rule.as_str(),
+            why.role.as_str(),
+            why.assignment.as_str()
+        ),
+        ("registered-nursing", "ward_nurse", "20000001-1")
+    );
+    assert_eq!(
+        names(on(&all, "smartcard")),
+        vec!["B0264", "B0360", "R8001"]
+    );
+    assert_eq!(names(on(&all, "systmone")), vec!["Nurse"]);
+    let emis = on(&all, "emis");
+    assert_eq!(
+        emis.presence,
+        Presence::DisabledIfPresent,
+        "no role gives a nurse EMIS"
+    );
+    assert_eq!(emis.rule, "no-role");
+}
+
+#[test]
+fn a_future_joiner_is_prepared_disabled_then_enabled_on_the_day() {
+    let mut p = nurse("20000001");
+    p.assignments[0].start_date = IsoDate(d("2027-01-05"));
+    assert_eq!(
+        on(&desired_state(&p, &model(), d("2027-01-04")), "ad").presence,
+        Presence::Prepared
+    );
+    assert_eq!(
+        on(&desired_state(&p, &model(), d("2027-01-05")), "ad").presence,
+        Presence::Enabled
+    );
+}
+
+#[test]
+fn a_leaver_per_system_rules() {
+    let mut p = nurse("20000001");
+    p.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    p.assignments[0].end_date = Some(IsoDate(d("2026-11-30")));
+    let m = model();
+    let before = desired_state(&p, &m, d("2026-11-30"));
+    assert_eq!(
+        on(&before, "ad").presence,
+        Presence::Enabled,
+        "access lasts through the last working day"
+    );
+    let after = desired_state(&p, &m, d("2026-12-01"));
+    let ad = on(&after, "ad");
+    assert_eq!(
+        (ad.presence, ad.rule.as_str()),
+        (Presence::DisabledIfPresent, "leaver")
+    );
+    assert!(names(ad).is_empty(), "AD groups are stripped");
+    assert_eq!(
+        ad.container.as_deref(),
+        Some("OU=Leavers,OU=Staff,DC=example,DC=nhs,DC=uk")
+    );
+    let s1 = on(&after, "systmone");
+    assert_eq!(s1.presence, Presence::DisabledIfPresent);
+    assert!(
+        s1.entitlements.is_none(),
+        "the clinical role profile stays with the record"
+    );
+    let card = on(&after, "smartcard");
+    assert_eq!(
+        card.presence,
+        Presence::KeptIfPresent,
+        "the card belongs to the person"
+    );
+    assert!(names(card).is_empty(), "the trust's positions end");
+    // 395 days after the last working day AD may delete; clinical systems never do.
+    let much_later = desired_state(&p, &m, d("2027-12-31"));
+    assert_eq!(on(&much_later, "ad").presence, Presence::DeletedIfPresent);
+    for s in ["emis", "systmone", "smartcard", "nhsmail"] {
+        assert_ne!(
+            on(&much_later, s).presence,
+            Presence::DeletedIfPresent,
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn absence_and_suspension_follow_each_system() {
+    let m = model();
+    let mut p = nurse("20000001");
+    p.assignments[0].status = AssignmentStatus::MaternityAndAdoption;
+    let all = desired_state(&p, &m, d("2026-11-23"));
+    assert_eq!(
+        on(&all, "ad").presence,
+        Presence::Enabled,
+        "AD keeps access during absence"
+    );
+    assert_eq!(on(&all, "systmone").presence, Presence::Enabled);
+    p.assignments[0].status = AssignmentStatus::SuspendWithPay;
+    let all = desired_state(&p, &m, d("2026-11-23"));
+    let ad = on(&all, "ad");
+    assert_eq!(
+        (ad.presence, ad.rule.as_str()),
+        (Presence::DisabledIfPresent, "suspension")
+    );
+    assert!(
+        names(ad).contains(&"GG-Nursing"),
+        "entitlements are kept for the return"
+    );
+    assert_eq!(
+        on(&all, "smartcard").presence,
+        Presence::Enabled,
+        "positions are kept"
+    );
+}
+
+#[test]
+fn a_mover_keeps_old_access_through_the_handover_period_only() {
+    let m = model();
+    let p = person(
+        "20000001",
+        vec![
+            assignment(
+                "20000001-1",
+                AssignmentStatus::End,
+                "Nursing and Midwifery Registered",
+                "Staff Nurse",
+                "Ward 7",
+                "2019-04-01",
+                Some("2026-11-10"),
+            ),
+            assignment(
+                "20000001-2",
+                AssignmentStatus::ActiveAssignment,
+                "Admin and Clerical",
+                "Medical Secretary",
+                "Cardiology",
+                "2026-11-11",
+                None,
+            ),
+        ],
+    );
+    let during = desired_state(&p, &m, d("2026-11-24"));
+    let ad = on(&during, "ad");
+    let nursing = &ad.entitlements.as_ref().unwrap()["GG-Nursing"][0];
+    assert_eq!(nursing.until, Some(d("2026-11-24")));
+    assert!(names(ad).contains(&"GG-MedSec"));
+    let after = desired_state(&p, &m, d("2026-11-25"));
+    assert!(!names(on(&after, "ad")).contains(&"GG-Nursing"));
+    // Systems without a grace period drop the old role at once.
+    assert!(!names(on(&during, "smartcard")).contains(&"R8001"));
+}
+
+#[test]
+fn the_same_inputs_always_give_the_same_answer() {
+    let m = model();
+    let p = nurse("20000001");
+    assert_eq!(
+        desired_state(&p, &m, d("2026-11-23")),
+        desired_state(&p, &m, d("2026-11-23"))
+    );
+}

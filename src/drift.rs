@@ -1,0 +1,469 @@
+//! The drift report (CONTRACT §4): what the HR record and the role model say people should
+//! have, against what the account exports say they do have.
+//!
+//! Pure: it takes people, accounts, the role model and `today`, and returns findings in a
+//! fixed order. Reading files and writing the report happen at the edge (`cli`).
+//!
+//! How each category is decided (also in the README):
+//! - `leaver_still_active`: an enabled account of a person whose last working day is over.
+//! - `absent_still_active`: enabled while absent or suspended, on a system that disables.
+//! - `enabled_before_start`: enabled before the joiner's first day.
+//! - `orphan_account`: an enabled account linked to nobody in the HR extract, and not a
+//!   generic login.
+//! - `generic_account`: an enabled account linked to nobody whose name matches a generic
+//!   pattern, and not approved by exception.
+//! - `duplicate_account`: a person in post with more than one enabled account on one system
+//!   (one finding per account).
+//! - `dormant_account`: the enabled account of a person in post with no logon for longer than
+//!   the system's `inactivity_days` (never logged on counts from their first day).
+//! - `missing_account`: a person in post whose roles grant a system, with no account there.
+//! - `missing_entitlement` / `excess_entitlement`: on the account a person uses, an
+//!   entitlement a role grants that is not held, or a managed one held that no role grants
+//!   (an enabled account on a system no role grants at all is excess access too).
+//!
+//! Disabled accounts of people in post are left alone (they are typically inactivity
+//! disables); accounts linked to a person whose HR rows were unusable are not judged.
+
+use crate::account::{Account, primary};
+use crate::desired::{Presence, desired_account};
+use crate::hr::{Lifecycle, Person};
+use crate::policy::{RoleModel, System};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    LeaverStillActive,
+    AbsentStillActive,
+    EnabledBeforeStart,
+    OrphanAccount,
+    GenericAccount,
+    DuplicateAccount,
+    DormantAccount,
+    MissingAccount,
+    MissingEntitlement,
+    ExcessEntitlement,
+}
+
+impl Category {
+    pub const ALL: [Category; 10] = [
+        Category::LeaverStillActive,
+        Category::AbsentStillActive,
+        Category::EnabledBeforeStart,
+        Category::OrphanAccount,
+        Category::GenericAccount,
+        Category::DuplicateAccount,
+        Category::DormantAccount,
+        Category::MissingAccount,
+        Category::MissingEntitlement,
+        Category::ExcessEntitlement,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::LeaverStillActive => "leaver_still_active",
+            Category::AbsentStillActive => "absent_still_active",
+            Category::EnabledBeforeStart => "enabled_before_start",
+            Category::OrphanAccount => "orphan_account",
+            Category::GenericAccount => "generic_account",
+            Category::DuplicateAccount => "duplicate_account",
+            Category::DormantAccount => "dormant_account",
+            Category::MissingAccount => "missing_account",
+            Category::MissingEntitlement => "missing_entitlement",
+            Category::ExcessEntitlement => "excess_entitlement",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Category::LeaverStillActive | Category::OrphanAccount => Severity::High,
+            Category::AbsentStillActive
+            | Category::EnabledBeforeStart
+            | Category::GenericAccount
+            | Category::DuplicateAccount
+            | Category::DormantAccount
+            | Category::ExcessEntitlement => Severity::Medium,
+            Category::MissingAccount | Category::MissingEntitlement => Severity::Low,
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    High,
+    Medium,
+    Low,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Finding {
+    pub category: Category,
+    pub system: String,
+    pub account: Option<String>,
+    pub employee_number: Option<String>,
+    pub detail: String,
+    pub severity: Severity,
+}
+
+/// One system's accounts for the report, with what its export could tell.
+pub struct SystemAccounts<'a> {
+    pub system: &'a str,
+    pub accounts: &'a [Account],
+    /// False when the export has no last-logon column: dormancy is not judged.
+    pub has_last_logon: bool,
+}
+
+/// The findings for every system given, sorted by category, system, account, person.
+pub fn findings(
+    model: &RoleModel,
+    people: &[Person],
+    unjudged: &BTreeSet<String>,
+    systems: &[SystemAccounts<'_>],
+    today: Date,
+    tz: &TimeZone,
+) -> Vec<Finding> {
+    let by_number: BTreeMap<&str, &Person> = people
+        .iter()
+        .map(|p| (p.employee_number.as_str(), p))
+        .collect();
+    let mut out = Vec::new();
+    for accounts in systems {
+        let Some(system) = model.systems.get(accounts.system) else {
+            continue;
+        };
+        let mut linked: BTreeMap<&str, Vec<&Account>> = BTreeMap::new();
+        for a in accounts.accounts {
+            match a.employee_number.as_deref() {
+                Some(n) if by_number.contains_key(n) => linked.entry(n).or_default().push(a),
+                Some(n) if unjudged.contains(n) => {}
+                _ => unlinked(model, system, a, &mut out),
+            }
+        }
+        for person in people {
+            let mine = linked
+                .remove(person.employee_number.as_str())
+                .unwrap_or_default();
+            judge_person(
+                model,
+                system,
+                person,
+                &mine,
+                accounts.has_last_logon,
+                today,
+                tz,
+                &mut out,
+            );
+        }
+    }
+    out.sort();
+    out
+}
+
+fn finding(
+    category: Category,
+    system: &System,
+    account: Option<&Account>,
+    employee_number: Option<&str>,
+    detail: String,
+) -> Finding {
+    Finding {
+        category,
+        system: system.id.clone(),
+        account: account.map(|a| a.id.clone()),
+        employee_number: employee_number
+            .map(str::to_string)
+            .or_else(|| account.and_then(|a| a.employee_number.clone())),
+        detail,
+        severity: category.severity(),
+    }
+}
+
+fn unlinked(model: &RoleModel, system: &System, a: &Account, out: &mut Vec<Finding>) {
+    if !a.enabled || model.is_approved_generic(&system.id, &a.id) {
+        return;
+    }
+    let who = match a.employee_number.as_deref() {
+        Some(n) => format!("employee number {n} is not in the HR extract"),
+        None => "no employee number".to_string(),
+    };
+    if model.looks_generic(&a.id, &a.display_name) {
+        out.push(finding(
+            Category::GenericAccount,
+            system,
+            Some(a),
+            None,
+            format!(
+                "enabled shared login \"{}\" ({who}): generic logins need an approved exception",
+                display(a)
+            ),
+        ));
+    } else {
+        out.push(finding(
+            Category::OrphanAccount,
+            system,
+            Some(a),
+            None,
+            format!("enabled, {who}"),
+        ));
+    }
+}
+
+fn display(a: &Account) -> &str {
+    if a.display_name.is_empty() {
+        &a.id
+    } else {
+        &a.display_name
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn judge_person(
+    model: &RoleModel,
+    system: &System,
+    person: &Person,
+    accounts: &[&Account],
+    has_last_logon: bool,
+    today: Date,
+    tz: &TimeZone,
+    out: &mut Vec<Finding>,
+) {
+    let number = person.employee_number.as_str();
+    let desired = desired_account(person, model, system, today);
+    let lifecycle = person.lifecycle(today);
+    let enabled: Vec<&Account> = accounts.iter().copied().filter(|a| a.enabled).collect();
+    let name = &system.policy.name;
+
+    match desired.presence {
+        Presence::DisabledIfPresent | Presence::DeletedIfPresent => {
+            for a in &enabled {
+                let (category, detail) = match lifecycle {
+                    Lifecycle::Ended => (
+                        Category::LeaverStillActive,
+                        format!(
+                            "enabled, but {} left: last working day {}",
+                            person.display_name(),
+                            person
+                                .last_working_day()
+                                .map_or_else(|| "unknown".to_string(), |d| d.to_string())
+                        ),
+                    ),
+                    Lifecycle::Absent | Lifecycle::Suspended => (
+                        Category::AbsentStillActive,
+                        format!("enabled while {} ({})", lifecycle.as_str(), desired.reason),
+                    ),
+                    Lifecycle::Active | Lifecycle::Future => (
+                        Category::ExcessEntitlement,
+                        format!("enabled account, but {}", desired.reason),
+                    ),
+                };
+                out.push(finding(category, system, Some(a), Some(number), detail));
+            }
+            if desired.presence == Presence::DisabledIfPresent {
+                for a in accounts.iter().filter(|a| !a.enabled) {
+                    excess(system, &desired, Some(a), number, out);
+                }
+            }
+        }
+        Presence::KeptIfPresent => {
+            for a in accounts {
+                excess(system, &desired, Some(a), number, out);
+            }
+        }
+        Presence::Prepared => {
+            for a in &enabled {
+                out.push(finding(
+                    Category::EnabledBeforeStart,
+                    system,
+                    Some(a),
+                    Some(number),
+                    format!("enabled before the first day: {}", desired.reason),
+                ));
+            }
+        }
+        Presence::Enabled => {
+            if accounts.is_empty() {
+                let roles: BTreeSet<&str> = desired
+                    .entitlements
+                    .iter()
+                    .flat_map(|m| m.values().flatten().map(|w| w.role.as_str()))
+                    .collect();
+                out.push(finding(
+                    Category::MissingAccount,
+                    system,
+                    None,
+                    Some(number),
+                    format!(
+                        "{} has no {name} account; granted by role {}",
+                        person.display_name(),
+                        roles.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+                return;
+            }
+            if enabled.len() > 1 {
+                let ids: Vec<&str> = enabled.iter().map(|a| a.id.as_str()).collect();
+                for a in &enabled {
+                    out.push(finding(
+                        Category::DuplicateAccount,
+                        system,
+                        Some(a),
+                        Some(number),
+                        format!(
+                            "{} has {} enabled {name} accounts: {}",
+                            person.display_name(),
+                            ids.len(),
+                            ids.join(", ")
+                        ),
+                    ));
+                }
+            }
+            let Some(a) = primary(accounts).filter(|a| a.enabled) else {
+                return;
+            };
+            if has_last_logon && let Some(days) = system.policy.inactivity_days {
+                dormant(system, person, a, days, today, tz, out);
+            }
+            if let Some(wanted) = &desired.entitlements {
+                for (e, whys) in wanted {
+                    if !a.entitlements.contains(e) {
+                        let why = whys.first().map_or_else(String::new, |w| w.describe());
+                        out.push(finding(
+                            Category::MissingEntitlement,
+                            system,
+                            Some(a),
+                            Some(number),
+                            format!("{e} is not held; granted by {why}"),
+                        ));
+                    }
+                }
+            }
+            excess(system, &desired, Some(a), number, out);
+        }
+    }
+}
+
+fn excess(
+    system: &System,
+    desired: &crate::desired::DesiredAccount,
+    account: Option<&Account>,
+    number: &str,
+    out: &mut Vec<Finding>,
+) {
+    let (Some(a), Some(wanted)) = (account, &desired.entitlements) else {
+        return;
+    };
+    for held in &a.entitlements {
+        if system.manages(held) && !wanted.contains_key(held) {
+            out.push(finding(
+                Category::ExcessEntitlement,
+                system,
+                Some(a),
+                Some(number),
+                format!(
+                    "{held} is held but no current role grants it ({})",
+                    desired.reason
+                ),
+            ));
+        }
+    }
+}
+
+fn dormant(
+    system: &System,
+    person: &Person,
+    a: &Account,
+    days: u32,
+    today: Date,
+    tz: &TimeZone,
+    out: &mut Vec<Finding>,
+) {
+    let since = match a.last_logon {
+        Some(ts) => ts.to_zoned(tz.clone()).date(),
+        None => match person.first_day() {
+            Some(d) => d,
+            None => return,
+        },
+    };
+    let idle = (today - since).get_days();
+    if idle > days as i32 {
+        let what = match a.last_logon {
+            Some(_) => format!("last logon {since}, {idle} days ago"),
+            None => format!("never logged on since starting on {since}"),
+        };
+        out.push(finding(
+            Category::DormantAccount,
+            system,
+            Some(a),
+            Some(person.employee_number.as_str()),
+            format!("{what}; {} disables after {days} days", system.policy.name),
+        ));
+    }
+}
+
+/// The whole report as CONTRACT §4 shapes it.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub generated_at: Timestamp,
+    pub today: Date,
+    pub summary: BTreeMap<&'static str, usize>,
+    pub findings: Vec<Finding>,
+    pub inputs: Inputs,
+}
+
+/// What the report was made from, and what could not be read.
+#[derive(Debug, Default, Serialize)]
+pub struct Inputs {
+    pub hr_rows: u64,
+    pub people: usize,
+    pub people_held_back: usize,
+    pub accounts: BTreeMap<String, usize>,
+    pub row_errors: Vec<crate::feed::RowError>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn new(
+        generated_at: Timestamp,
+        today: Date,
+        findings: Vec<Finding>,
+        inputs: Inputs,
+    ) -> Report {
+        let mut summary: BTreeMap<&'static str, usize> =
+            Category::ALL.iter().map(|c| (c.as_str(), 0)).collect();
+        for f in &findings {
+            *summary.entry(f.category.as_str()).or_default() += 1;
+        }
+        Report {
+            generated_at,
+            today,
+            summary,
+            findings,
+            inputs,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

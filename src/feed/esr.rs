@@ -1,0 +1,356 @@
+//! The ESR staff extract: one row per assignment, grouped into one person per employee
+//! number.
+//!
+//! A person any of whose rows is bad is held back whole: sending the rest of their record
+//! could make a working member of staff look like a leaver (their only active assignment
+//! being the bad row). They are reported, and their previous record stands.
+
+use super::{FeedError, Row, RowError, Table};
+use crate::hr::{
+    Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person, SdsUserId,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// What an extract yielded.
+#[derive(Debug, Default)]
+pub struct Extract {
+    /// Whole, checked records, in employee-number order.
+    pub persons: Vec<Person>,
+    /// Every bad row and every person held back, with file and line.
+    pub errors: Vec<RowError>,
+    /// Employee numbers held back because one of their rows was bad.
+    pub held_back: BTreeSet<String>,
+    /// Data rows read (good and bad).
+    pub rows: u64,
+}
+
+struct Columns {
+    employee: usize,
+    assignment: usize,
+    primary: Option<usize>,
+    title: Option<usize>,
+    first: usize,
+    last: usize,
+    known_as: Option<usize>,
+    email: Option<usize>,
+    smartcard: Option<usize>,
+    staff_group: Option<usize>,
+    job_role: Option<usize>,
+    occupation: Option<usize>,
+    position_number: Option<usize>,
+    position_title: Option<usize>,
+    organisation: Option<usize>,
+    cost_centre: Option<usize>,
+    location: Option<usize>,
+    supervisor: Option<usize>,
+    status: usize,
+    start: usize,
+    end: Option<usize>,
+}
+
+impl Columns {
+    fn find(t: &Table) -> Result<Columns, FeedError> {
+        let req = |name: &str| t.require(name, name);
+        Ok(Columns {
+            employee: req("Employee Number")?,
+            assignment: req("Assignment Number")?,
+            primary: t.column("Primary Assignment (Y/N)"),
+            title: t.column("Title"),
+            first: req("First Name")?,
+            last: req("Last Name")?,
+            known_as: t.column("Known As"),
+            email: t.column("Work Email"),
+            smartcard: t.column("Smartcard UUID"),
+            staff_group: t.column("Staff Group"),
+            job_role: t.column("Job Role"),
+            occupation: t.column("Occupation Code"),
+            position_number: t.column("Position Number"),
+            position_title: t.column("Position Title"),
+            organisation: t.column("Organisation"),
+            cost_centre: t.column("Cost Centre"),
+            location: t.column("Location"),
+            supervisor: t.column("Supervisor Employee Number"),
+            status: req("Assignment Status")?,
+            start: req("Assignment Start Date")?,
+            end: t.column("Assignment End Date"),
+        })
+    }
+}
+
+#[derive(Default)]
+struct Partial {
+    person: Option<Person>,
+    lines: Vec<u64>,
+}
+
+/// Reads an ESR extract file.
+pub fn read(path: &Path) -> Result<Extract, FeedError> {
+    let mut table = Table::open(path)?;
+    read_table(&mut table)
+}
+
+pub fn read_table(table: &mut Table) -> Result<Extract, FeedError> {
+    let cols = Columns::find(table)?;
+    let mut extract = Extract::default();
+    let mut people: BTreeMap<String, Partial> = BTreeMap::new();
+    while let Some(row) = table.next_row() {
+        let row = row?;
+        extract.rows += 1;
+        let employee = match row
+            .required(Some(cols.employee), "Employee Number")
+            .and_then(|t| {
+                EmployeeNumber::parse(t).map_err(|m| row.error(format!("`Employee Number`: {m}")))
+            }) {
+            Ok(e) => e,
+            Err(e) => {
+                extract.errors.push(e);
+                continue;
+            }
+        };
+        let entry = people.entry(employee.as_str().to_string()).or_default();
+        entry.lines.push(row.line);
+        match parse_row(&row, &cols, employee) {
+            Ok((person, assignment)) => {
+                if extract.held_back.contains(person.employee_number.as_str()) {
+                    continue;
+                }
+                match entry.person.as_mut() {
+                    None => {
+                        let mut p = person;
+                        p.assignments.push(assignment);
+                        entry.person = Some(p);
+                    }
+                    Some(existing) => {
+                        if assignment.primary {
+                            // Person-level fields come from the primary assignment's row.
+                            let assignments = std::mem::take(&mut existing.assignments);
+                            *existing = Person {
+                                assignments,
+                                ..person
+                            };
+                        }
+                        existing.assignments.push(assignment);
+                    }
+                }
+            }
+            Err(e) => {
+                extract.held_back.insert(e.0.clone());
+                entry.person = None;
+                extract.errors.push(e.1);
+            }
+        }
+    }
+    for (employee, partial) in people {
+        if extract.held_back.contains(&employee) {
+            extract.errors.push(RowError {
+                file: table.file().to_string(),
+                line: partial.lines.first().copied().unwrap_or(0),
+                message: format!(
+                    "person {employee} held back (lines {}): fix the bad row so their whole record can be read; their previous record stands",
+                    join_lines(&partial.lines)
+                ),
+            });
+            continue;
+        }
+        let Some(mut person) = partial.person else {
+            continue;
+        };
+        person.line_manager = person.primary().and_then(|a| a.supervisor.clone());
+        person
+            .assignments
+            .sort_by(|a, b| a.assignment_number.cmp(&b.assignment_number));
+        let problems = person.check();
+        if problems.is_empty() {
+            extract.persons.push(person);
+        } else {
+            extract.held_back.insert(employee.clone());
+            for p in problems {
+                extract.errors.push(RowError {
+                    file: table.file().to_string(),
+                    line: partial.lines.first().copied().unwrap_or(0),
+                    message: format!(
+                        "person {employee} (lines {}): {p}",
+                        join_lines(&partial.lines)
+                    ),
+                });
+            }
+        }
+    }
+    extract
+        .errors
+        .sort_by(|a, b| a.line.cmp(&b.line).then(a.message.cmp(&b.message)));
+    Ok(extract)
+}
+
+fn join_lines(lines: &[u64]) -> String {
+    lines
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn parse_row(
+    row: &Row<'_>,
+    c: &Columns,
+    employee: EmployeeNumber,
+) -> Result<(Person, Assignment), (String, RowError)> {
+    let emp = employee.as_str().to_string();
+    let fail = |e: RowError| (emp.clone(), e);
+    let text = |col: Option<usize>| row.get(col).map(str::to_string);
+    let given = row.required(Some(c.first), "First Name").map_err(fail)?;
+    let family = row.required(Some(c.last), "Last Name").map_err(fail)?;
+    let assignment_number = row
+        .required(Some(c.assignment), "Assignment Number")
+        .map_err(fail)?;
+    let status_text = row
+        .required(Some(c.status), "Assignment Status")
+        .map_err(fail)?;
+    let status = AssignmentStatus::parse_lenient(status_text).ok_or_else(|| {
+        fail(row.error(format!(
+            "`Assignment Status` \"{status_text}\" is not an NHS assignment status (expected one of: {})",
+            AssignmentStatus::ALL.map(|s| s.as_str()).join(", ")
+        )))
+    })?;
+    let start = row
+        .date(Some(c.start), "Assignment Start Date")
+        .map_err(fail)?
+        .ok_or_else(|| fail(row.error("`Assignment Start Date` is empty")))?;
+    let end = row.date(c.end, "Assignment End Date").map_err(fail)?;
+    if let Some(end) = end
+        && end < start
+    {
+        return Err(fail(row.error(format!(
+            "assignment {assignment_number} ends on {end} before it starts on {start}"
+        ))));
+    }
+    let primary = match row.get(c.primary).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("n") | Some("no") => false,
+        Some("y") | Some("yes") => true,
+        Some(other) => {
+            return Err(fail(row.error(format!(
+                "`Primary Assignment (Y/N)` is \"{other}\": use Y or N"
+            ))));
+        }
+    };
+    let sds_user_id = match row.get(c.smartcard) {
+        None => None,
+        Some(t) => Some(
+            SdsUserId::parse(t).map_err(|m| fail(row.error(format!("`Smartcard UUID`: {m}"))))?,
+        ),
+    };
+    let supervisor = match row.get(c.supervisor) {
+        None => None,
+        Some(t) => Some(
+            EmployeeNumber::parse(t)
+                .map_err(|m| fail(row.error(format!("`Supervisor Employee Number`: {m}"))))?,
+        ),
+    };
+    let non_blank = |t: &str| NonBlank::parse(t).map_err(|m| fail(row.error(m)));
+    let assignment = Assignment {
+        assignment_number: non_blank(assignment_number)?,
+        primary,
+        status,
+        position_number: text(c.position_number),
+        position_title: text(c.position_title),
+        staff_group: text(c.staff_group),
+        job_role: text(c.job_role),
+        occupation_code: text(c.occupation),
+        organisation: text(c.organisation),
+        cost_centre: text(c.cost_centre),
+        location: text(c.location),
+        supervisor,
+        start_date: IsoDate(start),
+        end_date: end.map(IsoDate),
+    };
+    let person = Person {
+        employee_number: employee,
+        sds_user_id,
+        title: text(c.title),
+        given_name: non_blank(given)?,
+        family_name: non_blank(family)?,
+        preferred_name: text(c.known_as),
+        work_email: text(c.email),
+        line_manager: None,
+        assignments: Vec::new(),
+    };
+    Ok((person, assignment))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_text(text: &str) -> Extract {
+        let mut t = Table::from_reader(
+            "esr.csv",
+            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+        )
+        .unwrap();
+        read_table(&mut t).unwrap()
+    }
+
+    const HEADER: &str = "Employee Number,Assignment Number,Primary Assignment (Y/N),Title,First Name,Last Name,Known As,Work Email,Smartcard UUID,Staff Group,Job Role,Occupation Code,Position Number,Position Title,Organisation,Cost Centre,Location,Supervisor Employee Number,Assignment Status,Assignment Start Date,Assignment End Date\n";
+
+    #[test]
+    fn rows_group_into_people_and_bad_rows_hold_the_person_back() {
+        let text = format!(
+            "\u{feff}{HEADER}\
+20000001,20000001-1,Y,Ms,Amara,Okafor,,amara.okafor@nhs.net,200009876204,Nursing and Midwifery Registered,Staff Nurse,N0C,P-1,Staff Nurse,Ward 7,RX1-4410,Main Hospital,20001111,Active Assignment,01/04/2019,\n\
+20000001,20000001-2,N,Ms,Amara,Okafor,,amara.okafor@nhs.net,200009876204,Nursing and Midwifery Registered,Staff Nurse,N0C,P-9,Bank Nurse,Nurse Bank,RX1-9000,Main Hospital,20001111,Active Assignment,2020-01-01,\n\
+20000002,20000002-1,Y,Mr,Ben,Cole,,,,Admin and Clerical,Receptionist,G0A,P-2,Receptionist,Outpatients,RX1-1000,Main Hospital,20001111,Active Assignment,01/04/2019,\n\
+20000002,20000002-2,N,Mr,Ben,Cole,,,,Admin and Clerical,Receptionist,G0A,P-3,Receptionist,Outpatients,RX1-1000,Main Hospital,20001111,On Holiday,01/04/2019,\n\
+,x-1,Y,Mr,No,Number,,,,Admin and Clerical,Receptionist,G0A,P-2,Receptionist,Outpatients,RX1-1000,Main Hospital,,Active Assignment,01/04/2019,\n\
+20000003,20000003-1,Y,Dr,Cy,Dee,,,,Medical and Dental,Consultant,M0A,P-4,Consultant,Cardiology,RX1-2000,Main Hospital,,Terminate Assignment,01/04/2019,31/03/2019\n"
+        );
+        let x = read_text(&text);
+        assert_eq!(x.rows, 6);
+        assert_eq!(x.persons.len(), 1, "{:?}", x.errors);
+        let amara = &x.persons[0];
+        assert_eq!(amara.assignments.len(), 2);
+        assert_eq!(amara.line_manager.as_ref().unwrap().as_str(), "20001111");
+        assert_eq!(
+            x.held_back.iter().cloned().collect::<Vec<_>>(),
+            vec!["20000002", "20000003"]
+        );
+        let text = x
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            text.contains("esr.csv:5: `Assignment Status` \"On Holiday\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("esr.csv:6: `Employee Number` is empty"),
+            "{text}"
+        );
+        assert!(
+            text.contains("esr.csv:7: assignment 20000003-1 ends on 2019-03-31"),
+            "{text}"
+        );
+        assert!(
+            text.contains("person 20000002 held back (lines 4, 5)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_missing_required_column_makes_the_file_unusable() {
+        let mut t = Table::from_reader(
+            "esr.csv",
+            Box::new(std::io::Cursor::new(
+                b"Employee Number,First Name\n1,A\n".to_vec(),
+            )),
+        )
+        .unwrap();
+        let err = read_table(&mut t).unwrap_err().to_string();
+        assert!(
+            err.contains("esr.csv: the header has no `Assignment Number` column"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! TRAC new starters: each row becomes a future-dated joiner.
+//!
+//! A starter has no ESR employee number yet, so they are keyed `TRAC-<candidate
+//! reference>` until ESR lists them. Their accounts are prepared disabled before the start
+//! date and enabled on it.
+
+use super::{FeedError, Row, RowError, Table};
+use crate::hr::{Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// What a TRAC report yielded.
+#[derive(Debug, Default)]
+pub struct Starters {
+    pub persons: Vec<Person>,
+    pub errors: Vec<RowError>,
+    pub rows: u64,
+}
+
+/// The provisional key of a TRAC candidate.
+pub fn provisional_number(candidate_reference: &str) -> Result<EmployeeNumber, String> {
+    EmployeeNumber::parse(&format!("TRAC-{candidate_reference}")).map_err(|_| {
+        format!("candidate reference \"{candidate_reference}\" must be letters, digits or '-'")
+    })
+}
+
+pub fn read(path: &Path) -> Result<Starters, FeedError> {
+    let mut table = Table::open(path)?;
+    read_table(&mut table)
+}
+
+pub fn read_table(table: &mut Table) -> Result<Starters, FeedError> {
+    let req = |name: &str| table.require(name, name);
+    let reference = req("Candidate Reference")?;
+    let first = req("First Name")?;
+    let last = req("Last Name")?;
+    let start = req("Start Date")?;
+    let post = table.column("Post Title");
+    let staff_group = table.column("Staff Group");
+    let job_role = table.column("Job Role");
+    let department = table.column("Department");
+    let location = table.column("Location");
+    let manager = table.column("Hiring Manager Employee Number");
+    let position = table.column("Position Number");
+    let mut out = Starters::default();
+    let mut seen = BTreeSet::new();
+    while let Some(row) = table.next_row() {
+        let row = row?;
+        out.rows += 1;
+        let parsed = (|| -> Result<Person, RowError> {
+            let r: &Row<'_> = &row;
+            let candidate = r.required(Some(reference), "Candidate Reference")?;
+            let employee_number = provisional_number(candidate)
+                .map_err(|m| r.error(format!("`Candidate Reference`: {m}")))?;
+            let start_date = r
+                .date(Some(start), "Start Date")?
+                .ok_or_else(|| r.error("`Start Date` is empty"))?;
+            let hiring_manager = match r.get(manager) {
+                None => None,
+                Some(t) => Some(
+                    EmployeeNumber::parse(t)
+                        .map_err(|m| r.error(format!("`Hiring Manager Employee Number`: {m}")))?,
+                ),
+            };
+            let non_blank = |t: &str| NonBlank::parse(t).map_err(|m| r.error(m));
+            Ok(Person {
+                employee_number,
+                sds_user_id: None,
+                title: None,
+                given_name: non_blank(r.required(Some(first), "First Name")?)?,
+                family_name: non_blank(r.required(Some(last), "Last Name")?)?,
+                preferred_name: None,
+                work_email: None,
+                line_manager: hiring_manager.clone(),
+                assignments: vec![Assignment {
+                    assignment_number: non_blank(&format!("TRAC-{candidate}-1"))?,
+                    primary: true,
+                    status: AssignmentStatus::ActiveAssignment,
+                    position_number: r.get(position).map(str::to_string),
+                    position_title: r.get(post).map(str::to_string),
+                    staff_group: r.get(staff_group).map(str::to_string),
+                    job_role: r.get(job_role).map(str::to_string),
+                    occupation_code: None,
+                    organisation: r.get(department).map(str::to_string),
+                    cost_centre: None,
+                    location: r.get(location).map(str::to_string),
+                    supervisor: hiring_manager,
+                    start_date: IsoDate(start_date),
+                    end_date: None,
+                }],
+            })
+        })();
+        match parsed {
+            Ok(person) => {
+                if seen.insert(person.employee_number.clone()) {
+                    out.persons.push(person);
+                } else {
+                    out.errors.push(row.error(format!(
+                        "candidate {} appears twice; only the first row is used",
+                        person.employee_number
+                    )));
+                }
+            }
+            Err(e) => out.errors.push(e),
+        }
+    }
+    out.persons
+        .sort_by(|a, b| a.employee_number.cmp(&b.employee_number));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starters_become_future_joiners_and_bad_rows_are_named() {
+        let text = "Candidate Reference,First Name,Last Name,Post Title,Staff Group,Job Role,Department,Location,Start Date,Hiring Manager Employee Number,Position Number\n\
+C-1001,Zoë,O'Brien,Staff Nurse,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,Main Hospital,05/01/2027,20001111,P-0431\n\
+C-1002,Sam,Jones,Porter,Estates and Ancillary,Porter,Estates,Main Hospital,31/02/2027,20001111,P-0500\n\
+C 1003,Kim,Lee,Porter,Estates and Ancillary,Porter,Estates,Main Hospital,01/03/2027,,P-0501\n\
+C-1001,Zoë,O'Brien,Staff Nurse,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,Main Hospital,05/01/2027,20001111,P-0431\n";
+        let mut t = Table::from_reader(
+            "trac.csv",
+            Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+        )
+        .unwrap();
+        let s = read_table(&mut t).unwrap();
+        assert_eq!(s.rows, 4);
+        assert_eq!(s.persons.len(), 1);
+        let p = &s.persons[0];
+        assert_eq!(p.employee_number.as_str(), "TRAC-C-1001");
+        assert_eq!(
+            p.lifecycle(jiff::civil::date(2026, 11, 23)),
+            crate::hr::Lifecycle::Future
+        );
+        assert_eq!(
+            p.lifecycle(jiff::civil::date(2027, 1, 5)),
+            crate::hr::Lifecycle::Active
+        );
+        let errors: Vec<String> = s.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            errors[0].starts_with("trac.csv:3: `Start Date`"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].starts_with("trac.csv:4: `Candidate Reference`"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[2].starts_with("trac.csv:5: candidate TRAC-C-1001 appears twice"),
+            "{errors:?}"
+        );
+    }
+}

@@ -1,0 +1,567 @@
+//! The HR model: a person, their assignments, and the HR event that carries them.
+//!
+//! This is what ESR, TRAC and manual entries say about a person (CONTRACT §1). It is pure
+//! data plus the rules that read it on a given date; it never reads the clock, a file or
+//! the network. `schemas/hr-event.v1.schema.json` describes the same documents these
+//! types accept (a test in `tests/` holds the two together).
+
+mod text;
+
+pub use text::{EmployeeNumber, IsoDate, NonBlank, Rfc3339, SdsUserId};
+
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The `schema` value of every v1 HR event.
+pub const SCHEMA_V1: &str = "turnstile.hr-event/v1";
+
+/// Where an HR record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Esr,
+    Trac,
+    Manual,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Esr => "esr",
+            Source::Trac => "trac",
+            Source::Manual => "manual",
+        }
+    }
+}
+
+/// What the sender says happened. A hint for people and logs only: what a person should
+/// have is always computed from the newest whole record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Joiner,
+    Mover,
+    Leaver,
+    Absence,
+    Return,
+    Correction,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Joiner => "joiner",
+            EventKind::Mover => "mover",
+            EventKind::Leaver => "leaver",
+            EventKind::Absence => "absence",
+            EventKind::Return => "return",
+            EventKind::Correction => "correction",
+        }
+    }
+}
+
+/// NHS Data Dictionary assignment statuses, spelt as ESR spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AssignmentStatus {
+    #[serde(rename = "Acting Up")]
+    ActingUp,
+    #[serde(rename = "Active Assignment")]
+    ActiveAssignment,
+    #[serde(rename = "Career Break")]
+    CareerBreak,
+    #[serde(rename = "End")]
+    End,
+    #[serde(rename = "Internal Secondment")]
+    InternalSecondment,
+    #[serde(rename = "Maternity and Adoption")]
+    MaternityAndAdoption,
+    #[serde(
+        rename = "Out on External Secondment - Paid",
+        alias = "Out on External Secondment – Paid"
+    )]
+    ExternalSecondmentPaid,
+    #[serde(
+        rename = "Out on External Secondment - Unpaid",
+        alias = "Out on External Secondment – Unpaid"
+    )]
+    ExternalSecondmentUnpaid,
+    #[serde(rename = "Suspend No Pay")]
+    SuspendNoPay,
+    #[serde(rename = "Suspend With Pay")]
+    SuspendWithPay,
+    #[serde(rename = "Terminate Assignment")]
+    TerminateAssignment,
+    #[serde(rename = "Terminate Process Assignment")]
+    TerminateProcessAssignment,
+}
+
+impl AssignmentStatus {
+    pub const ALL: [AssignmentStatus; 12] = [
+        AssignmentStatus::ActingUp,
+        AssignmentStatus::ActiveAssignment,
+        AssignmentStatus::CareerBreak,
+        AssignmentStatus::End,
+        AssignmentStatus::InternalSecondment,
+        AssignmentStatus::MaternityAndAdoption,
+        AssignmentStatus::ExternalSecondmentPaid,
+        AssignmentStatus::ExternalSecondmentUnpaid,
+        AssignmentStatus::SuspendNoPay,
+        AssignmentStatus::SuspendWithPay,
+        AssignmentStatus::TerminateAssignment,
+        AssignmentStatus::TerminateProcessAssignment,
+    ];
+
+    /// The canonical ESR spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignmentStatus::ActingUp => "Acting Up",
+            AssignmentStatus::ActiveAssignment => "Active Assignment",
+            AssignmentStatus::CareerBreak => "Career Break",
+            AssignmentStatus::End => "End",
+            AssignmentStatus::InternalSecondment => "Internal Secondment",
+            AssignmentStatus::MaternityAndAdoption => "Maternity and Adoption",
+            AssignmentStatus::ExternalSecondmentPaid => "Out on External Secondment - Paid",
+            AssignmentStatus::ExternalSecondmentUnpaid => "Out on External Secondment - Unpaid",
+            AssignmentStatus::SuspendNoPay => "Suspend No Pay",
+            AssignmentStatus::SuspendWithPay => "Suspend With Pay",
+            AssignmentStatus::TerminateAssignment => "Terminate Assignment",
+            AssignmentStatus::TerminateProcessAssignment => "Terminate Process Assignment",
+        }
+    }
+
+    /// Reads a status as feeds write it: case, spacing and the dash in "Out on External
+    /// Secondment – Paid" do not matter.
+    pub fn parse_lenient(text: &str) -> Option<AssignmentStatus> {
+        let key = squash(text);
+        AssignmentStatus::ALL
+            .into_iter()
+            .find(|s| squash(s.as_str()) == key)
+    }
+
+    /// What this status means for access, before dates are taken into account.
+    pub fn standing(self) -> Standing {
+        use AssignmentStatus::*;
+        match self {
+            ActingUp | ActiveAssignment | InternalSecondment => Standing::Working,
+            CareerBreak
+            | MaternityAndAdoption
+            | ExternalSecondmentPaid
+            | ExternalSecondmentUnpaid => Standing::OnLeave,
+            SuspendNoPay | SuspendWithPay => Standing::Suspended,
+            End | TerminateAssignment | TerminateProcessAssignment => Standing::Terminated,
+        }
+    }
+}
+
+fn squash(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl fmt::Display for AssignmentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an assignment status says about the person's work, ignoring dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Working,
+    OnLeave,
+    Suspended,
+    Terminated,
+}
+
+/// Where one assignment, or a whole person, stands on a given day.
+///
+/// Ordered so that the "most present" phase is the greatest: a person with one working and
+/// one ended assignment is `Active`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    /// Every assignment has ended: a leaver.
+    Ended,
+    /// Not started yet: a future-dated joiner.
+    Future,
+    /// Suspended (with or without pay).
+    Suspended,
+    /// Away: maternity, career break, external secondment.
+    Absent,
+    /// Working.
+    Active,
+}
+
+impl Lifecycle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Ended => "ended",
+            Lifecycle::Future => "future",
+            Lifecycle::Suspended => "suspended",
+            Lifecycle::Absent => "absent",
+            Lifecycle::Active => "active",
+        }
+    }
+}
+
+/// One assignment (a person may hold several at once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    pub assignment_number: NonBlank,
+    pub primary: bool,
+    pub status: AssignmentStatus,
+    #[serde(default)]
+    pub position_number: Option<String>,
+    #[serde(default)]
+    pub position_title: Option<String>,
+    #[serde(default)]
+    pub staff_group: Option<String>,
+    #[serde(default)]
+    pub job_role: Option<String>,
+    #[serde(default)]
+    pub occupation_code: Option<String>,
+    #[serde(default)]
+    pub organisation: Option<String>,
+    #[serde(default)]
+    pub cost_centre: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub supervisor: Option<EmployeeNumber>,
+    pub start_date: IsoDate,
+    #[serde(default)]
+    pub end_date: Option<IsoDate>,
+}
+
+impl Assignment {
+    /// Where this assignment stands on `today` (a Europe/London calendar date).
+    ///
+    /// Access lasts to the end of `end_date` (the last working day), whatever the status
+    /// says: a leaver entered weeks ahead keeps working until then. A terminated status
+    /// without an end date has ended already.
+    pub fn lifecycle(&self, today: Date) -> Lifecycle {
+        if let Some(end) = self.end_date
+            && today > end.0
+        {
+            return Lifecycle::Ended;
+        }
+        if today < self.start_date.0 {
+            return Lifecycle::Future;
+        }
+        match self.status.standing() {
+            Standing::Working => Lifecycle::Active,
+            Standing::OnLeave => Lifecycle::Absent,
+            Standing::Suspended => Lifecycle::Suspended,
+            Standing::Terminated if self.end_date.is_some() => Lifecycle::Active,
+            Standing::Terminated => Lifecycle::Ended,
+        }
+    }
+
+    /// The day after which this assignment gives no access, if known.
+    pub fn last_day(&self) -> Option<Date> {
+        self.end_date.map(|d| d.0)
+    }
+
+    /// A field used by role rules, by its policy name.
+    pub fn field(&self, field: MatchField) -> Option<&str> {
+        match field {
+            MatchField::StaffGroup => self.staff_group.as_deref(),
+            MatchField::JobRole => self.job_role.as_deref(),
+            MatchField::OccupationCode => self.occupation_code.as_deref(),
+            MatchField::PositionNumber => self.position_number.as_deref(),
+            MatchField::PositionTitle => self.position_title.as_deref(),
+            MatchField::Organisation => self.organisation.as_deref(),
+            MatchField::CostCentre => self.cost_centre.as_deref(),
+            MatchField::Location => self.location.as_deref(),
+        }
+    }
+}
+
+/// The assignment fields a role rule can match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MatchField {
+    StaffGroup,
+    JobRole,
+    OccupationCode,
+    PositionNumber,
+    PositionTitle,
+    Organisation,
+    CostCentre,
+    Location,
+}
+
+impl MatchField {
+    pub const ALL: [MatchField; 8] = [
+        MatchField::StaffGroup,
+        MatchField::JobRole,
+        MatchField::OccupationCode,
+        MatchField::PositionNumber,
+        MatchField::PositionTitle,
+        MatchField::Organisation,
+        MatchField::CostCentre,
+        MatchField::Location,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchField::StaffGroup => "staff_group",
+            MatchField::JobRole => "job_role",
+            MatchField::OccupationCode => "occupation_code",
+            MatchField::PositionNumber => "position_number",
+            MatchField::PositionTitle => "position_title",
+            MatchField::Organisation => "organisation",
+            MatchField::CostCentre => "cost_centre",
+            MatchField::Location => "location",
+        }
+    }
+}
+
+/// A person's whole HR record as one source sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    pub employee_number: EmployeeNumber,
+    #[serde(default)]
+    pub sds_user_id: Option<SdsUserId>,
+    #[serde(default)]
+    pub title: Option<String>,
+    pub given_name: NonBlank,
+    pub family_name: NonBlank,
+    #[serde(default)]
+    pub preferred_name: Option<String>,
+    #[serde(default)]
+    pub work_email: Option<String>,
+    #[serde(default)]
+    pub line_manager: Option<EmployeeNumber>,
+    pub assignments: Vec<Assignment>,
+}
+
+impl Person {
+    /// Where the person stands on `today`: the most present of their assignments.
+    pub fn lifecycle(&self, today: Date) -> Lifecycle {
+        self.assignments
+            .iter()
+            .map(|a| a.lifecycle(today))
+            .max()
+            .unwrap_or(Lifecycle::Ended)
+    }
+
+    /// The primary assignment, or the first one when none is marked primary.
+    pub fn primary(&self) -> Option<&Assignment> {
+        self.assignments
+            .iter()
+            .find(|a| a.primary)
+            .or_else(|| self.assignments.first())
+    }
+
+    /// The last working day of a leaver: the latest end date of their assignments.
+    pub fn last_working_day(&self) -> Option<Date> {
+        self.assignments
+            .iter()
+            .filter_map(Assignment::last_day)
+            .max()
+    }
+
+    /// The earliest start date of any assignment (for a future joiner, their first day).
+    pub fn first_day(&self) -> Option<Date> {
+        self.assignments.iter().map(|a| a.start_date.0).min()
+    }
+
+    /// "Known As" first name, or the given name.
+    pub fn display_name(&self) -> String {
+        let first = self
+            .preferred_name
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or(self.given_name.as_str());
+        format!("{} {}", first, self.family_name.as_str())
+    }
+}
+
+/// The HR event of CONTRACT §1: a state transfer of one person's whole record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HrEvent {
+    pub schema: SchemaTag,
+    pub event_id: NonBlank,
+    pub source: Source,
+    pub kind: EventKind,
+    pub occurred_at: Rfc3339,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
+    pub person: Person,
+}
+
+/// The literal `turnstile.hr-event/v1`; anything else is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SchemaTag;
+
+impl Serialize for SchemaTag {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(SCHEMA_V1)
+    }
+}
+
+impl<'de> Deserialize<'de> for SchemaTag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == SCHEMA_V1 {
+            Ok(SchemaTag)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "schema must be \"{SCHEMA_V1}\", found \"{text}\""
+            )))
+        }
+    }
+}
+
+/// A business rule an event broke, which a schema cannot express.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("person {person} has no assignments: send at least the assignment that ended")]
+    NoAssignments { person: String },
+    #[error(
+        "assignment {assignment} ends on {end} before it starts on {start}: correct the dates in the source record"
+    )]
+    EndBeforeStart {
+        assignment: String,
+        start: Date,
+        end: Date,
+    },
+    #[error("assignment number {assignment} appears twice in person {person}'s record")]
+    DuplicateAssignment { person: String, assignment: String },
+    #[error(
+        "person {person} has {count} assignments marked primary: ESR allows one, so correct the source record"
+    )]
+    SeveralPrimary { person: String, count: usize },
+    #[error("person {person} is recorded as their own line manager")]
+    OwnManager { person: String },
+}
+
+impl Person {
+    /// Checks the business rules the schema cannot express; returns every breach.
+    pub fn check(&self) -> Vec<EventError> {
+        let person = self.employee_number.as_str().to_string();
+        let mut errors = Vec::new();
+        if self.assignments.is_empty() {
+            errors.push(EventError::NoAssignments {
+                person: person.clone(),
+            });
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for a in &self.assignments {
+            if let Some(end) = a.end_date
+                && end.0 < a.start_date.0
+            {
+                errors.push(EventError::EndBeforeStart {
+                    assignment: a.assignment_number.as_str().to_string(),
+                    start: a.start_date.0,
+                    end: end.0,
+                });
+            }
+            if !seen.insert(a.assignment_number.as_str()) {
+                errors.push(EventError::DuplicateAssignment {
+                    person: person.clone(),
+                    assignment: a.assignment_number.as_str().to_string(),
+                });
+            }
+        }
+        let primaries = self.assignments.iter().filter(|a| a.primary).count();
+        if primaries > 1 {
+            errors.push(EventError::SeveralPrimary {
+                person: person.clone(),
+                count: primaries,
+            });
+        }
+        if self.line_manager.as_ref() == Some(&self.employee_number) {
+            errors.push(EventError::OwnManager { person });
+        }
+        errors
+    }
+}
+
+/// Why an event payload could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("not a valid HR event: {0} (see schemas/hr-event.v1.schema.json)")]
+    Shape(#[from] serde_json::Error),
+    #[error("HR event breaks a business rule: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Rules(Vec<EventError>),
+}
+
+impl HrEvent {
+    /// Parses and checks an event payload, as the daemon and `feed` do.
+    pub fn from_json(payload: &[u8]) -> Result<HrEvent, PayloadError> {
+        let event: HrEvent = serde_json::from_slice(payload)?;
+        let errors = event.person.check();
+        if errors.is_empty() {
+            Ok(event)
+        } else {
+            Err(PayloadError::Rules(errors))
+        }
+    }
+
+    /// Orders two records of the same person: a newer `sequence` from the same source
+    /// wins, otherwise the later `occurred_at`, then the sequence, then the event id, so
+    /// the order is total and the same everywhere.
+    pub fn newness(&self) -> (jiff::Timestamp, u64, &str) {
+        (
+            self.occurred_at.0,
+            self.sequence.unwrap_or(0),
+            self.event_id.as_str(),
+        )
+    }
+
+    /// True when `self` should replace `other` as the person's current record.
+    pub fn supersedes(&self, other: &HrEvent) -> bool {
+        if self.source == other.source
+            && let (Some(a), Some(b)) = (self.sequence, other.sequence)
+            && a != b
+        {
+            return a > b;
+        }
+        self.newness() > other.newness()
+    }
+}
+
+/// A hint for the `kind` of a file-fed event, from the record held before (if any) and the
+/// new one. Only a label for people and logs: effects come from the record itself.
+pub fn guess_kind(previous: Option<&Person>, new: &Person, today: Date) -> EventKind {
+    let now = new.lifecycle(today);
+    let before = previous.map(|p| p.lifecycle(today));
+    match (before, now) {
+        (_, Lifecycle::Ended) => EventKind::Leaver,
+        (_, Lifecycle::Absent | Lifecycle::Suspended) => EventKind::Absence,
+        (None, _) | (Some(Lifecycle::Ended), _) => EventKind::Joiner,
+        (Some(Lifecycle::Absent | Lifecycle::Suspended), Lifecycle::Active) => EventKind::Return,
+        (Some(_), _) => {
+            let posts = |p: &Person| {
+                let mut v: Vec<(Option<String>, Option<String>, Option<String>)> = p
+                    .assignments
+                    .iter()
+                    .filter(|a| a.lifecycle(today) != Lifecycle::Ended)
+                    .map(|a| {
+                        (
+                            a.position_number.clone(),
+                            a.organisation.clone(),
+                            a.job_role.clone(),
+                        )
+                    })
+                    .collect();
+                v.sort();
+                v
+            };
+            match previous {
+                Some(prev) if posts(prev) != posts(new) => EventKind::Mover,
+                _ => EventKind::Correction,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,186 @@
+//! Checked strings of the HR event. Each mirrors one `$defs` entry of
+//! `schemas/hr-event.v1.schema.json`, so the schema and these types refuse the same text.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+macro_rules! checked_string {
+    ($(#[$doc:meta])* $name:ident, $check:expr, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks `text`, returning what is wrong with it otherwise.
+            pub fn parse(text: &str) -> Result<Self, String> {
+                let check: fn(&str) -> bool = $check;
+                if check(text) {
+                    Ok($name(text.to_string()))
+                } else {
+                    Err(format!(concat!("\"{}\" is not ", $what), text))
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                $name::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+checked_string!(
+    /// An ESR employee number (or a provisional `TRAC-…` reference): 1–32 letters, digits,
+    /// `-`, `_` or `:`, starting with a letter or digit.
+    EmployeeNumber,
+    |t| {
+        let mut chars = t.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+            && t.len() <= 32
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'))
+    },
+    "an employee number (1-32 letters, digits, '-', '_' or ':')"
+);
+
+checked_string!(
+    /// A smartcard UUID (SDS user ID): exactly 12 digits.
+    SdsUserId,
+    |t| t.len() == 12 && t.bytes().all(|b| b.is_ascii_digit()),
+    "a smartcard UUID (12 digits)"
+);
+
+checked_string!(
+    /// Text that must hold at least one non-space character.
+    NonBlank,
+    |t| t.chars().any(|c| !c.is_whitespace()),
+    "allowed to be blank"
+);
+
+/// A calendar date written `yyyy-mm-dd` (RFC 3339 full-date), in Europe/London.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IsoDate(pub Date);
+
+impl IsoDate {
+    pub fn parse(text: &str) -> Result<IsoDate, String> {
+        let b = text.as_bytes();
+        let shaped = b.len() == 10
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        if !shaped {
+            return Err(format!("\"{text}\" is not a date written yyyy-mm-dd"));
+        }
+        text.parse::<Date>()
+            .map(IsoDate)
+            .map_err(|_| format!("\"{text}\" is not a real calendar date"))
+    }
+}
+
+impl fmt::Display for IsoDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Serialize for IsoDate {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for IsoDate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        IsoDate::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An instant written as RFC 3339 `date-time` with a `Z` or numeric offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rfc3339(pub Timestamp);
+
+impl Rfc3339 {
+    pub fn parse(text: &str) -> Result<Rfc3339, String> {
+        if !rfc3339_shape(text.as_bytes()) {
+            return Err(format!(
+                "\"{text}\" is not an RFC 3339 date-time such as 2026-11-23T09:15:00Z"
+            ));
+        }
+        text.parse::<Timestamp>()
+            .map(Rfc3339)
+            .map_err(|_| format!("\"{text}\" is not a real instant"))
+    }
+}
+
+/// `yyyy-mm-ddThh:mm:ss[.fraction](Z|+hh:mm|-hh:mm)`, `T` and `Z` in either case.
+fn rfc3339_shape(b: &[u8]) -> bool {
+    fn digits(b: &[u8]) -> bool {
+        !b.is_empty() && b.iter().all(u8::is_ascii_digit)
+    }
+    if b.len() < 20 || IsoDate::parse(&String::from_utf8_lossy(&b[..10])).is_err() {
+        return false;
+    }
+    if !matches!(b[10], b'T' | b't')
+        || !digits(&b[11..13])
+        || b[13] != b':'
+        || !digits(&b[14..16])
+        || b[16] != b':'
+        || !digits(&b[17..19])
+    {
+        return false;
+    }
+    let mut rest = &b[19..];
+    if let Some(after_dot) = rest.strip_prefix(b".") {
+        let n = after_dot.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &after_dot[n..];
+    }
+    match rest {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => digits(&[*h1, *h2, *m1, *m2]),
+        _ => false,
+    }
+}
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rfc3339 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Rfc3339::parse(&text).map_err(serde::de::Error::custom)
+    }
+}

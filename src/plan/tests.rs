@@ -1,0 +1,271 @@
+use super::*;
+use crate::desired::desired_state;
+use crate::hr::{AssignmentStatus, IsoDate, Person};
+use crate::testkit::{account, assignment, d, model, nurse, person};
+use proptest::prelude::*;
+
+fn actions(changes: &[Change], system: &str) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| c.system == system)
+        .map(|c| c.action.to_string())
+        .collect()
+}
+
+#[test]
+fn a_joiner_gets_created_granted_then_enabled() {
+    let changes = plan_person(&model(), &nurse("20000001"), &[], d("2026-11-23"));
+    assert_eq!(
+        actions(&changes, "ad"),
+        vec![
+            "create",
+            "grant GG-AllStaff",
+            "grant GG-Clinical",
+            "grant GG-Nursing",
+            "enable"
+        ]
+    );
+    let grant = changes
+        .iter()
+        .find(|c| c.action.to_string() == "grant GG-Nursing")
+        .unwrap();
+    assert_eq!(grant.rule, "registered-nursing");
+    assert!(grant.reason.contains("role ward_nurse"), "{}", grant.reason);
+    assert!(
+        actions(&changes, "emis").is_empty(),
+        "no role grants EMIS: nothing to create"
+    );
+}
+
+#[test]
+fn a_prepared_joiner_is_created_without_enable() {
+    let mut p = nurse("20000001");
+    p.assignments[0].start_date = IsoDate(d("2027-01-05"));
+    let changes = plan_person(&model(), &p, &[], d("2026-11-23"));
+    assert_eq!(
+        actions(&changes, "ad").first().map(String::as_str),
+        Some("create")
+    );
+    assert!(!actions(&changes, "ad").contains(&"enable".to_string()));
+}
+
+#[test]
+fn a_leaver_is_disabled_first_stripped_and_moved_never_deleted_on_clinical_systems() {
+    let mut p = nurse("20000001");
+    p.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    p.assignments[0].end_date = Some(IsoDate(d("2026-11-01")));
+    let mut ad = account(
+        "ad",
+        "aokafor",
+        Some("20000001"),
+        true,
+        &["GG-AllStaff", "GG-Nursing", "Domain Users"],
+    );
+    ad.container = Some("OU=Ward 7,OU=Staff,DC=example,DC=nhs,DC=uk".into());
+    let s1 = account("systmone", "AOKAFOR", Some("20000001"), true, &["Nurse"]);
+    let card = account(
+        "smartcard",
+        "200009876204",
+        Some("20000001"),
+        true,
+        &["R8001", "B0360"],
+    );
+    let changes = plan_person(&model(), &p, &[&ad, &s1, &card], d("2026-11-23"));
+    assert_eq!(
+        actions(&changes, "ad"),
+        vec![
+            "disable",
+            "revoke GG-AllStaff",
+            "revoke GG-Nursing",
+            "move OU=Leavers,OU=Staff,DC=example,DC=nhs,DC=uk"
+        ],
+        "Domain Users is not ours to remove"
+    );
+    assert_eq!(actions(&changes, "systmone"), vec!["disable"]);
+    assert_eq!(
+        actions(&changes, "smartcard"),
+        vec!["revoke B0360", "revoke R8001"]
+    );
+    assert!(changes.iter().all(|c| c.rule == "leaver"));
+    // A year and more later AD deletes; SystmOne (clinical history) still only disables.
+    let later = plan_person(&model(), &p, &[&ad, &s1, &card], d("2028-01-01"));
+    assert_eq!(actions(&later, "ad"), vec!["delete"]);
+    assert_eq!(actions(&later, "systmone"), vec!["disable"]);
+}
+
+#[test]
+fn a_mover_has_groups_swapped() {
+    let p = person(
+        "20000001",
+        vec![assignment(
+            "20000001-1",
+            AssignmentStatus::ActiveAssignment,
+            "Admin and Clerical",
+            "Medical Secretary",
+            "Cardiology",
+            "2019-04-01",
+            None,
+        )],
+    );
+    let ad = account(
+        "ad",
+        "aokafor",
+        Some("20000001"),
+        true,
+        &["GG-AllStaff", "GG-Clinical", "GG-Nursing"],
+    );
+    let changes = plan_person(&model(), &p, &[&ad], d("2026-11-23"));
+    assert_eq!(
+        actions(&changes, "ad"),
+        vec![
+            "revoke GG-Clinical",
+            "revoke GG-Nursing",
+            "grant GG-Admin",
+            "grant GG-MedSec"
+        ]
+    );
+}
+
+// ---- property: planning on the result of a plan gives nothing ----
+
+const PROFILES: &[(&str, &str, &str)] = &[
+    (
+        "Nursing and Midwifery Registered",
+        "Staff Nurse",
+        "Ward 7 Medicine",
+    ),
+    ("Medical and Dental", "Consultant", "Cardiology"),
+    (
+        "Medical and Dental",
+        "General Practitioner",
+        "Riverside Practice",
+    ),
+    ("Admin and Clerical", "Receptionist", "Outpatients"),
+    ("Admin and Clerical", "Medical Secretary", "Cardiology"),
+    ("Estates and Ancillary", "Porter", "Estates"),
+    ("Admin and Clerical", "Systems Analyst", "Digital Services"),
+    ("Students", "Student Nurse", "Ward 7 Medicine"),
+    (
+        "Nursing and Midwifery Registered",
+        "Staff Nurse",
+        "Nurse Bank",
+    ),
+];
+const ENTITLEMENTS: &[&str] = &[
+    "GG-AllStaff",
+    "GG-Nursing",
+    "GG-Admin",
+    "GG-IT-Support",
+    "Domain Users",
+    "Nurse",
+    "GP",
+    "R8001",
+    "B0360",
+    "Mailbox",
+];
+const SYSTEMS: &[&str] = &["ad", "nhsmail", "emis", "systmone", "smartcard"];
+
+fn arb_person() -> impl Strategy<Value = Person> {
+    let one = (
+        0..PROFILES.len(),
+        0..AssignmentStatus::ALL.len(),
+        -800i32..200,
+        proptest::option::of(-800i32..200),
+    );
+    proptest::collection::vec(one, 1..3).prop_map(|parts| {
+        let today = d("2026-11-23");
+        let assignments = parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, (profile, status, start, end))| {
+                let (group, role, org) = PROFILES[profile];
+                let start_date = today
+                    .checked_add(jiff::Span::new().days(start as i64))
+                    .unwrap();
+                let end_date = end
+                    .map(|e| today.checked_add(jiff::Span::new().days(e as i64)).unwrap())
+                    .filter(|e| *e >= start_date);
+                let mut a = assignment(
+                    &format!("20000001-{}", i + 1),
+                    AssignmentStatus::ALL[status],
+                    group,
+                    role,
+                    org,
+                    "2019-01-01",
+                    None,
+                );
+                a.start_date = IsoDate(start_date);
+                a.end_date = end_date.map(IsoDate);
+                a
+            })
+            .collect();
+        person("20000001", assignments)
+    })
+}
+
+fn arb_accounts() -> impl Strategy<Value = Vec<crate::account::Account>> {
+    let one = (
+        0..SYSTEMS.len(),
+        any::<bool>(),
+        proptest::collection::btree_set(0..ENTITLEMENTS.len(), 0..5),
+        any::<bool>(),
+    );
+    proptest::collection::vec(one, 0..6).prop_map(|v| {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (s, enabled, ents, in_ou))| {
+                let names: Vec<&str> = ents.into_iter().map(|e| ENTITLEMENTS[e]).collect();
+                let mut a = account(
+                    SYSTEMS[s],
+                    &format!("acct{i}"),
+                    Some("20000001"),
+                    enabled,
+                    &names,
+                );
+                a.container = in_ou.then(|| "OU=Staff".to_string());
+                a
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn reconciling_twice_equals_reconciling_once(p in arb_person(), accounts in arb_accounts(), offset in 0i64..900) {
+        let m = model();
+        let today = d("2026-11-23").checked_add(jiff::Span::new().days(offset)).unwrap();
+        let refs: Vec<&crate::account::Account> = accounts.iter().collect();
+        let first = plan_person(&m, &p, &refs, today);
+        let mut after: Vec<crate::account::Account> = Vec::new();
+        for system in SYSTEMS {
+            let here: Vec<crate::account::Account> = accounts.iter().filter(|a| a.system == *system).cloned().collect();
+            after.extend(simulate(system, "20000001", here, &first));
+        }
+        let refs2: Vec<&crate::account::Account> = after.iter().collect();
+        let second = plan_person(&m, &p, &refs2, today);
+        prop_assert!(second.is_empty(), "second plan not empty: {:?}\nfirst: {:?}", second, first);
+    }
+
+    #[test]
+    fn clinical_history_is_never_deleted(p in arb_person(), accounts in arb_accounts(), offset in 0i64..3000) {
+        let m = model();
+        let today = d("2026-11-23").checked_add(jiff::Span::new().days(offset)).unwrap();
+        let refs: Vec<&crate::account::Account> = accounts.iter().collect();
+        for c in plan_person(&m, &p, &refs, today) {
+            if c.action == Action::Delete {
+                prop_assert!(m.systems[&c.system].allows_delete(), "delete planned on {}", c.system);
+            }
+        }
+    }
+
+    #[test]
+    fn planning_is_deterministic(p in arb_person(), accounts in arb_accounts()) {
+        let m = model();
+        let refs: Vec<&crate::account::Account> = accounts.iter().collect();
+        let today = d("2026-11-23");
+        prop_assert_eq!(plan_person(&m, &p, &refs, today), plan_person(&m, &p, &refs, today));
+        prop_assert_eq!(desired_state(&p, &m, today), desired_state(&p, &m, today));
+    }
+}

@@ -1,0 +1,110 @@
+//! State: the newest HR record per person, the accounts known per system, and the audit
+//! trail. One trait; SQLite (embedded, the default) implements it here, PostgreSQL (for
+//! replicas sharing a Kafka consumer group) will implement the same trait.
+//!
+//! An HR record and the audit entries it causes are written in one transaction: either
+//! both are durable or neither is.
+
+pub mod sqlite;
+
+use crate::account::Account;
+use crate::audit::{Break, Draft, Entry};
+use crate::hr::{HrEvent, Person};
+use jiff::Timestamp;
+
+/// The newest record held for a person.
+#[derive(Debug, Clone)]
+pub struct StoredPerson {
+    pub event: HrEvent,
+    /// Set when a full extract no longer listed them: a person must look.
+    pub review: Option<String>,
+}
+
+/// What recording an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The event is now the person's record.
+    Applied { previous: Option<Person> },
+    /// Newer than the stored record but with the same content: its metadata is kept,
+    /// nothing else changes and no audit entry is written.
+    Unchanged,
+    /// This very event is already the person's record (a replay).
+    Duplicate,
+    /// An older record than the one held: ignored, so a late event never undoes a newer one.
+    Stale { current_event_id: String },
+}
+
+/// Filters for reading the trail.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub employee_number: Option<String>,
+    pub since: Option<Timestamp>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "state store {path}: cannot open it: {detail}; check the path in [store] and that the directory is writable"
+    )]
+    Open { path: String, detail: String },
+    #[error("state store: {0}; if this repeats, run `turnstile audit --verify` and check the disk")]
+    Database(#[from] rusqlite::Error),
+    #[error(
+        "state store holds a record it cannot read for {key}: {detail}; it was written by another version or edited by hand"
+    )]
+    Corrupt { key: String, detail: String },
+}
+
+/// Decides what a new event does to the stored record: pure, shared by every store.
+pub fn judge(current: Option<&HrEvent>, incoming: &HrEvent) -> Outcome {
+    match current {
+        None => Outcome::Applied { previous: None },
+        Some(cur) if cur.event_id == incoming.event_id => Outcome::Duplicate,
+        Some(cur) if !incoming.supersedes(cur) => Outcome::Stale {
+            current_event_id: cur.event_id.as_str().to_string(),
+        },
+        Some(cur) if cur.person == incoming.person => Outcome::Unchanged,
+        Some(cur) => Outcome::Applied {
+            previous: Some(cur.person.clone()),
+        },
+    }
+}
+
+pub trait Store {
+    /// Records `event` if it is newer than what is held. When it is applied,
+    /// `follow_up(previous, new)` gives the audit entries it causes (the HR record itself
+    /// and the planned changes); they are written in the same transaction.
+    fn record_event(
+        &mut self,
+        event: &HrEvent,
+        follow_up: &mut dyn FnMut(Option<&Person>, &Person) -> Vec<Draft>,
+    ) -> Result<Outcome, StoreError>;
+
+    fn person(&self, employee_number: &str) -> Result<Option<StoredPerson>, StoreError>;
+
+    /// Every person, in employee-number order.
+    fn persons(&self) -> Result<Vec<StoredPerson>, StoreError>;
+
+    /// Flags people for review (and writes `hr.review` audit entries) unless already
+    /// flagged; returns how many were newly flagged.
+    fn flag_for_review(
+        &mut self,
+        employee_numbers: &[String],
+        reason: &str,
+        at: Timestamp,
+        actor: &str,
+    ) -> Result<usize, StoreError>;
+
+    /// Accounts known on one system, or on every system, in (system, id) order.
+    fn accounts(&self, system: Option<&str>) -> Result<Vec<Account>, StoreError>;
+
+    /// Replaces what is known of one system's accounts with a fresh read.
+    fn replace_accounts(&mut self, system: &str, accounts: &[Account]) -> Result<(), StoreError>;
+
+    fn append_audit(&mut self, drafts: Vec<Draft>) -> Result<Vec<Entry>, StoreError>;
+
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<Entry>, StoreError>;
+
+    /// Checks the whole trail: the number of entries, or the first break.
+    fn verify_audit(&self) -> Result<Result<u64, Break>, StoreError>;
+}

@@ -1,0 +1,389 @@
+//! The embedded SQLite store: one file, nothing to install.
+//!
+//! WAL journal with `synchronous=FULL`, so a committed transaction survives a crash or a
+//! power cut. The audit table refuses UPDATE and DELETE by trigger (stopping accidents);
+//! the hash chain is what detects deliberate tampering with the file.
+
+use super::{AuditFilter, Outcome, Store, StoreError, StoredPerson, judge};
+use crate::account::Account;
+use crate::audit::{self, Break, Draft, Entry};
+use crate::hr::{HrEvent, Person};
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::path::Path;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS person (
+    employee_number TEXT PRIMARY KEY,
+    event_json      TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    review          TEXT
+);
+CREATE TABLE IF NOT EXISTS account (
+    system          TEXT NOT NULL,
+    id              TEXT NOT NULL,
+    employee_number TEXT,
+    account_json    TEXT NOT NULL,
+    PRIMARY KEY (system, id)
+);
+CREATE INDEX IF NOT EXISTS account_by_person ON account (employee_number);
+CREATE TABLE IF NOT EXISTS audit (
+    seq             INTEGER PRIMARY KEY,
+    at              TEXT NOT NULL,
+    at_us           INTEGER NOT NULL,
+    actor           TEXT NOT NULL,
+    employee_number TEXT,
+    system          TEXT,
+    account         TEXT,
+    action          TEXT NOT NULL,
+    outcome         TEXT NOT NULL,
+    rule            TEXT,
+    event_id        TEXT,
+    reason          TEXT NOT NULL,
+    prev_hash       TEXT NOT NULL,
+    hash            TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_person ON audit (employee_number, seq);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"#;
+
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let open_err = |e: rusqlite::Error| StoreError::Open {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(SqliteStore { conn })
+    }
+
+    /// An in-memory store, for tests and previews.
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStore { conn })
+    }
+}
+
+fn decode_event(key: &str, json: &str) -> Result<HrEvent, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+fn encode<T: serde::Serialize>(key: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+fn head(tx: &Connection) -> Result<Option<(u64, String)>, StoreError> {
+    Ok(tx
+        .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+        })
+        .optional()?)
+}
+
+fn micros(ts: Timestamp) -> i64 {
+    ts.as_microsecond()
+}
+
+fn append(tx: &Transaction<'_>, drafts: Vec<Draft>) -> Result<Vec<Entry>, StoreError> {
+    let mut prev = head(tx)?;
+    let mut out = Vec::with_capacity(drafts.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO audit (seq, at, at_us, actor, employee_number, system, account, action, outcome, rule, event_id, reason, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?;
+        for draft in drafts {
+            let entry = audit::chain(prev.as_ref().map(|(s, h)| (*s, h.as_str())), draft);
+            let d = &entry.draft;
+            insert.execute(params![
+                entry.seq as i64,
+                d.at.to_string(),
+                micros(d.at),
+                d.actor,
+                d.employee_number,
+                d.system,
+                d.account,
+                d.action,
+                d.outcome,
+                d.rule,
+                d.event_id,
+                d.reason,
+                entry.prev_hash,
+                entry.hash,
+            ])?;
+            prev = Some((entry.seq, entry.hash.clone()));
+            out.push(entry);
+        }
+    }
+    if let Some((seq, hash)) = prev {
+        tx.execute(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            params![seq as i64, hash],
+        )?;
+    }
+    Ok(out)
+}
+
+fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Entry, String)> {
+    let at_text: String = r.get(1)?;
+    let at = at_text
+        .parse::<Timestamp>()
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    Ok((
+        Entry {
+            seq: r.get::<_, i64>(0)? as u64,
+            draft: Draft {
+                at,
+                actor: r.get(2)?,
+                employee_number: r.get(3)?,
+                system: r.get(4)?,
+                account: r.get(5)?,
+                action: r.get(6)?,
+                outcome: r.get(7)?,
+                rule: r.get(8)?,
+                event_id: r.get(9)?,
+                reason: r.get(10)?,
+            },
+            prev_hash: r.get(11)?,
+            hash: r.get(12)?,
+        },
+        at_text,
+    ))
+}
+
+const ENTRY_COLUMNS: &str = "seq, at, actor, employee_number, system, account, action, outcome, rule, event_id, reason, prev_hash, hash";
+
+impl Store for SqliteStore {
+    fn record_event(
+        &mut self,
+        event: &HrEvent,
+        follow_up: &mut dyn FnMut(Option<&Person>, &Person) -> Vec<Draft>,
+    ) -> Result<Outcome, StoreError> {
+        let key = event.person.employee_number.as_str();
+        let tx = self.conn.transaction()?;
+        let current: Option<HrEvent> = tx
+            .query_row(
+                "SELECT event_json FROM person WHERE employee_number = ?1",
+                [key],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|json| decode_event(key, &json))
+            .transpose()?;
+        let outcome = judge(current.as_ref(), event);
+        match &outcome {
+            Outcome::Applied { previous } => {
+                let drafts = follow_up(previous.as_ref(), &event.person);
+                write_person(&tx, event)?;
+                append(&tx, drafts)?;
+            }
+            Outcome::Unchanged => write_person(&tx, event)?,
+            Outcome::Duplicate | Outcome::Stale { .. } => {}
+        }
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    fn person(&self, employee_number: &str) -> Result<Option<StoredPerson>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT event_json, review FROM person WHERE employee_number = ?1",
+                [employee_number],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+            )
+            .optional()?
+            .map(|(json, review)| {
+                Ok(StoredPerson {
+                    event: decode_event(employee_number, &json)?,
+                    review,
+                })
+            })
+            .transpose()
+    }
+
+    fn persons(&self) -> Result<Vec<StoredPerson>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT employee_number, event_json, review FROM person ORDER BY employee_number",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, json, review) = row?;
+            out.push(StoredPerson {
+                event: decode_event(&key, &json)?,
+                review,
+            });
+        }
+        Ok(out)
+    }
+
+    fn flag_for_review(
+        &mut self,
+        employee_numbers: &[String],
+        reason: &str,
+        at: Timestamp,
+        actor: &str,
+    ) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut drafts = Vec::new();
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE person SET review = ?2 WHERE employee_number = ?1 AND review IS NULL",
+            )?;
+            for n in employee_numbers {
+                if update.execute(params![n, reason])? > 0 {
+                    drafts.push(Draft {
+                        at,
+                        actor: actor.to_string(),
+                        employee_number: Some(n.clone()),
+                        system: None,
+                        account: None,
+                        action: "hr.review".into(),
+                        outcome: "recorded".into(),
+                        rule: None,
+                        event_id: None,
+                        reason: reason.to_string(),
+                    });
+                }
+            }
+        }
+        let flagged = drafts.len();
+        append(&tx, drafts)?;
+        tx.commit()?;
+        Ok(flagged)
+    }
+
+    fn accounts(&self, system: Option<&str>) -> Result<Vec<Account>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT system, id, account_json FROM account WHERE ?1 IS NULL OR system = ?1 ORDER BY system, id",
+        )?;
+        let rows = stmt.query_map([system], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (sys, id, json) = row?;
+            out.push(
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    key: format!("{sys}/{id}"),
+                    detail: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn replace_accounts(&mut self, system: &str, accounts: &[Account]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM account WHERE system = ?1", [system])?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO account (system, id, employee_number, account_json) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for a in accounts {
+                let key = format!("{system}/{}", a.id);
+                insert.execute(params![system, a.id, a.employee_number, encode(&key, a)?])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn append_audit(&mut self, drafts: Vec<Draft>) -> Result<Vec<Entry>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let out = append(&tx, drafts)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn audit(&self, filter: &AuditFilter) -> Result<Vec<Entry>, StoreError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit WHERE (?1 IS NULL OR employee_number = ?1) AND (?2 IS NULL OR at_us >= ?2) ORDER BY seq"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(
+            params![filter.employee_number, filter.since.map(micros)],
+            read_entry,
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?.0);
+        }
+        Ok(out)
+    }
+
+    fn verify_audit(&self) -> Result<Result<u64, Break>, StoreError> {
+        let head = head(&self.conn)?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq"))?;
+        let mut entries = Vec::new();
+        for row in stmt.query_map([], read_entry)? {
+            let (entry, at_text) = row?;
+            // A timestamp that no longer parses, or no longer prints as stored, was edited.
+            if entry.draft.at.to_string() != at_text {
+                return Ok(Err(Break::Edited { seq: entry.seq }));
+            }
+            entries.push(entry);
+        }
+        Ok(audit::verify(
+            &entries,
+            head.as_ref().map(|(s, h)| (*s, h.as_str())),
+        ))
+    }
+}
+
+fn write_person(tx: &Transaction<'_>, event: &HrEvent) -> Result<(), StoreError> {
+    let key = event.person.employee_number.as_str();
+    tx.execute(
+        "INSERT INTO person (employee_number, event_json, event_id, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (employee_number) DO UPDATE SET event_json = excluded.event_json,
+             event_id = excluded.event_id, updated_at = excluded.updated_at, review = NULL",
+        params![key, encode(key, event)?, event.event_id.as_str(), event.occurred_at.to_string()],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
