@@ -74,10 +74,11 @@ pub struct DesiredAccount {
 /// The desired accounts of one person on every system of the role model, in system order.
 pub fn desired_state(person: &Person, model: &RoleModel, today: Date) -> Vec<DesiredAccount> {
     let lifecycle = person.lifecycle(today);
+    let matched = matches(person, model, today);
     model
         .systems
         .values()
-        .map(|system| desired_on(person, lifecycle, model, system, today))
+        .map(|system| desired_on(person, lifecycle, &matched, model, system, today))
         .collect()
 }
 
@@ -88,60 +89,86 @@ pub fn desired_account(
     system: &System,
     today: Date,
 ) -> DesiredAccount {
-    desired_on(person, person.lifecycle(today), model, system, today)
+    let matched = matches(person, model, today);
+    desired_on(
+        person,
+        person.lifecycle(today),
+        &matched,
+        model,
+        system,
+        today,
+    )
+}
+
+/// An assignment that can still give access today, with a rule it matches.
+struct Match<'a> {
+    assignment: &'a crate::hr::Assignment,
+    ended: bool,
+    rule: &'a crate::policy::Rule,
+}
+
+/// Every (assignment, rule) match, worked out once per person for all systems. Ended
+/// assignments are kept: a system's handover period may still honour them.
+fn matches<'a>(person: &'a Person, model: &'a RoleModel, today: Date) -> Vec<Match<'a>> {
+    let mut out = Vec::new();
+    for assignment in &person.assignments {
+        let ended = assignment.lifecycle(today) == Lifecycle::Ended;
+        for rule in model.rules.iter().filter(|r| r.matches(assignment)) {
+            out.push(Match {
+                assignment,
+                ended,
+                rule,
+            });
+        }
+    }
+    out
 }
 
 /// Entitlements the role model grants this person on one system today.
 fn grants_on(
-    person: &Person,
     lifecycle: Lifecycle,
+    matched: &[Match<'_>],
     model: &RoleModel,
     system: &System,
     today: Date,
 ) -> (bool, BTreeMap<String, Vec<Why>>) {
     let mut wants_account = false;
     let mut grants: BTreeMap<String, Vec<Why>> = BTreeMap::new();
-    for assignment in &person.assignments {
-        let until = match assignment.lifecycle(today) {
-            Lifecycle::Ended => {
-                // A mover keeps an ended assignment's access for the handover period,
-                // but only while they still hold another assignment.
-                let grace = system.policy.mover_grace_days;
-                match assignment.last_day() {
-                    Some(last)
-                        if lifecycle != Lifecycle::Ended
-                            && grace > 0
-                            && last
-                                .checked_add((grace as i64).days())
-                                .is_ok_and(|end| today <= end) =>
-                    {
-                        last.checked_add((grace as i64).days()).ok()
-                    }
-                    _ => continue,
-                }
+    let grace = system.policy.mover_grace_days;
+    for m in matched {
+        let until = if m.ended {
+            // A mover keeps an ended assignment's access for the handover period, but
+            // only while they still hold another assignment.
+            let handover_end = m
+                .assignment
+                .last_day()
+                .filter(|_| lifecycle != Lifecycle::Ended && grace > 0)
+                .and_then(|last| last.checked_add((grace as i64).days()).ok());
+            match handover_end {
+                Some(end) if today <= end => Some(end),
+                _ => continue,
             }
-            _ => None,
+        } else {
+            None
         };
-        for rule in model.rules.iter().filter(|r| r.matches(assignment)) {
-            for role_id in &rule.grant {
-                let Some(role) = model.roles.get(role_id) else {
-                    continue;
-                };
-                let Some(entitlements) = role.grants.get(&system.id) else {
-                    continue;
-                };
-                wants_account = true;
-                let why = Why {
-                    rule: rule.id.clone(),
-                    role: role.id.clone(),
-                    assignment: assignment.assignment_number.as_str().to_string(),
-                    until,
-                };
-                for e in entitlements {
-                    let list = grants.entry(e.clone()).or_default();
-                    if !list.contains(&why) {
-                        list.push(why.clone());
-                    }
+        for role_id in &m.rule.grant {
+            let Some(role) = model.roles.get(role_id) else {
+                continue;
+            };
+            let Some(entitlements) = role.grants.get(&system.id) else {
+                continue;
+            };
+            wants_account = true;
+            let why = Why {
+                rule: m.rule.id.clone(),
+                role: role.id.clone(),
+                assignment: m.assignment.assignment_number.as_str().to_string(),
+                until,
+            };
+            for e in entitlements {
+                let list = grants.entry(e.clone()).or_default();
+                if !list.contains(&why) {
+                    list.push(why.clone());
                 }
             }
         }
@@ -155,12 +182,13 @@ fn grants_on(
 fn desired_on(
     person: &Person,
     lifecycle: Lifecycle,
+    matched: &[Match<'_>],
     model: &RoleModel,
     system: &System,
     today: Date,
 ) -> DesiredAccount {
     let policy = &system.policy;
-    let (wants_account, grants) = grants_on(person, lifecycle, model, system, today);
+    let (wants_account, grants) = grants_on(lifecycle, matched, model, system, today);
     let base = DesiredAccount {
         system: system.id.clone(),
         presence: Presence::Enabled,

@@ -14,8 +14,8 @@
 //!   pattern, and not approved by exception.
 //! - `duplicate_account`: a person in post with more than one enabled account on one system
 //!   (one finding per account).
-//! - `dormant_account`: the enabled account of a person in post with no logon for longer than
-//!   the system's `inactivity_days` (never logged on counts from their first day).
+//! - `dormant_account`: the enabled account of a person working (not away) with no logon for
+//!   longer than the system's `inactivity_days` (never logged on counts from their first day).
 //! - `missing_account`: a person in post whose roles grant a system, with no account there.
 //! - `missing_entitlement` / `excess_entitlement`: on the account a person uses, an
 //!   entitlement a role grants that is not held, or a managed one held that no role grants
@@ -25,14 +25,14 @@
 //! disables); accounts linked to a person whose HR rows were unusable are not judged.
 
 use crate::account::{Account, primary};
-use crate::desired::{Presence, desired_account};
+use crate::desired::{DesiredAccount, Presence, desired_state};
 use crate::hr::{Lifecycle, Person};
 use crate::policy::{RoleModel, System};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -135,6 +135,13 @@ pub struct SystemAccounts<'a> {
     pub has_last_logon: bool,
 }
 
+/// One system's accounts, indexed by the person they are linked to.
+struct Judged<'a> {
+    system: &'a System,
+    has_last_logon: bool,
+    linked: HashMap<&'a str, Vec<&'a Account>>,
+}
+
 /// The findings for every system given, sorted by category, system, account, person.
 pub fn findings(
     model: &RoleModel,
@@ -144,16 +151,20 @@ pub fn findings(
     today: Date,
     tz: &TimeZone,
 ) -> Vec<Finding> {
-    let by_number: BTreeMap<&str, &Person> = people
+    // Lookup-only indexes: hash maps are faster here, and their order never reaches the
+    // output (people are walked in their given order, findings are sorted at the end).
+    let by_number: HashMap<&str, &Person> = people
         .iter()
         .map(|p| (p.employee_number.as_str(), p))
         .collect();
     let mut out = Vec::new();
+    // Per system: its accounts linked to each known person; the rest are judged at once.
+    let mut judged: Vec<Judged<'_>> = Vec::new();
     for accounts in systems {
         let Some(system) = model.systems.get(accounts.system) else {
             continue;
         };
-        let mut linked: BTreeMap<&str, Vec<&Account>> = BTreeMap::new();
+        let mut linked: HashMap<&str, Vec<&Account>> = HashMap::new();
         for a in accounts.accounts {
             match a.employee_number.as_deref() {
                 Some(n) if by_number.contains_key(n) => linked.entry(n).or_default().push(a),
@@ -161,16 +172,30 @@ pub fn findings(
                 _ => unlinked(model, system, a, &mut out),
             }
         }
-        for person in people {
-            let mine = linked
+        judged.push(Judged {
+            system,
+            has_last_logon: accounts.has_last_logon,
+            linked,
+        });
+    }
+    for person in people {
+        // The role model is read once per person for every system.
+        let desired = desired_state(person, model, today);
+        for j in &mut judged {
+            let Some(wanted) = desired.iter().find(|d| d.system == j.system.id) else {
+                continue;
+            };
+            let (system, has_last_logon) = (j.system, j.has_last_logon);
+            let mine = j
+                .linked
                 .remove(person.employee_number.as_str())
                 .unwrap_or_default();
             judge_person(
-                model,
                 system,
                 person,
+                wanted,
                 &mine,
-                accounts.has_last_logon,
+                has_last_logon,
                 today,
                 tz,
                 &mut out,
@@ -240,9 +265,9 @@ fn display(a: &Account) -> &str {
 
 #[allow(clippy::too_many_arguments)]
 fn judge_person(
-    model: &RoleModel,
     system: &System,
     person: &Person,
+    desired: &DesiredAccount,
     accounts: &[&Account],
     has_last_logon: bool,
     today: Date,
@@ -250,7 +275,6 @@ fn judge_person(
     out: &mut Vec<Finding>,
 ) {
     let number = person.employee_number.as_str();
-    let desired = desired_account(person, model, system, today);
     let lifecycle = person.lifecycle(today);
     let enabled: Vec<&Account> = accounts.iter().copied().filter(|a| a.enabled).collect();
     let name = &system.policy.name;
@@ -282,13 +306,13 @@ fn judge_person(
             }
             if desired.presence == Presence::DisabledIfPresent {
                 for a in accounts.iter().filter(|a| !a.enabled) {
-                    excess(system, &desired, Some(a), number, out);
+                    excess(system, desired, Some(a), number, out);
                 }
             }
         }
         Presence::KeptIfPresent => {
             for a in accounts {
-                excess(system, &desired, Some(a), number, out);
+                excess(system, desired, Some(a), number, out);
             }
         }
         Presence::Prepared => {
@@ -342,7 +366,11 @@ fn judge_person(
             let Some(a) = primary(accounts).filter(|a| a.enabled) else {
                 return;
             };
-            if has_last_logon && let Some(days) = system.policy.inactivity_days {
+            // People away (maternity, suspension) are idle for a known reason.
+            if has_last_logon
+                && lifecycle == Lifecycle::Active
+                && let Some(days) = system.policy.inactivity_days
+            {
                 dormant(system, person, a, days, today, tz, out);
             }
             if let Some(wanted) = &desired.entitlements {
@@ -359,14 +387,14 @@ fn judge_person(
                     }
                 }
             }
-            excess(system, &desired, Some(a), number, out);
+            excess(system, desired, Some(a), number, out);
         }
     }
 }
 
 fn excess(
     system: &System,
-    desired: &crate::desired::DesiredAccount,
+    desired: &DesiredAccount,
     account: Option<&Account>,
     number: &str,
     out: &mut Vec<Finding>,

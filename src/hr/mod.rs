@@ -438,8 +438,6 @@ pub enum EventError {
         "person {person} has {count} assignments marked primary: ESR allows one, so correct the source record"
     )]
     SeveralPrimary { person: String, count: usize },
-    #[error("person {person} is recorded as their own line manager")]
-    OwnManager { person: String },
 }
 
 impl Person {
@@ -473,12 +471,9 @@ impl Person {
         let primaries = self.assignments.iter().filter(|a| a.primary).count();
         if primaries > 1 {
             errors.push(EventError::SeveralPrimary {
-                person: person.clone(),
+                person,
                 count: primaries,
             });
-        }
-        if self.line_manager.as_ref() == Some(&self.employee_number) {
-            errors.push(EventError::OwnManager { person });
         }
         errors
     }

@@ -1,0 +1,237 @@
+//! The command line end to end: validate, feed into the store, plan, audit and its verify.
+
+use super::drift::{policy, turnstile};
+use std::path::Path;
+use std::process::Output;
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const HEADER: &str = "Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Staff Group,Job Role,Organisation,Supervisor Employee Number,Assignment Status,Assignment Start Date,Assignment End Date\n";
+
+fn write_esr(dir: &Path, name: &str, rows: &[&str]) {
+    std::fs::write(dir.join(name), format!("{HEADER}{}\n", rows.join("\n"))).unwrap();
+}
+
+const NURSE: &str = "40000001,40000001-1,Y,Amara,Okafor,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,40000009,Active Assignment,01/04/2019,";
+const NURSE_LEFT: &str = "40000001,40000001-1,Y,Amara,Okafor,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,40000009,Terminate Assignment,01/04/2019,31/10/2026";
+const PORTER: &str = "40000002,40000002-1,Y,Ben,Cole,Estates and Ancillary,Porter,Estates,40000009,Active Assignment,01/04/2019,";
+
+#[test]
+fn validate_names_every_problem_and_accepts_the_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = turnstile(&["validate", "--policy", &policy()], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("ok: 5 systems, 16 roles"));
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "version = 1\n[systems.emis]\nname = \"EMIS\"\nholds_clinical_history = true\ndelete_after_days = 30\n[roles.a]\ngrants = { nope = [\"x\"] }\n[[rules]]\nid = \"r\"\ngrant = [\"b\"]\n",
+    )
+    .unwrap();
+    let o = turnstile(&["validate", "--policy", "bad.toml"], dir.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    for needle in [
+        "bad.toml:5: error: system `emis` holds clinical history",
+        "bad.toml:7: error: role `a` grants on system `nope`",
+        "bad.toml:10: error: rule `r` grants role `b`",
+        "3 error(s) found",
+    ] {
+        assert!(t.contains(needle), "wanted {needle:?} in {t}");
+    }
+}
+
+#[test]
+fn feed_records_plans_and_audits_and_a_replay_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"{}\"\n",
+            policy()
+        ),
+    )
+    .unwrap();
+    write_esr(p, "day1.csv", &[NURSE, PORTER]);
+    let feed = |file: &str, at: &str, extra: &[&str]| {
+        let mut args = vec![
+            "feed",
+            "esr",
+            file,
+            "--apply",
+            "--extracted-at",
+            at,
+            "--today",
+            "2026-11-23",
+        ];
+        args.extend_from_slice(extra);
+        turnstile(&args, p)
+    };
+    let o = feed("day1.csv", "2026-11-22T06:00:00Z", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("2 people: 2 recorded"), "{}", text(&o));
+
+    let audit = |person: &str| {
+        let o = turnstile(&["audit", "--person", person, "--format", "json"], p);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        serde_json::from_slice::<Vec<serde_json::Value>>(&o.stdout).unwrap()
+    };
+    let trail = audit("40000001");
+    assert_eq!(trail[0]["action"], "hr.record");
+    assert_eq!(trail[0]["event_id"], "esr-20261122T060000Z-40000001");
+    assert!(
+        trail
+            .iter()
+            .any(|e| e["action"] == "change.grant GG-Nursing"
+                && e["rule"] == "registered-nursing"
+                && e["outcome"] == "planned")
+    );
+    assert!(trail.iter().all(|e| e["employee_number"] == "40000001"));
+    let before = trail.len();
+
+    // The same file again: same event ids, nothing recorded, nothing audited.
+    let o = feed("day1.csv", "2026-11-22T06:00:00Z", &[]);
+    assert!(text(&o).contains("2 duplicate"), "{}", text(&o));
+    assert_eq!(audit("40000001").len(), before);
+    // An older extract arriving late changes nothing either.
+    write_esr(p, "older.csv", &[NURSE_LEFT]);
+    let o = feed("older.csv", "2026-11-01T06:00:00Z", &[]);
+    assert!(text(&o).contains("1 stale"), "{}", text(&o));
+
+    // A newer full extract without the porter flags him for review; it does not make him
+    // a leaver. The nurse's leaving is recorded with its planned changes.
+    write_esr(p, "day2.csv", &[NURSE_LEFT]);
+    let o = feed("day2.csv", "2026-11-23T06:00:00Z", &["--full"]);
+    assert!(text(&o).contains("1 flagged for review"), "{}", text(&o));
+    let porter = audit("40000002");
+    assert_eq!(porter.last().unwrap()["action"], "hr.review");
+    let o = turnstile(
+        &["plan", "--person", "40000002", "--today", "2026-11-23"],
+        p,
+    );
+    assert!(
+        text(&o).contains("(new account): create"),
+        "the porter is still in post: {}",
+        text(&o)
+    );
+    let nurse = audit("40000001");
+    assert!(
+        nurse
+            .iter()
+            .any(|e| e["reason"].as_str().unwrap().starts_with("leaver from esr"))
+    );
+
+    let o = turnstile(&["audit", "--since", "2020-01-01"], p);
+    assert!(text(&o).contains("hr.record recorded"), "{}", text(&o));
+    let o = turnstile(&["audit", "--verify"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("audit trail intact"));
+
+    // Tamper with the database file behind Turnstile's back.
+    let conn = rusqlite::Connection::open(p.join("state.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_update; UPDATE audit SET reason = 'nothing to see' WHERE seq = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let o = turnstile(&["audit", "--verify"], p);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("entry 2: its content no longer matches its hash"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn environment_overrides_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    write_esr(p, "day1.csv", &[PORTER]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
+        .args([
+            "feed",
+            "esr",
+            "day1.csv",
+            "--apply",
+            "--policy",
+            &policy(),
+            "--extracted-at",
+            "2026-11-22T06:00:00Z",
+        ])
+        .current_dir(p)
+        .env("TURNSTILE__STORE__PATH", "from-env.db")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(p.join("from-env.db").exists());
+    assert!(!p.join("turnstile.db").exists());
+}
+
+#[test]
+fn feed_prints_events_that_satisfy_the_schema_and_trac_starters_are_future_joiners() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("trac.csv"),
+        "Candidate Reference,First Name,Last Name,Post Title,Staff Group,Job Role,Department,Location,Start Date,Hiring Manager Employee Number,Position Number\nC-1,Zoë,O'Brien,Staff Nurse,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,Main,05/01/2027,40000009,P-1\nC-2,Bad,Date,Porter,Estates and Ancillary,Porter,Estates,Main,soon,,P-2\n",
+    )
+    .unwrap();
+    let o = turnstile(
+        &[
+            "feed",
+            "trac",
+            "trac.csv",
+            "--extracted-at",
+            "2026-11-22T06:00:00Z",
+            "--today",
+            "2026-11-23",
+        ],
+        p,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("trac.csv:3: `Start Date`"));
+    let line = String::from_utf8(o.stdout).unwrap();
+    let event = turnstile::hr::HrEvent::from_json(line.trim().as_bytes()).unwrap();
+    assert_eq!(event.kind, turnstile::hr::EventKind::Joiner);
+    assert_eq!(event.person.employee_number.as_str(), "TRAC-C-1");
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schemas/hr-event.v1.schema.json")).unwrap();
+    let v = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    assert!(v.is_valid(&serde_json::from_str(&line).unwrap()));
+}
+
+#[test]
+fn verbs_not_yet_built_say_so_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["run"],
+        vec!["reconcile"],
+        vec!["feed", "esr", "x.csv", "--publish"],
+    ] {
+        std::fs::write(dir.path().join("x.csv"), HEADER).unwrap();
+        let o = turnstile(&args, dir.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&o).contains("not yet available"),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
+    let o = turnstile(&["--config", "missing.toml", "validate"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("missing.toml: the config file does not exist"));
+    let o = turnstile(&["frobnicate"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    let o = turnstile(&["drift", "--help"], dir.path());
+    assert_eq!(o.status.code(), Some(0));
+}

@@ -1,0 +1,6 @@
+//! Integration tests: one test binary, one module per area (each file under `tests/`
+//! would link its own binary, which is slow to build).
+
+mod cli;
+pub mod drift;
+mod schema;
