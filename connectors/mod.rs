@@ -9,6 +9,7 @@
 //! looks (fatal for the target).
 
 pub mod export_file;
+pub mod ldap;
 
 use crate::account::Account;
 use crate::hr::Person;

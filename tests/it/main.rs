@@ -3,4 +3,5 @@
 
 mod cli;
 pub mod drift;
+mod ldap;
 mod schema;

@@ -1,0 +1,326 @@
+//! Accounts created and disabled per second: Turnstile's LDAP connector against a bare
+//! ldap3 loop doing the same operations on the same server, in the same run.
+//!
+//! Needs the peers: `tests/peers/ldap-peers.sh start`, then
+//! `cargo bench --bench ldap` (TURNSTILE_BENCH_N accounts per phase, default 200).
+//!
+//! Create: Turnstile checks the employee number is not already linked, finds a free name
+//! (and UPN on AD), adds the entry disabled and, on AD over LDAPS, sets a first password
+//! with pwdLastSet=0. The bare loop adds the same entry and, on AD, sets the same password:
+//! it skips the safety searches. Disable: both read userAccountControl (or the marker) and
+//! write the disabled value.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+use turnstile::connectors::Connector;
+use turnstile::connectors::ldap::{Dialect, LdapConfig, LdapConnector};
+use turnstile::hr::{Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person};
+use turnstile::plan::{Action, Change};
+
+fn peers() -> BTreeMap<String, String> {
+    let dir = std::env::var("TURNSTILE_PEERS").unwrap_or_else(|_| "/tmp/turnstile-peers".into());
+    std::fs::read_to_string(format!("{dir}/env"))
+        .expect("start the peers first: tests/peers/ldap-peers.sh start")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn config(p: &BTreeMap<String, String>, dialect: Dialect) -> LdapConfig {
+    let ad = dialect == Dialect::ActiveDirectory;
+    let base = p[if ad { "AD_BASE" } else { "SLAPD_BASE" }].clone();
+    let ou = |name: &str| {
+        if ad {
+            format!("OU={name},{base}")
+        } else {
+            format!("ou={name},{base}")
+        }
+    };
+    LdapConfig {
+        system: "bench".into(),
+        dialect,
+        url: p[if ad { "AD_LDAPS_URL" } else { "SLAPD_URL" }].clone(),
+        starttls: false,
+        bind_dn: p[if ad { "AD_BIND" } else { "SLAPD_BIND" }].clone(),
+        bind_password: p[if ad { "AD_PASSWORD" } else { "SLAPD_PASSWORD" }].clone(),
+        allow_plain_bind: !ad,
+        base_dn: base.clone(),
+        users_container: ou("Staff"),
+        groups_container: ou("Groups"),
+        ca_file: ad.then(|| p["AD_CA"].clone().into()),
+        tls_verify_hostname: false,
+        timeout_secs: 30,
+        page_size: 500,
+        retries: 2,
+        upn_suffix: Some("example.nhs.uk".into()),
+        name_pattern: "{first}{last}".into(),
+        name_max_len: 20,
+        disabled_attribute: "employeeType".into(),
+        disabled_value: "disabled".into(),
+    }
+}
+
+fn person(run: &str, i: usize) -> Person {
+    let number = format!("B{run}-{i}");
+    Person {
+        employee_number: EmployeeNumber::parse(&number).unwrap(),
+        sds_user_id: None,
+        title: None,
+        given_name: NonBlank::parse("Bench").unwrap(),
+        family_name: NonBlank::parse(&format!("T{run}x{i}")).unwrap(),
+        preferred_name: None,
+        work_email: None,
+        line_manager: None,
+        assignments: vec![Assignment {
+            assignment_number: NonBlank::parse(&format!("{number}-1")).unwrap(),
+            primary: true,
+            status: AssignmentStatus::ActiveAssignment,
+            position_number: None,
+            position_title: Some("Porter".into()),
+            staff_group: None,
+            job_role: None,
+            occupation_code: None,
+            organisation: Some("Estates".into()),
+            cost_centre: None,
+            location: None,
+            supervisor: None,
+            start_date: IsoDate("2026-01-01".parse().unwrap()),
+            end_date: None,
+        }],
+    }
+}
+
+async fn raw(cfg: &LdapConfig) -> ldap3::Ldap {
+    let mut settings = ldap3::LdapConnSettings::new();
+    if let Some(ca) = &cfg.ca_file {
+        let pem = std::fs::read(ca).unwrap();
+        settings = settings.set_connector(
+            native_tls::TlsConnector::builder()
+                .add_root_certificate(native_tls::Certificate::from_pem(&pem).unwrap())
+                .danger_accept_invalid_hostnames(true)
+                .build()
+                .unwrap(),
+        );
+    }
+    let (conn, mut ldap) = ldap3::LdapConnAsync::with_settings(settings, &cfg.url)
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(&cfg.bind_dn, &cfg.bind_password)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    ldap
+}
+
+fn change(p: &Person, account: Option<String>, action: Action) -> Change {
+    Change {
+        system: "bench".into(),
+        employee_number: p.employee_number.to_string(),
+        account,
+        action,
+        rule: "bench".into(),
+        reason: "bench".into(),
+    }
+}
+
+fn pwd() -> Vec<u8> {
+    "\"Bench-Pass-123!\""
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
+
+/// The DN of an account by name, with the raw client.
+async fn dn_of(ldap: &mut ldap3::Ldap, cfg: &LdapConfig, name: &str) -> String {
+    let attr = if cfg.dialect == Dialect::ActiveDirectory {
+        "sAMAccountName"
+    } else {
+        "uid"
+    };
+    let (rs, _) = ldap
+        .search(
+            &cfg.base_dn,
+            ldap3::Scope::Subtree,
+            &format!("({attr}={name})"),
+            vec!["1.1"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    ldap3::SearchEntry::construct(rs.into_iter().next().unwrap()).dn
+}
+
+async fn enable_all(ldap: &mut ldap3::Ldap, cfg: &LdapConfig, dns: &[String]) {
+    for dn in dns {
+        let m = match cfg.dialect {
+            Dialect::ActiveDirectory => {
+                ldap3::Mod::Replace("userAccountControl", HashSet::from(["512"]))
+            }
+            Dialect::OpenLdap => ldap3::Mod::Delete("employeeType", HashSet::from(["disabled"])),
+        };
+        ldap.modify(dn, vec![m]).await.unwrap();
+    }
+}
+
+async fn run(dialect: Dialect, n: usize) {
+    let p = peers();
+    let cfg = config(&p, dialect);
+    let ad = dialect == Dialect::ActiveDirectory;
+    let run_id = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            % 1_000_000
+    );
+    let mut admin = raw(&cfg).await;
+
+    // Turnstile: create, then (after enabling them untimed) disable.
+    let c = LdapConnector::new(cfg.clone(), true);
+    c.health().await.unwrap();
+    let people: Vec<Person> = (0..n).map(|i| person(&format!("{run_id}t"), i)).collect();
+    let t = Instant::now();
+    let mut names = Vec::new();
+    for person in &people {
+        match c
+            .apply(person, &change(person, None, Action::Create))
+            .await
+            .unwrap()
+        {
+            turnstile::connectors::Applied::Done {
+                account: Some(name),
+            } => names.push(name),
+            other => panic!("{other:?}"),
+        }
+    }
+    let ours_create = t.elapsed();
+    let mut ours_dns = Vec::new();
+    for name in &names {
+        ours_dns.push(dn_of(&mut admin, &cfg, name).await);
+    }
+    enable_all(&mut admin, &cfg, &ours_dns).await;
+    let t = Instant::now();
+    for (person, name) in people.iter().zip(&names) {
+        c.apply(person, &change(person, Some(name.clone()), Action::Disable))
+            .await
+            .unwrap();
+    }
+    let ours_disable = t.elapsed();
+
+    // The bare loop: the same entries and writes, no safety searches.
+    let mut ldap = raw(&cfg).await;
+    let t = Instant::now();
+    let mut raw_dns = Vec::new();
+    for i in 0..n {
+        let name = format!("r{run_id}x{i}");
+        let number = format!("B{run_id}r-{i}");
+        let display = format!("Bench R{run_id}x{i}");
+        let (dn, attrs): (String, Vec<(&str, HashSet<&str>)>) = if ad {
+            (
+                format!("CN={display} ({name}),{}", cfg.users_container),
+                vec![
+                    (
+                        "objectClass",
+                        HashSet::from(["top", "person", "organizationalPerson", "user"]),
+                    ),
+                    ("sAMAccountName", HashSet::from([name.as_str()])),
+                    ("employeeID", HashSet::from([number.as_str()])),
+                    ("displayName", HashSet::from([display.as_str()])),
+                    ("userAccountControl", HashSet::from(["514"])),
+                ],
+            )
+        } else {
+            (
+                format!("uid={name},{}", cfg.users_container),
+                vec![
+                    (
+                        "objectClass",
+                        HashSet::from(["top", "person", "organizationalPerson", "inetOrgPerson"]),
+                    ),
+                    ("uid", HashSet::from([name.as_str()])),
+                    ("cn", HashSet::from([display.as_str()])),
+                    ("sn", HashSet::from(["R"])),
+                    ("employeeNumber", HashSet::from([number.as_str()])),
+                    ("employeeType", HashSet::from(["disabled"])),
+                ],
+            )
+        };
+        ldap.add(&dn, attrs).await.unwrap().success().unwrap();
+        if ad {
+            ldap.modify(
+                &dn,
+                vec![
+                    ldap3::Mod::Replace(b"unicodePwd".to_vec(), HashSet::from([pwd()])),
+                    ldap3::Mod::Replace(b"pwdLastSet".to_vec(), HashSet::from([b"0".to_vec()])),
+                ],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        }
+        raw_dns.push(dn);
+    }
+    let raw_create = t.elapsed();
+    enable_all(&mut admin, &cfg, &raw_dns).await;
+    let t = Instant::now();
+    for dn in &raw_dns {
+        let attr = if ad {
+            "userAccountControl"
+        } else {
+            "employeeType"
+        };
+        let (rs, _) = ldap
+            .search(dn, ldap3::Scope::Base, "(objectClass=*)", vec![attr])
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        let _ = ldap3::SearchEntry::construct(rs.into_iter().next().unwrap());
+        let m = if ad {
+            ldap3::Mod::Replace("userAccountControl", HashSet::from(["514"]))
+        } else {
+            ldap3::Mod::Add("employeeType", HashSet::from(["disabled"]))
+        };
+        ldap.modify(dn, vec![m]).await.unwrap().success().unwrap();
+    }
+    let raw_disable = t.elapsed();
+
+    // Clean up, so the directory does not grow run after run.
+    for dn in ours_dns.iter().chain(&raw_dns) {
+        admin.delete(dn).await.unwrap();
+    }
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let name = if ad {
+        "Samba AD (LDAPS)"
+    } else {
+        "OpenLDAP (ldap://)"
+    };
+    println!(
+        "{name}, {n} accounts: create  turnstile {:.0}/s, bare ldap3 {:.0}/s, ratio {:.2}",
+        rate(ours_create),
+        rate(raw_create),
+        rate(ours_create) / rate(raw_create)
+    );
+    println!(
+        "{name}, {n} accounts: disable turnstile {:.0}/s, bare ldap3 {:.0}/s, ratio {:.2}",
+        rate(ours_disable),
+        rate(raw_disable),
+        rate(ours_disable) / rate(raw_disable)
+    );
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let n = std::env::var("TURNSTILE_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    run(Dialect::OpenLdap, n).await;
+    run(Dialect::ActiveDirectory, n).await;
+}

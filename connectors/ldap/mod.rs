@@ -1,0 +1,1173 @@
+//! The LDAP connector: Active Directory (`user` objects, `userAccountControl`, `memberOf`)
+//! and OpenLDAP (`inetOrgPerson`, `groupOfNames`, a configurable disabled marker).
+//!
+//! It reuses one connection, puts a timeout on every operation (ldap3's default is none),
+//! reconnects when the connection drops, and retries transient failures with backoff.
+//! Permanent failures name the account and the change. Passwords are never sent over plain
+//! LDAP: user passwords need LDAPS or StartTLS, and a plain-text bind must be allowed
+//! explicitly (`allow_plain_bind`, for a lab only). It never deletes on a system whose role
+//! model forbids deletion, whatever it is asked.
+
+pub mod escape;
+
+use super::{Applied, BoxFuture, Connector, ConnectorError};
+use crate::account::Account;
+use crate::hr::Person;
+use crate::plan::{Action, Change};
+use backon::{ExponentialBuilder, Retryable};
+use ldap3::{
+    Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry,
+    adapters::{Adapter, EntriesOnly, PagedResults},
+};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Which directory the connector talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    ActiveDirectory,
+    OpenLdap,
+}
+
+/// One LDAP target, from config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapConfig {
+    /// The system id in the role model.
+    pub system: String,
+    pub dialect: Dialect,
+    /// `ldaps://host:636/` or `ldap://host:389/` (with `starttls = true` for production).
+    pub url: String,
+    #[serde(default)]
+    pub starttls: bool,
+    pub bind_dn: String,
+    pub bind_password: String,
+    /// Allow a simple bind over an unencrypted connection (a lab, never production).
+    #[serde(default)]
+    pub allow_plain_bind: bool,
+    /// Where accounts are searched for.
+    pub base_dn: String,
+    /// Where new accounts are created.
+    pub users_container: String,
+    /// Where groups live: entitlement `GG-Nursing` is the group `CN=GG-Nursing,<this>`.
+    pub groups_container: String,
+    /// A PEM file of CA certificates to trust for LDAPS/StartTLS.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Check the server's name against its certificate (turn off only for a lab server
+    /// whose certificate names another host).
+    #[serde(default = "yes")]
+    pub tls_verify_hostname: bool,
+    #[serde(default = "thirty")]
+    pub timeout_secs: u64,
+    #[serde(default = "page")]
+    pub page_size: i32,
+    /// Attempts after the first for transient failures.
+    #[serde(default = "three")]
+    pub retries: usize,
+    /// Active Directory: the UPN suffix (`example.nhs.uk`).
+    #[serde(default)]
+    pub upn_suffix: Option<String>,
+    /// Account name pattern: `{first}` `{last}` `{f}` (first initial), lower-cased ASCII.
+    #[serde(default = "pattern")]
+    pub name_pattern: String,
+    #[serde(default = "twenty")]
+    pub name_max_len: usize,
+    /// OpenLDAP: the attribute and value that mark an account disabled.
+    #[serde(default = "disabled_attribute")]
+    pub disabled_attribute: String,
+    #[serde(default = "disabled_value")]
+    pub disabled_value: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn thirty() -> u64 {
+    30
+}
+fn page() -> i32 {
+    500
+}
+fn three() -> usize {
+    3
+}
+fn pattern() -> String {
+    "{f}{last}".into()
+}
+fn twenty() -> usize {
+    20
+}
+fn disabled_attribute() -> String {
+    "employeeType".into()
+}
+fn disabled_value() -> String {
+    "disabled".into()
+}
+
+/// AD `userAccountControl` bits.
+const UAC_ACCOUNTDISABLE: u32 = 0x2;
+const UAC_NORMAL_ACCOUNT: u32 = 0x200;
+
+/// LDAP result codes the connector tells apart.
+mod rc {
+    pub const NO_SUCH_ATTRIBUTE: u32 = 16;
+    pub const CONSTRAINT_VIOLATION: u32 = 19;
+    pub const ATTRIBUTE_OR_VALUE_EXISTS: u32 = 20;
+    pub const NO_SUCH_OBJECT: u32 = 32;
+    pub const INVALID_CREDENTIALS: u32 = 49;
+    pub const INSUFFICIENT_ACCESS: u32 = 50;
+    pub const BUSY: u32 = 51;
+    pub const UNAVAILABLE: u32 = 52;
+    pub const UNWILLING: u32 = 53;
+    pub const ALREADY_EXISTS: u32 = 68;
+    pub const OTHER: u32 = 80;
+}
+
+pub struct LdapConnector {
+    config: LdapConfig,
+    /// False on systems whose role model forbids deletion (clinical history).
+    allows_delete: bool,
+    conn: Mutex<Option<Ldap>>,
+}
+
+/// What went wrong in one LDAP exchange, before it is given an operator's meaning.
+#[derive(Debug, Clone)]
+enum Failure {
+    /// The connection failed, dropped or timed out: retry on a new connection.
+    Transport(String),
+    /// The server answered with a result code.
+    Result { code: u32, text: String },
+    /// Refused before anything was sent.
+    Refused(String),
+}
+
+impl Failure {
+    fn transient(&self) -> bool {
+        match self {
+            Failure::Transport(_) => true,
+            Failure::Result { code, .. } => matches!(*code, rc::BUSY | rc::UNAVAILABLE | rc::OTHER),
+            Failure::Refused(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Transport(t) => write!(f, "connection problem: {t}"),
+            Failure::Result { code, text } => {
+                let hint = match *code {
+                    rc::INVALID_CREDENTIALS => {
+                        " (invalid credentials: check bind_dn and bind_password)"
+                    }
+                    rc::INSUFFICIENT_ACCESS => {
+                        " (insufficient access: the service account lacks rights on this object)"
+                    }
+                    rc::NO_SUCH_OBJECT => {
+                        " (no such object: the entry or its container does not exist)"
+                    }
+                    rc::CONSTRAINT_VIOLATION => {
+                        " (constraint violation: the directory refused the value)"
+                    }
+                    rc::UNWILLING => {
+                        " (the server is unwilling to perform this; for a password, use LDAPS)"
+                    }
+                    _ => "",
+                };
+                write!(f, "LDAP result {code}{hint}: {text}")
+            }
+            Failure::Refused(t) => f.write_str(t),
+        }
+    }
+}
+
+fn from_ldap(e: LdapError) -> Failure {
+    match e {
+        LdapError::LdapResult { result } => Failure::Result {
+            code: result.rc,
+            text: result.text,
+        },
+        other => Failure::Transport(other.to_string()),
+    }
+}
+
+fn check(result: ldap3::LdapResult) -> Result<(), Failure> {
+    if result.rc == 0 {
+        Ok(())
+    } else {
+        Err(Failure::Result {
+            code: result.rc,
+            text: result.text,
+        })
+    }
+}
+
+/// Lower-case ASCII letters and digits of a name (Zoë → zoe, O'Brien → obrien).
+fn ascii_name(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' | 'À' | 'Á' | 'Â' | 'Ä' => 'a',
+            'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => 'i',
+            'ò' | 'ó' | 'ô' | 'ö' | 'õ' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Ö' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => 'u',
+            'ç' | 'Ç' => 'c',
+            'ñ' | 'Ñ' => 'n',
+            c => c,
+        })
+        .filter(char::is_ascii_alphanumeric)
+        .flat_map(|c| c.to_lowercase())
+        .collect()
+}
+
+/// The account name a pattern gives for a person, before collision handling.
+pub fn base_name(pattern: &str, person: &Person, max_len: usize) -> String {
+    let first = ascii_name(
+        person
+            .preferred_name
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or(person.given_name.as_str()),
+    );
+    let last = ascii_name(person.family_name.as_str());
+    let name = pattern
+        .replace("{first}", &first)
+        .replace("{last}", &last)
+        .replace("{f}", first.get(..1).unwrap_or(""));
+    let name = if name.is_empty() {
+        ascii_name(person.employee_number.as_str())
+    } else {
+        name
+    };
+    name.chars().take(max_len).collect()
+}
+
+/// The `n`th candidate for a name (1 is the name itself), kept within `max_len`.
+pub fn candidate(base: &str, n: u32, max_len: usize) -> String {
+    if n <= 1 {
+        return base.to_string();
+    }
+    let suffix = n.to_string();
+    let keep = max_len.saturating_sub(suffix.len());
+    format!("{}{suffix}", base.chars().take(keep).collect::<String>())
+}
+
+/// A random password meeting AD complexity, for an account that must change it at first
+/// logon. It is set once and never logged or stored.
+fn initial_password() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::from("Ts-");
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    for _ in 0..4 {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(0x5eed);
+        let mut v = h.finish();
+        for _ in 0..6 {
+            out.push(ALPHABET[(v % ALPHABET.len() as u64) as usize] as char);
+            v /= ALPHABET.len() as u64;
+        }
+    }
+    out.push_str("!7");
+    out
+}
+
+/// `"password"` as UTF-16LE, as AD's `unicodePwd` wants it.
+fn unicode_pwd(password: &str) -> Vec<u8> {
+    format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
+
+/// Windows FILETIME (100 ns ticks since 1601) to a timestamp.
+fn filetime(text: &str) -> Option<jiff::Timestamp> {
+    let ticks: i64 = text.parse().ok()?;
+    if ticks <= 0 || ticks == i64::MAX {
+        return None;
+    }
+    jiff::Timestamp::from_second((ticks - 116_444_736_000_000_000) / 10_000_000).ok()
+}
+
+fn first_rdn_value(dn: &str) -> String {
+    let value = dn.split_once('=').map_or(dn, |(_, v)| v);
+    let mut end = value.len();
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if bytes[i] == b',' {
+            end = i;
+            break;
+        }
+        i += 1;
+    }
+    escape::dn_value_unescape(&value[..end]).unwrap_or_else(|| value[..end].to_string())
+}
+
+fn parent_dn(dn: &str) -> Option<String> {
+    let bytes = dn.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if bytes[i] == b',' {
+            return Some(dn[i + 1..].to_string());
+        }
+        i += 1;
+    }
+    None
+}
+
+fn one(entry: &SearchEntry, attr: &str) -> Option<String> {
+    entry.attrs.get(attr).and_then(|v| v.first()).cloned()
+}
+
+impl LdapConnector {
+    pub fn new(config: LdapConfig, allows_delete: bool) -> LdapConnector {
+        LdapConnector {
+            config,
+            allows_delete,
+            conn: Mutex::new(None),
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.config.timeout_secs.max(1))
+    }
+
+    fn encrypted(&self) -> bool {
+        self.config.url.starts_with("ldaps://") || self.config.starttls
+    }
+
+    fn account_attr(&self) -> &'static str {
+        match self.config.dialect {
+            Dialect::ActiveDirectory => "sAMAccountName",
+            Dialect::OpenLdap => "uid",
+        }
+    }
+
+    fn anchor_attr(&self) -> &'static str {
+        match self.config.dialect {
+            Dialect::ActiveDirectory => "employeeID",
+            Dialect::OpenLdap => "employeeNumber",
+        }
+    }
+
+    fn group_dn(&self, entitlement: &str) -> String {
+        format!(
+            "CN={},{}",
+            escape::dn_value(entitlement),
+            self.config.groups_container
+        )
+    }
+
+    fn tls_connector(&self) -> Result<native_tls::TlsConnector, Failure> {
+        let mut b = native_tls::TlsConnector::builder();
+        if let Some(path) = &self.config.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                Failure::Refused(format!("cannot read ca_file {}: {e}", path.display()))
+            })?;
+            let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+                Failure::Refused(format!(
+                    "ca_file {} is not a PEM certificate: {e}",
+                    path.display()
+                ))
+            })?;
+            b.add_root_certificate(cert);
+        }
+        b.danger_accept_invalid_hostnames(!self.config.tls_verify_hostname);
+        b.build()
+            .map_err(|e| Failure::Refused(format!("cannot set up TLS: {e}")))
+    }
+
+    /// A live, bound connection: the cached one, or a new one.
+    async fn ldap(&self) -> Result<Ldap, Failure> {
+        let mut slot = self.conn.lock().await;
+        if let Some(l) = slot.as_mut()
+            && !l.is_closed()
+        {
+            return Ok(l.clone());
+        }
+        if !self.encrypted() && !self.config.allow_plain_bind {
+            return Err(Failure::Refused(format!(
+                "refusing to send the bind password over plain LDAP to {}: use ldaps:// or starttls = true (allow_plain_bind is for a lab only)",
+                self.config.url
+            )));
+        }
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(self.timeout())
+            .set_starttls(self.config.starttls);
+        if self.encrypted() {
+            settings = settings.set_connector(self.tls_connector()?);
+        }
+        let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.config.url)
+            .await
+            .map_err(from_ldap)?;
+        ldap3::drive!(conn);
+        ldap.with_timeout(self.timeout());
+        let bound = ldap
+            .simple_bind(&self.config.bind_dn, &self.config.bind_password)
+            .await
+            .map_err(from_ldap)?;
+        check(bound)?;
+        *slot = Some(ldap.clone());
+        Ok(ldap)
+    }
+
+    /// Forgets the cached connection so the next attempt reconnects.
+    async fn drop_connection(&self) {
+        if let Some(mut l) = self.conn.lock().await.take() {
+            let _ = l.unbind().await;
+        }
+    }
+
+    /// Runs one LDAP exchange with retries for transient failures.
+    async fn exchange<T, F, Fut>(&self, what: &str, op: F) -> Result<T, Failure>
+    where
+        F: Fn(Ldap) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failure>>,
+    {
+        let attempt = || async {
+            let mut ldap = self.ldap().await?;
+            // ldap3's timeout covers the next operation only, so set it every time.
+            ldap.with_timeout(self.timeout());
+            let result = op(ldap).await;
+            if let Err(e) = &result
+                && e.transient()
+            {
+                tracing::warn!(system = %self.config.system, what, error = %e, "LDAP transient failure, retrying");
+                self.drop_connection().await;
+            }
+            result
+        };
+        attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(10))
+                    .with_max_times(self.config.retries),
+            )
+            .when(Failure::transient)
+            .await
+    }
+
+    fn to_error(&self, change: Option<&Change>, f: Failure) -> ConnectorError {
+        let system = self.config.system.clone();
+        match (&f, change) {
+            (
+                Failure::Result {
+                    code: rc::INVALID_CREDENTIALS,
+                    ..
+                },
+                _,
+            )
+            | (Failure::Refused(_), None) => ConnectorError::Fatal {
+                system,
+                detail: f.to_string(),
+            },
+            _ if f.transient() => ConnectorError::Transient {
+                system,
+                detail: f.to_string(),
+            },
+            (_, Some(c)) => ConnectorError::Permanent {
+                system,
+                change: format!(
+                    "{} for employee {} (account {})",
+                    c.action,
+                    c.employee_number,
+                    c.account.as_deref().unwrap_or("not yet created")
+                ),
+                detail: f.to_string(),
+            },
+            (_, None) => ConnectorError::Fatal {
+                system,
+                detail: f.to_string(),
+            },
+        }
+    }
+
+    async fn search(
+        &self,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, Failure> {
+        let base = base.to_string();
+        let filter = filter.to_string();
+        let attrs: Vec<String> = attrs.iter().map(|a| a.to_string()).collect();
+        let page = self.config.page_size;
+        self.exchange("search", |mut ldap| {
+            let (base, filter, attrs) = (base.clone(), filter.clone(), attrs.clone());
+            async move {
+                let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+                    Box::new(EntriesOnly::new()),
+                    Box::new(PagedResults::new(page)),
+                ];
+                let mut stream = ldap
+                    .streaming_search_with(adapters, &base, Scope::Subtree, &filter, attrs)
+                    .await
+                    .map_err(from_ldap)?;
+                let mut out = Vec::new();
+                while let Some(entry) = stream.next().await.map_err(from_ldap)? {
+                    out.push(SearchEntry::construct(entry));
+                }
+                check(stream.finish().await)?;
+                Ok(out)
+            }
+        })
+        .await
+    }
+
+    /// A plain (unpaged) search for lookups that return an entry or two.
+    async fn lookup(&self, filter: &str, attrs: &[&str]) -> Result<Vec<SearchEntry>, Failure> {
+        let base = self.config.base_dn.clone();
+        let filter = filter.to_string();
+        let attrs: Vec<String> = attrs.iter().map(|a| a.to_string()).collect();
+        self.exchange("lookup", |mut ldap| {
+            let (base, filter, attrs) = (base.clone(), filter.clone(), attrs.clone());
+            async move {
+                let (entries, result) = ldap
+                    .search(&base, Scope::Subtree, &filter, attrs)
+                    .await
+                    .map_err(from_ldap)?
+                    .success()
+                    .map_err(from_ldap)?;
+                let _ = result;
+                Ok(entries.into_iter().map(SearchEntry::construct).collect())
+            }
+        })
+        .await
+    }
+
+    fn account_filter(&self) -> String {
+        match self.config.dialect {
+            Dialect::ActiveDirectory => "(&(objectCategory=person)(objectClass=user))".into(),
+            Dialect::OpenLdap => "(objectClass=inetOrgPerson)".into(),
+        }
+    }
+
+    async fn find(&self, account: &str) -> Result<Option<SearchEntry>, Failure> {
+        let filter = format!(
+            "(&{}({}={}))",
+            self.account_filter(),
+            self.account_attr(),
+            escape::filter_value(account)
+        );
+        let mut found = self
+            .search(
+                &self.config.base_dn,
+                &filter,
+                &[
+                    "userAccountControl",
+                    self.config.disabled_attribute.as_str(),
+                ],
+            )
+            .await?;
+        Ok(found.pop())
+    }
+
+    async fn find_by_anchor(&self, employee_number: &str) -> Result<Option<String>, Failure> {
+        let filter = format!(
+            "(&{}({}={}))",
+            self.account_filter(),
+            self.anchor_attr(),
+            escape::filter_value(employee_number)
+        );
+        Ok(self
+            .search(&self.config.base_dn, &filter, &["1.1"])
+            .await?
+            .pop()
+            .map(|e| e.dn))
+    }
+
+    async fn modify(&self, dn: &str, mods: Vec<Mod<Vec<u8>>>) -> Result<(), Failure> {
+        let dn = dn.to_string();
+        self.exchange("modify", |mut ldap| {
+            let (dn, mods) = (dn.clone(), mods.clone());
+            async move { check(ldap.modify(&dn, mods).await.map_err(from_ldap)?) }
+        })
+        .await
+    }
+
+    fn bytes(values: &[&str]) -> HashSet<Vec<u8>> {
+        values.iter().map(|v| v.as_bytes().to_vec()).collect()
+    }
+
+    /// Reads every account, in name order.
+    async fn read_all(&self) -> Result<Vec<Account>, Failure> {
+        let d = self.config.dialect;
+        let mut attrs = vec![self.account_attr(), self.anchor_attr(), "displayName", "cn"];
+        match d {
+            Dialect::ActiveDirectory => {
+                attrs.extend(["userAccountControl", "lastLogonTimestamp", "memberOf"])
+            }
+            Dialect::OpenLdap => attrs.push(self.config.disabled_attribute.as_str()),
+        }
+        let entries = self
+            .search(&self.config.base_dn, &self.account_filter(), &attrs)
+            .await?;
+        // OpenLDAP has no memberOf without an overlay: read the groups once and invert.
+        let mut member_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        if d == Dialect::OpenLdap {
+            for g in self
+                .search(
+                    &self.config.groups_container,
+                    "(objectClass=groupOfNames)",
+                    &["cn", "member"],
+                )
+                .await?
+            {
+                let name = one(&g, "cn").unwrap_or_else(|| first_rdn_value(&g.dn));
+                for m in g.attrs.get("member").into_iter().flatten() {
+                    member_of
+                        .entry(m.to_lowercase())
+                        .or_default()
+                        .insert(name.clone());
+                }
+            }
+        }
+        let mut out: Vec<Account> = entries
+            .into_iter()
+            .filter_map(|e| {
+                let id = one(&e, self.account_attr())?;
+                let (enabled, last_logon, entitlements) = match d {
+                    Dialect::ActiveDirectory => {
+                        let uac: u32 = one(&e, "userAccountControl")
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        let groups = e
+                            .attrs
+                            .get("memberOf")
+                            .into_iter()
+                            .flatten()
+                            .map(|dn| first_rdn_value(dn))
+                            .collect();
+                        (
+                            uac & UAC_ACCOUNTDISABLE == 0,
+                            one(&e, "lastLogonTimestamp").and_then(|t| filetime(&t)),
+                            groups,
+                        )
+                    }
+                    Dialect::OpenLdap => {
+                        let disabled =
+                            e.attrs
+                                .get(&self.config.disabled_attribute)
+                                .is_some_and(|v| {
+                                    v.iter().any(|x| {
+                                        x.eq_ignore_ascii_case(&self.config.disabled_value)
+                                    })
+                                });
+                        (
+                            !disabled,
+                            None,
+                            member_of
+                                .get(&e.dn.to_lowercase())
+                                .cloned()
+                                .unwrap_or_default(),
+                        )
+                    }
+                };
+                Some(Account {
+                    system: self.config.system.clone(),
+                    id,
+                    employee_number: one(&e, self.anchor_attr()),
+                    display_name: one(&e, "displayName")
+                        .or_else(|| one(&e, "cn"))
+                        .unwrap_or_default(),
+                    enabled,
+                    last_logon,
+                    entitlements,
+                    container: parent_dn(&e.dn),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// A free account name for a person: the pattern, then `name2`, `name3`, ... An existing
+    /// account (a leaver's included) keeps its name, so a name is never reused while the
+    /// account exists.
+    async fn free_name(&self, person: &Person) -> Result<String, Failure> {
+        let base = base_name(&self.config.name_pattern, person, self.config.name_max_len);
+        let anchor = format!(
+            "({}={})",
+            self.anchor_attr(),
+            escape::filter_value(person.employee_number.as_str())
+        );
+        for n in 1..1000 {
+            let name = candidate(&base, n, self.config.name_max_len);
+            let mut taken = format!("({}={})", self.account_attr(), escape::filter_value(&name));
+            if let (Dialect::ActiveDirectory, Some(suffix)) =
+                (self.config.dialect, &self.config.upn_suffix)
+            {
+                taken = format!(
+                    "{taken}(userPrincipalName={})",
+                    escape::filter_value(&format!("{name}@{suffix}"))
+                );
+            }
+            // The first query also asks whether this person already has an account: one
+            // round trip for both safety checks.
+            let filter = if n == 1 {
+                format!("(|{anchor}{taken})")
+            } else {
+                format!("(|{taken})")
+            };
+            let found = self.lookup(&filter, &[self.anchor_attr()]).await?;
+            if let Some(existing) = found.iter().find(|e| {
+                one(e, self.anchor_attr()).as_deref() == Some(person.employee_number.as_str())
+            }) {
+                return Err(Failure::Refused(format!(
+                    "employee {} already has an account at {}; read accounts again before creating",
+                    person.employee_number, existing.dn
+                )));
+            }
+            if found.is_empty() {
+                return Ok(name);
+            }
+        }
+        Err(Failure::Refused(format!(
+            "no free account name for {base} after 999 tries"
+        )))
+    }
+
+    async fn create(&self, person: &Person) -> Result<String, Failure> {
+        let name = self.free_name(person).await?;
+        let display = person.display_name();
+        let primary = person.primary();
+        let manager_dn = match &person.line_manager {
+            Some(m) if m != &person.employee_number => self.find_by_anchor(m.as_str()).await?,
+            _ => None,
+        };
+        let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = Vec::new();
+        let mut put = |k: &str, v: &str| {
+            if !v.trim().is_empty() {
+                attrs.push((k.as_bytes().to_vec(), Self::bytes(&[v])));
+            }
+        };
+        put("givenName", person.given_name.as_str());
+        put("sn", person.family_name.as_str());
+        put("displayName", &display);
+        put(self.anchor_attr(), person.employee_number.as_str());
+        if let Some(mail) = &person.work_email {
+            put("mail", mail);
+        }
+        if let Some(title) = primary.and_then(|a| a.position_title.as_deref()) {
+            put("title", title);
+        }
+        if let Some(m) = &manager_dn {
+            put("manager", m);
+        }
+        let dn = match self.config.dialect {
+            Dialect::ActiveDirectory => {
+                put("sAMAccountName", &name);
+                if let Some(suffix) = &self.config.upn_suffix {
+                    put("userPrincipalName", &format!("{name}@{suffix}"));
+                }
+                if let Some(dept) = primary.and_then(|a| a.organisation.as_deref()) {
+                    put("department", dept);
+                }
+                put(
+                    "userAccountControl",
+                    &(UAC_NORMAL_ACCOUNT | UAC_ACCOUNTDISABLE).to_string(),
+                );
+                attrs.push((
+                    b"objectClass".to_vec(),
+                    Self::bytes(&["top", "person", "organizationalPerson", "user"]),
+                ));
+                // CN must be unique in the container: the display name, then with the
+                // account name when two people share it.
+                format!(
+                    "CN={} ({name}),{}",
+                    escape::dn_value(&display),
+                    self.config.users_container
+                )
+            }
+            Dialect::OpenLdap => {
+                put("uid", &name);
+                put("cn", &display);
+                if let Some(dept) = primary.and_then(|a| a.organisation.as_deref()) {
+                    put("ou", dept);
+                }
+                put(
+                    &self.config.disabled_attribute.clone(),
+                    &self.config.disabled_value.clone(),
+                );
+                attrs.push((
+                    b"objectClass".to_vec(),
+                    Self::bytes(&["top", "person", "organizationalPerson", "inetOrgPerson"]),
+                ));
+                format!(
+                    "uid={},{}",
+                    escape::dn_value(&name),
+                    self.config.users_container
+                )
+            }
+        };
+        let add_dn = dn.clone();
+        self.exchange("add", |mut ldap| {
+            let (dn, attrs) = (add_dn.clone(), attrs.clone());
+            async move { check(ldap.add(&dn, attrs).await.map_err(from_ldap)?) }
+        })
+        .await?;
+        if self.config.dialect == Dialect::ActiveDirectory {
+            if self.encrypted() {
+                // A random first password the user must change at first logon (seed 002).
+                self.modify(
+                    &dn,
+                    vec![
+                        Mod::Replace(
+                            b"unicodePwd".to_vec(),
+                            [unicode_pwd(&initial_password())].into(),
+                        ),
+                        Mod::Replace(b"pwdLastSet".to_vec(), [b"0".to_vec()].into()),
+                    ],
+                )
+                .await?;
+            } else {
+                tracing::warn!(system = %self.config.system, account = %name,
+                    "created without a password: passwords are only sent over LDAPS or StartTLS");
+            }
+        }
+        Ok(name)
+    }
+
+    async fn set_enabled(&self, account: &str, enabled: bool) -> Result<(), Failure> {
+        let entry = self.find(account).await?.ok_or_else(|| Failure::Result {
+            code: rc::NO_SUCH_OBJECT,
+            text: format!("no account {account}"),
+        })?;
+        match self.config.dialect {
+            Dialect::ActiveDirectory => {
+                let uac: u32 = one(&entry, "userAccountControl")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(UAC_NORMAL_ACCOUNT);
+                // Only the disable bit changes; every other bit is kept.
+                let new = if enabled {
+                    uac & !UAC_ACCOUNTDISABLE
+                } else {
+                    uac | UAC_ACCOUNTDISABLE
+                };
+                if new != uac {
+                    self.modify(
+                        &entry.dn,
+                        vec![Mod::Replace(
+                            b"userAccountControl".to_vec(),
+                            [new.to_string().into_bytes()].into(),
+                        )],
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
+            Dialect::OpenLdap => {
+                let attr = self.config.disabled_attribute.as_bytes().to_vec();
+                let value: HashSet<Vec<u8>> =
+                    [self.config.disabled_value.as_bytes().to_vec()].into();
+                let marked = entry
+                    .attrs
+                    .get(&self.config.disabled_attribute)
+                    .is_some_and(|v| {
+                        v.iter()
+                            .any(|x| x.eq_ignore_ascii_case(&self.config.disabled_value))
+                    });
+                match (enabled, marked) {
+                    (true, true) => self.modify(&entry.dn, vec![Mod::Delete(attr, value)]).await,
+                    (false, false) => self.modify(&entry.dn, vec![Mod::Add(attr, value)]).await,
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    async fn membership(&self, account: &str, entitlement: &str, add: bool) -> Result<(), Failure> {
+        let entry = self.find(account).await?.ok_or_else(|| Failure::Result {
+            code: rc::NO_SUCH_OBJECT,
+            text: format!("no account {account}"),
+        })?;
+        let group = self.group_dn(entitlement);
+        let member: HashSet<Vec<u8>> = [entry.dn.into_bytes()].into();
+        let m = if add {
+            Mod::Add(b"member".to_vec(), member)
+        } else {
+            Mod::Delete(b"member".to_vec(), member)
+        };
+        match self.modify(&group, vec![m]).await {
+            // Already a member / already not a member: the change is done.
+            Err(Failure::Result { code, .. })
+                if (add && matches!(code, rc::ATTRIBUTE_OR_VALUE_EXISTS | rc::ALREADY_EXISTS))
+                    || (!add && matches!(code, rc::NO_SUCH_ATTRIBUTE | rc::UNWILLING)) =>
+            {
+                Ok(())
+            }
+            Err(Failure::Result {
+                code: rc::NO_SUCH_OBJECT,
+                text,
+            }) => Err(Failure::Result {
+                code: rc::NO_SUCH_OBJECT,
+                text: format!(
+                    "group {group} does not exist (create it, or remove {entitlement} from the role model): {text}"
+                ),
+            }),
+            other => other,
+        }
+    }
+
+    async fn move_to(&self, account: &str, container: &str) -> Result<(), Failure> {
+        let entry = self.find(account).await?.ok_or_else(|| Failure::Result {
+            code: rc::NO_SUCH_OBJECT,
+            text: format!("no account {account}"),
+        })?;
+        if parent_dn(&entry.dn).is_some_and(|p| p.eq_ignore_ascii_case(container)) {
+            return Ok(());
+        }
+        let rdn = rdn_of(&entry.dn).unwrap_or(&entry.dn).to_string();
+        let (dn, container) = (entry.dn.clone(), container.to_string());
+        self.exchange("modifydn", |mut ldap| {
+            let (dn, rdn, container) = (dn.clone(), rdn.clone(), container.clone());
+            async move {
+                check(
+                    ldap.modifydn(&dn, &rdn, true, Some(&container))
+                        .await
+                        .map_err(from_ldap)?,
+                )
+            }
+        })
+        .await
+    }
+
+    async fn delete(&self, account: &str) -> Result<(), Failure> {
+        if !self.allows_delete {
+            return Err(Failure::Refused(format!(
+                "refusing to delete {account}: the role model says {} holds clinical history or never deletes; accounts there are disabled, never deleted",
+                self.config.system
+            )));
+        }
+        let entry = self.find(account).await?.ok_or_else(|| Failure::Result {
+            code: rc::NO_SUCH_OBJECT,
+            text: format!("no account {account}"),
+        })?;
+        let dn = entry.dn.clone();
+        self.exchange("delete", |mut ldap| {
+            let dn = dn.clone();
+            async move { check(ldap.delete(&dn).await.map_err(from_ldap)?) }
+        })
+        .await
+    }
+
+    async fn apply_change(&self, person: &Person, change: &Change) -> Result<Applied, Failure> {
+        let account = || {
+            change
+                .account
+                .clone()
+                .ok_or_else(|| Failure::Refused(format!("{} needs an account name", change.action)))
+        };
+        match &change.action {
+            Action::Create => Ok(Applied::Done {
+                account: Some(self.create(person).await?),
+            }),
+            Action::Enable => self
+                .set_enabled(&account()?, true)
+                .await
+                .map(|()| Applied::Done { account: None }),
+            Action::Disable => self
+                .set_enabled(&account()?, false)
+                .await
+                .map(|()| Applied::Done { account: None }),
+            Action::Grant { entitlement } => self
+                .membership(&account()?, entitlement, true)
+                .await
+                .map(|()| Applied::Done { account: None }),
+            Action::Revoke { entitlement } => self
+                .membership(&account()?, entitlement, false)
+                .await
+                .map(|()| Applied::Done { account: None }),
+            Action::Move { container } => self
+                .move_to(&account()?, container)
+                .await
+                .map(|()| Applied::Done { account: None }),
+            Action::Delete => self
+                .delete(&account()?)
+                .await
+                .map(|()| Applied::Done { account: None }),
+        }
+    }
+}
+
+/// The first RDN of a DN, honouring escaped commas.
+fn rdn_of(dn: &str) -> Option<&str> {
+    let bytes = dn.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b',' => return Some(&dn[..i]),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+impl Connector for LdapConnector {
+    fn system(&self) -> &str {
+        &self.config.system
+    }
+
+    fn read_accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, ConnectorError>> {
+        Box::pin(async move { self.read_all().await.map_err(|f| self.to_error(None, f)) })
+    }
+
+    fn apply<'a>(
+        &'a self,
+        person: &'a Person,
+        change: &'a Change,
+    ) -> BoxFuture<'a, Result<Applied, ConnectorError>> {
+        Box::pin(async move {
+            let span = tracing::info_span!("change", system = %self.config.system, person = %change.employee_number, action = %change.action);
+            let _enter = span.enter();
+            self.apply_change(person, change)
+                .await
+                .map_err(|f| self.to_error(Some(change), f))
+        })
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            self.ldap()
+                .await
+                .map(|_| ())
+                .map_err(|f| self.to_error(None, f))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::person;
+
+    #[test]
+    fn names_follow_the_pattern_and_collisions_get_numbers() {
+        let mut p = person("20000001", vec![]);
+        p.given_name = crate::hr::NonBlank::parse("Zoë").unwrap();
+        p.family_name = crate::hr::NonBlank::parse("O'Brien-Smythe").unwrap();
+        assert_eq!(base_name("{f}{last}", &p, 20), "zobriensmythe");
+        assert_eq!(base_name("{first}.{last}", &p, 12), "zoe.obriensm");
+        assert_eq!(candidate("zobriensmythe", 1, 20), "zobriensmythe");
+        assert_eq!(candidate("zobriensmythe", 2, 20), "zobriensmythe2");
+        assert_eq!(
+            candidate("abcdefghijklmnopqrst", 12, 20),
+            "abcdefghijklmnopqr12"
+        );
+    }
+
+    #[test]
+    fn dn_helpers_honour_escaped_commas() {
+        let dn = "CN=Smith\\, Jr (jsmith),OU=Staff,DC=x";
+        assert_eq!(rdn_of(dn), Some("CN=Smith\\, Jr (jsmith)"));
+        assert_eq!(parent_dn(dn).as_deref(), Some("OU=Staff,DC=x"));
+        assert_eq!(
+            first_rdn_value("CN=GG-Nursing\\, Ward 7,OU=Groups,DC=x"),
+            "GG-Nursing, Ward 7"
+        );
+    }
+
+    #[test]
+    fn passwords_are_utf16le_and_complex() {
+        assert_eq!(unicode_pwd("ab"), vec![b'"', 0, b'a', 0, b'b', 0, b'"', 0]);
+        let p = initial_password();
+        assert!(
+            p.len() >= 20
+                && p.chars().any(|c| c.is_ascii_uppercase())
+                && p.chars().any(|c| c.is_ascii_digit())
+        );
+        assert_ne!(initial_password(), initial_password());
+    }
+
+    #[test]
+    fn failures_are_classified_for_the_operator() {
+        let c = LdapConnector::new(
+            LdapConfig {
+                system: "ad".into(),
+                dialect: Dialect::ActiveDirectory,
+                url: "ldap://127.0.0.1:1/".into(),
+                starttls: false,
+                bind_dn: "x".into(),
+                bind_password: "y".into(),
+                allow_plain_bind: false,
+                base_dn: "DC=x".into(),
+                users_container: "OU=Staff,DC=x".into(),
+                groups_container: "OU=Groups,DC=x".into(),
+                ca_file: None,
+                tls_verify_hostname: true,
+                timeout_secs: 1,
+                page_size: 100,
+                retries: 0,
+                upn_suffix: None,
+                name_pattern: pattern(),
+                name_max_len: 20,
+                disabled_attribute: disabled_attribute(),
+                disabled_value: disabled_value(),
+            },
+            false,
+        );
+        let change = Change {
+            system: "ad".into(),
+            employee_number: "20000001".into(),
+            account: Some("aokafor".into()),
+            action: Action::Disable,
+            rule: "leaver".into(),
+            reason: "leaver".into(),
+        };
+        let e = c.to_error(
+            Some(&change),
+            Failure::Result {
+                code: 50,
+                text: "denied".into(),
+            },
+        );
+        assert!(matches!(e, ConnectorError::Permanent { .. }));
+        assert!(
+            e.to_string()
+                .contains("disable for employee 20000001 (account aokafor)"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("insufficient access"), "{e}");
+        let e = c.to_error(
+            Some(&change),
+            Failure::Result {
+                code: 49,
+                text: "bad".into(),
+            },
+        );
+        assert!(
+            matches!(e, ConnectorError::Fatal { .. }),
+            "bad credentials stop the target"
+        );
+        let e = c.to_error(Some(&change), Failure::Transport("reset".into()));
+        assert!(matches!(e, ConnectorError::Transient { .. }));
+        for code in [19u32, 32] {
+            assert!(matches!(
+                c.to_error(
+                    Some(&change),
+                    Failure::Result {
+                        code,
+                        text: String::new()
+                    }
+                ),
+                ConnectorError::Permanent { .. }
+            ));
+        }
+    }
+}

@@ -1,0 +1,629 @@
+//! The LDAP connector against a real Samba AD domain controller and a real OpenLDAP slapd,
+//! started by `tests/peers/ldap-peers.sh` (idempotent: a second run reuses them).
+//!
+//! Each scenario reads the directory, plans with the real planner, applies through the
+//! connector, reads back, and checks that planning again gives nothing.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::OnceLock;
+use turnstile::account::Account;
+use turnstile::connectors::ldap::{Dialect, LdapConfig, LdapConnector};
+use turnstile::connectors::{Applied, Connector, ConnectorError};
+use turnstile::hr::{Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person};
+use turnstile::plan::{Action, Change, plan_person};
+use turnstile::policy::RoleModel;
+
+fn peers() -> &'static BTreeMap<String, String> {
+    static PEERS: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    PEERS.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/ldap-peers.sh");
+        let out = std::process::Command::new(script).arg("start").output().unwrap();
+        assert!(
+            out.status.success(),
+            "could not start the LDAP peers (install them with `{script} install`, or run tests/run.sh): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    })
+}
+
+fn env(key: &str) -> String {
+    peers()
+        .get(key)
+        .cloned()
+        .unwrap_or_else(|| panic!("peer setting {key} missing"))
+}
+
+const MODEL: &str = r#"
+version = 1
+[systems.dir]
+name = "Directory"
+delete_after_days = 30
+leaver = "disable_and_revoke"
+leaver_container = "LEAVERS"
+mover_grace_days = 0
+manages = ["GG-*"]
+[systems.clinical]
+name = "Clinical directory"
+holds_clinical_history = true
+leaver = "disable"
+[roles.nurse]
+grants = { dir = ["GG-AllStaff", "GG-Nursing"], clinical = ["GG-Clinical"] }
+[roles.admin]
+grants = { dir = ["GG-AllStaff", "GG-Admin"], clinical = ["GG-Clinical"] }
+[[rules]]
+id = "nurses"
+grant = ["nurse"]
+match = { job_role = ["Staff Nurse"] }
+[[rules]]
+id = "admin"
+grant = ["admin"]
+match = { job_role = ["Administrator"] }
+"#;
+
+struct Dir {
+    dialect: Dialect,
+    base: String,
+    staff: String,
+    leavers: String,
+    groups: String,
+}
+
+impl Dir {
+    fn ad() -> Dir {
+        let base = env("AD_BASE");
+        Dir {
+            dialect: Dialect::ActiveDirectory,
+            staff: format!("OU=Staff,{base}"),
+            leavers: format!("OU=Leavers,{base}"),
+            groups: format!("OU=Groups,{base}"),
+            base,
+        }
+    }
+    fn openldap() -> Dir {
+        let base = env("SLAPD_BASE");
+        Dir {
+            dialect: Dialect::OpenLdap,
+            staff: format!("ou=Staff,{base}"),
+            leavers: format!("ou=Leavers,{base}"),
+            groups: format!("ou=Groups,{base}"),
+            base,
+        }
+    }
+
+    fn config(&self, system: &str) -> LdapConfig {
+        let (url, bind, password, ca, plain) = match self.dialect {
+            Dialect::ActiveDirectory => (
+                env("AD_LDAPS_URL"),
+                env("AD_BIND"),
+                env("AD_PASSWORD"),
+                Some(env("AD_CA").into()),
+                false,
+            ),
+            Dialect::OpenLdap => (
+                env("SLAPD_URL"),
+                env("SLAPD_BIND"),
+                env("SLAPD_PASSWORD"),
+                None,
+                true,
+            ),
+        };
+        LdapConfig {
+            system: system.into(),
+            dialect: self.dialect,
+            url,
+            starttls: false,
+            bind_dn: bind,
+            bind_password: password,
+            allow_plain_bind: plain,
+            base_dn: self.base.clone(),
+            users_container: self.staff.clone(),
+            groups_container: self.groups.clone(),
+            ca_file: ca,
+            // Samba's self-signed certificate names the host VM.example.nhs.uk, not 127.0.0.1.
+            tls_verify_hostname: false,
+            timeout_secs: 10,
+            page_size: 50,
+            retries: 2,
+            upn_suffix: Some("example.nhs.uk".into()),
+            name_pattern: "{f}{last}".into(),
+            name_max_len: 20,
+            disabled_attribute: "employeeType".into(),
+            disabled_value: "disabled".into(),
+        }
+    }
+
+    fn model(&self) -> RoleModel {
+        RoleModel::parse("test-model.toml", &MODEL.replace("LEAVERS", &self.leavers))
+            .unwrap()
+            .0
+    }
+
+    /// A raw ldap3 connection as the administrator, for setup and for checks the connector
+    /// must not be trusted to make about itself.
+    async fn raw(&self) -> ldap3::Ldap {
+        let cfg = self.config("raw");
+        let mut settings = ldap3::LdapConnSettings::new();
+        if cfg.url.starts_with("ldaps") {
+            let pem = std::fs::read(cfg.ca_file.as_ref().unwrap()).unwrap();
+            let tls = native_tls::TlsConnector::builder()
+                .add_root_certificate(native_tls::Certificate::from_pem(&pem).unwrap())
+                .danger_accept_invalid_hostnames(true)
+                .build()
+                .unwrap();
+            settings = settings.set_connector(tls);
+        }
+        let (conn, mut ldap) = ldap3::LdapConnAsync::with_settings(settings, &cfg.url)
+            .await
+            .unwrap();
+        ldap3::drive!(conn);
+        ldap.simple_bind(&cfg.bind_dn, &cfg.bind_password)
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        ldap
+    }
+
+    async fn ensure_groups(&self, names: &[&str]) {
+        let mut ldap = self.raw().await;
+        for g in names {
+            let dn = format!("CN={g},{}", self.groups);
+            let attrs: Vec<(&str, HashSet<&str>)> = match self.dialect {
+                Dialect::ActiveDirectory => vec![
+                    ("objectClass", ["top", "group"].into()),
+                    ("sAMAccountName", [*g].into()),
+                ],
+                Dialect::OpenLdap => vec![
+                    ("objectClass", ["top", "groupOfNames"].into()),
+                    ("cn", [*g].into()),
+                    ("member", [env("SLAPD_BIND").leak() as &str].into()),
+                ],
+            };
+            let r = ldap.add(&dn, attrs).await.unwrap();
+            assert!(r.rc == 0 || r.rc == 68, "creating group {dn}: {r:?}");
+        }
+    }
+
+    /// The entry of an account, read with the raw client.
+    async fn entry(&self, account: &str) -> Option<ldap3::SearchEntry> {
+        let mut ldap = self.raw().await;
+        let attr = if self.dialect == Dialect::ActiveDirectory {
+            "sAMAccountName"
+        } else {
+            "uid"
+        };
+        let filter = format!(
+            "({attr}={})",
+            turnstile::connectors::ldap::escape::filter_value(account)
+        );
+        let (rs, _) = ldap
+            .search(&self.base, ldap3::Scope::Subtree, &filter, vec!["*"])
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        rs.into_iter().next().map(ldap3::SearchEntry::construct)
+    }
+}
+
+fn run_id() -> String {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        format!("T{}", t.as_millis() % 100_000_000)
+    })
+    .clone()
+}
+
+fn person(n: u32, given: &str, family: &str, role: &str, start: &str, end: Option<&str>) -> Person {
+    let number = format!("{}-{n}", run_id());
+    Person {
+        employee_number: EmployeeNumber::parse(&number).unwrap(),
+        sds_user_id: None,
+        title: None,
+        given_name: NonBlank::parse(given).unwrap(),
+        family_name: NonBlank::parse(family).unwrap(),
+        preferred_name: None,
+        work_email: None,
+        line_manager: None,
+        assignments: vec![Assignment {
+            assignment_number: NonBlank::parse(&format!("{number}-1")).unwrap(),
+            primary: true,
+            status: if end.is_some() {
+                AssignmentStatus::TerminateAssignment
+            } else {
+                AssignmentStatus::ActiveAssignment
+            },
+            position_number: None,
+            position_title: Some(role.into()),
+            staff_group: None,
+            job_role: Some(role.into()),
+            occupation_code: None,
+            organisation: Some("Ward 7".into()),
+            cost_centre: None,
+            location: None,
+            supervisor: None,
+            start_date: IsoDate(start.parse().unwrap()),
+            end_date: end.map(|e| IsoDate(e.parse().unwrap())),
+        }],
+    }
+}
+
+/// Reads, plans and applies one person's changes on one system; returns what was planned.
+async fn reconcile(c: &LdapConnector, model: &RoleModel, p: &Person, today: &str) -> Vec<Change> {
+    let accounts = c.read_accounts().await.unwrap();
+    let mine: Vec<&Account> = accounts
+        .iter()
+        .filter(|a| a.employee_number.as_deref() == Some(p.employee_number.as_str()))
+        .collect();
+    let changes: Vec<Change> = plan_person(model, p, &mine, today.parse().unwrap())
+        .into_iter()
+        .filter(|ch| ch.system == c.system())
+        .collect();
+    let mut created: Option<String> = None;
+    for ch in &changes {
+        let mut ch = ch.clone();
+        if ch.account.is_none() {
+            ch.account = created.clone();
+        }
+        match c.apply(p, &ch).await {
+            Ok(Applied::Done {
+                account: Some(name),
+            }) => created = Some(name),
+            Ok(_) => {}
+            Err(e) => panic!("{} failed: {e}", ch.action),
+        }
+    }
+    changes
+}
+
+async fn account_of(c: &LdapConnector, p: &Person) -> Account {
+    c.read_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.employee_number.as_deref() == Some(p.employee_number.as_str()))
+        .expect("the account is read back")
+}
+
+fn names(changes: &[Change]) -> Vec<String> {
+    changes.iter().map(|c| c.action.to_string()).collect()
+}
+
+fn groups(a: &Account) -> Vec<&str> {
+    a.entitlements
+        .iter()
+        .map(String::as_str)
+        .filter(|g| g.starts_with("GG-"))
+        .collect()
+}
+
+async fn lifecycle(dir: Dir) {
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin", "GG-Clinical"])
+        .await;
+    let model = dir.model();
+    let c = LdapConnector::new(dir.config("dir"), true);
+    c.health().await.unwrap();
+
+    // Joiner: prepared disabled before the start date, with the right groups.
+    let mut zoe = person(1, "Zoë", "O'Brien", "Staff Nurse", "2027-01-04", None);
+    let planned = reconcile(&c, &model, &zoe, "2026-12-20").await;
+    assert_eq!(
+        names(&planned),
+        vec!["create", "grant GG-AllStaff", "grant GG-Nursing"]
+    );
+    let a = account_of(&c, &zoe).await;
+    assert!(!a.enabled, "disabled before the start date");
+    assert_eq!(groups(&a), vec!["GG-AllStaff", "GG-Nursing"]);
+    assert!(a.id.starts_with("zobrien"), "{}", a.id);
+    assert_eq!(a.display_name, "Zoë O'Brien");
+    assert!(
+        reconcile(&c, &model, &zoe, "2026-12-20").await.is_empty(),
+        "nothing left to do"
+    );
+    // A second create for the same person is refused, naming the existing account.
+    let again = Change {
+        system: "dir".into(),
+        employee_number: zoe.employee_number.to_string(),
+        account: None,
+        action: Action::Create,
+        rule: "test".into(),
+        reason: "test".into(),
+    };
+    let err = c.apply(&zoe, &again).await.unwrap_err().to_string();
+    assert!(err.contains("already has an account"), "{err}");
+    if dir.dialect == Dialect::ActiveDirectory {
+        let e = dir.entry(&a.id).await.unwrap();
+        assert_eq!(e.attrs["userAccountControl"], vec!["514"]);
+        assert_eq!(
+            e.attrs["pwdLastSet"],
+            vec!["0"],
+            "must change the password at first logon"
+        );
+        assert_eq!(
+            e.attrs["userPrincipalName"],
+            vec![format!("{}@example.nhs.uk", a.id)]
+        );
+    }
+
+    // On the start date: enabled.
+    assert_eq!(
+        names(&reconcile(&c, &model, &zoe, "2027-01-04").await),
+        vec!["enable"]
+    );
+    assert!(account_of(&c, &zoe).await.enabled);
+    if dir.dialect == Dialect::ActiveDirectory {
+        assert_eq!(
+            dir.entry(&a.id).await.unwrap().attrs["userAccountControl"],
+            vec!["512"]
+        );
+    }
+
+    // A second Zoë O'Brien gets another name; names with DN and filter specials round-trip.
+    let twin = person(2, "Zoë", "O'Brien", "Administrator", "2026-01-01", None);
+    reconcile(&c, &model, &twin, "2026-12-20").await;
+    let b = account_of(&c, &twin).await;
+    assert_ne!(a.id, b.id);
+    assert!(b.id.starts_with("zobrien"));
+    let odd = person(
+        3,
+        "a*b(c)\\",
+        "Smith, Jr",
+        "Administrator",
+        "2026-01-01",
+        None,
+    );
+    reconcile(&c, &model, &odd, "2026-12-20").await;
+    let o = account_of(&c, &odd).await;
+    assert_eq!(o.display_name, "a*b(c)\\ Smith, Jr");
+    assert!(o.enabled);
+    assert!(reconcile(&c, &model, &odd, "2026-12-20").await.is_empty());
+
+    // Mover: nurse to administrator, groups swapped.
+    zoe.assignments[0].job_role = Some("Administrator".into());
+    let planned = reconcile(&c, &model, &zoe, "2027-02-01").await;
+    assert_eq!(names(&planned), vec!["revoke GG-Nursing", "grant GG-Admin"]);
+    assert_eq!(
+        groups(&account_of(&c, &zoe).await),
+        vec!["GG-Admin", "GG-AllStaff"]
+    );
+
+    // Leaver: disabled, groups stripped, moved to the leavers OU, still present.
+    zoe.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    zoe.assignments[0].end_date = Some(IsoDate("2027-03-31".parse().unwrap()));
+    assert!(
+        reconcile(&c, &model, &zoe, "2027-03-31").await.is_empty(),
+        "access lasts through the last day"
+    );
+    let planned = reconcile(&c, &model, &zoe, "2027-04-01").await;
+    assert_eq!(
+        names(&planned),
+        vec![
+            "disable".to_string(),
+            "revoke GG-Admin".into(),
+            "revoke GG-AllStaff".into(),
+            format!("move {}", dir.leavers)
+        ]
+    );
+    let gone = account_of(&c, &zoe).await;
+    assert!(!gone.enabled);
+    assert!(groups(&gone).is_empty());
+    assert_eq!(
+        gone.container.as_deref().map(str::to_lowercase),
+        Some(dir.leavers.to_lowercase())
+    );
+    if dir.dialect == Dialect::ActiveDirectory {
+        assert_eq!(
+            dir.entry(&gone.id).await.unwrap().attrs["userAccountControl"],
+            vec!["514"]
+        );
+    }
+    assert!(reconcile(&c, &model, &zoe, "2027-04-01").await.is_empty());
+
+    // An account HR does not know is read back as an orphan.
+    let orphan_name = format!("orphan{}", run_id().to_lowercase());
+    let mut raw = dir.raw().await;
+    let (dn, attrs): (String, Vec<(&str, HashSet<&str>)>) = match dir.dialect {
+        Dialect::ActiveDirectory => (
+            format!("CN={orphan_name},{}", dir.staff),
+            vec![
+                (
+                    "objectClass",
+                    ["top", "person", "organizationalPerson", "user"].into(),
+                ),
+                ("sAMAccountName", [orphan_name.as_str()].into()),
+                ("userAccountControl", ["544"].into()),
+            ],
+        ),
+        Dialect::OpenLdap => (
+            format!("uid={orphan_name},{}", dir.staff),
+            vec![
+                ("objectClass", ["inetOrgPerson"].into()),
+                ("uid", [orphan_name.as_str()].into()),
+                ("cn", ["Orphan"].into()),
+                ("sn", ["Orphan"].into()),
+            ],
+        ),
+    };
+    let attrs: Vec<(&str, HashSet<&str>)> =
+        attrs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    let r = raw.add(&dn, attrs).await.unwrap();
+    let accounts = c.read_accounts().await.unwrap();
+    let orphan = accounts.iter().find(|a| a.id == orphan_name);
+    if r.rc == 0 {
+        let orphan = orphan.expect("the orphan is read back");
+        assert_eq!(orphan.employee_number, None);
+        let people = vec![zoe.clone(), twin.clone(), odd.clone()];
+        let findings = turnstile::drift::findings(
+            &model,
+            &people,
+            &BTreeSet::new(),
+            &[turnstile::drift::SystemAccounts {
+                system: "dir",
+                accounts: &accounts,
+                has_last_logon: false,
+            }],
+            "2027-04-01".parse().unwrap(),
+            &jiff::tz::TimeZone::UTC,
+        );
+        let orphan_findings: Vec<_> = findings
+            .iter()
+            .filter(|f| f.account.as_deref() == Some(orphan_name.as_str()))
+            .collect();
+        if orphan.enabled {
+            assert_eq!(orphan_findings.len(), 1);
+            assert_eq!(
+                orphan_findings[0].category,
+                turnstile::drift::Category::OrphanAccount
+            );
+        } else {
+            assert!(
+                orphan_findings.is_empty(),
+                "a disabled account linked to nobody is not reported"
+            );
+        }
+    } else {
+        panic!("could not create the orphan fixture {dn}: {r:?}");
+    }
+
+    // A clinical-history system never deletes, even years later and even when asked.
+    let clinical = LdapConnector::new(
+        dir.config("clinical"),
+        model.systems["clinical"].allows_delete(),
+    );
+    let mut on_clinical = gone.clone();
+    on_clinical.system = "clinical".into();
+    let planned = plan_person(&model, &zoe, &[&on_clinical], "2035-01-01".parse().unwrap());
+    assert!(
+        planned.iter().all(|c| c.action != Action::Delete),
+        "{planned:?}"
+    );
+    let delete = Change {
+        system: "clinical".into(),
+        employee_number: zoe.employee_number.to_string(),
+        account: Some(gone.id.clone()),
+        action: Action::Delete,
+        rule: "test".into(),
+        reason: "asked directly".into(),
+    };
+    let err = clinical.apply(&zoe, &delete).await.unwrap_err();
+    assert!(matches!(err, ConnectorError::Permanent { .. }), "{err}");
+    assert!(err.to_string().contains("refusing to delete"), "{err}");
+    assert!(dir.entry(&gone.id).await.is_some(), "still present");
+
+    // Where the role model allows it, a leaver past retention is deleted.
+    let planned = reconcile(&c, &model, &zoe, "2027-06-01").await;
+    assert_eq!(names(&planned), vec!["delete"]);
+    assert!(dir.entry(&gone.id).await.is_none());
+
+    // Permanent failures name the account and the change.
+    let missing = Change {
+        system: "dir".into(),
+        employee_number: twin.employee_number.to_string(),
+        account: Some(b.id.clone()),
+        action: Action::Grant {
+            entitlement: "GG-Does-Not-Exist".into(),
+        },
+        rule: "test".into(),
+        reason: "test".into(),
+    };
+    let err = c.apply(&twin, &missing).await.unwrap_err();
+    assert!(matches!(err, ConnectorError::Permanent { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("account {}", b.id)) && text.contains("GG-Does-Not-Exist"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_directory_lifecycle() {
+    lifecycle(Dir::ad()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openldap_lifecycle() {
+    lifecycle(Dir::openldap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_ad_user_cannot_bind() {
+    let dir = Dir::ad();
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin", "GG-Clinical"])
+        .await;
+    let model = dir.model();
+    let c = LdapConnector::new(dir.config("dir"), true);
+    let mut p = person(10, "Bind", "Tester", "Staff Nurse", "2026-01-01", None);
+    reconcile(&c, &model, &p, "2026-12-01").await;
+    let a = account_of(&c, &p).await;
+    let dn = dir.entry(&a.id).await.unwrap().dn;
+    // Give it a known password with the raw client over LDAPS.
+    let mut raw = dir.raw().await;
+    let pwd: Vec<u8> = "\"Known-Pass-123!\""
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    raw.modify(
+        &dn,
+        vec![ldap3::Mod::Replace(b"unicodePwd".to_vec(), [pwd].into())],
+    )
+    .await
+    .unwrap()
+    .success()
+    .unwrap();
+    let bind = |upn: String| async move {
+        let mut ldap = Dir::ad().raw().await;
+        ldap.simple_bind(&upn, "Known-Pass-123!").await.unwrap()
+    };
+    let upn = format!("{}@example.nhs.uk", a.id);
+    assert_eq!(bind(upn.clone()).await.rc, 0, "enabled: the bind works");
+    p.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    p.assignments[0].end_date = Some(IsoDate("2026-12-31".parse().unwrap()));
+    reconcile(&c, &model, &p, "2027-01-01").await;
+    let refused = bind(upn).await;
+    assert_eq!(refused.rc, 49, "{refused:?}");
+    assert!(
+        refused.text.contains("data 533"),
+        "account disabled: {}",
+        refused.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_never_go_over_plain_ldap() {
+    let dir = Dir::ad();
+    let mut cfg = dir.config("dir");
+    cfg.url = env("AD_URL");
+    cfg.ca_file = None;
+    let c = LdapConnector::new(cfg, true);
+    let err = c.health().await.unwrap_err();
+    assert!(matches!(err, ConnectorError::Fatal { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("refusing to send the bind password over plain LDAP"),
+        "{err}"
+    );
+    // A server that is not there: transient, retried, then reported.
+    let mut cfg = Dir::openldap().config("dir");
+    cfg.url = "ldap://127.0.0.1:9/".into();
+    cfg.retries = 1;
+    let err = LdapConnector::new(cfg, true)
+        .read_accounts()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConnectorError::Transient { .. } | ConnectorError::Fatal { .. }
+        ),
+        "{err}"
+    );
+}

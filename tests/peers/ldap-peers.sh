@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Starts (or reuses) the LDAP peers the integration tests talk to, and stops them by PID.
+#
+#   tests/peers/ldap-peers.sh install   # apt packages (root; idempotent)
+#   tests/peers/ldap-peers.sh start     # provision + start; prints the state file
+#   tests/peers/ldap-peers.sh stop      # stop what start started, by PID
+#   tests/peers/ldap-peers.sh status    # 0 when both are running
+#
+# State lives in $TURNSTILE_PEERS (default /tmp/turnstile-peers): data, logs, pid files, and
+# `env`, which the tests read: the slapd URL (a free port on 127.0.0.1) and the Samba AD
+# URLs (Samba binds 389 and 636 on 127.0.0.1). Starting twice reuses running servers.
+set -euo pipefail
+STATE=${TURNSTILE_PEERS:-/tmp/turnstile-peers}
+BASE="dc=example,dc=nhs,dc=uk"
+LDAP_PW="Turnstile-Test-1"
+AD_PW="Turnstile-Test-1!"
+
+install() {
+  local need=()
+  command -v slapd >/dev/null || need+=(slapd ldap-utils)
+  command -v samba >/dev/null || need+=(samba samba-ad-dc samba-ad-provision samba-common-bin)
+  command -v ldapadd >/dev/null || need+=(ldap-utils)
+  if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq
+    echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+  fi
+}
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+start_slapd() {
+  local dir="$STATE/slapd"
+  if alive "$dir/slapd.pid"; then return; fi
+  rm -rf "$dir"; mkdir -p "$dir/data"
+  local port; port=$(free_port)
+  local hash; hash=$(slappasswd -s "$LDAP_PW")
+  cat > "$dir/slapd.conf" <<CONF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/nis.schema
+include /etc/ldap/schema/inetorgperson.schema
+pidfile $dir/slapd.pid
+argsfile $dir/slapd.args
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+maxsize 104857600
+suffix "$BASE"
+rootdn "cn=admin,$BASE"
+rootpw $hash
+directory $dir/data
+index objectClass,uid,employeeNumber,member eq
+CONF
+  # Daemons must not inherit the lock (fd 9) or the caller's output pipe.
+  setsid slapd -f "$dir/slapd.conf" -h "ldap://127.0.0.1:$port/" 9>&- </dev/null >"$dir/start.log" 2>&1
+  for _ in $(seq 1 50); do
+    ldapsearch -x -H "ldap://127.0.0.1:$port/" -b "" -s base >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  ldapadd -x -H "ldap://127.0.0.1:$port/" -D "cn=admin,$BASE" -w "$LDAP_PW" >/dev/null <<LDIF
+dn: $BASE
+objectClass: dcObject
+objectClass: organization
+o: Example NHS Trust
+dc: example
+
+dn: ou=Staff,$BASE
+objectClass: organizationalUnit
+ou: Staff
+
+dn: ou=Leavers,$BASE
+objectClass: organizationalUnit
+ou: Leavers
+
+dn: ou=Groups,$BASE
+objectClass: organizationalUnit
+ou: Groups
+LDIF
+  echo "$port" > "$dir/port"
+}
+
+start_samba() {
+  local dir="$STATE/samba"
+  if alive "$dir/samba.pid"; then return; fi
+  if [ ! -f "$dir/etc/smb.conf" ]; then
+    rm -rf "$dir"; mkdir -p "$dir"
+    samba-tool domain provision --targetdir="$dir" --realm=EXAMPLE.NHS.UK --domain=EXAMPLE \
+      --server-role=dc --dns-backend=NONE --use-rfc2307 --adminpass="$AD_PW" \
+      --host-ip=127.0.0.1 --option="interfaces=lo" --option="bind interfaces only=yes" \
+      > "$dir/provision.log" 2>&1
+    # Provision drops these options silently, so write them in.
+    python3 - "$dir" <<'PY'
+import re, sys
+d = sys.argv[1]
+p = f"{d}/etc/smb.conf"
+s = open(p).read()
+s = re.sub(r"(?m)^\s*server services\s*=.*$", "", s)
+extra = (f"\tldap server require strong auth = no\n\tpid directory = {d}\n"
+         f"\tlog file = {d}/log.samba\n\tserver services = ldap, cldap, kdc, rpc, drepl\n")
+s = s.replace("[global]\n", "[global]\n" + extra, 1)
+open(p, "w").write(s)
+PY
+  fi
+  setsid samba -s "$dir/etc/smb.conf" -D 9>&- </dev/null >"$dir/start.log" 2>&1
+  for _ in $(seq 1 100); do
+    ldapsearch -x -H ldap://127.0.0.1:389/ -D "Administrator@EXAMPLE.NHS.UK" -w "$AD_PW" \
+      -b "DC=example,DC=nhs,DC=uk" -s base >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  for ou in Staff Leavers Groups; do
+    ldapadd -x -H ldap://127.0.0.1:389/ -D "Administrator@EXAMPLE.NHS.UK" -w "$AD_PW" >/dev/null 2>&1 <<LDIF || true
+dn: OU=$ou,DC=example,DC=nhs,DC=uk
+objectClass: organizationalUnit
+ou: $ou
+LDIF
+  done
+}
+
+write_env() {
+  cat > "$STATE/env" <<ENV
+SLAPD_URL=ldap://127.0.0.1:$(cat "$STATE/slapd/port")/
+SLAPD_BASE=$BASE
+SLAPD_BIND=cn=admin,$BASE
+SLAPD_PASSWORD=$LDAP_PW
+AD_URL=ldap://127.0.0.1:389/
+AD_LDAPS_URL=ldaps://127.0.0.1:636/
+AD_BASE=DC=example,DC=nhs,DC=uk
+AD_BIND=Administrator@EXAMPLE.NHS.UK
+AD_PASSWORD=$AD_PW
+AD_CA=$STATE/samba/private/tls/ca.pem
+ENV
+}
+
+stop() {
+  for pidfile in "$STATE/slapd/slapd.pid" "$STATE/samba/samba.pid"; do
+    if alive "$pidfile"; then kill "$(cat "$pidfile")"; fi
+  done
+}
+
+case "${1:-start}" in
+  install) install ;;
+  start)
+    mkdir -p "$STATE"
+    ( flock 9; start_slapd; start_samba; write_env ) 9>"$STATE/.lock"
+    cat "$STATE/env" ;;
+  stop) stop ;;
+  status) alive "$STATE/slapd/slapd.pid" && alive "$STATE/samba/samba.pid" && [ -f "$STATE/env" ] ;;
+  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+esac
