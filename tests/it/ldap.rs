@@ -627,3 +627,100 @@ async fn passwords_never_go_over_plain_ldap() {
         "{err}"
     );
 }
+
+/// A TCP proxy in front of a real server that the test can cut (drop every live
+/// connection) or silence (accept, then never answer).
+struct Proxy {
+    port: u16,
+    cut: std::sync::Arc<tokio::sync::Notify>,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(tokio::sync::Notify::new());
+        let silent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (c, s) = (cut.clone(), silent.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let (cut, silent, target) = (c.clone(), s.clone(), target.clone());
+                tokio::spawn(async move {
+                    if silent.load(std::sync::atomic::Ordering::SeqCst) {
+                        // Hold the connection open and say nothing.
+                        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                        return;
+                    }
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        Proxy { port, cut, silent }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_a_dropped_connection_and_times_out_a_silent_server() {
+    let dir = Dir::openldap();
+    let target = env("SLAPD_URL")
+        .trim_start_matches("ldap://")
+        .trim_end_matches('/')
+        .to_string();
+    let proxy = Proxy::start(target).await;
+    let mut cfg = dir.config("dir");
+    cfg.url = format!("ldap://127.0.0.1:{}/", proxy.port);
+    cfg.timeout_secs = 1;
+    cfg.retries = 2;
+    let c = LdapConnector::new(cfg, true);
+    let before = c.read_accounts().await.unwrap().len();
+    // Drop the live connection under the connector: the next read reconnects and succeeds.
+    proxy.cut.notify_waiters();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let after = c
+        .read_accounts()
+        .await
+        .expect("reconnected after the connection dropped");
+    assert!(after.len() >= before);
+    // A server that accepts but never answers: each attempt times out, then a transient
+    // error is reported, in bounded time.
+    proxy
+        .silent
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    proxy.cut.notify_waiters();
+    let started = std::time::Instant::now();
+    let err = c.read_accounts().await.unwrap_err();
+    assert!(matches!(err, ConnectorError::Transient { .. }), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_with_a_ca_file() {
+    let dir = Dir::ad();
+    let mut cfg = dir.config("dir");
+    cfg.url = env("AD_URL");
+    cfg.starttls = true;
+    let c = LdapConnector::new(cfg.clone(), true);
+    c.health().await.unwrap();
+    assert!(!c.read_accounts().await.unwrap().is_empty());
+    // A CA file that is not a certificate is refused before anything is sent.
+    let bad = std::env::temp_dir().join(format!("not-a-ca-{}.pem", run_id()));
+    std::fs::write(&bad, "not a certificate").unwrap();
+    cfg.ca_file = Some(bad);
+    let err = LdapConnector::new(cfg, true)
+        .health()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not a PEM certificate"), "{err}");
+}
