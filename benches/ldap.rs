@@ -2,7 +2,7 @@
 //! ldap3 loop doing the same operations on the same server, in the same run.
 //!
 //! Needs the peers: `tests/peers/ldap-peers.sh start`, then
-//! `cargo bench --bench ldap` (TURNSTILE_BENCH_N accounts per phase, default 200).
+//! `cargo bench --bench ldap` (TURNSTILE_BENCH_N accounts per side and round, default 300).
 //!
 //! Create: Turnstile checks the employee number is not already linked, finds a free name
 //! (and UPN on AD), adds the entry disabled and, on AD over LDAPS, sets a first password
@@ -166,24 +166,16 @@ async fn enable_all(ldap: &mut ldap3::Ldap, cfg: &LdapConfig, dns: &[String]) {
     }
 }
 
-async fn run(dialect: Dialect, n: usize) {
-    let p = peers();
-    let cfg = config(&p, dialect);
-    let ad = dialect == Dialect::ActiveDirectory;
-    let run_id = format!(
-        "{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            % 1_000_000
-    );
-    let mut admin = raw(&cfg).await;
-
-    // Turnstile: create, then (after enabling them untimed) disable.
+/// Turnstile's connector: `n` creates, then (after enabling them, untimed) `n` disables.
+async fn ours(
+    cfg: &LdapConfig,
+    admin: &mut ldap3::Ldap,
+    tag: &str,
+    n: usize,
+) -> (Duration, Duration, Vec<String>) {
     let c = LdapConnector::new(cfg.clone(), true);
     c.health().await.unwrap();
-    let people: Vec<Person> = (0..n).map(|i| person(&format!("{run_id}t"), i)).collect();
+    let people: Vec<Person> = (0..n).map(|i| person(tag, i)).collect();
     let t = Instant::now();
     let mut names = Vec::new();
     for person in &people {
@@ -198,28 +190,36 @@ async fn run(dialect: Dialect, n: usize) {
             other => panic!("{other:?}"),
         }
     }
-    let ours_create = t.elapsed();
-    let mut ours_dns = Vec::new();
+    let create = t.elapsed();
+    let mut dns = Vec::new();
     for name in &names {
-        ours_dns.push(dn_of(&mut admin, &cfg, name).await);
+        dns.push(dn_of(admin, cfg, name).await);
     }
-    enable_all(&mut admin, &cfg, &ours_dns).await;
+    enable_all(admin, cfg, &dns).await;
     let t = Instant::now();
     for (person, name) in people.iter().zip(&names) {
         c.apply(person, &change(person, Some(name.clone()), Action::Disable))
             .await
             .unwrap();
     }
-    let ours_disable = t.elapsed();
+    (create, t.elapsed(), dns)
+}
 
-    // The bare loop: the same entries and writes, no safety searches.
-    let mut ldap = raw(&cfg).await;
+/// The bare ldap3 loop: the same entries and writes, without the safety searches.
+async fn bare(
+    cfg: &LdapConfig,
+    admin: &mut ldap3::Ldap,
+    tag: &str,
+    n: usize,
+) -> (Duration, Duration, Vec<String>) {
+    let ad = cfg.dialect == Dialect::ActiveDirectory;
+    let mut ldap = raw(cfg).await;
     let t = Instant::now();
-    let mut raw_dns = Vec::new();
+    let mut dns = Vec::new();
     for i in 0..n {
-        let name = format!("r{run_id}x{i}");
-        let number = format!("B{run_id}r-{i}");
-        let display = format!("Bench R{run_id}x{i}");
+        let name = format!("r{tag}x{i}");
+        let number = format!("B{tag}r-{i}");
+        let display = format!("Bench R{tag}x{i}");
         let (dn, attrs): (String, Vec<(&str, HashSet<&str>)>) = if ad {
             (
                 format!("CN={display} ({name}),{}", cfg.users_container),
@@ -264,12 +264,12 @@ async fn run(dialect: Dialect, n: usize) {
             .success()
             .unwrap();
         }
-        raw_dns.push(dn);
+        dns.push(dn);
     }
-    let raw_create = t.elapsed();
-    enable_all(&mut admin, &cfg, &raw_dns).await;
+    let create = t.elapsed();
+    enable_all(admin, cfg, &dns).await;
     let t = Instant::now();
-    for dn in &raw_dns {
+    for dn in &dns {
         let attr = if ad {
             "userAccountControl"
         } else {
@@ -289,29 +289,69 @@ async fn run(dialect: Dialect, n: usize) {
         };
         ldap.modify(dn, vec![m]).await.unwrap().success().unwrap();
     }
-    let raw_disable = t.elapsed();
+    (create, t.elapsed(), dns)
+}
 
+/// Two rounds in alternating order (ours, bare, bare, ours) so neither side always runs
+/// on a fresher or fuller directory; the sums are compared.
+async fn run(dialect: Dialect, n: usize) {
+    let p = peers();
+    let cfg = config(&p, dialect);
+    let run_id = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            % 1_000_000
+    );
+    let mut admin = raw(&cfg).await;
+    let (mut o, mut b) = (
+        (Duration::ZERO, Duration::ZERO),
+        (Duration::ZERO, Duration::ZERO),
+    );
+    let mut created = Vec::new();
+    for round in 0..2 {
+        let tag = format!("{run_id}{round}");
+        let order: [bool; 2] = if round == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for is_ours in order {
+            let (c, d, dns) = if is_ours {
+                ours(&cfg, &mut admin, &format!("{tag}t"), n).await
+            } else {
+                bare(&cfg, &mut admin, &tag, n).await
+            };
+            let acc = if is_ours { &mut o } else { &mut b };
+            acc.0 += c;
+            acc.1 += d;
+            created.extend(dns);
+        }
+    }
     // Clean up, so the directory does not grow run after run.
-    for dn in ours_dns.iter().chain(&raw_dns) {
+    for dn in &created {
         admin.delete(dn).await.unwrap();
     }
-    let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    let name = if ad {
+    let total = 2 * n;
+    let rate = |d: Duration| total as f64 / d.as_secs_f64();
+    let name = if dialect == Dialect::ActiveDirectory {
         "Samba AD (LDAPS)"
     } else {
         "OpenLDAP (ldap://)"
     };
     println!(
-        "{name}, {n} accounts: create  turnstile {:.0}/s, bare ldap3 {:.0}/s, ratio {:.2}",
-        rate(ours_create),
-        rate(raw_create),
-        rate(ours_create) / rate(raw_create)
+        "{name}, 2x{n} accounts: create  turnstile {:.0}/s, bare ldap3 {:.0}/s, ratio {:.2}",
+        rate(o.0),
+        rate(b.0),
+        rate(o.0) / rate(b.0)
     );
     println!(
-        "{name}, {n} accounts: disable turnstile {:.0}/s, bare ldap3 {:.0}/s, ratio {:.2}",
-        rate(ours_disable),
-        rate(raw_disable),
-        rate(ours_disable) / rate(raw_disable)
+        "{name}, 2x{n} accounts: disable turnstile {:.0}/s, bare ldap3 {:.0}/s, ratio {:.2}",
+        rate(o.1),
+        rate(b.1),
+        rate(o.1) / rate(b.1)
     );
 }
 
@@ -320,7 +360,7 @@ async fn main() {
     let n = std::env::var("TURNSTILE_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(300);
     run(Dialect::OpenLdap, n).await;
     run(Dialect::ActiveDirectory, n).await;
 }

@@ -47,6 +47,28 @@ pub fn dn_value_unescape(escaped: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// Splits a DN into its first RDN and the parent DN, honouring escaped commas.
+pub fn split_dn(dn: &str) -> (&str, Option<&str>) {
+    let bytes = dn.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b',' => return (&dn[..i], Some(&dn[i + 1..])),
+            _ => i += 1,
+        }
+    }
+    (dn, None)
+}
+
+/// The value of a DN's first RDN, unescaped: `CN=GG-Nursing\, Ward 7,OU=Groups,…` →
+/// `GG-Nursing, Ward 7` (as AD's `memberOf` names groups).
+pub fn first_value(dn: &str) -> String {
+    let (rdn, _) = split_dn(dn);
+    let value = rdn.split_once('=').map_or(rdn, |(_, v)| v).trim();
+    dn_value_unescape(value).unwrap_or_else(|| value.to_string())
+}
+
 /// Escapes a value for use inside a search filter (RFC 4515 §3).
 pub fn filter_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 4);

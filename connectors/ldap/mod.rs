@@ -285,48 +285,16 @@ fn unicode_pwd(password: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Windows FILETIME (100 ns ticks since 1601) to a timestamp.
 fn filetime(text: &str) -> Option<jiff::Timestamp> {
-    let ticks: i64 = text.parse().ok()?;
-    if ticks <= 0 || ticks == i64::MAX {
-        return None;
-    }
-    jiff::Timestamp::from_second((ticks - 116_444_736_000_000_000) / 10_000_000).ok()
+    crate::feed::export::filetime(text.parse().ok()?)
 }
 
 fn first_rdn_value(dn: &str) -> String {
-    let value = dn.split_once('=').map_or(dn, |(_, v)| v);
-    let mut end = value.len();
-    let bytes = value.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if bytes[i] == b',' {
-            end = i;
-            break;
-        }
-        i += 1;
-    }
-    escape::dn_value_unescape(&value[..end]).unwrap_or_else(|| value[..end].to_string())
+    escape::first_value(dn)
 }
 
 fn parent_dn(dn: &str) -> Option<String> {
-    let bytes = dn.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if bytes[i] == b',' {
-            return Some(dn[i + 1..].to_string());
-        }
-        i += 1;
-    }
-    None
+    escape::split_dn(dn).1.map(str::to_string)
 }
 
 fn one(entry: &SearchEntry, attr: &str) -> Option<String> {
@@ -575,6 +543,14 @@ impl LdapConnector {
             )
             .await?;
         Ok(found.pop())
+    }
+
+    /// The account's entry, or "no such object" naming it.
+    async fn must_find(&self, account: &str) -> Result<SearchEntry, Failure> {
+        self.find(account).await?.ok_or_else(|| Failure::Result {
+            code: rc::NO_SUCH_OBJECT,
+            text: format!("no account {account}"),
+        })
     }
 
     async fn find_by_anchor(&self, employee_number: &str) -> Result<Option<String>, Failure> {
@@ -844,10 +820,7 @@ impl LdapConnector {
     }
 
     async fn set_enabled(&self, account: &str, enabled: bool) -> Result<(), Failure> {
-        let entry = self.find(account).await?.ok_or_else(|| Failure::Result {
-            code: rc::NO_SUCH_OBJECT,
-            text: format!("no account {account}"),
-        })?;
+        let entry = self.must_find(account).await?;
         match self.config.dialect {
             Dialect::ActiveDirectory => {
                 let uac: u32 = one(&entry, "userAccountControl")
@@ -892,10 +865,7 @@ impl LdapConnector {
     }
 
     async fn membership(&self, account: &str, entitlement: &str, add: bool) -> Result<(), Failure> {
-        let entry = self.find(account).await?.ok_or_else(|| Failure::Result {
-            code: rc::NO_SUCH_OBJECT,
-            text: format!("no account {account}"),
-        })?;
+        let entry = self.must_find(account).await?;
         let group = self.group_dn(entitlement);
         let member: HashSet<Vec<u8>> = [entry.dn.into_bytes()].into();
         let m = if add {
@@ -925,10 +895,7 @@ impl LdapConnector {
     }
 
     async fn move_to(&self, account: &str, container: &str) -> Result<(), Failure> {
-        let entry = self.find(account).await?.ok_or_else(|| Failure::Result {
-            code: rc::NO_SUCH_OBJECT,
-            text: format!("no account {account}"),
-        })?;
+        let entry = self.must_find(account).await?;
         if parent_dn(&entry.dn).is_some_and(|p| p.eq_ignore_ascii_case(container)) {
             return Ok(());
         }
@@ -954,10 +921,7 @@ impl LdapConnector {
                 self.config.system
             )));
         }
-        let entry = self.find(account).await?.ok_or_else(|| Failure::Result {
-            code: rc::NO_SUCH_OBJECT,
-            text: format!("no account {account}"),
-        })?;
+        let entry = self.must_find(account).await?;
         let dn = entry.dn.clone();
         self.exchange("delete", |mut ldap| {
             let dn = dn.clone();
@@ -1007,16 +971,10 @@ impl LdapConnector {
 
 /// The first RDN of a DN, honouring escaped commas.
 fn rdn_of(dn: &str) -> Option<&str> {
-    let bytes = dn.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b',' => return Some(&dn[..i]),
-            _ => i += 1,
-        }
+    match escape::split_dn(dn) {
+        (rdn, Some(_)) => Some(rdn),
+        (_, None) => None,
     }
-    None
 }
 
 impl Connector for LdapConnector {

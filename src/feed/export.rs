@@ -116,7 +116,7 @@ pub fn read_table(
                         .filter(|e| !e.is_empty())
                         .map(|e| {
                             if names.entitlements_are_dns {
-                                first_rdn_value(e)
+                                crate::connectors::ldap::escape::first_value(e)
                             } else {
                                 e.to_string()
                             }
@@ -166,28 +166,17 @@ pub fn parse_enabled(text: &str) -> Option<bool> {
     }
 }
 
-/// `CN=GG-Nursing,OU=Groups,DC=x` → `GG-Nursing` (escaped commas kept).
-fn first_rdn_value(dn: &str) -> String {
-    let mut value = String::new();
-    let mut escaped = false;
-    let after_eq = dn.split_once('=').map_or(dn, |(_, v)| v);
-    for c in after_eq.chars() {
-        if escaped {
-            value.push(c);
-            escaped = false;
-        } else if c == '\\' {
-            escaped = true;
-        } else if c == ',' {
-            break;
-        } else {
-            value.push(c);
-        }
-    }
-    value.trim().to_string()
-}
-
 /// Windows FILETIME ticks (100 ns since 1601) between 1601 and the Unix epoch.
 const FILETIME_UNIX_OFFSET: i64 = 116_444_736_000_000_000;
+
+/// A Windows FILETIME (AD `lastLogonTimestamp`) as a timestamp; `None` for 0 ("never"),
+/// the "never expires" maximum, or out of range.
+pub fn filetime(ticks: i64) -> Option<Timestamp> {
+    if ticks <= 0 || ticks == i64::MAX {
+        return None;
+    }
+    Timestamp::from_second((ticks - FILETIME_UNIX_OFFSET) / 10_000_000).ok()
+}
 
 /// A last-logon cell: blank or `never` (no logon), an ISO date or date-time, `dd/mm/yyyy`
 /// with an optional `hh:mm[:ss]`, or an AD FILETIME number. Times without an offset are
@@ -204,10 +193,9 @@ pub fn parse_logon(text: &str, tz: &TimeZone) -> Result<Option<Timestamp>, Strin
         if ticks == 0 || ticks == i64::MAX {
             return Ok(None);
         }
-        let seconds = (ticks - FILETIME_UNIX_OFFSET) / 10_000_000;
-        return Timestamp::from_second(seconds)
+        return filetime(ticks)
             .map(Some)
-            .map_err(|_| format!("FILETIME {t} is out of range"));
+            .ok_or_else(|| format!("FILETIME {t} is out of range"));
     }
     if let Ok(ts) = t.parse::<Timestamp>() {
         return Ok(Some(ts));
