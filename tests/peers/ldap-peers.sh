@@ -84,6 +84,16 @@ LDIF
   echo "$port" > "$dir/port"
 }
 
+run_samba() {
+  local dir="$STATE/samba"
+  setsid samba -s "$dir/etc/smb.conf" -D 9>&- </dev/null >"$dir/start.log" 2>&1
+  for _ in $(seq 1 100); do
+    ldapsearch -x -H ldap://127.0.0.1:389/ -D "Administrator@EXAMPLE.NHS.UK" -w "$AD_PW" \
+      -b "DC=example,DC=nhs,DC=uk" -s base >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+}
+
 start_samba() {
   local dir="$STATE/samba"
   if alive "$dir/samba.pid"; then return; fi
@@ -101,17 +111,28 @@ p = f"{d}/etc/smb.conf"
 s = open(p).read()
 s = re.sub(r"(?m)^\s*server services\s*=.*$", "", s)
 extra = (f"\tldap server require strong auth = no\n\tpid directory = {d}\n"
+         f"\tdsdb:schema update allowed = true\n"
          f"\tlog file = {d}/log.samba\n\tserver services = ldap, cldap, kdc, rpc, drepl\n")
 s = s.replace("[global]\n", "[global]\n" + extra, 1)
 open(p, "w").write(s)
 PY
   fi
-  setsid samba -s "$dir/etc/smb.conf" -D 9>&- </dev/null >"$dir/start.log" 2>&1
-  for _ in $(seq 1 100); do
-    ldapsearch -x -H ldap://127.0.0.1:389/ -D "Administrator@EXAMPLE.NHS.UK" -w "$AD_PW" \
-      -b "DC=example,DC=nhs,DC=uk" -s base >/dev/null 2>&1 && break
-    sleep 0.2
-  done
+  run_samba
+  if [ ! -f "$dir/.employeeid-indexed" ]; then
+    # Index employeeID, the anchor Turnstile searches by, as a production domain should
+    # (searchFlags bit 0 on the schema attribute); then reindex once.
+    ldapmodify -x -H ldap://127.0.0.1:389/ -D "Administrator@EXAMPLE.NHS.UK" -w "$AD_PW" >/dev/null <<LDIF
+dn: CN=Employee-ID,CN=Schema,CN=Configuration,DC=example,DC=nhs,DC=uk
+changetype: modify
+replace: searchFlags
+searchFlags: 1
+LDIF
+    kill "$(cat "$dir/samba.pid")"
+    for _ in $(seq 1 50); do alive "$dir/samba.pid" || break; sleep 0.2; done
+    samba-tool dbcheck --reindex -s "$dir/etc/smb.conf" >"$dir/reindex.log" 2>&1
+    touch "$dir/.employeeid-indexed"
+    run_samba
+  fi
   for ou in Staff Leavers Groups; do
     ldapadd -x -H ldap://127.0.0.1:389/ -D "Administrator@EXAMPLE.NHS.UK" -w "$AD_PW" >/dev/null 2>&1 <<LDIF || true
 dn: OU=$ou,DC=example,DC=nhs,DC=uk
