@@ -109,10 +109,18 @@ struct PlanArgs {
 
 #[derive(Args, Debug)]
 struct ReconcileArgs {
+    /// Only this system (as in the role model and `[ldap.<system>]`).
     #[arg(long)]
     system: Option<String>,
+    /// Read the targets and show what would change, changing nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Go ahead although the run would disable or delete more than
+    /// `[reconcile] max_removal_share` of a system's accounts (check `--dry-run` first).
+    #[arg(long)]
+    approve: bool,
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -247,7 +255,7 @@ fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
             "run",
             "the daemon arrives with the Kafka consumer (issue 4)",
         ),
-        Verb::Reconcile(_) => not_yet("reconcile", "it needs the first live connector (issue 3)"),
+        Verb::Reconcile(a) => reconcile_cmd(&config, a),
         Verb::Validate(a) => validate(&config, a.policy.as_deref()),
         Verb::Feed(a) => feed_cmd(&config, a),
         Verb::Plan(a) => plan_cmd(&config, a),
@@ -791,4 +799,145 @@ fn audit_cmd(config: &Config, a: AuditArgs) -> Result<u8, Failure> {
         }
     }
     Ok(0)
+}
+
+fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
+    use crate::connectors::Connector;
+    use crate::connectors::ldap::LdapConnector;
+    let today = today(a.common.today.as_deref())?;
+    let model = load_model(config, a.common.policy.as_deref())?;
+    let targets: Vec<(&String, &crate::connectors::ldap::LdapConfig)> = config
+        .ldap
+        .iter()
+        .filter(|(id, _)| a.system.as_ref().is_none_or(|s| s == *id))
+        .collect();
+    if targets.is_empty() {
+        return Err(Failure::Usage(match &a.system {
+            Some(s) => format!(
+                "no connector is configured for system `{s}`: add an [ldap.{s}] section to the config"
+            ),
+            None => {
+                "no connector is configured: add an [ldap.<system>] section to the config".into()
+            }
+        }));
+    }
+    for (id, _) in &targets {
+        if !model.systems.contains_key(*id) {
+            return Err(Failure::Usage(format!(
+                "[ldap.{id}] names a system the role model does not declare"
+            )));
+        }
+    }
+    let mut store = SqliteStore::open(&config.store.path)?;
+    let people: Vec<Person> = store
+        .persons()?
+        .into_iter()
+        .map(|p| p.event.person)
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    let actor = "turnstile reconcile";
+    let mut any_failed = false;
+    for (id, cfg) in targets {
+        let mut cfg = cfg.clone();
+        cfg.system = id.clone();
+        let connector = LdapConnector::new(cfg, model.systems[id].allows_delete());
+        let span = tracing::info_span!("reconcile", system = %id);
+        let _enter = span.enter();
+        let accounts = runtime
+            .block_on(connector.read_accounts())
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        store.replace_accounts(id, &accounts)?;
+        let mut planned: Vec<(&Person, Vec<Change>)> = Vec::new();
+        for person in &people {
+            let mine: Vec<&crate::account::Account> = accounts
+                .iter()
+                .filter(|acc| {
+                    acc.employee_number.as_deref() == Some(person.employee_number.as_str())
+                })
+                .collect();
+            let changes: Vec<Change> = plan::plan_person(&model, person, &mine, today)
+                .into_iter()
+                .filter(|c| &c.system == id)
+                .collect();
+            if !changes.is_empty() {
+                planned.push((person, changes));
+            }
+        }
+        let all: Vec<Change> = planned
+            .iter()
+            .flat_map(|(_, c)| c.iter().cloned())
+            .collect();
+        let (removed, share) = crate::apply::removal_share(&all, accounts.len());
+        println!(
+            "{id}: {} accounts read, {} change(s) for {} person(s); {removed} account(s) to disable or delete",
+            accounts.len(),
+            all.len(),
+            planned.len()
+        );
+        if a.dry_run {
+            for c in &all {
+                println!(
+                    "  {} {}: {}  [rule {}] {}",
+                    c.employee_number,
+                    c.account.as_deref().unwrap_or("(new account)"),
+                    c.action,
+                    c.rule,
+                    c.reason
+                );
+            }
+            continue;
+        }
+        if share > config.reconcile.max_removal_share && !a.approve {
+            let _ = store.append_audit(vec![Draft {
+                at: Timestamp::now(),
+                actor: actor.into(),
+                employee_number: None,
+                system: Some(id.clone()),
+                account: None,
+                action: "reconcile.held".into(),
+                outcome: "held".into(),
+                rule: None,
+                event_id: None,
+                reason: format!(
+                    "{removed} of {} accounts would be disabled or deleted ({:.1}%, over the {:.1}% threshold)",
+                    accounts.len(),
+                    share * 100.0,
+                    config.reconcile.max_removal_share * 100.0
+                ),
+            }]);
+            return Err(Failure::Runtime(format!(
+                "{id}: stopped before acting: {removed} of {} accounts ({:.1}%) would be disabled or deleted, over [reconcile] max_removal_share {:.1}%. Check `turnstile reconcile --system {id} --dry-run`, then re-run with --approve",
+                accounts.len(),
+                share * 100.0,
+                config.reconcile.max_removal_share * 100.0
+            )));
+        }
+        let mut tally = crate::apply::Tally::default();
+        let now = Timestamp::now();
+        for (person, changes) in &planned {
+            match runtime.block_on(crate::apply::apply_person(
+                &connector, &mut store, person, changes, now, actor,
+            )) {
+                Ok(t) => tally += t,
+                Err(crate::apply::ApplyError::Target(e)) => {
+                    return Err(Failure::Runtime(e.to_string()));
+                }
+                Err(crate::apply::ApplyError::Store(e)) => return Err(e.into()),
+            }
+        }
+        // What the target holds now, for `plan` and the next run.
+        let after = runtime
+            .block_on(connector.read_accounts())
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        store.replace_accounts(id, &after)?;
+        println!(
+            "{id}: {} applied, {} failed, {} skipped (see `turnstile audit`; failed changes are planned again next run)",
+            tally.applied, tally.failed, tally.skipped
+        );
+        any_failed |= tally.failed > 0;
+    }
+    Ok(if any_failed { 1 } else { 0 })
 }

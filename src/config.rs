@@ -13,7 +13,26 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Column renames for account exports, per system id.
     pub exports: BTreeMap<String, ExportColumns>,
+    /// LDAP targets (Active Directory, OpenLDAP), per system id.
+    pub ldap: BTreeMap<String, crate::connectors::ldap::LdapConfig>,
+    pub reconcile: ReconcileConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    /// A run that would disable or delete more than this share of a system's accounts
+    /// stops before acting until someone re-runs it with `--approve` (CONTRACT §5).
+    pub max_removal_share: f64,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig {
+            max_removal_share: 0.05,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub mod account;
+pub mod apply;
 pub mod audit;
 pub mod cli;
 pub mod config;

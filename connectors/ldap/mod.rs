@@ -37,7 +37,8 @@ pub enum Dialect {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdapConfig {
-    /// The system id in the role model.
+    /// The system id in the role model (filled from the `[ldap.<system>]` key in config).
+    #[serde(default)]
     pub system: String,
     pub dialect: Dialect,
     /// `ldaps://host:636/` or `ldap://host:389/` (with `starttls = true` for production).

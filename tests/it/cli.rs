@@ -213,11 +213,7 @@ fn feed_prints_events_that_satisfy_the_schema_and_trac_starters_are_future_joine
 #[test]
 fn verbs_not_yet_built_say_so_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [
-        vec!["run"],
-        vec!["reconcile"],
-        vec!["feed", "esr", "x.csv", "--publish"],
-    ] {
+    for args in [vec!["run"], vec!["feed", "esr", "x.csv", "--publish"]] {
         std::fs::write(dir.path().join("x.csv"), HEADER).unwrap();
         let o = turnstile(&args, dir.path());
         assert_eq!(o.status.code(), Some(2), "{args:?}");
@@ -227,6 +223,13 @@ fn verbs_not_yet_built_say_so_and_exit_2() {
             text(&o)
         );
     }
+    let o = turnstile(&["reconcile", "--policy", &policy()], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("no connector is configured"),
+        "{}",
+        text(&o)
+    );
     let o = turnstile(&["--config", "missing.toml", "validate"], dir.path());
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("missing.toml: the config file does not exist"));

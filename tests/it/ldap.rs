@@ -724,3 +724,160 @@ async fn starttls_with_a_ca_file() {
         .to_string();
     assert!(err.contains("is not a PEM certificate"), "{err}");
 }
+
+/// `turnstile reconcile` end to end against slapd: dry run, a failed change recorded and
+/// retried on the next run, and the mass-removal guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_verb_applies_audits_retries_and_guards() {
+    let dir = Dir::openldap();
+    let missing_group = format!("GG-Late-{}", run_id());
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
+        .await;
+    let work = tempfile::tempdir().unwrap();
+    let p = work.path();
+    let model = MODEL.replace("LEAVERS", &dir.leavers).replace(
+        "\"GG-AllStaff\", \"GG-Admin\"",
+        &format!("\"GG-AllStaff\", \"GG-Admin\", \"{missing_group}\""),
+    );
+    std::fs::write(p.join("model.toml"), model).unwrap();
+    let cfg = dir.config("dir");
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"model.toml\"\n[reconcile]\nmax_removal_share = 0.0\n\
+             [ldap.dir]\ndialect = \"open_ldap\"\nurl = \"{}\"\nbind_dn = \"{}\"\nbind_password = \"{}\"\nallow_plain_bind = true\n\
+             base_dn = \"{}\"\nusers_container = \"{}\"\ngroups_container = \"{}\"\n",
+            cfg.url, cfg.bind_dn, cfg.bind_password, cfg.base_dn, cfg.users_container, cfg.groups_container
+        ),
+    )
+    .unwrap();
+    let e = |n: u32| format!("{}-R{n}", run_id());
+    let header = "Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Job Role,Assignment Status,Assignment Start Date,Assignment End Date\n";
+    std::fs::write(
+        p.join("esr.csv"),
+        format!("{header}{},{}-1,Y,Rae,Nurse,Staff Nurse,Active Assignment,01/01/2020,\n{},{}-1,Y,Ade,Admin,Administrator,Active Assignment,01/01/2020,\n", e(1), e(1), e(2), e(2)),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
+            .args(args)
+            .current_dir(p)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let (code, out) = run(&[
+        "feed",
+        "esr",
+        "esr.csv",
+        "--apply",
+        "--extracted-at",
+        "2026-11-01T06:00:00Z",
+        "--today",
+        "2026-11-23",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+
+    // A dry run reads and plans, and changes nothing.
+    let (code, out) = run(&["reconcile", "--dry-run", "--today", "2026-11-23"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("{} (new account): create", e(1))),
+        "{out}"
+    );
+    let c = LdapConnector::new(cfg.clone(), true);
+    let mine = |accounts: &[Account], n: u32| {
+        accounts
+            .iter()
+            .find(|a| a.employee_number.as_deref() == Some(e(n).as_str()))
+            .cloned()
+    };
+    assert!(
+        mine(&c.read_accounts().await.unwrap(), 1).is_none(),
+        "a dry run creates nothing"
+    );
+
+    // The real run: the administrator's grant to a group that does not exist yet fails, is
+    // recorded, and the run exits 1; everything else is applied.
+    let (code, out) = run(&["reconcile", "--today", "2026-11-23"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("1 failed"), "{out}");
+    let (_, trail) = run(&["audit", "--person", &e(2), "--format", "json"]);
+    let trail: Vec<serde_json::Value> =
+        serde_json::from_str(&trail[trail.find('[').unwrap()..]).unwrap();
+    let failed: Vec<&serde_json::Value> =
+        trail.iter().filter(|t| t["outcome"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{trail:#?}");
+    assert!(
+        failed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&missing_group),
+        "{:#}",
+        failed[0]
+    );
+    let accounts = c.read_accounts().await.unwrap();
+    assert!(mine(&accounts, 1).unwrap().enabled);
+    assert!(
+        mine(&accounts, 2)
+            .unwrap()
+            .entitlements
+            .contains("GG-Admin")
+    );
+
+    // Once the group exists, the next run retries the change and succeeds.
+    dir.ensure_groups(&[missing_group.as_str()]).await;
+    let (code, out) = run(&["reconcile", "--today", "2026-11-23"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 applied, 0 failed"), "{out}");
+    assert!(
+        mine(&c.read_accounts().await.unwrap(), 2)
+            .unwrap()
+            .entitlements
+            .contains(&missing_group)
+    );
+
+    // Both leave. With max_removal_share = 0 any disable is over the threshold: the run
+    // stops before acting, and --approve lets it through.
+    std::fs::write(
+        p.join("esr2.csv"),
+        format!("{header}{},{}-1,Y,Rae,Nurse,Staff Nurse,Terminate Assignment,01/01/2020,30/11/2026\n{},{}-1,Y,Ade,Admin,Administrator,Terminate Assignment,01/01/2020,30/11/2026\n", e(1), e(1), e(2), e(2)),
+    )
+    .unwrap();
+    run(&[
+        "feed",
+        "esr",
+        "esr2.csv",
+        "--apply",
+        "--extracted-at",
+        "2026-11-02T06:00:00Z",
+        "--today",
+        "2026-12-01",
+    ]);
+    let (code, out) = run(&["reconcile", "--today", "2026-12-01"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("stopped before acting") && out.contains("--approve"),
+        "{out}"
+    );
+    assert!(
+        mine(&c.read_accounts().await.unwrap(), 1).unwrap().enabled,
+        "nothing was changed"
+    );
+    let (code, out) = run(&["reconcile", "--today", "2026-12-01", "--approve"]);
+    assert_eq!(code, Some(0), "{out}");
+    let accounts = c.read_accounts().await.unwrap();
+    for n in [1, 2] {
+        let a = mine(&accounts, n).unwrap();
+        assert!(!a.enabled && a.entitlements.is_empty(), "{a:?}");
+    }
+    let (code, out) = run(&["audit", "--verify"]);
+    assert_eq!(code, Some(0), "{out}");
+}

@@ -1,0 +1,206 @@
+//! Applying a plan: hands each change to a target's connector, in order, and records what
+//! happened in the audit trail: applied, raised as a work item, or failed with the
+//! operator's message. A failed change is not retried here. The next reconciliation plans
+//! again from what the target really holds, so the same change comes round again until it
+//! succeeds, and each attempt is in the trail.
+//!
+//! Also the mass-change guard (CONTRACT §5): a run that would disable or remove more than a
+//! configured share of a system's accounts stops before acting until a person approves it.
+
+use crate::audit::Draft;
+use crate::connectors::{Applied, Connector, ConnectorError};
+use crate::hr::Person;
+use crate::plan::{Action, Change};
+use crate::store::{Store, StoreError};
+use jiff::Timestamp;
+use std::collections::BTreeSet;
+
+/// What applying one person's changes did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub applied: usize,
+    pub work_items: usize,
+    pub failed: usize,
+    /// Changes not attempted because the account they need could not be created.
+    pub skipped: usize,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, o: Tally) {
+        self.applied += o.applied;
+        self.work_items += o.work_items;
+        self.failed += o.failed;
+        self.skipped += o.skipped;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The target as a whole is unusable: stop changing it.
+    #[error("{0}")]
+    Target(ConnectorError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn draft(
+    c: &Change,
+    account: Option<String>,
+    outcome: &str,
+    reason: String,
+    at: Timestamp,
+    actor: &str,
+) -> Draft {
+    Draft {
+        at,
+        actor: actor.to_string(),
+        employee_number: Some(c.employee_number.clone()),
+        system: Some(c.system.clone()),
+        account,
+        action: format!("change.{}", c.action),
+        outcome: outcome.to_string(),
+        rule: Some(c.rule.clone()),
+        event_id: None,
+        reason,
+    }
+}
+
+/// Applies one person's changes on one target, auditing each.
+pub async fn apply_person(
+    connector: &dyn Connector,
+    store: &mut dyn Store,
+    person: &Person,
+    changes: &[Change],
+    at: Timestamp,
+    actor: &str,
+) -> Result<Tally, ApplyError> {
+    let mut tally = Tally::default();
+    let mut created: Option<String> = None;
+    for c in changes {
+        let mut change = c.clone();
+        if change.account.is_none() {
+            change.account = created.clone();
+        }
+        // Only a failed create stops the rest: there is no account to change. Any other
+        // failure is recorded and the remaining changes still go ahead, so a missing group
+        // never keeps a new starter locked out or a leaver enabled.
+        if change.account.is_none() && change.action != Action::Create {
+            tally.skipped += 1;
+            store.append_audit(vec![draft(
+                &change,
+                None,
+                "skipped",
+                "not attempted: the account could not be created; the next reconciliation plans it again".into(),
+                at,
+                actor,
+            )])?;
+            continue;
+        }
+        let span = tracing::info_span!("change", system = %change.system, person = %change.employee_number, action = %change.action);
+        let _enter = span.enter();
+        match connector.apply(person, &change).await {
+            Ok(Applied::Done { account }) => {
+                if let Some(name) = &account {
+                    created = Some(name.clone());
+                }
+                tally.applied += 1;
+                store.append_audit(vec![draft(
+                    &change,
+                    account.or(change.account.clone()),
+                    "applied",
+                    change.reason.clone(),
+                    at,
+                    actor,
+                )])?;
+            }
+            Ok(Applied::WorkItem { text }) => {
+                tally.work_items += 1;
+                store.append_audit(vec![draft(
+                    &change,
+                    change.account.clone(),
+                    "work_item",
+                    text,
+                    at,
+                    actor,
+                )])?;
+            }
+            Err(e @ ConnectorError::Fatal { .. }) => {
+                store.append_audit(vec![draft(
+                    &change,
+                    change.account.clone(),
+                    "failed",
+                    e.to_string(),
+                    at,
+                    actor,
+                )])?;
+                return Err(ApplyError::Target(e));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "change failed; recorded, and retried by the next reconciliation");
+                tally.failed += 1;
+                store.append_audit(vec![draft(
+                    &change,
+                    change.account.clone(),
+                    "failed",
+                    e.to_string(),
+                    at,
+                    actor,
+                )])?;
+            }
+        }
+    }
+    Ok(tally)
+}
+
+/// Accounts a plan would disable or delete, out of those on the system.
+pub fn removal_share(changes: &[Change], accounts_on_system: usize) -> (usize, f64) {
+    let removed: BTreeSet<(&str, &str)> = changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Disable | Action::Delete))
+        .filter_map(|c| c.account.as_deref().map(|a| (c.system.as_str(), a)))
+        .collect();
+    let share = if accounts_on_system == 0 {
+        0.0
+    } else {
+        removed.len() as f64 / accounts_on_system as f64
+    };
+    (removed.len(), share)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(account: &str, action: Action) -> Change {
+        Change {
+            system: "ad".into(),
+            employee_number: "1".into(),
+            account: Some(account.into()),
+            action,
+            rule: "leaver".into(),
+            reason: "r".into(),
+        }
+    }
+
+    #[test]
+    fn removal_share_counts_accounts_not_changes() {
+        let changes = vec![
+            change("a", Action::Disable),
+            change(
+                "a",
+                Action::Revoke {
+                    entitlement: "GG-X".into(),
+                },
+            ),
+            change("b", Action::Delete),
+            change(
+                "c",
+                Action::Grant {
+                    entitlement: "GG-Y".into(),
+                },
+            ),
+        ];
+        assert_eq!(removal_share(&changes, 10), (2, 0.2));
+        assert_eq!(removal_share(&[], 0), (0, 0.0));
+    }
+}
