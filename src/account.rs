@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -20,6 +20,11 @@ pub struct Account {
     pub entitlements: BTreeSet<String>,
     /// Where the account lives (an AD OU), when the system has such a thing.
     pub container: Option<String>,
+    /// Person attributes the target holds and Turnstile keeps in step (`display_name`,
+    /// `title`, `department`, `mail`, `manager` as the manager's employee number). Only the
+    /// keys a connector reports are compared; an absent value is reported as "".
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// The account the core acts on when a person has several on one system: an enabled one

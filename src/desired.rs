@@ -69,6 +69,37 @@ pub struct DesiredAccount {
     pub entitlements: Option<BTreeMap<String, Vec<Why>>>,
     /// Where the account should live, if the system says.
     pub container: Option<String>,
+    /// Person attributes from the HR record (see [`person_attributes`]).
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// The attributes a target keeps for a person, from their HR record: display name, and
+/// from the primary assignment the title and department; work email; the line manager's
+/// employee number. Values HR does not give are left out, so they are never cleared.
+pub fn person_attributes(person: &Person) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut put = |k: &str, v: Option<&str>| {
+        if let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) {
+            out.insert(k.to_string(), v.to_string());
+        }
+    };
+    put("display_name", Some(&person.display_name()));
+    let primary = person.primary();
+    put("title", primary.and_then(|a| a.position_title.as_deref()));
+    put(
+        "department",
+        primary.and_then(|a| a.organisation.as_deref()),
+    );
+    put("mail", person.work_email.as_deref());
+    put(
+        "manager",
+        person
+            .line_manager
+            .as_ref()
+            .filter(|m| **m != person.employee_number)
+            .map(|m| m.as_str()),
+    );
+    out
 }
 
 /// The desired accounts of one person on every system of the role model, in system order.
@@ -196,6 +227,7 @@ fn desired_on(
         reason: String::new(),
         entitlements: Some(grants),
         container: None,
+        attributes: person_attributes(person),
     };
     let not_granted = |base: DesiredAccount| -> DesiredAccount {
         // Working, but no role gives an account here: excess access, removed the way a

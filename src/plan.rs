@@ -28,6 +28,11 @@ pub enum Action {
     Move {
         container: String,
     },
+    /// Set a person attribute (`display_name`, `title`, `department`, `mail`, `manager`).
+    Update {
+        attribute: String,
+        value: String,
+    },
     Enable,
     Delete,
 }
@@ -40,6 +45,7 @@ impl Action {
             Action::Revoke { .. } => "revoke",
             Action::Grant { .. } => "grant",
             Action::Move { .. } => "move",
+            Action::Update { .. } => "update",
             Action::Enable => "enable",
             Action::Delete => "delete",
         }
@@ -50,6 +56,7 @@ impl Action {
         match self {
             Action::Revoke { entitlement } | Action::Grant { entitlement } => Some(entitlement),
             Action::Move { container } => Some(container),
+            Action::Update { attribute, .. } => Some(attribute),
             _ => None,
         }
     }
@@ -128,7 +135,10 @@ pub fn plan_account(
                         }
                     }
                 }
-                Some(account) => c.entitlements(system, account, &mut changes),
+                Some(account) => {
+                    c.entitlements(system, account, &mut changes);
+                    c.attributes(account, &mut changes);
+                }
             }
             if presence == Presence::Enabled && !target.is_some_and(|a| a.enabled) {
                 changes.push(c.make(Action::Enable, &desired.rule, desired.reason.clone()));
@@ -199,6 +209,25 @@ impl<'a> Changes<'a> {
         grant(&|a, r, s| self.make(a, r, s), entitlement, whys)
     }
 
+    /// Brings the attributes the target reports in step with HR. An attribute HR does not
+    /// supply is left alone, never cleared.
+    fn attributes(&self, account: &Account, out: &mut Vec<Change>) {
+        for (attribute, value) in &self.desired.attributes {
+            if let Some(held) = account.attributes.get(attribute)
+                && held != value
+            {
+                out.push(self.make(
+                    Action::Update {
+                        attribute: attribute.clone(),
+                        value: value.clone(),
+                    },
+                    "hr-record",
+                    format!("HR says {attribute} is \"{value}\" (the target holds \"{held}\")"),
+                ));
+            }
+        }
+    }
+
     /// Revokes managed entitlements no role wants, then grants the missing ones.
     fn entitlements(
         &self,
@@ -267,6 +296,7 @@ pub fn simulate(
                 last_logon: None,
                 entitlements: BTreeSet::new(),
                 container: None,
+                attributes: Default::default(),
             });
             continue;
         }
@@ -291,6 +321,9 @@ pub fn simulate(
                 a.entitlements.remove(entitlement);
             }
             Action::Move { container } => a.container = Some(container.clone()),
+            Action::Update { attribute, value } => {
+                a.attributes.insert(attribute.clone(), value.clone());
+            }
             Action::Create | Action::Delete => {}
         }
     }

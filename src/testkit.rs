@@ -93,5 +93,6 @@ pub fn account(
         last_logon: None,
         entitlements: ents.iter().map(|e| e.to_string()).collect(),
         container: None,
+        attributes: Default::default(),
     }
 }

@@ -26,6 +26,7 @@ impl ExportFile {
             Action::Grant { entitlement } => format!("add the role {entitlement}"),
             Action::Revoke { entitlement } => format!("remove the role {entitlement}"),
             Action::Move { container } => format!("move the account to {container}"),
+            Action::Update { attribute, value } => format!("set {attribute} to \"{value}\""),
             Action::Delete => "delete the account".to_string(),
         };
         format!(

@@ -333,6 +333,45 @@ impl LdapConnector {
         }
     }
 
+    fn department_attr(&self) -> &'static str {
+        match self.config.dialect {
+            Dialect::ActiveDirectory => "department",
+            Dialect::OpenLdap => "ou",
+        }
+    }
+
+    /// Sets one person attribute; `manager` is given as an employee number and written as
+    /// the manager's DN.
+    async fn update(&self, account: &str, attribute: &str, value: &str) -> Result<(), Failure> {
+        let entry = self.must_find(account).await?;
+        let (name, value) = match attribute {
+            "display_name" => ("displayName", value.to_string()),
+            "title" => ("title", value.to_string()),
+            "department" => (self.department_attr(), value.to_string()),
+            "mail" => ("mail", value.to_string()),
+            "manager" => {
+                let dn = self.find_by_anchor(value).await?.ok_or_else(|| Failure::Result {
+                    code: rc::NO_SUCH_OBJECT,
+                    text: format!("line manager {value} has no account in this directory, so `manager` cannot point at them"),
+                })?;
+                ("manager", dn)
+            }
+            other => {
+                return Err(Failure::Refused(format!(
+                    "attribute `{other}` is not one this connector keeps"
+                )));
+            }
+        };
+        self.modify(
+            &entry.dn,
+            vec![Mod::Replace(
+                name.as_bytes().to_vec(),
+                [value.into_bytes()].into(),
+            )],
+        )
+        .await
+    }
+
     fn group_dn(&self, entitlement: &str) -> String {
         format!(
             "CN={},{}",
@@ -584,7 +623,16 @@ impl LdapConnector {
     /// Reads every account, in name order.
     async fn read_all(&self) -> Result<Vec<Account>, Failure> {
         let d = self.config.dialect;
-        let mut attrs = vec![self.account_attr(), self.anchor_attr(), "displayName", "cn"];
+        let mut attrs = vec![
+            self.account_attr(),
+            self.anchor_attr(),
+            "displayName",
+            "cn",
+            "title",
+            "mail",
+            "manager",
+            self.department_attr(),
+        ];
         match d {
             Dialect::ActiveDirectory => {
                 attrs.extend(["userAccountControl", "lastLogonTimestamp", "memberOf"])
@@ -594,6 +642,11 @@ impl LdapConnector {
         let entries = self
             .search(&self.config.base_dn, &self.account_filter(), &attrs)
             .await?;
+        // Managers are named by DN; Turnstile compares employee numbers.
+        let anchor_of: BTreeMap<String, String> = entries
+            .iter()
+            .filter_map(|e| Some((e.dn.to_lowercase(), one(e, self.anchor_attr())?)))
+            .collect();
         // OpenLDAP has no memberOf without an overlay: read the groups once and invert.
         let mut member_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         if d == Dialect::OpenLdap {
@@ -666,6 +719,20 @@ impl LdapConnector {
                     last_logon,
                     entitlements,
                     container: parent_dn(&e.dn),
+                    attributes: [
+                        ("display_name", one(&e, "displayName")),
+                        ("title", one(&e, "title")),
+                        ("department", one(&e, self.department_attr())),
+                        ("mail", one(&e, "mail")),
+                        (
+                            "manager",
+                            one(&e, "manager")
+                                .map(|dn| anchor_of.get(&dn.to_lowercase()).cloned().unwrap_or(dn)),
+                        ),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.unwrap_or_default()))
+                    .collect(),
                 })
             })
             .collect();
@@ -956,6 +1023,10 @@ impl LdapConnector {
                 .map(|()| Applied::Done { account: None }),
             Action::Revoke { entitlement } => self
                 .membership(&account()?, entitlement, false)
+                .await
+                .map(|()| Applied::Done { account: None }),
+            Action::Update { attribute, value } => self
+                .update(&account()?, attribute, value)
                 .await
                 .map(|()| Applied::Done { account: None }),
             Action::Move { container } => self

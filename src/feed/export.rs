@@ -133,6 +133,7 @@ pub fn read_table(
                 last_logon: last,
                 entitlements: ents,
                 container: r.get(container).map(str::to_string),
+                attributes: Default::default(),
             })
         })();
         match parsed {

@@ -126,6 +126,54 @@ fn a_mover_has_groups_swapped() {
     );
 }
 
+#[test]
+fn attributes_follow_hr_only_where_the_target_reports_them() {
+    let mut p = nurse("20000001");
+    p.line_manager = Some(crate::hr::EmployeeNumber::parse("20000009").unwrap());
+    let mut ad = account(
+        "ad",
+        "aokafor",
+        Some("20000001"),
+        true,
+        &["GG-AllStaff", "GG-Clinical", "GG-Nursing"],
+    );
+    // An export reports no attributes: nothing to compare, nothing planned.
+    assert!(actions(&plan_person(&model(), &p, &[&ad], d("2026-11-23")), "ad").is_empty());
+    // A directory reports them: a stale department and an empty manager are updated; the
+    // mail HR does not give is never cleared, and a title the target does not report is
+    // not compared.
+    ad.attributes = [
+        ("display_name", "Amara Okafor"),
+        ("department", "Ward 3 Surgery"),
+        ("manager", ""),
+        ("mail", "old@nhs.net"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let changes = plan_person(&model(), &p, &[&ad], d("2026-11-23"));
+    assert_eq!(
+        actions(&changes, "ad"),
+        vec!["update department", "update manager"]
+    );
+    let manager = changes
+        .iter()
+        .find(|c| c.action.to_string() == "update manager")
+        .unwrap();
+    assert_eq!(
+        manager.action,
+        Action::Update {
+            attribute: "manager".into(),
+            value: "20000009".into()
+        }
+    );
+    assert!(
+        manager.reason.contains("HR says manager is \"20000009\""),
+        "{}",
+        manager.reason
+    );
+}
+
 // ---- property: planning on the result of a plan gives nothing ----
 
 const PROFILES: &[(&str, &str, &str)] = &[

@@ -396,6 +396,16 @@ async fn lifecycle(dir: Dir) {
         vec!["GG-Admin", "GG-AllStaff"]
     );
 
+    // Department and line manager change: the directory follows HR, then nothing to do.
+    zoe.assignments[0].organisation = Some("Ward 9 Surgery".into());
+    zoe.line_manager = Some(twin.employee_number.clone());
+    let planned = reconcile(&c, &model, &zoe, "2027-02-02").await;
+    assert_eq!(names(&planned), vec!["update department", "update manager"]);
+    let moved = account_of(&c, &zoe).await;
+    assert_eq!(moved.attributes["department"], "Ward 9 Surgery");
+    assert_eq!(moved.attributes["manager"], twin.employee_number.as_str());
+    assert!(reconcile(&c, &model, &zoe, "2027-02-02").await.is_empty());
+
     // Leaver: disabled, groups stripped, moved to the leavers OU, still present.
     zoe.assignments[0].status = AssignmentStatus::TerminateAssignment;
     zoe.assignments[0].end_date = Some(IsoDate("2027-03-31".parse().unwrap()));
