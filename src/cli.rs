@@ -188,14 +188,10 @@ impl From<crate::store::StoreError> for Failure {
     }
 }
 
+/// Every feed error is about the input file (unreadable, bad CSV, missing column): exit 2.
 impl From<feed::FeedError> for Failure {
     fn from(e: feed::FeedError) -> Self {
-        match e {
-            feed::FeedError::Io { .. } | feed::FeedError::Csv { .. } => {
-                Failure::Usage(e.to_string())
-            }
-            _ => Failure::Usage(e.to_string()),
-        }
+        Failure::Usage(e.to_string())
     }
 }
 

@@ -113,24 +113,6 @@ pub fn desired_state(person: &Person, model: &RoleModel, today: Date) -> Vec<Des
         .collect()
 }
 
-/// The desired account of one person on one system.
-pub fn desired_account(
-    person: &Person,
-    model: &RoleModel,
-    system: &System,
-    today: Date,
-) -> DesiredAccount {
-    let matched = matches(person, model, today);
-    desired_on(
-        person,
-        person.lifecycle(today),
-        &matched,
-        model,
-        system,
-        today,
-    )
-}
-
 /// An assignment that can still give access today, with a rule it matches.
 struct Match<'a> {
     assignment: &'a crate::hr::Assignment,
