@@ -124,7 +124,7 @@ pub async fn apply_person(
                     actor,
                 )])?;
             }
-            Err(e @ ConnectorError::Fatal { .. }) => {
+            Err(e) => {
                 store.append_audit(vec![draft(
                     &change,
                     change.account.clone(),
@@ -133,19 +133,11 @@ pub async fn apply_person(
                     at,
                     actor,
                 )])?;
-                return Err(ApplyError::Target(e));
-            }
-            Err(e) => {
+                if matches!(e, ConnectorError::Fatal { .. }) {
+                    return Err(ApplyError::Target(e));
+                }
                 tracing::warn!(error = %e, "change failed; recorded, and retried by the next reconciliation");
                 tally.failed += 1;
-                store.append_audit(vec![draft(
-                    &change,
-                    change.account.clone(),
-                    "failed",
-                    e.to_string(),
-                    at,
-                    actor,
-                )])?;
             }
         }
     }
