@@ -9,7 +9,6 @@ use crate::account::{Account, primary};
 use crate::desired::{DesiredAccount, Presence};
 use crate::policy::RoleModel;
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::fmt;
 
 /// One step on one account.
@@ -294,7 +293,7 @@ pub fn simulate(
                 display_name: String::new(),
                 enabled: false,
                 last_logon: None,
-                entitlements: BTreeSet::new(),
+                entitlements: Default::default(),
                 container: None,
                 attributes: Default::default(),
             });

@@ -717,7 +717,7 @@ impl LdapConnector {
                         .unwrap_or_default(),
                     enabled,
                     last_logon,
-                    entitlements,
+                    entitlements: entitlements.into_iter().collect(),
                     container: parent_dn(&e.dn),
                     attributes: [
                         ("display_name", one(&e, "displayName")),
