@@ -5,6 +5,17 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Accounts indexed by the employee number they are linked to; unlinked ones are left out.
+pub fn by_person(accounts: &[Account]) -> BTreeMap<&str, Vec<&Account>> {
+    let mut out: BTreeMap<&str, Vec<&Account>> = BTreeMap::new();
+    for a in accounts {
+        if let Some(n) = a.employee_number.as_deref() {
+            out.entry(n).or_default().push(a);
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// The system id from the role model (`ad`, `emis`, ...).

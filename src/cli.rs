@@ -428,12 +428,7 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
     let model = load_model(config, a.common.policy.as_deref())?;
     let mut store = SqliteStore::open(&config.store.path)?;
     let accounts = store.accounts(None)?;
-    let mut by_person: BTreeMap<&str, Vec<&crate::account::Account>> = BTreeMap::new();
-    for acc in &accounts {
-        if let Some(n) = acc.employee_number.as_deref() {
-            by_person.entry(n).or_default().push(acc);
-        }
-    }
+    let by_person = crate::account::by_person(&accounts);
     let actor = format!("turnstile feed {}", source.as_str());
     let now = Timestamp::now();
     let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
@@ -447,10 +442,9 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
         let _guard = span.enter();
         let mine = by_person
             .get(event.person.employee_number.as_str())
-            .cloned()
-            .unwrap_or_default();
+            .map_or(&[][..], Vec::as_slice);
         let outcome = store.record_event(&event, &mut |_, new| {
-            let changes = plan::plan_person(&model, new, &mine, today);
+            let changes = plan::plan_person(&model, new, mine, today);
             event_drafts(&event, &changes, now, &actor, today, new)
         })?;
         let label = match outcome {
@@ -555,13 +549,13 @@ fn plan_cmd(config: &Config, a: PlanArgs) -> Result<u8, Failure> {
             .collect(),
     };
     let accounts = store.accounts(None)?;
+    let by_person = crate::account::by_person(&accounts);
     let mut changes = Vec::new();
     for person in &people {
-        let mine: Vec<&crate::account::Account> = accounts
-            .iter()
-            .filter(|acc| acc.employee_number.as_deref() == Some(person.employee_number.as_str()))
-            .collect();
-        changes.extend(plan::plan_person(&model, person, &mine, today));
+        let mine = by_person
+            .get(person.employee_number.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        changes.extend(plan::plan_person(&model, person, mine, today));
     }
     let mut out = std::io::stdout().lock();
     let io = |e: std::io::Error| Failure::Runtime(e.to_string());
@@ -846,15 +840,13 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
             .block_on(connector.read_accounts())
             .map_err(|e| Failure::Runtime(e.to_string()))?;
         store.replace_accounts(id, &accounts)?;
+        let by_person = crate::account::by_person(&accounts);
         let mut planned: Vec<(&Person, Vec<Change>)> = Vec::new();
         for person in &people {
-            let mine: Vec<&crate::account::Account> = accounts
-                .iter()
-                .filter(|acc| {
-                    acc.employee_number.as_deref() == Some(person.employee_number.as_str())
-                })
-                .collect();
-            let changes: Vec<Change> = plan::plan_person(&model, person, &mine, today)
+            let mine = by_person
+                .get(person.employee_number.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            let changes: Vec<Change> = plan::plan_person(&model, person, mine, today)
                 .into_iter()
                 .filter(|c| &c.system == id)
                 .collect();
