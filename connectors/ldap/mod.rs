@@ -340,27 +340,38 @@ impl LdapConnector {
         }
     }
 
+    /// The person attributes this connector keeps, with the LDAP attribute holding each.
+    /// `manager` holds a DN and is compared as the manager's employee number.
+    fn person_attrs(&self) -> [(&'static str, &'static str); 5] {
+        [
+            ("display_name", "displayName"),
+            ("title", "title"),
+            ("department", self.department_attr()),
+            ("mail", "mail"),
+            ("manager", "manager"),
+        ]
+    }
+
     /// Sets one person attribute; `manager` is given as an employee number and written as
     /// the manager's DN.
     async fn update(&self, account: &str, attribute: &str, value: &str) -> Result<(), Failure> {
         let entry = self.must_find(account).await?;
-        let (name, value) = match attribute {
-            "display_name" => ("displayName", value.to_string()),
-            "title" => ("title", value.to_string()),
-            "department" => (self.department_attr(), value.to_string()),
-            "mail" => ("mail", value.to_string()),
-            "manager" => {
-                let dn = self.find_by_anchor(value).await?.ok_or_else(|| Failure::Result {
-                    code: rc::NO_SUCH_OBJECT,
-                    text: format!("line manager {value} has no account in this directory, so `manager` cannot point at them"),
-                })?;
-                ("manager", dn)
-            }
-            other => {
-                return Err(Failure::Refused(format!(
-                    "attribute `{other}` is not one this connector keeps"
-                )));
-            }
+        let Some((_, name)) = self
+            .person_attrs()
+            .into_iter()
+            .find(|(a, _)| *a == attribute)
+        else {
+            return Err(Failure::Refused(format!(
+                "attribute `{attribute}` is not one this connector keeps"
+            )));
+        };
+        let value = if attribute == "manager" {
+            self.find_by_anchor(value).await?.ok_or_else(|| Failure::Result {
+                code: rc::NO_SUCH_OBJECT,
+                text: format!("line manager {value} has no account in this directory, so `manager` cannot point at them"),
+            })?
+        } else {
+            value.to_string()
         };
         self.modify(
             &entry.dn,
@@ -623,16 +634,8 @@ impl LdapConnector {
     /// Reads every account, in name order.
     async fn read_all(&self) -> Result<Vec<Account>, Failure> {
         let d = self.config.dialect;
-        let mut attrs = vec![
-            self.account_attr(),
-            self.anchor_attr(),
-            "displayName",
-            "cn",
-            "title",
-            "mail",
-            "manager",
-            self.department_attr(),
-        ];
+        let mut attrs = vec![self.account_attr(), self.anchor_attr(), "cn"];
+        attrs.extend(self.person_attrs().map(|(_, ldap)| ldap));
         match d {
             Dialect::ActiveDirectory => {
                 attrs.extend(["userAccountControl", "lastLogonTimestamp", "memberOf"])
@@ -719,20 +722,20 @@ impl LdapConnector {
                     last_logon,
                     entitlements: entitlements.into_iter().collect(),
                     container: parent_dn(&e.dn),
-                    attributes: [
-                        ("display_name", one(&e, "displayName")),
-                        ("title", one(&e, "title")),
-                        ("department", one(&e, self.department_attr())),
-                        ("mail", one(&e, "mail")),
-                        (
-                            "manager",
-                            one(&e, "manager")
-                                .map(|dn| anchor_of.get(&dn.to_lowercase()).cloned().unwrap_or(dn)),
-                        ),
-                    ]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v.unwrap_or_default()))
-                    .collect(),
+                    attributes: self
+                        .person_attrs()
+                        .into_iter()
+                        .map(|(name, ldap)| {
+                            let mut value = one(&e, ldap).unwrap_or_default();
+                            if name == "manager" {
+                                value = anchor_of
+                                    .get(&value.to_lowercase())
+                                    .cloned()
+                                    .unwrap_or(value);
+                            }
+                            (name.to_string(), value)
+                        })
+                        .collect(),
                 })
             })
             .collect();
