@@ -1,7 +1,7 @@
 //! Accounts created and disabled per second: Turnstile's LDAP connector against a bare
 //! ldap3 loop doing the same operations on the same server, in the same run.
 //!
-//! Needs the peers: `tests/peers/ldap-peers.sh start`, then
+//! Needs the peers: `tests/peers/peers.sh start`, then
 //! `cargo bench --bench ldap` (TURNSTILE_BENCH_N accounts per side and round, default 300).
 //!
 //! Create: Turnstile checks the employee number is not already linked, finds a free name
@@ -20,7 +20,7 @@ use turnstile::plan::{Action, Change};
 fn peers() -> BTreeMap<String, String> {
     let dir = std::env::var("TURNSTILE_PEERS").unwrap_or_else(|_| "/tmp/turnstile-peers".into());
     std::fs::read_to_string(format!("{dir}/env"))
-        .expect("start the peers first: tests/peers/ldap-peers.sh start")
+        .expect("start the peers first: tests/peers/peers.sh start")
         .lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -43,7 +43,9 @@ fn config(p: &BTreeMap<String, String>, dialect: Dialect) -> LdapConfig {
         url: p[if ad { "AD_LDAPS_URL" } else { "SLAPD_URL" }].clone(),
         starttls: false,
         bind_dn: p[if ad { "AD_BIND" } else { "SLAPD_BIND" }].clone(),
-        bind_password: p[if ad { "AD_PASSWORD" } else { "SLAPD_PASSWORD" }].clone(),
+        bind_password: turnstile::config::Secret::new(
+            p[if ad { "AD_PASSWORD" } else { "SLAPD_PASSWORD" }].clone(),
+        ),
         allow_plain_bind: !ad,
         base_dn: base.clone(),
         users_container: ou("Staff"),
@@ -107,7 +109,7 @@ async fn raw(cfg: &LdapConfig) -> ldap3::Ldap {
         .await
         .unwrap();
     ldap3::drive!(conn);
-    ldap.simple_bind(&cfg.bind_dn, &cfg.bind_password)
+    ldap.simple_bind(&cfg.bind_dn, cfg.bind_password.expose())
         .await
         .unwrap()
         .success()

@@ -6,12 +6,13 @@ use crate::audit::Draft;
 use crate::config::Config;
 use crate::drift::{self, SystemAccounts};
 use crate::feed::{self, esr, export, trac};
-use crate::hr::{self, HrEvent, IsoDate, NonBlank, Person, Rfc3339, SchemaTag, Source};
+use crate::hr::{self, HrEvent, IsoDate, Person, Rfc3339, Source};
+use crate::ingest;
 use crate::plan::{self, Change};
 use crate::policy::{Findings, RoleModel};
 use crate::report::{self, Format};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{AuditFilter, Outcome, Store};
+use crate::store::{AuditFilter, Store};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -37,8 +38,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Verb {
-    /// The daemon: consume HR events, keep effective-dated work, reconcile on a schedule.
-    Run,
+    /// The daemon: consume HR events from Kafka and record them with the changes they
+    /// plan; serves /metrics, /healthz and /readyz. Stops cleanly on SIGTERM or SIGINT.
+    Run(RunArgs),
     /// Read a file feed into HR events; print them, or --apply them to the state store.
     Feed(FeedArgs),
     /// Show what would change and why, touching nothing.
@@ -54,6 +56,13 @@ enum Verb {
 }
 
 #[derive(Args, Debug)]
+struct RunArgs {
+    /// Role model file (default: [policy] path in the config).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct FeedArgs {
     #[arg(value_enum)]
     source: FeedSource,
@@ -66,7 +75,7 @@ struct FeedArgs {
     /// Record the events in the state store, with the changes they plan.
     #[arg(long, conflicts_with = "publish")]
     apply: bool,
-    /// Publish the events to Kafka.
+    /// Publish the events to the Kafka topic of [kafka] (key = employee number).
     #[arg(long)]
     publish: bool,
     /// When the extract was taken (RFC 3339); default: the file's modification time. Two
@@ -241,16 +250,14 @@ fn init_logging(level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
 
 fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
     match cli.verb {
-        Verb::Run => not_yet(
-            "run",
-            "the daemon arrives with the Kafka consumer (issue 4)",
-        ),
+        Verb::Run(a) => run_cmd(&config, a),
         Verb::Reconcile(a) => reconcile_cmd(&config, a),
         Verb::Validate(a) => validate(&config, a.policy.as_deref()),
         Verb::Feed(a) => feed_cmd(&config, a),
@@ -258,12 +265,6 @@ fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
         Verb::Drift(a) => drift_cmd(&config, a),
         Verb::Audit(a) => audit_cmd(&config, a),
     }
-}
-
-fn not_yet(verb: &str, why: &str) -> Result<u8, Failure> {
-    Err(Failure::Usage(format!(
-        "`turnstile {verb}` is not yet available in this version: {why}"
-    )))
 }
 
 fn print_findings(findings: &Findings) {
@@ -341,30 +342,6 @@ fn validate(config: &Config, policy: Option<&Path>) -> Result<u8, Failure> {
 }
 
 /// A file feed's people as HR events, with stable ids so a replay changes nothing.
-fn file_event(
-    source: Source,
-    person: Person,
-    extracted_at: Timestamp,
-    kind: hr::EventKind,
-) -> Result<HrEvent, Failure> {
-    let stamp = extracted_at.strftime("%Y%m%dT%H%M%SZ").to_string();
-    let event_id = NonBlank::parse(&format!(
-        "{}-{stamp}-{}",
-        source.as_str(),
-        person.employee_number
-    ))
-    .map_err(Failure::Usage)?;
-    Ok(HrEvent {
-        schema: SchemaTag,
-        event_id,
-        source,
-        kind,
-        occurred_at: Rfc3339(extracted_at),
-        sequence: None,
-        person,
-    })
-}
-
 fn extracted_at(arg: Option<&str>, file: &Path) -> Result<Timestamp, Failure> {
     match arg {
         Some(text) => Rfc3339::parse(text)
@@ -384,11 +361,10 @@ fn extracted_at(arg: Option<&str>, file: &Path) -> Result<Timestamp, Failure> {
 }
 
 fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
-    if a.publish {
-        return not_yet(
-            "feed --publish",
-            "publishing to Kafka arrives with the daemon (issue 4)",
-        );
+    if a.publish && a.full {
+        return Err(Failure::Usage(
+            "--full needs --apply: finding the people a full extract no longer lists reads the state store".into(),
+        ));
     }
     let today = today(a.common.today.as_deref())?;
     let at = extracted_at(a.extracted_at.as_deref(), &a.file)?;
@@ -414,11 +390,23 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
             a.file.display()
         )));
     }
+    if a.publish {
+        return publish_cmd(
+            config,
+            &a.file,
+            source,
+            persons,
+            at,
+            today,
+            errors.len(),
+            held_back.len(),
+        );
+    }
     if !a.apply {
         let mut out = std::io::stdout().lock();
         for person in persons {
             let kind = hr::guess_kind(None, &person, today);
-            let event = file_event(source, person, at, kind)?;
+            let event = ingest::file_event(source, person, at, kind).map_err(Failure::Usage)?;
             let line =
                 serde_json::to_string(&event).map_err(|e| Failure::Runtime(e.to_string()))?;
             writeln!(out, "{line}").map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -437,22 +425,14 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
         listed.insert(person.employee_number.as_str().to_string());
         let previous = store.person(person.employee_number.as_str())?;
         let kind = hr::guess_kind(previous.as_ref().map(|p| &p.event.person), &person, today);
-        let event = file_event(source, person, at, kind)?;
+        let event = ingest::file_event(source, person, at, kind).map_err(Failure::Usage)?;
         let span = tracing::info_span!("event", event_id = %event.event_id, person = %event.person.employee_number);
         let _guard = span.enter();
         let mine = by_person
             .get(event.person.employee_number.as_str())
             .map_or(&[][..], Vec::as_slice);
-        let outcome = store.record_event(&event, &mut |_, new| {
-            let changes = plan::plan_person(&model, new, mine, today);
-            event_drafts(&event, &changes, now, &actor, today, new)
-        })?;
-        let label = match outcome {
-            Outcome::Applied { .. } => "recorded",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Stale { .. } => "stale",
-        };
+        let outcome = ingest::record(&mut store, &model, &event, mine, today, &actor)?;
+        let label = ingest::outcome_label(&outcome);
         tracing::debug!(outcome = label, kind = event.kind.as_str(), "HR event");
         *tally.entry(label).or_default() += 1;
     }
@@ -488,45 +468,103 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn event_drafts(
-    event: &HrEvent,
-    changes: &[Change],
+#[allow(clippy::too_many_arguments)]
+fn publish_cmd(
+    config: &Config,
+    file: &Path,
+    source: Source,
+    persons: Vec<Person>,
     at: Timestamp,
-    actor: &str,
     today: Date,
-    person: &Person,
-) -> Vec<Draft> {
-    let number = person.employee_number.as_str().to_string();
-    let mut drafts = vec![Draft {
-        at,
-        actor: actor.to_string(),
-        employee_number: Some(number.clone()),
-        system: None,
-        account: None,
-        action: "hr.record".into(),
-        outcome: "recorded".into(),
-        rule: None,
-        event_id: Some(event.event_id.as_str().to_string()),
-        reason: format!(
-            "{} from {}: {} on {today}",
-            event.kind.as_str(),
-            event.source.as_str(),
-            person.lifecycle(today).as_str()
-        ),
-    }];
-    drafts.extend(changes.iter().map(|c| Draft {
-        at,
-        actor: actor.to_string(),
-        employee_number: Some(number.clone()),
-        system: Some(c.system.clone()),
-        account: c.account.clone(),
-        action: format!("change.{}", c.action),
-        outcome: "planned".into(),
-        rule: Some(c.rule.clone()),
-        event_id: Some(event.event_id.as_str().to_string()),
-        reason: c.reason.clone(),
-    }));
-    drafts
+    row_errors: usize,
+    held_back: usize,
+) -> Result<u8, Failure> {
+    let problems: Vec<String> = config.kafka.check().iter().map(|e| e.to_string()).collect();
+    if !problems.is_empty() {
+        return Err(Failure::Usage(problems.join("\n")));
+    }
+    let events = persons
+        .into_iter()
+        .map(|p| {
+            let kind = hr::guess_kind(None, &p, today);
+            ingest::file_event(source, p, at, kind).map_err(Failure::Usage)
+        })
+        .collect::<Result<Vec<HrEvent>, Failure>>()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    let published = runtime
+        .block_on(crate::kafka::publish(&config.kafka, &events, 10_000))
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    println!(
+        "{}: {} of {} event(s) published to {} at {}; {row_errors} row error(s), {held_back} held back",
+        file.display(),
+        published.delivered,
+        events.len(),
+        config.kafka.topic,
+        config.kafka.brokers
+    );
+    if let Some((id, why)) = published.failed.first() {
+        return Err(Failure::Runtime(format!(
+            "{} event(s) were not published (first: {id}: {why}). Re-run the same command when Kafka is reachable: the event ids are the same, so events already delivered change nothing",
+            published.failed.len()
+        )));
+    }
+    Ok(0)
+}
+
+fn run_cmd(config: &Config, a: RunArgs) -> Result<u8, Failure> {
+    use crate::daemon::{self, SharedStore};
+    use std::sync::{Arc, Mutex};
+    let model = Arc::new(load_model(config, a.policy.as_deref())?);
+    let store: SharedStore = Arc::new(Mutex::new(Box::new(SqliteStore::open(&config.store.path)?)));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    let limit = std::time::Duration::from_secs(config.daemon.shutdown_timeout_secs.max(1));
+    let result = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(stop_on_signal(tx, limit));
+        daemon::run(config, model, store, rx).await
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(_) => Ok(0),
+        Err(e @ (daemon::DaemonError::Config(_) | daemon::DaemonError::Listen { .. })) => {
+            Err(Failure::Usage(e.to_string()))
+        }
+        Err(e) => Err(Failure::Runtime(e.to_string())),
+    }
+}
+
+/// SIGTERM (Kubernetes) or SIGINT asks the daemon to stop; if it has not stopped a little
+/// after `limit`, the process exits with 1 (nothing is lost: uncommitted events are read
+/// again after the restart and change nothing).
+async fn stop_on_signal(tx: tokio::sync::watch::Sender<bool>, limit: std::time::Duration) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot listen for SIGTERM: {e}; stop the daemon with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = tx.send(true);
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: finishing the event in hand, committing, stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: finishing the event in hand, committing, stopping"),
+    }
+    let _ = tx.send(true);
+    tokio::time::sleep(limit + std::time::Duration::from_secs(5)).await;
+    eprintln!(
+        "error: the daemon did not stop within {}s of the signal; exiting (uncommitted events are read again after restart and change nothing)",
+        limit.as_secs()
+    );
+    std::process::exit(1);
 }
 
 fn plan_cmd(config: &Config, a: PlanArgs) -> Result<u8, Failure> {

@@ -17,6 +17,61 @@ pub struct Config {
     pub ldap: BTreeMap<String, crate::connectors::ldap::LdapConfig>,
     pub reconcile: ReconcileConfig,
     pub log: LogConfig,
+    /// The Kafka topic of HR events (`run`, `feed --publish`).
+    pub kafka: crate::kafka::KafkaConfig,
+    /// The daemon (`run`): admin endpoint, progress checks, shutdown.
+    pub daemon: DaemonConfig,
+}
+
+/// A password or key from config: never printed, not even in debug logs.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Where the admin endpoint listens: `/metrics` (Prometheus), `/healthz`, `/readyz`.
+    /// Empty: no endpoint.
+    pub listen: String,
+    /// How often partition progress and the broker are checked.
+    pub check_every_secs: u64,
+    /// A partition with events waiting whose position has not moved for this long is
+    /// reported as stalled (log, metric, `/readyz` 503).
+    pub stall_after_secs: u64,
+    /// After SIGTERM/SIGINT: the most time given to finish the event in hand and commit.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            listen: "127.0.0.1:9464".into(),
+            check_every_secs: 10,
+            stall_after_secs: 60,
+            shutdown_timeout_secs: 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -18,10 +18,13 @@ pub mod cli;
 pub mod config;
 #[path = "../connectors/mod.rs"]
 pub mod connectors;
+pub mod daemon;
 pub mod desired;
 pub mod drift;
 pub mod feed;
 pub mod hr;
+pub mod ingest;
+pub mod kafka;
 pub mod plan;
 pub mod policy;
 pub mod report;

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test command (README). Installs and starts the real peers the integration tests talk
-# to (OpenLDAP slapd and a Samba AD domain controller, from Debian's packages), runs the
-# whole test suite, and stops the peers it started, by PID.
+# to (OpenLDAP slapd and a Samba AD domain controller, from Debian's packages; tansu, a
+# Kafka-protocol broker, built once with cargo and cached), runs the whole test suite, and
+# stops the peers it started, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-peers=tests/peers/ldap-peers.sh
+peers=tests/peers/peers.sh
 $peers install
 already_running=false
 if $peers status; then already_running=true; fi

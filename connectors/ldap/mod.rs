@@ -46,7 +46,7 @@ pub struct LdapConfig {
     #[serde(default)]
     pub starttls: bool,
     pub bind_dn: String,
-    pub bind_password: String,
+    pub bind_password: crate::config::Secret,
     /// Allow a simple bind over an unencrypted connection (a lab, never production).
     #[serde(default)]
     pub allow_plain_bind: bool,
@@ -436,7 +436,7 @@ impl LdapConnector {
         ldap3::drive!(conn);
         ldap.with_timeout(self.timeout());
         let bound = ldap
-            .simple_bind(&self.config.bind_dn, &self.config.bind_password)
+            .simple_bind(&self.config.bind_dn, self.config.bind_password.expose())
             .await
             .map_err(from_ldap)?;
         check(bound)?;
@@ -1137,7 +1137,7 @@ mod tests {
                 url: "ldap://127.0.0.1:1/".into(),
                 starttls: false,
                 bind_dn: "x".into(),
-                bind_password: "y".into(),
+                bind_password: crate::config::Secret::new("y"),
                 allow_plain_bind: false,
                 base_dn: "DC=x".into(),
                 users_container: "OU=Staff,DC=x".into(),

@@ -34,6 +34,17 @@ pub enum Outcome {
     Stale { current_event_id: String },
 }
 
+/// A record refused and sent to the dead-letter topic: where it was read, and a digest of
+/// its key and value (so a record at the same offset of a re-created topic is not
+/// mistaken for it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub digest: String,
+}
+
 /// Filters for reading the trail.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -98,10 +109,19 @@ pub trait Store {
     /// Accounts known on one system, or on every system, in (system, id) order.
     fn accounts(&self, system: Option<&str>) -> Result<Vec<Account>, StoreError>;
 
+    /// Accounts known to belong to one person, on every system, in (system, id) order.
+    fn accounts_of(&self, employee_number: &str) -> Result<Vec<Account>, StoreError>;
+
     /// Replaces what is known of one system's accounts with a fresh read.
     fn replace_accounts(&mut self, system: &str, accounts: &[Account]) -> Result<(), StoreError>;
 
     fn append_audit(&mut self, drafts: Vec<Draft>) -> Result<Vec<Entry>, StoreError>;
+
+    /// True when this very record was already dead-lettered (before a crash or restart).
+    fn was_refused(&self, refused: &Refused) -> Result<bool, StoreError>;
+
+    /// Notes a dead-lettered record, with its audit entry, in one transaction.
+    fn note_refused(&mut self, refused: &Refused, draft: Draft) -> Result<(), StoreError>;
 
     fn audit(&self, filter: &AuditFilter) -> Result<Vec<Entry>, StoreError>;
 

@@ -4,7 +4,7 @@
 //! power cut. The audit table refuses UPDATE and DELETE by trigger (stopping accidents);
 //! the hash chain is what detects deliberate tampering with the file.
 
-use super::{AuditFilter, Outcome, Store, StoreError, StoredPerson, judge};
+use super::{AuditFilter, Outcome, Refused, Store, StoreError, StoredPerson, judge};
 use crate::account::Account;
 use crate::audit::{self, Break, Draft, Entry};
 use crate::hr::{HrEvent, Person};
@@ -45,6 +45,14 @@ CREATE TABLE IF NOT EXISTS audit (
     hash            TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_person ON audit (employee_number, seq);
+CREATE TABLE IF NOT EXISTS refused (
+    topic           TEXT NOT NULL,
+    partition       INTEGER NOT NULL,
+    offset          INTEGER NOT NULL,
+    digest          TEXT NOT NULL,
+    audit_seq       INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition, offset, digest)
+);
 CREATE TABLE IF NOT EXISTS audit_head (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     seq  INTEGER NOT NULL,
@@ -86,6 +94,24 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         Ok(SqliteStore { conn })
     }
+}
+
+fn decode_accounts(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Account>, StoreError> {
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let (sys, id, json) = (
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        );
+        out.push(
+            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                key: format!("{sys}/{id}"),
+                detail: e.to_string(),
+            })?,
+        );
+    }
+    Ok(out)
 }
 
 fn decode_event(key: &str, json: &str) -> Result<HrEvent, StoreError> {
@@ -291,27 +317,17 @@ impl Store for SqliteStore {
     }
 
     fn accounts(&self, system: Option<&str>) -> Result<Vec<Account>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT system, id, account_json FROM account WHERE ?1 IS NULL OR system = ?1 ORDER BY system, id",
         )?;
-        let rows = stmt.query_map([system], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (sys, id, json) = row?;
-            out.push(
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                    key: format!("{sys}/{id}"),
-                    detail: e.to_string(),
-                })?,
-            );
-        }
-        Ok(out)
+        decode_accounts(stmt.query([system])?)
+    }
+
+    fn accounts_of(&self, employee_number: &str) -> Result<Vec<Account>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT system, id, account_json FROM account WHERE employee_number = ?1 ORDER BY system, id",
+        )?;
+        decode_accounts(stmt.query([employee_number])?)
     }
 
     fn replace_accounts(&mut self, system: &str, accounts: &[Account]) -> Result<(), StoreError> {
@@ -335,6 +351,32 @@ impl Store for SqliteStore {
         let out = append(&tx, drafts)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    fn was_refused(&self, r: &Refused) -> Result<bool, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT 1 FROM refused WHERE topic = ?1 AND partition = ?2 AND offset = ?3 AND digest = ?4",
+        )?;
+        Ok(stmt.exists(params![r.topic, r.partition, r.offset, r.digest])?)
+    }
+
+    fn note_refused(&mut self, r: &Refused, draft: Draft) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let known: bool = tx
+            .prepare_cached(
+                "SELECT 1 FROM refused WHERE topic = ?1 AND partition = ?2 AND offset = ?3 AND digest = ?4",
+            )?
+            .exists(params![r.topic, r.partition, r.offset, r.digest])?;
+        if !known {
+            let entries = append(&tx, vec![draft])?;
+            let seq = entries.first().map_or(0, |e| e.seq as i64);
+            tx.execute(
+                "INSERT INTO refused (topic, partition, offset, digest, audit_seq) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![r.topic, r.partition, r.offset, r.digest, seq],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn audit(&self, filter: &AuditFilter) -> Result<Vec<Entry>, StoreError> {

@@ -1,10 +1,11 @@
 //! The LDAP connector against a real Samba AD domain controller and a real OpenLDAP slapd,
-//! started by `tests/peers/ldap-peers.sh` (idempotent: a second run reuses them).
+//! started by `tests/peers/peers.sh` (idempotent: a second run reuses them).
 //!
 //! Each scenario reads the directory, plans with the real planner, applies through the
 //! connector, reads back, and checks that planning again gives nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use crate::peers::{Proxy, env};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::OnceLock;
 use turnstile::account::Account;
 use turnstile::connectors::ldap::{Dialect, LdapConfig, LdapConnector};
@@ -12,32 +13,6 @@ use turnstile::connectors::{Applied, Connector, ConnectorError};
 use turnstile::hr::{Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person};
 use turnstile::plan::{Action, Change, plan_person};
 use turnstile::policy::RoleModel;
-
-fn peers() -> &'static BTreeMap<String, String> {
-    static PEERS: OnceLock<BTreeMap<String, String>> = OnceLock::new();
-    PEERS.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/ldap-peers.sh");
-        let out = std::process::Command::new(script).arg("start").output().unwrap();
-        assert!(
-            out.status.success(),
-            "could not start the LDAP peers (install them with `{script} install`, or run tests/run.sh): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    })
-}
-
-fn env(key: &str) -> String {
-    peers()
-        .get(key)
-        .cloned()
-        .unwrap_or_else(|| panic!("peer setting {key} missing"))
-}
 
 const MODEL: &str = r#"
 version = 1
@@ -119,7 +94,7 @@ impl Dir {
             url,
             starttls: false,
             bind_dn: bind,
-            bind_password: password,
+            bind_password: turnstile::config::Secret::new(password),
             allow_plain_bind: plain,
             base_dn: self.base.clone(),
             users_container: self.staff.clone(),
@@ -162,7 +137,7 @@ impl Dir {
             .await
             .unwrap();
         ldap3::drive!(conn);
-        ldap.simple_bind(&cfg.bind_dn, &cfg.bind_password)
+        ldap.simple_bind(&cfg.bind_dn, cfg.bind_password.expose())
             .await
             .unwrap()
             .success()
@@ -638,44 +613,6 @@ async fn passwords_never_go_over_plain_ldap() {
     );
 }
 
-/// A TCP proxy in front of a real server that the test can cut (drop every live
-/// connection) or silence (accept, then never answer).
-struct Proxy {
-    port: u16,
-    cut: std::sync::Arc<tokio::sync::Notify>,
-    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Proxy {
-    async fn start(target: String) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let cut = std::sync::Arc::new(tokio::sync::Notify::new());
-        let silent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (c, s) = (cut.clone(), silent.clone());
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let (cut, silent, target) = (c.clone(), s.clone(), target.clone());
-                tokio::spawn(async move {
-                    if silent.load(std::sync::atomic::Ordering::SeqCst) {
-                        // Hold the connection open and say nothing.
-                        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-                        return;
-                    }
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.notified() => {}
-                    }
-                });
-            }
-        });
-        Proxy { port, cut, silent }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_a_dropped_connection_and_times_out_a_silent_server() {
     let dir = Dir::openldap();
@@ -757,7 +694,7 @@ async fn reconcile_verb_applies_audits_retries_and_guards() {
             "[store]\npath = \"state.db\"\n[policy]\npath = \"model.toml\"\n[reconcile]\nmax_removal_share = 0.0\n\
              [ldap.dir]\ndialect = \"open_ldap\"\nurl = \"{}\"\nbind_dn = \"{}\"\nbind_password = \"{}\"\nallow_plain_bind = true\n\
              base_dn = \"{}\"\nusers_container = \"{}\"\ngroups_container = \"{}\"\n",
-            cfg.url, cfg.bind_dn, cfg.bind_password, cfg.base_dn, cfg.users_container, cfg.groups_container
+            cfg.url, cfg.bind_dn, cfg.bind_password.expose(), cfg.base_dn, cfg.users_container, cfg.groups_container
         ),
     )
     .unwrap();

@@ -3,5 +3,7 @@
 
 mod cli;
 pub mod drift;
+mod kafka;
 mod ldap;
+pub mod peers;
 mod schema;

@@ -210,3 +210,28 @@ proptest! {
         prop_assert_eq!(s.verify_audit().unwrap(), Ok(applied as u64));
     }
 }
+
+#[test]
+fn a_refused_record_is_noted_once_with_one_audit_entry() {
+    let mut store = SqliteStore::in_memory().unwrap();
+    let r = Refused {
+        topic: "hr".into(),
+        partition: 1,
+        offset: 7,
+        digest: "abc".into(),
+    };
+    let mut draft = note(&event("e1", 0, "Ward 1")).remove(0);
+    draft.action = "hr.rejected".into();
+    assert!(!store.was_refused(&r).unwrap());
+    store.note_refused(&r, draft.clone()).unwrap();
+    assert!(store.was_refused(&r).unwrap());
+    store.note_refused(&r, draft).unwrap();
+    assert_eq!(store.audit(&AuditFilter::default()).unwrap().len(), 1);
+    // The same offset of a re-created topic holding another record is not mistaken for it.
+    let other = Refused {
+        digest: "def".into(),
+        ..r
+    };
+    assert!(!store.was_refused(&other).unwrap());
+    assert!(matches!(store.verify_audit().unwrap(), Ok(1)));
+}

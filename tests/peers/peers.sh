@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Starts (or reuses) the LDAP peers the integration tests talk to, and stops them by PID.
+# Starts (or reuses) the real peers the integration tests talk to, and stops them by PID:
+# OpenLDAP slapd, a Samba AD domain controller, and tansu, a Kafka-protocol broker.
 #
-#   tests/peers/ldap-peers.sh install   # apt packages (root; idempotent)
-#   tests/peers/ldap-peers.sh start     # provision + start; prints the state file
-#   tests/peers/ldap-peers.sh stop      # stop what start started, by PID
-#   tests/peers/ldap-peers.sh status    # 0 when both are running
+#   tests/peers/peers.sh install   # apt packages (root) and the tansu binary (idempotent)
+#   tests/peers/peers.sh start     # provision + start; prints the state file
+#   tests/peers/peers.sh stop      # stop what start started, by PID
+#   tests/peers/peers.sh status    # 0 when all are running
 #
 # State lives in $TURNSTILE_PEERS (default /tmp/turnstile-peers): data, logs, pid files, and
-# `env`, which the tests read: the slapd URL (a free port on 127.0.0.1) and the Samba AD
-# URLs (Samba binds 389 and 636 on 127.0.0.1). Starting twice reuses running servers.
+# `env`, which the tests read: the slapd URL (a free port on 127.0.0.1), the Samba AD URLs
+# (Samba binds 389 and 636 on 127.0.0.1) and the broker's address (a free port). Starting
+# twice reuses running servers.
+#
+# tansu is built once with cargo (about 10 minutes on 2 cores) into $TURNSTILE_CACHE
+# (default ~/.cache/turnstile) and reused from there.
 set -euo pipefail
 STATE=${TURNSTILE_PEERS:-/tmp/turnstile-peers}
+CACHE=${TURNSTILE_CACHE:-$HOME/.cache/turnstile}
+TANSU=$CACHE/bin/tansu
+TANSU_VERSION=0.6.0
 BASE="dc=example,dc=nhs,dc=uk"
 LDAP_PW="Turnstile-Test-1"
 AD_PW="Turnstile-Test-1!"
@@ -20,11 +28,43 @@ install() {
   command -v slapd >/dev/null || need+=(slapd ldap-utils)
   command -v samba >/dev/null || need+=(samba samba-ad-dc samba-ad-provision samba-common-bin)
   command -v ldapadd >/dev/null || need+=(ldap-utils)
+  # What the bundled librdkafka (rdkafka-sys) builds with.
+  for pkg in libssl-dev zlib1g-dev make pkg-config; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
   if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
   fi
+  install_tansu
+}
+
+install_tansu() {
+  if [ -x "$TANSU" ] && "$TANSU" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then return; fi
+  mkdir -p "$CACHE"
+  echo "building tansu $TANSU_VERSION into $CACHE (once; about 10 minutes)" >&2
+  # --locked: without it the postgres feature fails on a newer deadpool. dynostore gives the
+  # memory storage the tests use; postgres is there to compare its behaviour.
+  CARGO_TARGET_DIR="$CACHE/tansu-target" cargo install tansu --version "$TANSU_VERSION" \
+    --locked --features dynostore,postgres --root "$CACHE" >"$CACHE/tansu-build.log" 2>&1 \
+    || { tail -20 "$CACHE/tansu-build.log" >&2; exit 1; }
+}
+
+start_tansu() {
+  local dir="$STATE/tansu"
+  if alive "$dir/tansu.pid"; then return; fi
+  rm -rf "$dir"; mkdir -p "$dir"
+  local port; port=$(free_port)
+  setsid "$TANSU" broker --listener-url "tcp://127.0.0.1:$port" \
+    --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine memory://tansu/ \
+    9>&- </dev/null >"$dir/tansu.log" 2>&1 &
+  echo $! > "$dir/tansu.pid"
+  for _ in $(seq 1 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
+    sleep 0.1
+  done
+  echo "$port" > "$dir/port"
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -154,11 +194,13 @@ AD_BASE=DC=example,DC=nhs,DC=uk
 AD_BIND=Administrator@EXAMPLE.NHS.UK
 AD_PASSWORD=$AD_PW
 AD_CA=$STATE/samba/private/tls/ca.pem
+KAFKA_BROKERS=127.0.0.1:$(cat "$STATE/tansu/port")
+TANSU_BIN=$TANSU
 ENV
 }
 
 stop() {
-  for pidfile in "$STATE/slapd/slapd.pid" "$STATE/samba/samba.pid"; do
+  for pidfile in "$STATE/slapd/slapd.pid" "$STATE/samba/samba.pid" "$STATE/tansu/tansu.pid"; do
     if alive "$pidfile"; then kill "$(cat "$pidfile")"; fi
   done
 }
@@ -167,9 +209,10 @@ case "${1:-start}" in
   install) install ;;
   start)
     mkdir -p "$STATE"
-    ( flock 9; start_slapd; start_samba; write_env ) 9>"$STATE/.lock"
+    ( flock 9; start_slapd; start_samba; start_tansu; write_env ) 9>"$STATE/.lock"
     cat "$STATE/env" ;;
   stop) stop ;;
-  status) alive "$STATE/slapd/slapd.pid" && alive "$STATE/samba/samba.pid" && [ -f "$STATE/env" ] ;;
+  status) alive "$STATE/slapd/slapd.pid" && alive "$STATE/samba/samba.pid" \
+    && alive "$STATE/tansu/tansu.pid" && [ -f "$STATE/env" ] ;;
   *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
 esac

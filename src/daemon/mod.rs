@@ -1,0 +1,836 @@
+//! `turnstile run`: the daemon. It consumes HR events from Kafka, records each in the state
+//! store with the changes it plans, and only then stores the event's offset.
+//!
+//! At-least-once delivery with an exactly-once effect: a crash at any point loses nothing
+//! (the offset is stored only after the store's transaction commits) and applies nothing
+//! twice (an event the store already holds is a `Duplicate`, and an older one is `Stale`;
+//! see [`crate::store::judge`]). Events that cannot be used go to the dead-letter topic
+//! with the reason in headers before their offset is stored, so none is dropped silently.
+
+pub mod admin;
+pub mod progress;
+
+use crate::account::Account;
+use crate::audit::Draft;
+use crate::config::Config;
+use crate::hr::HrEvent;
+use crate::ingest;
+use crate::kafka::{self, Origin};
+use crate::policy::RoleModel;
+use crate::store::{Refused, Store, StoreError};
+use admin::{PartitionLabel, Shared};
+use progress::{Change, Observation, Progress};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::util::Timeout;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+/// Who the audit trail says recorded an event.
+pub const ACTOR: &str = "turnstile run";
+
+/// The state store, shared with blocking tasks.
+pub type SharedStore = Arc<Mutex<Box<dyn Store + Send>>>;
+
+/// Why an event cannot be used: it goes to the dead-letter topic with these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// `empty`, `shape`, `rules` or `key`.
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+/// Turns a record into an HR event, or says why it cannot be one. Pure.
+///
+/// The key must be the person's employee number (CONTRACT §1): a record keyed otherwise
+/// may sit in another partition than the person's other events and overtake them.
+pub fn accept(key: Option<&[u8]>, payload: Option<&[u8]>) -> Result<HrEvent, Rejection> {
+    let payload = match payload {
+        Some(p) if !p.is_empty() => p,
+        _ => {
+            return Err(Rejection {
+                kind: "empty",
+                reason: "the record has no value: an HR event is a JSON object (a tombstone is not an HR event)".into(),
+            });
+        }
+    };
+    let event = HrEvent::from_json(payload).map_err(|e| Rejection {
+        kind: match e {
+            crate::hr::PayloadError::Shape(_) => "shape",
+            crate::hr::PayloadError::Rules(_) => "rules",
+        },
+        reason: e.to_string(),
+    })?;
+    let number = event.person.employee_number.as_str();
+    match key {
+        Some(k) if k == number.as_bytes() => Ok(event),
+        Some(k) => Err(Rejection {
+            kind: "key",
+            reason: format!(
+                "the record's key \"{}\" is not the person's employee number \"{number}\": producers must key HR events by person.employee_number so one person's events stay in order",
+                String::from_utf8_lossy(k)
+            ),
+        }),
+        None => Err(Rejection {
+            kind: "key",
+            reason: format!(
+                "the record has no key: producers must key HR events by person.employee_number (\"{number}\") so one person's events stay in order"
+            ),
+        }),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{}", .0.join("\n"))]
+    Config(Vec<String>),
+    #[error("cannot create the Kafka {what}: {detail}; check [kafka] in the config")]
+    Client { what: &'static str, detail: String },
+    #[error(
+        "[daemon] listen = \"{addr}\": cannot listen there: {detail}; choose a free address, or listen = \"\" to run without the admin endpoint"
+    )]
+    Listen { addr: String, detail: String },
+    #[error("cannot subscribe to topic {topic}: {detail}")]
+    Subscribe { topic: String, detail: String },
+}
+
+/// What a run did, for the last log line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Summary {
+    pub events: u64,
+    pub dead_lettered: u64,
+}
+
+/// Logs librdkafka's errors and rebalances through `tracing`.
+struct Context {
+    shared: Shared,
+}
+
+impl ClientContext for Context {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(facility = fac, "librdkafka: {message}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(facility = fac, "librdkafka: {message}"),
+            _ => tracing::debug!(facility = fac, "librdkafka: {message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.shared.metrics.broker_up.set(0);
+            tracing::warn!(
+                "no Kafka broker can be reached ({reason}); waiting and retrying: events wait on the broker, nothing is lost"
+            );
+        } else {
+            tracing::warn!("Kafka: {error}: {reason} (the client retries by itself)");
+        }
+    }
+}
+
+impl ConsumerContext for Context {
+    fn post_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = %describe(tpl), "partitions assigned")
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(partitions = %describe(tpl), "partitions revoked")
+            }
+            Rebalance::Error(e) => tracing::warn!("consumer group rebalance failed: {e}"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result
+            && e.rdkafka_error_code() != Some(RDKafkaErrorCode::NoOffset)
+        {
+            self.shared
+                .metrics
+                .count(&self.shared.metrics.retries, "commit");
+            tracing::warn!(
+                "committing offsets failed: {e}; they are committed again at the next interval (after a crash the uncommitted events are read again and change nothing)"
+            );
+        }
+    }
+}
+
+fn describe(tpl: &TopicPartitionList) -> String {
+    tpl.elements()
+        .iter()
+        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+type Kafka = StreamConsumer<Context>;
+
+/// Runs until `shutdown` turns true, then finishes the event in hand, commits and returns.
+pub async fn run(
+    config: &Config,
+    model: Arc<RoleModel>,
+    store: SharedStore,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Summary, DaemonError> {
+    let kc = &config.kafka;
+    let problems: Vec<String> = kc.check().iter().map(|e| e.to_string()).collect();
+    if !problems.is_empty() {
+        return Err(DaemonError::Config(problems));
+    }
+    let shared = Shared::new();
+    let consumer: Arc<Kafka> = Arc::new(
+        kc.consumer_config()
+            .create_with_context(Context {
+                shared: shared.clone(),
+            })
+            .map_err(|e| DaemonError::Client {
+                what: "consumer",
+                detail: e.to_string(),
+            })?,
+    );
+    let producer: FutureProducer =
+        kc.producer_config()
+            .create()
+            .map_err(|e| DaemonError::Client {
+                what: "dead-letter producer",
+                detail: e.to_string(),
+            })?;
+
+    let admin = if config.daemon.listen.is_empty() {
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind(&config.daemon.listen)
+            .await
+            .map_err(|e| DaemonError::Listen {
+                addr: config.daemon.listen.clone(),
+                detail: e.to_string(),
+            })?;
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(%addr, "admin endpoint: /metrics /healthz /readyz");
+        let mut stop = shutdown.clone();
+        let app = admin::router(shared.clone());
+        Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+        }))
+    };
+
+    if !wait_for_broker(&consumer, kc, &shared, &mut shutdown).await {
+        return finish(
+            consumer,
+            producer,
+            shared,
+            admin,
+            Summary::default(),
+            config,
+        )
+        .await;
+    }
+    consumer
+        .subscribe(&[kc.topic.as_str()])
+        .map_err(|e| DaemonError::Subscribe {
+            topic: kc.topic.clone(),
+            detail: e.to_string(),
+        })?;
+    shared.with_health(|h| h.consuming = true);
+    tracing::info!(
+        topic = %kc.topic,
+        group = %kc.group_id,
+        dead_letters = %kc.dead_letter_topic(),
+        "consuming HR events"
+    );
+
+    let checker = tokio::spawn(watch_progress(
+        consumer.clone(),
+        kc.topic.clone(),
+        shared.clone(),
+        Duration::from_secs(config.daemon.check_every_secs.max(1)),
+        Duration::from_secs(config.daemon.stall_after_secs.max(1)),
+    ));
+
+    let worker = Worker {
+        model,
+        store,
+        producer: &producer,
+        dead_letter_topic: kc.dead_letter_topic(),
+        shared: &shared,
+    };
+    let mut summary = Summary::default();
+    loop {
+        let message = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|s| *s) => break,
+            m = consumer.recv() => m.map(|m| m.detach()),
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("reading from Kafka: {e}; retrying");
+                tokio::select! {
+                    _ = shutdown.wait_for(|s| *s) => break,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                }
+            }
+        };
+        let span = tracing::info_span!(
+            "event",
+            topic = message.topic(),
+            partition = message.partition(),
+            offset = message.offset(),
+            event_id = tracing::field::Empty,
+            person = tracing::field::Empty,
+        );
+        let done = worker
+            .handle(&message, &mut shutdown, &mut summary)
+            .instrument(span)
+            .await;
+        if !done {
+            // Shutting down mid-event: its offset is not stored, so it is read again
+            // after the restart (and changes nothing if it was in fact recorded).
+            break;
+        }
+        if let Err(e) =
+            consumer.store_offset(message.topic(), message.partition(), message.offset())
+        {
+            // The partition was revoked meanwhile: its new owner reads the event again,
+            // which changes nothing.
+            tracing::warn!(
+                offset = message.offset(),
+                "cannot store the offset: {e}; the event will be read again and change nothing"
+            );
+        }
+    }
+    checker.abort();
+    let _ = checker.await;
+    finish(consumer, producer, shared, admin, summary, config).await
+}
+
+/// Commits what was recorded, leaves the group and stops the admin endpoint.
+async fn finish(
+    consumer: Arc<Kafka>,
+    producer: FutureProducer,
+    shared: Shared,
+    admin: Option<tokio::task::JoinHandle<()>>,
+    summary: Summary,
+    config: &Config,
+) -> Result<Summary, DaemonError> {
+    shared.with_health(|h| h.shutting_down = true);
+    let limit = Duration::from_secs(config.daemon.shutdown_timeout_secs.max(1));
+    let closing = tokio::task::spawn_blocking(move || {
+        match consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => tracing::info!("offsets committed"),
+            Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
+            Err(e) => tracing::warn!(
+                "final commit failed: {e}; events since the last commit will be read again after restart and change nothing"
+            ),
+        }
+        let _ = rdkafka::producer::Producer::flush(&producer, Timeout::After(limit / 2));
+        // Dropping the consumer here, off the async runtime, closes it and leaves the group.
+        drop(consumer);
+        drop(producer);
+    });
+    if tokio::time::timeout(limit, closing).await.is_err() {
+        tracing::warn!(
+            "closing the Kafka client took over {}s; exiting anyway (anything uncommitted is read again after restart and changes nothing)",
+            limit.as_secs()
+        );
+    }
+    if let Some(a) = admin {
+        let _ = tokio::time::timeout(Duration::from_secs(2), a).await;
+    }
+    tracing::info!(
+        events = summary.events,
+        dead_lettered = summary.dead_lettered,
+        "stopped"
+    );
+    Ok(summary)
+}
+
+/// Waits (with backoff) until the broker answers; false if shutdown came first.
+async fn wait_for_broker(
+    consumer: &Arc<Kafka>,
+    kc: &kafka::KafkaConfig,
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let c = consumer.clone();
+        let topic = kc.topic.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            c.fetch_metadata(Some(&topic), Timeout::After(Duration::from_secs(5)))
+                .map(|m| {
+                    m.topics()
+                        .iter()
+                        .any(|t| t.name() == topic && t.error().is_none())
+                })
+        })
+        .await;
+        match answer {
+            Ok(Ok(exists)) => {
+                shared.metrics.broker_up.set(1);
+                shared.with_health(|h| h.broker_error = None);
+                if !exists {
+                    tracing::warn!(
+                        topic = %kc.topic,
+                        "the topic does not exist yet; consuming starts when it is created"
+                    );
+                }
+                return true;
+            }
+            Ok(Err(e)) => {
+                shared.metrics.broker_up.set(0);
+                shared.with_health(|h| h.broker_error = Some(e.to_string()));
+                tracing::warn!(
+                    brokers = %kc.brokers,
+                    "cannot reach Kafka: {e}; trying again in {:.1}s",
+                    delay.as_secs_f64()
+                );
+            }
+            Err(e) => tracing::warn!("the broker check did not finish: {e}"),
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return false,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Every `every`, reads positions and watermarks; reports stalls and broker outages.
+async fn watch_progress(
+    consumer: Arc<Kafka>,
+    topic: String,
+    shared: Shared,
+    every: Duration,
+    stall_after: Duration,
+) {
+    let started = Instant::now();
+    let mut progress = Progress::new(stall_after);
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let c = consumer.clone();
+        let t = topic.clone();
+        let read = tokio::task::spawn_blocking(move || observe(&c, &t)).await;
+        let observations = match read {
+            Ok(Ok(o)) => {
+                shared.metrics.broker_up.set(1);
+                shared.with_health(|h| h.broker_error = None);
+                o
+            }
+            Ok(Err(e)) => {
+                shared.metrics.broker_up.set(0);
+                let was = shared.with_health(|h| h.broker_error.replace(e.to_string()));
+                if was.is_none() {
+                    tracing::warn!(
+                        "cannot reach the Kafka broker: {e}; the consumer keeps retrying and resumes where it stopped"
+                    );
+                }
+                continue;
+            }
+            Err(_) => continue,
+        };
+        for o in &observations {
+            tracing::debug!(
+                topic = %o.topic,
+                partition = o.partition,
+                position = ?o.position,
+                committed = ?o.committed,
+                low = o.low,
+                high = o.high,
+                "partition progress"
+            );
+        }
+        for change in progress.observe(started.elapsed(), &observations) {
+            match change {
+                Change::Stalled {
+                    topic,
+                    partition,
+                    position,
+                    high,
+                    idle,
+                } => tracing::error!(
+                    %topic,
+                    partition,
+                    position,
+                    high,
+                    "partition stalled: the consumer stands at offset {position}, the broker says the partition ends at {high}, and nothing has moved for {}s. Check the broker and its log; nothing is lost: the events stay on the topic and the offset is only stored after an event is recorded",
+                    idle.as_secs()
+                ),
+                Change::Resumed {
+                    topic,
+                    partition,
+                    position,
+                } => tracing::info!(%topic, partition, position, "partition moving again"),
+            }
+        }
+        for (t, p, lag, stalled) in progress.lags() {
+            let label = PartitionLabel {
+                topic: t.to_string(),
+                partition: p.to_string(),
+            };
+            shared.metrics.lag.get_or_create(&label).set(lag);
+            shared
+                .metrics
+                .stalled
+                .get_or_create(&label)
+                .set(i64::from(stalled));
+        }
+        let stalled = progress.stalled();
+        shared.with_health(|h| h.stalled = stalled);
+    }
+}
+
+fn observe(consumer: &Kafka, topic: &str) -> KafkaResult<Vec<Observation>> {
+    let wait = Timeout::After(Duration::from_secs(5));
+    // Also the broker check: this fails when no broker answers.
+    consumer.fetch_metadata(Some(topic), wait)?;
+    let assignment = consumer.assignment()?;
+    if assignment.count() == 0 {
+        return Ok(Vec::new());
+    }
+    let positions = consumer.position()?;
+    let committed = consumer.committed_offsets(assignment.clone(), wait)?;
+    let offset = |tpl: &TopicPartitionList, t: &str, p: i32| match tpl
+        .find_partition(t, p)
+        .map(|e| e.offset())
+    {
+        Some(Offset::Offset(o)) => Some(o),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for e in assignment.elements() {
+        let (t, p) = (e.topic(), e.partition());
+        let (low, high) = consumer.fetch_watermarks(t, p, wait)?;
+        out.push(Observation {
+            topic: t.to_string(),
+            partition: p,
+            position: offset(&positions, t, p),
+            committed: offset(&committed, t, p),
+            low,
+            high,
+        });
+    }
+    Ok(out)
+}
+
+/// What became of a refused record.
+enum Refusal {
+    Sent,
+    /// Sent and noted before a crash or restart: not sent again.
+    SentBefore,
+    /// Shutdown came first: the offset is not stored, so it is handled after the restart.
+    Interrupted,
+}
+
+struct Worker<'a> {
+    model: Arc<RoleModel>,
+    store: SharedStore,
+    producer: &'a FutureProducer,
+    dead_letter_topic: String,
+    shared: &'a Shared,
+}
+
+impl Worker<'_> {
+    /// Records or dead-letters one message. True when its effect is durable (so its offset
+    /// may be stored); false when shutdown came while it was still being retried.
+    async fn handle(
+        &self,
+        message: &OwnedMessage,
+        shutdown: &mut watch::Receiver<bool>,
+        summary: &mut Summary,
+    ) -> bool {
+        let started = Instant::now();
+        let metrics = &self.shared.metrics;
+        let done = match accept(message.key(), message.payload()) {
+            Ok(event) => {
+                let span = tracing::Span::current();
+                span.record("event_id", event.event_id.as_str());
+                span.record("person", event.person.employee_number.as_str());
+                match self.record(event, shutdown).await {
+                    Some(label) => {
+                        metrics.count_event(label);
+                        tracing::debug!(outcome = label, "HR event");
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Err(rejection) => match self.dead_letter(message, &rejection, shutdown).await {
+                Refusal::Sent => {
+                    metrics.count_event("dead_lettered");
+                    metrics.count(&metrics.dead_letters, rejection.kind);
+                    summary.dead_lettered += 1;
+                    tracing::warn!(
+                        kind = rejection.kind,
+                        "event sent to {}: {}",
+                        self.dead_letter_topic,
+                        rejection.reason
+                    );
+                    true
+                }
+                Refusal::SentBefore => true,
+                Refusal::Interrupted => false,
+            },
+        };
+        if done {
+            summary.events += 1;
+            metrics
+                .event_seconds
+                .observe(started.elapsed().as_secs_f64());
+            if let Some(ms) = message.timestamp().to_millis() {
+                let now = jiff::Timestamp::now().as_millisecond();
+                metrics
+                    .event_age_seconds
+                    .observe(((now - ms).max(0) as f64) / 1000.0);
+            }
+        }
+        done
+    }
+
+    /// Records the event. The outcome's label, or None on shutdown.
+    async fn record(
+        &self,
+        event: HrEvent,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<&'static str> {
+        let model = self.model.clone();
+        self.with_store(shutdown, "record the event", move |store| {
+            record_in(store, &model, &event).map(|o| ingest::outcome_label(&o))
+        })
+        .await
+    }
+
+    /// Runs `f` on the store off the async threads, retrying failures with backoff until it
+    /// succeeds or shutdown comes (None). Nothing is skipped while the store is failing.
+    async fn with_store<T, F>(
+        &self,
+        shutdown: &mut watch::Receiver<bool>,
+        what: &str,
+        f: F,
+    ) -> Option<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Store) -> Result<T, StoreError> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let (store, f) = (self.store.clone(), f.clone());
+            let result = tokio::task::spawn_blocking(move || {
+                let mut guard = match store.lock() {
+                    Ok(g) => g,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                f(&mut **guard)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                Err(StoreError::Corrupt {
+                    key: "state store task".into(),
+                    detail: e.to_string(),
+                })
+            });
+            match result {
+                Ok(v) => return Some(v),
+                Err(e) => {
+                    self.shared
+                        .metrics
+                        .count(&self.shared.metrics.retries, "store");
+                    tracing::error!(
+                        "cannot {what}: {e}; consumption waits and retries in {:.1}s (nothing is skipped)",
+                        delay.as_secs_f64()
+                    );
+                }
+            }
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return None,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// Sends the original record to the dead-letter topic with the reason in headers
+    /// (retrying until the broker takes it or shutdown comes), then notes it in the store
+    /// with an `hr.rejected` audit entry. A record noted before a crash is not sent again.
+    async fn dead_letter(
+        &self,
+        message: &OwnedMessage,
+        rejection: &Rejection,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Refusal {
+        let refused = Arc::new(refused(message));
+        let r = refused.clone();
+        match self
+            .with_store(shutdown, "look up dead letters", move |s| s.was_refused(&r))
+            .await
+        {
+            None => return Refusal::Interrupted,
+            Some(true) => {
+                tracing::debug!("already dead-lettered before a restart: not sent again");
+                return Refusal::SentBefore;
+            }
+            Some(false) => {}
+        }
+        if !self.send_dead_letter(message, rejection, shutdown).await {
+            return Refusal::Interrupted;
+        }
+        let draft = rejected_draft(message, rejection, &self.dead_letter_topic);
+        match self
+            .with_store(shutdown, "note the dead letter", move |s| {
+                s.note_refused(&refused, draft.clone())
+            })
+            .await
+        {
+            Some(()) => Refusal::Sent,
+            None => Refusal::Interrupted,
+        }
+    }
+
+    async fn send_dead_letter(
+        &self,
+        message: &OwnedMessage,
+        rejection: &Rejection,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let original: Vec<(String, Vec<u8>)> = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|x| (x.key.to_string(), x.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let origin = Origin {
+            topic: message.topic().to_string(),
+            partition: message.partition(),
+            offset: message.offset(),
+        };
+        let mut delay = Duration::from_millis(250);
+        loop {
+            let headers = kafka::dead_letter_headers(
+                &original,
+                &origin,
+                rejection.kind,
+                &rejection.reason,
+                jiff::Timestamp::now(),
+            );
+            let mut record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(&self.dead_letter_topic).headers(headers);
+            if let Some(k) = message.key() {
+                record = record.key(k);
+            }
+            if let Some(p) = message.payload() {
+                record = record.payload(p);
+            }
+            let sent = tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return false,
+                r = self.producer.send(record, Timeout::After(Duration::from_secs(10))) => r,
+            };
+            match sent {
+                Ok(_) => return true,
+                Err((e, _)) => {
+                    self.shared
+                        .metrics
+                        .count(&self.shared.metrics.retries, "dead_letter");
+                    tracing::error!(
+                        "cannot write to the dead-letter topic {}: {e}; retrying in {:.1}s (the event is not skipped)",
+                        self.dead_letter_topic,
+                        delay.as_secs_f64()
+                    );
+                }
+            }
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return false,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+    }
+}
+
+fn record_in(
+    store: &mut dyn Store,
+    model: &RoleModel,
+    event: &HrEvent,
+) -> Result<crate::store::Outcome, StoreError> {
+    let today = jiff::Timestamp::now().to_zoned(crate::cli::london()).date();
+    let accounts: Vec<Account> = store.accounts_of(event.person.employee_number.as_str())?;
+    let mine: Vec<&Account> = accounts.iter().collect();
+    ingest::record(store, model, event, &mine, today, ACTOR)
+}
+
+/// Where a record was read, with a digest of its key and value.
+fn refused(message: &OwnedMessage) -> Refused {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [message.key(), message.payload()] {
+        let bytes = part.unwrap_or_default();
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    }
+    let digest = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Refused {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        digest,
+    }
+}
+
+/// The audit entry of a refused record: who and which event, as far as can be read.
+fn rejected_draft(message: &OwnedMessage, rejection: &Rejection, dlq: &str) -> Draft {
+    let value: Option<serde_json::Value> = message
+        .payload()
+        .and_then(|p| serde_json::from_slice(p).ok());
+    let text = |v: Option<&serde_json::Value>| v.and_then(|x| x.as_str()).map(str::to_string);
+    Draft {
+        at: jiff::Timestamp::now(),
+        actor: ACTOR.into(),
+        employee_number: text(
+            value
+                .as_ref()
+                .and_then(|v| v.get("person"))
+                .and_then(|p| p.get("employee_number")),
+        ),
+        system: None,
+        account: None,
+        action: "hr.rejected".into(),
+        outcome: "dead_lettered".into(),
+        rule: None,
+        event_id: text(value.as_ref().and_then(|v| v.get("event_id"))),
+        reason: format!(
+            "{}: {} (read from {}[{}] at offset {}; sent to {dlq})",
+            rejection.kind,
+            rejection.reason,
+            message.topic(),
+            message.partition(),
+            message.offset()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+use super::*;
+use crate::hr::{EventKind, Rfc3339, SchemaTag, Source};
+use crate::testkit;
+
+fn event_json(number: &str) -> Vec<u8> {
+    let event = HrEvent {
+        schema: SchemaTag,
+        event_id: crate::hr::NonBlank::parse("esr-1").unwrap(),
+        source: Source::Esr,
+        kind: EventKind::Joiner,
+        occurred_at: Rfc3339(jiff::Timestamp::UNIX_EPOCH),
+        sequence: Some(1),
+        person: testkit::nurse(number),
+    };
+    serde_json::to_vec(&event).unwrap()
+}
+
+#[test]
+fn a_well_keyed_event_is_accepted() {
+    let payload = event_json("20000001");
+    let event = accept(Some(b"20000001"), Some(&payload)).unwrap();
+    assert_eq!(event.person.employee_number.as_str(), "20000001");
+}
+
+#[test]
+fn every_unusable_record_says_why() {
+    let payload = event_json("20000001");
+    let kinds = |key: Option<&[u8]>, payload: Option<&[u8]>| {
+        let r = accept(key, payload).unwrap_err();
+        assert!(!r.reason.is_empty());
+        (r.kind, r.reason)
+    };
+    assert_eq!(kinds(Some(b"1"), None).0, "empty");
+    assert_eq!(kinds(Some(b"1"), Some(b"")).0, "empty");
+    let (k, why) = kinds(Some(b"1"), Some(b"{not json"));
+    assert_eq!(k, "shape");
+    assert!(why.contains("hr-event.v1.schema.json"), "{why}");
+    let (k, why) = kinds(Some(b"20000002"), Some(&payload));
+    assert_eq!(k, "key");
+    assert!(
+        why.contains("\"20000002\"") && why.contains("\"20000001\""),
+        "{why}"
+    );
+    assert_eq!(kinds(None, Some(&payload)).0, "key");
+
+    // A business rule the schema cannot express: end before start.
+    let mut v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    v["person"]["assignments"][0]["end_date"] = "2001-01-01".into();
+    let bad = serde_json::to_vec(&v).unwrap();
+    let (k, why) = kinds(Some(b"20000001"), Some(&bad));
+    assert_eq!(k, "rules");
+    assert!(why.contains("before it starts"), "{why}");
+
+    // An unknown status is a shape fault, caught before any rule.
+    let mut v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    v["person"]["assignments"][0]["status"] = "On Holiday".into();
+    let bad = serde_json::to_vec(&v).unwrap();
+    assert_eq!(kinds(Some(b"20000001"), Some(&bad)).0, "shape");
+}
+
+#[test]
+fn health_reports_every_problem_and_metrics_encode() {
+    let shared = Shared::new();
+    assert!(
+        !shared.with_health(|h| h.problems()).is_empty(),
+        "not yet consuming"
+    );
+    shared.with_health(|h| h.consuming = true);
+    assert!(shared.with_health(|h| h.problems()).is_empty());
+    shared.with_health(|h| h.stalled = vec!["hr[3]".into()]);
+    let p = shared.with_health(|h| h.problems());
+    assert!(p[0].contains("hr[3]"), "{p:?}");
+
+    shared.metrics.count_event("recorded");
+    shared.metrics.count(&shared.metrics.dead_letters, "rules");
+    let text = shared.metrics.encode();
+    assert!(
+        text.contains("turnstile_events_total{outcome=\"recorded\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("turnstile_dead_letters_total{kind=\"rules\"} 1"),
+        "{text}"
+    );
+}

@@ -1,0 +1,109 @@
+//! Recording an HR event: shared by `feed --apply` and the daemon.
+//!
+//! The event becomes the person's record if it is newer than the one held, and the changes
+//! it plans are written to the audit trail in the same transaction. Replays, duplicates
+//! and late older events change nothing (see [`crate::store::judge`]).
+
+use crate::account::Account;
+use crate::audit::Draft;
+use crate::hr::{EventKind, HrEvent, NonBlank, Person, Rfc3339, SchemaTag, Source};
+use crate::plan::{self, Change};
+use crate::policy::RoleModel;
+use crate::store::{Outcome, Store, StoreError};
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+/// A file feed's person as an HR event. The id is made of the source, the extract's time
+/// and the employee number, so feeding the same extract twice gives the same ids and the
+/// second time changes nothing.
+pub fn file_event(
+    source: Source,
+    person: Person,
+    extracted_at: Timestamp,
+    kind: EventKind,
+) -> Result<HrEvent, String> {
+    let stamp = extracted_at.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let event_id = NonBlank::parse(&format!(
+        "{}-{stamp}-{}",
+        source.as_str(),
+        person.employee_number
+    ))?;
+    Ok(HrEvent {
+        schema: SchemaTag,
+        event_id,
+        source,
+        kind,
+        occurred_at: Rfc3339(extracted_at),
+        sequence: None,
+        person,
+    })
+}
+
+/// The audit entries an applied event writes: the HR record, then each planned change.
+pub fn event_drafts(
+    event: &HrEvent,
+    changes: &[Change],
+    at: Timestamp,
+    actor: &str,
+    today: Date,
+    person: &Person,
+) -> Vec<Draft> {
+    let number = person.employee_number.as_str().to_string();
+    let mut drafts = vec![Draft {
+        at,
+        actor: actor.to_string(),
+        employee_number: Some(number.clone()),
+        system: None,
+        account: None,
+        action: "hr.record".into(),
+        outcome: "recorded".into(),
+        rule: None,
+        event_id: Some(event.event_id.as_str().to_string()),
+        reason: format!(
+            "{} from {}: {} on {today}",
+            event.kind.as_str(),
+            event.source.as_str(),
+            person.lifecycle(today).as_str()
+        ),
+    }];
+    drafts.extend(changes.iter().map(|c| Draft {
+        at,
+        actor: actor.to_string(),
+        employee_number: Some(number.clone()),
+        system: Some(c.system.clone()),
+        account: c.account.clone(),
+        action: format!("change.{}", c.action),
+        outcome: "planned".into(),
+        rule: Some(c.rule.clone()),
+        event_id: Some(event.event_id.as_str().to_string()),
+        reason: c.reason.clone(),
+    }));
+    drafts
+}
+
+/// Records `event` with the changes it plans against `accounts` (the person's accounts
+/// as last read), in one transaction.
+pub fn record(
+    store: &mut dyn Store,
+    model: &RoleModel,
+    event: &HrEvent,
+    accounts: &[&Account],
+    today: Date,
+    actor: &str,
+) -> Result<Outcome, StoreError> {
+    let now = Timestamp::now();
+    store.record_event(event, &mut |_, new| {
+        let changes = plan::plan_person(model, new, accounts, today);
+        event_drafts(event, &changes, now, actor, today, new)
+    })
+}
+
+/// A short label for logs, metrics and summaries.
+pub fn outcome_label(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Applied { .. } => "recorded",
+        Outcome::Unchanged => "unchanged",
+        Outcome::Duplicate => "duplicate",
+        Outcome::Stale { .. } => "stale",
+    }
+}
