@@ -211,17 +211,29 @@ fn feed_prints_events_that_satisfy_the_schema_and_trac_starters_are_future_joine
 }
 
 #[test]
-fn verbs_not_yet_built_say_so_and_exit_2() {
+fn bad_usage_and_bad_settings_exit_2_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [vec!["run"], vec!["feed", "esr", "x.csv", "--publish"]] {
-        std::fs::write(dir.path().join("x.csv"), HEADER).unwrap();
-        let o = turnstile(&args, dir.path());
-        assert_eq!(o.status.code(), Some(2), "{args:?}");
-        assert!(
-            text(&o).contains("not yet available"),
-            "{args:?}: {}",
-            text(&o)
-        );
+    std::fs::write(dir.path().join("x.csv"), HEADER).unwrap();
+    let o = turnstile(&["feed", "esr", "x.csv", "--publish", "--full"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("--full needs --apply"), "{}", text(&o));
+    // The daemon refuses bad Kafka settings before connecting, naming each key.
+    std::fs::write(
+        dir.path().join("k.toml"),
+        "[kafka]\nsecurity_protocol = \"sasl_ssl\"\n[kafka.consumer]\n\"enable.auto.offset.store\" = \"true\"\n",
+    )
+    .unwrap();
+    let o = turnstile(
+        &["--config", "k.toml", "run", "--policy", &policy()],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    for key in [
+        "[kafka] sasl_mechanism",
+        "[kafka] sasl_username",
+        "enable.auto.offset.store",
+    ] {
+        assert!(text(&o).contains(key), "{key}: {}", text(&o));
     }
     let o = turnstile(&["reconcile", "--policy", &policy()], dir.path());
     assert_eq!(o.status.code(), Some(2));

@@ -1,0 +1,299 @@
+//! The daemon against a real broker: events per second from the topic to recorded plans,
+//! and latency from publish to recorded plan, beside bare rdkafka consumers on the same
+//! broker in the same run.
+//!
+//! Needs the peers: `tests/peers/peers.sh start`, then `cargo bench --bench kafka`
+//! (or `scripts/bench-kafka.sh`). `TURNSTILE_BENCH_EVENTS` (default 10000) sets the
+//! backlog; `TURNSTILE_BENCH_RATE` (default 100/s) the paced publishing for latency.
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use turnstile::store::sqlite::SqliteStore;
+use turnstile::store::{AuditFilter, Store};
+
+const PARTITIONS: i32 = 3;
+
+fn peers() -> BTreeMap<String, String> {
+    let path = std::env::var("TURNSTILE_PEERS").unwrap_or_else(|_| "/tmp/turnstile-peers".into());
+    std::fs::read_to_string(format!("{path}/env"))
+        .expect("start the peers first: tests/peers/peers.sh start")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn env_or(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn event(number: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schema": "turnstile.hr-event/v1",
+        "event_id": format!("bench-{number}"),
+        "source": "esr",
+        "kind": "joiner",
+        "occurred_at": "2026-11-23T09:00:00Z",
+        "person": {
+            "employee_number": number.to_string(),
+            "given_name": "Amara",
+            "family_name": format!("Okafor{number}"),
+            "line_manager": "20001111",
+            "assignments": [{
+                "assignment_number": format!("{number}-1"),
+                "primary": true,
+                "status": "Active Assignment",
+                "position_number": "P-0431",
+                "position_title": "Staff Nurse",
+                "staff_group": "Nursing and Midwifery Registered",
+                "job_role": "Staff Nurse",
+                "organisation": "Ward 7 Medicine",
+                "location": "Main Hospital",
+                "start_date": "2019-04-01"
+            }]
+        }
+    }))
+    .unwrap()
+}
+
+async fn create_topic(brokers: &str, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for r in admin
+        .create_topics(&[t], &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}
+
+fn producer(brokers: &str) -> FutureProducer {
+    // One record per batch: tansu's memory storage stalls a consumer resuming inside a
+    // multi-record batch (TESTBED.md).
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "0")
+        .set("batch.num.messages", "1")
+        .set("enable.idempotence", "false")
+        .create()
+        .unwrap()
+}
+
+/// Publishes events `from..to`; with `rate`, paced at that many per second. Returns when
+/// each was handed to the producer (µs since the epoch).
+async fn publish(
+    p: &FutureProducer,
+    topic: &str,
+    from: u64,
+    to: u64,
+    rate: Option<u64>,
+) -> Vec<i64> {
+    let started = Instant::now();
+    let mut sent = Vec::new();
+    let mut pending = Vec::new();
+    for (i, n) in (from..to).enumerate() {
+        if let Some(r) = rate {
+            let due = started + Duration::from_secs_f64(i as f64 / r as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let key = n.to_string();
+        let value = event(n);
+        let mut rec = FutureRecord::to(topic).key(&key).payload(&value);
+        sent.push(jiff::Timestamp::now().as_microsecond());
+        let delivery = loop {
+            match p.send_result(rec) {
+                Ok(d) => break d,
+                Err((_, back)) => {
+                    rec = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        };
+        pending.push(delivery);
+        if pending.len() >= 1000 || rate.is_some() {
+            for d in pending.drain(..) {
+                d.await.unwrap().unwrap();
+            }
+        }
+    }
+    for d in pending {
+        d.await.unwrap().unwrap();
+    }
+    sent
+}
+
+/// A bare consumer in a group of its own: storing each offset, or also writing each event
+/// to SQLite with a durable commit, as the floor of durable per-event recording.
+async fn bare(brokers: &str, topic: &str, total: u64, durable: Option<&std::path::Path>) -> f64 {
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("bare-{}", std::process::id()))
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let db = durable.map(|path| {
+        let db = rusqlite::Connection::open(path).unwrap();
+        db.pragma_update(None, "journal_mode", "WAL").unwrap();
+        db.pragma_update(None, "synchronous", "FULL").unwrap();
+        db.execute_batch("CREATE TABLE IF NOT EXISTS e (id TEXT PRIMARY KEY, body TEXT)")
+            .unwrap();
+        db
+    });
+    let mut first = None;
+    for _ in 0..total {
+        let m = c.recv().await.unwrap();
+        first.get_or_insert_with(Instant::now);
+        if let Some(db) = &db {
+            let body = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            let key = format!("{}-{}", m.partition(), m.offset());
+            db.execute("INSERT OR IGNORE INTO e VALUES (?1, ?2)", [key, body])
+                .unwrap();
+        }
+        c.store_offset_from_message(&m).unwrap();
+    }
+    let secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    (total - 1) as f64 / secs
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// `hr.record` times (µs) by event id.
+fn recorded(store: &std::path::Path) -> BTreeMap<String, i64> {
+    if !store.exists() {
+        return BTreeMap::new();
+    }
+    SqliteStore::open(store)
+        .unwrap()
+        .audit(&AuditFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.draft.action == "hr.record")
+        .filter_map(|e| Some((e.draft.event_id?, e.draft.at.as_microsecond())))
+        .collect()
+}
+
+fn wait_for(store: &std::path::Path, count: usize, within: Duration) -> BTreeMap<String, i64> {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = recorded(store);
+        if r.len() >= count || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let p = peers();
+    let brokers = p["KAFKA_BROKERS"].clone();
+    let total = env_or("TURNSTILE_BENCH_EVENTS", 10_000);
+    let rate = env_or("TURNSTILE_BENCH_RATE", 100);
+    let paced = (rate * 20).min(2_000);
+    let dir = tempfile::tempdir().unwrap();
+    let topic = format!("bench-{}", std::process::id());
+    create_topic(&brokers, &topic, PARTITIONS).await;
+    create_topic(&brokers, &format!("{topic}.dlq"), 1).await;
+    let prod = producer(&brokers);
+    let t = Instant::now();
+    publish(&prod, &topic, 50_000_000, 50_000_000 + total, None).await;
+    println!(
+        "published {total} events in {:.1}s ({:.0}/s, one record per batch)",
+        t.elapsed().as_secs_f64(),
+        total as f64 / t.elapsed().as_secs_f64()
+    );
+
+    let bare_rate = bare(&brokers, &topic, total, None).await;
+    let durable_rate = bare(&brokers, &topic, total, Some(&dir.path().join("bare.db"))).await;
+
+    let store = dir.path().join("state.db");
+    let config = dir.path().join("turnstile.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"{}\"\n[policy]\npath = \"{}\"\n[daemon]\nlisten = \"\"\n[log]\nlevel = \"warn\"\n\
+             [kafka]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\ngroup_id = \"bench-{}\"\n\
+             [kafka.producer]\n\"linger.ms\" = \"0\"\n\"batch.num.messages\" = \"1\"\n\"enable.idempotence\" = \"false\"\n",
+            store.display(),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/role-model.toml"),
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_turnstile"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let times = wait_for(&store, total as usize, Duration::from_secs(1800));
+    let (lo, hi) = (
+        times.values().min().copied().unwrap_or(0),
+        times.values().max().copied().unwrap_or(0),
+    );
+    let ours = (times.len() as f64 - 1.0) / ((hi - lo) as f64 / 1e6);
+    println!("backlog of {total} events (3 partitions), first to last recorded:");
+    println!("  bare rdkafka consumer (store offset only):      {bare_rate:>8.0} events/s");
+    println!("  bare consumer + one durable SQLite insert each: {durable_rate:>8.0} events/s");
+    println!(
+        "  turnstile run (record + plan + audit, durable):  {ours:>8.0} events/s  ({} recorded)",
+        times.len()
+    );
+    println!(
+        "  ratios: ours/bare = {:.3}, ours/bare+durable insert = {:.2}",
+        ours / bare_rate,
+        ours / durable_rate
+    );
+
+    // Latency: the daemon is caught up; publish at a steady rate and time each event from
+    // its publish (the record's CreateTime, taken by the producer) to its hr.record entry.
+    let first = 60_000_000;
+    let sent = publish(&prod, &topic, first, first + paced, Some(rate)).await;
+    let times = wait_for(&store, (total + paced) as usize, Duration::from_secs(300));
+    let mut lat: Vec<f64> = (first..first + paced)
+        .zip(&sent)
+        .filter_map(|(n, at)| Some((times.get(&format!("bench-{n}"))? - at) as f64 / 1000.0))
+        .collect();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "latency, {} events at {rate}/s, publish to recorded plan: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        lat.len(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or(0.0)
+    );
+}
