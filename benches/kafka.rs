@@ -30,6 +30,24 @@ fn peers() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `fetch.wait.max.ms` for every consumer here (librdkafka's default is 500): tansu answers
+/// a waiting fetch only when the wait is over, not when a record arrives, so on tansu it
+/// sets the floor of publish-to-consume latency.
+fn fetch_wait() -> String {
+    std::env::var("TURNSTILE_BENCH_FETCH_WAIT_MS").unwrap_or_else(|_| "500".into())
+}
+
+fn bare_consumer(brokers: &str, group: &str) -> StreamConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", fetch_wait())
+        .create()
+        .unwrap()
+}
+
 fn env_or(key: &str, default: u64) -> u64 {
     std::env::var(key)
         .ok()
@@ -139,13 +157,8 @@ async fn publish(
 /// A bare consumer in a group of its own: storing each offset, or also writing each event
 /// to SQLite with a durable commit, as the floor of durable per-event recording.
 async fn bare(brokers: &str, topic: &str, total: u64, durable: Option<&std::path::Path>) -> f64 {
-    let c: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("bare-{}", std::process::id()))
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
+    let group = format!("bare-{}-{}", std::process::id(), durable.is_some());
+    let c = bare_consumer(brokers, &group);
     c.subscribe(&[topic]).unwrap();
     let db = durable.map(|path| {
         let db = rusqlite::Connection::open(path).unwrap();
@@ -244,10 +257,12 @@ async fn main() {
         format!(
             "[store]\npath = \"{}\"\n[policy]\npath = \"{}\"\n[daemon]\nlisten = \"\"\n[log]\nlevel = \"warn\"\n\
              [kafka]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\ngroup_id = \"bench-{}\"\n\
+             [kafka.consumer]\n\"fetch.wait.max.ms\" = \"{}\"\n\
              [kafka.producer]\n\"linger.ms\" = \"0\"\n\"batch.num.messages\" = \"1\"\n\"enable.idempotence\" = \"false\"\n",
             store.display(),
             concat!(env!("CARGO_MANIFEST_DIR"), "/examples/role-model.toml"),
-            std::process::id()
+            std::process::id(),
+            fetch_wait()
         ),
     )
     .unwrap();
@@ -281,19 +296,57 @@ async fn main() {
 
     // Latency: the daemon is caught up; publish at a steady rate and time each event from
     // its publish (the record's CreateTime, taken by the producer) to its hr.record entry.
-    let first = 60_000_000;
+    // A bare consumer beside the daemon, timing each event to its receipt: the same
+    // broker, fetch settings and publishing, with no work done per event.
+    let first = 60_000_000u64;
+    let watcher = bare_consumer(&brokers, &format!("watch-{}", std::process::id()));
+    watcher.subscribe(&[topic.as_str()]).unwrap();
+    for _ in 0..total {
+        watcher.recv().await.unwrap();
+    }
+    let watching = tokio::spawn(async move {
+        let mut seen = BTreeMap::new();
+        while seen.len() < paced as usize {
+            let m = watcher.recv().await.unwrap();
+            let key: u64 = String::from_utf8_lossy(m.key().unwrap_or_default())
+                .parse()
+                .unwrap_or(0);
+            seen.insert(key, jiff::Timestamp::now().as_microsecond());
+        }
+        seen
+    });
     let sent = publish(&prod, &topic, first, first + paced, Some(rate)).await;
     let times = wait_for(&store, (total + paced) as usize, Duration::from_secs(300));
-    let mut lat: Vec<f64> = (first..first + paced)
-        .zip(&sent)
-        .filter_map(|(n, at)| Some((times.get(&format!("bench-{n}"))? - at) as f64 / 1000.0))
-        .collect();
-    lat.sort_by(|a, b| a.total_cmp(b));
+    let seen = watching.await.unwrap();
+    let spread = |arrived: &dyn Fn(u64) -> Option<i64>| {
+        let mut lat: Vec<f64> = (first..first + paced)
+            .zip(&sent)
+            .filter_map(|(n, at)| Some((arrived(n)? - at) as f64 / 1000.0))
+            .collect();
+        lat.sort_by(|a, b| a.total_cmp(b));
+        lat
+    };
+    let ours = spread(&|n| times.get(&format!("bench-{n}")).copied());
+    let bare = spread(&|n| seen.get(&n).copied());
     println!(
-        "latency, {} events at {rate}/s, publish to recorded plan: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        lat.len(),
-        percentile(&lat, 0.50),
-        percentile(&lat, 0.99),
-        lat.last().copied().unwrap_or(0.0)
+        "latency, {paced} events at {rate}/s, fetch.wait.max.ms = {}:",
+        fetch_wait()
+    );
+    for (name, lat) in [
+        ("bare consumer, publish to receipt      ", &bare),
+        ("turnstile run, publish to recorded plan", &ours),
+    ] {
+        println!(
+            "  {name}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} events)",
+            percentile(lat, 0.50),
+            percentile(lat, 0.99),
+            lat.last().copied().unwrap_or(0.0),
+            lat.len()
+        );
+    }
+    println!(
+        "  ratios ours/bare: p50 {:.2}, p99 {:.2}",
+        percentile(&ours, 0.50) / percentile(&bare, 0.50),
+        percentile(&ours, 0.99) / percentile(&bare, 0.99)
     );
 }
