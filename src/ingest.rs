@@ -98,6 +98,33 @@ pub fn record(
     })
 }
 
+/// Records `events` in order, in one transaction, each with the changes it plans against
+/// the person's accounts as the store last read them. One outcome per event.
+pub fn record_batch(
+    store: &mut dyn Store,
+    model: &RoleModel,
+    events: &[&HrEvent],
+    today: Date,
+    actor: &str,
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut accounts: std::collections::BTreeMap<&str, Vec<Account>> = Default::default();
+    for e in events {
+        let number = e.person.employee_number.as_str();
+        if !accounts.contains_key(number) {
+            accounts.insert(number, store.accounts_of(number)?);
+        }
+    }
+    let now = Timestamp::now();
+    store.record_events(events, &mut |event, _, new| {
+        let mine: Vec<&Account> = accounts
+            .get(new.employee_number.as_str())
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        let changes = plan::plan_person(model, new, &mine, today);
+        event_drafts(event, &changes, now, actor, today, new)
+    })
+}
+
 /// A short label for logs, metrics and summaries.
 pub fn outcome_label(outcome: &Outcome) -> &'static str {
     match outcome {

@@ -72,7 +72,7 @@ impl Metrics {
         );
         registry.register(
             "event_seconds",
-            "Time to record one HR event and its planned changes",
+            "Time to record an HR event and its planned changes (a batch's time shared among its events)",
             m.event_seconds.clone(),
         );
         registry.register(

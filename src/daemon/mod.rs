@@ -10,7 +10,6 @@
 pub mod admin;
 pub mod progress;
 
-use crate::account::Account;
 use crate::audit::Draft;
 use crate::config::Config;
 use crate::hr::HrEvent;
@@ -32,6 +31,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::Instrument;
+
+/// The most records taken into one batch (one durable commit).
+const MAX_BATCH: usize = 500;
 
 /// Who the audit trail says recorded an event.
 pub const ACTOR: &str = "turnstile run";
@@ -275,6 +277,7 @@ pub async fn run(
         shared: &shared,
     };
     let mut summary = Summary::default();
+    let mut last_error: Option<(String, Instant)> = None;
     loop {
         let message = tokio::select! {
             biased;
@@ -282,41 +285,58 @@ pub async fn run(
             m = consumer.recv() => m.map(|m| m.detach()),
         };
         let message = match message {
-            Ok(m) => m,
+            Ok(m) => {
+                last_error = None;
+                m
+            }
             Err(e) => {
-                tracing::warn!("reading from Kafka: {e}; retrying");
+                // The same error repeats on every poll (a missing topic, say): say it
+                // when it changes, and once a minute while it lasts.
+                let text = e.to_string();
+                if last_error
+                    .as_ref()
+                    .is_none_or(|(t, at): &(String, Instant)| {
+                        *t != text || at.elapsed() > Duration::from_secs(60)
+                    })
+                {
+                    tracing::warn!("reading from Kafka: {text}; retrying");
+                    last_error = Some((text, Instant::now()));
+                }
                 tokio::select! {
                     _ = shutdown.wait_for(|s| *s) => break,
                     _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
                 }
             }
         };
-        let span = tracing::info_span!(
-            "event",
-            topic = message.topic(),
-            partition = message.partition(),
-            offset = message.offset(),
-            event_id = tracing::field::Empty,
-            person = tracing::field::Empty,
-        );
-        let done = worker
-            .handle(&message, &mut shutdown, &mut summary)
-            .instrument(span)
-            .await;
-        if !done {
-            // Shutting down mid-event: its offset is not stored, so it is read again
-            // after the restart (and changes nothing if it was in fact recorded).
+        // Take whatever else has already arrived, without waiting, so the batch is
+        // recorded with one durable commit.
+        let mut batch = vec![message];
+        while batch.len() < MAX_BATCH {
+            tokio::select! {
+                biased;
+                m = consumer.recv() => match m {
+                    Ok(m) => batch.push(m.detach()),
+                    Err(_) => break,
+                },
+                _ = std::future::ready(()) => break,
+            }
+        }
+        if !worker.handle(&batch, &mut shutdown, &mut summary).await {
+            // Shutting down mid-batch: no offset of it is stored, so it is read again
+            // after the restart (and changes nothing where it was in fact recorded).
             break;
         }
-        if let Err(e) =
-            consumer.store_offset(message.topic(), message.partition(), message.offset())
-        {
-            // The partition was revoked meanwhile: its new owner reads the event again,
-            // which changes nothing.
-            tracing::warn!(
-                offset = message.offset(),
-                "cannot store the offset: {e}; the event will be read again and change nothing"
-            );
+        for message in &batch {
+            if let Err(e) =
+                consumer.store_offset(message.topic(), message.partition(), message.offset())
+            {
+                // The partition was revoked meanwhile: its new owner reads the event
+                // again, which changes nothing.
+                tracing::warn!(
+                    offset = message.offset(),
+                    "cannot store the offset: {e}; the event will be read again and change nothing"
+                );
+            }
         }
     }
     checker.abort();
@@ -553,73 +573,80 @@ struct Worker<'a> {
 }
 
 impl Worker<'_> {
-    /// Records or dead-letters one message. True when its effect is durable (so its offset
-    /// may be stored); false when shutdown came while it was still being retried.
+    /// Records the good events of a batch (one transaction) and dead-letters the others.
+    /// True when every effect is durable (so the offsets may be stored); false when
+    /// shutdown came while something was still being retried.
     async fn handle(
         &self,
-        message: &OwnedMessage,
+        batch: &[OwnedMessage],
         shutdown: &mut watch::Receiver<bool>,
         summary: &mut Summary,
     ) -> bool {
         let started = Instant::now();
         let metrics = &self.shared.metrics;
-        let done = match accept(message.key(), message.payload()) {
-            Ok(event) => {
-                let span = tracing::Span::current();
-                span.record("event_id", event.event_id.as_str());
-                span.record("person", event.person.employee_number.as_str());
-                match self.record(event, shutdown).await {
-                    Some(label) => {
-                        metrics.count_event(label);
-                        tracing::debug!(outcome = label, "HR event");
-                        true
-                    }
-                    None => false,
-                }
+        let mut good: Vec<(&OwnedMessage, HrEvent)> = Vec::new();
+        let mut bad: Vec<(&OwnedMessage, Rejection)> = Vec::new();
+        for m in batch {
+            match accept(m.key(), m.payload()) {
+                Ok(e) => good.push((m, e)),
+                Err(r) => bad.push((m, r)),
             }
-            Err(rejection) => match self.dead_letter(message, &rejection, shutdown).await {
+        }
+        if !good.is_empty() {
+            let events: Vec<HrEvent> = good.iter().map(|(_, e)| e.clone()).collect();
+            let model = self.model.clone();
+            let Some(labels) = self
+                .with_store(shutdown, "record HR events", move |store| {
+                    let today = jiff::Timestamp::now().to_zoned(crate::cli::london()).date();
+                    let refs: Vec<&HrEvent> = events.iter().collect();
+                    ingest::record_batch(store, &model, &refs, today, ACTOR)
+                        .map(|o| o.iter().map(ingest::outcome_label).collect::<Vec<_>>())
+                })
+                .await
+            else {
+                return false;
+            };
+            for ((m, e), label) in good.iter().zip(labels) {
+                metrics.count_event(label);
+                let _span = event_span(m, Some(e)).entered();
+                tracing::debug!(outcome = label, kind = e.kind.as_str(), "HR event");
+            }
+        }
+        for (m, rejection) in &bad {
+            let span = event_span(m, None);
+            match self
+                .dead_letter(m, rejection, shutdown)
+                .instrument(span.clone())
+                .await
+            {
                 Refusal::Sent => {
                     metrics.count_event("dead_lettered");
                     metrics.count(&metrics.dead_letters, rejection.kind);
                     summary.dead_lettered += 1;
+                    let _span = span.entered();
                     tracing::warn!(
                         kind = rejection.kind,
                         "event sent to {}: {}",
                         self.dead_letter_topic,
                         rejection.reason
                     );
-                    true
                 }
-                Refusal::SentBefore => true,
-                Refusal::Interrupted => false,
-            },
-        };
-        if done {
-            summary.events += 1;
-            metrics
-                .event_seconds
-                .observe(started.elapsed().as_secs_f64());
-            if let Some(ms) = message.timestamp().to_millis() {
-                let now = jiff::Timestamp::now().as_millisecond();
+                Refusal::SentBefore => {}
+                Refusal::Interrupted => return false,
+            }
+        }
+        summary.events += batch.len() as u64;
+        let each = started.elapsed().as_secs_f64() / batch.len() as f64;
+        let now = jiff::Timestamp::now().as_millisecond();
+        for m in batch {
+            metrics.event_seconds.observe(each);
+            if let Some(ms) = m.timestamp().to_millis() {
                 metrics
                     .event_age_seconds
                     .observe(((now - ms).max(0) as f64) / 1000.0);
             }
         }
-        done
-    }
-
-    /// Records the event. The outcome's label, or None on shutdown.
-    async fn record(
-        &self,
-        event: HrEvent,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Option<&'static str> {
-        let model = self.model.clone();
-        self.with_store(shutdown, "record the event", move |store| {
-            record_in(store, &model, &event).map(|o| ingest::outcome_label(&o))
-        })
-        .await
+        true
     }
 
     /// Runs `f` on the store off the async threads, retrying failures with backoff until it
@@ -771,15 +798,16 @@ impl Worker<'_> {
     }
 }
 
-fn record_in(
-    store: &mut dyn Store,
-    model: &RoleModel,
-    event: &HrEvent,
-) -> Result<crate::store::Outcome, StoreError> {
-    let today = jiff::Timestamp::now().to_zoned(crate::cli::london()).date();
-    let accounts: Vec<Account> = store.accounts_of(event.person.employee_number.as_str())?;
-    let mine: Vec<&Account> = accounts.iter().collect();
-    ingest::record(store, model, event, &mine, today, ACTOR)
+/// The span of one record: where it was read, and whose event it is when it is one.
+fn event_span(message: &OwnedMessage, event: Option<&HrEvent>) -> tracing::Span {
+    tracing::info_span!(
+        "event",
+        topic = message.topic(),
+        partition = message.partition(),
+        offset = message.offset(),
+        event_id = event.map(|e| e.event_id.as_str()),
+        person = event.map(|e| e.person.employee_number.as_str()),
+    )
 }
 
 /// Where a record was read, with a digest of its key and value.

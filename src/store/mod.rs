@@ -12,6 +12,9 @@ use crate::audit::{Break, Draft, Entry};
 use crate::hr::{HrEvent, Person};
 use jiff::Timestamp;
 
+/// Gives an applied event's audit entries: `(event, previous record, new record)`.
+pub type EventFollowUp<'a> = dyn FnMut(&HrEvent, Option<&Person>, &Person) -> Vec<Draft> + 'a;
+
 /// The newest record held for a person.
 #[derive(Debug, Clone)]
 pub struct StoredPerson {
@@ -89,7 +92,23 @@ pub trait Store {
         &mut self,
         event: &HrEvent,
         follow_up: &mut dyn FnMut(Option<&Person>, &Person) -> Vec<Draft>,
-    ) -> Result<Outcome, StoreError>;
+    ) -> Result<Outcome, StoreError> {
+        let mut outcomes =
+            self.record_events(&[event], &mut |_, previous, new| follow_up(previous, new))?;
+        outcomes.pop().ok_or_else(|| StoreError::Corrupt {
+            key: event.event_id.as_str().to_string(),
+            detail: "recording gave no outcome".into(),
+        })
+    }
+
+    /// Records several events, in order, in one transaction: as if each were recorded on
+    /// its own, but with one durable commit. `follow_up(event, previous, new)` gives each
+    /// applied event's audit entries. One outcome per event, in order.
+    fn record_events(
+        &mut self,
+        events: &[&HrEvent],
+        follow_up: &mut EventFollowUp<'_>,
+    ) -> Result<Vec<Outcome>, StoreError>;
 
     fn person(&self, employee_number: &str) -> Result<Option<StoredPerson>, StoreError>;
 

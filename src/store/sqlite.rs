@@ -4,10 +4,10 @@
 //! power cut. The audit table refuses UPDATE and DELETE by trigger (stopping accidents);
 //! the hash chain is what detects deliberate tampering with the file.
 
-use super::{AuditFilter, Outcome, Refused, Store, StoreError, StoredPerson, judge};
+use super::{AuditFilter, EventFollowUp, Outcome, Refused, Store, StoreError, StoredPerson, judge};
 use crate::account::Account;
 use crate::audit::{self, Break, Draft, Entry};
-use crate::hr::{HrEvent, Person};
+use crate::hr::HrEvent;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::Path;
@@ -211,34 +211,35 @@ fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Entry, String)> {
 const ENTRY_COLUMNS: &str = "seq, at, actor, employee_number, system, account, action, outcome, rule, event_id, reason, prev_hash, hash";
 
 impl Store for SqliteStore {
-    fn record_event(
+    fn record_events(
         &mut self,
-        event: &HrEvent,
-        follow_up: &mut dyn FnMut(Option<&Person>, &Person) -> Vec<Draft>,
-    ) -> Result<Outcome, StoreError> {
-        let key = event.person.employee_number.as_str();
+        events: &[&HrEvent],
+        follow_up: &mut EventFollowUp<'_>,
+    ) -> Result<Vec<Outcome>, StoreError> {
         let tx = self.conn.transaction()?;
-        let current: Option<HrEvent> = tx
-            .query_row(
-                "SELECT event_json FROM person WHERE employee_number = ?1",
-                [key],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?
-            .map(|json| decode_event(key, &json))
-            .transpose()?;
-        let outcome = judge(current.as_ref(), event);
-        match &outcome {
-            Outcome::Applied { previous } => {
-                let drafts = follow_up(previous.as_ref(), &event.person);
-                write_person(&tx, event)?;
-                append(&tx, drafts)?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            let key = event.person.employee_number.as_str();
+            let current: Option<HrEvent> = tx
+                .prepare_cached("SELECT event_json FROM person WHERE employee_number = ?1")?
+                .query_row([key], |r| r.get::<_, String>(0))
+                .optional()?
+                .map(|json| decode_event(key, &json))
+                .transpose()?;
+            let outcome = judge(current.as_ref(), event);
+            match &outcome {
+                Outcome::Applied { previous } => {
+                    let drafts = follow_up(event, previous.as_ref(), &event.person);
+                    write_person(&tx, event)?;
+                    append(&tx, drafts)?;
+                }
+                Outcome::Unchanged => write_person(&tx, event)?,
+                Outcome::Duplicate | Outcome::Stale { .. } => {}
             }
-            Outcome::Unchanged => write_person(&tx, event)?,
-            Outcome::Duplicate | Outcome::Stale { .. } => {}
+            outcomes.push(outcome);
         }
         tx.commit()?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     fn person(&self, employee_number: &str) -> Result<Option<StoredPerson>, StoreError> {

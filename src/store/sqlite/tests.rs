@@ -209,6 +209,33 @@ proptest! {
         prop_assert_eq!(s.audit(&AuditFilter::default()).unwrap().len(), applied);
         prop_assert_eq!(s.verify_audit().unwrap(), Ok(applied as u64));
     }
+
+    /// Recording in batches (one transaction each, as the daemon does) gives the same
+    /// outcomes, record and trail as recording one event at a time.
+    #[test]
+    fn batches_are_the_same_as_one_at_a_time(
+        order in proptest::collection::vec(0usize..6, 1..30),
+        cuts in proptest::collection::vec(1usize..6, 1..10),
+    ) {
+        let events: Vec<HrEvent> = (0..6).map(|i| event(&format!("e{i}"), i as i64, &format!("Ward {i}"))).collect();
+        let mut one = SqliteStore::in_memory().unwrap();
+        let singles: Vec<Outcome> = order.iter().map(|&i| record(&mut one, &events[i])).collect();
+        let mut batched = SqliteStore::in_memory().unwrap();
+        let mut outcomes = Vec::new();
+        let mut rest: Vec<&HrEvent> = order.iter().map(|&i| &events[i]).collect();
+        let mut cut = cuts.iter().cycle();
+        while !rest.is_empty() {
+            let n = (*cut.next().unwrap()).min(rest.len());
+            let batch: Vec<&HrEvent> = rest.drain(..n).collect();
+            outcomes.extend(batched.record_events(&batch, &mut |e, _, _| note(e)).unwrap());
+        }
+        prop_assert_eq!(singles, outcomes);
+        prop_assert_eq!(ward(&one), ward(&batched));
+        let trail = |s: &SqliteStore| -> Vec<Option<String>> {
+            s.audit(&AuditFilter::default()).unwrap().into_iter().map(|e| e.draft.event_id).collect()
+        };
+        prop_assert_eq!(trail(&one), trail(&batched));
+    }
 }
 
 #[test]
