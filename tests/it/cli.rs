@@ -2,7 +2,7 @@
 
 use super::drift::{policy, turnstile};
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
 fn text(o: &Output) -> String {
     format!(
@@ -235,6 +235,21 @@ fn bad_usage_and_bad_settings_exit_2_naming_the_problem() {
     ] {
         assert!(text(&o).contains(key), "{key}: {}", text(&o));
     }
+    // The same from the environment, which overrides the file.
+    let o = Command::new(env!("CARGO_BIN_EXE_turnstile"))
+        .args(["run", "--policy", &policy()])
+        .current_dir(dir.path())
+        .env("TURNSTILE__KAFKA__SECURITY_PROTOCOL", "sasl_ssl")
+        .env("TURNSTILE__KAFKA__SASL_USERNAME", "turnstile")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("[kafka] sasl_mechanism: required"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("sasl_username"), "{}", text(&o));
     let o = turnstile(&["reconcile", "--policy", &policy()], dir.path());
     assert_eq!(o.status.code(), Some(2));
     assert!(
