@@ -140,6 +140,10 @@ pub struct HealthState {
     /// Set once the consumer has subscribed.
     pub consuming: bool,
     pub shutting_down: bool,
+    /// The batch being worked on, and since when.
+    pub in_hand: Option<(String, std::time::Instant)>,
+    /// How long work in hand may take before it counts as stuck.
+    pub stall_after: std::time::Duration,
 }
 
 impl HealthState {
@@ -155,6 +159,14 @@ impl HealthState {
         for p in &self.stalled {
             out.push(format!(
                 "partition {p} is stalled: the consumer is not moving and does not stand at the end of the partition"
+            ));
+        }
+        if let Some((what, since)) = &self.in_hand
+            && since.elapsed() >= self.stall_after
+        {
+            out.push(format!(
+                "stuck for {}s on {what}: the state store or the dead-letter topic is failing (see the log); it is retried, nothing is skipped",
+                since.elapsed().as_secs()
             ));
         }
         if self.shutting_down {

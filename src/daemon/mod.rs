@@ -193,6 +193,9 @@ pub async fn run(
         return Err(DaemonError::Config(problems));
     }
     let shared = Shared::new();
+    shared.with_health(|h| {
+        h.stall_after = Duration::from_secs(config.daemon.stall_after_secs.max(1))
+    });
     let consumer: Arc<Kafka> = Arc::new(
         kc.consumer_config()
             .create_with_context(Context {
@@ -203,13 +206,16 @@ pub async fn run(
                 detail: e.to_string(),
             })?,
     );
-    let producer: FutureProducer =
-        kc.producer_config()
-            .create()
-            .map_err(|e| DaemonError::Client {
-                what: "dead-letter producer",
-                detail: e.to_string(),
-            })?;
+    let mut dlq_config = kc.producer_config();
+    if !kc.producer.contains_key("message.timeout.ms") {
+        // A dead letter that cannot be delivered holds consumption: say so within
+        // seconds (then retry), rather than after the minute `feed --publish` allows.
+        dlq_config.set("message.timeout.ms", "10000");
+    }
+    let producer: FutureProducer = dlq_config.create().map_err(|e| DaemonError::Client {
+        what: "dead-letter producer",
+        detail: e.to_string(),
+    })?;
 
     let admin = if config.daemon.listen.is_empty() {
         None
@@ -321,7 +327,10 @@ pub async fn run(
                 _ = std::future::ready(()) => break,
             }
         }
-        if !worker.handle(&batch, &mut shutdown, &mut summary).await {
+        shared.with_health(|h| h.in_hand = Some((describe_batch(&batch), Instant::now())));
+        let done = worker.handle(&batch, &mut shutdown, &mut summary).await;
+        shared.with_health(|h| h.in_hand = None);
+        if !done {
             // Shutting down mid-batch: no offset of it is stored, so it is read again
             // after the restart (and changes nothing where it was in fact recorded).
             break;
@@ -782,8 +791,18 @@ impl Worker<'_> {
                     self.shared
                         .metrics
                         .count(&self.shared.metrics.retries, "dead_letter");
+                    let hint = match e.rdkafka_error_code() {
+                        Some(
+                            RDKafkaErrorCode::UnknownTopicOrPartition
+                            | RDKafkaErrorCode::UnknownTopic
+                            | RDKafkaErrorCode::MessageTimedOut,
+                        ) => {
+                            ": check that the topic exists (or set [kafka] dead_letter_topic) and the broker is reachable"
+                        }
+                        _ => "",
+                    };
                     tracing::error!(
-                        "cannot write to the dead-letter topic {}: {e}; retrying in {:.1}s (the event is not skipped)",
+                        "cannot write to the dead-letter topic {}: {e}{hint}; retrying in {:.1}s (consumption waits: the event is not skipped)",
                         self.dead_letter_topic,
                         delay.as_secs_f64()
                     );
@@ -795,6 +814,20 @@ impl Worker<'_> {
             }
             delay = (delay * 2).min(Duration::from_secs(30));
         }
+    }
+}
+
+/// Where a batch starts, for the health checks.
+fn describe_batch(batch: &[OwnedMessage]) -> String {
+    match batch.first() {
+        Some(m) => format!(
+            "{} record(s) from {}[{}] offset {}",
+            batch.len(),
+            m.topic(),
+            m.partition(),
+            m.offset()
+        ),
+        None => "no records".into(),
     }
 }
 

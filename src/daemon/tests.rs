@@ -70,6 +70,21 @@ fn health_reports_every_problem_and_metrics_encode() {
     shared.with_health(|h| h.stalled = vec!["hr[3]".into()]);
     let p = shared.with_health(|h| h.problems());
     assert!(p[0].contains("hr[3]"), "{p:?}");
+    shared.with_health(|h| h.stalled.clear());
+
+    // Work in hand for longer than the stall limit is stuck; for less, it is not.
+    shared.with_health(|h| {
+        h.stall_after = Duration::from_secs(60);
+        h.in_hand = Some(("1 record(s) from hr[0] offset 5".into(), Instant::now()))
+    });
+    assert!(shared.with_health(|h| h.problems()).is_empty());
+    shared.with_health(|h| h.stall_after = Duration::ZERO);
+    let p = shared.with_health(|h| h.problems());
+    assert!(
+        p[0].contains("stuck for") && p[0].contains("offset 5"),
+        "{p:?}"
+    );
+    shared.with_health(|h| h.in_hand = None);
 
     shared.metrics.count_event("recorded");
     shared.metrics.count(&shared.metrics.dead_letters, "rules");

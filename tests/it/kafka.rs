@@ -1030,3 +1030,43 @@ async fn sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice() {
     }
     eprintln!("{runs} crash runs, {events} events: every effect exactly once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_dead_letter_topic_holds_consumption_until_it_exists() {
+    let setup = Setup::new(&brokers(), 1, false).await;
+    create_topic(&setup.brokers, &setup.topic, 1).await;
+    let mut records = vec![invalid("34000000", 1, 1)];
+    records.extend((1..=3).map(|i| {
+        let n = format!("{}", 34_000_000 + i);
+        rec(&n, &event(&n, 1, false))
+    }));
+    produce(&producer(&setup.brokers, true), &setup.topic, &records).await;
+    let _daemon = setup.start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !setup.log_text().contains("check that the topic exists") {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon should say the topic is missing:\n{}",
+            setup.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Nothing past the refused record is acknowledged while it cannot be dead-lettered,
+    // and the daemon does not look healthy.
+    assert_eq!(
+        standing(&setup.brokers, &setup.group, &setup.topic, 1)[0].0,
+        0
+    );
+    let (status, body) = _daemon.get("/readyz").unwrap();
+    assert_eq!(status, 503);
+    assert!(body.contains("stuck for"), "{body}");
+
+    create_topic(&setup.brokers, &setup.dlq, 1).await;
+    wait_until("the daemon catches up", Duration::from_secs(60), || {
+        setup.caught_up()
+    });
+    let letters = read_all(&setup.brokers, &setup.dlq, 1);
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].headers["turnstile.kind"], "rules");
+    assert_eq!(setup.recorded(), 3);
+}
