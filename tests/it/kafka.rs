@@ -965,7 +965,15 @@ async fn crash_run(seed: u64, kills: u32) -> (usize, usize, usize, Vec<usize>) {
     let mut origin = produce(&p, &setup.topic, &records[..half]).await;
     let rest = records[half..].to_vec();
     let topic = setup.topic.clone();
-    let late = tokio::spawn(async move { produce(&p, &topic, &rest).await });
+    // The rest flows in over a few seconds, while the daemons are killed.
+    let late = tokio::spawn(async move {
+        let mut out = Vec::new();
+        for chunk in rest.chunks(50) {
+            out.extend(produce(&p, &topic, chunk).await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        out
+    });
 
     // How many events had been recorded at each kill: proof the kills land mid-stream.
     let mut at_kill = Vec::new();
@@ -975,7 +983,8 @@ async fn crash_run(seed: u64, kills: u32) -> (usize, usize, usize, Vec<usize>) {
         // Once this daemon is recording (after the group hands it the partitions of the
         // one killed before), kill it at a random moment.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while setup.recorded() == before && Instant::now() < deadline {
+        let all = want.applied.len();
+        while setup.recorded() == before && before < all && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(rng.below(600))).await;
