@@ -341,7 +341,8 @@ fn validate(config: &Config, policy: Option<&Path>) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// A file feed's people as HR events, with stable ids so a replay changes nothing.
+/// When the extract was taken: `--extracted-at`, else the file's modification time. The
+/// file events' ids are made from it, so feeding the same extract twice changes nothing.
 fn extracted_at(arg: Option<&str>, file: &Path) -> Result<Timestamp, Failure> {
     match arg {
         Some(text) => Rfc3339::parse(text)
@@ -490,10 +491,7 @@ fn publish_cmd(
             ingest::file_event(source, p, at, kind).map_err(Failure::Usage)
         })
         .collect::<Result<Vec<HrEvent>, Failure>>()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    let runtime = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
     let published = runtime
         .block_on(crate::kafka::publish(&config.kafka, &events, 10_000))
         .map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -514,16 +512,20 @@ fn publish_cmd(
     Ok(0)
 }
 
+/// An async runtime for the verbs that talk to servers.
+fn runtime(builder: &mut tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, Failure> {
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
 fn run_cmd(config: &Config, a: RunArgs) -> Result<u8, Failure> {
     use crate::daemon::{self, SharedStore};
     use std::sync::{Arc, Mutex};
     let model = Arc::new(load_model(config, a.policy.as_deref())?);
     let store: SharedStore = Arc::new(Mutex::new(Box::new(SqliteStore::open(&config.store.path)?)));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    let runtime = runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(2))?;
     let limit = std::time::Duration::from_secs(config.daemon.shutdown_timeout_secs.max(1));
     let result = runtime.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -862,10 +864,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
         .into_iter()
         .map(|p| p.event.person)
         .collect();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    let runtime = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
     let actor = "turnstile reconcile";
     let mut any_failed = false;
     for (id, cfg) in targets {
