@@ -191,11 +191,7 @@ impl Shared {
     }
 
     pub fn with_health<T>(&self, f: impl FnOnce(&mut HealthState) -> T) -> T {
-        let mut guard = match self.health.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        f(&mut guard)
+        f(&mut super::lock(&self.health))
     }
 }
 

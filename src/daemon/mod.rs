@@ -401,7 +401,7 @@ async fn wait_for_broker(
     shared: &Shared,
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
-    let mut delay = Duration::from_millis(250);
+    let mut retry = Retry::from(Duration::from_millis(250));
     loop {
         let c = consumer.clone();
         let topic = kc.topic.clone();
@@ -432,16 +432,14 @@ async fn wait_for_broker(
                 tracing::warn!(
                     brokers = %kc.brokers,
                     "cannot reach Kafka: {e}; trying again in {:.1}s",
-                    delay.as_secs_f64()
+                    retry.next().as_secs_f64()
                 );
             }
             Err(e) => tracing::warn!("the broker check did not finish: {e}"),
         }
-        tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => return false,
-            _ = tokio::time::sleep(delay) => {}
+        if !retry.pause(shutdown).await {
+            return false;
         }
-        delay = (delay * 2).min(Duration::from_secs(30));
     }
 }
 
@@ -671,23 +669,17 @@ impl Worker<'_> {
         F: Fn(&mut dyn Store) -> Result<T, StoreError> + Send + Sync + 'static,
     {
         let f = Arc::new(f);
-        let mut delay = Duration::from_millis(100);
+        let mut retry = Retry::from(Duration::from_millis(100));
         loop {
             let (store, f) = (self.store.clone(), f.clone());
-            let result = tokio::task::spawn_blocking(move || {
-                let mut guard = match store.lock() {
-                    Ok(g) => g,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
-                f(&mut **guard)
-            })
-            .await
-            .unwrap_or_else(|e| {
-                Err(StoreError::Corrupt {
-                    key: "state store task".into(),
-                    detail: e.to_string(),
-                })
-            });
+            let result = tokio::task::spawn_blocking(move || f(&mut **lock(&store)))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(StoreError::Corrupt {
+                        key: "state store task".into(),
+                        detail: e.to_string(),
+                    })
+                });
             match result {
                 Ok(v) => return Some(v),
                 Err(e) => {
@@ -696,15 +688,13 @@ impl Worker<'_> {
                         .count(&self.shared.metrics.retries, "store");
                     tracing::error!(
                         "cannot {what}: {e}; consumption waits and retries in {:.1}s (nothing is skipped)",
-                        delay.as_secs_f64()
+                        retry.next().as_secs_f64()
                     );
                 }
             }
-            tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => return None,
-                _ = tokio::time::sleep(delay) => {}
+            if !retry.pause(shutdown).await {
+                return None;
             }
-            delay = (delay * 2).min(Duration::from_secs(30));
         }
     }
 
@@ -764,7 +754,7 @@ impl Worker<'_> {
             partition: message.partition(),
             offset: message.offset(),
         };
-        let mut delay = Duration::from_millis(250);
+        let mut retry = Retry::from(Duration::from_millis(250));
         loop {
             let headers = kafka::dead_letter_headers(
                 &original,
@@ -804,16 +794,58 @@ impl Worker<'_> {
                     tracing::error!(
                         "cannot write to the dead-letter topic {}: {e}{hint}; retrying in {:.1}s (consumption waits: the event is not skipped)",
                         self.dead_letter_topic,
-                        delay.as_secs_f64()
+                        retry.next().as_secs_f64()
                     );
                 }
             }
-            tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => return false,
-                _ = tokio::time::sleep(delay) => {}
+            if !retry.pause(shutdown).await {
+                return false;
             }
-            delay = (delay * 2).min(Duration::from_secs(30));
         }
+    }
+}
+
+/// The pauses between attempts at something that must not be skipped: exponential from
+/// the first delay to at most 30 s (backon's schedule, never giving up).
+struct Retry {
+    delays: backon::ExponentialBackoff,
+    next: Duration,
+}
+
+impl Retry {
+    fn from(first: Duration) -> Retry {
+        use backon::BackoffBuilder;
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(first)
+            .with_max_delay(Duration::from_secs(30))
+            .without_max_times()
+            .build();
+        let next = delays.next().unwrap_or(first);
+        Retry { delays, next }
+    }
+
+    /// The pause `pause` will take, for the log line that announces it.
+    fn next(&self) -> Duration {
+        self.next
+    }
+
+    /// Waits the next pause; false when shutdown comes first.
+    async fn pause(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return false,
+            _ = tokio::time::sleep(self.next) => {}
+        }
+        self.next = self.delays.next().unwrap_or(self.next);
+        true
+    }
+}
+
+/// Locks a mutex, taking over the data if a panicking holder poisoned it: the store and
+/// the health state stay usable, and a panic is a bug reported on its own.
+pub(crate) fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 
