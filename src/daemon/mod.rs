@@ -591,21 +591,26 @@ impl Worker<'_> {
     ) -> bool {
         let started = Instant::now();
         let metrics = &self.shared.metrics;
-        let mut good: Vec<(&OwnedMessage, HrEvent)> = Vec::new();
+        let mut good: Vec<&OwnedMessage> = Vec::new();
+        let mut events: Vec<HrEvent> = Vec::new();
         let mut bad: Vec<(&OwnedMessage, Rejection)> = Vec::new();
         for m in batch {
             match accept(m.key(), m.payload()) {
-                Ok(e) => good.push((m, e)),
+                Ok(e) => {
+                    good.push(m);
+                    events.push(e);
+                }
                 Err(r) => bad.push((m, r)),
             }
         }
-        if !good.is_empty() {
-            let events: Vec<HrEvent> = good.iter().map(|(_, e)| e.clone()).collect();
-            let model = self.model.clone();
+        if !events.is_empty() {
+            // Shared with the store task (retried as a whole), not copied.
+            let events = Arc::new(events);
+            let (model, shared_events) = (self.model.clone(), events.clone());
             let Some(labels) = self
                 .with_store(shutdown, "record HR events", move |store| {
                     let today = jiff::Timestamp::now().to_zoned(crate::cli::london()).date();
-                    let refs: Vec<&HrEvent> = events.iter().collect();
+                    let refs: Vec<&HrEvent> = shared_events.iter().collect();
                     ingest::record_batch(store, &model, &refs, today, ACTOR)
                         .map(|o| o.iter().map(ingest::outcome_label).collect::<Vec<_>>())
                 })
@@ -613,7 +618,7 @@ impl Worker<'_> {
             else {
                 return false;
             };
-            for ((m, e), label) in good.iter().zip(labels) {
+            for ((m, e), label) in good.iter().zip(events.iter()).zip(labels) {
                 metrics.count_event(label);
                 let _span = event_span(m, Some(e)).entered();
                 tracing::debug!(outcome = label, kind = e.kind.as_str(), "HR event");
