@@ -14,6 +14,7 @@ use crate::plan::{Action, Change};
 use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 use std::collections::BTreeSet;
+use tracing::Instrument;
 
 /// What applying one person's changes did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -96,9 +97,15 @@ pub async fn apply_person(
             )])?;
             continue;
         }
+        // One span per change, for every connector: around the connector's work (a future,
+        // so instrumented, not entered across the await), then around its audit entry.
         let span = tracing::info_span!("change", system = %change.system, person = %change.employee_number, action = %change.action);
+        let result = connector
+            .apply(person, &change)
+            .instrument(span.clone())
+            .await;
         let _enter = span.enter();
-        match connector.apply(person, &change).await {
+        match result {
             Ok(Applied::Done { account }) => {
                 if let Some(name) = &account {
                     created = Some(name.clone());

@@ -1066,9 +1066,8 @@ impl Connector for LdapConnector {
         person: &'a Person,
         change: &'a Change,
     ) -> BoxFuture<'a, Result<Applied, ConnectorError>> {
+        // The caller (`apply::apply_person`) spans each change, for every connector.
         Box::pin(async move {
-            let span = tracing::info_span!("change", system = %self.config.system, person = %change.employee_number, action = %change.action);
-            let _enter = span.enter();
             self.apply_change(person, change)
                 .await
                 .map_err(|f| self.to_error(Some(change), f))
