@@ -1050,7 +1050,7 @@ async fn a_missing_dead_letter_topic_holds_consumption_until_it_exists() {
         rec(&n, &event(&n, 1, false))
     }));
     produce(&producer(&setup.brokers, true), &setup.topic, &records).await;
-    let _daemon = setup.start();
+    let daemon = setup.start();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !setup.log_text().contains("check that the topic exists") {
         assert!(
@@ -1066,7 +1066,7 @@ async fn a_missing_dead_letter_topic_holds_consumption_until_it_exists() {
         standing(&setup.brokers, &setup.group, &setup.topic, 1)[0].0,
         0
     );
-    let (status, body) = _daemon.get("/readyz").unwrap();
+    let (status, body) = daemon.get("/readyz").unwrap();
     assert_eq!(status, 503);
     assert!(body.contains("stuck for"), "{body}");
 
