@@ -154,11 +154,14 @@ fn drift(model: &RoleModel, dir: &Path) {
 
     let start = Instant::now();
     let tz = jiff::tz::TimeZone::get("Europe/London").unwrap();
-    let extract = turnstile::feed::esr::read(&esr).unwrap();
+    let extract = turnstile::feed::esr::read(&esr, &Default::default()).unwrap();
     let read: Vec<_> = SYSTEMS
         .iter()
         .zip(&exports)
-        .map(|(s, e)| turnstile::feed::export::read(s, e, &Default::default(), &tz).unwrap())
+        .map(|(s, e)| {
+            turnstile::feed::export::read(s, e, &Default::default(), &tz, &Default::default())
+                .unwrap()
+        })
         .collect();
     let systems: Vec<_> = SYSTEMS
         .iter()

@@ -46,6 +46,7 @@ fn config(p: &BTreeMap<String, String>, dialect: Dialect) -> LdapConfig {
         bind_password: turnstile::config::Secret::new(
             p[if ad { "AD_PASSWORD" } else { "SLAPD_PASSWORD" }].clone(),
         ),
+        bind_password_file: None,
         allow_plain_bind: !ad,
         base_dn: base.clone(),
         users_container: ou("Staff"),

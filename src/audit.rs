@@ -4,6 +4,11 @@
 //! the entry before it, so an edited, removed or reordered entry breaks the chain.
 //! Verification is a pure function over the stored entries and the recorded head; the
 //! store keeps them, this module never touches storage.
+//!
+//! A plain hash chain can be recomputed end to end by anyone who can write the store. Two
+//! things stop that: the head (`SEQ:HASH`) shipped off the host and checked later with
+//! [`expect_head`], and, where an [`AuditKey`] is configured, an HMAC over each entry's
+//! hash that nobody without the key (which is never stored with the data) can forge.
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -40,6 +45,53 @@ pub struct Entry {
     pub draft: Draft,
     pub prev_hash: String,
     pub hash: String,
+    /// HMAC-SHA256 of the entry's hash under the audit key, when one was configured as it
+    /// was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+}
+
+/// The secret of keyed integrity: read from a file, never stored with the trail, never
+/// printed.
+#[derive(Clone)]
+pub struct AuditKey(Vec<u8>);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(***)")
+    }
+}
+
+impl AuditKey {
+    /// The shortest key accepted, in bytes.
+    pub const MIN_LEN: usize = 32;
+
+    /// A key from the bytes of a key file (surrounding whitespace ignored).
+    pub fn new(bytes: &[u8]) -> Result<AuditKey, String> {
+        let text = bytes.trim_ascii();
+        if text.len() < Self::MIN_LEN {
+            return Err(format!(
+                "the audit key is {} bytes; use at least {} random bytes (e.g. `openssl rand -hex 32`)",
+                text.len(),
+                Self::MIN_LEN
+            ));
+        }
+        Ok(AuditKey(text.to_vec()))
+    }
+
+    /// The MAC of entry `seq` with hash `hash`.
+    pub fn mac(&self, seq: u64, hash: &str) -> String {
+        use hmac::{Hmac, Mac};
+        // HMAC takes a key of any length, so this cannot fail.
+        let Ok(mut m) = Hmac::<Sha256>::new_from_slice(&self.0) else {
+            return String::new();
+        };
+        m.update(b"turnstile.audit.mac/v1\0");
+        m.update(seq.to_string().as_bytes());
+        m.update(b"\0");
+        m.update(hash.as_bytes());
+        hex(&m.finalize().into_bytes())
+    }
 }
 
 /// The hash of an entry: SHA-256 over its sequence number, every field (length-prefixed,
@@ -69,7 +121,8 @@ pub fn entry_hash(seq: u64, draft: &Draft, prev_hash: &str) -> String {
     hex(&h.finalize())
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -79,18 +132,21 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Chains a draft after `prev` (the last entry's sequence and hash).
-pub fn chain(prev: Option<(u64, &str)>, draft: Draft) -> Entry {
+/// Chains a draft after `prev` (the last entry's sequence and hash), with its MAC when a
+/// key is given.
+pub fn chain(prev: Option<(u64, &str)>, draft: Draft, key: Option<&AuditKey>) -> Entry {
     let (seq, prev_hash) = match prev {
         Some((seq, hash)) => (seq + 1, hash.to_string()),
         None => (1, GENESIS.to_string()),
     };
     let hash = entry_hash(seq, &draft, &prev_hash);
+    let mac = key.map(|k| k.mac(seq, &hash));
     Entry {
         seq,
         draft,
         prev_hash,
         hash,
+        mac,
     }
 }
 
@@ -117,16 +173,98 @@ pub enum Break {
         "the recorded newest entry {head} does not match the trail: the trail or its head was altered"
     )]
     HeadMismatch { head: u64 },
+    #[error(
+        "the trail is empty: a store in use always holds entries, so it was emptied, reset or replaced; restore it from backup and check it against the last head you shipped"
+    )]
+    Empty,
+    #[error(
+        "entry {seq}: its MAC does not match: it was rewritten by someone without the audit key (or the key is not the one it was written with)"
+    )]
+    BadMac { seq: u64 },
+    #[error(
+        "entry {seq}: it carries no MAC although entries before it do: the trail was rewritten from there on by someone without the audit key"
+    )]
+    MissingMac { seq: u64 },
+    #[error(
+        "no entry carries a MAC although an audit key is configured: the trail was rewritten without the key, or the key was configured after every entry was written"
+    )]
+    NoMac,
+    #[error(
+        "the trail no longer holds entry {seq} (it ends at entry {last}): entries were removed, or this is not the store the head was taken from"
+    )]
+    HeadGone { seq: u64, last: u64 },
+    #[error(
+        "entry {seq} no longer has the hash of the head you gave: the trail was rewritten (re-chained) since that head was taken"
+    )]
+    HeadDiffers { seq: u64 },
 }
 
-/// Checks a whole trail (in stored order) against its recorded head. Returns the number of
-/// entries checked, or the first break.
+/// What a sound trail showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Entries checked.
+    pub count: u64,
+    /// The newest entry: the head to ship off the host.
+    pub head: (u64, String),
+    /// With a key: the first entry that carries a MAC (entries before it were written
+    /// before a key was configured; their chain is bound by that entry's MAC).
+    pub keyed_from: Option<u64>,
+}
+
+impl Verified {
+    /// `head SEQ:HASH`, as `audit --verify` prints it.
+    pub fn head_text(&self) -> String {
+        format!("{}:{}", self.head.0, self.head.1)
+    }
+}
+
+/// Parses `SEQ:HASH` as printed after `head`.
+pub fn parse_head(text: &str) -> Result<(u64, String), String> {
+    let (seq, hash) = text
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| format!("\"{text}\" is not SEQ:HASH (as `audit --verify` prints it)"))?;
+    let seq: u64 = seq
+        .parse()
+        .map_err(|_| format!("\"{seq}\" is not an entry number"))?;
+    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "\"{hash}\" is not a SHA-256 in hex (64 characters)"
+        ));
+    }
+    Ok((seq, hash.to_ascii_lowercase()))
+}
+
+/// Checks that the trail still holds entry `seq` with `hash`: a head shipped off the host
+/// earlier, against truncation and re-chaining.
+pub fn expect_head<'a>(
+    entries: impl IntoIterator<Item = &'a Entry>,
+    (seq, hash): (u64, &str),
+) -> Result<(), Break> {
+    let mut last = 0;
+    for e in entries {
+        if e.seq == seq {
+            return if e.hash == hash {
+                Ok(())
+            } else {
+                Err(Break::HeadDiffers { seq })
+            };
+        }
+        last = e.seq;
+    }
+    Err(Break::HeadGone { seq, last })
+}
+
+/// Checks a whole trail (in stored order) against its recorded head and, with a key,
+/// each entry's MAC. An empty trail is a break: a store in use is never empty.
 pub fn verify<'a>(
     entries: impl IntoIterator<Item = &'a Entry>,
     head: Option<(u64, &str)>,
-) -> Result<u64, Break> {
+    key: Option<&AuditKey>,
+) -> Result<Verified, Break> {
     let mut prev: Option<&Entry> = None;
     let mut count = 0;
+    let mut keyed_from = None;
     for e in entries {
         let expected = prev.map_or(1, |p| p.seq + 1);
         if e.seq != expected {
@@ -142,18 +280,39 @@ pub fn verify<'a>(
         if entry_hash(e.seq, &e.draft, &e.prev_hash) != e.hash {
             return Err(Break::Edited { seq: e.seq });
         }
+        if let Some(key) = key {
+            match &e.mac {
+                Some(mac) if *mac == key.mac(e.seq, &e.hash) => {
+                    keyed_from.get_or_insert(e.seq);
+                }
+                Some(_) => return Err(Break::BadMac { seq: e.seq }),
+                None if keyed_from.is_some() => return Err(Break::MissingMac { seq: e.seq }),
+                None => {}
+            }
+        }
         prev = Some(e);
         count += 1;
     }
-    let last = prev.map_or(0, |p| p.seq);
+    let Some(last) = prev else {
+        return Err(Break::Empty);
+    };
+    if key.is_some() && keyed_from.is_none() {
+        return Err(Break::NoMac);
+    }
     match head {
-        None if last == 0 => Ok(count),
         None => Err(Break::HeadMismatch { head: 0 }),
-        Some((seq, _)) if seq > last => Err(Break::Truncated { last, head: seq }),
-        Some((seq, hash)) if seq != last || prev.is_some_and(|p| p.hash != hash) => {
+        Some((seq, _)) if seq > last.seq => Err(Break::Truncated {
+            last: last.seq,
+            head: seq,
+        }),
+        Some((seq, hash)) if seq != last.seq || last.hash != hash => {
             Err(Break::HeadMismatch { head: seq })
         }
-        Some(_) => Ok(count),
+        Some(_) => Ok(Verified {
+            count,
+            head: (last.seq, last.hash.clone()),
+            keyed_from,
+        }),
     }
 }
 
@@ -180,7 +339,7 @@ mod tests {
         let mut out: Vec<Entry> = Vec::new();
         for i in 0..n {
             let prev = out.last().map(|e| (e.seq, e.hash.as_str()));
-            let e = chain(prev, draft(i));
+            let e = chain(prev, draft(i), None);
             out.push(e);
         }
         out
@@ -190,11 +349,90 @@ mod tests {
         t.last().map(|e| (e.seq, e.hash.as_str()))
     }
 
+    fn count(r: Result<Verified, Break>) -> Result<u64, Break> {
+        r.map(|v| v.count)
+    }
+
     #[test]
-    fn an_intact_trail_verifies() {
+    fn an_intact_trail_verifies_and_an_empty_one_does_not() {
         let t = trail(5);
-        assert_eq!(verify(&t, head(&t)), Ok(5));
-        assert_eq!(verify(&[], None), Ok(0));
+        let v = verify(&t, head(&t), None).unwrap();
+        assert_eq!(v.count, 5);
+        assert_eq!(v.head_text(), format!("5:{}", t[4].hash));
+        assert_eq!(parse_head(&v.head_text()), Ok((5, t[4].hash.clone())));
+        assert_eq!(verify(&[], None, None), Err(Break::Empty));
+        assert_eq!(expect_head(&t, (3, &t[2].hash)), Ok(()));
+        assert_eq!(
+            expect_head(&t, (3, &t[3].hash)),
+            Err(Break::HeadDiffers { seq: 3 })
+        );
+        assert_eq!(
+            expect_head(&t[..2], (3, &t[2].hash)),
+            Err(Break::HeadGone { seq: 3, last: 2 })
+        );
+        assert!(parse_head("5").is_err());
+        assert!(parse_head("x:abc").is_err());
+    }
+
+    fn keyed_trail(n: u64, key: &AuditKey, unkeyed: u64) -> Vec<Entry> {
+        let mut out: Vec<Entry> = Vec::new();
+        for i in 0..n {
+            let prev = out.last().map(|e| (e.seq, e.hash.as_str()));
+            out.push(chain(prev, draft(i), (i >= unkeyed).then_some(key)));
+        }
+        out
+    }
+
+    #[test]
+    fn a_keyed_trail_cannot_be_rechained_without_the_key() {
+        let key = AuditKey::new(&[7u8; 32]).unwrap();
+        let other = AuditKey::new(&[8u8; 32]).unwrap();
+        assert!(AuditKey::new(b"short").is_err());
+        let t = keyed_trail(5, &key, 2);
+        let v = verify(&t, head(&t), Some(&key)).unwrap();
+        assert_eq!((v.count, v.keyed_from), (5, Some(3)));
+        // Without the key, the chain alone still verifies.
+        assert_eq!(count(verify(&t, head(&t), None)), Ok(5));
+        assert_eq!(
+            count(verify(&t, head(&t), Some(&other))),
+            Err(Break::BadMac { seq: 3 })
+        );
+        // Re-chained from entry 2 on by a writer without the key: the hashes are all
+        // consistent again, but the MACs are not.
+        let mut forged = t.clone();
+        forged[1].draft.reason = "forged".into();
+        for i in 1..forged.len() {
+            let prev = forged[i - 1].hash.clone();
+            forged[i].prev_hash = prev;
+            forged[i].hash = entry_hash(forged[i].seq, &forged[i].draft, &forged[i].prev_hash);
+        }
+        let h = head(&forged);
+        assert_eq!(
+            count(verify(&forged, h, None)),
+            Ok(5),
+            "a plain chain is fooled"
+        );
+        assert_eq!(
+            count(verify(&forged, h, Some(&key))),
+            Err(Break::BadMac { seq: 3 })
+        );
+        // Dropping the MACs from there on does not help, nor does dropping them all.
+        let mut stripped = forged.clone();
+        stripped[3].mac = None;
+        stripped[4].mac = None;
+        stripped[2].mac = Some(key.mac(3, &t[2].hash));
+        assert!(verify(&stripped, h, Some(&key)).is_err());
+        for e in &mut stripped {
+            e.mac = None;
+        }
+        assert_eq!(count(verify(&stripped, h, Some(&key))), Err(Break::NoMac));
+        // Entries after a keyed one must carry a MAC.
+        let mut gap = t.clone();
+        gap[4].mac = None;
+        assert_eq!(
+            count(verify(&gap, head(&gap), Some(&key))),
+            Err(Break::MissingMac { seq: 5 })
+        );
     }
 
     #[test]
@@ -205,12 +443,15 @@ mod tests {
 
         let mut edited = t.clone();
         edited[2].draft.reason = "nothing to see".into();
-        assert_eq!(verify(&edited, h), Err(Break::Edited { seq: 3 }));
+        assert_eq!(
+            count(verify(&edited, h, None)),
+            Err(Break::Edited { seq: 3 })
+        );
 
         let mut removed = t.clone();
         removed.remove(1);
         assert_eq!(
-            verify(&removed, h),
+            count(verify(&removed, h, None)),
             Err(Break::Gap {
                 seq: 3,
                 expected: 2
@@ -219,18 +460,21 @@ mod tests {
 
         let mut swapped = t.clone();
         swapped.swap(1, 2);
-        assert!(matches!(verify(&swapped, h), Err(Break::Gap { .. })));
+        assert!(matches!(verify(&swapped, h, None), Err(Break::Gap { .. })));
 
         // Renumbered after a swap: the links no longer hold.
         let mut renumbered = t.clone();
         renumbered.swap(1, 2);
         renumbered[1].seq = 2;
         renumbered[2].seq = 3;
-        assert_eq!(verify(&renumbered, h), Err(Break::Unlinked { seq: 2 }));
+        assert_eq!(
+            count(verify(&renumbered, h, None)),
+            Err(Break::Unlinked { seq: 2 })
+        );
 
         let truncated = &t[..4];
         assert_eq!(
-            verify(truncated, h),
+            count(verify(truncated, h, None)),
             Err(Break::Truncated { last: 4, head: 5 })
         );
 
@@ -238,6 +482,9 @@ mod tests {
         let mut rehashed = t.clone();
         rehashed[2].draft.reason = "forged".into();
         rehashed[2].hash = entry_hash(3, &rehashed[2].draft, &rehashed[2].prev_hash);
-        assert_eq!(verify(&rehashed, h), Err(Break::Unlinked { seq: 4 }));
+        assert_eq!(
+            count(verify(&rehashed, h, None)),
+            Err(Break::Unlinked { seq: 4 })
+        );
     }
 }

@@ -82,6 +82,10 @@ struct FeedArgs {
     /// feeds of the same file give the same event ids, so a replay changes nothing.
     #[arg(long, value_name = "TIME")]
     extracted_at: Option<String>,
+    /// With --full: go ahead although more than `[feeds] max_review_share` of the people
+    /// held would be flagged for review (a cut or wrong extract looks like that).
+    #[arg(long, requires = "full")]
+    approve: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -166,9 +170,14 @@ struct AuditArgs {
     /// Only entries from this Europe/London date on.
     #[arg(long, value_name = "YYYY-MM-DD")]
     since: Option<String>,
-    /// Check that no entry was edited, removed or reordered.
+    /// Check that no entry was edited, removed or reordered; prints the head (`head
+    /// SEQ:HASH`) to keep outside the host.
     #[arg(long)]
     verify: bool,
+    /// With --verify: fail unless the trail still holds this entry with this hash (a head
+    /// printed by an earlier `--verify` and kept elsewhere).
+    #[arg(long, value_name = "SEQ:HASH", requires = "verify")]
+    expect_head: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     format: TextOrJson,
 }
@@ -202,6 +211,19 @@ impl From<feed::FeedError> for Failure {
     fn from(e: feed::FeedError) -> Self {
         Failure::Usage(e.to_string())
     }
+}
+
+/// Opens the configured store for writing (creating it if there is none), with the audit
+/// key when one is configured.
+fn open_store(config: &Config) -> Result<SqliteStore, Failure> {
+    let key = config.audit_key().map_err(Failure::Usage)?;
+    Ok(SqliteStore::open(&config.store.path)?.with_audit_key(key))
+}
+
+/// Opens the configured store for reading: it must exist.
+fn open_existing_store(config: &Config) -> Result<SqliteStore, Failure> {
+    let key = config.audit_key().map_err(Failure::Usage)?;
+    Ok(SqliteStore::open_existing(&config.store.path)?.with_audit_key(key))
 }
 
 pub fn london() -> TimeZone {
@@ -369,22 +391,25 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
     }
     let today = today(a.common.today.as_deref())?;
     let at = extracted_at(a.extracted_at.as_deref(), &a.file)?;
+    let limits = &config.feeds;
     let (source, persons, errors, rows, held_back) = match a.source {
         FeedSource::Esr => {
-            let x = esr::read(&a.file)?;
+            let x = esr::read(&a.file, limits)?;
             (Source::Esr, x.persons, x.errors, x.rows, x.held_back)
         }
         FeedSource::Trac => {
             if a.full {
                 return Err(Failure::Usage("--full applies to ESR extracts only".into()));
             }
-            let s = trac::read(&a.file)?;
+            let s = trac::read(&a.file, limits)?;
             (Source::Trac, s.persons, s.errors, s.rows, BTreeSet::new())
         }
     };
-    for e in &errors {
-        eprintln!("{e}");
+    for line in errors.lines() {
+        eprintln!("{line}");
     }
+    let file_name = a.file.display().to_string();
+    errors.check_share(&file_name, rows, limits.max_bad_row_share)?;
     if persons.is_empty() && rows > 0 {
         return Err(Failure::Usage(format!(
             "{}: none of its {rows} rows could be used; nothing was recorded",
@@ -399,7 +424,7 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
             persons,
             at,
             today,
-            errors.len(),
+            errors.bad_rows,
             held_back.len(),
         );
     }
@@ -415,7 +440,7 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
         return Ok(0);
     }
     let model = load_model(config, a.common.policy.as_deref())?;
-    let mut store = SqliteStore::open(&config.store.path)?;
+    let mut store = open_store(config)?;
     let accounts = store.accounts(None)?;
     let by_person = crate::account::by_person(&accounts);
     let actor = format!("turnstile feed {}", source.as_str());
@@ -438,13 +463,41 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
         *tally.entry(label).or_default() += 1;
     }
     if a.full {
-        let missing: Vec<String> = store
+        let held: Vec<String> = store
             .persons()?
             .into_iter()
             .filter(|p| p.event.source == Source::Esr)
             .map(|p| p.event.person.employee_number.as_str().to_string())
-            .filter(|n| !listed.contains(n) && !held_back.contains(n))
             .collect();
+        let missing: Vec<String> = held
+            .iter()
+            .filter(|n| !listed.contains(*n) && !held_back.contains(*n))
+            .cloned()
+            .collect();
+        let share = config.feeds.max_review_share;
+        if missing.len() as f64 > share * held.len() as f64 && !a.approve {
+            println!(
+                "{}: {} rows, {} people: {}; {} bad row(s), {} held back",
+                a.file.display(),
+                rows,
+                listed.len(),
+                tally
+                    .iter()
+                    .map(|(k, v)| format!("{v} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                errors.bad_rows,
+                held_back.len()
+            );
+            return Err(Failure::Usage(format!(
+                "{}: the full extract no longer lists {} of the {} ESR people held ({:.1}%), more than [feeds] max_review_share ({:.1}%): is it cut short or the wrong file? Nobody was flagged for review (the records it does list were recorded). If the extract is right, run it again with --approve",
+                a.file.display(),
+                missing.len(),
+                held.len(),
+                missing.len() as f64 * 100.0 / held.len().max(1) as f64,
+                share * 100.0
+            )));
+        }
         let flagged = store.flag_for_review(
             &missing,
             &format!(
@@ -458,12 +511,12 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
     }
     let summary: Vec<String> = tally.iter().map(|(k, v)| format!("{v} {k}")).collect();
     println!(
-        "{}: {} rows, {} people: {}; {} row error(s), {} held back",
+        "{}: {} rows, {} people: {}; {} bad row(s), {} held back",
         a.file.display(),
         rows,
         listed.len(),
         summary.join(", "),
-        errors.len(),
+        errors.bad_rows,
         held_back.len()
     );
     Ok(0)
@@ -477,7 +530,7 @@ fn publish_cmd(
     persons: Vec<Person>,
     at: Timestamp,
     today: Date,
-    row_errors: usize,
+    row_errors: u64,
     held_back: usize,
 ) -> Result<u8, Failure> {
     let problems: Vec<String> = config.kafka.check().iter().map(|e| e.to_string()).collect();
@@ -496,7 +549,7 @@ fn publish_cmd(
         .block_on(crate::kafka::publish(&config.kafka, &events, 10_000))
         .map_err(|e| Failure::Runtime(e.to_string()))?;
     println!(
-        "{}: {} of {} event(s) published to {} at {}; {row_errors} row error(s), {held_back} held back",
+        "{}: {} of {} event(s) published to {} at {}; {row_errors} bad row(s), {held_back} held back",
         file.display(),
         published.delivered,
         events.len(),
@@ -524,7 +577,7 @@ fn run_cmd(config: &Config, a: RunArgs) -> Result<u8, Failure> {
     use crate::daemon::{self, SharedStore};
     use std::sync::{Arc, Mutex};
     let model = Arc::new(load_model(config, a.policy.as_deref())?);
-    let store: SharedStore = Arc::new(Mutex::new(Box::new(SqliteStore::open(&config.store.path)?)));
+    let store: SharedStore = Arc::new(Mutex::new(Box::new(open_store(config)?)));
     let runtime = runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(2))?;
     let limit = std::time::Duration::from_secs(config.daemon.shutdown_timeout_secs.max(1));
     let result = runtime.block_on(async {
@@ -572,7 +625,7 @@ async fn stop_on_signal(tx: tokio::sync::watch::Sender<bool>, limit: std::time::
 fn plan_cmd(config: &Config, a: PlanArgs) -> Result<u8, Failure> {
     let today = today(a.common.today.as_deref())?;
     let model = load_model(config, a.common.policy.as_deref())?;
-    let store = SqliteStore::open(&config.store.path)?;
+    let store = open_existing_store(config)?;
     let people: Vec<Person> = match &a.person {
         Some(n) => match store.person(n)? {
             Some(p) => vec![p.event.person],
@@ -658,11 +711,17 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         }
         exports.push((system.to_string(), PathBuf::from(file)));
     }
-    let extract = esr::read(&a.hr)?;
+    let limits = &config.feeds;
+    let extract = esr::read(&a.hr, limits)?;
+    for line in extract.errors.lines() {
+        eprintln!("{line}");
+    }
+    extract.errors.check_share(
+        &a.hr.display().to_string(),
+        extract.rows,
+        limits.max_bad_row_share,
+    )?;
     if extract.persons.is_empty() {
-        for e in &extract.errors {
-            eprintln!("{e}");
-        }
         return Err(Failure::Usage(format!(
             "{}: no usable HR record in {} rows; the report would call every account an orphan",
             a.hr.display(),
@@ -673,17 +732,23 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         hr_rows: extract.rows,
         people: extract.persons.len(),
         people_held_back: extract.held_back.len(),
-        row_errors: extract.errors,
+        row_errors_not_listed: extract.errors.unlisted,
+        row_errors: extract.errors.listed,
         ..drift::Inputs::default()
     };
     let mut read = Vec::new();
     for (system, file) in &exports {
         let columns = config.exports.get(system).cloned().unwrap_or_default();
-        let x = export::read(system, file, &columns, &tz)?;
+        let x = export::read(system, file, &columns, &tz, limits)?;
+        for line in x.errors.lines() {
+            eprintln!("{line}");
+        }
+        x.errors.check_share(
+            &file.display().to_string(),
+            x.rows,
+            limits.max_bad_row_share,
+        )?;
         if x.accounts.is_empty() && x.rows > 0 {
-            for e in &x.errors {
-                eprintln!("{e}");
-            }
             return Err(Failure::Usage(format!(
                 "{}: none of its {} rows could be read",
                 file.display(),
@@ -697,11 +762,9 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
             ));
         }
         inputs.accounts.insert(system.clone(), x.accounts.len());
-        inputs.row_errors.extend(x.errors.iter().cloned());
+        inputs.row_errors.extend(x.errors.listed.iter().cloned());
+        inputs.row_errors_not_listed += x.errors.unlisted;
         read.push((system.clone(), x));
-    }
-    for e in &inputs.row_errors {
-        eprintln!("{e}");
     }
     for n in &inputs.notes {
         eprintln!("note: {n}");
@@ -754,17 +817,35 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
 }
 
 fn audit_cmd(config: &Config, a: AuditArgs) -> Result<u8, Failure> {
-    if !config.store.path.exists() {
-        return Err(Failure::Usage(format!(
-            "{}: no state store here yet; record something with `turnstile feed … --apply` first",
-            config.store.path.display()
-        )));
-    }
-    let store = SqliteStore::open(&config.store.path)?;
+    let expected = match &a.expect_head {
+        Some(text) => Some(
+            crate::audit::parse_head(text)
+                .map_err(|m| Failure::Usage(format!("--expect-head: {m}")))?,
+        ),
+        None => None,
+    };
+    let store = open_existing_store(config)?;
     if a.verify {
-        return match store.verify_audit()? {
-            Ok(n) => {
-                println!("audit trail intact: {n} entries verified");
+        let expected = expected.as_ref().map(|(s, h)| (*s, h.as_str()));
+        return match store.verify_audit(expected)? {
+            Ok(v) => {
+                let keyed = match v.keyed_from {
+                    Some(1) => ", every entry's MAC checked".to_string(),
+                    Some(from) => format!(
+                        ", MACs checked from entry {from} (earlier entries were written before the key was configured)"
+                    ),
+                    None => String::new(),
+                };
+                println!(
+                    "audit trail intact: {} entries verified{keyed}{}",
+                    v.count,
+                    if expected.is_some() {
+                        ", and it still holds the expected head"
+                    } else {
+                        ""
+                    }
+                );
+                println!("head {}", v.head_text());
                 Ok(0)
             }
             Err(b) => Err(Failure::Runtime(format!(
@@ -858,7 +939,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
             )));
         }
     }
-    let mut store = SqliteStore::open(&config.store.path)?;
+    let mut store = open_store(config)?;
     let people: Vec<Person> = store
         .persons()?
         .into_iter()

@@ -13,6 +13,9 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Column renames for account exports, per system id.
     pub exports: BTreeMap<String, ExportColumns>,
+    /// Bounds on what one input file may make Turnstile hold, and how many bad rows a
+    /// usable file may have.
+    pub feeds: crate::feed::Limits,
     /// LDAP targets (Active Directory, OpenLDAP), per system id.
     pub ldap: BTreeMap<String, crate::connectors::ldap::LdapConfig>,
     pub reconcile: ReconcileConfig,
@@ -21,6 +24,17 @@ pub struct Config {
     pub kafka: crate::kafka::KafkaConfig,
     /// The daemon (`run`): admin endpoint, progress checks, shutdown.
     pub daemon: DaemonConfig,
+    /// The audit trail's keyed integrity.
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// A file holding the HMAC key (at least 32 bytes, mode 600) that signs every audit
+    /// entry, so a writer without it cannot re-chain the trail. Keep it off the store's
+    /// disk (a mounted secret); never in the store, never in this file.
+    pub hmac_key_file: Option<PathBuf>,
 }
 
 /// A password or key from config: never printed, not even in debug logs.
@@ -152,16 +166,126 @@ pub enum ConfigError {
     Missing { path: String },
     #[error("{path}: {detail}")]
     Invalid { path: String, detail: String },
+    /// Every problem found, one per line.
+    #[error("{}", .0.join("\n"))]
+    Problems(Vec<String>),
+}
+
+/// Who may read or change a file that holds or steers secrets.
+pub mod files {
+    use std::path::Path;
+
+    /// The permission bits of `path` (Unix).
+    fn mode(path: &Path) -> Result<u32, String> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .map(|m| m.permissions().mode())
+            .map_err(|e| format!("{}: cannot read it: {e}", path.display()))
+    }
+
+    /// A file holding a secret must not be readable or writable by other users, nor
+    /// writable by its group.
+    pub fn check_private(path: &Path, what: &str) -> Result<(), String> {
+        let m = mode(path)?;
+        if m & 0o027 != 0 {
+            return Err(format!(
+                "{}: holds {what} but other users can read or change it (mode {:o}); run `chmod 600 {}`",
+                path.display(),
+                m & 0o777,
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// A config file anyone may change could point Turnstile at another directory or
+    /// turn its guard off: refused whatever it holds.
+    pub fn check_not_world_writable(path: &Path) -> Result<(), String> {
+        let m = mode(path)?;
+        if m & 0o002 != 0 {
+            return Err(format!(
+                "{}: any user can change it (mode {:o}); run `chmod 600 {}` (or 644 if it holds no secret)",
+                path.display(),
+                m & 0o777,
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads a secret file after checking its mode; surrounding whitespace is dropped.
+    pub fn read_secret(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+        check_private(path, what)?;
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("{}: cannot read it: {e}", path.display()))?;
+        let trimmed = bytes.trim_ascii().to_vec();
+        if trimmed.is_empty() {
+            return Err(format!("{}: holds {what} but is empty", path.display()));
+        }
+        Ok(trimmed)
+    }
+}
+
+/// Fills `secret` from `file` when given; both at once is a mistake.
+fn resolve_secret(
+    secret: &mut Secret,
+    file: &Option<PathBuf>,
+    key: &str,
+    problems: &mut Vec<String>,
+) {
+    let Some(path) = file else { return };
+    if !secret.is_empty() {
+        problems.push(format!(
+            "{key} and {key}_file are both set: keep only {key}_file"
+        ));
+        return;
+    }
+    match files::read_secret(path, key).and_then(|b| {
+        String::from_utf8(b).map_err(|_| format!("{}: {key} is not UTF-8 text", path.display()))
+    }) {
+        Ok(text) => *secret = Secret::new(text),
+        Err(e) => problems.push(format!("{key}_file: {e}")),
+    }
+}
+
+/// Where a TOML syntax error is, without the text of the line: the line may hold a
+/// password.
+fn syntax_error(path: &str, source: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, column) = e.span().map_or((0, 0), |span| {
+        let before = &source[..span.start.min(source.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    });
+    ConfigError::Invalid {
+        path: format!("{path}:{line}:{column}"),
+        detail: format!(
+            "not valid TOML: {} (the line is not shown: it may hold a secret)",
+            e.message().trim_end()
+        ),
+    }
 }
 
 impl Config {
-    /// Loads `path` (optional when `explicit` is false) with environment overrides.
+    /// Loads `path` (optional when `explicit` is false) with environment overrides, reads
+    /// every `*_file` secret, and checks who may read the files that hold secrets.
     pub fn load(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
         if explicit && !path.exists() {
             return Err(ConfigError::Missing { path: shown });
         }
-        let built = config::Config::builder()
+        let exists = path.exists();
+        if exists {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+                path: shown.clone(),
+                detail: format!("cannot read it: {e}"),
+            })?;
+            if let Err(e) = toml::from_str::<toml::Table>(&text) {
+                return Err(syntax_error(&shown, &text, &e));
+            }
+            files::check_not_world_writable(path).map_err(|d| ConfigError::Problems(vec![d]))?;
+        }
+        let mut config = config::Config::builder()
             .add_source(
                 config::File::from(path)
                     .format(config::FileFormat::Toml)
@@ -175,10 +299,121 @@ impl Config {
             .build()
             .and_then(|c| c.try_deserialize::<Config>())
             .map_err(|e| ConfigError::Invalid {
-                path: shown,
+                path: shown.clone(),
                 detail: e.to_string(),
             })?;
-        Ok(built)
+        let mut problems = Vec::new();
+        if exists && config.holds_literal_secret(path) {
+            if let Err(e) = files::check_private(path, "a password") {
+                problems.push(format!(
+                    "{e}, or move the password to a *_file setting or the environment"
+                ));
+            }
+        }
+        let k = &mut config.kafka;
+        resolve_secret(
+            &mut k.sasl_password,
+            &k.sasl_password_file,
+            "[kafka] sasl_password",
+            &mut problems,
+        );
+        resolve_secret(
+            &mut k.ssl_key_password,
+            &k.ssl_key_password_file,
+            "[kafka] ssl_key_password",
+            &mut problems,
+        );
+        for (id, l) in config.ldap.iter_mut() {
+            resolve_secret(
+                &mut l.bind_password,
+                &l.bind_password_file,
+                &format!("[ldap.{id}] bind_password"),
+                &mut problems,
+            );
+        }
+        problems.extend(config.check());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Problems(
+                problems
+                    .into_iter()
+                    .map(|p| format!("{shown}: {p}"))
+                    .collect(),
+            ))
+        }
+    }
+
+    /// True when the file itself (not the environment) gives a password.
+    fn holds_literal_secret(&self, path: &Path) -> bool {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return false;
+        };
+        let Ok(table) = toml::from_str::<toml::Table>(&text) else {
+            return false;
+        };
+        let has = |t: &toml::Table, key: &str| {
+            t.get(key)
+                .and_then(|v| v.as_str())
+                .is_some_and(|v| !v.is_empty())
+        };
+        let kafka = table.get("kafka").and_then(|v| v.as_table());
+        let ldap = table.get("ldap").and_then(|v| v.as_table());
+        kafka.is_some_and(|k| has(k, "sasl_password") || has(k, "ssl_key_password"))
+            || ldap.is_some_and(|l| {
+                l.values()
+                    .filter_map(|v| v.as_table())
+                    .any(|t| has(t, "bind_password"))
+            })
+    }
+
+    /// Every number out of its sane range, named by its key: no arithmetic on a setting
+    /// may overflow, wrap or make a guard meaningless.
+    pub fn check(&self) -> Vec<String> {
+        let mut out = self.feeds.check();
+        let share = self.reconcile.max_removal_share;
+        if !(0.0..=1.0).contains(&share) {
+            out.push(format!(
+                "[reconcile] max_removal_share is {share}: use a share from 0 to 1 (0.05 = 5%)"
+            ));
+        }
+        let d = &self.daemon;
+        let ranges: [(&str, u64, u64, u64); 3] = [
+            ("check_every_secs", d.check_every_secs, 1, 3600),
+            ("stall_after_secs", d.stall_after_secs, 1, 86_400),
+            ("shutdown_timeout_secs", d.shutdown_timeout_secs, 1, 3600),
+        ];
+        for (key, value, lo, hi) in ranges {
+            if !(lo..=hi).contains(&value) {
+                out.push(format!("[daemon] {key} is {value}: use {lo} to {hi}"));
+            }
+        }
+        for (id, l) in &self.ldap {
+            let ranges: [(&str, i128, i128, i128); 4] = [
+                ("timeout_secs", l.timeout_secs as i128, 1, 3600),
+                ("page_size", i128::from(l.page_size), 1, 100_000),
+                ("retries", l.retries as i128, 0, 20),
+                ("name_max_len", l.name_max_len as i128, 3, 256),
+            ];
+            for (key, value, lo, hi) in ranges {
+                if !(lo..=hi).contains(&value) {
+                    out.push(format!("[ldap.{id}] {key} is {value}: use {lo} to {hi}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// The audit key, when `[audit] hmac_key_file` is set.
+    pub fn audit_key(&self) -> Result<Option<crate::audit::AuditKey>, String> {
+        let Some(path) = &self.audit.hmac_key_file else {
+            return Ok(None);
+        };
+        let bytes = files::read_secret(path, "the audit HMAC key")
+            .map_err(|e| format!("[audit] hmac_key_file: {e}"))?;
+        crate::audit::AuditKey::new(&bytes)
+            .map(Some)
+            .map_err(|e| format!("[audit] hmac_key_file: {}: {e}", path.display()))
     }
 }
 
@@ -209,5 +444,99 @@ mod tests {
             .to_string();
         assert!(err.contains("does not exist"), "{err}");
         assert!(Config::load(&dir.path().join("nope.toml"), false).is_ok());
+    }
+
+    fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    const LDAP: &str = "[ldap.ad]\ndialect = \"active_directory\"\nurl = \"ldaps://dc:636/\"\nbind_dn = \"svc\"\nbase_dn = \"DC=x\"\nusers_container = \"OU=Staff,DC=x\"\ngroups_container = \"OU=Groups,DC=x\"\n";
+
+    #[test]
+    fn a_syntax_error_names_the_line_but_never_prints_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "t.toml",
+            &format!("{LDAP}bind_password = \"hunter2\n"),
+            0o600,
+        );
+        let err = Config::load(&path, true).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("t.toml:8:"), "{err}");
+    }
+
+    #[test]
+    fn files_that_others_can_read_or_change_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = format!("{LDAP}bind_password = \"hunter2\"\n");
+        let path = write(dir.path(), "a.toml", &secret, 0o644);
+        let err = Config::load(&path, true).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let path = write(dir.path(), "b.toml", &secret, 0o600);
+        let c = Config::load(&path, true).unwrap();
+        assert_eq!(c.ldap["ad"].bind_password.expose(), "hunter2");
+        // No secret, but anyone may change it: refused all the same.
+        let path = write(dir.path(), "c.toml", "[store]\npath = \"a.db\"\n", 0o666);
+        let err = Config::load(&path, true).unwrap_err().to_string();
+        assert!(err.contains("any user can change it"), "{err}");
+        let path = write(dir.path(), "d.toml", "[store]\npath = \"a.db\"\n", 0o644);
+        assert!(Config::load(&path, true).is_ok());
+    }
+
+    #[test]
+    fn secrets_come_from_private_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = write(dir.path(), "pw", "s3cret\n", 0o600);
+        let text = format!("{LDAP}bind_password_file = \"{}\"\n", pw.display());
+        let path = write(dir.path(), "a.toml", &text, 0o644);
+        let c = Config::load(&path, true).unwrap();
+        assert_eq!(c.ldap["ad"].bind_password.expose(), "s3cret");
+        assert!(!format!("{c:?}").contains("s3cret"));
+
+        write(dir.path(), "pw", "s3cret\n", 0o644);
+        let err = Config::load(&path, true).unwrap_err().to_string();
+        assert!(
+            err.contains("bind_password_file") && err.contains("chmod 600"),
+            "{err}"
+        );
+
+        write(dir.path(), "pw", "s3cret\n", 0o600);
+        let both = format!("{text}bind_password = \"x\"\n");
+        let path = write(dir.path(), "b.toml", &both, 0o600);
+        let err = Config::load(&path, true).unwrap_err().to_string();
+        assert!(err.contains("both set"), "{err}");
+
+        let key = write(dir.path(), "key", &"k".repeat(40), 0o600);
+        let text = format!("[audit]\nhmac_key_file = \"{}\"\n", key.display());
+        let path = write(dir.path(), "c.toml", &text, 0o644);
+        let c = Config::load(&path, true).unwrap();
+        assert!(c.audit_key().unwrap().is_some());
+        write(dir.path(), "key", "short", 0o600);
+        assert!(c.audit_key().unwrap_err().contains("at least 32"));
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[reconcile]\nmax_removal_share = 5\n[feeds]\nmax_rows_per_person = 0\nmax_bad_row_share = -1\n[daemon]\nshutdown_timeout_secs = 0\n{LDAP}page_size = -3\n"
+        );
+        let path = write(dir.path(), "a.toml", &text, 0o600);
+        let err = Config::load(&path, true).unwrap_err().to_string();
+        for key in [
+            "[reconcile] max_removal_share is 5",
+            "[feeds] max_rows_per_person is 0",
+            "[feeds] max_bad_row_share is -1",
+            "[daemon] shutdown_timeout_secs is 0",
+            "[ldap.ad] page_size is -3",
+        ] {
+            assert!(err.contains(key), "{key} in {err}");
+        }
     }
 }

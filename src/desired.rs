@@ -8,7 +8,6 @@
 
 use crate::hr::{Lifecycle, Person};
 use crate::policy::{AwayAction, LeaverAction, RoleModel, System};
-use jiff::ToSpan;
 use jiff::civil::Date;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -156,7 +155,7 @@ fn grants_on(
                 .assignment
                 .last_day()
                 .filter(|_| lifecycle != Lifecycle::Ended && grace > 0)
-                .and_then(|last| last.checked_add((grace as i64).days()).ok());
+                .and_then(|last| add_days(last, grace));
             match handover_end {
                 Some(end) if today <= end => Some(end),
                 _ => continue,
@@ -179,15 +178,15 @@ fn grants_on(
                 until,
             };
             for e in entitlements {
-                let list = grants.entry(e.clone()).or_default();
-                if !list.contains(&why) {
-                    list.push(why.clone());
-                }
+                grants.entry(e.clone()).or_default().push(why.clone());
             }
         }
     }
+    // Sorted, then repeats dropped: linear in the matches, however many assignments
+    // grant the same entitlement.
     for list in grants.values_mut() {
         list.sort();
+        list.dedup();
     }
     (wants_account, grants)
 }
@@ -268,6 +267,15 @@ fn desired_on(
     }
 }
 
+/// `date` plus `days`, or `None` past the end of the calendar: never a panic, whatever
+/// the role model says.
+fn add_days(date: Date, days: u32) -> Option<Date> {
+    jiff::Span::new()
+        .try_days(i64::from(days))
+        .ok()
+        .and_then(|span| date.checked_add(span).ok())
+}
+
 fn leaver(person: &Person, system: &System, today: Date, base: DesiredAccount) -> DesiredAccount {
     let policy = &system.policy;
     let last = person.last_working_day();
@@ -275,9 +283,7 @@ fn leaver(person: &Person, system: &System, today: Date, base: DesiredAccount) -
     let container = policy.leaver_container.clone();
     if system.allows_delete()
         && let (Some(last), Some(days)) = (last, policy.delete_after_days)
-        && last
-            .checked_add((days as i64).days())
-            .is_ok_and(|delete_from| today > delete_from)
+        && add_days(last, days).is_some_and(|delete_from| today > delete_from)
     {
         return DesiredAccount {
             presence: Presence::DeletedIfPresent,

@@ -435,7 +435,7 @@ fn dormant(
         },
     };
     let idle = (today - since).get_days();
-    if idle > days as i32 {
+    if i64::from(idle) > i64::from(days) {
         let what = match a.last_logon {
             Some(_) => format!("last logon {since}, {idle} days ago"),
             None => format!("never logged on since starting on {since}"),
@@ -468,7 +468,14 @@ pub struct Inputs {
     pub people_held_back: usize,
     pub accounts: BTreeMap<String, usize>,
     pub row_errors: Vec<crate::feed::RowError>,
+    /// Row errors counted but not listed (past `[feeds] max_listed_errors` per file).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub row_errors_not_listed: u64,
     pub notes: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Report {

@@ -13,9 +13,11 @@ use crate::store::{Outcome, Store, StoreError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-/// A file feed's person as an HR event. The id is made of the source, the extract's time
-/// and the employee number, so feeding the same extract twice gives the same ids and the
-/// second time changes nothing.
+/// A file feed's person as an HR event. The id is made of the source, the extract's time,
+/// the employee number and a digest of the record's content: feeding the same extract
+/// twice gives the same ids and changes nothing, while a record changed in the file (even
+/// with the file's time put back, or the same `--extracted-at`) gets a new id and is
+/// never taken for a replay.
 pub fn file_event(
     source: Source,
     person: Person,
@@ -23,20 +25,23 @@ pub fn file_event(
     kind: EventKind,
 ) -> Result<HrEvent, String> {
     let stamp = extracted_at.strftime("%Y%m%dT%H%M%SZ").to_string();
-    let event_id = NonBlank::parse(&format!(
-        "{}-{stamp}-{}",
-        source.as_str(),
-        person.employee_number
-    ))?;
-    Ok(HrEvent {
+    let mut event = HrEvent {
         schema: SchemaTag,
-        event_id,
+        event_id: NonBlank::parse("pending")?,
         source,
         kind,
         occurred_at: Rfc3339(extracted_at),
         sequence: None,
         person,
-    })
+    };
+    let digest = event.content_digest();
+    event.event_id = NonBlank::parse(&format!(
+        "{}-{stamp}-{}-{}",
+        source.as_str(),
+        event.person.employee_number,
+        &digest[..12]
+    ))?;
+    Ok(event)
 }
 
 /// The audit entries an applied event writes: the HR record, then each planned change.

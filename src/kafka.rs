@@ -33,10 +33,14 @@ pub struct KafkaConfig {
     pub ssl_certificate_location: Option<PathBuf>,
     pub ssl_key_location: Option<PathBuf>,
     pub ssl_key_password: Secret,
+    /// A file holding `ssl_key_password` (mode 600), in its place.
+    pub ssl_key_password_file: Option<PathBuf>,
     /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`, with `sasl_*` protocols.
     pub sasl_mechanism: Option<String>,
     pub sasl_username: Option<String>,
     pub sasl_password: Secret,
+    /// A file holding `sasl_password` (mode 600), in its place.
+    pub sasl_password_file: Option<PathBuf>,
     /// A consumer silent for this long is dropped from the group and its partitions
     /// handed to another replica.
     pub session_timeout_ms: u32,
@@ -45,9 +49,9 @@ pub struct KafkaConfig {
     /// How long `feed --publish` waits for the broker to take each event.
     pub message_timeout_ms: u32,
     /// Further librdkafka properties for the consumer (`"fetch.max.bytes" = "…"`).
-    pub consumer: BTreeMap<String, String>,
+    pub consumer: PassThrough,
     /// Further librdkafka properties for producers (`feed --publish`, dead letters).
-    pub producer: BTreeMap<String, String>,
+    pub producer: PassThrough,
 }
 
 impl Default for KafkaConfig {
@@ -62,14 +66,16 @@ impl Default for KafkaConfig {
             ssl_certificate_location: None,
             ssl_key_location: None,
             ssl_key_password: Secret::default(),
+            ssl_key_password_file: None,
             sasl_mechanism: None,
             sasl_username: None,
             sasl_password: Secret::default(),
+            sasl_password_file: None,
             session_timeout_ms: 45_000,
             auto_commit_interval_ms: 1_000,
             message_timeout_ms: 60_000,
-            consumer: BTreeMap::new(),
-            producer: BTreeMap::new(),
+            consumer: PassThrough::default(),
+            producer: PassThrough::default(),
         }
     }
 }
@@ -114,6 +120,51 @@ const CONSUMER_OWNED: &[(&str, &str)] = &[
     ("group.id", "set [kafka] group_id instead"),
     ("bootstrap.servers", "set [kafka] brokers instead"),
 ];
+
+/// librdkafka properties passed through as they are. Their values are never printed
+/// (`Debug` shows the keys only): a pass-through key could carry a credential.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct PassThrough(BTreeMap<String, String>);
+
+impl PassThrough {
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.keys()
+    }
+
+    pub fn insert(&mut self, key: &str, value: &str) {
+        self.0.insert(key.to_string(), value.to_string());
+    }
+}
+
+impl std::fmt::Debug for PassThrough {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "***")))
+            .finish()
+    }
+}
+
+/// Properties that set how Turnstile authenticates and protects its connection: refused in
+/// both pass-through tables, so nothing there can weaken what `[kafka]` set and `check()`
+/// approved (a plaintext protocol, a skipped certificate check, a password in clear).
+fn security_owned(key: &str) -> bool {
+    key == "security.protocol"
+        || key.starts_with("sasl.")
+        || key.starts_with("ssl.")
+        || key.starts_with("ssl_")
+        || key == "enable.ssl.certificate.verification"
+}
+
+/// Producer properties the dead letters' durability rests on.
+const PRODUCER_OWNED: &[(&str, &str)] = &[(
+    "acks",
+    "every in-sync replica must take a dead letter or a published event before it counts as sent",
+)];
 
 /// A mistake in `[kafka]`, named by its key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -192,14 +243,21 @@ impl KafkaConfig {
                 "SASL PLAIN over plaintext sends the password in clear: use sasl_ssl",
             ));
         }
-        for key in self.consumer.keys() {
-            if let Some((_, why)) = CONSUMER_OWNED.iter().find(|(k, _)| k == key) {
-                out.push(field(
-                    &format!("consumer.\"{key}\""),
-                    format!("cannot be set: {why}"),
-                ));
-            }
-        }
+        let owned = |table: &str,
+                     owned: &[(&str, &str)],
+                     keys: &mut dyn Iterator<Item = &String>| {
+            keys.filter_map(|key| {
+                let why = if security_owned(key) {
+                    Some("security settings are set by [kafka] security_protocol, ssl_* and sasl_* (checked there), never passed through")
+                } else {
+                    owned.iter().find(|(k, _)| k == key).map(|(_, why)| *why)
+                };
+                why.map(|why| field(&format!("{table}.\"{key}\""), format!("cannot be set: {why}")))
+            })
+            .collect::<Vec<_>>()
+        };
+        out.extend(owned("consumer", CONSUMER_OWNED, &mut self.consumer.keys()));
+        out.extend(owned("producer", PRODUCER_OWNED, &mut self.producer.keys()));
         out
     }
 
@@ -247,7 +305,7 @@ impl KafkaConfig {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
             .set("enable.partition.eof", "false");
-        for (k, v) in &self.consumer {
+        for (k, v) in self.consumer.iter() {
             c.set(k, v);
         }
         c
@@ -261,7 +319,7 @@ impl KafkaConfig {
             .set("max.in.flight.requests.per.connection", "5")
             .set("enable.idempotence", "true")
             .set("message.timeout.ms", self.message_timeout_ms.to_string());
-        for (k, v) in &self.producer {
+        for (k, v) in self.producer.iter() {
             c.set(k, v);
         }
         c
@@ -426,10 +484,17 @@ mod tests {
             dead_letter_topic: Some("hr-events".into()),
             ..KafkaConfig::default()
         };
-        bad.consumer
-            .insert("enable.auto.offset.store".into(), "true".into());
+        bad.consumer.insert("enable.auto.offset.store", "true");
+        bad.consumer.insert("security.protocol", "plaintext");
+        bad.producer.insert("acks", "1");
+        bad.producer
+            .insert("enable.ssl.certificate.verification", "false");
+        bad.producer.insert("sasl.password", "hunter2");
+        let debug = format!("{bad:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("sasl.password"), "{debug}");
         let text: Vec<String> = bad.check().iter().map(|e| e.to_string()).collect();
-        assert_eq!(text.len(), 4, "{text:?}");
+        assert_eq!(text.len(), 8, "{text:?}");
         assert!(
             text[0].starts_with("[kafka] dead_letter_topic:"),
             "{text:?}"
@@ -437,6 +502,10 @@ mod tests {
         assert!(text[1].starts_with("[kafka] sasl_mechanism: required"));
         assert!(text[2].starts_with("[kafka] sasl_username: required"));
         assert!(text[3].contains("enable.auto.offset.store"));
+        assert!(text[4].contains("consumer.\"security.protocol\": cannot be set"));
+        assert!(text[5].contains("producer.\"acks\": cannot be set"));
+        assert!(text[6].contains("producer.\"enable.ssl.certificate.verification\""));
+        assert!(text[7].contains("producer.\"sasl.password\""));
     }
 
     #[test]

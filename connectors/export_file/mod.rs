@@ -13,6 +13,7 @@ pub struct ExportFile {
     pub system: String,
     pub path: PathBuf,
     pub columns: ExportColumns,
+    pub limits: crate::feed::Limits,
 }
 
 impl ExportFile {
@@ -48,12 +49,20 @@ impl Connector for ExportFile {
     fn read_accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, ConnectorError>> {
         Box::pin(async move {
             let tz = crate::cli::london();
-            let read = export::read(&self.system, &self.path, &self.columns, &tz).map_err(|e| {
-                ConnectorError::Fatal {
-                    system: self.system.clone(),
-                    detail: e.to_string(),
-                }
-            })?;
+            let fatal = |detail: String| ConnectorError::Fatal {
+                system: self.system.clone(),
+                detail,
+            };
+            let read = export::read(&self.system, &self.path, &self.columns, &tz, &self.limits)
+                .map_err(|e| fatal(e.to_string()))?;
+            // A broken export must never read as "these people have no account here".
+            read.errors
+                .check_share(
+                    &self.path.display().to_string(),
+                    read.rows,
+                    self.limits.max_bad_row_share,
+                )
+                .map_err(|e| fatal(e.to_string()))?;
             Ok(read.accounts)
         })
     }

@@ -46,7 +46,11 @@ pub struct LdapConfig {
     #[serde(default)]
     pub starttls: bool,
     pub bind_dn: String,
+    #[serde(default)]
     pub bind_password: crate::config::Secret,
+    /// A file holding the bind password (mode 600), in place of `bind_password`.
+    #[serde(default)]
+    pub bind_password_file: Option<PathBuf>,
     /// Allow a simple bind over an unencrypted connection (a lab, never production).
     #[serde(default)]
     pub allow_plain_bind: bool,
@@ -1137,6 +1141,7 @@ mod tests {
                 starttls: false,
                 bind_dn: "x".into(),
                 bind_password: crate::config::Secret::new("y"),
+                bind_password_file: None,
                 allow_plain_bind: false,
                 base_dn: "DC=x".into(),
                 users_container: "OU=Staff,DC=x".into(),

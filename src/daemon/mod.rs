@@ -207,7 +207,7 @@ pub async fn run(
             })?,
     );
     let mut dlq_config = kc.producer_config();
-    if !kc.producer.contains_key("message.timeout.ms") {
+    if !kc.producer.keys().any(|k| k == "message.timeout.ms") {
         // A dead letter that cannot be delivered holds consumption: say so within
         // seconds (then retry), rather than after the minute `feed --publish` allows.
         dlq_config.set("message.timeout.ms", "10000");

@@ -3,7 +3,14 @@ use crate::hr::{AssignmentStatus, IsoDate};
 use crate::testkit::{account, d, model, nurse};
 
 fn run(people: &[Person], accounts: &[Account]) -> Vec<(Category, Option<String>, Option<String>)> {
-    let m = model();
+    run_with(&model(), people, accounts)
+}
+
+fn run_with(
+    m: &RoleModel,
+    people: &[Person],
+    accounts: &[Account],
+) -> Vec<(Category, Option<String>, Option<String>)> {
     let tz = TimeZone::get("Europe/London").unwrap();
     let systems: Vec<String> = accounts
         .iter()
@@ -30,7 +37,7 @@ fn run(people: &[Person], accounts: &[Account]) -> Vec<(Category, Option<String>
             has_last_logon: true,
         })
         .collect();
-    findings(&m, people, &BTreeSet::new(), &sa, d("2026-11-23"), &tz)
+    findings(m, people, &BTreeSet::new(), &sa, d("2026-11-23"), &tz)
         .into_iter()
         .map(|f| (f.category, f.account, f.employee_number))
         .collect()
@@ -145,5 +152,35 @@ fn a_leaver_whose_disabled_account_keeps_groups_is_excess_and_clinical_profiles_
     assert_eq!(
         got,
         vec![(Category::ExcessEntitlement, s("leaver1"), s("20000002"))]
+    );
+}
+
+#[test]
+fn day_counts_at_their_type_limit_neither_panic_nor_wrap() {
+    // A role model that skipped `validate`: every day count at u32::MAX.
+    let mut m = model();
+    let ad = m.systems.get_mut("ad").unwrap();
+    ad.policy.inactivity_days = Some(u32::MAX);
+    ad.policy.delete_after_days = Some(u32::MAX);
+    ad.policy.mover_grace_days = u32::MAX;
+    let full = ["GG-AllStaff", "GG-Nursing", "GG-Ward7"];
+    let mut idle = account("ad", "idle", Some("20000001"), true, &full);
+    idle.last_logon = Some("2020-01-01T09:00:00Z".parse().unwrap());
+    let mut leaver = nurse("20000002");
+    leaver.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    leaver.assignments[0].end_date = Some(IsoDate(d("2026-01-31")));
+    let gone = account("ad", "gone", Some("20000002"), false, &[]);
+    let found = run_with(&m, &[nurse("20000001"), leaver], &[idle, gone]);
+    assert!(
+        !found.iter().any(|(c, _, _)| *c == Category::DormantAccount),
+        "idle for six years is not dormant under an inactivity period of u32::MAX days: {found:?}"
+    );
+    // The same account under the shipped model is dormant: the test can fail.
+    let mut idle = account("ad", "idle", Some("20000001"), true, &full);
+    idle.last_logon = Some("2020-01-01T09:00:00Z".parse().unwrap());
+    assert!(
+        run(&[nurse("20000001")], &[idle])
+            .iter()
+            .any(|(c, _, _)| *c == Category::DormantAccount)
     );
 }

@@ -5,7 +5,7 @@
 //! could make a working member of staff look like a leaver (their only active assignment
 //! being the bad row). They are reported, and their previous record stands.
 
-use super::{FeedError, Row, RowError, Table};
+use super::{FeedError, Limits, Row, RowError, RowErrors, Table};
 use crate::hr::{
     Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person, SdsUserId,
 };
@@ -18,7 +18,7 @@ pub struct Extract {
     /// Whole, checked records, in employee-number order.
     pub persons: Vec<Person>,
     /// Every bad row and every person held back, with file and line.
-    pub errors: Vec<RowError>,
+    pub errors: RowErrors,
     /// Employee numbers held back because one of their rows was bad.
     pub held_back: BTreeSet<String>,
     /// Data rows read (good and bad).
@@ -52,28 +52,29 @@ struct Columns {
 impl Columns {
     fn find(t: &Table) -> Result<Columns, FeedError> {
         let req = |name: &str| t.require(name, name);
+        let opt = |name: &str| t.column(name);
         Ok(Columns {
             employee: req("Employee Number")?,
             assignment: req("Assignment Number")?,
-            primary: t.column("Primary Assignment (Y/N)"),
-            title: t.column("Title"),
+            primary: opt("Primary Assignment (Y/N)")?,
+            title: opt("Title")?,
             first: req("First Name")?,
             last: req("Last Name")?,
-            known_as: t.column("Known As"),
-            email: t.column("Work Email"),
-            smartcard: t.column("Smartcard UUID"),
-            staff_group: t.column("Staff Group"),
-            job_role: t.column("Job Role"),
-            occupation: t.column("Occupation Code"),
-            position_number: t.column("Position Number"),
-            position_title: t.column("Position Title"),
-            organisation: t.column("Organisation"),
-            cost_centre: t.column("Cost Centre"),
-            location: t.column("Location"),
-            supervisor: t.column("Supervisor Employee Number"),
+            known_as: opt("Known As")?,
+            email: opt("Work Email")?,
+            smartcard: opt("Smartcard UUID")?,
+            staff_group: opt("Staff Group")?,
+            job_role: opt("Job Role")?,
+            occupation: opt("Occupation Code")?,
+            position_number: opt("Position Number")?,
+            position_title: opt("Position Title")?,
+            organisation: opt("Organisation")?,
+            cost_centre: opt("Cost Centre")?,
+            location: opt("Location")?,
+            supervisor: opt("Supervisor Employee Number")?,
             status: req("Assignment Status")?,
             start: req("Assignment Start Date")?,
-            end: t.column("Assignment End Date"),
+            end: opt("Assignment End Date")?,
         })
     }
 }
@@ -81,22 +82,45 @@ impl Columns {
 #[derive(Default)]
 struct Partial {
     person: Option<Person>,
+    /// The person's first lines (up to the per-person limit), and how many rows in all.
     lines: Vec<u64>,
+    rows: u64,
 }
 
 /// Reads an ESR extract file.
-pub fn read(path: &Path) -> Result<Extract, FeedError> {
-    let mut table = Table::open(path)?;
-    read_table(&mut table)
+pub fn read(path: &Path, limits: &Limits) -> Result<Extract, FeedError> {
+    let mut table = Table::open(path, limits)?;
+    read_table(&mut table, limits)
 }
 
-pub fn read_table(table: &mut Table) -> Result<Extract, FeedError> {
+pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedError> {
     let cols = Columns::find(table)?;
-    let mut extract = Extract::default();
+    let mut extract = Extract {
+        errors: RowErrors::new(limits),
+        ..Extract::default()
+    };
     let mut people: BTreeMap<String, Partial> = BTreeMap::new();
-    while let Some(row) = table.next_row() {
-        let row = row?;
+    while let Some(row) = table.next_row()? {
         extract.rows += 1;
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                // Whose line it was, if that can be made out: hold them back, since the
+                // rest of their record alone could make them look like a leaver.
+                let line = e.line;
+                extract.errors.row(e);
+                if let Some(n) = table
+                    .salvage(cols.employee)
+                    .and_then(|t| EmployeeNumber::parse(t).ok())
+                {
+                    let entry = people.entry(n.as_str().to_string()).or_default();
+                    entry.note_line(line);
+                    entry.person = None;
+                    extract.held_back.insert(n.as_str().to_string());
+                }
+                continue;
+            }
+        };
         let employee = match row
             .required(Some(cols.employee), "Employee Number")
             .and_then(|t| {
@@ -104,12 +128,18 @@ pub fn read_table(table: &mut Table) -> Result<Extract, FeedError> {
             }) {
             Ok(e) => e,
             Err(e) => {
-                extract.errors.push(e);
+                extract.errors.row(e);
                 continue;
             }
         };
         let entry = people.entry(employee.as_str().to_string()).or_default();
-        entry.lines.push(row.line);
+        entry.note_line(row.line);
+        if entry.rows > limits.max_rows_per_person as u64 {
+            // Past the limit: counted, not kept; the person is held back below.
+            entry.person = None;
+            extract.held_back.insert(employee.as_str().to_string());
+            continue;
+        }
         match parse_row(&row, &cols, employee) {
             Ok((person, assignment)) => {
                 if extract.held_back.contains(person.employee_number.as_str()) {
@@ -137,22 +167,32 @@ pub fn read_table(table: &mut Table) -> Result<Extract, FeedError> {
             Err(e) => {
                 extract.held_back.insert(e.0.clone());
                 entry.person = None;
-                extract.errors.push(e.1);
+                extract.errors.row(e.1);
             }
         }
     }
     for (employee, partial) in people {
+        let first_line = partial.lines.first().copied().unwrap_or(0);
         if extract.held_back.contains(&employee) {
-            extract.errors.push(RowError {
+            let why = if partial.rows > limits.max_rows_per_person as u64 {
+                format!(
+                    "has {} rows, more than [feeds] max_rows_per_person ({}): check the extract for repeated rows",
+                    partial.rows, limits.max_rows_per_person
+                )
+            } else {
+                "fix the bad row so their whole record can be read".to_string()
+            };
+            extract.errors.note(RowError {
                 file: table.file().to_string(),
-                line: partial.lines.first().copied().unwrap_or(0),
+                line: first_line,
                 message: format!(
-                    "person {employee} held back (lines {}): fix the bad row so their whole record can be read; their previous record stands",
-                    join_lines(&partial.lines)
+                    "person {employee} held back (lines {}): {why}; their previous record stands",
+                    partial.line_list()
                 ),
             });
             continue;
         }
+        let lines = partial.line_list();
         let Some(mut person) = partial.person else {
             continue;
         };
@@ -166,29 +206,46 @@ pub fn read_table(table: &mut Table) -> Result<Extract, FeedError> {
         } else {
             extract.held_back.insert(employee.clone());
             for p in problems {
-                extract.errors.push(RowError {
+                extract.errors.note(RowError {
                     file: table.file().to_string(),
-                    line: partial.lines.first().copied().unwrap_or(0),
-                    message: format!(
-                        "person {employee} (lines {}): {p}",
-                        join_lines(&partial.lines)
-                    ),
+                    line: first_line,
+                    message: format!("person {employee} (lines {lines}): {p}"),
                 });
             }
         }
     }
     extract
         .errors
+        .listed
         .sort_by(|a, b| a.line.cmp(&b.line).then(a.message.cmp(&b.message)));
     Ok(extract)
 }
 
-fn join_lines(lines: &[u64]) -> String {
-    lines
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// Lines shown for one person: at most this many, then a count of the rest.
+const LINES_SHOWN: usize = 10;
+
+impl Partial {
+    fn note_line(&mut self, line: u64) {
+        self.rows += 1;
+        if self.lines.len() < LINES_SHOWN {
+            self.lines.push(line);
+        }
+    }
+
+    /// `4, 5` or `4, 5, … (120 rows in all)`.
+    fn line_list(&self) -> String {
+        let shown = self
+            .lines
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.rows > self.lines.len() as u64 {
+            format!("{shown}, … ({} rows in all)", self.rows)
+        } else {
+            shown
+        }
+    }
 }
 
 fn parse_row(
@@ -283,12 +340,14 @@ mod tests {
     use super::*;
 
     fn read_text(text: &str) -> Extract {
+        let limits = Limits::default();
         let mut t = Table::from_reader(
             "esr.csv",
             Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            &limits,
         )
         .unwrap();
-        read_table(&mut t).unwrap()
+        read_table(&mut t, &limits).unwrap()
     }
 
     const HEADER: &str = "Employee Number,Assignment Number,Primary Assignment (Y/N),Title,First Name,Last Name,Known As,Work Email,Smartcard UUID,Staff Group,Job Role,Occupation Code,Position Number,Position Title,Organisation,Cost Centre,Location,Supervisor Employee Number,Assignment Status,Assignment Start Date,Assignment End Date\n";
@@ -316,6 +375,7 @@ mod tests {
         );
         let text = x
             .errors
+            .listed
             .iter()
             .map(|e| e.to_string())
             .collect::<Vec<_>>()
@@ -345,9 +405,12 @@ mod tests {
             Box::new(std::io::Cursor::new(
                 b"Employee Number,First Name\n1,A\n".to_vec(),
             )),
+            &Limits::default(),
         )
         .unwrap();
-        let err = read_table(&mut t).unwrap_err().to_string();
+        let err = read_table(&mut t, &Limits::default())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("esr.csv: the header has no `Assignment Number` column"),
             "{err}"

@@ -4,7 +4,7 @@
 //! Last Logon, Entitlements`; config may rename each per system so an AD `Export-Csv` file
 //! or a clinical system's user report is read as it comes.
 
-use super::{FeedError, Row, RowError, Table, parse_date};
+use super::{FeedError, Limits, Row, RowError, RowErrors, Table, parse_date};
 use crate::account::Account;
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
@@ -37,7 +37,7 @@ pub struct ExportColumns {
 #[derive(Debug, Default)]
 pub struct Export {
     pub accounts: Vec<Account>,
-    pub errors: Vec<RowError>,
+    pub errors: RowErrors,
     pub rows: u64,
     /// False when the file has no last-logon column: dormancy cannot be judged.
     pub has_last_logon: bool,
@@ -48,9 +48,10 @@ pub fn read(
     path: &Path,
     columns: &ExportColumns,
     tz: &TimeZone,
+    limits: &Limits,
 ) -> Result<Export, FeedError> {
-    let mut table = Table::open(path)?;
-    read_table(system, &mut table, columns, tz)
+    let mut table = Table::open(path, limits)?;
+    read_table(system, &mut table, columns, tz, limits)
 }
 
 pub fn read_table(
@@ -58,6 +59,7 @@ pub fn read_table(
     table: &mut Table,
     names: &ExportColumns,
     tz: &TimeZone,
+    limits: &Limits,
 ) -> Result<Export, FeedError> {
     let name = |renamed: &Option<String>, contract: &'static str| -> (String, &'static str) {
         (
@@ -70,10 +72,13 @@ pub fn read_table(
     let account = required(name(&names.account, "Account"))?;
     let employee = required(name(&names.employee_number, "Employee Number"))?;
     let enabled = required(name(&names.enabled, "Enabled"))?;
-    let display = optional(name(&names.display_name, "Display Name"));
-    let last_logon = optional(name(&names.last_logon, "Last Logon"));
-    let entitlements = optional(name(&names.entitlements, "Entitlements"));
-    let container = names.container.as_ref().and_then(|c| table.column(c));
+    let display = optional(name(&names.display_name, "Display Name"))?;
+    let last_logon = optional(name(&names.last_logon, "Last Logon"))?;
+    let entitlements = optional(name(&names.entitlements, "Entitlements"))?;
+    let container = match &names.container {
+        Some(c) => table.column(c)?,
+        None => None,
+    };
     if let Some(c) = &names.container
         && container.is_none()
     {
@@ -89,12 +94,19 @@ pub fn read_table(
         .unwrap_or_else(|| ";".into());
     let mut out = Export {
         has_last_logon: last_logon.is_some(),
+        errors: RowErrors::new(limits),
         ..Export::default()
     };
     let mut seen = BTreeSet::new();
-    while let Some(row) = table.next_row() {
-        let row = row?;
+    while let Some(row) = table.next_row()? {
         out.rows += 1;
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                out.errors.row(e);
+                continue;
+            }
+        };
         let parsed = (|| -> Result<Account, RowError> {
             let r: &Row<'_> = &row;
             let id = r.required(Some(account), "Account")?.to_string();
@@ -141,13 +153,13 @@ pub fn read_table(
                 if seen.insert(a.id.to_lowercase()) {
                     out.accounts.push(a);
                 } else {
-                    out.errors.push(row.error(format!(
+                    out.errors.row(row.error(format!(
                         "account `{}` appears twice in the export; only the first row is used",
                         a.id
                     )));
                 }
             }
-            Err(e) => out.errors.push(e),
+            Err(e) => out.errors.row(e),
         }
     }
     Ok(out)
@@ -295,23 +307,24 @@ kiosk,,Ward Kiosk,maybe,,\n";
         let mut t = Table::from_reader(
             "ad.csv",
             Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            &Limits::default(),
         )
         .unwrap();
-        let x = read_table("ad", &mut t, &cols, &london()).unwrap();
+        let x = read_table("ad", &mut t, &cols, &london(), &Limits::default()).unwrap();
         assert_eq!(x.accounts.len(), 1);
         let a = &x.accounts[0];
         assert_eq!(
             a.entitlements.iter().cloned().collect::<Vec<_>>(),
             vec!["GG-AllStaff".to_string(), "GG-Nursing, Ward 7".to_string()]
         );
-        assert_eq!(x.errors.len(), 2);
+        assert_eq!(x.errors.listed.len(), 2);
         assert!(
-            x.errors[0]
+            x.errors.listed[0]
                 .to_string()
                 .starts_with("ad.csv:3: account `jsmith` appears twice")
         );
         assert!(
-            x.errors[1]
+            x.errors.listed[1]
                 .to_string()
                 .starts_with("ad.csv:4: `Enabled` is \"maybe\"")
         );

@@ -5,15 +5,25 @@
 //! with a UTF-8 BOM, dates are `dd/mm/yyyy` or `yyyy-mm-dd`. A bad row is reported with
 //! its file and line and never stops the other rows. This module reads files it is given;
 //! it never writes anything or reads the clock.
+//!
+//! **Every row is accounted for.** A file is read one physical line at a time, and each
+//! line is one record: a quote left open, a field count that differs from the header's, a
+//! line or field over its size limit, a control character or text that is not UTF-8 is an
+//! error for *that line*, naming it, and the next line is read afresh. So one stray `"`
+//! costs one row, never the rest of the file, and for any input
+//! `rows read + rows reported = non-blank data lines`. Quoted fields may hold the
+//! delimiter and `""`, but not a line break: no field of these feeds has one. Memory is
+//! bounded whatever the input: a line is never held beyond [`Limits::max_line_bytes`].
 
 pub mod esr;
 pub mod export;
 pub mod trac;
 
 use jiff::civil::Date;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 /// A problem with one row; the rest of the file still goes through.
@@ -26,9 +36,104 @@ pub struct RowError {
 
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        write!(
+            f,
+            "{}:{}: {}",
+            printable(&self.file),
+            self.line,
+            printable(&self.message)
+        )
     }
 }
+
+/// Text safe for a terminal or a log line: control characters (ESC and friends, which
+/// could rewrite what an operator sees) are shown as `\u{1b}` escapes.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Row errors as a reader collects them: every bad row is counted, and the first
+/// [`Limits::max_listed_errors`] are kept with their text, so a file of a million bad rows
+/// costs a counter, not a million messages.
+#[derive(Debug, Default)]
+pub struct RowErrors {
+    pub listed: Vec<RowError>,
+    /// Errors beyond the listed ones: counted, not kept.
+    pub unlisted: u64,
+    /// Data rows with at least one error.
+    pub bad_rows: u64,
+    limit: usize,
+}
+
+impl RowErrors {
+    pub fn new(limits: &Limits) -> RowErrors {
+        RowErrors {
+            limit: limits.max_listed_errors,
+            ..RowErrors::default()
+        }
+    }
+
+    /// A bad data row.
+    pub fn row(&mut self, e: RowError) {
+        self.bad_rows += 1;
+        self.note(e);
+    }
+
+    /// A problem that is not one row's (a person held back, say).
+    pub fn note(&mut self, e: RowError) {
+        if self.listed.len() < self.limit {
+            self.listed.push(e);
+        } else {
+            self.unlisted += 1;
+        }
+    }
+
+    /// Every error, for printing: the listed ones, then a line counting the rest.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        let more = (self.unlisted > 0).then(|| {
+            format!(
+                "… and {} more error(s) not listed (only the first {} are kept)",
+                self.unlisted, self.limit
+            )
+        });
+        self.listed.iter().map(RowError::to_string).chain(more)
+    }
+
+    /// Refuses the file when more than `max_share` of its `rows` are bad (and at least
+    /// [`MIN_BAD_ROWS_TO_REFUSE`] of them, so one typo in a file of five rows still only
+    /// costs its row): a file that broken is more likely cut, mis-saved or the wrong file
+    /// than a few typos, and judging people from it could do harm.
+    pub fn check_share(&self, file: &str, rows: u64, max_share: f64) -> Result<(), FeedError> {
+        if rows > 0
+            && self.bad_rows >= MIN_BAD_ROWS_TO_REFUSE
+            && self.bad_rows as f64 > max_share * rows as f64
+        {
+            return Err(FeedError::TooManyBadRows {
+                file: file.to_string(),
+                bad: self.bad_rows,
+                rows,
+                share: max_share,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Fewer bad rows than this never refuse a file, whatever their share.
+pub const MIN_BAD_ROWS_TO_REFUSE: u64 = 3;
 
 /// A problem that makes a whole file unusable.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +146,10 @@ pub enum FeedError {
     #[error("{file}: no header row: the first line must name the columns")]
     NoHeader { file: String },
     #[error(
+        "{file}: line 1: the header row is not usable: {detail}; the first line must name the columns"
+    )]
+    BadHeader { file: String, detail: String },
+    #[error(
         "{file}: the header has no `{column}` column (looked for it ignoring case and spaces{renamed})"
     )]
     MissingColumn {
@@ -48,12 +157,103 @@ pub enum FeedError {
         column: String,
         renamed: String,
     },
-    #[error("{file}: line {line}: the file is not valid CSV ({detail}); fix the quoting there")]
-    Csv {
+    #[error(
+        "{file}: the header names `{column}` twice (columns {first} and {second}): rename or remove one so it is clear which to read"
+    )]
+    DuplicateColumn {
         file: String,
-        line: u64,
-        detail: String,
+        column: String,
+        first: usize,
+        second: usize,
     },
+    #[error(
+        "{file}: {bad} of its {rows} rows are bad, more than [feeds] max_bad_row_share ({:.1}%): is it the right file, cut short or saved wrongly? Nothing was used; fix it (the rows are listed above) or raise the share",
+        share * 100.0
+    )]
+    TooManyBadRows {
+        file: String,
+        bad: u64,
+        rows: u64,
+        share: f64,
+    },
+}
+
+/// Bounds on what one file may make Turnstile hold: `[feeds]` in the config.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The longest line (one record), in bytes.
+    pub max_line_bytes: usize,
+    /// The longest field, in bytes.
+    pub max_field_bytes: usize,
+    /// The most rows (assignments) one person may have in an ESR extract; a person with
+    /// more is held back.
+    pub max_rows_per_person: usize,
+    /// A file with a larger share of bad rows is refused whole (exit 2).
+    pub max_bad_row_share: f64,
+    /// `feed esr --full` refuses to flag more than this share of the people held for
+    /// review without `--approve`: a cut or wrong extract would flag everyone.
+    pub max_review_share: f64,
+    /// How many row errors are kept with their text; the rest are counted.
+    pub max_listed_errors: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line_bytes: 1 << 20,
+            max_field_bytes: 64 << 10,
+            max_rows_per_person: 100,
+            max_bad_row_share: 0.05,
+            max_review_share: 0.05,
+            max_listed_errors: 1000,
+        }
+    }
+}
+
+impl Limits {
+    /// Every setting out of its sane range, named.
+    pub fn check(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !(1024..=(64 << 20)).contains(&self.max_line_bytes) {
+            out.push(format!(
+                "[feeds] max_line_bytes is {}: use 1024 to 67108864",
+                self.max_line_bytes
+            ));
+        }
+        if self.max_field_bytes < 64 || self.max_field_bytes > self.max_line_bytes {
+            out.push(format!(
+                "[feeds] max_field_bytes is {}: use 64 up to max_line_bytes",
+                self.max_field_bytes
+            ));
+        }
+        let most = crate::hr::MAX_ASSIGNMENTS;
+        if !(1..=most).contains(&self.max_rows_per_person) {
+            out.push(format!(
+                "[feeds] max_rows_per_person is {}: use 1 to {most}",
+                self.max_rows_per_person
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.max_bad_row_share) {
+            out.push(format!(
+                "[feeds] max_bad_row_share is {}: use a share from 0 to 1 (0.05 = 5%)",
+                self.max_bad_row_share
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.max_review_share) {
+            out.push(format!(
+                "[feeds] max_review_share is {}: use a share from 0 to 1 (0.05 = 5%)",
+                self.max_review_share
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_listed_errors) {
+            out.push(format!(
+                "[feeds] max_listed_errors is {}: use 1 to 1000000",
+                self.max_listed_errors
+            ));
+        }
+        out
+    }
 }
 
 /// Lower-case letters and digits only: how column names are compared.
@@ -65,60 +265,256 @@ pub fn normalise_header(name: &str) -> String {
         .collect()
 }
 
-/// A CSV file read row by row, with its columns found by name.
+/// One record's fields: one string and where each field ends, so a row costs two
+/// allocations that are reused from row to row.
+#[derive(Debug, Default)]
+struct Record {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Record {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.text.get(start..end)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+/// Splits one line into fields: RFC 4180 within a line (quoted fields may hold the
+/// delimiter and `""`). Text after a closing quote is kept, as spreadsheet tools do. A
+/// quote still open at the end of the line is an error: the line break is never taken
+/// into the field.
+fn split_line(line: &str, delimiter: u8, out: &mut Record) -> Result<(), String> {
+    out.text.clear();
+    out.ends.clear();
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    loop {
+        let field_start = i;
+        if bytes.get(i) == Some(&b'"') {
+            i += 1;
+            loop {
+                match bytes[i..].iter().position(|&b| b == b'"') {
+                    None => {
+                        return Err(format!(
+                            "a quote opened in field {} is not closed on this line (a field cannot span lines): remove the stray `\"` or close it",
+                            out.ends.len() + 1
+                        ));
+                    }
+                    Some(q) => {
+                        out.text.push_str(&line[i..i + q]);
+                        i += q + 1;
+                        if bytes.get(i) == Some(&b'"') {
+                            out.text.push('"');
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            let rest = bytes[i..]
+                .iter()
+                .position(|&b| b == delimiter)
+                .map_or(bytes.len(), |p| i + p);
+            out.text.push_str(&line[i..rest]);
+            i = rest;
+        } else {
+            let end = bytes[i..]
+                .iter()
+                .position(|&b| b == delimiter)
+                .map_or(bytes.len(), |p| i + p);
+            out.text.push_str(&line[field_start..end]);
+            i = end;
+        }
+        out.ends.push(out.text.len());
+        if i >= bytes.len() {
+            return Ok(());
+        }
+        i += 1; // the delimiter
+        if i == bytes.len() {
+            out.ends.push(out.text.len());
+            return Ok(());
+        }
+    }
+}
+
+/// What one physical line gave.
+enum Line {
+    End,
+    Blank,
+    Text,
+    TooLong(u64),
+    NotUtf8,
+}
+
+/// A CSV file read line by line, with its columns found by name.
 pub struct Table {
     file: String,
-    columns: BTreeMap<String, usize>,
-    reader: csv::Reader<Box<dyn Read>>,
-    record: csv::StringRecord,
+    limits: Limits,
+    columns: BTreeMap<String, Vec<usize>>,
+    headers: Vec<String>,
+    input: Box<dyn BufRead>,
+    buf: Vec<u8>,
+    line: u64,
+    record: Record,
+    /// The fields of the last bad line, split leniently, for [`Table::salvage`].
+    salvage: Vec<String>,
 }
 
 impl Table {
-    pub fn open(path: &Path) -> Result<Table, FeedError> {
+    pub fn open(path: &Path, limits: &Limits) -> Result<Table, FeedError> {
         let file = path.display().to_string();
         let handle = std::fs::File::open(path).map_err(|source| FeedError::Io {
             file: file.clone(),
             source,
         })?;
-        Table::from_reader(
-            &file,
-            Box::new(std::io::BufReader::with_capacity(1 << 16, handle)),
-        )
+        Table::from_reader(&file, Box::new(handle), limits)
     }
 
-    pub fn from_reader(file: &str, input: Box<dyn Read>) -> Result<Table, FeedError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .trim(csv::Trim::None)
-            .from_reader(input);
-        let headers = reader.headers().map_err(|e| csv_error(file, &e))?.clone();
-        if headers.iter().all(|h| h.trim().is_empty()) {
+    pub fn from_reader(
+        file: &str,
+        input: Box<dyn Read>,
+        limits: &Limits,
+    ) -> Result<Table, FeedError> {
+        let mut t = Table {
+            file: file.into(),
+            limits: limits.clone(),
+            columns: BTreeMap::new(),
+            headers: Vec::new(),
+            input: Box::new(std::io::BufReader::with_capacity(1 << 16, input)),
+            buf: Vec::new(),
+            line: 0,
+            record: Record::default(),
+            salvage: Vec::new(),
+        };
+        let bad_header = |detail: String| FeedError::BadHeader {
+            file: file.into(),
+            detail,
+        };
+        loop {
+            match t.read_line()? {
+                Line::End => return Err(FeedError::NoHeader { file: file.into() }),
+                Line::Blank if t.line == 1 => {
+                    return Err(FeedError::NoHeader { file: file.into() });
+                }
+                Line::Blank => continue,
+                Line::TooLong(n) => {
+                    return Err(bad_header(format!(
+                        "it is longer than {} bytes ({n} bytes before it was cut off); is this a CSV file?",
+                        t.limits.max_line_bytes
+                    )));
+                }
+                Line::NotUtf8 => {
+                    return Err(bad_header(
+                        "it is not UTF-8 text; save the file as CSV UTF-8".into(),
+                    ));
+                }
+                Line::Text => break,
+            }
+        }
+        let text = std::str::from_utf8(&t.buf).map_err(|e| bad_header(e.to_string()))?;
+        let text = text.trim_start_matches('\u{feff}');
+        let mut header = Record::default();
+        split_line(text, b',', &mut header).map_err(bad_header)?;
+        if header.iter().all(|h| h.trim().is_empty()) {
             return Err(FeedError::NoHeader { file: file.into() });
         }
-        let mut columns = BTreeMap::new();
-        for (i, h) in headers.iter().enumerate() {
-            columns.entry(normalise_header(h)).or_insert(i);
+        for (i, h) in header.iter().enumerate() {
+            t.columns.entry(normalise_header(h)).or_default().push(i);
+            t.headers.push(h.trim().to_string());
         }
-        Ok(Table {
-            file: file.into(),
-            columns,
-            reader,
-            record: csv::StringRecord::new(),
-        })
+        Ok(t)
+    }
+
+    /// Reads the next physical line into `buf` (without its line end), never holding more
+    /// than `max_line_bytes` of it.
+    fn read_line(&mut self) -> Result<Line, FeedError> {
+        self.buf.clear();
+        let limit = self.limits.max_line_bytes as u64 + 1;
+        let io = |source: std::io::Error, file: &str| FeedError::Io {
+            file: file.to_string(),
+            source,
+        };
+        let n = (&mut self.input)
+            .take(limit)
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| io(e, &self.file))?;
+        if n == 0 {
+            return Ok(Line::End);
+        }
+        self.line += 1;
+        if self.buf.last() != Some(&b'\n') && n as u64 == limit {
+            // Skip the rest of the line without keeping it.
+            let mut skipped = n as u64;
+            loop {
+                let chunk = self.input.fill_buf().map_err(|e| io(e, &self.file))?;
+                if chunk.is_empty() {
+                    break;
+                }
+                match chunk.iter().position(|&b| b == b'\n') {
+                    Some(p) => {
+                        self.input.consume(p + 1);
+                        skipped += p as u64;
+                        break;
+                    }
+                    None => {
+                        let len = chunk.len();
+                        self.input.consume(len);
+                        skipped += len as u64;
+                    }
+                }
+            }
+            self.buf.clear();
+            return Ok(Line::TooLong(skipped));
+        }
+        while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+            self.buf.pop();
+        }
+        if std::str::from_utf8(&self.buf).is_err() {
+            return Ok(Line::NotUtf8);
+        }
+        if self
+            .buf
+            .iter()
+            .all(|b| b.is_ascii_whitespace() || *b == b',')
+        {
+            return Ok(Line::Blank);
+        }
+        Ok(Line::Text)
     }
 
     pub fn file(&self) -> &str {
         &self.file
     }
 
-    /// The index of a column, by its CONTRACT name or a configured rename.
-    pub fn column(&self, name: &str) -> Option<usize> {
-        self.columns.get(&normalise_header(name)).copied()
+    /// The index of a column, by its CONTRACT name or a configured rename; an error when
+    /// the header names it twice.
+    pub fn column(&self, name: &str) -> Result<Option<usize>, FeedError> {
+        match self.columns.get(&normalise_header(name)).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([one]) => Ok(Some(*one)),
+            Some([first, second, ..]) => Err(FeedError::DuplicateColumn {
+                file: self.file.clone(),
+                column: name.to_string(),
+                first: first + 1,
+                second: second + 1,
+            }),
+        }
     }
 
     /// Like [`Table::column`], but a missing column makes the file unusable.
     pub fn require(&self, name: &str, contract_name: &str) -> Result<usize, FeedError> {
-        self.column(name).ok_or_else(|| FeedError::MissingColumn {
+        self.column(name)?.ok_or_else(|| FeedError::MissingColumn {
             file: self.file.clone(),
             column: name.to_string(),
             renamed: if name == contract_name {
@@ -129,48 +525,102 @@ impl Table {
         })
     }
 
-    /// The next row, or `None` at the end. Blank lines are skipped.
-    pub fn next_row(&mut self) -> Option<Result<Row<'_>, FeedError>> {
-        loop {
-            match self.reader.read_record(&mut self.record) {
-                Ok(false) => return None,
-                Ok(true) => {
-                    if self.record.iter().all(|f| f.trim().is_empty()) {
-                        continue;
-                    }
-                    let line = self.record.position().map_or(0, |p| p.line());
-                    return Some(Ok(Row {
-                        file: &self.file,
-                        line,
-                        record: &self.record,
-                    }));
+    /// The next data row (`Ok`), a line that is not a usable row (`Err`, naming it), or
+    /// `None` at the end. Blank lines are skipped. A file that cannot be read any further
+    /// is a [`FeedError`].
+    #[allow(clippy::type_complexity)]
+    pub fn next_row(&mut self) -> Result<Option<Result<Row<'_>, RowError>>, FeedError> {
+        let problem = loop {
+            match self.read_line()? {
+                Line::End => return Ok(None),
+                Line::Blank => continue,
+                Line::TooLong(n) => {
+                    self.salvage.clear();
+                    break format!(
+                        "the line is {n} bytes long, over the limit of {} ([feeds] max_line_bytes); it was skipped",
+                        self.limits.max_line_bytes
+                    );
                 }
-                Err(e) => return Some(Err(csv_error(&self.file, &e))),
+                Line::NotUtf8 => {
+                    self.salvage = lenient_fields(&String::from_utf8_lossy(&self.buf));
+                    break "the line is not UTF-8 text; save the file as CSV UTF-8".to_string();
+                }
+                Line::Text => match self.check_line() {
+                    Ok(()) => {
+                        return Ok(Some(Ok(Row {
+                            file: &self.file,
+                            line: self.line,
+                            record: &self.record,
+                        })));
+                    }
+                    Err(problem) => {
+                        self.salvage = lenient_fields(&String::from_utf8_lossy(&self.buf));
+                        break problem;
+                    }
+                },
+            }
+        };
+        Ok(Some(Err(RowError {
+            file: self.file.clone(),
+            line: self.line,
+            message: problem,
+        })))
+    }
+
+    /// Splits the line in `buf` and checks its shape: field count, field sizes and
+    /// control characters.
+    fn check_line(&mut self) -> Result<(), String> {
+        let text = std::str::from_utf8(&self.buf).map_err(|e| e.to_string())?;
+        split_line(text, b',', &mut self.record)?;
+        if self.record.len() != self.headers.len() {
+            return Err(format!(
+                "the row has {} field(s) where the header has {}: a stray comma or quote? Quote a field that holds a comma",
+                self.record.len(),
+                self.headers.len()
+            ));
+        }
+        for (i, field) in self.record.iter().enumerate() {
+            let column = self.headers.get(i).map_or("?", String::as_str);
+            if field.len() > self.limits.max_field_bytes {
+                return Err(format!(
+                    "`{column}` is {} bytes long, over the limit of {} ([feeds] max_field_bytes)",
+                    field.len(),
+                    self.limits.max_field_bytes
+                ));
+            }
+            if let Some(c) = field.chars().find(|c| c.is_control() && *c != '\t') {
+                return Err(format!(
+                    "`{column}` holds a control character ({}): remove it",
+                    c.escape_unicode()
+                ));
             }
         }
+        Ok(())
+    }
+
+    /// After a bad line: the text of column `i` as well as it can be made out, so a reader
+    /// can still tell whose row it was (and hold that person back).
+    pub fn salvage(&self, i: usize) -> Option<&str> {
+        self.salvage
+            .get(i)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
     }
 }
 
-fn csv_error(file: &str, e: &csv::Error) -> FeedError {
-    let line = e.position().map_or(0, |p| p.line());
-    match e.kind() {
-        csv::ErrorKind::Io(io) => FeedError::Io {
-            file: file.into(),
-            source: std::io::Error::new(io.kind(), io.to_string()),
-        },
-        _ => FeedError::Csv {
-            file: file.into(),
-            line,
-            detail: e.to_string(),
-        },
-    }
+/// Fields split at every comma, quotes stripped: only for naming whose bad line it was.
+fn lenient_fields(line: &str) -> Vec<String> {
+    line.split(',')
+        .take(64)
+        .map(|f| f.trim().trim_matches('"').chars().take(64).collect())
+        .collect()
 }
 
 /// One data row.
 pub struct Row<'a> {
     pub file: &'a str,
     pub line: u64,
-    record: &'a csv::StringRecord,
+    record: &'a Record,
 }
 
 impl Row<'_> {
@@ -242,6 +692,263 @@ pub fn parse_date(text: &str) -> Result<Date, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Every line a table gives: `Ok(fields)` or `Err(message)`, by line number.
+    fn lines_of(text: &[u8], limits: &Limits) -> BTreeMap<u64, Result<Vec<String>, String>> {
+        let mut t = Table::from_reader(
+            "t.csv",
+            Box::new(std::io::Cursor::new(text.to_vec())),
+            limits,
+        )
+        .unwrap();
+        let mut out = BTreeMap::new();
+        while let Some(row) = t.next_row().unwrap() {
+            let (line, value) = match row {
+                Ok(r) => (r.line, Ok(r.record.iter().map(str::to_string).collect())),
+                Err(e) => (e.line, Err(e.message)),
+            };
+            assert!(out.insert(line, value).is_none(), "line {line} given twice");
+        }
+        out
+    }
+
+    #[test]
+    fn a_stray_quote_costs_its_own_line_only() {
+        let text = "Employee Number,First Name,Last Name\n\
+1,Amara,Okafor\n\
+2,\"Ben,Cole\n\
+3,Cy,\"Dee, Jr\"\n\
+4,Di,\"O\"\"Brien\"\n\
+5,Ed,Extra,field\n\
+\n\
+6,Fi\r\n\
+7,Gus,Hay\r\n";
+        let got = lines_of(text.as_bytes(), &Limits::default());
+        assert_eq!(
+            got[&2],
+            Ok(vec!["1".into(), "Amara".into(), "Okafor".into()])
+        );
+        assert!(
+            got[&3]
+                .as_ref()
+                .unwrap_err()
+                .contains("quote opened in field 2 is not closed"),
+            "{:?}",
+            got[&3]
+        );
+        assert_eq!(got[&4], Ok(vec!["3".into(), "Cy".into(), "Dee, Jr".into()]));
+        assert_eq!(
+            got[&5],
+            Ok(vec!["4".into(), "Di".into(), "O\"Brien".into()])
+        );
+        assert!(
+            got[&6]
+                .as_ref()
+                .unwrap_err()
+                .contains("4 field(s) where the header has 3")
+        );
+        assert!(!got.contains_key(&7), "a blank line is no row");
+        assert!(got[&8].as_ref().unwrap_err().contains("2 field(s)"));
+        assert_eq!(got[&9], Ok(vec!["7".into(), "Gus".into(), "Hay".into()]));
+        assert_eq!(got.len(), 7);
+    }
+
+    #[test]
+    fn lines_fields_control_characters_and_text_that_is_not_utf8_are_named() {
+        let limits = Limits {
+            max_line_bytes: 1024,
+            max_field_bytes: 64,
+            ..Limits::default()
+        };
+        let mut text = b"A,B\n1,ok\n".to_vec();
+        text.extend_from_slice(format!("2,{}\n", "x".repeat(5000)).as_bytes());
+        text.extend_from_slice(format!("3,{}\n", "y".repeat(100)).as_bytes());
+        text.extend_from_slice(b"4,Zo\xeb\n5,esc\x1b[2J\n6,fine\n");
+        let got = lines_of(&text, &limits);
+        assert!(got[&2].is_ok());
+        assert!(
+            got[&3]
+                .as_ref()
+                .unwrap_err()
+                .contains("over the limit of 1024")
+        );
+        assert!(
+            got[&4]
+                .as_ref()
+                .unwrap_err()
+                .contains("`B` is 100 bytes long")
+        );
+        assert!(got[&5].as_ref().unwrap_err().contains("not UTF-8"));
+        let esc = got[&6].as_ref().unwrap_err();
+        assert!(
+            esc.contains("`B` holds a control character (\\u{1b})"),
+            "{esc}"
+        );
+        assert_eq!(got[&7], Ok(vec!["6".into(), "fine".into()]));
+        // What is printed never carries the raw control character.
+        let e = RowError {
+            file: "f".into(),
+            line: 1,
+            message: "bad \u{1b}[2J name".into(),
+        };
+        assert_eq!(e.to_string(), "f:1: bad \\u{1b}[2J name");
+    }
+
+    #[test]
+    fn an_endless_line_or_header_is_refused_in_bounded_memory() {
+        let limits = Limits {
+            max_line_bytes: 4096,
+            ..Limits::default()
+        };
+        let zeros = std::io::repeat(0).take(50 << 20);
+        let err = Table::from_reader("zero", Box::new(zeros), &limits)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("longer than 4096 bytes"), "{err}");
+        let mut text = b"A,B\n".to_vec();
+        text.extend(std::iter::repeat_n(b'z', 1 << 20));
+        text.extend_from_slice(b"\n1,2\n");
+        let got = lines_of(&text, &limits);
+        assert!(got[&2].is_err());
+        assert_eq!(got[&3], Ok(vec!["1".into(), "2".into()]));
+    }
+
+    #[test]
+    fn a_column_named_twice_is_refused_when_it_is_read() {
+        let t = Table::from_reader(
+            "t.csv",
+            Box::new(std::io::Cursor::new(
+                b"Employee Number,Name,employee_number\n".to_vec(),
+            )),
+            &Limits::default(),
+        )
+        .unwrap();
+        let err = t.column("Employee Number").unwrap_err().to_string();
+        assert!(
+            err.contains("names `Employee Number` twice (columns 1 and 3)"),
+            "{err}"
+        );
+        assert_eq!(t.column("Name").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn too_many_bad_rows_refuse_the_file() {
+        let mut e = RowErrors::new(&Limits::default());
+        for line in 0..6 {
+            e.row(RowError {
+                file: "f".into(),
+                line,
+                message: "bad".into(),
+            });
+        }
+        assert!(e.check_share("f", 200, 0.05).is_ok());
+        let mut two = RowErrors::new(&Limits::default());
+        two.row(e.listed[0].clone());
+        two.row(e.listed[1].clone());
+        assert!(
+            two.check_share("f", 2, 0.05).is_ok(),
+            "two typos never refuse a file"
+        );
+        let err = e.check_share("f", 100, 0.05).unwrap_err().to_string();
+        assert!(err.contains("6 of its 100 rows are bad"), "{err}");
+    }
+
+    #[test]
+    fn row_errors_past_the_limit_are_counted_not_kept() {
+        let mut e = RowErrors::new(&Limits {
+            max_listed_errors: 3,
+            ..Limits::default()
+        });
+        for line in 0..10 {
+            e.row(RowError {
+                file: "f".into(),
+                line,
+                message: "bad".into(),
+            });
+        }
+        assert_eq!((e.listed.len(), e.unlisted, e.bad_rows), (3, 7, 10));
+        let lines: Vec<String> = e.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[3].contains("7 more error(s)"));
+    }
+
+    /// A corruption of one line of a good file.
+    #[derive(Debug, Clone)]
+    enum Damage {
+        StrayQuote(usize),
+        Cut(usize),
+        ExtraField,
+        MissingField,
+        Blank,
+    }
+
+    fn damage() -> impl Strategy<Value = Damage> {
+        prop_oneof![
+            (0usize..40).prop_map(Damage::StrayQuote),
+            (0usize..40).prop_map(Damage::Cut),
+            Just(Damage::ExtraField),
+            Just(Damage::MissingField),
+            Just(Damage::Blank),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Whatever is done to a file's lines, every non-blank data line is either read,
+        /// with its own fields when it was not damaged, or reported with its own line
+        /// number, exactly once: the counts add up.
+        #[test]
+        fn every_row_is_read_or_reported(
+            rows in proptest::collection::vec(("[a-zA-Z ,']{0,12}", "[0-9]{1,8}"), 1..40),
+            damages in proptest::collection::vec((0usize..40, damage()), 0..12),
+            crlf in any::<bool>(),
+        ) {
+            let quote = |f: &str| if f.contains(',') { format!("\"{f}\"") } else { f.to_string() };
+            let mut lines: Vec<String> = rows
+                .iter()
+                .map(|(name, n)| format!("{},{},x", n, quote(name)))
+                .collect();
+            let mut damaged = std::collections::BTreeSet::new();
+            for (at, d) in &damages {
+                let i = at % lines.len();
+                let l = &mut lines[i];
+                match d {
+                    Damage::StrayQuote(p) => {
+                        let p = (*p).min(l.len());
+                        l.insert(p, '"');
+                    }
+                    Damage::Cut(p) => l.truncate((*p).min(l.len())),
+                    Damage::ExtraField => l.push_str(",more"),
+                    Damage::MissingField => {
+                        if let Some(p) = l.rfind(',') {
+                            l.truncate(p);
+                        }
+                    }
+                    Damage::Blank => l.clear(),
+                }
+                damaged.insert(i);
+            }
+            let end = if crlf { "\r\n" } else { "\n" };
+            let text = format!("N,Name,X{end}{}{end}", lines.join(end));
+            let got = lines_of(text.as_bytes(), &Limits::default());
+            let expected_lines: Vec<u64> = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| !l.chars().all(|c| c.is_ascii_whitespace() || c == ','))
+                .map(|(i, _)| i as u64 + 2)
+                .collect();
+            prop_assert_eq!(got.keys().copied().collect::<Vec<_>>(), expected_lines);
+            for (i, (name, n)) in rows.iter().enumerate() {
+                if !damaged.contains(&i) {
+                    let want = vec![n.clone(), name.clone(), "x".to_string()];
+                    prop_assert_eq!(got.get(&(i as u64 + 2)), Some(&Ok(want)));
+                }
+            }
+        }
+    }
 
     #[test]
     fn dates_in_both_forms() {

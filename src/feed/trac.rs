@@ -4,7 +4,7 @@
 //! reference>` until ESR lists them. Their accounts are prepared disabled before the start
 //! date and enabled on it.
 
-use super::{FeedError, Row, RowError, Table};
+use super::{FeedError, Limits, Row, RowError, RowErrors, Table};
 use crate::hr::{Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -13,7 +13,7 @@ use std::path::Path;
 #[derive(Debug, Default)]
 pub struct Starters {
     pub persons: Vec<Person>,
-    pub errors: Vec<RowError>,
+    pub errors: RowErrors,
     pub rows: u64,
 }
 
@@ -24,29 +24,38 @@ pub fn provisional_number(candidate_reference: &str) -> Result<EmployeeNumber, S
     })
 }
 
-pub fn read(path: &Path) -> Result<Starters, FeedError> {
-    let mut table = Table::open(path)?;
-    read_table(&mut table)
+pub fn read(path: &Path, limits: &Limits) -> Result<Starters, FeedError> {
+    let mut table = Table::open(path, limits)?;
+    read_table(&mut table, limits)
 }
 
-pub fn read_table(table: &mut Table) -> Result<Starters, FeedError> {
+pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Starters, FeedError> {
     let req = |name: &str| table.require(name, name);
     let reference = req("Candidate Reference")?;
     let first = req("First Name")?;
     let last = req("Last Name")?;
     let start = req("Start Date")?;
-    let post = table.column("Post Title");
-    let staff_group = table.column("Staff Group");
-    let job_role = table.column("Job Role");
-    let department = table.column("Department");
-    let location = table.column("Location");
-    let manager = table.column("Hiring Manager Employee Number");
-    let position = table.column("Position Number");
-    let mut out = Starters::default();
+    let post = table.column("Post Title")?;
+    let staff_group = table.column("Staff Group")?;
+    let job_role = table.column("Job Role")?;
+    let department = table.column("Department")?;
+    let location = table.column("Location")?;
+    let manager = table.column("Hiring Manager Employee Number")?;
+    let position = table.column("Position Number")?;
+    let mut out = Starters {
+        errors: RowErrors::new(limits),
+        ..Starters::default()
+    };
     let mut seen = BTreeSet::new();
-    while let Some(row) = table.next_row() {
-        let row = row?;
+    while let Some(row) = table.next_row()? {
         out.rows += 1;
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                out.errors.row(e);
+                continue;
+            }
+        };
         let parsed = (|| -> Result<Person, RowError> {
             let r: &Row<'_> = &row;
             let candidate = r.required(Some(reference), "Candidate Reference")?;
@@ -95,13 +104,13 @@ pub fn read_table(table: &mut Table) -> Result<Starters, FeedError> {
                 if seen.insert(person.employee_number.clone()) {
                     out.persons.push(person);
                 } else {
-                    out.errors.push(row.error(format!(
+                    out.errors.row(row.error(format!(
                         "candidate {} appears twice; only the first row is used",
                         person.employee_number
                     )));
                 }
             }
-            Err(e) => out.errors.push(e),
+            Err(e) => out.errors.row(e),
         }
     }
     out.persons
@@ -123,9 +132,10 @@ C-1001,Zoë,O'Brien,Staff Nurse,Nursing and Midwifery Registered,Staff Nurse,War
         let mut t = Table::from_reader(
             "trac.csv",
             Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+            &Limits::default(),
         )
         .unwrap();
-        let s = read_table(&mut t).unwrap();
+        let s = read_table(&mut t, &Limits::default()).unwrap();
         assert_eq!(s.rows, 4);
         assert_eq!(s.persons.len(), 1);
         let p = &s.persons[0];
@@ -138,7 +148,7 @@ C-1001,Zoë,O'Brien,Staff Nurse,Nursing and Midwifery Registered,Staff Nurse,War
             p.lifecycle(jiff::civil::date(2027, 1, 5)),
             crate::hr::Lifecycle::Active
         );
-        let errors: Vec<String> = s.errors.iter().map(|e| e.to_string()).collect();
+        let errors: Vec<String> = s.errors.lines().collect();
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(
             errors[0].starts_with("trac.csv:3: `Start Date`"),

@@ -438,13 +438,36 @@ pub enum EventError {
         "person {person} has {count} assignments marked primary: ESR allows one, so correct the source record"
     )]
     SeveralPrimary { person: String, count: usize },
+    #[error(
+        "person {person} has {count} assignments, more than the {MAX_ASSIGNMENTS} any record may have: check the source for repeated assignments"
+    )]
+    TooManyAssignments { person: String, count: usize },
+    #[error(
+        "person {person}: `{field}` holds a control character ({character}): it would reach account names, mail and terminals as it is; correct the source record"
+    )]
+    ControlCharacter {
+        person: String,
+        field: &'static str,
+        character: String,
+    },
 }
+
+/// The most assignments one person's record may have: far beyond any real record, and a
+/// bound on the work and memory one event can ask for.
+pub const MAX_ASSIGNMENTS: usize = 1000;
 
 impl Person {
     /// Checks the business rules the schema cannot express; returns every breach.
     pub fn check(&self) -> Vec<EventError> {
         let person = self.employee_number.as_str().to_string();
         let mut errors = Vec::new();
+        if self.assignments.len() > MAX_ASSIGNMENTS {
+            // Nothing more is checked: a record this size is refused whole.
+            return vec![EventError::TooManyAssignments {
+                person,
+                count: self.assignments.len(),
+            }];
+        }
         if self.assignments.is_empty() {
             errors.push(EventError::NoAssignments {
                 person: person.clone(),
@@ -465,6 +488,36 @@ impl Person {
                 errors.push(EventError::DuplicateAssignment {
                     person: person.clone(),
                     assignment: a.assignment_number.as_str().to_string(),
+                });
+            }
+        }
+        let texts = [
+            ("title", self.title.as_deref()),
+            ("given_name", Some(self.given_name.as_str())),
+            ("family_name", Some(self.family_name.as_str())),
+            ("preferred_name", self.preferred_name.as_deref()),
+            ("work_email", self.work_email.as_deref()),
+        ]
+        .into_iter()
+        .chain(self.assignments.iter().flat_map(|a| {
+            [
+                ("assignment_number", Some(a.assignment_number.as_str())),
+                ("position_number", a.position_number.as_deref()),
+                ("position_title", a.position_title.as_deref()),
+                ("staff_group", a.staff_group.as_deref()),
+                ("job_role", a.job_role.as_deref()),
+                ("occupation_code", a.occupation_code.as_deref()),
+                ("organisation", a.organisation.as_deref()),
+                ("cost_centre", a.cost_centre.as_deref()),
+                ("location", a.location.as_deref()),
+            ]
+        }));
+        for (field, value) in texts {
+            if let Some(c) = value.and_then(|v| v.chars().find(|c| c.is_control())) {
+                errors.push(EventError::ControlCharacter {
+                    person: person.clone(),
+                    field,
+                    character: c.escape_unicode().to_string(),
                 });
             }
         }
@@ -509,6 +562,29 @@ impl HrEvent {
             self.sequence.unwrap_or(0),
             self.event_id.as_str(),
         )
+    }
+
+    /// True when neither record is newer than the other by the source's own order: same
+    /// `occurred_at` and the same `sequence`. Only the event ids (or content) differ.
+    pub fn ties(&self, other: &HrEvent) -> bool {
+        self.occurred_at == other.occurred_at && self.sequence == other.sequence
+    }
+
+    /// A digest of what the event says (source, time, sequence and the whole person record;
+    /// not the `kind` hint or the id): two events with the same digest have the same effect.
+    pub fn content_digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.source.as_str().as_bytes());
+        h.update([0]);
+        h.update(self.occurred_at.0.to_string().as_bytes());
+        h.update([0]);
+        h.update(self.sequence.map(|s| s.to_string()).unwrap_or_default());
+        h.update([0]);
+        // Serialising a Person cannot fail (plain strings, dates and bools); an empty
+        // record would still differ from any real one.
+        h.update(serde_json::to_vec(&self.person).unwrap_or_default());
+        crate::audit::hex(&h.finalize())
     }
 
     /// True when `self` should replace `other` as the person's current record.

@@ -604,6 +604,9 @@ impl RoleModel {
     }
 }
 
+/// The longest day count a role model may give (ten years).
+pub const MAX_DAYS: u32 = 3653;
+
 fn check_system(
     src: &Source<'_>,
     id: &str,
@@ -618,6 +621,27 @@ fn check_system(
                 "system `{id}` holds clinical history, so its accounts are never deleted: remove delete_after_days"
             ),
         ));
+    }
+    // Every day count is bounded so no date arithmetic on it can overflow or wrap: ten
+    // years covers any real retention, grace or inactivity period.
+    let day_counts = [
+        ("delete_after_days", policy.delete_after_days),
+        ("mover_grace_days", Some(policy.mover_grace_days)),
+        ("inactivity_days", policy.inactivity_days),
+        (
+            "inactivity_notice_days",
+            Some(policy.inactivity_notice_days),
+        ),
+    ];
+    for (key, value) in day_counts {
+        if let Some(days) = value
+            && days > MAX_DAYS
+        {
+            findings.problems.push(src.problem(
+                Some(src.line_of(span, key)),
+                format!("system `{id}`: {key} is {days}: use at most {MAX_DAYS} (ten years)"),
+            ));
+        }
     }
     if policy.delete_after_days == Some(0) {
         findings.problems.push(src.problem(

@@ -174,3 +174,35 @@ fn managed_entitlements_default_to_what_roles_grant() {
     assert!(!m.looks_generic("aokafor", "Amara Okafor"));
     assert!(m.is_approved_generic("ad", "ED.Triage.Kiosk"));
 }
+
+#[test]
+fn day_counts_beyond_ten_years_are_refused_by_name() {
+    let text = r#"version = 1
+
+[systems.ad]
+name = "AD"
+delete_after_days = 4000000000
+mover_grace_days = 4000000000
+inactivity_days = 4294967295
+
+[roles.staff]
+grants = { ad = [] }
+
+[[rules]]
+id = "all"
+grant = ["staff"]
+"#;
+    let findings = RoleModel::parse("model.toml", text).unwrap_err();
+    let text: Vec<String> = findings.problems.iter().map(|p| p.to_string()).collect();
+    for (line, key) in [
+        (5, "delete_after_days is 4000000000"),
+        (6, "mover_grace_days is 4000000000"),
+        (7, "inactivity_days is 4294967295"),
+    ] {
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with(&format!("model.toml:{line}:")) && t.contains(key)),
+            "{key} at line {line}: {text:?}"
+        );
+    }
+}

@@ -8,7 +8,7 @@
 pub mod sqlite;
 
 use crate::account::Account;
-use crate::audit::{Break, Draft, Entry};
+use crate::audit::{Break, Draft, Entry, Verified};
 use crate::hr::{HrEvent, Person};
 use jiff::Timestamp;
 
@@ -61,20 +61,68 @@ pub enum StoreError {
         "state store {path}: cannot open it: {detail}; check the path in [store] and that the directory is writable"
     )]
     Open { path: String, detail: String },
+    #[error(
+        "state store {path}: there is no store here; check [store] path (or TURNSTILE__STORE__PATH), or record something first with `turnstile feed … --apply`"
+    )]
+    Missing { path: String },
+    #[error(
+        "state store {path}: the file is empty (0 bytes): a store in use is never empty, so it was reset or replaced; restore it from backup (and check it with `turnstile audit --verify --expect-head` against your last shipped head), or delete it to start a new store"
+    )]
+    EmptyFile { path: String },
+    #[error(
+        "state store {path}: this is not a Turnstile state store (it has no person or audit table); check [store] path"
+    )]
+    NotAStore { path: String },
+    #[error(
+        "state store: another Turnstile process kept it busy for more than 10 s; wait for it to finish (a long `reconcile` or `feed --apply`) and run this again"
+    )]
+    Busy,
     #[error("state store: {0}; if this repeats, run `turnstile audit --verify` and check the disk")]
-    Database(#[from] rusqlite::Error),
+    Database(rusqlite::Error),
     #[error(
         "state store holds a record it cannot read for {key}: {detail}; it was written by another version or edited by hand"
     )]
     Corrupt { key: String, detail: String },
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        ) {
+            StoreError::Busy
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
 /// Decides what a new event does to the stored record: pure, shared by every store.
-pub fn judge(current: Option<&HrEvent>, incoming: &HrEvent) -> Outcome {
+///
+/// Identity is the content, not only the id: an event is a `Duplicate` only when it says
+/// what the record held already says (or, at a tie, when this very content was recorded
+/// before: `seen_before`), so a changed record is never dropped as a replay.
+///
+/// A *tie* — the same `occurred_at` and `sequence`, different content — happens when a
+/// file is edited and fed again with the same extract time (or `--extracted-at`), or a
+/// producer reuses a time. Neither record is newer by the source's own order, so arrival
+/// order decides: the one fed last wins, and a replay of one recorded earlier
+/// (`seen_before`) changes nothing.
+pub fn judge(current: Option<&HrEvent>, incoming: &HrEvent, seen_before: bool) -> Outcome {
     match current {
         None => Outcome::Applied { previous: None },
-        Some(cur) if cur.event_id == incoming.event_id => Outcome::Duplicate,
-        Some(cur) if !incoming.supersedes(cur) => Outcome::Stale {
+        Some(cur) if cur.person == incoming.person && !incoming.supersedes(cur) => {
+            if cur.event_id == incoming.event_id || cur.ties(incoming) {
+                Outcome::Duplicate
+            } else {
+                Outcome::Stale {
+                    current_event_id: cur.event_id.as_str().to_string(),
+                }
+            }
+        }
+        Some(cur) if cur.ties(incoming) && seen_before => Outcome::Duplicate,
+        Some(cur) if !cur.ties(incoming) && !incoming.supersedes(cur) => Outcome::Stale {
             current_event_id: cur.event_id.as_str().to_string(),
         },
         Some(cur) if cur.person == incoming.person => Outcome::Unchanged,
@@ -144,6 +192,11 @@ pub trait Store {
 
     fn audit(&self, filter: &AuditFilter) -> Result<Vec<Entry>, StoreError>;
 
-    /// Checks the whole trail: the number of entries, or the first break.
-    fn verify_audit(&self) -> Result<Result<u64, Break>, StoreError>;
+    /// Checks the whole trail (and each entry's MAC when the store has an audit key), and
+    /// that it still holds `expected_head` (a head shipped off the host earlier): what was
+    /// verified, or the first break.
+    fn verify_audit(
+        &self,
+        expected_head: Option<(u64, &str)>,
+    ) -> Result<Result<Verified, Break>, StoreError>;
 }

@@ -6,10 +6,10 @@
 
 use super::{AuditFilter, EventFollowUp, Outcome, Refused, Store, StoreError, StoredPerson, judge};
 use crate::account::Account;
-use crate::audit::{self, Break, Draft, Entry};
+use crate::audit::{self, AuditKey, Break, Draft, Entry, Verified};
 use crate::hr::HrEvent;
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::path::Path;
 
 const SCHEMA: &str = r#"
@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS audit (
     event_id        TEXT,
     reason          TEXT NOT NULL,
     prev_hash       TEXT NOT NULL,
-    hash            TEXT NOT NULL
+    hash            TEXT NOT NULL,
+    mac             TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_person ON audit (employee_number, seq);
 CREATE TABLE IF NOT EXISTS refused (
@@ -53,6 +54,11 @@ CREATE TABLE IF NOT EXISTS refused (
     audit_seq       INTEGER NOT NULL,
     PRIMARY KEY (topic, partition, offset, digest)
 );
+CREATE TABLE IF NOT EXISTS event_seen (
+    event_id        TEXT NOT NULL,
+    digest          TEXT NOT NULL,
+    PRIMARY KEY (event_id, digest)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_head (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     seq  INTEGER NOT NULL,
@@ -66,34 +72,155 @@ BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 
 pub struct SqliteStore {
     conn: Connection,
+    key: Option<AuditKey>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens the store at `path`, creating it (readable by its owner only: it holds
+    /// personal data) when there is nothing there. An existing file that is empty is
+    /// refused: a store in use is never empty, so it was reset or replaced.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let shown = path.display().to_string();
+        match std::fs::metadata(path) {
+            Ok(m) if m.len() == 0 => return Err(StoreError::EmptyFile { path: shown }),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                create_private(path)?;
+                return Self::connect(path, false);
+            }
+            Err(e) => {
+                return Err(StoreError::Open {
+                    path: shown,
+                    detail: e.to_string(),
+                });
+            }
+        }
+        Self::connect(path, true)
+    }
+
+    /// Opens a store that must already exist, for the verbs that only read (`plan`,
+    /// `audit`): a wrong path is an error, never a new empty store.
+    pub fn open_existing(path: &Path) -> Result<SqliteStore, StoreError> {
+        let shown = path.display().to_string();
+        match std::fs::metadata(path) {
+            Ok(m) if m.len() == 0 => Err(StoreError::EmptyFile { path: shown }),
+            Ok(_) => Self::connect(path, true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StoreError::Missing { path: shown })
+            }
+            Err(e) => Err(StoreError::Open {
+                path: shown,
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Connects and brings the schema up to date. With `existing`, the file must already
+    /// be a Turnstile store: a file of something else is never taken over.
+    fn connect(path: &Path, existing: bool) -> Result<SqliteStore, StoreError> {
         let open_err = |e: rusqlite::Error| StoreError::Open {
             path: path.display().to_string(),
             detail: e.to_string(),
         };
         let conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
+            .map_err(|e| busy_or(e, open_err))?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
-        Ok(SqliteStore { conn })
+        if existing {
+            let tables: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('person', 'audit')",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| busy_or(e, open_err))?;
+            if tables < 2 {
+                return Err(StoreError::NotAStore {
+                    path: path.display().to_string(),
+                });
+            }
+        }
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| busy_or(e, open_err))?;
+        migrate(&conn).map_err(|e| busy_or(e, open_err))?;
+        Ok(SqliteStore { conn, key: None })
     }
 
     /// An in-memory store, for tests and previews.
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore { conn, key: None })
     }
+
+    /// Signs every entry written from now on with `key`, and checks MACs on verification.
+    pub fn with_audit_key(mut self, key: Option<AuditKey>) -> SqliteStore {
+        self.key = key;
+        self
+    }
+
+    /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so a
+    /// second writer waits up to the busy timeout instead of failing on its first write.
+    fn write(&mut self) -> Result<Transaction<'_>, StoreError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+}
+
+/// How long a writer waits for another to finish before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn busy_or(e: rusqlite::Error, other: impl FnOnce(rusqlite::Error) -> StoreError) -> StoreError {
+    if is_busy(&e) {
+        StoreError::Busy
+    } else {
+        other(e)
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Creates an empty file only its owner can read and write, so the database (and the
+/// journal files SQLite gives the same mode) never holds personal data readable by others.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .or_else(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Ok(())
+            } else {
+                Err(StoreError::Open {
+                    path: path.display().to_string(),
+                    detail: e.to_string(),
+                })
+            }
+        })
+}
+
+/// Brings a store written by an earlier version up to this schema.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_mac: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('audit') WHERE name = 'mac'")?
+        .exists([])?;
+    if !has_mac {
+        conn.execute_batch("ALTER TABLE audit ADD COLUMN mac TEXT")?;
+    }
+    Ok(())
 }
 
 fn decode_accounts(mut rows: rusqlite::Rows<'_>) -> Result<Vec<Account>, StoreError> {
@@ -140,16 +267,20 @@ fn micros(ts: Timestamp) -> i64 {
     ts.as_microsecond()
 }
 
-fn append(tx: &Transaction<'_>, drafts: Vec<Draft>) -> Result<Vec<Entry>, StoreError> {
+fn append(
+    tx: &Transaction<'_>,
+    key: Option<&AuditKey>,
+    drafts: Vec<Draft>,
+) -> Result<Vec<Entry>, StoreError> {
     let mut prev = head(tx)?;
     let mut out = Vec::with_capacity(drafts.len());
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO audit (seq, at, at_us, actor, employee_number, system, account, action, outcome, rule, event_id, reason, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            "INSERT INTO audit (seq, at, at_us, actor, employee_number, system, account, action, outcome, rule, event_id, reason, prev_hash, hash, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
         for draft in drafts {
-            let entry = audit::chain(prev.as_ref().map(|(s, h)| (*s, h.as_str())), draft);
+            let entry = audit::chain(prev.as_ref().map(|(s, h)| (*s, h.as_str())), draft, key);
             let d = &entry.draft;
             insert.execute(params![
                 entry.seq as i64,
@@ -166,6 +297,7 @@ fn append(tx: &Transaction<'_>, drafts: Vec<Draft>) -> Result<Vec<Entry>, StoreE
                 d.reason,
                 entry.prev_hash,
                 entry.hash,
+                entry.mac,
             ])?;
             prev = Some((entry.seq, entry.hash.clone()));
             out.push(entry);
@@ -181,7 +313,9 @@ fn append(tx: &Transaction<'_>, drafts: Vec<Draft>) -> Result<Vec<Entry>, StoreE
     Ok(out)
 }
 
-fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Entry, String)> {
+/// An entry as stored, with the columns verification checks beside the hashed content:
+/// the `at` text as written and `at_us`, which `--since` filters on.
+fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Entry, String, i64)> {
     let at_text: String = r.get(1)?;
     let at = at_text
         .parse::<Timestamp>()
@@ -203,12 +337,14 @@ fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Entry, String)> {
             },
             prev_hash: r.get(11)?,
             hash: r.get(12)?,
+            mac: r.get(13)?,
         },
         at_text,
+        r.get(14)?,
     ))
 }
 
-const ENTRY_COLUMNS: &str = "seq, at, actor, employee_number, system, account, action, outcome, rule, event_id, reason, prev_hash, hash";
+const ENTRY_COLUMNS: &str = "seq, at, actor, employee_number, system, account, action, outcome, rule, event_id, reason, prev_hash, hash, mac, at_us";
 
 impl Store for SqliteStore {
     fn record_events(
@@ -216,7 +352,8 @@ impl Store for SqliteStore {
         events: &[&HrEvent],
         follow_up: &mut EventFollowUp<'_>,
     ) -> Result<Vec<Outcome>, StoreError> {
-        let tx = self.conn.transaction()?;
+        let audit_key = self.key.clone();
+        let tx = self.write()?;
         let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
             let key = event.person.employee_number.as_str();
@@ -226,14 +363,26 @@ impl Store for SqliteStore {
                 .optional()?
                 .map(|json| decode_event(key, &json))
                 .transpose()?;
-            let outcome = judge(current.as_ref(), event);
+            let digest = event.content_digest();
+            // Only a tie needs to know whether this content was recorded before.
+            let seen_before = match &current {
+                Some(cur) if cur.ties(event) && cur.person != event.person => tx
+                    .prepare_cached("SELECT 1 FROM event_seen WHERE event_id = ?1 AND digest = ?2")?
+                    .exists(params![event.event_id.as_str(), digest])?,
+                _ => false,
+            };
+            let outcome = judge(current.as_ref(), event, seen_before);
             match &outcome {
                 Outcome::Applied { previous } => {
                     let drafts = follow_up(event, previous.as_ref(), &event.person);
                     write_person(&tx, event)?;
-                    append(&tx, drafts)?;
+                    note_seen(&tx, event, &digest)?;
+                    append(&tx, audit_key.as_ref(), drafts)?;
                 }
-                Outcome::Unchanged => write_person(&tx, event)?,
+                Outcome::Unchanged => {
+                    write_person(&tx, event)?;
+                    note_seen(&tx, event, &digest)?;
+                }
                 Outcome::Duplicate | Outcome::Stale { .. } => {}
             }
             outcomes.push(outcome);
@@ -288,7 +437,8 @@ impl Store for SqliteStore {
         at: Timestamp,
         actor: &str,
     ) -> Result<usize, StoreError> {
-        let tx = self.conn.transaction()?;
+        let audit_key = self.key.clone();
+        let tx = self.write()?;
         let mut drafts = Vec::new();
         {
             let mut update = tx.prepare_cached(
@@ -312,7 +462,7 @@ impl Store for SqliteStore {
             }
         }
         let flagged = drafts.len();
-        append(&tx, drafts)?;
+        append(&tx, audit_key.as_ref(), drafts)?;
         tx.commit()?;
         Ok(flagged)
     }
@@ -332,7 +482,7 @@ impl Store for SqliteStore {
     }
 
     fn replace_accounts(&mut self, system: &str, accounts: &[Account]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         tx.execute("DELETE FROM account WHERE system = ?1", [system])?;
         {
             let mut insert = tx.prepare_cached(
@@ -348,8 +498,9 @@ impl Store for SqliteStore {
     }
 
     fn append_audit(&mut self, drafts: Vec<Draft>) -> Result<Vec<Entry>, StoreError> {
-        let tx = self.conn.transaction()?;
-        let out = append(&tx, drafts)?;
+        let audit_key = self.key.clone();
+        let tx = self.write()?;
+        let out = append(&tx, audit_key.as_ref(), drafts)?;
         tx.commit()?;
         Ok(out)
     }
@@ -362,14 +513,15 @@ impl Store for SqliteStore {
     }
 
     fn note_refused(&mut self, r: &Refused, draft: Draft) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let audit_key = self.key.clone();
+        let tx = self.write()?;
         let known: bool = tx
             .prepare_cached(
                 "SELECT 1 FROM refused WHERE topic = ?1 AND partition = ?2 AND offset = ?3 AND digest = ?4",
             )?
             .exists(params![r.topic, r.partition, r.offset, r.digest])?;
         if !known {
-            let entries = append(&tx, vec![draft])?;
+            let entries = append(&tx, audit_key.as_ref(), vec![draft])?;
             let seq = entries.first().map_or(0, |e| e.seq as i64);
             tx.execute(
                 "INSERT INTO refused (topic, partition, offset, digest, audit_seq) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -396,25 +548,42 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn verify_audit(&self) -> Result<Result<u64, Break>, StoreError> {
+    fn verify_audit(
+        &self,
+        expected_head: Option<(u64, &str)>,
+    ) -> Result<Result<Verified, Break>, StoreError> {
         let head = head(&self.conn)?;
         let mut stmt = self
             .conn
             .prepare(&format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq"))?;
         let mut entries = Vec::new();
         for row in stmt.query_map([], read_entry)? {
-            let (entry, at_text) = row?;
-            // A timestamp that no longer parses, or no longer prints as stored, was edited.
-            if entry.draft.at.to_string() != at_text {
+            let (entry, at_text, at_us) = row?;
+            // A time that no longer parses or prints as stored, or a filter column that no
+            // longer matches the hashed time, was edited.
+            if entry.draft.at.to_string() != at_text || micros(entry.draft.at) != at_us {
                 return Ok(Err(Break::Edited { seq: entry.seq }));
             }
             entries.push(entry);
         }
-        Ok(audit::verify(
+        let verified = audit::verify(
             &entries,
             head.as_ref().map(|(s, h)| (*s, h.as_str())),
-        ))
+            self.key.as_ref(),
+        );
+        Ok(match (verified, expected_head) {
+            (Ok(v), Some(expected)) => audit::expect_head(&entries, expected).map(|()| v),
+            (other, _) => other,
+        })
     }
+}
+
+/// Remembers that this content was recorded under this id, so a replay at a tie is a
+/// duplicate.
+fn note_seen(tx: &Transaction<'_>, event: &HrEvent, digest: &str) -> Result<(), StoreError> {
+    tx.prepare_cached("INSERT OR IGNORE INTO event_seen (event_id, digest) VALUES (?1, ?2)")?
+        .execute(params![event.event_id.as_str(), digest])?;
+    Ok(())
 }
 
 fn write_person(tx: &Transaction<'_>, event: &HrEvent) -> Result<(), StoreError> {

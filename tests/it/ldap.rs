@@ -95,6 +95,7 @@ impl Dir {
             starttls: false,
             bind_dn: bind,
             bind_password: turnstile::config::Secret::new(password),
+            bind_password_file: None,
             allow_plain_bind: plain,
             base_dn: self.base.clone(),
             users_container: self.staff.clone(),

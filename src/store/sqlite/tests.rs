@@ -32,6 +32,11 @@ fn note(event: &HrEvent) -> Vec<Draft> {
     }]
 }
 
+/// Verifies the trail: the number of entries, or the first break.
+fn count(s: &SqliteStore) -> Result<u64, Break> {
+    s.verify_audit(None).unwrap().map(|v| v.count)
+}
+
 fn record(store: &mut SqliteStore, e: &HrEvent) -> Outcome {
     store.record_event(e, &mut |_, _| note(e)).unwrap()
 }
@@ -72,7 +77,7 @@ fn newer_wins_replays_and_late_arrivals_change_nothing() {
     );
     let trail = s.audit(&AuditFilter::default()).unwrap();
     assert_eq!(trail.len(), 2, "only applied records are audited");
-    assert_eq!(s.verify_audit().unwrap(), Ok(2));
+    assert_eq!(count(&s), Ok(2));
 }
 
 #[test]
@@ -112,12 +117,12 @@ fn the_audit_trail_refuses_updates_and_detects_tampering_in_the_file() {
         for i in 0..5 {
             record(&mut s, &event(&format!("e{i}"), i, &format!("Ward {i}")));
         }
-        assert_eq!(s.verify_audit().unwrap(), Ok(5));
+        assert_eq!(count(&s), Ok(5));
     }
     let raw = Connection::open(&path).unwrap();
     let refused = raw.execute("UPDATE audit SET reason = 'x' WHERE seq = 2", []);
     assert!(refused.unwrap_err().to_string().contains("append-only"));
-    let verify = || SqliteStore::open(&path).unwrap().verify_audit().unwrap();
+    let verify = || count(&SqliteStore::open(&path).unwrap());
 
     // Someone who drops the guard and edits an entry is still found out. (Opening the
     // store puts the guard back, so each tamper drops it first.)
@@ -159,7 +164,7 @@ fn removed_reordered_and_truncated_entries_are_detected() {
         raw.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
             .unwrap();
         raw.execute_batch(tamper).unwrap();
-        let result = SqliteStore::open(&path).unwrap().verify_audit().unwrap();
+        let result = count(&SqliteStore::open(&path).unwrap());
         if tamper.contains("audit_head") {
             // Removing the newest entry and rewriting the head too leaves a valid shorter
             // chain: only an anchor kept outside the store (the head printed by
@@ -207,7 +212,7 @@ proptest! {
             prop_assert!(matches!(outcome, Outcome::Duplicate | Outcome::Stale { .. }), "{:?}", outcome);
         }
         prop_assert_eq!(s.audit(&AuditFilter::default()).unwrap().len(), applied);
-        prop_assert_eq!(s.verify_audit().unwrap(), Ok(applied as u64));
+        prop_assert_eq!(count(&s), if applied == 0 { Err(Break::Empty) } else { Ok(applied as u64) });
     }
 
     /// Recording in batches (one transaction each, as the daemon does) gives the same
@@ -260,5 +265,209 @@ fn a_refused_record_is_noted_once_with_one_audit_entry() {
         ..r
     };
     assert!(!store.was_refused(&other).unwrap());
-    assert!(matches!(store.verify_audit().unwrap(), Ok(1)));
+    assert!(matches!(count(&store), Ok(1)));
+}
+
+#[test]
+fn a_changed_record_at_the_same_time_is_never_a_duplicate() {
+    // The same extract time (a file edited with its time put back, or a repeated
+    // --extracted-at): the record fed last wins, and replaying either changes nothing.
+    let mut s = SqliteStore::in_memory().unwrap();
+    let a = event("esr-1-a", 1, "Ward 7");
+    let b = event("esr-1-b", 1, "Ward 9");
+    assert_eq!(record(&mut s, &a), Outcome::Applied { previous: None });
+    assert!(matches!(
+        record(&mut s, &b),
+        Outcome::Applied { previous: Some(_) }
+    ));
+    assert_eq!(ward(&s), "Ward 9");
+    assert_eq!(
+        record(&mut s, &a),
+        Outcome::Duplicate,
+        "a replay of a is not a change"
+    );
+    assert_eq!(record(&mut s, &b), Outcome::Duplicate);
+    assert_eq!(ward(&s), "Ward 9");
+    // Even under the same event id, other content is not a duplicate.
+    let c = event("esr-1-b", 1, "Ward 11");
+    assert!(matches!(record(&mut s, &c), Outcome::Applied { .. }));
+    assert_eq!(ward(&s), "Ward 11");
+    assert_eq!(count(&s), Ok(3));
+}
+
+fn private_store(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("t.db");
+    let mut s = SqliteStore::open(&path).unwrap();
+    for i in 0..5 {
+        record(&mut s, &event(&format!("e{i}"), i, &format!("Ward {i}")));
+    }
+    path
+}
+
+#[test]
+fn the_store_is_created_private_and_an_empty_or_missing_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = private_store(dir.path());
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let wal =
+        std::fs::metadata(dir.path().join("t.db-wal")).map(|m| m.permissions().mode() & 0o077);
+    assert!(
+        wal.is_err() || wal.unwrap() == 0,
+        "the journal is private too"
+    );
+
+    let missing = dir.path().join("nope.db");
+    let err = SqliteStore::open_existing(&missing).err().unwrap();
+    assert!(matches!(err, StoreError::Missing { .. }), "{err}");
+    assert!(!missing.exists(), "a reader never creates a store");
+
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    for err in [
+        SqliteStore::open_existing(&empty).err().unwrap(),
+        SqliteStore::open(&empty).err().unwrap(),
+    ] {
+        assert!(matches!(err, StoreError::EmptyFile { .. }), "{err}");
+        assert!(err.to_string().contains("reset or replaced"), "{err}");
+    }
+    let other = dir.path().join("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE x (a)")
+        .unwrap();
+    for err in [
+        SqliteStore::open_existing(&other).err().unwrap(),
+        SqliteStore::open(&other).err().unwrap(),
+    ] {
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    }
+}
+
+#[test]
+fn an_emptied_trail_and_an_edited_time_column_are_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = private_store(dir.path());
+    let raw = Connection::open(&path).unwrap();
+    raw.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
+        .unwrap();
+    // `--since` filters on at_us: moving it moves an entry out of an inspector's view.
+    raw.execute_batch("UPDATE audit SET at_us = at_us - 86400000000 WHERE seq = 3")
+        .unwrap();
+    assert_eq!(
+        count(&SqliteStore::open(&path).unwrap()),
+        Err(Break::Edited { seq: 3 })
+    );
+    raw.execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit; DELETE FROM audit_head;")
+        .unwrap();
+    assert_eq!(count(&SqliteStore::open(&path).unwrap()), Err(Break::Empty));
+}
+
+/// Rewrites the whole trail from entry 2 on as an attacker with write access but no key
+/// would: new content, every hash recomputed, the head moved.
+fn rechain(path: &std::path::Path) {
+    let store = SqliteStore::open(path).unwrap();
+    let mut entries = store.audit(&AuditFilter::default()).unwrap();
+    drop(store);
+    entries[1].draft.reason = "nothing happened".into();
+    for i in 1..entries.len() {
+        entries[i].prev_hash = entries[i - 1].hash.clone();
+        entries[i].hash =
+            audit::entry_hash(entries[i].seq, &entries[i].draft, &entries[i].prev_hash);
+    }
+    let raw = Connection::open(path).unwrap();
+    raw.execute_batch("DROP TRIGGER audit_no_update;").unwrap();
+    for e in &entries {
+        raw.execute(
+            "UPDATE audit SET reason = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4",
+            params![e.draft.reason, e.prev_hash, e.hash, e.seq as i64],
+        )
+        .unwrap();
+    }
+    let last = entries.last().unwrap();
+    raw.execute(
+        "UPDATE audit_head SET seq = ?1, hash = ?2",
+        params![last.seq as i64, last.hash],
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_rechained_trail_fools_the_plain_chain_but_not_the_shipped_head_or_the_key() {
+    let key = AuditKey::new(&[42u8; 32]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let mut s = SqliteStore::open(&path)
+            .unwrap()
+            .with_audit_key(Some(key.clone()));
+        for i in 0..5 {
+            record(&mut s, &event(&format!("e{i}"), i, &format!("Ward {i}")));
+        }
+    }
+    let keyed = || {
+        SqliteStore::open(&path)
+            .unwrap()
+            .with_audit_key(Some(key.clone()))
+    };
+    let v = keyed().verify_audit(None).unwrap().unwrap();
+    assert_eq!((v.count, v.keyed_from), (5, Some(1)));
+    let shipped = v.head.clone();
+
+    rechain(&path);
+    // Without a key or a head kept elsewhere, a complete re-chain cannot be told apart.
+    let plain = SqliteStore::open(&path).unwrap();
+    assert_eq!(count(&plain), Ok(5));
+    // The head shipped off the host shows it...
+    assert_eq!(
+        plain
+            .verify_audit(Some((shipped.0, &shipped.1)))
+            .unwrap()
+            .map(|v| v.count),
+        Err(Break::HeadDiffers { seq: 5 })
+    );
+    // ...and so does the key.
+    assert_eq!(
+        keyed().verify_audit(None).unwrap().map(|v| v.count),
+        Err(Break::BadMac { seq: 2 })
+    );
+    // An earlier shipped head that the trail still holds passes; one past its end fails.
+    let intact = tempfile::tempdir().unwrap();
+    let fresh = private_store(intact.path());
+    let s = SqliteStore::open(&fresh).unwrap();
+    let trail = s.audit(&AuditFilter::default()).unwrap();
+    assert!(s.verify_audit(Some((3, &trail[2].hash))).unwrap().is_ok());
+    assert_eq!(
+        s.verify_audit(Some((9, &trail[2].hash)))
+            .unwrap()
+            .map(|v| v.count),
+        Err(Break::HeadGone { seq: 9, last: 5 })
+    );
+}
+
+#[test]
+fn a_second_writer_waits_for_the_first_instead_of_failing_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = private_store(dir.path());
+    let mut first = SqliteStore::open(&path).unwrap();
+    let mut second = SqliteStore::open(&path).unwrap();
+    // The second writer reads the person first (a snapshot), as recording does.
+    let (started, go) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let tx = first.write().unwrap();
+        tx.execute(
+            "UPDATE person SET review = 'held' WHERE employee_number = '20000001'",
+            [],
+        )
+        .unwrap();
+        started.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        tx.commit().unwrap();
+    });
+    go.recv().unwrap();
+    let outcome = record(&mut second, &event("e9", 9, "Ward 99"));
+    assert!(matches!(outcome, Outcome::Applied { .. }));
+    holder.join().unwrap();
+    assert_eq!(ward(&second), "Ward 99");
 }
