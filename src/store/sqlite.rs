@@ -84,10 +84,7 @@ impl SqliteStore {
         match std::fs::metadata(path) {
             Ok(m) if m.len() == 0 => return Err(StoreError::EmptyFile { path: shown }),
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                create_private(path)?;
-                return Self::connect(path, false);
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_store(path)?,
             Err(e) => {
                 return Err(StoreError::Open {
                     path: shown,
@@ -190,26 +187,42 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// Creates an empty file only its owner can read and write, so the database (and the
-/// journal files SQLite gives the same mode) never holds personal data readable by others.
-fn create_private(path: &Path) -> Result<(), StoreError> {
+/// Creates a new store at `path` all at once: built beside it in a file only its owner
+/// can read and write (the journal files SQLite makes get the same mode), then linked into
+/// place. A crash while creating leaves no half-made store at `path`, and of two processes
+/// creating the same store at once, one wins and the other opens it.
+fn create_store(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
+    let err = |e: String| StoreError::Open {
+        path: path.display().to_string(),
+        detail: e,
+    };
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".new-{}", std::process::id()));
+    let staging = path.with_file_name(name);
+    let _ = std::fs::remove_file(&staging);
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map(drop)
-        .or_else(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Ok(())
-            } else {
-                Err(StoreError::Open {
-                    path: path.display().to_string(),
-                    detail: e.to_string(),
-                })
-            }
-        })
+        .open(&staging)
+        .map_err(|e| err(e.to_string()))?;
+    let built = (|| -> rusqlite::Result<()> {
+        let conn = Connection::open(&staging)?;
+        // A rollback journal while building: nothing is left beside the file afterwards.
+        conn.execute_batch(SCHEMA)?;
+        conn.close().map_err(|(_, e)| e)
+    })();
+    let linked = built.map_err(|e| err(e.to_string())).and_then(|()| {
+        match std::fs::hard_link(&staging, path) {
+            Ok(()) => Ok(()),
+            // Another process made it first: theirs is the store.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(err(e.to_string())),
+        }
+    });
+    let _ = std::fs::remove_file(&staging);
+    linked
 }
 
 /// Brings a store written by an earlier version up to this schema.
