@@ -12,9 +12,10 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 use turnstile::account::Account;
-use turnstile::hr::{Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person};
+use turnstile::hr::{AssignmentStatus, Person};
 use turnstile::plan::{plan_person, simulate};
 use turnstile::policy::RoleModel;
+use turnstile_core::testkit;
 
 const PROFILES: &[(&str, &str, &str)] = &[
     (
@@ -53,32 +54,16 @@ fn person(i: usize) -> Person {
         _ => (AssignmentStatus::ActiveAssignment, None),
     };
     let number = format!("{}", 20_000_000 + i);
-    Person {
-        employee_number: EmployeeNumber::parse(&number).unwrap(),
-        sds_user_id: None,
-        title: None,
-        given_name: NonBlank::parse("Amara").unwrap(),
-        family_name: NonBlank::parse("Okafor").unwrap(),
-        preferred_name: None,
-        work_email: None,
-        line_manager: None,
-        assignments: vec![Assignment {
-            assignment_number: NonBlank::parse(&format!("{number}-1")).unwrap(),
-            primary: true,
-            status,
-            position_number: Some("P-1".into()),
-            position_title: Some(role.into()),
-            staff_group: Some(group.into()),
-            job_role: Some(role.into()),
-            occupation_code: None,
-            organisation: Some(org.into()),
-            cost_centre: None,
-            location: Some("Main Hospital".into()),
-            supervisor: None,
-            start_date: IsoDate("2019-04-01".parse().unwrap()),
-            end_date: end.map(|e| IsoDate(e.parse().unwrap())),
-        }],
-    }
+    let a = testkit::assignment(
+        &format!("{number}-1"),
+        status,
+        group,
+        role,
+        org,
+        "2019-04-01",
+        end,
+    );
+    testkit::person(&number, vec![a])
 }
 
 fn planning(model: &RoleModel) {

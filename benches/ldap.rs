@@ -14,8 +14,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 use turnstile::connectors::Connector;
 use turnstile::connectors::ldap::{Dialect, LdapConfig, LdapConnector};
-use turnstile::hr::{Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person};
+use turnstile::hr::{AssignmentStatus, Person};
 use turnstile::plan::{Action, Change};
+use turnstile_core::testkit;
 
 fn peers() -> BTreeMap<String, String> {
     let dir = std::env::var("TURNSTILE_PEERS").unwrap_or_else(|_| "/tmp/turnstile-peers".into());
@@ -66,32 +67,17 @@ fn config(p: &BTreeMap<String, String>, dialect: Dialect) -> LdapConfig {
 
 fn person(run: &str, i: usize) -> Person {
     let number = format!("B{run}-{i}");
-    Person {
-        employee_number: EmployeeNumber::parse(&number).unwrap(),
-        sds_user_id: None,
-        title: None,
-        given_name: NonBlank::parse("Bench").unwrap(),
-        family_name: NonBlank::parse(&format!("T{run}x{i}")).unwrap(),
-        preferred_name: None,
-        work_email: None,
-        line_manager: None,
-        assignments: vec![Assignment {
-            assignment_number: NonBlank::parse(&format!("{number}-1")).unwrap(),
-            primary: true,
-            status: AssignmentStatus::ActiveAssignment,
-            position_number: None,
-            position_title: Some("Porter".into()),
-            staff_group: None,
-            job_role: None,
-            occupation_code: None,
-            organisation: Some("Estates".into()),
-            cost_centre: None,
-            location: None,
-            supervisor: None,
-            start_date: IsoDate("2026-01-01".parse().unwrap()),
-            end_date: None,
-        }],
-    }
+    let mut a = testkit::assignment(
+        &format!("{number}-1"),
+        AssignmentStatus::ActiveAssignment,
+        "",
+        "Porter",
+        "Estates",
+        "2026-01-01",
+        None,
+    );
+    (a.staff_group, a.job_role, a.position_number, a.location) = (None, None, None, None);
+    testkit::named(&number, "Bench", &format!("T{run}x{i}"), vec![a])
 }
 
 async fn raw(cfg: &LdapConfig) -> ldap3::Ldap {

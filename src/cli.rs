@@ -16,7 +16,6 @@ use crate::store::{AuditFilter, Store};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use jiff::civil::Date;
-use jiff::tz::TimeZone;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -226,9 +225,7 @@ fn open_existing_store(config: &Config) -> Result<SqliteStore, Failure> {
     Ok(SqliteStore::open_existing(&config.store.path)?.with_audit_key(key))
 }
 
-pub fn london() -> TimeZone {
-    TimeZone::get("Europe/London").unwrap_or(TimeZone::UTC)
-}
+pub use crate::clock::london;
 
 /// Parses the command line and runs the verb.
 pub fn main() -> ExitCode {
@@ -297,7 +294,7 @@ fn print_findings(findings: &Findings) {
 
 fn load_model(config: &Config, policy: Option<&Path>) -> Result<RoleModel, Failure> {
     let path = policy.unwrap_or(&config.policy.path);
-    match RoleModel::load(path) {
+    match crate::config::load_role_model(path) {
         Ok((model, warnings)) => {
             print_findings(&warnings);
             Ok(model)
@@ -318,13 +315,13 @@ fn today(arg: Option<&str>) -> Result<Date, Failure> {
         Some(text) => IsoDate::parse(text)
             .map(|d| d.0)
             .map_err(|m| Failure::Usage(format!("--today: {m}"))),
-        None => Ok(Timestamp::now().to_zoned(london()).date()),
+        None => Ok(crate::clock::today(Timestamp::now())),
     }
 }
 
 fn validate(config: &Config, policy: Option<&Path>) -> Result<u8, Failure> {
     let path = policy.unwrap_or(&config.policy.path);
-    let (model, findings) = match RoleModel::load(path) {
+    let (model, findings) = match crate::config::load_role_model(path) {
         Ok((m, f)) => (Some(m), f),
         Err(f) => (None, f),
     };
@@ -856,12 +853,9 @@ fn audit_cmd(config: &Config, a: AuditArgs) -> Result<u8, Failure> {
     let since = match &a.since {
         Some(text) => {
             let date = IsoDate::parse(text).map_err(|m| Failure::Usage(format!("--since: {m}")))?;
-            Some(
-                date.0
-                    .to_zoned(london())
-                    .map_err(|e| Failure::Usage(format!("--since: {e}")))?
-                    .timestamp(),
-            )
+            Some(crate::clock::start_of(date.0).ok_or_else(|| {
+                Failure::Usage(format!("--since: {text} has no start in Europe/London"))
+            })?)
         }
         None => None,
     };

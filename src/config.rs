@@ -417,6 +417,24 @@ impl Config {
     }
 }
 
+/// Reads and checks a role model file (the core parses text; reading is the edge's job).
+pub fn load_role_model(
+    path: &Path,
+) -> Result<(crate::policy::RoleModel, crate::policy::Findings), crate::policy::Findings> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => crate::policy::RoleModel::parse(&file, &text),
+        Err(e) => Err(crate::policy::Findings {
+            problems: vec![crate::policy::Problem {
+                file,
+                line: None,
+                message: format!("cannot read the role model: {e}"),
+                warning: false,
+            }],
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,33 +1,31 @@
 //! Turnstile keeps NHS staff access in step with HR.
 //!
-//! The rooms, in the order data flows through them: `feed` (files in) → `hr` (the person)
-//! → `policy` (the role model) → `desired` (what they should have) → `plan` (the changes)
-//! → `connectors` (applying them to a target) → `audit` (the trail), with `store` keeping
-//! state and `drift` comparing HR with account exports. `hr`, `policy`, `desired`, `plan`,
-//! `drift` and `audit` are pure: time is a parameter and nothing there does I/O.
+//! Two crates. `turnstile-core` (`src/core`) is the pure core: `hr` (the person) →
+//! `policy` (the role model) → `desired` (what they should have) → `plan` (the changes)
+//! → `audit` (the chained trail entry), with `drift`, `account`, `clock` and `input`; no
+//! I/O, time passed in, enforced by its own manifest and clippy.toml. This crate is the
+//! edge, re-exporting the core's modules under the same names: `feed` (files in) →
+//! `ingest` (an event recorded with its plan) → `store` (state and the trail) →
+//! `connectors` and `apply` (changes applied to targets), with `kafka` and `daemon`
+//! (`turnstile run`), `report` (drift rendered) and `cli` (parses, calls, prints).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 #![deny(unsafe_code)]
 
-pub mod account;
+pub use turnstile_core::{account, audit, clock, desired, drift, hr, input, plan, policy};
+
 pub mod apply;
-pub mod audit;
 pub mod cli;
 pub mod config;
 #[path = "../connectors/mod.rs"]
 pub mod connectors;
 pub mod daemon;
-pub mod desired;
-pub mod drift;
 pub mod feed;
-pub mod hr;
 pub mod ingest;
 pub mod kafka;
-pub mod plan;
-pub mod policy;
 pub mod report;
 pub mod store;
 #[cfg(test)]
-pub(crate) mod testkit;
+pub(crate) use turnstile_core::testkit;

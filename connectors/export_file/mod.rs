@@ -48,7 +48,7 @@ impl Connector for ExportFile {
 
     fn read_accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, ConnectorError>> {
         Box::pin(async move {
-            let tz = crate::cli::london();
+            let tz = crate::clock::london();
             let fatal = |detail: String| ConnectorError::Fatal {
                 system: self.system.clone(),
                 detail,

@@ -609,7 +609,7 @@ impl Worker<'_> {
             let (model, shared_events) = (self.model.clone(), events.clone());
             let Some(labels) = self
                 .with_store(shutdown, "record HR events", move |store| {
-                    let today = jiff::Timestamp::now().to_zoned(crate::cli::london()).date();
+                    let today = crate::clock::today(jiff::Timestamp::now());
                     let refs: Vec<&HrEvent> = shared_events.iter().collect();
                     ingest::record_batch(store, &model, &refs, today, ACTOR)
                         .map(|o| o.iter().map(ingest::outcome_label).collect::<Vec<_>>())

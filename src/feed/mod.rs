@@ -20,50 +20,11 @@ pub mod export;
 pub mod trac;
 
 use jiff::civil::Date;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{BufRead, Read};
 use std::path::Path;
 
-/// A problem with one row; the rest of the file still goes through.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RowError {
-    pub file: String,
-    pub line: u64,
-    pub message: String,
-}
-
-impl fmt::Display for RowError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: {}",
-            printable(&self.file),
-            self.line,
-            printable(&self.message)
-        )
-    }
-}
-
-/// Text safe for a terminal or a log line: control characters (ESC and friends, which
-/// could rewrite what an operator sees) are shown as `\u{1b}` escapes.
-pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    Cow::Owned(
-        text.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_unicode().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
-}
+pub use turnstile_core::input::{RowError, printable};
 
 /// Row errors as a reader collects them: every bad row is counted, and the first
 /// [`Limits::max_listed_errors`] are kept with their text, so a file of a million bad rows

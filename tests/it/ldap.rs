@@ -10,9 +10,10 @@ use std::sync::OnceLock;
 use turnstile::account::Account;
 use turnstile::connectors::ldap::{Dialect, LdapConfig, LdapConnector};
 use turnstile::connectors::{Applied, Connector, ConnectorError};
-use turnstile::hr::{Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person};
+use turnstile::hr::{AssignmentStatus, IsoDate, Person};
 use turnstile::plan::{Action, Change, plan_person};
 use turnstile::policy::RoleModel;
+use turnstile_core::testkit;
 
 const MODEL: &str = r#"
 version = 1
@@ -201,36 +202,23 @@ fn run_id() -> String {
 
 fn person(n: u32, given: &str, family: &str, role: &str, start: &str, end: Option<&str>) -> Person {
     let number = format!("{}-{n}", run_id());
-    Person {
-        employee_number: EmployeeNumber::parse(&number).unwrap(),
-        sds_user_id: None,
-        title: None,
-        given_name: NonBlank::parse(given).unwrap(),
-        family_name: NonBlank::parse(family).unwrap(),
-        preferred_name: None,
-        work_email: None,
-        line_manager: None,
-        assignments: vec![Assignment {
-            assignment_number: NonBlank::parse(&format!("{number}-1")).unwrap(),
-            primary: true,
-            status: if end.is_some() {
-                AssignmentStatus::TerminateAssignment
-            } else {
-                AssignmentStatus::ActiveAssignment
-            },
-            position_number: None,
-            position_title: Some(role.into()),
-            staff_group: None,
-            job_role: Some(role.into()),
-            occupation_code: None,
-            organisation: Some("Ward 7".into()),
-            cost_centre: None,
-            location: None,
-            supervisor: None,
-            start_date: IsoDate(start.parse().unwrap()),
-            end_date: end.map(|e| IsoDate(e.parse().unwrap())),
-        }],
-    }
+    let status = if end.is_some() {
+        AssignmentStatus::TerminateAssignment
+    } else {
+        AssignmentStatus::ActiveAssignment
+    };
+    let mut a = testkit::assignment(
+        &format!("{number}-1"),
+        status,
+        "",
+        role,
+        "Ward 7",
+        start,
+        end,
+    );
+    // Only what the test's role model and the directory read: no group, post or place.
+    (a.staff_group, a.position_number, a.location) = (None, None, None);
+    testkit::named(&number, given, family, vec![a])
 }
 
 /// Reads, plans and applies one person's changes on one system; returns what was planned.
@@ -689,13 +677,20 @@ async fn reconcile_verb_applies_audits_retries_and_guards() {
     );
     std::fs::write(p.join("model.toml"), model).unwrap();
     let cfg = dir.config("dir");
+    // The password in a file only its owner can read, as a trust would mount a secret.
+    std::fs::write(p.join("bind.pw"), cfg.bind_password.expose()).unwrap();
+    std::fs::set_permissions(
+        p.join("bind.pw"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     std::fs::write(
         p.join("turnstile.toml"),
         format!(
             "[store]\npath = \"state.db\"\n[policy]\npath = \"model.toml\"\n[reconcile]\nmax_removal_share = 0.0\n\
-             [ldap.dir]\ndialect = \"open_ldap\"\nurl = \"{}\"\nbind_dn = \"{}\"\nbind_password = \"{}\"\nallow_plain_bind = true\n\
+             [ldap.dir]\ndialect = \"open_ldap\"\nurl = \"{}\"\nbind_dn = \"{}\"\nbind_password_file = \"bind.pw\"\nallow_plain_bind = true\n\
              base_dn = \"{}\"\nusers_container = \"{}\"\ngroups_container = \"{}\"\n",
-            cfg.url, cfg.bind_dn, cfg.bind_password.expose(), cfg.base_dn, cfg.users_container, cfg.groups_container
+            cfg.url, cfg.bind_dn, cfg.base_dn, cfg.users_container, cfg.groups_container
         ),
     )
     .unwrap();

@@ -6,4 +6,5 @@ pub mod drift;
 mod kafka;
 mod ldap;
 pub mod peers;
+mod purity;
 mod schema;

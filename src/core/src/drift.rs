@@ -467,7 +467,7 @@ pub struct Inputs {
     pub people: usize,
     pub people_held_back: usize,
     pub accounts: BTreeMap<String, usize>,
-    pub row_errors: Vec<crate::feed::RowError>,
+    pub row_errors: Vec<crate::input::RowError>,
     /// Row errors counted but not listed (past `[feeds] max_listed_errors` per file).
     #[serde(skip_serializing_if = "is_zero")]
     pub row_errors_not_listed: u64,

@@ -1,4 +1,7 @@
-//! Builders shared by the unit tests.
+//! Builders shared by every test: the core's unit tests, the edge crate's unit tests,
+//! `tests/it` and the benches (feature `testkit`).
+
+#![allow(clippy::unwrap_used)]
 
 use crate::account::Account;
 use crate::hr::{Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person};
@@ -9,7 +12,7 @@ use jiff::civil::Date;
 pub fn model() -> RoleModel {
     RoleModel::parse(
         "examples/role-model.toml",
-        include_str!("../examples/role-model.toml"),
+        include_str!("../../../examples/role-model.toml"),
     )
     .map(|(m, _)| m)
     .unwrap()
@@ -48,12 +51,17 @@ pub fn assignment(
 }
 
 pub fn person(number: &str, assignments: Vec<Assignment>) -> Person {
+    named(number, "Amara", "Okafor", assignments)
+}
+
+/// A person with the given names.
+pub fn named(number: &str, given: &str, family: &str, assignments: Vec<Assignment>) -> Person {
     Person {
         employee_number: EmployeeNumber::parse(number).unwrap(),
         sds_user_id: None,
         title: None,
-        given_name: NonBlank::parse("Amara").unwrap(),
-        family_name: NonBlank::parse("Okafor").unwrap(),
+        given_name: NonBlank::parse(given).unwrap(),
+        family_name: NonBlank::parse(family).unwrap(),
         preferred_name: None,
         work_email: None,
         line_manager: None,

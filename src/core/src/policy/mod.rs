@@ -13,7 +13,6 @@ use crate::hr::{Assignment, MatchField};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::Path;
 use toml::Spanned;
 
 /// What a system does with an account while its owner is absent or suspended.
@@ -330,22 +329,6 @@ impl Source<'_> {
 }
 
 impl RoleModel {
-    /// Reads and checks a role model file.
-    pub fn load(path: &Path) -> Result<(RoleModel, Findings), Findings> {
-        let file = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => RoleModel::parse(&file, &text),
-            Err(e) => Err(Findings {
-                problems: vec![Problem {
-                    file,
-                    line: None,
-                    message: format!("cannot read the role model: {e}"),
-                    warning: false,
-                }],
-            }),
-        }
-    }
-
     /// Parses and checks role-model text; `file` names it in messages. Returns the model
     /// with any warnings, or every problem found.
     pub fn parse(file: &str, text: &str) -> Result<(RoleModel, Findings), Findings> {

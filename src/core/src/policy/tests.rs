@@ -6,7 +6,7 @@ use crate::testkit::{assignment, model};
 fn the_example_role_model_loads_cleanly() {
     let (m, findings) = RoleModel::parse(
         "examples/role-model.toml",
-        include_str!("../../examples/role-model.toml"),
+        include_str!("../../../../examples/role-model.toml"),
     )
     .unwrap();
     assert!(findings.problems.is_empty(), "{:?}", findings.problems);
