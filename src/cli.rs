@@ -2,16 +2,14 @@
 //! pure core and prints what it found. Exit codes: 0 success, 1 runtime failure, 2 bad
 //! usage, config or input, 3 drift found with `--fail-on-drift`.
 
-use crate::audit::Draft;
 use crate::config::Config;
 use crate::drift::{self, SystemAccounts};
+use crate::engine::ingest;
 use crate::feed::{self, esr, export, trac};
 use crate::hr::{self, HrEvent, IsoDate, Person, Rfc3339, Source};
-use crate::ingest;
-use crate::plan::{self, Change};
+use crate::plan;
 use crate::policy::{Findings, RoleModel};
 use crate::report::{self, Format};
-use crate::store::sqlite::SqliteStore;
 use crate::store::{AuditFilter, Store};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
@@ -214,15 +212,15 @@ impl From<feed::FeedError> for Failure {
 
 /// Opens the configured store for writing (creating it if there is none), with the audit
 /// key when one is configured.
-fn open_store(config: &Config) -> Result<SqliteStore, Failure> {
+fn open_store(config: &Config) -> Result<Box<dyn Store + Send>, Failure> {
     let key = config.audit_key().map_err(Failure::Usage)?;
-    Ok(SqliteStore::open(&config.store.path)?.with_audit_key(key))
+    Ok(crate::store::open(&config.store, key, false)?)
 }
 
 /// Opens the configured store for reading: it must exist.
-fn open_existing_store(config: &Config) -> Result<SqliteStore, Failure> {
+fn open_existing_store(config: &Config) -> Result<Box<dyn Store + Send>, Failure> {
     let key = config.audit_key().map_err(Failure::Usage)?;
-    Ok(SqliteStore::open_existing(&config.store.path)?.with_audit_key(key))
+    Ok(crate::store::open(&config.store, key, true)?)
 }
 
 pub use crate::clock::london;
@@ -327,6 +325,18 @@ fn validate(config: &Config, policy: Option<&Path>) -> Result<u8, Failure> {
     };
     let mut problems = findings.problems;
     if let Some(model) = &model {
+        if let Err(target_problems) = crate::engine::targets::build(config, model) {
+            problems.extend(
+                target_problems
+                    .into_iter()
+                    .map(|message| crate::policy::Problem {
+                        file: "config".into(),
+                        line: None,
+                        message,
+                        warning: false,
+                    }),
+            );
+        }
         for system in config.exports.keys() {
             if !model.systems.contains_key(system) {
                 problems.push(crate::policy::Problem {
@@ -454,7 +464,7 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
         let mine = by_person
             .get(event.person.employee_number.as_str())
             .map_or(&[][..], Vec::as_slice);
-        let outcome = ingest::record(&mut store, &model, &event, mine, today, &actor)?;
+        let outcome = ingest::record(store.as_mut(), &model, &event, mine, today, &actor)?;
         let label = ingest::outcome_label(&outcome);
         tracing::debug!(outcome = label, kind = event.kind.as_str(), "HR event");
         *tally.entry(label).or_default() += 1;
@@ -574,7 +584,7 @@ fn run_cmd(config: &Config, a: RunArgs) -> Result<u8, Failure> {
     use crate::daemon::{self, SharedStore};
     use std::sync::{Arc, Mutex};
     let model = Arc::new(load_model(config, a.policy.as_deref())?);
-    let store: SharedStore = Arc::new(Mutex::new(Box::new(open_store(config)?)));
+    let store: SharedStore = Arc::new(Mutex::new(open_store(config)?));
     let runtime = runtime(tokio::runtime::Builder::new_multi_thread().worker_threads(2))?;
     let limit = std::time::Duration::from_secs(config.daemon.shutdown_timeout_secs.max(1));
     let result = runtime.block_on(async {
@@ -907,137 +917,88 @@ fn audit_cmd(config: &Config, a: AuditArgs) -> Result<u8, Failure> {
 }
 
 fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
-    use crate::connectors::Connector;
-    use crate::connectors::ldap::LdapConnector;
+    use crate::engine::reconcile::{self, TargetOutcome};
     let today = today(a.common.today.as_deref())?;
     let model = load_model(config, a.common.policy.as_deref())?;
-    let targets: Vec<(&String, &crate::connectors::ldap::LdapConfig)> = config
-        .ldap
-        .iter()
-        .filter(|(id, _)| a.system.as_ref().is_none_or(|s| s == *id))
-        .collect();
+    let mut targets = crate::engine::targets::build(config, &model)
+        .map_err(|problems| Failure::Usage(problems.join("\n")))?;
+    targets.retain(|t| a.system.as_ref().is_none_or(|s| s == t.system()));
     if targets.is_empty() {
         return Err(Failure::Usage(match &a.system {
             Some(s) => format!(
-                "no connector is configured for system `{s}`: add an [ldap.{s}] section to the config"
+                "no connector is configured for system `{s}`: add a [targets.{s}] section (with its type) to the config"
             ),
-            None => {
-                "no connector is configured: add an [ldap.<system>] section to the config".into()
-            }
+            None => "no connector is configured: add a [targets.<system>] section (with its type, e.g. type = \"ldap\") to the config".into(),
         }));
     }
-    for (id, _) in &targets {
-        if !model.systems.contains_key(*id) {
-            return Err(Failure::Usage(format!(
-                "[ldap.{id}] names a system the role model does not declare"
-            )));
-        }
-    }
     let mut store = open_store(config)?;
-    let people: Vec<Person> = store
-        .persons()?
-        .into_iter()
-        .map(|p| p.event.person)
-        .collect();
+    let run = reconcile::Run {
+        model: &model,
+        today,
+        now: Timestamp::now(),
+        actor: "turnstile reconcile",
+        dry_run: a.dry_run,
+        approve: a.approve,
+        max_removal_share: config.reconcile.max_removal_share,
+    };
     let runtime = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
-    let actor = "turnstile reconcile";
-    let mut any_failed = false;
-    for (id, cfg) in targets {
-        let mut cfg = cfg.clone();
-        cfg.system = id.clone();
-        let connector = LdapConnector::new(cfg, model.systems[id].allows_delete());
-        let span = tracing::info_span!("reconcile", system = %id);
-        let _enter = span.enter();
-        let accounts = runtime
-            .block_on(connector.read_accounts())
-            .map_err(|e| Failure::Runtime(e.to_string()))?;
-        store.replace_accounts(id, &accounts)?;
-        let by_person = crate::account::by_person(&accounts);
-        let mut planned: Vec<(&Person, Vec<Change>)> = Vec::new();
-        for person in &people {
-            let mine = by_person
-                .get(person.employee_number.as_str())
-                .map_or(&[][..], Vec::as_slice);
-            let changes: Vec<Change> = plan::plan_person(&model, person, mine, today)
-                .into_iter()
-                .filter(|c| &c.system == id)
-                .collect();
-            if !changes.is_empty() {
-                planned.push((person, changes));
-            }
+    let reports = runtime.block_on(reconcile::reconcile(&run, store.as_mut(), &mut targets))?;
+    let mut attention = false;
+    for r in &reports {
+        let id = &r.system;
+        attention |= r.needs_attention();
+        if !matches!(
+            r.result,
+            TargetOutcome::Quarantined { .. } | TargetOutcome::Unreadable { .. }
+        ) || r.accounts_read > 0
+        {
+            println!(
+                "{id}: {} accounts read, {} change(s) for {} person(s); {} account(s) to disable or delete",
+                r.accounts_read,
+                r.changes.len(),
+                r.people,
+                r.removed
+            );
         }
-        let all: Vec<Change> = planned
-            .iter()
-            .flat_map(|(_, c)| c.iter().cloned())
-            .collect();
-        let (removed, share) = crate::apply::removal_share(&all, accounts.len());
-        println!(
-            "{id}: {} accounts read, {} change(s) for {} person(s); {removed} account(s) to disable or delete",
-            accounts.len(),
-            all.len(),
-            planned.len()
-        );
-        if a.dry_run {
-            for c in &all {
-                println!(
-                    "  {} {}: {}  [rule {}] {}",
-                    c.employee_number,
-                    c.account.as_deref().unwrap_or("(new account)"),
-                    c.action,
-                    c.rule,
-                    c.reason
-                );
-            }
-            continue;
-        }
-        if share > config.reconcile.max_removal_share && !a.approve {
-            let _ = store.append_audit(vec![Draft {
-                at: Timestamp::now(),
-                actor: actor.into(),
-                employee_number: None,
-                system: Some(id.clone()),
-                account: None,
-                action: "reconcile.held".into(),
-                outcome: "held".into(),
-                rule: None,
-                event_id: None,
-                reason: format!(
-                    "{removed} of {} accounts would be disabled or deleted ({:.1}%, over the {:.1}% threshold)",
-                    accounts.len(),
-                    share * 100.0,
-                    config.reconcile.max_removal_share * 100.0
-                ),
-            }]);
-            return Err(Failure::Runtime(format!(
-                "{id}: stopped before acting: {removed} of {} accounts ({:.1}%) would be disabled or deleted, over [reconcile] max_removal_share {:.1}%. Check `turnstile reconcile --system {id} --dry-run`, then re-run with --approve",
-                accounts.len(),
-                share * 100.0,
-                config.reconcile.max_removal_share * 100.0
-            )));
-        }
-        let mut tally = crate::apply::Tally::default();
-        let now = Timestamp::now();
-        for (person, changes) in &planned {
-            match runtime.block_on(crate::apply::apply_person(
-                &connector, &mut store, person, changes, now, actor,
-            )) {
-                Ok(t) => tally += t,
-                Err(crate::apply::ApplyError::Target(e)) => {
-                    return Err(Failure::Runtime(e.to_string()));
+        match &r.result {
+            TargetOutcome::DryRun => {
+                for c in &r.changes {
+                    println!(
+                        "  {} {}: {}  [rule {}] {}",
+                        c.employee_number,
+                        c.account.as_deref().unwrap_or("(new account)"),
+                        c.action,
+                        c.rule,
+                        c.reason
+                    );
                 }
-                Err(crate::apply::ApplyError::Store(e)) => return Err(e.into()),
             }
+            TargetOutcome::Held => eprintln!(
+                "error: {id}: stopped before acting: {} of {} accounts ({:.1}%) would be disabled or deleted, over [reconcile] max_removal_share {:.1}%. Check `turnstile reconcile --system {id} --dry-run`, then re-run with --approve",
+                r.removed,
+                r.accounts_read,
+                r.share * 100.0,
+                config.reconcile.max_removal_share * 100.0
+            ),
+            TargetOutcome::Applied(t) => println!(
+                "{id}: {} applied, {} failed, {} skipped{} (see `turnstile audit`; failed changes are planned again next run)",
+                t.applied,
+                t.failed,
+                t.skipped,
+                if t.work_items > 0 {
+                    format!(", {} work item(s) raised", t.work_items)
+                } else {
+                    String::new()
+                }
+            ),
+            TargetOutcome::Quarantined { reason, tally } => eprintln!(
+                "error: quarantined: {reason}. {} change(s) applied on {id} before it stopped; the other targets were reconciled",
+                tally.applied
+            ),
+            TargetOutcome::Unreadable { reason } => eprintln!(
+                "error: {id}: could not be read, nothing was changed there: {reason}; run reconcile again later"
+            ),
         }
-        // What the target holds now, for `plan` and the next run.
-        let after = runtime
-            .block_on(connector.read_accounts())
-            .map_err(|e| Failure::Runtime(e.to_string()))?;
-        store.replace_accounts(id, &after)?;
-        println!(
-            "{id}: {} applied, {} failed, {} skipped (see `turnstile audit`; failed changes are planned again next run)",
-            tally.applied, tally.failed, tally.skipped
-        );
-        any_failed |= tally.failed > 0;
     }
-    Ok(if any_failed { 1 } else { 0 })
+    Ok(if attention { 1 } else { 0 })
 }

@@ -16,8 +16,12 @@ pub struct Config {
     /// Bounds on what one input file may make Turnstile hold, and how many bad rows a
     /// usable file may have.
     pub feeds: crate::feed::Limits,
-    /// LDAP targets (Active Directory, OpenLDAP), per system id.
-    pub ldap: BTreeMap<String, crate::connectors::ldap::LdapConfig>,
+    /// The target systems, per system id of the role model: `[targets.<system>]` with a
+    /// `type` (a connector kind, see `connectors::REGISTRY`) and that connector's settings.
+    pub targets: BTreeMap<String, toml::Table>,
+    /// The older form of an LDAP target, `[ldap.<system>]`: read as `[targets.<system>]`
+    /// with `type = "ldap"`.
+    pub ldap: BTreeMap<String, toml::Table>,
     pub reconcile: ReconcileConfig,
     pub log: LogConfig,
     /// The Kafka topic of HR events (`run`, `feed --publish`).
@@ -227,7 +231,7 @@ pub mod files {
 }
 
 /// Fills `secret` from `file` when given; both at once is a mistake.
-fn resolve_secret(
+pub fn resolve_secret(
     secret: &mut Secret,
     file: &Option<PathBuf>,
     key: &str,
@@ -323,13 +327,12 @@ impl Config {
             "[kafka] ssl_key_password",
             &mut problems,
         );
-        for (id, l) in config.ldap.iter_mut() {
-            resolve_secret(
-                &mut l.bind_password,
-                &l.bind_password_file,
-                &format!("[ldap.{id}] bind_password"),
-                &mut problems,
-            );
+        for id in config.ldap.keys() {
+            if config.targets.contains_key(id) {
+                problems.push(format!(
+                    "[ldap.{id}] and [targets.{id}] both configure system `{id}`: keep [targets.{id}] (type = \"ldap\")"
+                ));
+            }
         }
         problems.extend(config.check());
         if problems.is_empty() {
@@ -344,27 +347,48 @@ impl Config {
         }
     }
 
-    /// True when the file itself (not the environment) gives a password.
+    /// True when the file itself (not the environment) gives a password, token or other
+    /// secret: any non-empty string under a key that names one, at any depth.
     fn holds_literal_secret(&self, path: &Path) -> bool {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return false;
-        };
-        let Ok(table) = toml::from_str::<toml::Table>(&text) else {
-            return false;
-        };
-        let has = |t: &toml::Table, key: &str| {
-            t.get(key)
-                .and_then(|v| v.as_str())
-                .is_some_and(|v| !v.is_empty())
-        };
-        let kafka = table.get("kafka").and_then(|v| v.as_table());
-        let ldap = table.get("ldap").and_then(|v| v.as_table());
-        kafka.is_some_and(|k| has(k, "sasl_password") || has(k, "ssl_key_password"))
-            || ldap.is_some_and(|l| {
-                l.values()
-                    .filter_map(|v| v.as_table())
-                    .any(|t| has(t, "bind_password"))
+        fn secret_in(table: &toml::Table) -> bool {
+            table.iter().any(|(key, value)| match value {
+                toml::Value::Table(t) => secret_in(t),
+                toml::Value::String(v) => {
+                    let key = key.to_ascii_lowercase();
+                    !v.is_empty()
+                        && !key.ends_with("_file")
+                        && ["password", "token", "secret"]
+                            .iter()
+                            .any(|w| key.contains(w))
+                }
+                _ => false,
             })
+        }
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| toml::from_str::<toml::Table>(&text).ok())
+            .is_some_and(|t| secret_in(&t))
+    }
+
+    /// Every target section, `[targets.*]` and the older `[ldap.*]`, as (system, type,
+    /// settings without `type`).
+    pub fn target_sections(&self) -> Vec<(String, String, toml::Table)> {
+        let mut out = Vec::new();
+        for (id, table) in &self.targets {
+            let mut settings = table.clone();
+            let kind = match settings.remove("type") {
+                Some(toml::Value::String(k)) => k,
+                _ => String::new(),
+            };
+            out.push((id.clone(), kind, settings));
+        }
+        for (id, table) in &self.ldap {
+            if !self.targets.contains_key(id) {
+                out.push((id.clone(), "ldap".into(), table.clone()));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// Every number out of its sane range, named by its key: no arithmetic on a setting
@@ -388,17 +412,11 @@ impl Config {
                 out.push(format!("[daemon] {key} is {value}: use {lo} to {hi}"));
             }
         }
-        for (id, l) in &self.ldap {
-            let ranges: [(&str, i128, i128, i128); 4] = [
-                ("timeout_secs", l.timeout_secs as i128, 1, 3600),
-                ("page_size", i128::from(l.page_size), 1, 100_000),
-                ("retries", l.retries as i128, 0, 20),
-                ("name_max_len", l.name_max_len as i128, 3, 256),
-            ];
-            for (key, value, lo, hi) in ranges {
-                if !(lo..=hi).contains(&value) {
-                    out.push(format!("[ldap.{id}] {key} is {value}: use {lo} to {hi}"));
-                }
+        for (id, kind, _) in self.target_sections() {
+            if kind.is_empty() {
+                out.push(format!(
+                    "[targets.{id}] has no `type`: say which connector it is (e.g. type = \"ldap\")"
+                ));
             }
         }
         out
@@ -472,6 +490,22 @@ mod tests {
         path
     }
 
+    fn try_ldap(c: &Config) -> Result<crate::connectors::ldap::LdapConfig, String> {
+        let (id, kind, settings) = c.target_sections().remove(0);
+        assert_eq!((id.as_str(), kind.as_str()), ("ad", "ldap"));
+        let limits = crate::feed::Limits::default();
+        let ctx = crate::connectors::BuildContext {
+            system: "ad",
+            allows_delete: true,
+            limits: &limits,
+        };
+        crate::connectors::ldap::LdapConfig::from_section(settings, &ctx)
+    }
+
+    fn ldap(c: &Config) -> crate::connectors::ldap::LdapConfig {
+        try_ldap(c).unwrap()
+    }
+
     const LDAP: &str = "[ldap.ad]\ndialect = \"active_directory\"\nurl = \"ldaps://dc:636/\"\nbind_dn = \"svc\"\nbase_dn = \"DC=x\"\nusers_container = \"OU=Staff,DC=x\"\ngroups_container = \"OU=Groups,DC=x\"\n";
 
     #[test]
@@ -498,7 +532,7 @@ mod tests {
         assert!(!err.contains("hunter2"), "{err}");
         let path = write(dir.path(), "b.toml", &secret, 0o600);
         let c = Config::load(&path, true).unwrap();
-        assert_eq!(c.ldap["ad"].bind_password.expose(), "hunter2");
+        assert_eq!(ldap(&c).bind_password.expose(), "hunter2");
         // No secret, but anyone may change it: refused all the same.
         let path = write(dir.path(), "c.toml", "[store]\npath = \"a.db\"\n", 0o666);
         let err = Config::load(&path, true).unwrap_err().to_string();
@@ -514,11 +548,11 @@ mod tests {
         let text = format!("{LDAP}bind_password_file = \"{}\"\n", pw.display());
         let path = write(dir.path(), "a.toml", &text, 0o644);
         let c = Config::load(&path, true).unwrap();
-        assert_eq!(c.ldap["ad"].bind_password.expose(), "s3cret");
-        assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(ldap(&c).bind_password.expose(), "s3cret");
+        assert!(!format!("{:?}", ldap(&c)).contains("s3cret"));
 
         write(dir.path(), "pw", "s3cret\n", 0o644);
-        let err = Config::load(&path, true).unwrap_err().to_string();
+        let err = try_ldap(&Config::load(&path, true).unwrap()).unwrap_err();
         assert!(
             err.contains("bind_password_file") && err.contains("chmod 600"),
             "{err}"
@@ -527,7 +561,7 @@ mod tests {
         write(dir.path(), "pw", "s3cret\n", 0o600);
         let both = format!("{text}bind_password = \"x\"\n");
         let path = write(dir.path(), "b.toml", &both, 0o600);
-        let err = Config::load(&path, true).unwrap_err().to_string();
+        let err = try_ldap(&Config::load(&path, true).unwrap()).unwrap_err();
         assert!(err.contains("both set"), "{err}");
 
         let key = write(dir.path(), "key", &"k".repeat(40), 0o600);
@@ -542,19 +576,28 @@ mod tests {
     #[test]
     fn numbers_out_of_range_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "[reconcile]\nmax_removal_share = 5\n[feeds]\nmax_rows_per_person = 0\nmax_bad_row_share = -1\n[daemon]\nshutdown_timeout_secs = 0\n{LDAP}page_size = -3\n"
-        );
-        let path = write(dir.path(), "a.toml", &text, 0o600);
+        let text = "[reconcile]\nmax_removal_share = 5\n[feeds]\nmax_rows_per_person = 0\nmax_bad_row_share = -1\n[daemon]\nshutdown_timeout_secs = 0\n";
+        let path = write(dir.path(), "a.toml", text, 0o600);
         let err = Config::load(&path, true).unwrap_err().to_string();
         for key in [
             "[reconcile] max_removal_share is 5",
             "[feeds] max_rows_per_person is 0",
             "[feeds] max_bad_row_share is -1",
             "[daemon] shutdown_timeout_secs is 0",
-            "[ldap.ad] page_size is -3",
         ] {
             assert!(err.contains(key), "{key} in {err}");
         }
+        // A connector's numbers are checked when it is built (by `validate` and each verb).
+        let path = write(
+            dir.path(),
+            "b.toml",
+            &format!("{LDAP}page_size = -3\n"),
+            0o600,
+        );
+        let err = try_ldap(&Config::load(&path, true).unwrap()).unwrap_err();
+        assert!(
+            err.contains("[targets.ad] page_size is -3: use 1 to 100000"),
+            "{err}"
+        );
     }
 }

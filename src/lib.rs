@@ -16,14 +16,13 @@
 
 pub use turnstile_core::{account, audit, clock, desired, drift, hr, input, plan, policy};
 
-pub mod apply;
 pub mod cli;
 pub mod config;
 #[path = "../connectors/mod.rs"]
 pub mod connectors;
 pub mod daemon;
+pub mod engine;
 pub mod feed;
-pub mod ingest;
 pub mod kafka;
 pub mod report;
 pub mod store;

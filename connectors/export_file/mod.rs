@@ -7,6 +7,7 @@ use crate::account::Account;
 use crate::feed::export::{self, ExportColumns};
 use crate::hr::Person;
 use crate::plan::{Action, Change};
+use serde::Deserialize;
 use std::path::PathBuf;
 
 pub struct ExportFile {
@@ -14,6 +15,34 @@ pub struct ExportFile {
     pub path: PathBuf,
     pub columns: ExportColumns,
     pub limits: crate::feed::Limits,
+}
+
+/// `[targets.<system>] type = "export_file"`: the export to read, and its column renames.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportFileConfig {
+    path: PathBuf,
+    #[serde(default)]
+    columns: ExportColumns,
+}
+
+/// `type = "export_file"`: a system with no API, read from its user export.
+pub const REGISTRATION: super::Registration = super::Registration {
+    kind: "export_file",
+    build,
+};
+
+fn build(
+    settings: toml::Table,
+    ctx: &super::BuildContext<'_>,
+) -> Result<Box<dyn Connector>, String> {
+    let c: ExportFileConfig = super::settings(ctx.system, settings)?;
+    Ok(Box::new(ExportFile {
+        system: ctx.system.to_string(),
+        path: c.path,
+        columns: c.columns,
+        limits: ctx.limits.clone(),
+    }))
 }
 
 impl ExportFile {
@@ -44,6 +73,20 @@ impl ExportFile {
 impl Connector for ExportFile {
     fn system(&self) -> &str {
         &self.system
+    }
+
+    fn capabilities(&self) -> super::Capabilities {
+        // Every change is a work item for the system's administrator; accounts are never
+        // deleted or moved by a work item.
+        super::Capabilities {
+            delete: false,
+            move_accounts: false,
+            groups: true,
+            attributes: false,
+            last_logon: true,
+            batch: false,
+            work_items: true,
+        }
     }
 
     fn read_accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, ConnectorError>> {

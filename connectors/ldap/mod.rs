@@ -1056,9 +1056,80 @@ fn rdn_of(dn: &str) -> Option<&str> {
     }
 }
 
+/// `type = "ldap"`: Active Directory or OpenLDAP, by `dialect`.
+pub const REGISTRATION: super::Registration = super::Registration {
+    kind: "ldap",
+    build,
+};
+
+fn build(
+    settings: toml::Table,
+    ctx: &super::BuildContext<'_>,
+) -> Result<Box<dyn Connector>, String> {
+    let config = LdapConfig::from_section(settings, ctx)?;
+    Ok(Box::new(LdapConnector::new(config, ctx.allows_delete)))
+}
+
+impl LdapConfig {
+    /// The config of `[targets.<system>]`, its password read from `bind_password_file`
+    /// when given, every mistake named.
+    pub fn from_section(
+        settings: toml::Table,
+        ctx: &super::BuildContext<'_>,
+    ) -> Result<LdapConfig, String> {
+        let mut config: LdapConfig = super::settings(ctx.system, settings)?;
+        config.system = ctx.system.to_string();
+        let mut problems = Vec::new();
+        crate::config::resolve_secret(
+            &mut config.bind_password,
+            &config.bind_password_file,
+            &format!("[targets.{}] bind_password", ctx.system),
+            &mut problems,
+        );
+        problems.extend(config.check());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// Every number out of its sane range, named by its key.
+    pub fn check(&self) -> Vec<String> {
+        let ranges: [(&str, i128, i128, i128); 4] = [
+            ("timeout_secs", self.timeout_secs as i128, 1, 3600),
+            ("page_size", i128::from(self.page_size), 1, 100_000),
+            ("retries", self.retries as i128, 0, 20),
+            ("name_max_len", self.name_max_len as i128, 3, 256),
+        ];
+        ranges
+            .into_iter()
+            .filter(|(_, value, lo, hi)| !(lo..=hi).contains(&value))
+            .map(|(key, value, lo, hi)| {
+                format!(
+                    "[targets.{}] {key} is {value}: use {lo} to {hi}",
+                    self.system
+                )
+            })
+            .collect()
+    }
+}
+
 impl Connector for LdapConnector {
     fn system(&self) -> &str {
         &self.config.system
+    }
+
+    fn capabilities(&self) -> super::Capabilities {
+        super::Capabilities {
+            delete: self.allows_delete,
+            move_accounts: true,
+            groups: true,
+            attributes: true,
+            last_logon: true,
+            batch: false,
+            work_items: false,
+        }
     }
 
     fn read_accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, ConnectorError>> {
@@ -1070,7 +1141,7 @@ impl Connector for LdapConnector {
         person: &'a Person,
         change: &'a Change,
     ) -> BoxFuture<'a, Result<Applied, ConnectorError>> {
-        // The caller (`apply::apply_person`) spans each change, for every connector.
+        // The caller (`engine::apply::apply_person`) spans each change, for every connector.
         Box::pin(async move {
             self.apply_change(person, change)
                 .await

@@ -12,11 +12,11 @@ pub mod progress;
 
 use crate::audit::Draft;
 use crate::config::Config;
+use crate::engine::ingest;
 use crate::hr::HrEvent;
-use crate::ingest;
 use crate::kafka::{self, Origin};
 use crate::policy::RoleModel;
-use crate::store::{Refused, Store, StoreError};
+use crate::store::{DeadLettered, Store, StoreError};
 use admin::{PartitionLabel, Shared};
 use progress::{Change, Observation, Progress};
 use rdkafka::client::ClientContext;
@@ -43,7 +43,7 @@ pub type SharedStore = Arc<Mutex<Box<dyn Store + Send>>>;
 
 /// Why an event cannot be used: it goes to the dead-letter topic with these.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
+pub struct DeadLetter {
     /// `empty`, `shape`, `rules` or `key`.
     pub kind: &'static str,
     pub reason: String,
@@ -53,17 +53,17 @@ pub struct Rejection {
 ///
 /// The key must be the person's employee number (CONTRACT §1): a record keyed otherwise
 /// may sit in another partition than the person's other events and overtake them.
-pub fn accept(key: Option<&[u8]>, payload: Option<&[u8]>) -> Result<HrEvent, Rejection> {
+pub fn accept(key: Option<&[u8]>, payload: Option<&[u8]>) -> Result<HrEvent, DeadLetter> {
     let payload = match payload {
         Some(p) if !p.is_empty() => p,
         _ => {
-            return Err(Rejection {
+            return Err(DeadLetter {
                 kind: "empty",
                 reason: "the record has no value: an HR event is a JSON object (a tombstone is not an HR event)".into(),
             });
         }
     };
-    let event = HrEvent::from_json(payload).map_err(|e| Rejection {
+    let event = HrEvent::from_json(payload).map_err(|e| DeadLetter {
         kind: match e {
             crate::hr::PayloadError::Shape(_) => "shape",
             crate::hr::PayloadError::Rules(_) => "rules",
@@ -73,14 +73,14 @@ pub fn accept(key: Option<&[u8]>, payload: Option<&[u8]>) -> Result<HrEvent, Rej
     let number = event.person.employee_number.as_str();
     match key {
         Some(k) if k == number.as_bytes() => Ok(event),
-        Some(k) => Err(Rejection {
+        Some(k) => Err(DeadLetter {
             kind: "key",
             reason: format!(
                 "the record's key \"{}\" is not the person's employee number \"{number}\": producers must key HR events by person.employee_number so one person's events stay in order",
                 String::from_utf8_lossy(k)
             ),
         }),
-        None => Err(Rejection {
+        None => Err(DeadLetter {
             kind: "key",
             reason: format!(
                 "the record has no key: producers must key HR events by person.employee_number (\"{number}\") so one person's events stay in order"
@@ -562,8 +562,8 @@ fn observe(consumer: &Kafka, topic: &str) -> KafkaResult<Vec<Observation>> {
     Ok(out)
 }
 
-/// What became of a refused record.
-enum Refusal {
+/// What became of a dead letter.
+enum Delivery {
     Sent,
     /// Sent and noted before a crash or restart: not sent again.
     SentBefore,
@@ -593,7 +593,7 @@ impl Worker<'_> {
         let metrics = &self.shared.metrics;
         let mut good: Vec<&OwnedMessage> = Vec::new();
         let mut events: Vec<HrEvent> = Vec::new();
-        let mut bad: Vec<(&OwnedMessage, Rejection)> = Vec::new();
+        let mut bad: Vec<(&OwnedMessage, DeadLetter)> = Vec::new();
         for m in batch {
             match accept(m.key(), m.payload()) {
                 Ok(e) => {
@@ -624,27 +624,27 @@ impl Worker<'_> {
                 tracing::debug!(outcome = label, kind = e.kind.as_str(), "HR event");
             }
         }
-        for (m, rejection) in &bad {
+        for (m, dead_letter) in &bad {
             let span = event_span(m, None);
             match self
-                .dead_letter(m, rejection, shutdown)
+                .dead_letter(m, dead_letter, shutdown)
                 .instrument(span.clone())
                 .await
             {
-                Refusal::Sent => {
+                Delivery::Sent => {
                     metrics.count_event("dead_lettered");
-                    metrics.count(&metrics.dead_letters, rejection.kind);
+                    metrics.count(&metrics.dead_letters, dead_letter.kind);
                     summary.dead_lettered += 1;
                     let _span = span.entered();
                     tracing::warn!(
-                        kind = rejection.kind,
+                        kind = dead_letter.kind,
                         "event sent to {}: {}",
                         self.dead_letter_topic,
-                        rejection.reason
+                        dead_letter.reason
                     );
                 }
-                Refusal::SentBefore => {}
-                Refusal::Interrupted => return false,
+                Delivery::SentBefore => {}
+                Delivery::Interrupted => return false,
             }
         }
         summary.events += batch.len() as u64;
@@ -709,41 +709,43 @@ impl Worker<'_> {
     async fn dead_letter(
         &self,
         message: &OwnedMessage,
-        rejection: &Rejection,
+        dead_letter: &DeadLetter,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Refusal {
-        let refused = Arc::new(refused(message));
-        let r = refused.clone();
+    ) -> Delivery {
+        let noted = Arc::new(dead_lettered(message));
+        let r = noted.clone();
         match self
-            .with_store(shutdown, "look up dead letters", move |s| s.was_refused(&r))
-            .await
-        {
-            None => return Refusal::Interrupted,
-            Some(true) => {
-                tracing::debug!("already dead-lettered before a restart: not sent again");
-                return Refusal::SentBefore;
-            }
-            Some(false) => {}
-        }
-        if !self.send_dead_letter(message, rejection, shutdown).await {
-            return Refusal::Interrupted;
-        }
-        let draft = rejected_draft(message, rejection, &self.dead_letter_topic);
-        match self
-            .with_store(shutdown, "note the dead letter", move |s| {
-                s.note_refused(&refused, draft.clone())
+            .with_store(shutdown, "look up dead letters", move |s| {
+                s.was_dead_lettered(&r)
             })
             .await
         {
-            Some(()) => Refusal::Sent,
-            None => Refusal::Interrupted,
+            None => return Delivery::Interrupted,
+            Some(true) => {
+                tracing::debug!("already dead-lettered before a restart: not sent again");
+                return Delivery::SentBefore;
+            }
+            Some(false) => {}
+        }
+        if !self.send_dead_letter(message, dead_letter, shutdown).await {
+            return Delivery::Interrupted;
+        }
+        let draft = dead_letter_draft(message, dead_letter, &self.dead_letter_topic);
+        match self
+            .with_store(shutdown, "note the dead letter", move |s| {
+                s.note_dead_letter(&noted, draft.clone())
+            })
+            .await
+        {
+            Some(()) => Delivery::Sent,
+            None => Delivery::Interrupted,
         }
     }
 
     async fn send_dead_letter(
         &self,
         message: &OwnedMessage,
-        rejection: &Rejection,
+        dead_letter: &DeadLetter,
         shutdown: &mut watch::Receiver<bool>,
     ) -> bool {
         let original: Vec<(String, Vec<u8>)> = message
@@ -764,8 +766,8 @@ impl Worker<'_> {
             let headers = kafka::dead_letter_headers(
                 &original,
                 &origin,
-                rejection.kind,
-                &rejection.reason,
+                dead_letter.kind,
+                &dead_letter.reason,
                 jiff::Timestamp::now(),
             );
             let mut record: FutureRecord<'_, [u8], [u8]> =
@@ -881,7 +883,7 @@ fn event_span(message: &OwnedMessage, event: Option<&HrEvent>) -> tracing::Span 
 }
 
 /// Where a record was read, with a digest of its key and value.
-fn refused(message: &OwnedMessage) -> Refused {
+fn dead_lettered(message: &OwnedMessage) -> DeadLettered {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for part in [message.key(), message.payload()] {
@@ -890,7 +892,7 @@ fn refused(message: &OwnedMessage) -> Refused {
         h.update(bytes);
     }
     let digest = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Refused {
+    DeadLettered {
         topic: message.topic().to_string(),
         partition: message.partition(),
         offset: message.offset(),
@@ -898,8 +900,8 @@ fn refused(message: &OwnedMessage) -> Refused {
     }
 }
 
-/// The audit entry of a refused record: who and which event, as far as can be read.
-fn rejected_draft(message: &OwnedMessage, rejection: &Rejection, dlq: &str) -> Draft {
+/// The audit entry of a dead letter: who and which event, as far as can be read.
+fn dead_letter_draft(message: &OwnedMessage, dead_letter: &DeadLetter, dlq: &str) -> Draft {
     let value: Option<serde_json::Value> = message
         .payload()
         .and_then(|p| serde_json::from_slice(p).ok());
@@ -915,14 +917,14 @@ fn rejected_draft(message: &OwnedMessage, rejection: &Rejection, dlq: &str) -> D
         ),
         system: None,
         account: None,
-        action: "hr.rejected".into(),
-        outcome: "dead_lettered".into(),
+        action: crate::audit::Action::HrRejected.to_string(),
+        outcome: crate::audit::Outcome::DeadLettered.to_string(),
         rule: None,
         event_id: text(value.as_ref().and_then(|v| v.get("event_id"))),
         reason: format!(
             "{}: {} (read from {}[{}] at offset {}; sent to {dlq})",
-            rejection.kind,
-            rejection.reason,
+            dead_letter.kind,
+            dead_letter.reason,
             message.topic(),
             message.partition(),
             message.offset()

@@ -37,15 +37,76 @@ pub enum Outcome {
     Stale { current_event_id: String },
 }
 
-/// A record refused and sent to the dead-letter topic: where it was read, and a digest of
+/// A record sent to the dead-letter topic: where it was read, and a digest of
 /// its key and value (so a record at the same offset of a re-created topic is not
 /// mistaken for it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
+pub struct DeadLettered {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
     pub digest: String,
+}
+
+/// A change raised for a person to make by hand (a system with no API), tracked until the
+/// system's own export shows it done. Its identity is the change: one system, person,
+/// account and action; while one is open, the same change is never raised again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WorkItem {
+    pub id: u64,
+    pub system: String,
+    pub employee_number: String,
+    pub account: Option<String>,
+    /// The change, as text (`create`, `grant GP`, `disable`, …).
+    pub action: String,
+    /// What the administrator is asked to do.
+    pub detail: String,
+    pub status: WorkItemStatus,
+    pub raised_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+}
+
+impl WorkItem {
+    /// The reference people quote: `WI-000042`.
+    pub fn reference(&self) -> String {
+        format!("WI-{:06}", self.id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkItemStatus {
+    Open,
+    Closed,
+}
+
+impl WorkItemStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkItemStatus::Open => "open",
+            WorkItemStatus::Closed => "closed",
+        }
+    }
+}
+
+/// A work item's identity: (system, employee number, account, action).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WorkItemKey {
+    pub system: String,
+    pub employee_number: String,
+    pub account: Option<String>,
+    pub action: String,
+}
+
+impl WorkItemKey {
+    pub fn of(change: &crate::plan::Change) -> WorkItemKey {
+        WorkItemKey {
+            system: change.system.clone(),
+            employee_number: change.employee_number.clone(),
+            account: change.account.clone(),
+            action: change.action.to_string(),
+        }
+    }
 }
 
 /// Filters for reading the trail.
@@ -77,23 +138,30 @@ pub enum StoreError {
         "state store: another Turnstile process kept it busy for more than 10 s; wait for it to finish (a long `reconcile` or `feed --apply`) and run this again"
     )]
     Busy,
+    /// The database itself failed (any backend: SQLite, PostgreSQL).
     #[error("state store: {0}; if this repeats, run `turnstile audit --verify` and check the disk")]
-    Database(rusqlite::Error),
+    Database(String),
     #[error(
         "state store holds a record it cannot read for {key}: {detail}; it was written by another version or edited by hand"
     )]
     Corrupt { key: String, detail: String },
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        if matches!(
-            e.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        ) {
-            StoreError::Busy
-        } else {
-            StoreError::Database(e)
+/// Opens the store `[store] kind` names: creating it when `must_exist` is false and there
+/// is none, with the audit key when one is configured.
+pub fn open(
+    config: &crate::config::StoreConfig,
+    key: Option<crate::audit::AuditKey>,
+    must_exist: bool,
+) -> Result<Box<dyn Store + Send>, StoreError> {
+    match config.kind {
+        crate::config::StoreKind::Sqlite => {
+            let store = if must_exist {
+                sqlite::SqliteStore::open_existing(&config.path)?
+            } else {
+                sqlite::SqliteStore::open(&config.path)?
+            };
+            Ok(Box::new(store.with_audit_key(key)))
         }
     }
 }
@@ -185,12 +253,41 @@ pub trait Store {
     fn append_audit(&mut self, drafts: Vec<Draft>) -> Result<Vec<Entry>, StoreError>;
 
     /// True when this very record was already dead-lettered (before a crash or restart).
-    fn was_refused(&self, refused: &Refused) -> Result<bool, StoreError>;
+    fn was_dead_lettered(&self, noted: &DeadLettered) -> Result<bool, StoreError>;
 
     /// Notes a dead-lettered record, with its audit entry, in one transaction.
-    fn note_refused(&mut self, refused: &Refused, draft: Draft) -> Result<(), StoreError>;
+    fn note_dead_letter(&mut self, noted: &DeadLettered, draft: Draft) -> Result<(), StoreError>;
 
     fn audit(&self, filter: &AuditFilter) -> Result<Vec<Entry>, StoreError>;
+
+    /// The open work item for this change, if there is one.
+    fn open_work_item(&self, key: &WorkItemKey) -> Result<Option<WorkItem>, StoreError>;
+
+    /// Raises a work item for `key` (reopening the last closed one for the same change, if
+    /// any) and writes `draft` to the trail with the item's reference, in one transaction.
+    fn raise_work_item(
+        &mut self,
+        key: &WorkItemKey,
+        detail: &str,
+        draft: Draft,
+    ) -> Result<WorkItem, StoreError>;
+
+    /// After a fresh read of `system`: closes every open item whose change is no longer
+    /// planned (`still_planned`), each with a `work_item.closed` entry in the trail.
+    fn close_work_items(
+        &mut self,
+        system: &str,
+        still_planned: &std::collections::BTreeSet<WorkItemKey>,
+        at: Timestamp,
+        actor: &str,
+    ) -> Result<Vec<WorkItem>, StoreError>;
+
+    /// Work items, optionally of one system and one status, by id.
+    fn work_items(
+        &self,
+        system: Option<&str>,
+        status: Option<WorkItemStatus>,
+    ) -> Result<Vec<WorkItem>, StoreError>;
 
     /// Checks the whole trail (and each entry's MAC when the store has an audit key), and
     /// that it still holds `expected_head` (a head shipped off the host earlier): what was

@@ -4,7 +4,10 @@
 //! power cut. The audit table refuses UPDATE and DELETE by trigger (stopping accidents);
 //! the hash chain is what detects deliberate tampering with the file.
 
-use super::{AuditFilter, EventFollowUp, Outcome, Refused, Store, StoreError, StoredPerson, judge};
+use super::{
+    AuditFilter, DeadLettered, EventFollowUp, Outcome, Store, StoreError, StoredPerson, WorkItem,
+    WorkItemKey, WorkItemStatus, judge,
+};
 use crate::account::Account;
 use crate::audit::{self, AuditKey, Break, Draft, Entry, Verified};
 use crate::hr::HrEvent;
@@ -59,6 +62,19 @@ CREATE TABLE IF NOT EXISTS event_seen (
     digest          TEXT NOT NULL,
     PRIMARY KEY (event_id, digest)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS work_item (
+    id              INTEGER PRIMARY KEY,
+    system          TEXT NOT NULL,
+    employee_number TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    action          TEXT NOT NULL,
+    detail          TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    raised_at       TEXT NOT NULL,
+    closed_at       TEXT
+);
+CREATE INDEX IF NOT EXISTS work_item_by_change ON work_item (system, employee_number, account, action);
+CREATE UNIQUE INDEX IF NOT EXISTS work_item_one_open ON work_item (system, employee_number, account, action) WHERE status = 'open';
 CREATE TABLE IF NOT EXISTS audit_head (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     seq  INTEGER NOT NULL,
@@ -166,6 +182,19 @@ impl SqliteStore {
         Ok(self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        ) {
+            StoreError::Busy
+        } else {
+            StoreError::Database(e.to_string())
+        }
     }
 }
 
@@ -465,8 +494,8 @@ impl Store for SqliteStore {
                         employee_number: Some(n.clone()),
                         system: None,
                         account: None,
-                        action: "hr.review".into(),
-                        outcome: "recorded".into(),
+                        action: audit::Action::HrReview.to_string(),
+                        outcome: audit::Outcome::Recorded.to_string(),
                         rule: None,
                         event_id: None,
                         reason: reason.to_string(),
@@ -518,14 +547,14 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn was_refused(&self, r: &Refused) -> Result<bool, StoreError> {
+    fn was_dead_lettered(&self, r: &DeadLettered) -> Result<bool, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT 1 FROM refused WHERE topic = ?1 AND partition = ?2 AND offset = ?3 AND digest = ?4",
         )?;
         Ok(stmt.exists(params![r.topic, r.partition, r.offset, r.digest])?)
     }
 
-    fn note_refused(&mut self, r: &Refused, draft: Draft) -> Result<(), StoreError> {
+    fn note_dead_letter(&mut self, r: &DeadLettered, draft: Draft) -> Result<(), StoreError> {
         let audit_key = self.key.clone();
         let tx = self.write()?;
         let known: bool = tx
@@ -561,6 +590,140 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn open_work_item(&self, key: &WorkItemKey) -> Result<Option<WorkItem>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {WORK_ITEM_COLUMNS} FROM work_item WHERE system = ?1 AND employee_number = ?2 AND account = ?3 AND action = ?4 AND status = 'open'"
+            ))?
+            .query_row(
+                params![
+                    key.system,
+                    key.employee_number,
+                    key.account.as_deref().unwrap_or(""),
+                    key.action
+                ],
+                read_work_item,
+            )
+            .optional()?)
+    }
+
+    fn raise_work_item(
+        &mut self,
+        key: &WorkItemKey,
+        detail: &str,
+        mut draft: Draft,
+    ) -> Result<WorkItem, StoreError> {
+        let audit_key = self.key.clone();
+        let tx = self.write()?;
+        let account = key.account.as_deref().unwrap_or("");
+        let last: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, status FROM work_item WHERE system = ?1 AND employee_number = ?2 AND account = ?3 AND action = ?4 ORDER BY id DESC LIMIT 1",
+                params![key.system, key.employee_number, account, key.action],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let at = draft.at.to_string();
+        let (id, how) = match last {
+            Some((id, status)) if status == "open" => (id, "still open"),
+            Some((id, _)) => {
+                tx.execute(
+                    "UPDATE work_item SET status = 'open', detail = ?2, closed_at = NULL WHERE id = ?1",
+                    params![id, detail],
+                )?;
+                (id, "reopened: the export no longer shows the change done")
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO work_item (system, employee_number, account, action, detail, status, raised_at) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
+                    params![key.system, key.employee_number, account, key.action, detail, at],
+                )?;
+                (tx.last_insert_rowid(), "raised")
+            }
+        };
+        draft.reason = format!("WI-{id:06} {how}: {}", draft.reason);
+        append(&tx, audit_key.as_ref(), vec![draft])?;
+        let item = tx.query_row(
+            &format!("SELECT {WORK_ITEM_COLUMNS} FROM work_item WHERE id = ?1"),
+            [id],
+            read_work_item,
+        )?;
+        tx.commit()?;
+        Ok(item)
+    }
+
+    fn close_work_items(
+        &mut self,
+        system: &str,
+        still_planned: &std::collections::BTreeSet<WorkItemKey>,
+        at: Timestamp,
+        actor: &str,
+    ) -> Result<Vec<WorkItem>, StoreError> {
+        let audit_key = self.key.clone();
+        let tx = self.write()?;
+        let open: Vec<WorkItem> = tx
+            .prepare(&format!(
+                "SELECT {WORK_ITEM_COLUMNS} FROM work_item WHERE system = ?1 AND status = 'open' ORDER BY id"
+            ))?
+            .query_map([system], read_work_item)?
+            .collect::<Result<_, _>>()?;
+        let mut closed = Vec::new();
+        let mut drafts = Vec::new();
+        for mut item in open {
+            let key = WorkItemKey {
+                system: item.system.clone(),
+                employee_number: item.employee_number.clone(),
+                account: item.account.clone(),
+                action: item.action.clone(),
+            };
+            if still_planned.contains(&key) {
+                continue;
+            }
+            tx.execute(
+                "UPDATE work_item SET status = 'closed', closed_at = ?2 WHERE id = ?1",
+                params![item.id as i64, at.to_string()],
+            )?;
+            drafts.push(Draft {
+                at,
+                actor: actor.to_string(),
+                employee_number: Some(item.employee_number.clone()),
+                system: Some(item.system.clone()),
+                account: item.account.clone(),
+                action: audit::Action::WorkItemClosed.to_string(),
+                outcome: audit::Outcome::Closed.to_string(),
+                rule: None,
+                event_id: None,
+                reason: format!(
+                    "{}: {}: the system's export shows it done",
+                    item.reference(),
+                    item.action
+                ),
+            });
+            item.status = WorkItemStatus::Closed;
+            item.closed_at = Some(at);
+            closed.push(item);
+        }
+        append(&tx, audit_key.as_ref(), drafts)?;
+        tx.commit()?;
+        Ok(closed)
+    }
+
+    fn work_items(
+        &self,
+        system: Option<&str>,
+        status: Option<WorkItemStatus>,
+    ) -> Result<Vec<WorkItem>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {WORK_ITEM_COLUMNS} FROM work_item WHERE (?1 IS NULL OR system = ?1) AND (?2 IS NULL OR status = ?2) ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(
+            params![system, status.map(WorkItemStatus::as_str)],
+            read_work_item,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn verify_audit(
         &self,
         expected_head: Option<(u64, &str)>,
@@ -589,6 +752,29 @@ impl Store for SqliteStore {
             (other, _) => other,
         })
     }
+}
+
+const WORK_ITEM_COLUMNS: &str =
+    "id, system, employee_number, account, action, detail, status, raised_at, closed_at";
+
+fn read_work_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkItem> {
+    let time = |text: Option<String>| text.and_then(|t| t.parse::<Timestamp>().ok());
+    let account: String = r.get(3)?;
+    Ok(WorkItem {
+        id: r.get::<_, i64>(0)? as u64,
+        system: r.get(1)?,
+        employee_number: r.get(2)?,
+        account: (!account.is_empty()).then_some(account),
+        action: r.get(4)?,
+        detail: r.get(5)?,
+        status: if r.get::<_, String>(6)? == "open" {
+            WorkItemStatus::Open
+        } else {
+            WorkItemStatus::Closed
+        },
+        raised_at: time(r.get(7)?).unwrap_or(Timestamp::UNIX_EPOCH),
+        closed_at: time(r.get(8)?),
+    })
 }
 
 /// Remembers that this content was recorded under this id, so a replay at a tie is a

@@ -6,13 +6,15 @@
 
 use crate::peers::{Proxy, env};
 use std::collections::{BTreeSet, HashSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use turnstile::account::Account;
 use turnstile::connectors::ldap::{Dialect, LdapConfig, LdapConnector};
-use turnstile::connectors::{Applied, Connector, ConnectorError};
+use turnstile::connectors::{Connector, ConnectorError};
+use turnstile::engine;
 use turnstile::hr::{AssignmentStatus, IsoDate, Person};
 use turnstile::plan::{Action, Change, plan_person};
 use turnstile::policy::RoleModel;
+use turnstile::store::sqlite::SqliteStore;
 use turnstile_core::testkit;
 
 const MODEL: &str = r#"
@@ -221,32 +223,38 @@ fn person(n: u32, given: &str, family: &str, role: &str, start: &str, end: Optio
     testkit::named(&number, given, family, vec![a])
 }
 
-/// Reads, plans and applies one person's changes on one system; returns what was planned.
-async fn reconcile(c: &LdapConnector, model: &RoleModel, p: &Person, today: &str) -> Vec<Change> {
-    let accounts = c.read_accounts().await.unwrap();
-    let mine: Vec<&Account> = accounts
-        .iter()
-        .filter(|a| a.employee_number.as_deref() == Some(p.employee_number.as_str()))
-        .collect();
-    let changes: Vec<Change> = plan_person(model, p, &mine, today.parse().unwrap())
-        .into_iter()
-        .filter(|ch| ch.system == c.system())
-        .collect();
-    let mut created: Option<String> = None;
-    for ch in &changes {
-        let mut ch = ch.clone();
-        if ch.account.is_none() {
-            ch.account = created.clone();
-        }
-        match c.apply(p, &ch).await {
-            Ok(Applied::Done {
-                account: Some(name),
-            }) => created = Some(name),
-            Ok(_) => {}
-            Err(e) => panic!("{} failed: {e}", ch.action),
-        }
+/// Reconciles one person on one system through the engine (read, plan, guard, apply,
+/// audit, read again); returns what was planned. Any failed change fails the test.
+async fn reconcile(
+    c: &Arc<LdapConnector>,
+    model: &RoleModel,
+    p: &Person,
+    today: &str,
+) -> Vec<Change> {
+    let run = engine::reconcile::Run {
+        model,
+        today: today.parse().unwrap(),
+        now: jiff::Timestamp::now(),
+        actor: "test",
+        dry_run: false,
+        approve: true,
+        max_removal_share: 1.0,
+    };
+    let mut store = SqliteStore::in_memory().unwrap();
+    let mut target = engine::targets::Target::new(c.clone());
+    let report =
+        engine::reconcile::reconcile_target(&run, &mut store, &mut target, std::slice::from_ref(p))
+            .await
+            .unwrap();
+    match report.result {
+        engine::reconcile::TargetOutcome::Applied(t) if t.failed == 0 && t.skipped == 0 => {}
+        other => panic!(
+            "reconcile of {} on {}: {other:?}",
+            p.employee_number,
+            c.system()
+        ),
     }
-    changes
+    report.changes
 }
 
 async fn account_of(c: &LdapConnector, p: &Person) -> Account {
@@ -274,7 +282,7 @@ async fn lifecycle(dir: Dir) {
     dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin", "GG-Clinical"])
         .await;
     let model = dir.model();
-    let c = LdapConnector::new(dir.config("dir"), true);
+    let c = Arc::new(LdapConnector::new(dir.config("dir"), true));
     c.health().await.unwrap();
 
     // Joiner: prepared disabled before the start date, with the right groups.
@@ -534,7 +542,7 @@ async fn a_disabled_ad_user_cannot_bind() {
     dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin", "GG-Clinical"])
         .await;
     let model = dir.model();
-    let c = LdapConnector::new(dir.config("dir"), true);
+    let c = Arc::new(LdapConnector::new(dir.config("dir"), true));
     let mut p = person(10, "Bind", "Tester", "Staff Nurse", "2026-01-01", None);
     reconcile(&c, &model, &p, "2026-12-01").await;
     let a = account_of(&c, &p).await;
@@ -823,4 +831,79 @@ async fn reconcile_verb_applies_audits_retries_and_guards() {
     }
     let (code, out) = run(&["audit", "--verify"]);
     assert_eq!(code, Some(0), "{out}");
+}
+
+/// Two targets, one with a wrong password: the other is reconciled in full, the bad one
+/// is reported quarantined with the reason, and the run exits 1.
+#[tokio::test]
+async fn a_target_with_bad_credentials_is_quarantined_and_the_others_carry_on() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Dir::openldap();
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
+        .await;
+    let work = tempfile::tempdir().unwrap();
+    let p = work.path();
+    std::fs::write(p.join("model.toml"), MODEL.replace("LEAVERS", &dir.leavers)).unwrap();
+    let cfg = dir.config("dir");
+    let section = |system: &str, password: &str| {
+        format!(
+            "[targets.{system}]\ntype = \"ldap\"\ndialect = \"open_ldap\"\nurl = \"{}\"\nbind_dn = \"{}\"\nbind_password = \"{password}\"\nallow_plain_bind = true\n\
+             base_dn = \"{}\"\nusers_container = \"{}\"\ngroups_container = \"{}\"\ntimeout_secs = 5\nretries = 0\n",
+            cfg.url, cfg.bind_dn, cfg.base_dn, cfg.users_container, cfg.groups_container
+        )
+    };
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"model.toml\"\n{}{}",
+            section("dir", cfg.bind_password.expose()),
+            section("clinical", "not-the-password")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        p.join("turnstile.toml"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let n = format!("{}-Q1", run_id());
+    std::fs::write(
+        p.join("esr.csv"),
+        format!("Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Job Role,Assignment Status,Assignment Start Date,Assignment End Date\n{n},{n}-1,Y,Quinn,Quarantine,Staff Nurse,Active Assignment,01/01/2020,\n"),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
+            .args(args)
+            .current_dir(p)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let (code, out) = run(&["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(&["reconcile", "--today", "2026-11-23"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("error: quarantined: clinical: LDAP result 49 (invalid credentials"),
+        "the target and the reason are named: {out}"
+    );
+    // `clinical` comes first: its quarantine did not stop `dir`.
+    assert!(out.contains("dir: 4 applied, 0 failed"), "{out}");
+    let c = LdapConnector::new(cfg, true);
+    let mine = c
+        .read_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.employee_number.as_deref() == Some(n.as_str()))
+        .expect("the good target got its account");
+    assert!(mine.enabled, "{mine:?}");
 }

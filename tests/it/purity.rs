@@ -57,3 +57,29 @@ fn the_core_manifest_names_no_io_crate() {
         );
     }
 }
+
+/// The README's list of audit actions and outcomes is the enums' list.
+#[test]
+fn the_readme_lists_the_audit_vocabulary_of_the_core() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let line = |prefix: &str| -> Vec<String> {
+        readme
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("README has no line starting {prefix:?}"))
+            .split(", ")
+            .map(|w| w.trim().trim_matches('`').to_string())
+            .collect()
+    };
+    let actions: Vec<String> = turnstile::audit::Action::KINDS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(line("- actions: "), actions);
+    let outcomes: Vec<String> = turnstile::audit::Outcome::ALL
+        .iter()
+        .map(|o| o.to_string())
+        .collect();
+    assert_eq!(line("- outcomes: "), outcomes);
+}

@@ -17,6 +17,106 @@ use sha2::{Digest, Sha256};
 /// The `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// What an audit entry records. Stored (and hashed) as its text, e.g. `hr.record` or
+/// `change.grant GG-Nursing`; every producer writes it from this enum, never by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// An HR record became a person's record.
+    HrRecord,
+    /// A full extract no longer listed the person: flagged for a person to check.
+    HrReview,
+    /// An HR event could not be used and went to the dead-letter topic.
+    HrRejected,
+    /// A change to an account (planned, applied, raised, failed or skipped).
+    Change(crate::plan::Action),
+    /// A run stopped before a mass removal, waiting for approval.
+    ReconcileHeld,
+    /// A work item the system's own export now shows done.
+    WorkItemClosed,
+}
+
+impl Action {
+    /// Every kind of action as the README lists it (`change.<action>` for all changes).
+    pub const KINDS: [&'static str; 6] = [
+        "hr.record",
+        "hr.review",
+        "hr.rejected",
+        "change.<action>",
+        "reconcile.held",
+        "work_item.closed",
+    ];
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::HrRecord => f.write_str("hr.record"),
+            Action::HrReview => f.write_str("hr.review"),
+            Action::HrRejected => f.write_str("hr.rejected"),
+            Action::Change(a) => write!(f, "change.{a}"),
+            Action::ReconcileHeld => f.write_str("reconcile.held"),
+            Action::WorkItemClosed => f.write_str("work_item.closed"),
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// An HR record or a review flag was stored.
+    Recorded,
+    /// A change was planned by an HR record (applied later, by reconciliation).
+    Planned,
+    /// The target now reflects the change.
+    Applied,
+    /// The change was raised as a work item for a person (a system with no API).
+    WorkItem,
+    /// The change failed; the reason says why and what to do.
+    Failed,
+    /// Not attempted: an earlier change it needs (the create) failed.
+    Skipped,
+    /// Stopped before acting, waiting for a person's approval.
+    Held,
+    /// The event went to the dead-letter topic.
+    DeadLettered,
+    /// A work item was closed.
+    Closed,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Recorded,
+        Outcome::Planned,
+        Outcome::Applied,
+        Outcome::WorkItem,
+        Outcome::Failed,
+        Outcome::Skipped,
+        Outcome::Held,
+        Outcome::DeadLettered,
+        Outcome::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Recorded => "recorded",
+            Outcome::Planned => "planned",
+            Outcome::Applied => "applied",
+            Outcome::WorkItem => "work_item",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+            Outcome::Held => "held",
+            Outcome::DeadLettered => "dead_lettered",
+            Outcome::Closed => "closed",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What happened, before the store numbers and chains it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Draft {
@@ -26,9 +126,9 @@ pub struct Draft {
     pub employee_number: Option<String>,
     pub system: Option<String>,
     pub account: Option<String>,
-    /// `hr.record`, `hr.review`, `change.create`, `change.grant`, ...
+    /// An [`Action`] as text (`hr.record`, `change.grant GG-Nursing`, …).
     pub action: String,
-    /// `recorded`, `planned`, `applied`, `failed`.
+    /// An [`Outcome`] as text.
     pub outcome: String,
     /// The rule behind it (a role rule id or a lifecycle rule such as `leaver`).
     pub rule: Option<String>,
@@ -486,5 +586,35 @@ mod tests {
             count(verify(&rehashed, h, None)),
             Err(Break::Unlinked { seq: 4 })
         );
+    }
+
+    #[test]
+    fn every_action_prints_as_one_of_its_listed_kinds() {
+        let every = [
+            Action::HrRecord,
+            Action::HrReview,
+            Action::HrRejected,
+            Action::Change(crate::plan::Action::Grant {
+                entitlement: "GG-Nursing".into(),
+            }),
+            Action::ReconcileHeld,
+            Action::WorkItemClosed,
+        ];
+        let printed: Vec<String> = every
+            .iter()
+            .map(|a| {
+                let text = a.to_string();
+                match text.strip_prefix("change.") {
+                    Some(_) => "change.<action>".to_string(),
+                    None => text,
+                }
+            })
+            .collect();
+        assert_eq!(printed, Action::KINDS);
+        assert_eq!(every[3].to_string(), "change.grant GG-Nursing");
+        let outcomes: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        let mut unique = outcomes.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), Outcome::ALL.len());
     }
 }

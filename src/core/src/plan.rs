@@ -36,6 +36,38 @@ pub enum Action {
     Delete,
 }
 
+/// What a target can do, as the planner needs to know it: a change of a kind the target
+/// cannot make is never planned for it ([`Abilities::permits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abilities {
+    pub delete: bool,
+    pub move_accounts: bool,
+    pub groups: bool,
+    pub attributes: bool,
+}
+
+impl Abilities {
+    /// A target that can do everything.
+    pub const ALL: Abilities = Abilities {
+        delete: true,
+        move_accounts: true,
+        groups: true,
+        attributes: true,
+    };
+
+    /// True when the target can make this kind of change. Create, enable and disable are
+    /// what every target does.
+    pub fn permits(&self, action: &Action) -> bool {
+        match action {
+            Action::Create | Action::Enable | Action::Disable => true,
+            Action::Grant { .. } | Action::Revoke { .. } => self.groups,
+            Action::Move { .. } => self.move_accounts,
+            Action::Update { .. } => self.attributes,
+            Action::Delete => self.delete,
+        }
+    }
+}
+
 impl Action {
     pub fn name(&self) -> &'static str {
         match self {
@@ -331,6 +363,22 @@ pub fn simulate(
 
 /// Every change for one person across all systems, in system order. `accounts` are the
 /// accounts linked to the person (any system); `today` is a Europe/London date.
+/// One person's changes on one target that can do what `abilities` says: the plan of
+/// [`plan_person`] for that system, without what the target cannot make.
+pub fn plan_for_target(
+    model: &RoleModel,
+    person: &crate::hr::Person,
+    accounts: &[&Account],
+    today: jiff::civil::Date,
+    system: &str,
+    abilities: &Abilities,
+) -> Vec<Change> {
+    plan_person(model, person, accounts, today)
+        .into_iter()
+        .filter(|c| c.system == system && abilities.permits(&c.action))
+        .collect()
+}
+
 pub fn plan_person(
     model: &RoleModel,
     person: &crate::hr::Person,

@@ -246,7 +246,7 @@ proptest! {
 #[test]
 fn a_refused_record_is_noted_once_with_one_audit_entry() {
     let mut store = SqliteStore::in_memory().unwrap();
-    let r = Refused {
+    let r = DeadLettered {
         topic: "hr".into(),
         partition: 1,
         offset: 7,
@@ -254,17 +254,17 @@ fn a_refused_record_is_noted_once_with_one_audit_entry() {
     };
     let mut draft = note(&event("e1", 0, "Ward 1")).remove(0);
     draft.action = "hr.rejected".into();
-    assert!(!store.was_refused(&r).unwrap());
-    store.note_refused(&r, draft.clone()).unwrap();
-    assert!(store.was_refused(&r).unwrap());
-    store.note_refused(&r, draft).unwrap();
+    assert!(!store.was_dead_lettered(&r).unwrap());
+    store.note_dead_letter(&r, draft.clone()).unwrap();
+    assert!(store.was_dead_lettered(&r).unwrap());
+    store.note_dead_letter(&r, draft).unwrap();
     assert_eq!(store.audit(&AuditFilter::default()).unwrap().len(), 1);
     // The same offset of a re-created topic holding another record is not mistaken for it.
-    let other = Refused {
+    let other = DeadLettered {
         digest: "def".into(),
         ..r
     };
-    assert!(!store.was_refused(&other).unwrap());
+    assert!(!store.was_dead_lettered(&other).unwrap());
     assert!(matches!(count(&store), Ok(1)));
 }
 

@@ -317,3 +317,47 @@ proptest! {
         prop_assert_eq!(desired_state(&p, &m, today), desired_state(&p, &m, today));
     }
 }
+
+#[test]
+fn a_target_is_never_planned_a_change_it_cannot_make() {
+    let m = model();
+    // A leaver on AD: disable, revoke, move (and delete after retention) where allowed.
+    let mut p = crate::testkit::nurse("20000001");
+    p.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    p.assignments[0].end_date = Some(crate::hr::IsoDate(d("2026-10-31")));
+    let mut a = account(
+        "ad",
+        "aokafor",
+        Some("20000001"),
+        true,
+        &["GG-AllStaff", "GG-Nursing"],
+    );
+    a.container = Some("OU=Staff,DC=example,DC=nhs,DC=uk".into());
+    let all = plan_for_target(&m, &p, &[&a], d("2026-11-23"), "ad", &Abilities::ALL);
+    assert!(
+        all.iter().any(|c| matches!(c.action, Action::Move { .. })),
+        "{all:?}"
+    );
+    assert!(
+        all.iter()
+            .any(|c| matches!(c.action, Action::Revoke { .. }))
+    );
+    let flat = Abilities {
+        move_accounts: false,
+        groups: false,
+        ..Abilities::ALL
+    };
+    let some = plan_for_target(&m, &p, &[&a], d("2026-11-23"), "ad", &flat);
+    assert!(
+        some.iter().all(|c| !matches!(
+            c.action,
+            Action::Move { .. } | Action::Revoke { .. } | Action::Grant { .. }
+        )),
+        "{some:?}"
+    );
+    assert!(
+        some.iter().any(|c| c.action == Action::Disable),
+        "the disable still goes"
+    );
+    assert!(some.iter().all(|c| c.system == "ad"));
+}

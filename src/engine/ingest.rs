@@ -5,7 +5,7 @@
 //! and late older events change nothing (see [`crate::store::judge`]).
 
 use crate::account::Account;
-use crate::audit::Draft;
+use crate::audit::{Action as AuditAction, Draft, Outcome as AuditOutcome};
 use crate::hr::{EventKind, HrEvent, NonBlank, Person, Rfc3339, SchemaTag, Source};
 use crate::plan::{self, Change};
 use crate::policy::RoleModel;
@@ -60,8 +60,8 @@ pub fn event_drafts(
         employee_number: Some(number.clone()),
         system: None,
         account: None,
-        action: "hr.record".into(),
-        outcome: "recorded".into(),
+        action: AuditAction::HrRecord.to_string(),
+        outcome: AuditOutcome::Recorded.to_string(),
         rule: None,
         event_id: Some(event.event_id.as_str().to_string()),
         reason: format!(
@@ -77,8 +77,8 @@ pub fn event_drafts(
         employee_number: Some(number.clone()),
         system: Some(c.system.clone()),
         account: c.account.clone(),
-        action: format!("change.{}", c.action),
-        outcome: "planned".into(),
+        action: AuditAction::Change(c.action.clone()).to_string(),
+        outcome: AuditOutcome::Planned.to_string(),
         rule: Some(c.rule.clone()),
         event_id: Some(event.event_id.as_str().to_string()),
         reason: c.reason.clone(),

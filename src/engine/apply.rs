@@ -7,11 +7,11 @@
 //! Also the mass-change guard (CONTRACT §5): a run that would disable or remove more than a
 //! configured share of a system's accounts stops before acting until a person approves it.
 
-use crate::audit::Draft;
+use crate::audit::{Action as AuditAction, Draft, Outcome as AuditOutcome};
 use crate::connectors::{Applied, Connector, ConnectorError};
 use crate::hr::Person;
 use crate::plan::{Action, Change};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, WorkItemKey};
 use jiff::Timestamp;
 use std::collections::BTreeSet;
 use tracing::Instrument;
@@ -24,6 +24,8 @@ pub struct Tally {
     pub failed: usize,
     /// Changes not attempted because the account they need could not be created.
     pub skipped: usize,
+    /// Changes not raised again because a work item for them is still open.
+    pub still_open: usize,
 }
 
 impl std::ops::AddAssign for Tally {
@@ -32,6 +34,7 @@ impl std::ops::AddAssign for Tally {
         self.work_items += o.work_items;
         self.failed += o.failed;
         self.skipped += o.skipped;
+        self.still_open += o.still_open;
     }
 }
 
@@ -47,7 +50,7 @@ pub enum ApplyError {
 fn draft(
     c: &Change,
     account: Option<String>,
-    outcome: &str,
+    outcome: AuditOutcome,
     reason: String,
     at: Timestamp,
     actor: &str,
@@ -58,7 +61,7 @@ fn draft(
         employee_number: Some(c.employee_number.clone()),
         system: Some(c.system.clone()),
         account,
-        action: format!("change.{}", c.action),
+        action: AuditAction::Change(c.action.clone()).to_string(),
         outcome: outcome.to_string(),
         rule: Some(c.rule.clone()),
         event_id: None,
@@ -77,20 +80,29 @@ pub async fn apply_person(
 ) -> Result<Tally, ApplyError> {
     let mut tally = Tally::default();
     let mut created: Option<String> = None;
+    let work_items = connector.capabilities().work_items;
+    // A create raised as a work item: the new account's other changes are work items too.
+    let mut create_raised = false;
     for c in changes {
         let mut change = c.clone();
         if change.account.is_none() {
             change.account = created.clone();
         }
+        // A change already raised and not yet seen done is not raised again.
+        if work_items && store.open_work_item(&WorkItemKey::of(&change))?.is_some() {
+            tally.still_open += 1;
+            create_raised |= change.action == Action::Create;
+            continue;
+        }
         // Only a failed create stops the rest: there is no account to change. Any other
         // failure is recorded and the remaining changes still go ahead, so a missing group
         // never keeps a new starter locked out or a leaver enabled.
-        if change.account.is_none() && change.action != Action::Create {
+        if change.account.is_none() && change.action != Action::Create && !create_raised {
             tally.skipped += 1;
             store.append_audit(vec![draft(
                 &change,
                 None,
-                "skipped",
+                AuditOutcome::Skipped,
                 "not attempted: the account could not be created; the next reconciliation plans it again".into(),
                 at,
                 actor,
@@ -114,7 +126,7 @@ pub async fn apply_person(
                 store.append_audit(vec![draft(
                     &change,
                     account.or(change.account.clone()),
-                    "applied",
+                    AuditOutcome::Applied,
                     change.reason.clone(),
                     at,
                     actor,
@@ -122,20 +134,22 @@ pub async fn apply_person(
             }
             Ok(Applied::WorkItem { text }) => {
                 tally.work_items += 1;
-                store.append_audit(vec![draft(
+                create_raised |= change.action == Action::Create;
+                let entry = draft(
                     &change,
                     change.account.clone(),
-                    "work_item",
-                    text,
+                    AuditOutcome::WorkItem,
+                    text.clone(),
                     at,
                     actor,
-                )])?;
+                );
+                store.raise_work_item(&WorkItemKey::of(&change), &text, entry)?;
             }
             Err(e) => {
                 store.append_audit(vec![draft(
                     &change,
                     change.account.clone(),
-                    "failed",
+                    AuditOutcome::Failed,
                     e.to_string(),
                     at,
                     actor,

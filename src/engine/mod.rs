@@ -1,0 +1,14 @@
+//! The engine: the one way Turnstile changes anything. The CLI, the daemon, a scheduler,
+//! the admin API and the tests all call it; none of them plans or applies on its own.
+//!
+//! - [`ingest`]: record an HR event with the changes it plans (one transaction).
+//! - [`reconcile`]: read a target, plan against the HR records held, guard against mass
+//!   removal, apply, audit; per target, so one target's quarantine never stops another.
+//! - [`apply`]: one person's changes on one target, each audited; work items tracked.
+//! - [`targets`]: the configured targets, built by type through the connector registry,
+//!   each with its own state (online, or quarantined with a reason and a next probe).
+
+pub mod apply;
+pub mod ingest;
+pub mod reconcile;
+pub mod targets;

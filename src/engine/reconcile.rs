@@ -1,0 +1,375 @@
+//! Reconciliation: for each target, read what it holds, plan against the HR records in the
+//! store, stop before a mass removal unless approved, apply, audit, and read it again so
+//! the store knows what it holds now. The same pass serves `turnstile reconcile`, the
+//! daemon's schedule, an API route and the tests.
+
+use super::apply::{self, ApplyError, Tally};
+use super::targets::Target;
+use crate::account::Account;
+use crate::audit::{Action as AuditAction, Draft, Outcome as AuditOutcome};
+use crate::connectors::ConnectorError;
+use crate::hr::Person;
+use crate::plan::{self, Change};
+use crate::policy::RoleModel;
+use crate::store::{Store, StoreError, WorkItemKey};
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+/// One reconciliation pass: what it judges by and what it may do.
+pub struct Run<'a> {
+    pub model: &'a RoleModel,
+    /// The Europe/London day the plan is made for.
+    pub today: Date,
+    /// When it runs (audit times).
+    pub now: Timestamp,
+    /// Who runs it, for the audit trail.
+    pub actor: &'a str,
+    /// Read and plan, change nothing.
+    pub dry_run: bool,
+    /// A person approved going past the mass-removal guard.
+    pub approve: bool,
+    /// The most a run may disable or delete of a system's accounts without approval.
+    pub max_removal_share: f64,
+}
+
+/// What happened on one target.
+#[derive(Debug)]
+pub enum TargetOutcome {
+    /// Read and planned; nothing changed (`--dry-run`).
+    DryRun,
+    /// Stopped before acting: too much would be removed.
+    Held,
+    /// Changes applied (some may have failed, each audited).
+    Applied(Tally),
+    /// The target is quarantined (before or during this pass): nothing (more) was sent.
+    Quarantined { reason: String, tally: Tally },
+    /// The target could not be read this time (a transient error): nothing was planned.
+    Unreadable { reason: String },
+}
+
+/// One target's report.
+#[derive(Debug)]
+pub struct SystemReport {
+    pub system: String,
+    pub accounts_read: usize,
+    /// The changes planned (all of them; in a dry run, what would be done).
+    pub changes: Vec<Change>,
+    pub people: usize,
+    /// Accounts the plan would disable or delete, and their share of the system's.
+    pub removed: usize,
+    pub share: f64,
+    pub result: TargetOutcome,
+}
+
+impl SystemReport {
+    /// True when an operator must look: a failed change, a quarantine, a hold or an
+    /// unreadable target.
+    pub fn needs_attention(&self) -> bool {
+        match &self.result {
+            TargetOutcome::DryRun => false,
+            TargetOutcome::Applied(t) => t.failed > 0,
+            TargetOutcome::Held
+            | TargetOutcome::Quarantined { .. }
+            | TargetOutcome::Unreadable { .. } => true,
+        }
+    }
+}
+
+/// Reconciles every target in `targets`, one after another; a quarantined or unreadable
+/// target is reported and the others carry on.
+pub async fn reconcile(
+    run: &Run<'_>,
+    store: &mut dyn Store,
+    targets: &mut [Target],
+) -> Result<Vec<SystemReport>, StoreError> {
+    let people: Vec<Person> = store
+        .persons()?
+        .into_iter()
+        .map(|p| p.event.person)
+        .collect();
+    let mut reports = Vec::with_capacity(targets.len());
+    for target in targets.iter_mut() {
+        let span = tracing::info_span!("reconcile", system = %target.system());
+        let _enter = span.enter();
+        reports.push(reconcile_target(run, store, target, &people).await?);
+    }
+    Ok(reports)
+}
+
+/// Reconciles one target against `people`.
+pub async fn reconcile_target(
+    run: &Run<'_>,
+    store: &mut dyn Store,
+    target: &mut Target,
+    people: &[Person],
+) -> Result<SystemReport, StoreError> {
+    let system = target.system().to_string();
+    let mut report = SystemReport {
+        system: system.clone(),
+        accounts_read: 0,
+        changes: Vec::new(),
+        people: 0,
+        removed: 0,
+        share: 0.0,
+        result: TargetOutcome::DryRun,
+    };
+    if let Err(reason) = target.ready(run.now).await {
+        report.result = TargetOutcome::Quarantined {
+            reason,
+            tally: Tally::default(),
+        };
+        return Ok(report);
+    }
+    let accounts = match target.connector.read_accounts().await {
+        Ok(a) => a,
+        Err(e) => {
+            report.result = unusable(target, e, run.now, Tally::default());
+            return Ok(report);
+        }
+    };
+    store.replace_accounts(&system, &accounts)?;
+    report.accounts_read = accounts.len();
+    let abilities = target.connector.capabilities().abilities();
+    let planned = plan_all(run, people, &accounts, &system, &abilities);
+    report.people = planned.len();
+    report.changes = planned
+        .iter()
+        .flat_map(|(_, c)| c.iter().cloned())
+        .collect();
+    (report.removed, report.share) = apply::removal_share(&report.changes, accounts.len());
+    if run.dry_run {
+        return Ok(report);
+    }
+    if report.share > run.max_removal_share && !run.approve {
+        store.append_audit(vec![Draft {
+            at: run.now,
+            actor: run.actor.into(),
+            employee_number: None,
+            system: Some(system.clone()),
+            account: None,
+            action: AuditAction::ReconcileHeld.to_string(),
+            outcome: AuditOutcome::Held.to_string(),
+            rule: None,
+            event_id: None,
+            reason: format!(
+                "{} of {} accounts would be disabled or deleted ({:.1}%, over the {:.1}% threshold)",
+                report.removed,
+                accounts.len(),
+                report.share * 100.0,
+                run.max_removal_share * 100.0
+            ),
+        }])?;
+        report.result = TargetOutcome::Held;
+        return Ok(report);
+    }
+    drop(accounts);
+    if target.connector.capabilities().work_items {
+        // The export just read is the system's own word: an item whose change is no
+        // longer planned has been done.
+        let still: std::collections::BTreeSet<_> =
+            report.changes.iter().map(WorkItemKey::of).collect();
+        store.close_work_items(&system, &still, run.now, run.actor)?;
+    }
+    let mut tally = Tally::default();
+    for (person, changes) in &planned {
+        match apply::apply_person(
+            target.connector.as_ref(),
+            store,
+            person,
+            changes,
+            run.now,
+            run.actor,
+        )
+        .await
+        {
+            Ok(t) => tally += t,
+            Err(ApplyError::Target(e)) => {
+                report.result = unusable(target, e, run.now, tally);
+                return Ok(report);
+            }
+            Err(ApplyError::Store(e)) => return Err(e),
+        }
+    }
+    // What the target holds now, for `plan` and the next run.
+    match target.connector.read_accounts().await {
+        Ok(after) => store.replace_accounts(&system, &after)?,
+        Err(e) => {
+            report.result = unusable(target, e, run.now, tally);
+            return Ok(report);
+        }
+    }
+    report.result = TargetOutcome::Applied(tally);
+    Ok(report)
+}
+
+/// Every person's changes on one system, for the people who have any.
+fn plan_all<'p>(
+    run: &Run<'_>,
+    people: &'p [Person],
+    accounts: &[Account],
+    system: &str,
+    abilities: &plan::Abilities,
+) -> Vec<(&'p Person, Vec<Change>)> {
+    let by_person = crate::account::by_person(accounts);
+    people
+        .iter()
+        .filter_map(|person| {
+            let mine = by_person
+                .get(person.employee_number.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            let changes =
+                plan::plan_for_target(run.model, person, mine, run.today, system, abilities);
+            (!changes.is_empty()).then_some((person, changes))
+        })
+        .collect()
+}
+
+/// A target error as a result: fatal ones quarantine the target.
+fn unusable(target: &mut Target, e: ConnectorError, now: Timestamp, tally: Tally) -> TargetOutcome {
+    match e {
+        ConnectorError::Fatal { .. } => {
+            target.quarantine(e.to_string(), now);
+            TargetOutcome::Quarantined {
+                reason: e.to_string(),
+                tally,
+            }
+        }
+        other => TargetOutcome::Unreadable {
+            reason: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::export_file::ExportFile;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{Store, WorkItemStatus};
+    use crate::testkit::{d, model, nurse};
+    use std::sync::Arc;
+
+    const HEADER: &str = "Account,Employee Number,Display Name,Enabled,Last Logon,Entitlements\n";
+
+    fn run<'a>(m: &'a RoleModel) -> Run<'a> {
+        Run {
+            model: m,
+            today: d("2026-11-23"),
+            now: "2026-11-23T09:00:00Z".parse().unwrap(),
+            actor: "test",
+            dry_run: false,
+            approve: false,
+            max_removal_share: 1.0,
+        }
+    }
+
+    /// A work item is raised once, not again while open, closed when the system's own
+    /// export shows the change, and reopened when a later export contradicts it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn work_items_are_raised_once_and_closed_or_reopened_by_the_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let export = dir.path().join("systmone.csv");
+        std::fs::write(&export, HEADER).unwrap();
+        let m = model();
+        let mut target = Target::new(Arc::new(ExportFile {
+            system: "systmone".into(),
+            path: export.clone(),
+            columns: Default::default(),
+            limits: Default::default(),
+        }));
+        let mut store = SqliteStore::in_memory().unwrap();
+        let people = vec![nurse("20000001")];
+        let r = run(&m);
+
+        let first = reconcile_target(&r, &mut store, &mut target, &people)
+            .await
+            .unwrap();
+        let TargetOutcome::Applied(t) = first.result else {
+            panic!("{first:?}")
+        };
+        assert_eq!(
+            (t.work_items, t.still_open, t.skipped),
+            (3, 0, 0),
+            "create, grant, enable"
+        );
+        let open = store
+            .work_items(Some("systmone"), Some(WorkItemStatus::Open))
+            .unwrap();
+        assert_eq!(open.len(), 3);
+        assert_eq!(open[0].action, "create");
+        assert!(
+            open[0]
+                .detail
+                .contains("for Amara Okafor (employee 20000001)"),
+            "{}",
+            open[0].detail
+        );
+
+        // The export does not show it yet: nothing is raised again.
+        let again = reconcile_target(&r, &mut store, &mut target, &people)
+            .await
+            .unwrap();
+        let TargetOutcome::Applied(t) = again.result else {
+            panic!("{again:?}")
+        };
+        assert_eq!((t.work_items, t.still_open), (0, 3));
+        assert_eq!(store.work_items(None, None).unwrap().len(), 3);
+
+        // The administrator made the account: the next export shows it, the items close.
+        std::fs::write(
+            &export,
+            format!("{HEADER}aokafor,20000001,Amara Okafor,true,,Nurse\n"),
+        )
+        .unwrap();
+        let done = reconcile_target(&r, &mut store, &mut target, &people)
+            .await
+            .unwrap();
+        assert!(done.changes.is_empty(), "{:?}", done.changes);
+        assert!(
+            store
+                .work_items(None, Some(WorkItemStatus::Open))
+                .unwrap()
+                .is_empty()
+        );
+        let trail = store.audit(&Default::default()).unwrap();
+        assert_eq!(
+            trail
+                .iter()
+                .filter(|e| e.draft.action == "work_item.closed")
+                .count(),
+            3
+        );
+
+        // Someone takes the role away: a grant on the account is raised; the export then
+        // shows it back (closed), then gone again: the same item is reopened, not raised
+        // a second time.
+        let without = format!("{HEADER}aokafor,20000001,Amara Okafor,true,,\n");
+        let with = format!("{HEADER}aokafor,20000001,Amara Okafor,true,,Nurse\n");
+        for text in [&without, &with, &without] {
+            std::fs::write(&export, text).unwrap();
+            reconcile_target(&r, &mut store, &mut target, &people)
+                .await
+                .unwrap();
+        }
+        let all = store.work_items(None, None).unwrap();
+        assert_eq!(all.len(), 4, "the same item, reopened: {all:?}");
+        let open = store.work_items(None, Some(WorkItemStatus::Open)).unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(
+            (open[0].action.as_str(), open[0].account.as_deref()),
+            ("grant Nurse", Some("aokafor"))
+        );
+        assert!(
+            trail_has(&store, "reopened"),
+            "the trail says it was reopened"
+        );
+    }
+
+    fn trail_has(store: &SqliteStore, words: &str) -> bool {
+        store
+            .audit(&Default::default())
+            .unwrap()
+            .iter()
+            .any(|e| e.draft.reason.contains(words))
+    }
+}

@@ -1,0 +1,137 @@
+//! The configured targets and their state. A target whose connector reports a fatal error
+//! (bad credentials, a missing container) is quarantined: nothing more is sent to it until
+//! a health probe passes, probes come with growing gaps, and the other targets carry on.
+
+use crate::config::Config;
+use crate::connectors::{self, BuildContext, Connector};
+use crate::policy::RoleModel;
+use jiff::{SignedDuration, Timestamp};
+use std::sync::Arc;
+
+/// Where a target stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetState {
+    Online,
+    /// Stopped after a fatal error: `reason` says what to fix.
+    Quarantined {
+        reason: String,
+        since: Timestamp,
+        next_probe: Timestamp,
+        failed_probes: u32,
+    },
+}
+
+/// The gap before the next probe of a quarantined target: 30 s, doubling with each failed
+/// probe, at most 30 minutes.
+pub fn probe_gap(failed_probes: u32) -> SignedDuration {
+    let secs = 30u64.saturating_mul(1u64 << failed_probes.min(6));
+    SignedDuration::from_secs(secs.min(1800) as i64)
+}
+
+/// One target: its connector (shared, so the daemon's tasks and a test can hold it too)
+/// and its state.
+pub struct Target {
+    pub connector: Arc<dyn Connector>,
+    pub state: TargetState,
+}
+
+impl Target {
+    pub fn new(connector: Arc<dyn Connector>) -> Target {
+        Target {
+            connector,
+            state: TargetState::Online,
+        }
+    }
+
+    pub fn system(&self) -> &str {
+        self.connector.system()
+    }
+
+    /// Stops using the target until a probe passes.
+    pub fn quarantine(&mut self, reason: String, now: Timestamp) {
+        let (since, failed_probes) = match &self.state {
+            TargetState::Quarantined {
+                since,
+                failed_probes,
+                ..
+            } => (*since, failed_probes + 1),
+            TargetState::Online => (now, 0),
+        };
+        tracing::error!(system = %self.system(), %reason, "target quarantined: nothing more is sent to it until it answers again");
+        self.state = TargetState::Quarantined {
+            reason,
+            since,
+            next_probe: now.saturating_add(probe_gap(failed_probes)).unwrap_or(now),
+            failed_probes,
+        };
+    }
+
+    /// Whether changes may go to the target now: online, or quarantined with a probe due
+    /// that passes (then it is online again). The reason when it may not.
+    pub async fn ready(&mut self, now: Timestamp) -> Result<(), String> {
+        let TargetState::Quarantined {
+            reason, next_probe, ..
+        } = &self.state
+        else {
+            return Ok(());
+        };
+        if now < *next_probe {
+            return Err(reason.clone());
+        }
+        match self.connector.health().await {
+            Ok(()) => {
+                tracing::info!(system = %self.system(), "target answers again: back online");
+                self.state = TargetState::Online;
+                Ok(())
+            }
+            Err(e) => {
+                self.quarantine(e.to_string(), now);
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+/// Builds every configured target (`[targets.*]`, and the older `[ldap.*]`) through the
+/// connector registry; every problem is named, all at once.
+pub fn build(config: &Config, model: &RoleModel) -> Result<Vec<Target>, Vec<String>> {
+    let mut targets = Vec::new();
+    let mut problems = Vec::new();
+    for (system, kind, settings) in config.target_sections() {
+        let Some(policy) = model.systems.get(&system) else {
+            problems.push(format!(
+                "[targets.{system}] names a system the role model does not declare (it has: {})",
+                model.systems.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
+            continue;
+        };
+        let ctx = BuildContext {
+            system: &system,
+            allows_delete: policy.allows_delete(),
+            limits: &config.feeds,
+        };
+        match connectors::build(&kind, settings, &ctx) {
+            Ok(c) => targets.push(Target::new(Arc::from(c))),
+            Err(e) => problems.push(e),
+        }
+    }
+    if problems.is_empty() {
+        Ok(targets)
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_back_off_to_half_an_hour() {
+        assert_eq!(probe_gap(0).as_secs(), 30);
+        assert_eq!(probe_gap(1).as_secs(), 60);
+        assert_eq!(probe_gap(5).as_secs(), 960);
+        assert_eq!(probe_gap(6).as_secs(), 1800);
+        assert_eq!(probe_gap(u32::MAX).as_secs(), 1800);
+    }
+}
