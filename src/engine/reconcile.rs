@@ -190,7 +190,12 @@ pub async fn reconcile_target(
             Err(ApplyError::Store(e)) => return Err(e),
         }
     }
-    // What the target holds now, for `plan` and the next run.
+    // What the target holds now, for `plan` and the next run (unchanged if nothing was
+    // sent: the daily case reads once).
+    if planned.is_empty() {
+        report.result = TargetOutcome::Applied(tally);
+        return Ok(report);
+    }
     match target.connector.read_accounts().await {
         Ok(after) => store.replace_accounts(&system, &after)?,
         Err(e) => {

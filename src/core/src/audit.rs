@@ -578,6 +578,16 @@ mod tests {
             Err(Break::Truncated { last: 4, head: 5 })
         );
 
+        // The newest entry rewritten and re-hashed: nothing follows it, but the stored
+        // head still names the old hash.
+        let mut newest = t.clone();
+        newest[4].draft.reason = "forged".into();
+        newest[4].hash = entry_hash(5, &newest[4].draft, &newest[4].prev_hash);
+        assert_eq!(
+            count(verify(&newest, h, None)),
+            Err(Break::HeadMismatch { head: 5 })
+        );
+
         // Rewriting an entry and re-hashing it breaks the link of the next one.
         let mut rehashed = t.clone();
         rehashed[2].draft.reason = "forged".into();

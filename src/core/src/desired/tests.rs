@@ -183,3 +183,85 @@ fn the_same_inputs_always_give_the_same_answer() {
         desired_state(&p, &m, d("2026-11-23"))
     );
 }
+
+fn leaver(last_day: &str) -> crate::hr::Person {
+    let mut p = nurse("20000001");
+    p.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    p.assignments[0].end_date = Some(IsoDate(d(last_day)));
+    p
+}
+
+#[test]
+fn deletion_comes_the_day_after_the_retention_period_never_earlier() {
+    // AD deletes 395 days after the last working day: on day 395 the account is kept
+    // (disabled), on day 396 it may go.
+    let m = model();
+    let last = d("2025-01-31");
+    let day = |n: i64| last.checked_add(jiff::Span::new().days(n)).unwrap();
+    assert_eq!(
+        on(&desired_state(&leaver("2025-01-31"), &m, day(395)), "ad").presence,
+        Presence::DisabledIfPresent
+    );
+    let gone = desired_state(&leaver("2025-01-31"), &m, day(396));
+    assert_eq!(on(&gone, "ad").presence, Presence::DeletedIfPresent);
+    assert_eq!(on(&gone, "ad").rule, "leaver-retention");
+    // Never on a system that holds clinical history, however long ago.
+    assert_ne!(on(&gone, "emis").presence, Presence::DeletedIfPresent);
+    assert_ne!(on(&gone, "systmone").presence, Presence::DeletedIfPresent);
+}
+
+#[test]
+fn people_not_at_work_are_given_no_account_where_no_role_grants_one() {
+    let m = model();
+    let mut future = nurse("20000001");
+    future.assignments[0].start_date = IsoDate(d("2027-01-05"));
+    let mut absent = nurse("20000002");
+    absent.assignments[0].status = AssignmentStatus::MaternityAndAdoption;
+    let mut suspended = nurse("20000003");
+    suspended.assignments[0].status = AssignmentStatus::SuspendWithPay;
+    for p in [future, absent, suspended] {
+        let all = desired_state(&p, &m, d("2026-11-23"));
+        // A nurse has no role on EMIS: never an account there, whatever their state.
+        let emis = on(&all, "emis");
+        assert!(
+            matches!(
+                emis.presence,
+                Presence::DisabledIfPresent | Presence::KeptIfPresent | Presence::DeletedIfPresent
+            ),
+            "{}: {:?}",
+            p.employee_number,
+            emis.presence
+        );
+    }
+}
+
+#[test]
+fn a_one_day_assignment_is_a_real_assignment() {
+    let mut p = nurse("20000001");
+    p.assignments[0].start_date = IsoDate(d("2026-11-23"));
+    p.assignments[0].end_date = Some(IsoDate(d("2026-11-23")));
+    p.assignments[0].status = AssignmentStatus::ActiveAssignment;
+    assert!(
+        p.check().is_empty(),
+        "start and end on the same day is allowed"
+    );
+    let all = desired_state(&p, &model(), d("2026-11-23"));
+    assert_eq!(
+        on(&all, "ad").presence,
+        Presence::Enabled,
+        "in post on their one day"
+    );
+}
+
+#[test]
+fn a_name_change_reaches_the_display_name() {
+    let mut p = nurse("20000001");
+    let before =
+        on(&desired_state(&p, &model(), d("2026-11-23")), "ad").attributes["display_name"].clone();
+    assert_eq!(before, "Amara Okafor");
+    p.family_name = crate::hr::NonBlank::parse("Mensah").unwrap();
+    p.preferred_name = Some("Mara".into());
+    let after =
+        on(&desired_state(&p, &model(), d("2026-11-23")), "ad").attributes["display_name"].clone();
+    assert_eq!(after, "Mara Mensah");
+}

@@ -184,3 +184,69 @@ fn day_counts_at_their_type_limit_neither_panic_nor_wrap() {
             .any(|(c, _, _)| *c == Category::DormantAccount)
     );
 }
+
+#[test]
+fn dormancy_begins_the_day_after_inactivity_days() {
+    // AD: inactivity_days = 90. Judged on 2026-11-23.
+    let full = ["GG-AllStaff", "GG-Clinical", "GG-Nursing"];
+    let idle_since = |date: &str| {
+        let mut a = account("ad", "idle", Some("20000001"), true, &full);
+        a.last_logon = Some(format!("{date}T09:00:00Z").parse().unwrap());
+        a
+    };
+    let dormant = |a: Account| {
+        run(&[nurse("20000001")], &[a])
+            .iter()
+            .any(|(c, _, _)| *c == Category::DormantAccount)
+    };
+    assert!(
+        !dormant(idle_since("2026-08-25")),
+        "90 days idle is not yet dormant"
+    );
+    assert!(dormant(idle_since("2026-08-24")), "91 days idle is dormant");
+    // Never logged on: counted from the first day in post.
+    let mut fresh = nurse("20000001");
+    fresh.assignments[0].start_date = IsoDate(d("2026-08-25"));
+    let never = account("ad", "idle", Some("20000001"), true, &full);
+    assert!(
+        !run(std::slice::from_ref(&fresh), std::slice::from_ref(&never))
+            .iter()
+            .any(|(c, _, _)| *c == Category::DormantAccount),
+        "started 90 days ago, never logged on: not yet"
+    );
+    fresh.assignments[0].start_date = IsoDate(d("2026-08-24"));
+    assert!(
+        run(&[fresh], &[never])
+            .iter()
+            .any(|(c, _, _)| *c == Category::DormantAccount)
+    );
+}
+
+#[test]
+fn accounts_of_people_held_back_are_not_judged() {
+    let m = model();
+    let tz = TimeZone::get("Europe/London").unwrap();
+    let a = account("ad", "held", Some("20000009"), true, &["GG-AllStaff"]);
+    let accounts = [a];
+    let sa = [SystemAccounts {
+        system: "ad",
+        accounts: &accounts,
+        has_last_logon: true,
+    }];
+    let held: BTreeSet<String> = ["20000009".to_string()].into();
+    let found = findings(&m, &[nurse("20000001")], &held, &sa, d("2026-11-23"), &tz);
+    assert!(
+        found.iter().all(|f| f.account.as_deref() != Some("held")),
+        "a held-back person's account is neither orphan nor anything else: {found:?}"
+    );
+    // Without the hold, it is an orphan: the test can fail.
+    let found = findings(
+        &m,
+        &[nurse("20000001")],
+        &BTreeSet::new(),
+        &sa,
+        d("2026-11-23"),
+        &tz,
+    );
+    assert!(found.iter().any(|f| f.category == Category::OrphanAccount));
+}

@@ -361,3 +361,28 @@ fn a_target_is_never_planned_a_change_it_cannot_make() {
     );
     assert!(some.iter().all(|c| c.system == "ad"));
 }
+
+#[test]
+fn with_two_accounts_on_one_system_the_plan_acts_on_the_one_in_use() {
+    // A stale disabled duplicate and the enabled account in use: groups go to the one in
+    // use, and nothing enables the stale one.
+    let m = model();
+    let p = nurse("20000001");
+    let stale = account("ad", "aokafor-old", Some("20000001"), false, &[]);
+    let live = account("ad", "aokafor", Some("20000001"), true, &["GG-AllStaff"]);
+    let changes = plan_person(&m, &p, &[&stale, &live], d("2026-11-23"));
+    let ad: Vec<&Change> = changes.iter().filter(|c| c.system == "ad").collect();
+    assert!(!ad.is_empty());
+    assert!(
+        ad.iter().all(|c| c.account.as_deref() == Some("aokafor")),
+        "{ad:?}"
+    );
+    // Listed the other way round, the same.
+    let changes = plan_person(&m, &p, &[&live, &stale], d("2026-11-23"));
+    assert!(
+        changes
+            .iter()
+            .filter(|c| c.system == "ad")
+            .all(|c| c.account.as_deref() == Some("aokafor"))
+    );
+}
