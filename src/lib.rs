@@ -25,6 +25,7 @@ pub mod engine;
 pub mod feed;
 pub mod kafka;
 pub mod report;
+pub mod retry;
 pub mod store;
 #[cfg(test)]
 pub(crate) use turnstile_core::testkit;

@@ -14,7 +14,7 @@ use super::{Applied, BoxFuture, Connector, ConnectorError};
 use crate::account::Account;
 use crate::hr::Person;
 use crate::plan::{Action, Change};
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use ldap3::{
     Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry,
     adapters::{Adapter, EntriesOnly, PagedResults},
@@ -475,12 +475,11 @@ impl LdapConnector {
             result
         };
         attempt
-            .retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(200))
-                    .with_max_delay(Duration::from_secs(10))
-                    .with_max_times(self.config.retries),
-            )
+            .retry(crate::retry::policy(
+                Duration::from_millis(200),
+                Duration::from_secs(10),
+                Some(self.config.retries),
+            ))
             .when(Failure::transient)
             .await
     }

@@ -16,6 +16,7 @@ use crate::engine::ingest;
 use crate::hr::HrEvent;
 use crate::kafka::{self, Origin};
 use crate::policy::RoleModel;
+use crate::retry::Retry;
 use crate::store::{DeadLettered, Store, StoreError};
 use admin::{PartitionLabel, Shared};
 use progress::{Change, Observation, Progress};
@@ -809,41 +810,6 @@ impl Worker<'_> {
                 return false;
             }
         }
-    }
-}
-
-/// The pauses between attempts at something that must not be skipped: exponential from
-/// the first delay to at most 30 s (backon's schedule, never giving up).
-struct Retry {
-    delays: backon::ExponentialBackoff,
-    next: Duration,
-}
-
-impl Retry {
-    fn from(first: Duration) -> Retry {
-        use backon::BackoffBuilder;
-        let mut delays = backon::ExponentialBuilder::default()
-            .with_min_delay(first)
-            .with_max_delay(Duration::from_secs(30))
-            .without_max_times()
-            .build();
-        let next = delays.next().unwrap_or(first);
-        Retry { delays, next }
-    }
-
-    /// The pause `pause` will take, for the log line that announces it.
-    fn next(&self) -> Duration {
-        self.next
-    }
-
-    /// Waits the next pause; false when shutdown comes first.
-    async fn pause(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
-        tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => return false,
-            _ = tokio::time::sleep(self.next) => {}
-        }
-        self.next = self.delays.next().unwrap_or(self.next);
-        true
     }
 }
 
