@@ -525,6 +525,21 @@ impl LdapConnector {
         filter: &str,
         attrs: &[&str],
     ) -> Result<Vec<SearchEntry>, Failure> {
+        self.search_map(base, filter, attrs, &Some).await
+    }
+
+    /// A paged search whose entries are turned into `T` as each page arrives, so a large
+    /// directory is never held as raw entries and as results at once.
+    async fn search_map<T, F>(
+        &self,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+        convert: &F,
+    ) -> Result<Vec<T>, Failure>
+    where
+        F: Fn(SearchEntry) -> Option<T>,
+    {
         let base = base.to_string();
         let filter = filter.to_string();
         let attrs: Vec<String> = attrs.iter().map(|a| a.to_string()).collect();
@@ -542,7 +557,7 @@ impl LdapConnector {
                     .map_err(from_ldap)?;
                 let mut out = Vec::new();
                 while let Some(entry) = stream.next().await.map_err(from_ldap)? {
-                    out.push(SearchEntry::construct(entry));
+                    out.extend(convert(SearchEntry::construct(entry)));
                 }
                 check(stream.finish().await)?;
                 Ok(out)
@@ -645,14 +660,6 @@ impl LdapConnector {
             }
             Dialect::OpenLdap => attrs.push(self.config.disabled_attribute.as_str()),
         }
-        let entries = self
-            .search(&self.config.base_dn, &self.account_filter(), &attrs)
-            .await?;
-        // Managers are named by DN; Turnstile compares employee numbers.
-        let anchor_of: BTreeMap<String, String> = entries
-            .iter()
-            .filter_map(|e| Some((e.dn.to_lowercase(), one(e, self.anchor_attr())?)))
-            .collect();
         // OpenLDAP has no memberOf without an overlay: read the groups once and invert.
         let mut member_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         if d == Dialect::OpenLdap {
@@ -673,75 +680,85 @@ impl LdapConnector {
                 }
             }
         }
-        let mut out: Vec<Account> = entries
-            .into_iter()
-            .filter_map(|e| {
-                let id = one(&e, self.account_attr())?;
-                let (enabled, last_logon, entitlements) = match d {
-                    Dialect::ActiveDirectory => {
-                        let uac: u32 = one(&e, "userAccountControl")
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(0);
-                        let groups = e
-                            .attrs
-                            .get("memberOf")
-                            .into_iter()
-                            .flatten()
-                            .map(|dn| first_rdn_value(dn))
-                            .collect();
-                        (
-                            uac & UAC_ACCOUNTDISABLE == 0,
-                            one(&e, "lastLogonTimestamp").and_then(|t| filetime(&t)),
-                            groups,
-                        )
-                    }
-                    Dialect::OpenLdap => {
-                        let disabled =
-                            e.attrs
-                                .get(&self.config.disabled_attribute)
-                                .is_some_and(|v| {
-                                    v.iter().any(|x| {
-                                        x.eq_ignore_ascii_case(&self.config.disabled_value)
-                                    })
-                                });
-                        (
-                            !disabled,
-                            None,
-                            member_of
-                                .get(&e.dn.to_lowercase())
-                                .cloned()
-                                .unwrap_or_default(),
-                        )
-                    }
-                };
-                Some(Account {
-                    system: self.config.system.clone(),
-                    id,
-                    employee_number: one(&e, self.anchor_attr()),
-                    display_name: one(&e, "displayName")
-                        .or_else(|| one(&e, "cn"))
-                        .unwrap_or_default(),
-                    enabled,
-                    last_logon,
-                    entitlements: entitlements.into_iter().collect(),
-                    container: parent_dn(&e.dn),
-                    attributes: self
-                        .person_attrs()
+        // Each entry becomes an account as its page arrives; managers are named by DN and
+        // compared as employee numbers, so each DN's anchor is kept (a string pair per
+        // account) and managers are resolved once every page is in.
+        let anchor_of: std::sync::Mutex<BTreeMap<String, String>> = Default::default();
+        let convert = |e: SearchEntry| {
+            let id = one(&e, self.account_attr())?;
+            if let Some(anchor) = one(&e, self.anchor_attr()) {
+                crate::daemon::lock(&anchor_of).insert(e.dn.to_lowercase(), anchor);
+            }
+            let (enabled, last_logon, entitlements) = match d {
+                Dialect::ActiveDirectory => {
+                    let uac: u32 = one(&e, "userAccountControl")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    let groups = e
+                        .attrs
+                        .get("memberOf")
                         .into_iter()
-                        .map(|(name, ldap)| {
-                            let mut value = one(&e, ldap).unwrap_or_default();
-                            if name == "manager" {
-                                value = anchor_of
-                                    .get(&value.to_lowercase())
-                                    .cloned()
-                                    .unwrap_or(value);
-                            }
-                            (name.to_string(), value)
-                        })
-                        .collect(),
-                })
+                        .flatten()
+                        .map(|dn| first_rdn_value(dn))
+                        .collect();
+                    (
+                        uac & UAC_ACCOUNTDISABLE == 0,
+                        one(&e, "lastLogonTimestamp").and_then(|t| filetime(&t)),
+                        groups,
+                    )
+                }
+                Dialect::OpenLdap => {
+                    let disabled = e
+                        .attrs
+                        .get(&self.config.disabled_attribute)
+                        .is_some_and(|v| {
+                            v.iter()
+                                .any(|x| x.eq_ignore_ascii_case(&self.config.disabled_value))
+                        });
+                    (
+                        !disabled,
+                        None,
+                        member_of
+                            .get(&e.dn.to_lowercase())
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                }
+            };
+            Some(Account {
+                system: self.config.system.clone(),
+                id,
+                employee_number: one(&e, self.anchor_attr()),
+                display_name: one(&e, "displayName")
+                    .or_else(|| one(&e, "cn"))
+                    .unwrap_or_default(),
+                enabled,
+                last_logon,
+                entitlements: entitlements.into_iter().collect(),
+                container: parent_dn(&e.dn),
+                attributes: self
+                    .person_attrs()
+                    .into_iter()
+                    .map(|(name, ldap)| (name.to_string(), one(&e, ldap).unwrap_or_default()))
+                    .collect(),
             })
-            .collect();
+        };
+        let mut out = self
+            .search_map(
+                &self.config.base_dn,
+                &self.account_filter(),
+                &attrs,
+                &convert,
+            )
+            .await?;
+        let anchor_of = anchor_of.into_inner().unwrap_or_else(|p| p.into_inner());
+        for a in &mut out {
+            if let Some(manager) = a.attributes.get_mut("manager")
+                && let Some(anchor) = anchor_of.get(&manager.to_lowercase())
+            {
+                *manager = anchor.clone();
+            }
+        }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
