@@ -15,7 +15,8 @@ mkdir -p "$dir"
 header='Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Staff Group,Job Role,Organisation,Supervisor Employee Number,Assignment Status,Assignment Start Date,Assignment End Date'
 row='40000001,40000001-1,Y,Amara,Okafor,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,40000009,Active Assignment,01/04/2019,'
 if [ ! -f "$dir/one-employee.csv" ]; then
-  { echo "$header"; yes "$row" | head -n 2000000; } > "$dir/one-employee.csv"
+  awk -v h="$header" -v r="$row" 'BEGIN { print h; for (i = 0; i < 2000000; i++) print r }' \
+    > "$dir/one-employee.csv"
 fi
 if [ ! -f "$dir/zeros.bin" ]; then head -c 2G /dev/zero > "$dir/zeros.bin"; fi
 printf '%s\n' 'Account,Employee Number,Display Name,Enabled,Last Logon,Entitlements' \

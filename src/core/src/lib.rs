@@ -26,5 +26,6 @@ pub mod hr;
 pub mod input;
 pub mod plan;
 pub mod policy;
+pub mod schedule;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
