@@ -472,6 +472,9 @@ mod tests {
         );
         assert!(parse_head("5").is_err());
         assert!(parse_head("x:abc").is_err());
+        // 64 characters that are not hex, and hex of the wrong length, are both refused.
+        assert!(parse_head(&format!("5:{}", "z".repeat(64))).is_err());
+        assert!(parse_head(&format!("5:{}", "a".repeat(63))).is_err());
     }
 
     fn keyed_trail(n: u64, key: &AuditKey, unkeyed: u64) -> Vec<Entry> {
@@ -488,6 +491,7 @@ mod tests {
         let key = AuditKey::new(&[7u8; 32]).unwrap();
         let other = AuditKey::new(&[8u8; 32]).unwrap();
         assert!(AuditKey::new(b"short").is_err());
+        assert_eq!(format!("{key:?}"), "AuditKey(***)", "the key is never printed");
         let t = keyed_trail(5, &key, 2);
         let v = verify(&t, head(&t), Some(&key)).unwrap();
         assert_eq!((v.count, v.keyed_from), (5, Some(3)));
@@ -622,6 +626,8 @@ mod tests {
             .collect();
         assert_eq!(printed, Action::KINDS);
         assert_eq!(every[3].to_string(), "change.grant GG-Nursing");
+        assert_eq!(Outcome::Applied.to_string(), "applied");
+        assert_eq!(Outcome::DeadLettered.to_string(), "dead_lettered");
         let outcomes: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
         let mut unique = outcomes.clone();
         unique.dedup();

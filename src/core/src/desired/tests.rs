@@ -265,3 +265,47 @@ fn a_name_change_reaches_the_display_name() {
         on(&desired_state(&p, &model(), d("2026-11-23")), "ad").attributes["display_name"].clone();
     assert_eq!(after, "Mara Mensah");
 }
+
+#[test]
+fn each_state_says_its_rule_and_reason() {
+    let m = model();
+    let today = d("2026-11-23");
+    let rr = |p: &crate::hr::Person, system: &str| {
+        let all = desired_state(p, &m, today);
+        let a = on(&all, system);
+        (a.rule.clone(), a.reason.clone())
+    };
+    let nurse_ = nurse("20000001");
+    assert_eq!(rr(&nurse_, "ad"), ("active".into(), "in post".into()));
+    assert_eq!(
+        rr(&nurse_, "emis"),
+        ("no-role".into(), "no current role grants access to EMIS Web".into())
+    );
+    let mut absent = nurse("20000002");
+    absent.assignments[0].status = AssignmentStatus::MaternityAndAdoption;
+    assert_eq!(
+        rr(&absent, "ad"),
+        (
+            "absence".into(),
+            "absence; Active Directory keeps access during absence".into()
+        )
+    );
+    let mut suspended = nurse("20000003");
+    suspended.assignments[0].status = AssignmentStatus::SuspendWithPay;
+    assert_eq!(
+        rr(&suspended, "ad"),
+        (
+            "suspension".into(),
+            "suspension; Active Directory disables access until return".into()
+        )
+    );
+    let mut joiner = nurse("20000004");
+    joiner.assignments[0].start_date = IsoDate(d("2027-01-05"));
+    assert_eq!(
+        rr(&joiner, "ad"),
+        (
+            "joiner".into(),
+            "joiner starting on 2027-01-05: prepared disabled until then".into()
+        )
+    );
+}
