@@ -150,6 +150,22 @@ pub trait Connector: Send + Sync {
     /// Every account on the system, as the core sees accounts.
     fn read_accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, ConnectorError>>;
 
+    /// The accounts linked to one employee number. The default reads every account; a
+    /// connector that can look one person up overrides it.
+    fn read_person<'a>(
+        &'a self,
+        employee_number: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Account>, ConnectorError>> {
+        Box::pin(async move {
+            Ok(self
+                .read_accounts()
+                .await?
+                .into_iter()
+                .filter(|a| a.employee_number.as_deref() == Some(employee_number))
+                .collect())
+        })
+    }
+
     /// Applies one planned change for `person`.
     fn apply<'a>(
         &'a self,

@@ -14,7 +14,9 @@
 )]
 #![deny(unsafe_code)]
 
-pub use turnstile_core::{account, audit, clock, desired, drift, hr, input, plan, policy};
+pub use turnstile_core::{
+    account, audit, clock, desired, drift, hr, input, plan, policy, schedule,
+};
 
 pub mod cli;
 pub mod config;

@@ -651,6 +651,76 @@ impl LdapConnector {
 
     /// Reads every account, in name order.
     async fn read_all(&self) -> Result<Vec<Account>, Failure> {
+        self.read_matching(&self.account_filter(), "(objectClass=groupOfNames)")
+            .await
+    }
+
+    /// The accounts anchored on one employee number, looked up by the (indexed) anchor;
+    /// their groups and their managers' employee numbers are looked up for them alone.
+    async fn read_person_accounts(&self, employee_number: &str) -> Result<Vec<Account>, Failure> {
+        let filter = format!(
+            "(&{}({}={}))",
+            self.account_filter(),
+            self.anchor_attr(),
+            escape::filter_value(employee_number)
+        );
+        let groups = if self.config.dialect == Dialect::OpenLdap {
+            let dns: Vec<String> = self
+                .lookup(&filter, &["1.1"])
+                .await?
+                .into_iter()
+                .map(|e| format!("(member={})", escape::filter_value(&e.dn)))
+                .collect();
+            if dns.is_empty() {
+                return Ok(Vec::new());
+            }
+            format!("(&(objectClass=groupOfNames)(|{}))", dns.concat())
+        } else {
+            String::new()
+        };
+        let mut accounts = self.read_matching(&filter, &groups).await?;
+        for a in &mut accounts {
+            if let Some(manager) = a.attributes.get_mut("manager")
+                && manager.contains('=')
+                && let Some(anchor) = self.anchor_at(manager).await?
+            {
+                *manager = anchor;
+            }
+        }
+        Ok(accounts)
+    }
+
+    /// The anchor (employee number) of the entry at `dn`, if it exists and has one.
+    async fn anchor_at(&self, dn: &str) -> Result<Option<String>, Failure> {
+        let dn = dn.to_string();
+        let anchor = self.anchor_attr();
+        self.exchange("lookup", |mut ldap| {
+            let dn = dn.clone();
+            async move {
+                let found = ldap
+                    .search(&dn, Scope::Base, "(objectClass=*)", vec![anchor])
+                    .await
+                    .map_err(from_ldap)?;
+                if found.1.rc == rc::NO_SUCH_OBJECT {
+                    return Ok(None);
+                }
+                let (entries, _) = found.success().map_err(from_ldap)?;
+                Ok(entries
+                    .into_iter()
+                    .next()
+                    .and_then(|e| one(&SearchEntry::construct(e), anchor)))
+            }
+        })
+        .await
+    }
+
+    /// The accounts `filter` finds (OpenLDAP: with the groups `groups_filter` finds),
+    /// in name order.
+    async fn read_matching(
+        &self,
+        filter: &str,
+        groups_filter: &str,
+    ) -> Result<Vec<Account>, Failure> {
         let d = self.config.dialect;
         let mut attrs = vec![self.account_attr(), self.anchor_attr(), "cn"];
         attrs.extend(self.person_attrs().map(|(_, ldap)| ldap));
@@ -666,7 +736,7 @@ impl LdapConnector {
             for g in self
                 .search(
                     &self.config.groups_container,
-                    "(objectClass=groupOfNames)",
+                    groups_filter,
                     &["cn", "member"],
                 )
                 .await?
@@ -744,12 +814,7 @@ impl LdapConnector {
             })
         };
         let mut out = self
-            .search_map(
-                &self.config.base_dn,
-                &self.account_filter(),
-                &attrs,
-                &convert,
-            )
+            .search_map(&self.config.base_dn, filter, &attrs, &convert)
             .await?;
         let anchor_of = anchor_of.into_inner().unwrap_or_else(|p| p.into_inner());
         for a in &mut out {
@@ -1150,6 +1215,17 @@ impl Connector for LdapConnector {
 
     fn read_accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, ConnectorError>> {
         Box::pin(async move { self.read_all().await.map_err(|f| self.to_error(None, f)) })
+    }
+
+    fn read_person<'a>(
+        &'a self,
+        employee_number: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Account>, ConnectorError>> {
+        Box::pin(async move {
+            self.read_person_accounts(employee_number)
+                .await
+                .map_err(|f| self.to_error(None, f))
+        })
     }
 
     fn apply<'a>(

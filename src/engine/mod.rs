@@ -5,10 +5,13 @@
 //! - [`reconcile`]: read a target, plan against the HR records held, guard against mass
 //!   removal, apply, audit; per target, so one target's quarantine never stops another.
 //! - [`apply`]: one person's changes on one target, each audited; work items tracked.
+//! - [`due`]: the pending work the store holds (an HR record changed, a checkpoint day
+//!   begun) applied to every target by itself, retried with backoff.
 //! - [`targets`]: the configured targets, built by type through the connector registry,
 //!   each with its own state (online, or quarantined with a reason and a next probe).
 
 pub mod apply;
+pub mod due;
 pub mod ingest;
 pub mod reconcile;
 pub mod targets;

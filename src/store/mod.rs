@@ -109,6 +109,22 @@ impl WorkItemKey {
     }
 }
 
+/// A person whose access must be brought in line on the targets: at once after their HR
+/// record changed, or at the start of the next day it turns (the schedule). Durable, so a
+/// crash between recording and applying, or a daemon down when a leaver's last day ends,
+/// loses nothing: the work is done on the next start, in due order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Pending {
+    pub employee_number: String,
+    /// When the work falls due.
+    pub due: Timestamp,
+    /// Failed attempts since it fell due.
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// Not before this (backoff after a failed attempt).
+    pub next_try: Timestamp,
+}
+
 /// Filters for reading the trail.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -259,6 +275,27 @@ pub trait Store {
     fn note_dead_letter(&mut self, noted: &DeadLettered, draft: Draft) -> Result<(), StoreError>;
 
     fn audit(&self, filter: &AuditFilter) -> Result<Vec<Entry>, StoreError>;
+
+    /// Work that is due at `now` (due and past its backoff), earliest first.
+    fn due_pending(&self, now: Timestamp, limit: usize) -> Result<Vec<Pending>, StoreError>;
+
+    /// Every pending person, earliest first (health, metrics, the CLI).
+    fn pending(&self) -> Result<Vec<Pending>, StoreError>;
+
+    /// Done for now: the person is next due at `next` (their next checkpoint), or never.
+    fn settle_pending(
+        &mut self,
+        employee_number: &str,
+        next: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+
+    /// An attempt failed: try again at `next_try`, keeping the error for operators.
+    fn retry_pending(
+        &mut self,
+        employee_number: &str,
+        next_try: Timestamp,
+        error: &str,
+    ) -> Result<(), StoreError>;
 
     /// The open work item for this change, if there is one.
     fn open_work_item(&self, key: &WorkItemKey) -> Result<Option<WorkItem>, StoreError>;

@@ -5,8 +5,8 @@
 //! the hash chain is what detects deliberate tampering with the file.
 
 use super::{
-    AuditFilter, DeadLettered, EventFollowUp, Outcome, Store, StoreError, StoredPerson, WorkItem,
-    WorkItemKey, WorkItemStatus, judge,
+    AuditFilter, DeadLettered, EventFollowUp, Outcome, Pending, Store, StoreError, StoredPerson,
+    WorkItem, WorkItemKey, WorkItemStatus, judge,
 };
 use crate::account::Account;
 use crate::audit::{self, AuditKey, Break, Draft, Entry, Verified};
@@ -75,6 +75,14 @@ CREATE TABLE IF NOT EXISTS work_item (
 );
 CREATE INDEX IF NOT EXISTS work_item_by_change ON work_item (system, employee_number, account, action);
 CREATE UNIQUE INDEX IF NOT EXISTS work_item_one_open ON work_item (system, employee_number, account, action) WHERE status = 'open';
+CREATE TABLE IF NOT EXISTS pending (
+    employee_number TEXT PRIMARY KEY,
+    due_us          INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    next_try_us     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS pending_by_due ON pending (due_us);
 CREATE TABLE IF NOT EXISTS audit_head (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     seq  INTEGER NOT NULL,
@@ -418,6 +426,12 @@ impl Store for SqliteStore {
                 Outcome::Applied { previous } => {
                     let drafts = follow_up(event, previous.as_ref(), &event.person);
                     write_person(&tx, event)?;
+                    // Their access is brought in line as soon as a daemon can.
+                    tx.prepare_cached(
+                        "INSERT INTO pending (employee_number, due_us, attempts, next_try_us) VALUES (?1, 0, 0, 0)
+                         ON CONFLICT (employee_number) DO UPDATE SET due_us = 0, attempts = 0, next_try_us = 0, last_error = NULL",
+                    )?
+                    .execute([key])?;
                     note_seen(&tx, event, &digest)?;
                     append(&tx, audit_key.as_ref(), drafts)?;
                 }
@@ -590,6 +604,58 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn due_pending(&self, now: Timestamp, limit: usize) -> Result<Vec<Pending>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT employee_number, due_us, attempts, last_error, next_try_us FROM pending
+             WHERE due_us <= ?1 AND next_try_us <= ?1 ORDER BY due_us, employee_number LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![micros(now), limit as i64], read_pending)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn pending(&self) -> Result<Vec<Pending>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT employee_number, due_us, attempts, last_error, next_try_us FROM pending ORDER BY due_us, employee_number",
+        )?;
+        let rows = stmt.query_map([], read_pending)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn settle_pending(
+        &mut self,
+        employee_number: &str,
+        next: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        match next {
+            Some(at) => tx.execute(
+                "UPDATE pending SET due_us = ?2, attempts = 0, last_error = NULL, next_try_us = 0 WHERE employee_number = ?1",
+                params![employee_number, micros(at)],
+            )?,
+            None => tx.execute(
+                "DELETE FROM pending WHERE employee_number = ?1",
+                [employee_number],
+            )?,
+        };
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn retry_pending(
+        &mut self,
+        employee_number: &str,
+        next_try: Timestamp,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE pending SET attempts = attempts + 1, last_error = ?2, next_try_us = ?3 WHERE employee_number = ?1",
+            params![employee_number, error, micros(next_try)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn open_work_item(&self, key: &WorkItemKey) -> Result<Option<WorkItem>, StoreError> {
         Ok(self
             .conn
@@ -752,6 +818,17 @@ impl Store for SqliteStore {
             (other, _) => other,
         })
     }
+}
+
+fn read_pending(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
+    let at = |us: i64| Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH);
+    Ok(Pending {
+        employee_number: r.get(0)?,
+        due: at(r.get(1)?),
+        attempts: r.get::<_, i64>(2)? as u32,
+        last_error: r.get(3)?,
+        next_try: at(r.get(4)?),
+    })
 }
 
 const WORK_ITEM_COLUMNS: &str =

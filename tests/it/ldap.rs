@@ -258,12 +258,18 @@ async fn reconcile(
 }
 
 async fn account_of(c: &LdapConnector, p: &Person) -> Account {
-    c.read_accounts()
+    let all: Vec<Account> = c
+        .read_accounts()
         .await
         .unwrap()
         .into_iter()
-        .find(|a| a.employee_number.as_deref() == Some(p.employee_number.as_str()))
-        .expect("the account is read back")
+        .filter(|a| a.employee_number.as_deref() == Some(p.employee_number.as_str()))
+        .collect();
+    // Looking one person up gives exactly what the full read gives for them: groups,
+    // attributes, the manager as an employee number.
+    let one = c.read_person(p.employee_number.as_str()).await.unwrap();
+    assert_eq!(one, all, "read_person of {}", p.employee_number);
+    all.into_iter().next().expect("the account is read back")
 }
 
 fn names(changes: &[Change]) -> Vec<String> {

@@ -491,7 +491,11 @@ mod tests {
         let key = AuditKey::new(&[7u8; 32]).unwrap();
         let other = AuditKey::new(&[8u8; 32]).unwrap();
         assert!(AuditKey::new(b"short").is_err());
-        assert_eq!(format!("{key:?}"), "AuditKey(***)", "the key is never printed");
+        assert_eq!(
+            format!("{key:?}"),
+            "AuditKey(***)",
+            "the key is never printed"
+        );
         let t = keyed_trail(5, &key, 2);
         let v = verify(&t, head(&t), Some(&key)).unwrap();
         assert_eq!((v.count, v.keyed_from), (5, Some(3)));

@@ -279,7 +279,10 @@ fn each_state_says_its_rule_and_reason() {
     assert_eq!(rr(&nurse_, "ad"), ("active".into(), "in post".into()));
     assert_eq!(
         rr(&nurse_, "emis"),
-        ("no-role".into(), "no current role grants access to EMIS Web".into())
+        (
+            "no-role".into(),
+            "no current role grants access to EMIS Web".into()
+        )
     );
     let mut absent = nurse("20000002");
     absent.assignments[0].status = AssignmentStatus::MaternityAndAdoption;
