@@ -312,3 +312,41 @@ fn each_state_says_its_rule_and_reason() {
         )
     );
 }
+
+#[test]
+fn each_kind_of_leaver_rule_keeps_and_removes_what_it_says() {
+    let m = model();
+    let all = desired_state(&leaver("2026-10-31"), &m, d("2026-11-23"));
+    let ad = on(&all, "ad");
+    assert_eq!(ad.reason, "leaver: last working day was 2026-10-31");
+    assert_eq!(ad.entitlements, Some(BTreeMap::new()), "every group goes");
+    assert_eq!(
+        ad.container.as_deref(),
+        Some("OU=Leavers,OU=Staff,DC=example,DC=nhs,DC=uk")
+    );
+    let systmone = on(&all, "systmone");
+    assert_eq!(systmone.presence, Presence::DisabledIfPresent);
+    assert_eq!(
+        systmone.reason,
+        "leaver: last working day was 2026-10-31; role profile kept for the clinical record"
+    );
+    assert_eq!(systmone.entitlements, None, "the role profile stays");
+    let card = on(&all, "smartcard");
+    assert_eq!(card.presence, Presence::KeptIfPresent);
+    assert_eq!(
+        card.reason,
+        "leaver: last working day was 2026-10-31; positions end, the account itself stays with the person"
+    );
+    assert_eq!(
+        card.entitlements,
+        Some(BTreeMap::new()),
+        "the positions end"
+    );
+    let mut suspended = nurse("20000003");
+    suspended.assignments[0].status = AssignmentStatus::SuspendWithPay;
+    assert_eq!(
+        on(&desired_state(&suspended, &m, d("2026-11-23")), "emis").rule,
+        "no-role",
+        "a suspended nurse has no role on EMIS: that, not the suspension, is why"
+    );
+}

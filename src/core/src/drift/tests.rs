@@ -250,3 +250,62 @@ fn accounts_of_people_held_back_are_not_judged() {
     );
     assert!(found.iter().any(|f| f.category == Category::OrphanAccount));
 }
+
+#[test]
+fn categories_and_severities_are_named_as_the_contract_says() {
+    let names: Vec<String> = Category::ALL.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        names,
+        [
+            "leaver_still_active",
+            "absent_still_active",
+            "enabled_before_start",
+            "orphan_account",
+            "generic_account",
+            "duplicate_account",
+            "dormant_account",
+            "missing_account",
+            "missing_entitlement",
+            "excess_entitlement"
+        ]
+    );
+    assert_eq!(
+        [Severity::High, Severity::Medium, Severity::Low].map(Severity::as_str),
+        ["high", "medium", "low"]
+    );
+}
+
+#[test]
+fn a_generic_login_is_named_by_its_display_name_or_else_its_id() {
+    let m = model();
+    let tz = TimeZone::get("Europe/London").unwrap();
+    let mut named = account("ad", "ward7-kiosk", None, true, &[]);
+    named.display_name = "Ward 7 Kiosk".into();
+    let bare = account("ad", "training-pc3", None, true, &[]);
+    let accounts = [named, bare];
+    let sa = [SystemAccounts {
+        system: "ad",
+        accounts: &accounts,
+        has_last_logon: true,
+    }];
+    let found = findings(&m, &[], &BTreeSet::new(), &sa, d("2026-11-23"), &tz);
+    let details: Vec<&str> = found.iter().map(|f| f.detail.as_str()).collect();
+    assert!(
+        details.iter().any(|t| t.contains("\"Ward 7 Kiosk\"")),
+        "{details:?}"
+    );
+    assert!(
+        details.iter().any(|t| t.contains("\"training-pc3\"")),
+        "{details:?}"
+    );
+}
+
+#[test]
+fn rows_not_listed_are_reported_only_when_there_are_some() {
+    let mut inputs = Inputs::default();
+    let text = serde_json::to_string(&inputs).unwrap();
+    assert!(!text.contains("row_errors_not_listed"), "{text}");
+    inputs.row_errors_not_listed = 7;
+    let text = serde_json::to_string(&inputs).unwrap();
+    assert!(text.contains("\"row_errors_not_listed\":7"), "{text}");
+}

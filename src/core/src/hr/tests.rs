@@ -222,3 +222,141 @@ fn checked_strings() {
     );
     assert!(Rfc3339::parse("2026-11-23 09:15:00Z").is_err());
 }
+
+#[test]
+fn names_are_the_contract_names() {
+    assert_eq!(
+        [Source::Esr, Source::Trac, Source::Manual].map(Source::as_str),
+        ["esr", "trac", "manual"]
+    );
+    assert_eq!(
+        [
+            EventKind::Joiner,
+            EventKind::Mover,
+            EventKind::Leaver,
+            EventKind::Absence,
+            EventKind::Return,
+            EventKind::Correction
+        ]
+        .map(EventKind::as_str),
+        [
+            "joiner",
+            "mover",
+            "leaver",
+            "absence",
+            "return",
+            "correction"
+        ]
+    );
+    assert_eq!(
+        [
+            Lifecycle::Future,
+            Lifecycle::Active,
+            Lifecycle::Absent,
+            Lifecycle::Suspended,
+            Lifecycle::Ended
+        ]
+        .map(Lifecycle::as_str),
+        ["future", "active", "absent", "suspended", "ended"]
+    );
+    assert_eq!(MaternityAndAdoption.to_string(), "Maternity and Adoption");
+    assert_eq!(IsoDate(d("2026-11-23")).to_string(), "2026-11-23");
+    assert_eq!(
+        Rfc3339::parse("2026-11-23T09:15:00Z").unwrap().to_string(),
+        "2026-11-23T09:15:00Z"
+    );
+}
+
+#[test]
+fn dates_and_instants_must_have_their_exact_shape() {
+    for bad in ["2026/11/23", "2026-1a-23", "20261123ab", "2026-11-2"] {
+        assert!(IsoDate::parse(bad).is_err(), "{bad}");
+    }
+    for good in [
+        "2026-11-23T09:15:00Z",
+        "2026-11-23t09:15:00z",
+        "2026-11-23T09:15:00.123+01:00",
+        "2026-11-23T09:15:00-05:00",
+    ] {
+        assert!(Rfc3339::parse(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "2026-11-23 09:15:00Z",
+        "2026-11-23T09:15Z",
+        "2026-11-23T09:15:00",
+        "2026-11-23T09:15:00+0100",
+        "2026-11-23T09:15:00.Z",
+        "2026-11-23T09.15:00Z",
+        "2026-11-23T09:15.00Z",
+        "2026-11-23T9:15:00.0Z",
+        "2026-11-23T09:15:00+ab:cd",
+        "2026-11-23T09:15:00Zjunk",
+    ] {
+        assert!(Rfc3339::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_record_may_have_a_thousand_assignments_and_no_more() {
+    let many = |n: usize| {
+        person(
+            "20000001",
+            (0..n)
+                .map(|i| {
+                    let mut a = nurse("20000001").assignments.remove(0);
+                    a.assignment_number = NonBlank::parse(&format!("20000001-{i}")).unwrap();
+                    a.primary = i == 0;
+                    a
+                })
+                .collect(),
+        )
+    };
+    assert!(many(MAX_ASSIGNMENTS).check().is_empty());
+    assert!(matches!(
+        many(MAX_ASSIGNMENTS + 1).check().as_slice(),
+        [EventError::TooManyAssignments { count: 1001, .. }]
+    ));
+}
+
+fn event_of(p: Person, second: i64, sequence: Option<u64>) -> HrEvent {
+    HrEvent {
+        schema: SchemaTag,
+        event_id: NonBlank::parse(&format!("e{second}")).unwrap(),
+        source: Source::Esr,
+        kind: EventKind::Mover,
+        occurred_at: Rfc3339(jiff::Timestamp::from_second(1_790_000_000 + second).unwrap()),
+        sequence,
+        person: p,
+    }
+}
+
+#[test]
+fn ties_and_content_digests() {
+    let a = event_of(nurse("20000001"), 1, None);
+    let mut b = event_of(nurse("20000001"), 1, None);
+    b.event_id = NonBlank::parse("other").unwrap();
+    assert!(a.ties(&b), "same time and sequence");
+    assert_eq!(
+        a.content_digest(),
+        b.content_digest(),
+        "the id is not content"
+    );
+    assert_eq!(a.content_digest().len(), 64);
+    b.kind = EventKind::Leaver;
+    assert_eq!(
+        a.content_digest(),
+        b.content_digest(),
+        "nor is the kind hint"
+    );
+    let later = event_of(nurse("20000001"), 2, None);
+    assert!(!a.ties(&later));
+    assert_ne!(a.content_digest(), later.content_digest());
+    let sequenced = event_of(nurse("20000001"), 1, Some(7));
+    assert!(!a.ties(&sequenced), "another sequence");
+    assert_ne!(a.content_digest(), sequenced.content_digest());
+    let mut moved = nurse("20000001");
+    moved.assignments[0].organisation = Some("Ward 9".into());
+    let c = event_of(moved, 1, None);
+    assert!(a.ties(&c));
+    assert_ne!(a.content_digest(), c.content_digest(), "other content");
+}

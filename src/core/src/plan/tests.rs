@@ -386,3 +386,25 @@ fn with_two_accounts_on_one_system_the_plan_acts_on_the_one_in_use() {
             .all(|c| c.account.as_deref() == Some("aokafor"))
     );
 }
+
+#[test]
+fn a_delete_asked_of_a_system_that_never_deletes_becomes_a_disable() {
+    // The desired state never asks it; the plan refuses whatever it is given.
+    let m = model();
+    let p = nurse("20000001");
+    let mut desired = desired_state(&p, &m, d("2026-11-23"))
+        .into_iter()
+        .find(|a| a.system == "emis")
+        .unwrap();
+    desired.presence = crate::desired::Presence::DeletedIfPresent;
+    let a = account("emis", "AOKAFOR", Some("20000001"), true, &[]);
+    let changes = plan_account(&m, "20000001", &desired, &[&a]);
+    assert!(
+        !changes.iter().any(|c| c.action == Action::Delete),
+        "{changes:?}"
+    );
+    assert!(
+        changes.iter().any(|c| c.action == Action::Disable),
+        "{changes:?}"
+    );
+}
