@@ -79,6 +79,10 @@ pub struct DaemonConfig {
     pub stall_after_secs: u64,
     /// After SIGTERM/SIGINT: the most time given to finish the event in hand and commit.
     pub shutdown_timeout_secs: u64,
+    /// How often the applier looks for pending work that has fallen due (milliseconds).
+    pub apply_every_ms: u64,
+    /// How often every target is reconciled in full (and once at start); 0: never.
+    pub reconcile_every_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -88,6 +92,8 @@ impl Default for DaemonConfig {
             check_every_secs: 10,
             stall_after_secs: 60,
             shutdown_timeout_secs: 20,
+            apply_every_ms: 500,
+            reconcile_every_secs: 6 * 3600,
         }
     }
 }
@@ -402,10 +408,17 @@ impl Config {
             ));
         }
         let d = &self.daemon;
-        let ranges: [(&str, u64, u64, u64); 3] = [
+        let ranges: [(&str, u64, u64, u64); 5] = [
             ("check_every_secs", d.check_every_secs, 1, 3600),
             ("stall_after_secs", d.stall_after_secs, 1, 86_400),
             ("shutdown_timeout_secs", d.shutdown_timeout_secs, 1, 3600),
+            ("apply_every_ms", d.apply_every_ms, 10, 60_000),
+            (
+                "reconcile_every_secs",
+                d.reconcile_every_secs,
+                0,
+                7 * 86_400,
+            ),
         ];
         for (key, value, lo, hi) in ranges {
             if !(lo..=hi).contains(&value) {

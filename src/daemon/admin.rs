@@ -144,6 +144,10 @@ pub struct HealthState {
     pub in_hand: Option<(String, std::time::Instant)>,
     /// How long work in hand may take before it counts as stuck.
     pub stall_after: std::time::Duration,
+    /// Targets in quarantine, with why: changes for them wait as pending.
+    pub quarantined: Vec<(String, String)>,
+    /// The applier could not start or keeps failing (its store, its targets' config).
+    pub applier_error: Option<String>,
 }
 
 impl HealthState {
@@ -168,6 +172,14 @@ impl HealthState {
                 "stuck for {}s on {what}: the state store or the dead-letter topic is failing (see the log); it is retried, nothing is skipped",
                 since.elapsed().as_secs()
             ));
+        }
+        for (system, reason) in &self.quarantined {
+            out.push(format!(
+                "target {system} is quarantined: {reason}; its changes wait as pending and are applied once it answers"
+            ));
+        }
+        if let Some(e) = &self.applier_error {
+            out.push(format!("changes are not being applied: {e}"));
         }
         if self.shutting_down {
             out.push("shutting down".to_string());

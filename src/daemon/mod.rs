@@ -8,6 +8,7 @@
 //! with the reason in headers before their offset is stored, so none is dropped silently.
 
 pub mod admin;
+pub mod applier;
 pub mod progress;
 
 use crate::audit::Draft;
@@ -243,7 +244,12 @@ pub async fn run(
         }))
     };
 
+    // Applying changes to the targets does not wait for the broker: pending work left by
+    // a crash, or due while the daemon was down, is done at once.
+    let applier = applier::spawn(config, model.clone(), shutdown.clone(), shared.clone());
+
     if !wait_for_broker(&consumer, kc, &shared, &mut shutdown).await {
+        stop_applier(applier).await;
         return finish(
             consumer,
             producer,
@@ -351,7 +357,16 @@ pub async fn run(
     }
     checker.abort();
     let _ = checker.await;
+    stop_applier(applier).await;
     finish(consumer, producer, shared, admin, summary, config).await
+}
+
+/// Waits for the applier to finish the change in hand and stop (it watches the same
+/// shutdown signal).
+async fn stop_applier(applier: Option<std::thread::JoinHandle<()>>) {
+    if let Some(handle) = applier {
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+    }
 }
 
 /// Commits what was recorded, leaves the group and stops the admin endpoint.

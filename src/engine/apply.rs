@@ -47,24 +47,31 @@ pub enum ApplyError {
     Store(#[from] StoreError),
 }
 
+/// Who applies, when, and the HR event behind it (when applying follows one).
+#[derive(Debug, Clone, Copy)]
+pub struct By<'a> {
+    pub at: Timestamp,
+    pub actor: &'a str,
+    pub event_id: Option<&'a str>,
+}
+
 fn draft(
     c: &Change,
     account: Option<String>,
     outcome: AuditOutcome,
     reason: String,
-    at: Timestamp,
-    actor: &str,
+    by: By<'_>,
 ) -> Draft {
     Draft {
-        at,
-        actor: actor.to_string(),
+        at: by.at,
+        actor: by.actor.to_string(),
         employee_number: Some(c.employee_number.clone()),
         system: Some(c.system.clone()),
         account,
         action: AuditAction::Change(c.action.clone()).to_string(),
         outcome: outcome.to_string(),
         rule: Some(c.rule.clone()),
-        event_id: None,
+        event_id: by.event_id.map(str::to_string),
         reason,
     }
 }
@@ -75,8 +82,7 @@ pub async fn apply_person(
     store: &mut dyn Store,
     person: &Person,
     changes: &[Change],
-    at: Timestamp,
-    actor: &str,
+    by: By<'_>,
 ) -> Result<Tally, ApplyError> {
     let mut tally = Tally::default();
     let mut created: Option<String> = None;
@@ -104,8 +110,7 @@ pub async fn apply_person(
                 None,
                 AuditOutcome::Skipped,
                 "not attempted: the account could not be created; the next reconciliation plans it again".into(),
-                at,
-                actor,
+                by,
             )])?;
             continue;
         }
@@ -128,8 +133,7 @@ pub async fn apply_person(
                     account.or(change.account.clone()),
                     AuditOutcome::Applied,
                     change.reason.clone(),
-                    at,
-                    actor,
+                    by,
                 )])?;
             }
             Ok(Applied::WorkItem { text }) => {
@@ -140,8 +144,7 @@ pub async fn apply_person(
                     change.account.clone(),
                     AuditOutcome::WorkItem,
                     text.clone(),
-                    at,
-                    actor,
+                    by,
                 );
                 store.raise_work_item(&WorkItemKey::of(&change), &text, entry)?;
             }
@@ -151,8 +154,7 @@ pub async fn apply_person(
                     change.account.clone(),
                     AuditOutcome::Failed,
                     e.to_string(),
-                    at,
-                    actor,
+                    by,
                 )])?;
                 if matches!(e, ConnectorError::Fatal { .. }) {
                     return Err(ApplyError::Target(e));

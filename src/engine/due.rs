@@ -91,6 +91,7 @@ async fn apply_one(
         store.settle_pending(&due.employee_number, None)?;
         return Ok(None);
     };
+    let event_id = stored.event.event_id.as_str().to_string();
     let person = stored.event.person;
     let today = crate::clock::today(now);
     let mut problems = Vec::new();
@@ -125,8 +126,11 @@ async fn apply_one(
             store,
             &person,
             &changes,
-            now,
-            actor,
+            apply::By {
+                at: now,
+                actor,
+                event_id: Some(event_id.as_str()),
+            },
         )
         .await
         {

@@ -177,8 +177,11 @@ pub async fn reconcile_target(
             store,
             person,
             changes,
-            run.now,
-            run.actor,
+            apply::By {
+                at: run.now,
+                actor: run.actor,
+                event_id: None,
+            },
         )
         .await
         {

@@ -44,7 +44,7 @@ grant = ["admin"]
 match = { job_role = ["Administrator"] }
 "#;
 
-struct Dir {
+pub(crate) struct Dir {
     dialect: Dialect,
     base: String,
     staff: String,
@@ -53,7 +53,7 @@ struct Dir {
 }
 
 impl Dir {
-    fn ad() -> Dir {
+    pub(crate) fn ad() -> Dir {
         let base = env("AD_BASE");
         Dir {
             dialect: Dialect::ActiveDirectory,
@@ -63,7 +63,7 @@ impl Dir {
             base,
         }
     }
-    fn openldap() -> Dir {
+    pub(crate) fn openldap() -> Dir {
         let base = env("SLAPD_BASE");
         Dir {
             dialect: Dialect::OpenLdap,
@@ -74,7 +74,7 @@ impl Dir {
         }
     }
 
-    fn config(&self, system: &str) -> LdapConfig {
+    pub(crate) fn config(&self, system: &str) -> LdapConfig {
         let (url, bind, password, ca, plain) = match self.dialect {
             Dialect::ActiveDirectory => (
                 env("AD_LDAPS_URL"),
@@ -149,7 +149,7 @@ impl Dir {
         ldap
     }
 
-    async fn ensure_groups(&self, names: &[&str]) {
+    pub(crate) async fn ensure_groups(&self, names: &[&str]) {
         let mut ldap = self.raw().await;
         for g in names {
             let dn = format!("CN={g},{}", self.groups);

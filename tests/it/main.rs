@@ -2,6 +2,7 @@
 //! would link its own binary, which is slow to build).
 
 mod cli;
+mod closing;
 pub mod drift;
 mod kafka;
 mod ldap;
