@@ -112,31 +112,70 @@ pub struct Summary {
     pub dead_lettered: u64,
 }
 
-/// Logs librdkafka's errors and rebalances through `tracing`.
+/// Logs librdkafka's errors and rebalances through `tracing`: an outage is said once
+/// when it starts (and once a minute while the same words repeat), not on every retry.
 struct Context {
     shared: Shared,
+    said: Mutex<std::collections::BTreeMap<String, Instant>>,
+}
+
+impl Context {
+    fn new(shared: Shared) -> Context {
+        Context {
+            shared,
+            said: Mutex::new(Default::default()),
+        }
+    }
+
+    /// True the first time `text` comes up, and again a minute after it was last said.
+    fn first_time(&self, text: &str) -> bool {
+        let mut said = lock(&self.said);
+        let now = Instant::now();
+        said.retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
+        if said.contains_key(text) {
+            return false;
+        }
+        said.insert(text.to_string(), now);
+        true
+    }
 }
 
 impl ClientContext for Context {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        match level {
+        let loud = matches!(
+            level,
             RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => tracing::error!(facility = fac, "librdkafka: {message}"),
-            RDKafkaLogLevel::Warning => tracing::warn!(facility = fac, "librdkafka: {message}"),
-            _ => tracing::debug!(facility = fac, "librdkafka: {message}"),
+                | RDKafkaLogLevel::Alert
+                | RDKafkaLogLevel::Critical
+                | RDKafkaLogLevel::Error
+                | RDKafkaLogLevel::Warning
+        );
+        if !loud || !self.first_time(message) {
+            tracing::debug!(facility = fac, "librdkafka: {message}");
+        } else if matches!(level, RDKafkaLogLevel::Warning) {
+            tracing::warn!(facility = fac, "librdkafka: {message}");
+        } else {
+            tracing::error!(facility = fac, "librdkafka: {message}");
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
             self.shared.metrics.broker_up.set(0);
-            tracing::warn!(
-                "no Kafka broker can be reached ({reason}); waiting and retrying: events wait on the broker, nothing is lost"
-            );
+            if self.first_time("all brokers down") {
+                tracing::warn!(
+                    "no Kafka broker can be reached ({reason}); waiting and retrying: events wait on the broker, nothing is lost"
+                );
+            } else {
+                tracing::debug!("still no Kafka broker: {reason}");
+            }
         } else {
-            tracing::warn!("Kafka: {error}: {reason} (the client retries by itself)");
+            let text = format!("Kafka: {error}: {reason}");
+            if self.first_time(&text) {
+                tracing::warn!("{text} (the client retries by itself)");
+            } else {
+                tracing::debug!("{text}");
+            }
         }
     }
 }
@@ -165,9 +204,13 @@ impl ConsumerContext for Context {
             self.shared
                 .metrics
                 .count(&self.shared.metrics.retries, "commit");
-            tracing::warn!(
-                "committing offsets failed: {e}; they are committed again at the next interval (after a crash the uncommitted events are read again and change nothing)"
-            );
+            if self.first_time(&format!("commit {e}")) {
+                tracing::warn!(
+                    "committing offsets failed: {e}; they are committed again at the next interval (after a crash the uncommitted events are read again and change nothing)"
+                );
+            } else {
+                tracing::debug!("committing offsets failed again: {e}");
+            }
         }
     }
 }
@@ -200,9 +243,7 @@ pub async fn run(
     });
     let consumer: Arc<Kafka> = Arc::new(
         kc.consumer_config()
-            .create_with_context(Context {
-                shared: shared.clone(),
-            })
+            .create_with_context(Context::new(shared.clone()))
             .map_err(|e| DaemonError::Client {
                 what: "consumer",
                 detail: e.to_string(),
@@ -479,7 +520,9 @@ async fn watch_progress(
         let observations = match read {
             Ok(Ok(o)) => {
                 shared.metrics.broker_up.set(1);
-                shared.with_health(|h| h.broker_error = None);
+                if shared.with_health(|h| h.broker_error.take()).is_some() {
+                    tracing::info!("the Kafka broker answers again: consuming where it stopped");
+                }
                 o
             }
             Ok(Err(e)) => {

@@ -909,6 +909,24 @@ async fn waits_for_a_broker_that_is_down_and_resumes_after_it_goes_away_mid_stre
         daemon.get("/readyz").is_some_and(|(s, _)| s == 200)
     });
     check_effects(&setup, &expected(&records));
+    // A person can read the log of the mid-stream outage: a few lines when it starts and
+    // one when it ends, not one per retry.
+    let log = std::fs::read_to_string(setup.log()).unwrap();
+    let (_, outage) = log.split_once("partitions assigned").unwrap();
+    let warnings: Vec<&str> = outage
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    assert!(
+        warnings.len() <= 6,
+        "{} warning lines for one outage:\n{}",
+        warnings.len(),
+        warnings.join("\n")
+    );
+    assert!(
+        outage.contains("the Kafka broker answers again"),
+        "{outage}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
