@@ -350,3 +350,27 @@ fn each_kind_of_leaver_rule_keeps_and_removes_what_it_says() {
         "a suspended nurse has no role on EMIS: that, not the suspension, is why"
     );
 }
+
+#[test]
+fn every_leaver_rule_moves_the_account_where_the_system_says() {
+    let mut m = model();
+    for system in ["systmone", "smartcard"] {
+        m.systems.get_mut(system).unwrap().policy.leaver_container =
+            Some(format!("OU=Gone-{system}"));
+    }
+    let all = desired_state(&leaver("2026-10-31"), &m, d("2026-11-23"));
+    assert_eq!(
+        on(&all, "systmone").container.as_deref(),
+        Some("OU=Gone-systmone")
+    );
+    assert_eq!(
+        on(&all, "smartcard").container.as_deref(),
+        Some("OU=Gone-smartcard")
+    );
+    // Past AD's retention the reason says so.
+    let gone = desired_state(&leaver("2025-01-31"), &m, d("2026-11-23"));
+    assert_eq!(
+        on(&gone, "ad").reason,
+        "leaver since 2025-01-31; Active Directory deletes accounts 395 days after the last working day"
+    );
+}

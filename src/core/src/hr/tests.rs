@@ -269,9 +269,23 @@ fn names_are_the_contract_names() {
 
 #[test]
 fn dates_and_instants_must_have_their_exact_shape() {
-    for bad in ["2026/11/23", "2026-1a-23", "20261123ab", "2026-11-2"] {
-        assert!(IsoDate::parse(bad).is_err(), "{bad}");
+    // A wrong shape is said to be one, whatever a lenient parser would make of it.
+    for bad in [
+        "2026/11/23",
+        "2026-1a-23",
+        "20261123ab",
+        "2026-11-2",
+        "2026x11-23",
+        "2026-11x23",
+    ] {
+        let e = IsoDate::parse(bad).unwrap_err();
+        assert!(e.contains("is not a date written yyyy-mm-dd"), "{bad}: {e}");
     }
+    assert!(
+        IsoDate::parse("2026-02-30")
+            .unwrap_err()
+            .contains("not a real calendar date")
+    );
     for good in [
         "2026-11-23T09:15:00Z",
         "2026-11-23t09:15:00z",
@@ -291,9 +305,19 @@ fn dates_and_instants_must_have_their_exact_shape() {
         "2026-11-23T9:15:00.0Z",
         "2026-11-23T09:15:00+ab:cd",
         "2026-11-23T09:15:00Zjunk",
+        "2026-11-23T0x:15:00Z",
+        "2026-11-23T09:1x:00Z",
+        "2026-11-23T09:15:0xZ",
+        "2026-11-23T09:15:00+01:0x",
     ] {
-        assert!(Rfc3339::parse(bad).is_err(), "{bad}");
+        let e = Rfc3339::parse(bad).unwrap_err();
+        assert!(e.contains("is not an RFC 3339 date-time"), "{bad}: {e}");
     }
+    assert!(
+        Rfc3339::parse("2026-11-23T25:15:00Z")
+            .unwrap_err()
+            .contains("not a real instant")
+    );
 }
 
 #[test]
