@@ -89,7 +89,7 @@ argsfile $dir/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
 database mdb
-maxsize 104857600
+maxsize 4294967296
 suffix "$BASE"
 rootdn "cn=admin,$BASE"
 rootpw $hash
