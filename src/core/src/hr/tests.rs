@@ -309,6 +309,7 @@ fn dates_and_instants_must_have_their_exact_shape() {
         "2026-11-23T09:1x:00Z",
         "2026-11-23T09:15:0xZ",
         "2026-11-23T09:15:00+01:0x",
+        "2026-02-30T09:15:00Z",
     ] {
         let e = Rfc3339::parse(bad).unwrap_err();
         assert!(e.contains("is not an RFC 3339 date-time"), "{bad}: {e}");
