@@ -191,6 +191,23 @@ impl Dir {
     }
 }
 
+/// Runs the `turnstile` binary in `dir`: its exit code and everything it printed.
+fn turnstile_in(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
 fn run_id() -> String {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
@@ -715,21 +732,7 @@ async fn reconcile_verb_applies_audits_retries_and_guards() {
         format!("{header}{},{}-1,Y,Rae,Nurse,Staff Nurse,Active Assignment,01/01/2020,\n{},{}-1,Y,Ade,Admin,Administrator,Active Assignment,01/01/2020,\n", e(1), e(1), e(2), e(2)),
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
-            .args(args)
-            .current_dir(p)
-            .output()
-            .unwrap();
-        (
-            o.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        )
-    };
+    let run = |args: &[&str]| turnstile_in(p, args);
     let (code, out) = run(&[
         "feed",
         "esr",
@@ -878,21 +881,7 @@ async fn a_target_with_bad_credentials_is_quarantined_and_the_others_carry_on() 
         format!("Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Job Role,Assignment Status,Assignment Start Date,Assignment End Date\n{n},{n}-1,Y,Quinn,Quarantine,Staff Nurse,Active Assignment,01/01/2020,\n"),
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
-            .args(args)
-            .current_dir(p)
-            .output()
-            .unwrap();
-        (
-            o.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        )
-    };
+    let run = |args: &[&str]| turnstile_in(p, args);
     let (code, out) = run(&["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"]);
     assert_eq!(code, Some(0), "{out}");
     let (code, out) = run(&["reconcile", "--today", "2026-11-23"]);
