@@ -1031,6 +1031,12 @@ async fn crash_run(seed: u64, kills: u32) -> (usize, usize, usize, Vec<usize>) {
     })
     .await
     .unwrap();
+    // The last daemon may find everything recorded the moment it starts: let it finish
+    // starting (its admin endpoint answers) before asking it to stop, since this checks
+    // the stop of a running daemon.
+    wait_until("the last daemon is up", Duration::from_secs(30), || {
+        daemon.get("/healthz").is_some()
+    });
     let status = daemon
         .terminate(Duration::from_secs(20))
         .expect("stops on SIGTERM");
