@@ -22,6 +22,15 @@ pub fn start_of(date: Date) -> Option<Timestamp> {
     date.to_zoned(london()).ok().map(|z| z.timestamp())
 }
 
+/// `date` plus `days` calendar days, or `None` past the calendar's end: never a panic,
+/// whatever a role model says.
+pub fn add_days(date: Date, days: i64) -> Option<Date> {
+    jiff::Span::new()
+        .try_days(days)
+        .ok()
+        .and_then(|span| date.checked_add(span).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 //! reads the clock, and every collection is ordered, so the same inputs always give the
 //! same answer.
 
+use crate::clock::add_days;
 use crate::hr::{Lifecycle, Person};
 use crate::policy::{AwayAction, LeaverAction, RoleModel, System};
 use jiff::civil::Date;
@@ -155,7 +156,7 @@ fn grants_on(
                 .assignment
                 .last_day()
                 .filter(|_| lifecycle != Lifecycle::Ended && grace > 0)
-                .and_then(|last| add_days(last, grace));
+                .and_then(|last| add_days(last, i64::from(grace)));
             match handover_end {
                 Some(end) if today <= end => Some(end),
                 _ => continue,
@@ -267,15 +268,6 @@ fn desired_on(
     }
 }
 
-/// `date` plus `days`, or `None` past the end of the calendar: never a panic, whatever
-/// the role model says.
-fn add_days(date: Date, days: u32) -> Option<Date> {
-    jiff::Span::new()
-        .try_days(i64::from(days))
-        .ok()
-        .and_then(|span| date.checked_add(span).ok())
-}
-
 fn leaver(person: &Person, system: &System, today: Date, base: DesiredAccount) -> DesiredAccount {
     let policy = &system.policy;
     let last = person.last_working_day();
@@ -283,7 +275,7 @@ fn leaver(person: &Person, system: &System, today: Date, base: DesiredAccount) -
     let container = policy.leaver_container.clone();
     if system.allows_delete()
         && let (Some(last), Some(days)) = (last, policy.delete_after_days)
-        && add_days(last, days).is_some_and(|delete_from| today > delete_from)
+        && add_days(last, i64::from(days)).is_some_and(|delete_from| today > delete_from)
     {
         return DesiredAccount {
             presence: Presence::DeletedIfPresent,

@@ -4,20 +4,12 @@
 //! Europe/London and plans again; planning at a day where nothing turns changes nothing,
 //! so the list may be generous but must never miss one.
 
-use crate::clock;
+use crate::clock::{self, add_days};
 use crate::hr::Person;
 use crate::policy::RoleModel;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use std::collections::BTreeSet;
-
-/// `date` plus `days`, or `None` past the calendar's end.
-fn plus(date: Date, days: i64) -> Option<Date> {
-    jiff::Span::new()
-        .try_days(days)
-        .ok()
-        .and_then(|s| date.checked_add(s).ok())
-}
 
 /// Every day on which the person's desired state may turn.
 pub fn checkpoints(person: &Person, model: &RoleModel) -> BTreeSet<Date> {
@@ -27,12 +19,12 @@ pub fn checkpoints(person: &Person, model: &RoleModel) -> BTreeSet<Date> {
         out.insert(a.start_date.0);
         if let Some(end) = a.last_day() {
             // Access ends straight after the last working day.
-            out.extend(plus(end, 1));
+            out.extend(add_days(end, 1));
             // A mover's handover ends after each system's grace period.
             for system in model.systems.values() {
                 let grace = system.policy.mover_grace_days;
                 if grace > 0 {
-                    out.extend(plus(end, i64::from(grace) + 1));
+                    out.extend(add_days(end, i64::from(grace) + 1));
                 }
             }
         }
@@ -40,7 +32,7 @@ pub fn checkpoints(person: &Person, model: &RoleModel) -> BTreeSet<Date> {
     if let Some(last) = person.last_working_day() {
         for system in model.systems.values() {
             if let (true, Some(days)) = (system.allows_delete(), system.policy.delete_after_days) {
-                out.extend(plus(last, i64::from(days) + 1));
+                out.extend(add_days(last, i64::from(days) + 1));
             }
         }
     }
@@ -148,7 +140,7 @@ mod tests {
             let mut day = d("2025-12-01");
             let mut before = crate::desired::desired_state(&p, &m, day);
             while day < d("2027-06-01") {
-                let next = plus(day, 1).unwrap();
+                let next = add_days(day, 1).unwrap();
                 let after = crate::desired::desired_state(&p, &m, next);
                 if after != before {
                     assert!(
