@@ -48,6 +48,17 @@ impl Retry {
     }
 }
 
+/// The pause after `attempts` failed tries on `policy`'s schedule (the last pause once
+/// the schedule has none left): for work retried across passes rather than in a loop.
+pub fn gap(first: Duration, max: Duration, attempts: u32) -> Duration {
+    use backon::BackoffBuilder;
+    // Past 32 doublings every schedule has long reached its ceiling.
+    policy(first, max, None)
+        .build()
+        .nth(attempts.min(32) as usize)
+        .unwrap_or(max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

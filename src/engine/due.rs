@@ -5,7 +5,6 @@
 
 use super::apply::{self, ApplyError};
 use super::targets::Target;
-use crate::connectors::ConnectorError;
 use crate::plan;
 use crate::policy::RoleModel;
 use crate::schedule;
@@ -28,8 +27,12 @@ pub const MAX_ATTEMPTS: u32 = 8;
 
 /// The gap after `attempts` failed tries: 5 s, doubling, at most 10 minutes.
 pub fn retry_gap(attempts: u32) -> SignedDuration {
-    let secs = 5u64.saturating_mul(1u64 << attempts.min(10)).min(600);
-    SignedDuration::from_secs(secs as i64)
+    let gap = crate::retry::gap(
+        std::time::Duration::from_secs(5),
+        std::time::Duration::from_secs(600),
+        attempts,
+    );
+    SignedDuration::try_from(gap).unwrap_or(SignedDuration::from_secs(600))
 }
 
 /// Applies the work due at `now` (up to `limit` people), earliest first.
@@ -108,9 +111,7 @@ async fn apply_one(
         {
             Ok(a) => a,
             Err(e) => {
-                if matches!(e, ConnectorError::Fatal { .. }) {
-                    target.quarantine(e.to_string(), now);
-                }
+                target.failed(&e, now);
                 problems.push(e.to_string());
                 continue;
             }
@@ -144,7 +145,7 @@ async fn apply_one(
                 report.tally += t;
             }
             Err(ApplyError::Target(e)) => {
-                target.quarantine(e.to_string(), now);
+                target.failed(&e, now);
                 problems.push(e.to_string());
             }
             Err(ApplyError::Store(e)) => return Err(e),

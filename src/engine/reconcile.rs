@@ -234,17 +234,11 @@ fn plan_all<'p>(
 
 /// A target error as a result: fatal ones quarantine the target.
 fn unusable(target: &mut Target, e: ConnectorError, now: Timestamp, tally: Tally) -> TargetOutcome {
-    match e {
-        ConnectorError::Fatal { .. } => {
-            target.quarantine(e.to_string(), now);
-            TargetOutcome::Quarantined {
-                reason: e.to_string(),
-                tally,
-            }
-        }
-        other => TargetOutcome::Unreadable {
-            reason: other.to_string(),
-        },
+    let reason = e.to_string();
+    if target.failed(&e, now) {
+        TargetOutcome::Quarantined { reason, tally }
+    } else {
+        TargetOutcome::Unreadable { reason }
     }
 }
 

@@ -24,8 +24,12 @@ pub enum TargetState {
 /// The gap before the next probe of a quarantined target: 30 s, doubling with each failed
 /// probe, at most 30 minutes.
 pub fn probe_gap(failed_probes: u32) -> SignedDuration {
-    let secs = 30u64.saturating_mul(1u64 << failed_probes.min(6));
-    SignedDuration::from_secs(secs.min(1800) as i64)
+    let gap = crate::retry::gap(
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_secs(1800),
+        failed_probes,
+    );
+    SignedDuration::try_from(gap).unwrap_or(SignedDuration::from_secs(1800))
 }
 
 /// One target: its connector (shared, so the daemon's tasks and a test can hold it too)
@@ -64,6 +68,16 @@ impl Target {
             next_probe: now.saturating_add(probe_gap(failed_probes)).unwrap_or(now),
             failed_probes,
         };
+    }
+
+    /// Takes note of a connector error: a fatal one quarantines the target. True when it
+    /// did.
+    pub fn failed(&mut self, e: &crate::connectors::ConnectorError, now: Timestamp) -> bool {
+        let fatal = matches!(e, crate::connectors::ConnectorError::Fatal { .. });
+        if fatal {
+            self.quarantine(e.to_string(), now);
+        }
+        fatal
     }
 
     /// Whether changes may go to the target now: online, or quarantined with a probe due
