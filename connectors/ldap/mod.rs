@@ -750,15 +750,11 @@ impl LdapConnector {
                 }
             }
         }
-        // Each entry becomes an account as its page arrives; managers are named by DN and
-        // compared as employee numbers, so each DN's anchor is kept (a string pair per
-        // account) and managers are resolved once every page is in.
-        let anchor_of: std::sync::Mutex<BTreeMap<String, String>> = Default::default();
+        // Each entry becomes an account (kept with its DN) as its page arrives; managers are
+        // named by DN and compared as employee numbers, so they are resolved once every
+        // page is in.
         let convert = |e: SearchEntry| {
             let id = one(&e, self.account_attr())?;
-            if let Some(anchor) = one(&e, self.anchor_attr()) {
-                crate::daemon::lock(&anchor_of).insert(e.dn.to_lowercase(), anchor);
-            }
             let (enabled, last_logon, entitlements) = match d {
                 Dialect::ActiveDirectory => {
                     let uac: u32 = one(&e, "userAccountControl")
@@ -795,33 +791,46 @@ impl LdapConnector {
                     )
                 }
             };
-            Some(Account {
-                system: self.config.system.clone(),
-                id,
-                employee_number: one(&e, self.anchor_attr()),
-                display_name: one(&e, "displayName")
-                    .or_else(|| one(&e, "cn"))
-                    .unwrap_or_default(),
-                enabled,
-                last_logon,
-                entitlements: entitlements.into_iter().collect(),
-                container: parent_dn(&e.dn),
-                attributes: self
-                    .person_attrs()
-                    .into_iter()
-                    .map(|(name, ldap)| (name.to_string(), one(&e, ldap).unwrap_or_default()))
-                    .collect(),
-            })
+            Some((
+                e.dn.to_lowercase(),
+                Account {
+                    system: self.config.system.clone(),
+                    id,
+                    employee_number: one(&e, self.anchor_attr()),
+                    display_name: one(&e, "displayName")
+                        .or_else(|| one(&e, "cn"))
+                        .unwrap_or_default(),
+                    enabled,
+                    last_logon,
+                    entitlements: entitlements.into_iter().collect(),
+                    container: parent_dn(&e.dn),
+                    attributes: self
+                        .person_attrs()
+                        .into_iter()
+                        .map(|(name, ldap)| (name.to_string(), one(&e, ldap).unwrap_or_default()))
+                        .collect(),
+                },
+            ))
         };
-        let mut out = self
+        let read = self
             .search_map(&self.config.base_dn, filter, &attrs, &convert)
             .await?;
-        let anchor_of = anchor_of.into_inner().unwrap_or_else(|p| p.into_inner());
-        for a in &mut out {
-            if let Some(manager) = a.attributes.get_mut("manager")
-                && let Some(anchor) = anchor_of.get(&manager.to_lowercase())
-            {
-                *manager = anchor.clone();
+        let anchor_of: BTreeMap<&str, &str> = read
+            .iter()
+            .filter_map(|(dn, a)| Some((dn.as_str(), a.employee_number.as_deref()?)))
+            .collect();
+        let anchors: Vec<Option<String>> = read
+            .iter()
+            .map(|(_, a)| {
+                let manager = a.attributes.get("manager")?.to_lowercase();
+                anchor_of.get(manager.as_str()).map(|s| s.to_string())
+            })
+            .collect();
+        drop(anchor_of);
+        let mut out: Vec<Account> = read.into_iter().map(|(_, a)| a).collect();
+        for (a, anchor) in out.iter_mut().zip(anchors) {
+            if let (Some(manager), Some(anchor)) = (a.attributes.get_mut("manager"), anchor) {
+                *manager = anchor;
             }
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
