@@ -276,6 +276,23 @@ fn syntax_error(path: &str, source: &str, e: &toml::de::Error) -> ConfigError {
     }
 }
 
+/// True when a config file itself (not the environment) gives a password, token or other
+/// secret: any non-empty string under a key that names one, at any depth.
+fn holds_literal_secret(table: &toml::Table) -> bool {
+    table.iter().any(|(key, value)| match value {
+        toml::Value::Table(t) => holds_literal_secret(t),
+        toml::Value::String(v) => {
+            let key = key.to_ascii_lowercase();
+            !v.is_empty()
+                && !key.ends_with("_file")
+                && ["password", "token", "secret"]
+                    .iter()
+                    .any(|w| key.contains(w))
+        }
+        _ => false,
+    })
+}
+
 impl Config {
     /// Loads `path` (optional when `explicit` is false) with environment overrides, reads
     /// every `*_file` secret, and checks who may read the files that hold secrets.
@@ -284,23 +301,24 @@ impl Config {
         if explicit && !path.exists() {
             return Err(ConfigError::Missing { path: shown });
         }
-        let exists = path.exists();
-        if exists {
+        // The file is read and parsed once: for its syntax, for the secrets it holds, and
+        // as the first source of the settings.
+        let mut file: Option<(String, toml::Table)> = None;
+        if path.exists() {
             let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
                 path: shown.clone(),
                 detail: format!("cannot read it: {e}"),
             })?;
-            if let Err(e) = toml::from_str::<toml::Table>(&text) {
-                return Err(syntax_error(&shown, &text, &e));
-            }
+            let table = toml::from_str::<toml::Table>(&text)
+                .map_err(|e| syntax_error(&shown, &text, &e))?;
             files::check_not_world_writable(path).map_err(|d| ConfigError::Problems(vec![d]))?;
+            file = Some((text, table));
         }
-        let mut config = config::Config::builder()
-            .add_source(
-                config::File::from(path)
-                    .format(config::FileFormat::Toml)
-                    .required(explicit),
-            )
+        let mut builder = config::Config::builder();
+        if let Some((text, _)) = &file {
+            builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
+        }
+        let mut config = builder
             .add_source(
                 config::Environment::with_prefix("TURNSTILE")
                     .prefix_separator("__")
@@ -313,7 +331,10 @@ impl Config {
                 detail: e.to_string(),
             })?;
         let mut problems = Vec::new();
-        if exists && config.holds_literal_secret(path) {
+        if file
+            .as_ref()
+            .is_some_and(|(_, table)| holds_literal_secret(table))
+        {
             if let Err(e) = files::check_private(path, "a password") {
                 problems.push(format!(
                     "{e}, or move the password to a *_file setting or the environment"
@@ -351,29 +372,6 @@ impl Config {
                     .collect(),
             ))
         }
-    }
-
-    /// True when the file itself (not the environment) gives a password, token or other
-    /// secret: any non-empty string under a key that names one, at any depth.
-    fn holds_literal_secret(&self, path: &Path) -> bool {
-        fn secret_in(table: &toml::Table) -> bool {
-            table.iter().any(|(key, value)| match value {
-                toml::Value::Table(t) => secret_in(t),
-                toml::Value::String(v) => {
-                    let key = key.to_ascii_lowercase();
-                    !v.is_empty()
-                        && !key.ends_with("_file")
-                        && ["password", "token", "secret"]
-                            .iter()
-                            .any(|w| key.contains(w))
-                }
-                _ => false,
-            })
-        }
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|text| toml::from_str::<toml::Table>(&text).ok())
-            .is_some_and(|t| secret_in(&t))
     }
 
     /// Every target section, `[targets.*]` and the older `[ldap.*]`, as (system, type,
