@@ -412,11 +412,7 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
             (Source::Trac, s.persons, s.errors, s.rows, BTreeSet::new())
         }
     };
-    for line in errors.lines() {
-        eprintln!("{line}");
-    }
-    let file_name = a.file.display().to_string();
-    errors.check_share(&file_name, rows, limits.max_bad_row_share)?;
+    report_rows(&errors, &a.file, rows, limits)?;
     if persons.is_empty() && rows > 0 {
         return Err(Failure::Usage(format!(
             "{}: none of its {rows} rows could be used; nothing was recorded",
@@ -469,6 +465,18 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
         tracing::debug!(outcome = label, kind = event.kind.as_str(), "HR event");
         *tally.entry(label).or_default() += 1;
     }
+    // What the feed did, in one line.
+    let summary = |tally: &BTreeMap<&str, usize>| {
+        let counts: Vec<String> = tally.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        format!(
+            "{}: {rows} rows, {} people: {}; {} bad row(s), {} held back",
+            a.file.display(),
+            listed.len(),
+            counts.join(", "),
+            errors.bad_rows,
+            held_back.len()
+        )
+    };
     if a.full {
         let held: Vec<String> = store
             .persons()?
@@ -483,19 +491,7 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
             .collect();
         let share = config.feeds.max_review_share;
         if missing.len() as f64 > share * held.len() as f64 && !a.approve {
-            println!(
-                "{}: {} rows, {} people: {}; {} bad row(s), {} held back",
-                a.file.display(),
-                rows,
-                listed.len(),
-                tally
-                    .iter()
-                    .map(|(k, v)| format!("{v} {k}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                errors.bad_rows,
-                held_back.len()
-            );
+            println!("{}", summary(&tally));
             return Err(Failure::Usage(format!(
                 "{}: the full extract no longer lists {} of the {} ESR people held ({:.1}%), more than [feeds] max_review_share ({:.1}%): is it cut short or the wrong file? Nobody was flagged for review (the records it does list were recorded). If the extract is right, run it again with --approve",
                 a.file.display(),
@@ -516,17 +512,21 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
         )?;
         tally.insert("flagged for review", flagged);
     }
-    let summary: Vec<String> = tally.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    println!(
-        "{}: {} rows, {} people: {}; {} bad row(s), {} held back",
-        a.file.display(),
-        rows,
-        listed.len(),
-        summary.join(", "),
-        errors.bad_rows,
-        held_back.len()
-    );
+    println!("{}", summary(&tally));
     Ok(0)
+}
+
+/// Prints a file's row errors, then refuses the file if too many of its rows are bad.
+fn report_rows(
+    errors: &feed::RowErrors,
+    file: &Path,
+    rows: u64,
+    limits: &feed::Limits,
+) -> Result<(), Failure> {
+    for line in errors.lines() {
+        eprintln!("{line}");
+    }
+    Ok(errors.check_share(&file.display().to_string(), rows, limits.max_bad_row_share)?)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -756,14 +756,7 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
     }
     let limits = &config.feeds;
     let extract = esr::read(&a.hr, limits)?;
-    for line in extract.errors.lines() {
-        eprintln!("{line}");
-    }
-    extract.errors.check_share(
-        &a.hr.display().to_string(),
-        extract.rows,
-        limits.max_bad_row_share,
-    )?;
+    report_rows(&extract.errors, &a.hr, extract.rows, limits)?;
     if extract.persons.is_empty() {
         return Err(Failure::Usage(format!(
             "{}: no usable HR record in {} rows; the report would call every account an orphan",
@@ -783,14 +776,7 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
     for (system, file) in &exports {
         let columns = config.exports.get(system).cloned().unwrap_or_default();
         let x = export::read(system, file, &columns, &tz, limits)?;
-        for line in x.errors.lines() {
-            eprintln!("{line}");
-        }
-        x.errors.check_share(
-            &file.display().to_string(),
-            x.rows,
-            limits.max_bad_row_share,
-        )?;
+        report_rows(&x.errors, file, x.rows, limits)?;
         if x.accounts.is_empty() && x.rows > 0 {
             return Err(Failure::Usage(format!(
                 "{}: none of its {} rows could be read",
