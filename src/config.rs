@@ -406,23 +406,26 @@ impl Config {
             ));
         }
         let d = &self.daemon;
-        let ranges: [(&str, u64, u64, u64); 5] = [
-            ("check_every_secs", d.check_every_secs, 1, 3600),
-            ("stall_after_secs", d.stall_after_secs, 1, 86_400),
-            ("shutdown_timeout_secs", d.shutdown_timeout_secs, 1, 3600),
-            ("apply_every_ms", d.apply_every_ms, 10, 60_000),
-            (
-                "reconcile_every_secs",
-                d.reconcile_every_secs,
-                0,
-                7 * 86_400,
-            ),
-        ];
-        for (key, value, lo, hi) in ranges {
-            if !(lo..=hi).contains(&value) {
-                out.push(format!("[daemon] {key} is {value}: use {lo} to {hi}"));
-            }
-        }
+        out.extend(out_of_range(
+            "[daemon]",
+            &[
+                ("check_every_secs", d.check_every_secs.into(), 1, 3600),
+                ("stall_after_secs", d.stall_after_secs.into(), 1, 86_400),
+                (
+                    "shutdown_timeout_secs",
+                    d.shutdown_timeout_secs.into(),
+                    1,
+                    3600,
+                ),
+                ("apply_every_ms", d.apply_every_ms.into(), 10, 60_000),
+                (
+                    "reconcile_every_secs",
+                    d.reconcile_every_secs.into(),
+                    0,
+                    7 * 86_400,
+                ),
+            ],
+        ));
         for (id, kind, _) in self.target_sections() {
             if kind.is_empty() {
                 out.push(format!(
@@ -444,6 +447,15 @@ impl Config {
             .map(Some)
             .map_err(|e| format!("[audit] hmac_key_file: {}: {e}", path.display()))
     }
+}
+
+/// Each setting of `section` outside its range `lo..=hi`, named: (key, value, lo, hi).
+pub fn out_of_range(section: &str, ranges: &[(&str, i128, i128, i128)]) -> Vec<String> {
+    ranges
+        .iter()
+        .filter(|(_, value, lo, hi)| !(lo..=hi).contains(&value))
+        .map(|(key, value, lo, hi)| format!("{section} {key} is {value}: use {lo} to {hi}"))
+        .collect()
 }
 
 /// Reads and checks a role model file (the core parses text; reading is the edge's job).

@@ -1186,22 +1186,15 @@ impl LdapConfig {
 
     /// Every number out of its sane range, named by its key.
     pub fn check(&self) -> Vec<String> {
-        let ranges: [(&str, i128, i128, i128); 4] = [
-            ("timeout_secs", self.timeout_secs as i128, 1, 3600),
-            ("page_size", i128::from(self.page_size), 1, 100_000),
-            ("retries", self.retries as i128, 0, 20),
-            ("name_max_len", self.name_max_len as i128, 3, 256),
-        ];
-        ranges
-            .into_iter()
-            .filter(|(_, value, lo, hi)| !(lo..=hi).contains(&value))
-            .map(|(key, value, lo, hi)| {
-                format!(
-                    "[targets.{}] {key} is {value}: use {lo} to {hi}",
-                    self.system
-                )
-            })
-            .collect()
+        crate::config::out_of_range(
+            &format!("[targets.{}]", self.system),
+            &[
+                ("timeout_secs", self.timeout_secs.into(), 1, 3600),
+                ("page_size", self.page_size.into(), 1, 100_000),
+                ("retries", self.retries as i128, 0, 20),
+                ("name_max_len", self.name_max_len as i128, 3, 256),
+            ],
+        )
     }
 }
 

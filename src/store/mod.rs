@@ -67,6 +67,16 @@ pub struct WorkItem {
 }
 
 impl WorkItem {
+    /// The change it is for.
+    pub fn key(&self) -> WorkItemKey {
+        WorkItemKey {
+            system: self.system.clone(),
+            employee_number: self.employee_number.clone(),
+            account: self.account.clone(),
+            action: self.action.clone(),
+        }
+    }
+
     /// The reference people quote: `WI-000042`.
     pub fn reference(&self) -> String {
         format!("WI-{:06}", self.id)

@@ -737,13 +737,7 @@ impl Store for SqliteStore {
         let mut closed = Vec::new();
         let mut drafts = Vec::new();
         for mut item in open {
-            let key = WorkItemKey {
-                system: item.system.clone(),
-                employee_number: item.employee_number.clone(),
-                account: item.account.clone(),
-                action: item.action.clone(),
-            };
-            if still_planned.contains(&key) {
+            if still_planned.contains(&item.key()) {
                 continue;
             }
             tx.execute(
