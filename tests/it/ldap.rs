@@ -310,7 +310,7 @@ async fn lifecycle(dir: Dir) {
 
     // Joiner: prepared disabled before the start date, with the right groups.
     let mut zoe = person(1, "Zoë", "O'Brien", "Staff Nurse", "2027-01-04", None);
-    let planned = reconcile(&c, &model, &zoe, "2026-12-20").await;
+    let planned = reconcile(&c, &model, &zoe, "2026-12-30").await;
     assert_eq!(
         names(&planned),
         vec!["create", "grant GG-AllStaff", "grant GG-Nursing"]
@@ -321,7 +321,7 @@ async fn lifecycle(dir: Dir) {
     assert!(a.id.starts_with("zobrien"), "{}", a.id);
     assert_eq!(a.display_name, "Zoë O'Brien");
     assert!(
-        reconcile(&c, &model, &zoe, "2026-12-20").await.is_empty(),
+        reconcile(&c, &model, &zoe, "2026-12-30").await.is_empty(),
         "nothing left to do"
     );
     // A second create for the same person is refused, naming the existing account.

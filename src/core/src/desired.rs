@@ -247,9 +247,23 @@ fn desired_on(
             ..base
         },
         Lifecycle::Future if wants_account => {
-            let first = person
-                .first_day()
-                .map_or_else(|| "their start date".to_string(), |d| d.to_string());
+            let first_day = person.first_day();
+            let first = first_day.map_or_else(|| "their start date".to_string(), |d| d.to_string());
+            let days = policy.prepare_days_before_start;
+            let prepare_from = first_day.and_then(|d| add_days(d, -i64::from(days)));
+            if prepare_from.is_some_and(|from| today < from) {
+                // Too early to prepare: nothing is created yet (an account that already
+                // exists stays disabled).
+                return DesiredAccount {
+                    presence: Presence::DisabledIfPresent,
+                    rule: "joiner".into(),
+                    reason: format!(
+                        "joiner starting on {first}: prepared {days} day(s) ahead, from {}",
+                        prepare_from.map_or_else(String::new, |d| d.to_string())
+                    ),
+                    ..base
+                };
+            }
             DesiredAccount {
                 presence: Presence::Prepared,
                 rule: "joiner".into(),

@@ -297,7 +297,11 @@ fn judge_person(
                         Category::AbsentStillActive,
                         format!("enabled while {} ({})", lifecycle.as_str(), desired.reason),
                     ),
-                    Lifecycle::Active | Lifecycle::Future => (
+                    Lifecycle::Future => (
+                        Category::EnabledBeforeStart,
+                        format!("enabled before the first day: {}", desired.reason),
+                    ),
+                    Lifecycle::Active => (
                         Category::ExcessEntitlement,
                         format!("enabled account, but {}", desired.reason),
                     ),

@@ -15,8 +15,12 @@ use std::collections::BTreeSet;
 pub fn checkpoints(person: &Person, model: &RoleModel) -> BTreeSet<Date> {
     let mut out = BTreeSet::new();
     for a in &person.assignments {
-        // Their first day: enabled at the start of it.
+        // Their first day: enabled at the start of it; prepared some days before.
         out.insert(a.start_date.0);
+        for system in model.systems.values() {
+            let ahead = system.policy.prepare_days_before_start;
+            out.extend(add_days(a.start_date.0, -i64::from(ahead)));
+        }
         if let Some(end) = a.last_day() {
             // Access ends straight after the last working day.
             out.extend(add_days(end, 1));
@@ -97,8 +101,13 @@ mod tests {
         let m = model();
         let mut joiner = nurse("20000002");
         joiner.assignments[0].start_date = IsoDate(d("2027-01-05"));
+        // Prepared five days ahead (the default), enabled on the first day.
         assert_eq!(
             next_due(&joiner, &m, d("2026-12-01")),
+            Some(d("2026-12-31"))
+        );
+        assert_eq!(
+            next_due(&joiner, &m, d("2026-12-31")),
             Some(d("2027-01-05"))
         );
         assert_eq!(

@@ -308,7 +308,7 @@ fn each_state_says_its_rule_and_reason() {
         rr(&joiner, "ad"),
         (
             "joiner".into(),
-            "joiner starting on 2027-01-05: prepared disabled until then".into()
+            "joiner starting on 2027-01-05: prepared 5 day(s) ahead, from 2026-12-31".into()
         )
     );
 }

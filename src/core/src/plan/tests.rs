@@ -40,13 +40,27 @@ fn a_joiner_gets_created_granted_then_enabled() {
 #[test]
 fn a_prepared_joiner_is_created_without_enable() {
     let mut p = nurse("20000001");
-    p.assignments[0].start_date = IsoDate(d("2027-01-05"));
+    p.assignments[0].start_date = IsoDate(d("2026-11-28"));
     let changes = plan_person(&model(), &p, &[], d("2026-11-23"));
     assert_eq!(
         actions(&changes, "ad").first().map(String::as_str),
         Some("create")
     );
     assert!(!actions(&changes, "ad").contains(&"enable".to_string()));
+}
+
+#[test]
+fn a_joiner_is_prepared_only_from_the_days_ahead_the_system_says() {
+    let mut p = nurse("20000001");
+    p.assignments[0].start_date = IsoDate(d("2027-01-05"));
+    // Five days ahead (the default) is 31 December: nothing before it.
+    assert!(actions(&plan_person(&model(), &p, &[], d("2026-12-30")), "ad").is_empty());
+    assert_eq!(
+        actions(&plan_person(&model(), &p, &[], d("2026-12-31")), "ad")
+            .first()
+            .map(String::as_str),
+        Some("create")
+    );
 }
 
 #[test]

@@ -62,6 +62,10 @@ pub struct SystemPolicy {
     /// another assignment, for handover.
     #[serde(default)]
     pub mover_grace_days: u32,
+    /// Days before a joiner's first day that their account is prepared (created
+    /// disabled); it is enabled on the first day.
+    #[serde(default = "default_prepare")]
+    pub prepare_days_before_start: u32,
     /// Days without a logon after which an enabled account counts as dormant.
     #[serde(default)]
     pub inactivity_days: Option<u32>,
@@ -88,6 +92,9 @@ fn default_leaver() -> LeaverAction {
 }
 fn default_notice() -> u32 {
     7
+}
+fn default_prepare() -> u32 {
+    5
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -610,6 +617,10 @@ fn check_system(
     let day_counts = [
         ("delete_after_days", policy.delete_after_days),
         ("mover_grace_days", Some(policy.mover_grace_days)),
+        (
+            "prepare_days_before_start",
+            Some(policy.prepare_days_before_start),
+        ),
         ("inactivity_days", policy.inactivity_days),
         (
             "inactivity_notice_days",
