@@ -50,6 +50,45 @@ enum Verb {
     Audit(AuditArgs),
     /// Check the config and the role model, naming every problem at once.
     Validate(ValidateArgs),
+    /// Plans stopped by the mass-change guard: all undecided ones, or one with its changes.
+    Held(HeldArgs),
+    /// Apply a held plan (the changes still needed), under your name in the audit trail.
+    Approve(DecideArgs),
+    /// Refuse a held plan: none of its changes is applied; your name and reason are
+    /// recorded.
+    Reject(RejectArgs),
+}
+
+#[derive(Args, Debug)]
+struct HeldArgs {
+    /// A plan's id (`7` or `HP-000007`): show its changes.
+    id: Option<String>,
+    /// Also list plans already approved or rejected.
+    #[arg(long)]
+    all: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    format: TextOrJson,
+}
+
+#[derive(Args, Debug)]
+struct DecideArgs {
+    /// The held plan's id (`7` or `HP-000007`), as `turnstile held` lists it.
+    id: String,
+    /// Who decides: recorded in the audit trail as the actor.
+    #[arg(long = "as", value_name = "NAME", required = true)]
+    by: String,
+    /// Role model file (default: [policy] path in the config).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct RejectArgs {
+    #[command(flatten)]
+    decide: DecideArgs,
+    /// Why: recorded in the audit trail with the decision.
+    #[arg(long, value_name = "TEXT", required = true)]
+    reason: String,
 }
 
 #[derive(Args, Debug)]
@@ -127,8 +166,12 @@ struct ReconcileArgs {
     dry_run: bool,
     /// Go ahead although the run would disable or delete more than
     /// `[reconcile] max_removal_share` of a system's accounts (check `--dry-run` first).
-    #[arg(long)]
+    #[arg(long, requires = "by")]
     approve: bool,
+    /// Who runs it, for the audit trail (required with --approve; default: the
+    /// operating-system user).
+    #[arg(long = "as", value_name = "NAME")]
+    by: Option<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -281,6 +324,9 @@ fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
         Verb::Plan(a) => plan_cmd(&config, a),
         Verb::Drift(a) => drift_cmd(&config, a),
         Verb::Audit(a) => audit_cmd(&config, a),
+        Verb::Held(a) => held_cmd(&config, a),
+        Verb::Approve(a) => approve_cmd(&config, a),
+        Verb::Reject(a) => reject_cmd(&config, a),
     }
 }
 
@@ -954,14 +1000,16 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
         }));
     }
     let mut store = open_store(config)?;
+    let actor = a.by.clone().unwrap_or_else(os_user);
     let run = reconcile::Run {
         model: &model,
         today,
         now: Timestamp::now(),
-        actor: "turnstile reconcile",
+        actor: &actor,
         dry_run: a.dry_run,
         approve: a.approve,
         max_removal_share: config.reconcile.max_removal_share,
+        guard: Some(&config.guard),
     };
     let runtime = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
     let reports = runtime.block_on(reconcile::reconcile(&run, store.as_mut(), &mut targets))?;
@@ -982,6 +1030,11 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
                 r.removed
             );
         }
+        if let Some((plan, people)) = r.held {
+            eprintln!(
+                "error: {id}: the changes of {people} person(s) losing access are held by the mass-change guard as HP-{plan:06}, with nothing applied for them; see `turnstile held {plan}`, then `turnstile approve {plan} --as NAME` or `turnstile reject {plan} --as NAME --reason TEXT`"
+            );
+        }
         match &r.result {
             TargetOutcome::DryRun => {
                 for c in &r.changes {
@@ -996,7 +1049,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
                 }
             }
             TargetOutcome::Held => eprintln!(
-                "error: {id}: stopped before acting: {} of {} accounts ({:.1}%) would be disabled or deleted, over [reconcile] max_removal_share {:.1}%. Check `turnstile reconcile --system {id} --dry-run`, then re-run with --approve",
+                "error: {id}: stopped before acting: {} of {} accounts ({:.1}%) would be disabled or deleted, over [reconcile] max_removal_share {:.1}%. Check `turnstile reconcile --system {id} --dry-run`, then re-run with --approve --as NAME",
                 r.removed,
                 r.accounts_read,
                 r.share * 100.0,
@@ -1023,4 +1076,181 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
         }
     }
     Ok(if attention { 1 } else { 0 })
+}
+
+/// The operating-system user, for the audit actor when `--as` is not given.
+fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "unknown user".to_string())
+}
+
+/// A time as people in the trust read it: Europe/London.
+fn local_time(at: Timestamp) -> String {
+    at.to_zoned(london())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+fn plan_id(text: &str) -> Result<u64, Failure> {
+    crate::store::HeldPlan::parse_reference(text).ok_or_else(|| {
+        Failure::Usage(format!(
+            "`{text}` is not a held plan's id: give its number or reference as `turnstile held` lists it (e.g. 7 or HP-000007)"
+        ))
+    })
+}
+
+/// A decision's name must say who: not blank, one printable line.
+fn decider(by: &str) -> Result<&str, Failure> {
+    let by = by.trim();
+    if by.is_empty() || by.chars().any(char::is_control) {
+        return Err(Failure::Usage(
+            "--as: give the name of the person deciding (one line, not blank)".into(),
+        ));
+    }
+    Ok(by)
+}
+
+fn held_cmd(config: &Config, a: HeldArgs) -> Result<u8, Failure> {
+    use crate::store::HeldStatus;
+    let store = open_existing_store(config)?;
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| Failure::Runtime(format!("writing the list: {e}"));
+    let Some(id) = a.id.as_deref() else {
+        let plans = store.held_plans((!a.all).then_some(HeldStatus::Held))?;
+        if a.format == TextOrJson::Json {
+            for p in &plans {
+                writeln!(out, "{}", serde_json::to_string(p).unwrap_or_default()).map_err(io)?;
+            }
+            return Ok(0);
+        }
+        if plans.is_empty() {
+            writeln!(out, "no held plans").map_err(io)?;
+        }
+        for p in &plans {
+            writeln!(
+                out,
+                "{}  {}  {}  {} change(s) for {} person(s), held {}{}\n    {}",
+                p.reference(),
+                p.system,
+                p.status.as_str(),
+                p.changes,
+                p.people,
+                local_time(p.created_at),
+                p.decided_by
+                    .as_deref()
+                    .map(|b| format!(", {} by {b}", p.status.as_str()))
+                    .unwrap_or_default(),
+                p.reason
+            )
+            .map_err(io)?;
+        }
+        return Ok(0);
+    };
+    let id = plan_id(id)?;
+    let (plan, changes) = store
+        .held_plan(id)?
+        .ok_or(crate::store::StoreError::NoSuchPlan(id))
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    if a.format == TextOrJson::Json {
+        let value = serde_json::json!({"plan": plan, "changes": changes});
+        writeln!(out, "{value}").map_err(io)?;
+        return Ok(0);
+    }
+    writeln!(
+        out,
+        "{} for {}: {} ({})\n{}",
+        plan.reference(),
+        plan.system,
+        plan.status.as_str(),
+        local_time(plan.created_at),
+        plan.reason
+    )
+    .map_err(io)?;
+    for c in &changes {
+        writeln!(
+            out,
+            "  {} {}: {}  [{}] {}",
+            c.employee_number,
+            c.account.as_deref().unwrap_or("(new account)"),
+            c.action,
+            c.rule,
+            c.reason
+        )
+        .map_err(io)?;
+    }
+    if plan.status == HeldStatus::Held {
+        writeln!(
+            out,
+            "decide: turnstile approve {id} --as NAME   or   turnstile reject {id} --as NAME --reason TEXT"
+        )
+        .map_err(io)?;
+    }
+    Ok(0)
+}
+
+fn decide_error(e: crate::engine::held::DecideError) -> Failure {
+    use crate::engine::held::DecideError;
+    use crate::store::StoreError;
+    match e {
+        DecideError::Store(e @ (StoreError::NoSuchPlan(_) | StoreError::AlreadyDecided { .. })) => {
+            Failure::Usage(e.to_string())
+        }
+        DecideError::NoTarget { .. } => Failure::Usage(e.to_string()),
+        other => Failure::Runtime(other.to_string()),
+    }
+}
+
+fn approve_cmd(config: &Config, a: DecideArgs) -> Result<u8, Failure> {
+    let id = plan_id(&a.id)?;
+    let by = decider(&a.by)?;
+    let model = load_model(config, a.policy.as_deref())?;
+    let mut targets = crate::engine::targets::build(config, &model)
+        .map_err(|problems| Failure::Usage(problems.join("\n")))?;
+    let mut store = open_existing_store(config)?;
+    let runtime = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
+    let done = runtime
+        .block_on(crate::engine::held::approve(
+            &model,
+            store.as_mut(),
+            &mut targets,
+            id,
+            by,
+            Timestamp::now(),
+        ))
+        .map_err(decide_error)?;
+    println!(
+        "{} approved by {by}: {} applied, {} work item(s), {} failed, {} skipped, {} no longer needed",
+        done.plan.reference(),
+        done.tally.applied,
+        done.tally.work_items,
+        done.tally.failed,
+        done.tally.skipped,
+        done.no_longer_needed
+    );
+    Ok(if done.tally.failed > 0 { 1 } else { 0 })
+}
+
+fn reject_cmd(config: &Config, a: RejectArgs) -> Result<u8, Failure> {
+    let id = plan_id(&a.decide.id)?;
+    let by = decider(&a.decide.by)?;
+    let reason = a.reason.trim();
+    if reason.is_empty() || reason.chars().any(char::is_control) {
+        return Err(Failure::Usage(
+            "--reason: say why the plan is rejected (one line, not blank)".into(),
+        ));
+    }
+    let model = load_model(config, a.decide.policy.as_deref())?;
+    let mut store = open_existing_store(config)?;
+    let plan =
+        crate::engine::held::reject(&model, store.as_mut(), id, by, reason, Timestamp::now())
+            .map_err(decide_error)?;
+    println!(
+        "{} rejected by {by}: none of its {} change(s) was applied",
+        plan.reference(),
+        plan.changes
+    );
+    Ok(0)
 }

@@ -23,6 +23,8 @@ pub struct Config {
     /// with `type = "ldap"`.
     pub ldap: BTreeMap<String, toml::Table>,
     pub reconcile: ReconcileConfig,
+    /// The mass-change guard for the changes the daemon applies by itself.
+    pub guard: GuardConfig,
     pub log: LogConfig,
     /// The Kafka topic of HR events (`run`, `feed --publish`).
     pub kafka: crate::kafka::KafkaConfig,
@@ -111,6 +113,110 @@ impl Default for ReconcileConfig {
         ReconcileConfig {
             max_removal_share: 0.05,
         }
+    }
+}
+
+/// The mass-change guard for event-driven changes (CONTRACT §5): in any window of
+/// `window_secs`, the accounts of one system that lose access (disable, revoke, delete)
+/// may not exceed `max_removals`, nor `max_removal_share` of the accounts the system held
+/// at its last full read, whichever is hit first; a window of `min_removals` or fewer is
+/// never held (two leavers on a 30-account system are not a mass change). Past that, the
+/// changes are held as a plan for `turnstile approve`/`reject`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardConfig {
+    pub window_secs: u64,
+    pub min_removals: u64,
+    pub max_removals: u64,
+    pub max_removal_share: f64,
+    /// Per-system limits in place of the two above: `[guard.systems.ad] max_removals = 20`.
+    pub systems: BTreeMap<String, GuardLimits>,
+}
+
+/// One system's guard limits, as [`GuardConfig::limits`] resolves them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub window_secs: u64,
+    pub min_removals: u64,
+    pub max_removals: u64,
+    pub max_removal_share: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardLimits {
+    pub min_removals: Option<u64>,
+    pub max_removals: Option<u64>,
+    pub max_removal_share: Option<f64>,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        GuardConfig {
+            window_secs: 3600,
+            min_removals: 10,
+            max_removals: 50,
+            max_removal_share: 0.05,
+            systems: BTreeMap::new(),
+        }
+    }
+}
+
+impl GuardConfig {
+    /// The limits for one system.
+    pub fn limits(&self, system: &str) -> Limits {
+        let own = self.systems.get(system);
+        Limits {
+            window_secs: self.window_secs,
+            min_removals: own
+                .and_then(|l| l.min_removals)
+                .unwrap_or(self.min_removals),
+            max_removals: own
+                .and_then(|l| l.max_removals)
+                .unwrap_or(self.max_removals),
+            max_removal_share: own
+                .and_then(|l| l.max_removal_share)
+                .unwrap_or(self.max_removal_share),
+        }
+    }
+
+    fn check(&self) -> Vec<String> {
+        let mut out = out_of_range(
+            "[guard]",
+            &[
+                ("window_secs", self.window_secs.into(), 60, 7 * 86_400),
+                ("min_removals", self.min_removals.into(), 0, 1_000_000),
+                ("max_removals", self.max_removals.into(), 0, 1_000_000),
+            ],
+        );
+        let shares = std::iter::once(("[guard]".to_string(), Some(self.max_removal_share))).chain(
+            self.systems
+                .iter()
+                .map(|(s, l)| (format!("[guard.systems.{s}]"), l.max_removal_share)),
+        );
+        for (section, share) in shares {
+            if let Some(share) = share
+                && !(0.0..=1.0).contains(&share)
+            {
+                out.push(format!(
+                    "{section} max_removal_share is {share}: use a share from 0 to 1 (0.05 = 5%)"
+                ));
+            }
+        }
+        for (s, l) in &self.systems {
+            for (key, n) in [
+                ("min_removals", l.min_removals),
+                ("max_removals", l.max_removals),
+            ] {
+                if let Some(n) = n {
+                    out.extend(out_of_range(
+                        &format!("[guard.systems.{s}]"),
+                        &[(key, n.into(), 0, 1_000_000)],
+                    ));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -405,6 +511,7 @@ impl Config {
                 "[reconcile] max_removal_share is {share}: use a share from 0 to 1 (0.05 = 5%)"
             ));
         }
+        out.extend(self.guard.check());
         let d = &self.daemon;
         out.extend(out_of_range(
             "[daemon]",

@@ -1,5 +1,8 @@
 //! The admin endpoint: `/metrics` (Prometheus text), `/healthz` and `/readyz`.
 //!
+//! `/readyz` also names each quarantined target and each plan held for a person's
+//! decision; `/healthz` (liveness) does not, since restarting cures neither.
+//!
 //! Both health checks answer 503 while a partition is stalled or the broker cannot be
 //! reached, with the reasons in the body: a stuck consumer must not look healthy.
 
@@ -27,6 +30,22 @@ pub struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SystemLabel {
+    pub system: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SystemOutcomeLabel {
+    pub system: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabel {
     pub topic: String,
     pub partition: String,
@@ -48,6 +67,22 @@ pub struct Metrics {
     pub lag: Family<PartitionLabel, Gauge>,
     pub stalled: Family<PartitionLabel, Gauge>,
     pub broker_up: Gauge,
+    /// Changes the daemon made on the targets, by system and outcome (applied, work_item,
+    /// failed, skipped).
+    pub changes: Family<SystemOutcomeLabel, Counter>,
+    /// People with work waiting, by state: due, retrying, held, scheduled.
+    pub pending: Family<StateLabel, Gauge>,
+    /// Age of the oldest work that is due and not yet done.
+    pub pending_oldest_seconds: Gauge,
+    /// From the moment work fell due (an HR record arrived, a checkpoint day began) to its
+    /// changes applied.
+    pub effective_to_applied_seconds: Histogram,
+    /// Plans held by the mass-change guard, waiting for a person.
+    pub held_plans: Gauge,
+    /// 1 while a target is quarantined.
+    pub quarantined: Family<SystemLabel, Gauge>,
+    /// 1 while a target takes changes (neither quarantined nor unreachable).
+    pub target_up: Family<SystemLabel, Gauge>,
 }
 
 impl Metrics {
@@ -62,6 +97,13 @@ impl Metrics {
             lag: Family::default(),
             stalled: Family::default(),
             broker_up: Gauge::default(),
+            changes: Family::default(),
+            pending: Family::default(),
+            pending_oldest_seconds: Gauge::default(),
+            effective_to_applied_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 24)),
+            held_plans: Gauge::default(),
+            quarantined: Family::default(),
+            target_up: Family::default(),
             registry: Registry::default(),
         };
         registry.register("events", "HR events consumed, by outcome", m.events.clone());
@@ -100,7 +142,118 @@ impl Metrics {
             "1 when the last check reached the Kafka broker",
             m.broker_up.clone(),
         );
+        registry.register(
+            "changes",
+            "Changes the daemon made on the targets, by system and outcome",
+            m.changes.clone(),
+        );
+        registry.register(
+            "pending",
+            "People with work waiting, by state (due, retrying, held, scheduled)",
+            m.pending.clone(),
+        );
+        registry.register(
+            "pending_oldest_seconds",
+            "Age of the oldest work that is due and not yet done",
+            m.pending_oldest_seconds.clone(),
+        );
+        registry.register(
+            "effective_to_applied_seconds",
+            "From the moment work fell due (HR record arrived, checkpoint day began) to its changes applied",
+            m.effective_to_applied_seconds.clone(),
+        );
+        registry.register(
+            "held_plans",
+            "Plans held by the mass-change guard, waiting for a person's decision",
+            m.held_plans.clone(),
+        );
+        registry.register(
+            "target_quarantined",
+            "1 while a target is quarantined",
+            m.quarantined.clone(),
+        );
+        registry.register(
+            "target_up",
+            "1 while a target takes changes (neither quarantined nor unreachable)",
+            m.target_up.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Counts what one pass of the applier did.
+    pub fn count_pass(&self, r: &crate::engine::due::DueReport) {
+        for (system, t) in &r.per_system {
+            for (outcome, n) in [
+                ("applied", t.applied),
+                ("work_item", t.work_items),
+                ("failed", t.failed),
+                ("skipped", t.skipped),
+            ] {
+                if n > 0 {
+                    self.changes
+                        .get_or_create(&SystemOutcomeLabel {
+                            system: system.clone(),
+                            outcome: outcome.into(),
+                        })
+                        .inc_by(n as u64);
+                }
+            }
+        }
+        for seconds in &r.latencies {
+            self.effective_to_applied_seconds.observe(*seconds);
+        }
+    }
+
+    pub fn set_target_state(&self, system: &str, state: &crate::engine::targets::TargetState) {
+        use crate::engine::targets::TargetState;
+        let label = SystemLabel {
+            system: system.into(),
+        };
+        self.quarantined
+            .get_or_create(&label)
+            .set(i64::from(matches!(state, TargetState::Quarantined { .. })));
+        self.target_up
+            .get_or_create(&label)
+            .set(i64::from(matches!(state, TargetState::Online)));
+    }
+
+    /// The pending work as the store holds it now.
+    pub fn set_pending(&self, pending: &[crate::store::Pending], now: jiff::Timestamp) {
+        let mut counts = [
+            ("due", 0i64),
+            ("retrying", 0),
+            ("held", 0),
+            ("scheduled", 0),
+        ];
+        let mut oldest = 0i64;
+        for p in pending {
+            let state = if p.held_by.is_some() {
+                2
+            } else if p.due > now {
+                3
+            } else if p.attempts > 0 {
+                1
+            } else {
+                0
+            };
+            counts[state].1 += 1;
+            if state < 2 {
+                let from = if p.due > jiff::Timestamp::UNIX_EPOCH {
+                    p.due
+                } else {
+                    p.since.unwrap_or(now)
+                };
+                oldest = oldest.max(now.duration_since(from).as_secs());
+            }
+        }
+        for (state, n) in counts {
+            self.pending
+                .get_or_create(&StateLabel {
+                    state: state.into(),
+                })
+                .set(n);
+        }
+        self.pending_oldest_seconds.set(oldest);
     }
 
     pub fn encode(&self) -> String {
@@ -146,13 +299,44 @@ pub struct HealthState {
     pub stall_after: std::time::Duration,
     /// Targets in quarantine, with why: changes for them wait as pending.
     pub quarantined: Vec<(String, String)>,
+    /// Targets that do not answer (transient errors), with why and since when.
+    pub unreachable: Vec<(String, String)>,
     /// The applier could not start or keeps failing (its store, its targets' config).
     pub applier_error: Option<String>,
+    /// Plans held by the mass-change guard: (reference, system, reason).
+    pub held: Vec<(String, String, String)>,
 }
 
 impl HealthState {
-    /// Reasons the daemon is not healthy; empty when it is.
+    /// Reasons the daemon is not ready (`/readyz`): everything that keeps it from doing
+    /// its job, including a quarantined target and a plan waiting for a person.
     pub fn problems(&self) -> Vec<String> {
+        let mut out = self.liveness_problems();
+        for (system, reason) in &self.quarantined {
+            out.push(format!(
+                "target {system} is quarantined: {reason}; its changes wait as pending and are applied once it answers"
+            ));
+        }
+        for (system, reason) in &self.unreachable {
+            out.push(format!(
+                "target {system} cannot be reached: {reason}; its changes wait as pending and flow once it answers"
+            ));
+        }
+        for (reference, system, reason) in &self.held {
+            out.push(format!(
+                "plan {reference} for {system} is held: {reason}; `turnstile held {reference}`, then `turnstile approve` or `turnstile reject` it"
+            ));
+        }
+        if let Some(e) = &self.applier_error {
+            out.push(format!("changes are not being applied: {e}"));
+        }
+        out
+    }
+
+    /// Reasons the process itself is unwell (`/healthz`): a stuck consumer or store. A
+    /// target that is down or a plan that waits for a person is not cured by a restart,
+    /// so those show in `/readyz` only.
+    pub fn liveness_problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         if !self.consuming {
             out.push("not consuming yet: waiting for the broker".to_string());
@@ -173,14 +357,6 @@ impl HealthState {
                 since.elapsed().as_secs()
             ));
         }
-        for (system, reason) in &self.quarantined {
-            out.push(format!(
-                "target {system} is quarantined: {reason}; its changes wait as pending and are applied once it answers"
-            ));
-        }
-        if let Some(e) = &self.applier_error {
-            out.push(format!("changes are not being applied: {e}"));
-        }
         if self.shutting_down {
             out.push("shutting down".to_string());
         }
@@ -192,6 +368,9 @@ impl HealthState {
 pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Mutex<HealthState>>,
+    /// Rung when an HR record that changes someone is durable, so the applier starts at
+    /// once instead of at its next look.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {
@@ -199,6 +378,7 @@ impl Shared {
         Shared {
             metrics: Arc::new(Metrics::new()),
             health: Arc::new(Mutex::new(HealthState::default())),
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -216,8 +396,8 @@ impl Default for Shared {
 pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(health))
-        .route("/readyz", get(health))
+        .route("/healthz", get(live))
+        .route("/readyz", get(ready))
         .with_state(shared)
 }
 
@@ -231,8 +411,15 @@ async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
     )
 }
 
-async fn health(State(s): State<Shared>) -> impl IntoResponse {
-    let problems = s.with_health(|h| h.problems());
+async fn live(State(s): State<Shared>) -> impl IntoResponse {
+    answer(s.with_health(|h| h.liveness_problems()))
+}
+
+async fn ready(State(s): State<Shared>) -> impl IntoResponse {
+    answer(s.with_health(|h| h.problems()))
+}
+
+fn answer(problems: Vec<String>) -> impl IntoResponse {
     if problems.is_empty() {
         (StatusCode::OK, "ok\n".to_string())
     } else {

@@ -9,13 +9,20 @@ use super::admin::Shared;
 use crate::config::Config;
 use crate::engine::{due, reconcile, targets};
 use crate::policy::RoleModel;
-use crate::store::Store;
+use crate::store::{HeldStatus, Store};
 use jiff::Timestamp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 const ACTOR: &str = "turnstile run";
+
+/// People looked at in one pass at most (the guard judges a pass as a whole, together
+/// with what its window already let through).
+const PASS: usize = 500;
+
+/// How often the pending gauges are read from the store.
+const GAUGES_EVERY: Duration = Duration::from_secs(5);
 
 /// Starts the applier when targets are configured; `None` when there are none.
 pub fn spawn(
@@ -72,6 +79,7 @@ async fn run(
     let reconcile_every = Duration::from_secs(config.daemon.reconcile_every_secs);
     let mut next_reconcile = (!reconcile_every.is_zero()).then(Instant::now);
     let mut failing: Option<String> = None;
+    let mut last_gauges: Option<Instant> = None;
     tracing::info!(targets = targets.len(), "applying changes to the targets");
     loop {
         if *shutdown.borrow() {
@@ -82,22 +90,33 @@ async fn run(
             scheduled_reconcile(&config, &model, store.as_mut(), &mut targets, now).await;
             next_reconcile = Some(Instant::now() + reconcile_every);
         }
-        let more = match due::apply_due(&model, store.as_mut(), &mut targets, now, 100, ACTOR).await
+        let more = match due::apply_due(
+            &model,
+            store.as_mut(),
+            &mut targets,
+            &config.guard,
+            now,
+            PASS,
+            ACTOR,
+        )
+        .await
         {
             Ok(r) => {
                 if failing.take().is_some() {
                     tracing::info!("the state store answers again: applying changes");
                 }
-                if r.settled + r.waiting > 0 {
+                if r.settled + r.waiting + r.held > 0 {
                     tracing::debug!(
                         settled = r.settled,
                         waiting = r.waiting,
+                        held = r.held,
                         applied = r.tally.applied,
                         "pending work"
                     );
                 }
+                shared.metrics.count_pass(&r);
                 // A full pass may have left more due work: go again at once.
-                r.settled + r.waiting == 100
+                r.settled + r.waiting + r.held == PASS
             }
             Err(e) => {
                 // Said once per outage, not on every pass.
@@ -108,23 +127,44 @@ async fn run(
                 false
             }
         };
-        let quarantined: Vec<(String, String)> = targets
-            .iter()
-            .filter_map(|t| match &t.state {
+        let mut quarantined = Vec::new();
+        let mut unreachable = Vec::new();
+        for t in &targets {
+            let system = t.system().to_string();
+            match &t.state {
                 targets::TargetState::Quarantined { reason, .. } => {
-                    Some((t.system().to_string(), reason.clone()))
+                    quarantined.push((system, reason.clone()))
                 }
-                targets::TargetState::Online => None,
-            })
-            .collect();
+                targets::TargetState::Unreachable { reason, since, .. } => {
+                    unreachable.push((system, format!("{reason} (since {since})")))
+                }
+                targets::TargetState::Online => {}
+            }
+            shared.metrics.set_target_state(t.system(), &t.state);
+        }
+        let held = store.held_plans(Some(HeldStatus::Held)).unwrap_or_default();
+        shared.metrics.held_plans.set(held.len() as i64);
+        // Reading every pending row is kept to every few seconds.
+        if last_gauges.is_none_or(|at: Instant| at.elapsed() >= GAUGES_EVERY)
+            && let Ok(pending) = store.pending()
+        {
+            shared.metrics.set_pending(&pending, now);
+            last_gauges = Some(Instant::now());
+        }
         shared.with_health(|h| {
             h.quarantined = quarantined;
+            h.unreachable = unreachable;
+            h.held = held
+                .iter()
+                .map(|p| (p.reference(), p.system.clone(), p.reason.clone()))
+                .collect();
             h.applier_error = failing.clone();
         });
         if !more {
             tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => break,
                 _ = tokio::time::sleep(every) => {}
+                _ = shared.wake.notified() => {}
             }
         }
     }
@@ -147,6 +187,7 @@ async fn scheduled_reconcile(
         dry_run: false,
         approve: false,
         max_removal_share: config.reconcile.max_removal_share,
+        guard: Some(&config.guard),
     };
     match reconcile::reconcile(&run, store, targets).await {
         Ok(reports) => {
@@ -157,6 +198,7 @@ async fn scheduled_reconcile(
                         accounts = r.accounts_read,
                         applied = t.applied,
                         failed = t.failed,
+                        held = r.held.map_or(0, |(_, n)| n),
                         "scheduled reconciliation"
                     ),
                     reconcile::TargetOutcome::Held => tracing::error!(

@@ -677,6 +677,9 @@ impl Worker<'_> {
             else {
                 return false;
             };
+            if labels.contains(&"recorded") {
+                self.shared.wake.notify_one();
+            }
             for ((m, e), label) in good.iter().zip(events.iter()).zip(labels) {
                 metrics.count_event(label);
                 let _span = event_span(m, Some(e)).entered();

@@ -156,7 +156,13 @@ pub async fn apply_person(
                     e.to_string(),
                     by,
                 )])?;
-                if matches!(e, ConnectorError::Fatal { .. }) {
+                // Unusable (fatal) or not answering even after the connector's own
+                // retries (transient): the rest waits for the target, not tried one by
+                // one against a server that is down.
+                if matches!(
+                    e,
+                    ConnectorError::Fatal { .. } | ConnectorError::Transient { .. }
+                ) {
                     return Err(ApplyError::Target(e));
                 }
                 tracing::warn!(error = %e, "change failed; recorded, and retried by the next reconciliation");

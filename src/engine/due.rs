@@ -4,21 +4,35 @@
 //! that fails is tried again with growing gaps; work for a quarantined target waits.
 
 use super::apply::{self, ApplyError};
+use super::held;
 use super::targets::Target;
-use crate::plan;
+use crate::config::GuardConfig;
+use crate::hr::Person;
+use crate::plan::{self, Change};
 use crate::policy::RoleModel;
 use crate::schedule;
 use crate::store::{Pending, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What one pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct DueReport {
     /// People brought in line (and rescheduled for their next checkpoint, if any).
     pub settled: usize,
     /// People whose work failed on some target and waits for another try.
     pub waiting: usize,
+    /// People whose changes on some system are held by the mass-change guard (or wait
+    /// behind a held plan) for a person's decision.
+    pub held: usize,
+    /// New held plans.
+    pub plans: Vec<crate::store::HeldPlan>,
     pub tally: apply::Tally,
+    /// What was done per system.
+    pub per_system: BTreeMap<String, apply::Tally>,
+    /// For each person brought in line with some change applied: seconds from the moment
+    /// the work fell due (their record arrived, or their checkpoint day began) to applied.
+    pub latencies: Vec<f64>,
 }
 
 /// Failed attempts before the work is left to the next reconciliation (each attempt and
@@ -35,129 +49,241 @@ pub fn retry_gap(attempts: u32) -> SignedDuration {
     SignedDuration::try_from(gap).unwrap_or(SignedDuration::from_secs(600))
 }
 
-/// Applies the work due at `now` (up to `limit` people), earliest first.
+/// One person's work in a pass: what each target needs, planned from what it holds now.
+struct Work {
+    due: Pending,
+    person: Person,
+    event_id: String,
+    /// (target index, changes), for the targets with something to do.
+    planned: Vec<(usize, Vec<Change>)>,
+    /// Targets whose changes are held for this person (by index).
+    held: BTreeSet<usize>,
+    problems: Vec<String>,
+    /// Some change failed or could not be planned (not only a target that is away).
+    failed: bool,
+    /// A target this person needs is away (quarantined or unreachable) until its next
+    /// probe, the earliest of them.
+    away_until: Option<Timestamp>,
+}
+
+impl Work {
+    /// Notes that `target` cannot take changes now.
+    fn away(&mut self, target: &Target, reason: String) {
+        self.problems.push(reason);
+        match target.state.waiting() {
+            Some((_, next_probe)) => {
+                self.away_until = Some(self.away_until.map_or(next_probe, |t| t.min(next_probe)));
+            }
+            None => self.failed = true,
+        }
+    }
+}
+
+/// Applies the work due at `now` (up to `limit` people), earliest first: every due
+/// person is planned on every target from what it holds now, the mass-change guard judges
+/// each system's share of the pass, then what may go is applied.
 pub async fn apply_due(
     model: &RoleModel,
     store: &mut dyn Store,
     targets: &mut [Target],
+    guard: &GuardConfig,
     now: Timestamp,
     limit: usize,
     actor: &str,
 ) -> Result<DueReport, StoreError> {
     let mut report = DueReport::default();
+    let today = crate::clock::today(now);
+    let mut work = Vec::new();
     for due in store.due_pending(now, limit)? {
-        let span = tracing::info_span!("due", person = %due.employee_number);
-        let _enter = span.enter();
-        match apply_one(model, store, targets, &due, now, actor, &mut report).await? {
-            None => report.settled += 1,
-            Some(error) => {
-                report.waiting += 1;
-                if due.attempts + 1 >= MAX_ATTEMPTS {
-                    tracing::error!(%error, attempts = due.attempts + 1, "giving up for now; the next reconciliation plans it again");
-                    let next = next_checkpoint(model, store, &due.employee_number, now)?;
-                    store.settle_pending(&due.employee_number, next)?;
-                } else {
-                    let next_try = now.saturating_add(retry_gap(due.attempts)).unwrap_or(now);
-                    store.retry_pending(&due.employee_number, next_try, &error)?;
+        let Some(stored) = store.person(&due.employee_number)? else {
+            store.settle_pending(&due, None)?;
+            report.settled += 1;
+            continue;
+        };
+        let mut w = Work {
+            event_id: stored.event.event_id.as_str().to_string(),
+            person: stored.event.person,
+            due,
+            planned: Vec::new(),
+            held: BTreeSet::new(),
+            problems: Vec::new(),
+            failed: false,
+            away_until: None,
+        };
+        plan_person(model, targets, &mut w, today, now).await;
+        work.push(w);
+    }
+    for (index, target) in targets.iter().enumerate() {
+        let system = target.system();
+        let losing: Vec<(usize, &str, &[Change])> = work
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                w.planned
+                    .iter()
+                    .find(|(t, c)| *t == index && c.iter().any(|c| c.action.takes_access()))
+                    .map(|(_, c)| (i, w.person.employee_number.as_str(), c.as_slice()))
+            })
+            .collect();
+        let pairs: Vec<(&str, &[Change])> = losing.iter().map(|(_, e, c)| (*e, *c)).collect();
+        let verdict = held::judge(store, guard, system, &pairs, now, actor)?;
+        let held_people: Vec<usize> = losing.iter().map(|(i, _, _)| *i).collect();
+        match verdict {
+            held::Verdict::Go => {}
+            held::Verdict::Held(plan) => {
+                report.plans.push(plan);
+                for i in held_people {
+                    work[i].held.insert(index);
                 }
             }
+            held::Verdict::Waiting(_) => {
+                for i in held_people {
+                    work[i].held.insert(index);
+                }
+            }
+        }
+    }
+    for mut w in work {
+        let span = tracing::info_span!("due", person = %w.person.employee_number);
+        let _enter = span.enter();
+        let applied = apply_person(store, targets, &mut w, now, actor, &mut report).await?;
+        if !w.held.is_empty() {
+            // Left as it is, held, until a person decides: their other systems are done.
+            report.held += 1;
+            continue;
+        }
+        if w.problems.is_empty() {
+            report.settled += 1;
+            if applied {
+                let from = if w.due.due > Timestamp::UNIX_EPOCH {
+                    w.due.due
+                } else {
+                    w.due.since.unwrap_or(now)
+                };
+                report
+                    .latencies
+                    .push(now.duration_since(from).as_secs_f64().max(0.0));
+            }
+            let next = schedule::next_due(&w.person, model, today).and_then(schedule::due_at);
+            store.settle_pending(&w.due, next)?;
+            continue;
+        }
+        report.waiting += 1;
+        let error = w.problems.join("; ");
+        if let (false, Some(until)) = (w.failed, w.away_until) {
+            // Only a target that is away: wait for its next probe, however long it is
+            // away; it costs no attempt.
+            store.retry_pending(&w.due, until.max(now), &error, false)?;
+            continue;
+        }
+        if w.due.attempts + 1 >= MAX_ATTEMPTS {
+            tracing::error!(%error, attempts = w.due.attempts + 1, "giving up for now; the next reconciliation plans it again");
+            let next = schedule::next_due(&w.person, model, today).and_then(schedule::due_at);
+            store.settle_pending(&w.due, next)?;
+        } else {
+            let next_try = now.saturating_add(retry_gap(w.due.attempts)).unwrap_or(now);
+            store.retry_pending(&w.due, next_try, &error, true)?;
         }
     }
     Ok(report)
 }
 
-/// The start of the person's next checkpoint day after `now`, if they have one.
-fn next_checkpoint(
+/// Plans one person on every target that answers, from what it holds now.
+async fn plan_person(
     model: &RoleModel,
-    store: &dyn Store,
-    employee_number: &str,
-    now: Timestamp,
-) -> Result<Option<Timestamp>, StoreError> {
-    let today = crate::clock::today(now);
-    Ok(store
-        .person(employee_number)?
-        .and_then(|p| schedule::next_due(&p.event.person, model, today).and_then(schedule::due_at)))
-}
-
-/// One person on every target; `Some(error)` when some target could not be brought in
-/// line this time.
-async fn apply_one(
-    model: &RoleModel,
-    store: &mut dyn Store,
     targets: &mut [Target],
-    due: &Pending,
+    w: &mut Work,
+    today: jiff::civil::Date,
     now: Timestamp,
-    actor: &str,
-    report: &mut DueReport,
-) -> Result<Option<String>, StoreError> {
-    let Some(stored) = store.person(&due.employee_number)? else {
-        store.settle_pending(&due.employee_number, None)?;
-        return Ok(None);
-    };
-    let event_id = stored.event.event_id.as_str().to_string();
-    let person = stored.event.person;
-    let today = crate::clock::today(now);
-    let mut problems = Vec::new();
-    for target in targets.iter_mut() {
+) {
+    for (index, target) in targets.iter_mut().enumerate() {
         let system = target.system().to_string();
         if let Err(reason) = target.ready(now).await {
-            problems.push(format!("{system} is quarantined: {reason}"));
+            w.away(
+                target,
+                format!("{system} cannot take changes now: {reason}"),
+            );
             continue;
         }
         let accounts = match target
             .connector
-            .read_person(person.employee_number.as_str())
+            .read_person(w.person.employee_number.as_str())
             .await
         {
             Ok(a) => a,
             Err(e) => {
                 target.failed(&e, now);
-                problems.push(e.to_string());
+                w.away(target, e.to_string());
                 continue;
             }
         };
         let mine: Vec<&crate::account::Account> = accounts.iter().collect();
         let abilities = target.connector.capabilities().abilities();
-        let changes = plan::plan_for_target(model, &person, &mine, today, &system, &abilities);
-        if changes.is_empty() {
+        let changes = plan::plan_for_target(model, &w.person, &mine, today, &system, &abilities);
+        if !changes.is_empty() {
+            w.planned.push((index, changes));
+        }
+    }
+}
+
+/// Applies one person's planned changes, target by target, except what is held; true
+/// when some change was applied.
+async fn apply_person(
+    store: &mut dyn Store,
+    targets: &mut [Target],
+    w: &mut Work,
+    now: Timestamp,
+    actor: &str,
+    report: &mut DueReport,
+) -> Result<bool, StoreError> {
+    let mut applied = false;
+    for (index, changes) in std::mem::take(&mut w.planned) {
+        if w.held.contains(&index) {
+            continue;
+        }
+        let target = &mut targets[index];
+        let system = target.system().to_string();
+        // A target that went away earlier in this pass takes nothing more.
+        if let Err(reason) = target.ready(now).await {
+            w.away(
+                target,
+                format!("{system} cannot take changes now: {reason}"),
+            );
             continue;
         }
         match apply::apply_person(
             target.connector.as_ref(),
             store,
-            &person,
+            &w.person,
             &changes,
             apply::By {
                 at: now,
                 actor,
-                event_id: Some(event_id.as_str()),
+                event_id: Some(w.event_id.as_str()),
             },
         )
         .await
         {
             Ok(t) => {
                 if t.failed > 0 || t.skipped > 0 {
-                    problems.push(format!(
+                    w.failed = true;
+                    w.problems.push(format!(
                         "{system}: {} change(s) failed, {} skipped (see the audit trail)",
                         t.failed, t.skipped
                     ));
                 }
+                applied |= t.applied + t.work_items > 0;
                 report.tally += t;
+                *report.per_system.entry(system).or_default() += t;
             }
             Err(ApplyError::Target(e)) => {
                 target.failed(&e, now);
-                problems.push(e.to_string());
+                w.away(target, e.to_string());
             }
             Err(ApplyError::Store(e)) => return Err(e),
         }
     }
-    if problems.is_empty() {
-        let next = schedule::next_due(&person, model, today).and_then(schedule::due_at);
-        store.settle_pending(&due.employee_number, next)?;
-        Ok(None)
-    } else {
-        Ok(Some(problems.join("; ")))
-    }
+    Ok(applied)
 }
 
 #[cfg(test)]

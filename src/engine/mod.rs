@@ -7,11 +7,14 @@
 //! - [`apply`]: one person's changes on one target, each audited; work items tracked.
 //! - [`due`]: the pending work the store holds (an HR record changed, a checkpoint day
 //!   begun) applied to every target by itself, retried with backoff.
+//! - [`held`]: the mass-change guard for the daemon's own changes, and a person's
+//!   approval or rejection of what it held.
 //! - [`targets`]: the configured targets, built by type through the connector registry,
 //!   each with its own state (online, or quarantined with a reason and a next probe).
 
 pub mod apply;
 pub mod due;
+pub mod held;
 pub mod ingest;
 pub mod reconcile;
 pub mod targets;

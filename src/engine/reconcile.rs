@@ -30,6 +30,11 @@ pub struct Run<'a> {
     pub approve: bool,
     /// The most a run may disable or delete of a system's accounts without approval.
     pub max_removal_share: f64,
+    /// The windowed mass-change guard the daemon's own changes go through: a run under
+    /// `max_removal_share` still holds the people losing access when the window is over
+    /// its limit (or a plan for the system is undecided), so reconciling never slips past
+    /// a held plan. `None` in tests of the other parts.
+    pub guard: Option<&'a crate::config::GuardConfig>,
 }
 
 /// What happened on one target.
@@ -58,6 +63,9 @@ pub struct SystemReport {
     /// Accounts the plan would disable or delete, and their share of the system's.
     pub removed: usize,
     pub share: f64,
+    /// People whose changes were held by the windowed guard, and the plan they are in or
+    /// wait behind.
+    pub held: Option<(u64, usize)>,
     pub result: TargetOutcome,
 }
 
@@ -65,6 +73,9 @@ impl SystemReport {
     /// True when an operator must look: a failed change, a quarantine, a hold or an
     /// unreadable target.
     pub fn needs_attention(&self) -> bool {
+        if self.held.is_some() {
+            return true;
+        }
         match &self.result {
             TargetOutcome::DryRun => false,
             TargetOutcome::Applied(t) => t.failed > 0,
@@ -82,10 +93,25 @@ pub async fn reconcile(
     store: &mut dyn Store,
     targets: &mut [Target],
 ) -> Result<Vec<SystemReport>, StoreError> {
+    // People held by the mass-change guard wait for a person's decision: their accounts
+    // are left as they are until then.
+    let held: std::collections::BTreeSet<String> = store
+        .pending()?
+        .into_iter()
+        .filter(|p| p.held_by.is_some())
+        .map(|p| p.employee_number)
+        .collect();
+    if !held.is_empty() {
+        tracing::warn!(
+            people = held.len(),
+            "people held by an undecided plan are left alone (see `turnstile held`)"
+        );
+    }
     let people: Vec<Person> = store
         .persons()?
         .into_iter()
         .map(|p| p.event.person)
+        .filter(|p| !held.contains(p.employee_number.as_str()))
         .collect();
     let mut reports = Vec::with_capacity(targets.len());
     for target in targets.iter_mut() {
@@ -111,6 +137,7 @@ pub async fn reconcile_target(
         people: 0,
         removed: 0,
         share: 0.0,
+        held: None,
         result: TargetOutcome::DryRun,
     };
     if let Err(reason) = target.ready(run.now).await {
@@ -163,6 +190,26 @@ pub async fn reconcile_target(
         return Ok(report);
     }
     drop(accounts);
+    let mut planned = planned;
+    if let (Some(guard), false) = (run.guard, run.approve) {
+        let losing: Vec<(&str, &[Change])> = planned
+            .iter()
+            .filter(|(_, c)| c.iter().any(|c| c.action.takes_access()))
+            .map(|(p, c)| (p.employee_number.as_str(), c.as_slice()))
+            .collect();
+        let verdict = super::held::judge(store, guard, &system, &losing, run.now, run.actor)?;
+        let id = match verdict {
+            super::held::Verdict::Go => None,
+            super::held::Verdict::Held(plan) => Some(plan.id),
+            super::held::Verdict::Waiting(id) => Some(id),
+        };
+        if let Some(id) = id {
+            let held: std::collections::BTreeSet<String> =
+                losing.iter().map(|(e, _)| e.to_string()).collect();
+            report.held = Some((id, held.len()));
+            planned.retain(|(p, _)| !held.contains(p.employee_number.as_str()));
+        }
+    }
     if target.connector.capabilities().work_items {
         // The export just read is the system's own word: an item whose change is no
         // longer planned has been done.
@@ -262,6 +309,7 @@ mod tests {
             dry_run: false,
             approve: false,
             max_removal_share: 1.0,
+            guard: None,
         }
     }
 

@@ -19,6 +19,40 @@ pub enum TargetState {
         next_probe: Timestamp,
         failed_probes: u32,
     },
+    /// Not answering (a transient error that outlasted the connector's own retries):
+    /// changes wait until a probe passes.
+    Unreachable {
+        reason: String,
+        since: Timestamp,
+        next_probe: Timestamp,
+        failed_probes: u32,
+    },
+}
+
+impl TargetState {
+    /// Why changes cannot go to the target, and when it is probed next; `None` online.
+    pub fn waiting(&self) -> Option<(&str, Timestamp)> {
+        match self {
+            TargetState::Online => None,
+            TargetState::Quarantined {
+                reason, next_probe, ..
+            }
+            | TargetState::Unreachable {
+                reason, next_probe, ..
+            } => Some((reason, *next_probe)),
+        }
+    }
+}
+
+/// The gap before the next probe of an unreachable target: 1 s, doubling, at most 30 s,
+/// so its waiting changes flow soon after it is back.
+pub fn unreachable_gap(failed_probes: u32) -> SignedDuration {
+    let gap = crate::retry::gap(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(30),
+        failed_probes,
+    );
+    SignedDuration::try_from(gap).unwrap_or(SignedDuration::from_secs(30))
 }
 
 /// The gap before the next probe of a quarantined target: 30 s, doubling with each failed
@@ -59,7 +93,7 @@ impl Target {
                 failed_probes,
                 ..
             } => (*since, failed_probes + 1),
-            TargetState::Online => (now, 0),
+            _ => (now, 0),
         };
         tracing::error!(system = %self.system(), %reason, "target quarantined: nothing more is sent to it until it answers again");
         self.state = TargetState::Quarantined {
@@ -70,27 +104,57 @@ impl Target {
         };
     }
 
-    /// Takes note of a connector error: a fatal one quarantines the target. True when it
-    /// did.
-    pub fn failed(&mut self, e: &crate::connectors::ConnectorError, now: Timestamp) -> bool {
-        let fatal = matches!(e, crate::connectors::ConnectorError::Fatal { .. });
-        if fatal {
-            self.quarantine(e.to_string(), now);
-        }
-        fatal
+    /// Marks the target unreachable until a probe passes; said once when it goes away.
+    pub fn unreachable(&mut self, reason: String, now: Timestamp) {
+        let (since, failed_probes) = match &self.state {
+            TargetState::Unreachable {
+                since,
+                failed_probes,
+                ..
+            } => (*since, failed_probes + 1),
+            _ => {
+                tracing::warn!(system = %self.system(), %reason, "target cannot be reached: its changes wait and flow once it answers");
+                (now, 0)
+            }
+        };
+        self.state = TargetState::Unreachable {
+            reason,
+            since,
+            next_probe: now
+                .saturating_add(unreachable_gap(failed_probes))
+                .unwrap_or(now),
+            failed_probes,
+        };
     }
 
-    /// Whether changes may go to the target now: online, or quarantined with a probe due
-    /// that passes (then it is online again). The reason when it may not.
+    /// Takes note of a connector error: a fatal one quarantines the target, a transient
+    /// one (already retried by the connector) marks it unreachable. True when it was
+    /// quarantined.
+    pub fn failed(&mut self, e: &crate::connectors::ConnectorError, now: Timestamp) -> bool {
+        use crate::connectors::ConnectorError;
+        match e {
+            ConnectorError::Fatal { .. } => {
+                self.quarantine(e.to_string(), now);
+                true
+            }
+            ConnectorError::Transient { .. } => {
+                if !matches!(self.state, TargetState::Quarantined { .. }) {
+                    self.unreachable(e.to_string(), now);
+                }
+                false
+            }
+            ConnectorError::Permanent { .. } => false,
+        }
+    }
+
+    /// Whether changes may go to the target now: online, or waiting with a probe due that
+    /// passes (then it is online again). The reason when it may not.
     pub async fn ready(&mut self, now: Timestamp) -> Result<(), String> {
-        let TargetState::Quarantined {
-            reason, next_probe, ..
-        } = &self.state
-        else {
+        let Some((reason, next_probe)) = self.state.waiting() else {
             return Ok(());
         };
-        if now < *next_probe {
-            return Err(reason.clone());
+        if now < next_probe {
+            return Err(reason.to_string());
         }
         match self.connector.health().await {
             Ok(()) => {
@@ -99,7 +163,11 @@ impl Target {
                 Ok(())
             }
             Err(e) => {
-                self.quarantine(e.to_string(), now);
+                if matches!(self.state, TargetState::Quarantined { .. }) {
+                    self.quarantine(e.to_string(), now);
+                } else {
+                    self.unreachable(e.to_string(), now);
+                }
                 Err(e.to_string())
             }
         }

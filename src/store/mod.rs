@@ -133,6 +133,78 @@ pub struct Pending {
     pub last_error: Option<String>,
     /// Not before this (backoff after a failed attempt).
     pub next_try: Timestamp,
+    /// Waiting for a person's decision on this held plan (`turnstile approve`/`reject`):
+    /// not applied, and left alone by reconciliation, until then.
+    pub held_by: Option<u64>,
+    /// When it was last made pending by an HR record (for the effective→applied metric).
+    pub since: Option<Timestamp>,
+    /// Counts the HR records that made it pending. Settling or retrying work read with an
+    /// older count changes nothing: a record that arrived while the work was being applied
+    /// is never lost under it.
+    pub generation: u64,
+}
+
+/// A plan the mass-change guard stopped: the changes that would take access away from too
+/// many accounts of one system in one window, kept exactly as planned until a named person
+/// approves or rejects them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HeldPlan {
+    pub id: u64,
+    pub system: String,
+    pub created_at: Timestamp,
+    /// Why it was held, with the numbers and the limit.
+    pub reason: String,
+    pub people: usize,
+    pub changes: usize,
+    pub status: HeldStatus,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<Timestamp>,
+    /// The reason given with a rejection.
+    pub note: Option<String>,
+}
+
+impl HeldPlan {
+    /// The reference people quote: `HP-000007`.
+    pub fn reference(&self) -> String {
+        format!("HP-{:06}", self.id)
+    }
+
+    /// Reads `7`, `HP-7` or `HP-000007`.
+    pub fn parse_reference(text: &str) -> Option<u64> {
+        let t = text.trim();
+        let digits = t
+            .strip_prefix("HP-")
+            .or_else(|| t.strip_prefix("hp-"))
+            .unwrap_or(t);
+        digits.parse().ok().filter(|n| *n > 0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldStatus {
+    Held,
+    Approved,
+    Rejected,
+}
+
+impl HeldStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeldStatus::Held => "held",
+            HeldStatus::Approved => "approved",
+            HeldStatus::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<HeldStatus> {
+        match text {
+            "held" => Some(HeldStatus::Held),
+            "approved" => Some(HeldStatus::Approved),
+            "rejected" => Some(HeldStatus::Rejected),
+            _ => None,
+        }
+    }
 }
 
 /// Filters for reading the trail.
@@ -167,6 +239,16 @@ pub enum StoreError {
     /// The database itself failed (any backend: SQLite, PostgreSQL).
     #[error("state store: {0}; if this repeats, run `turnstile audit --verify` and check the disk")]
     Database(String),
+    #[error(
+        "held plan HP-{id:06} is {status}, not held{by}: a plan is decided once; see `turnstile held`"
+    )]
+    AlreadyDecided {
+        id: u64,
+        status: &'static str,
+        by: String,
+    },
+    #[error("there is no held plan HP-{0:06}; `turnstile held` lists them")]
+    NoSuchPlan(u64),
     #[error(
         "state store holds a record it cannot read for {key}: {detail}; it was written by another version or edited by hand"
     )]
@@ -293,19 +375,69 @@ pub trait Store {
     fn pending(&self) -> Result<Vec<Pending>, StoreError>;
 
     /// Done for now: the person is next due at `next` (their next checkpoint), or never.
-    fn settle_pending(
-        &mut self,
-        employee_number: &str,
-        next: Option<Timestamp>,
-    ) -> Result<(), StoreError>;
+    /// Only if no HR record made them pending again since `work` was read.
+    fn settle_pending(&mut self, work: &Pending, next: Option<Timestamp>)
+    -> Result<(), StoreError>;
 
-    /// An attempt failed: try again at `next_try`, keeping the error for operators.
+    /// An attempt failed: try again at `next_try`, keeping the error for operators. With
+    /// `counts`, it is one more failed attempt; without, it only waited (for a target
+    /// that is away).
+    /// Only if no HR record made them pending again since `work` was read (then the new
+    /// record is due at once instead).
     fn retry_pending(
         &mut self,
-        employee_number: &str,
+        work: &Pending,
         next_try: Timestamp,
         error: &str,
+        counts: bool,
     ) -> Result<(), StoreError>;
+
+    /// Stores a held plan for `system` with its changes, marks every person in it as held
+    /// by it (their pending work waits), and writes `draft` (its reason prefixed with the
+    /// plan's reference), all in one transaction.
+    fn hold_plan(
+        &mut self,
+        system: &str,
+        reason: &str,
+        changes: &[crate::plan::Change],
+        draft: Draft,
+    ) -> Result<HeldPlan, StoreError>;
+
+    /// These people's pending work waits behind held plan `id` (it was planned while the
+    /// plan was undecided); it is looked at afresh once the plan is decided.
+    fn wait_behind(&mut self, id: u64, employee_numbers: &[String]) -> Result<(), StoreError>;
+
+    /// Held plans, optionally of one status, by id.
+    fn held_plans(&self, status: Option<HeldStatus>) -> Result<Vec<HeldPlan>, StoreError>;
+
+    /// One held plan and its changes, in the order they were planned.
+    fn held_plan(
+        &self,
+        id: u64,
+    ) -> Result<Option<(HeldPlan, Vec<crate::plan::Change>)>, StoreError>;
+
+    /// Decides a plan that is still held: records who and when (and `note`), writes `drafts`,
+    /// and sets the pending work of everyone held by it as `release` says (`Some(due)`:
+    /// looked at again then; `None`: nothing pending), releasing anyone else held by it at
+    /// once, in one transaction. [`StoreError::AlreadyDecided`] if it was decided before.
+    #[allow(clippy::too_many_arguments)]
+    fn decide_held_plan(
+        &mut self,
+        id: u64,
+        status: HeldStatus,
+        by: &str,
+        at: Timestamp,
+        note: Option<&str>,
+        release: &[(String, Option<Timestamp>)],
+        drafts: Vec<Draft>,
+    ) -> Result<HeldPlan, StoreError>;
+
+    /// Accounts of `system` that lost access (an applied disable, revoke or delete) since
+    /// `since`: what the mass-change guard's window has already let through.
+    fn access_taken_since(&self, system: &str, since: Timestamp) -> Result<usize, StoreError>;
+
+    /// How many accounts the last full read of `system` found.
+    fn account_count(&self, system: &str) -> Result<usize, StoreError>;
 
     /// The open work item for this change, if there is one.
     fn open_work_item(&self, key: &WorkItemKey) -> Result<Option<WorkItem>, StoreError>;

@@ -5,8 +5,8 @@
 //! the hash chain is what detects deliberate tampering with the file.
 
 use super::{
-    AuditFilter, DeadLettered, EventFollowUp, Outcome, Pending, Store, StoreError, StoredPerson,
-    WorkItem, WorkItemKey, WorkItemStatus, judge,
+    AuditFilter, DeadLettered, EventFollowUp, HeldPlan, HeldStatus, Outcome, Pending, Store,
+    StoreError, StoredPerson, WorkItem, WorkItemKey, WorkItemStatus, judge,
 };
 use crate::account::Account;
 use crate::audit::{self, AuditKey, Break, Draft, Entry, Verified};
@@ -80,9 +80,32 @@ CREATE TABLE IF NOT EXISTS pending (
     due_us          INTEGER NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT,
-    next_try_us     INTEGER NOT NULL DEFAULT 0
+    next_try_us     INTEGER NOT NULL DEFAULT 0,
+    held_by         INTEGER,
+    since_us        INTEGER,
+    generation      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS pending_by_due ON pending (due_us);
+CREATE TABLE IF NOT EXISTS held_plan (
+    id              INTEGER PRIMARY KEY,
+    system          TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    people          INTEGER NOT NULL,
+    changes         INTEGER NOT NULL,
+    status          TEXT NOT NULL,
+    decided_by      TEXT,
+    decided_at      TEXT,
+    note            TEXT
+);
+CREATE TABLE IF NOT EXISTS held_change (
+    plan_id         INTEGER NOT NULL REFERENCES held_plan (id),
+    ord             INTEGER NOT NULL,
+    employee_number TEXT NOT NULL,
+    change_json     TEXT NOT NULL,
+    PRIMARY KEY (plan_id, ord)
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at_us);
 CREATE TABLE IF NOT EXISTS audit_head (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     seq  INTEGER NOT NULL,
@@ -270,6 +293,16 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if !has_mac {
         conn.execute_batch("ALTER TABLE audit ADD COLUMN mac TEXT")?;
     }
+    let has_held_by: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('pending') WHERE name = 'held_by'")?
+        .exists([])?;
+    if !has_held_by {
+        conn.execute_batch(
+            "ALTER TABLE pending ADD COLUMN held_by INTEGER; ALTER TABLE pending ADD COLUMN since_us INTEGER;
+             ALTER TABLE pending ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
+        )?;
+    }
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS pending_by_plan ON pending (held_by)")?;
     Ok(())
 }
 
@@ -428,10 +461,12 @@ impl Store for SqliteStore {
                     write_person(&tx, event)?;
                     // Their access is brought in line as soon as a daemon can.
                     tx.prepare_cached(
-                        "INSERT INTO pending (employee_number, due_us, attempts, next_try_us) VALUES (?1, 0, 0, 0)
-                         ON CONFLICT (employee_number) DO UPDATE SET due_us = 0, attempts = 0, next_try_us = 0, last_error = NULL",
+                        "INSERT INTO pending (employee_number, due_us, attempts, next_try_us, since_us) VALUES (?1, 0, 0, 0, ?2)
+                         ON CONFLICT (employee_number) DO UPDATE SET due_us = 0, attempts = 0, next_try_us = 0,
+                             last_error = NULL, held_by = NULL, since_us = excluded.since_us,
+                             generation = generation + 1",
                     )?
-                    .execute([key])?;
+                    .execute(params![key, micros(Timestamp::now())])?;
                     note_seen(&tx, event, &digest)?;
                     append(&tx, audit_key.as_ref(), drafts)?;
                 }
@@ -605,36 +640,38 @@ impl Store for SqliteStore {
     }
 
     fn due_pending(&self, now: Timestamp, limit: usize) -> Result<Vec<Pending>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT employee_number, due_us, attempts, last_error, next_try_us FROM pending
-             WHERE due_us <= ?1 AND next_try_us <= ?1 ORDER BY due_us, employee_number LIMIT ?2",
-        )?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {PENDING_COLUMNS} FROM pending
+             WHERE due_us <= ?1 AND next_try_us <= ?1 AND held_by IS NULL ORDER BY due_us, employee_number LIMIT ?2"
+        ))?;
         let rows = stmt.query_map(params![micros(now), limit as i64], read_pending)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn pending(&self) -> Result<Vec<Pending>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT employee_number, due_us, attempts, last_error, next_try_us FROM pending ORDER BY due_us, employee_number",
-        )?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {PENDING_COLUMNS} FROM pending ORDER BY due_us, employee_number"
+        ))?;
         let rows = stmt.query_map([], read_pending)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn settle_pending(
         &mut self,
-        employee_number: &str,
+        work: &Pending,
         next: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let tx = self.write()?;
+        let (who, generation) = (&work.employee_number, work.generation as i64);
         match next {
             Some(at) => tx.execute(
-                "UPDATE pending SET due_us = ?2, attempts = 0, last_error = NULL, next_try_us = 0 WHERE employee_number = ?1",
-                params![employee_number, micros(at)],
+                "UPDATE pending SET due_us = ?2, attempts = 0, last_error = NULL, next_try_us = 0, since_us = NULL
+                 WHERE employee_number = ?1 AND generation = ?3 AND held_by IS NULL",
+                params![who, micros(at), generation],
             )?,
             None => tx.execute(
-                "DELETE FROM pending WHERE employee_number = ?1",
-                [employee_number],
+                "DELETE FROM pending WHERE employee_number = ?1 AND generation = ?2 AND held_by IS NULL",
+                params![who, generation],
             )?,
         };
         tx.commit()?;
@@ -643,17 +680,206 @@ impl Store for SqliteStore {
 
     fn retry_pending(
         &mut self,
-        employee_number: &str,
+        work: &Pending,
         next_try: Timestamp,
         error: &str,
+        counts: bool,
     ) -> Result<(), StoreError> {
         let tx = self.write()?;
         tx.execute(
-            "UPDATE pending SET attempts = attempts + 1, last_error = ?2, next_try_us = ?3 WHERE employee_number = ?1",
-            params![employee_number, error, micros(next_try)],
+            "UPDATE pending SET attempts = attempts + ?4, last_error = ?2, next_try_us = ?3
+             WHERE employee_number = ?1 AND generation = ?5 AND held_by IS NULL",
+            params![
+                work.employee_number,
+                error,
+                micros(next_try),
+                i64::from(counts),
+                work.generation as i64
+            ],
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn hold_plan(
+        &mut self,
+        system: &str,
+        reason: &str,
+        changes: &[crate::plan::Change],
+        mut draft: Draft,
+    ) -> Result<HeldPlan, StoreError> {
+        let audit_key = self.key.clone();
+        let people: std::collections::BTreeSet<&str> =
+            changes.iter().map(|c| c.employee_number.as_str()).collect();
+        let tx = self.write()?;
+        tx.execute(
+            "INSERT INTO held_plan (system, created_at, reason, people, changes, status) VALUES (?1, ?2, ?3, ?4, ?5, 'held')",
+            params![
+                system,
+                draft.at.to_string(),
+                reason,
+                people.len() as i64,
+                changes.len() as i64
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO held_change (plan_id, ord, employee_number, change_json) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (ord, change) in changes.iter().enumerate() {
+                let json = serde_json::to_string(change).map_err(|e| StoreError::Corrupt {
+                    key: change.employee_number.clone(),
+                    detail: e.to_string(),
+                })?;
+                insert.execute(params![id, ord as i64, change.employee_number, json])?;
+            }
+            let mut hold = tx.prepare_cached(HOLD_PENDING)?;
+            for person in &people {
+                hold.execute(params![id, person])?;
+            }
+        }
+        draft.reason = format!("HP-{id:06}: {}", draft.reason);
+        append(&tx, audit_key.as_ref(), vec![draft])?;
+        let plan = tx.query_row(
+            &format!("SELECT {HELD_PLAN_COLUMNS} FROM held_plan WHERE id = ?1"),
+            [id],
+            read_held_plan,
+        )?;
+        tx.commit()?;
+        Ok(plan)
+    }
+
+    fn wait_behind(&mut self, id: u64, employee_numbers: &[String]) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        {
+            let mut hold = tx.prepare_cached(HOLD_PENDING)?;
+            for person in employee_numbers {
+                hold.execute(params![id as i64, person])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn held_plans(&self, status: Option<HeldStatus>) -> Result<Vec<HeldPlan>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {HELD_PLAN_COLUMNS} FROM held_plan WHERE (?1 IS NULL OR status = ?1) ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([status.map(HeldStatus::as_str)], read_held_plan)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn held_plan(
+        &self,
+        id: u64,
+    ) -> Result<Option<(HeldPlan, Vec<crate::plan::Change>)>, StoreError> {
+        let Some(plan) = self
+            .conn
+            .query_row(
+                &format!("SELECT {HELD_PLAN_COLUMNS} FROM held_plan WHERE id = ?1"),
+                [id as i64],
+                read_held_plan,
+            )
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT change_json FROM held_change WHERE plan_id = ?1 ORDER BY ord")?;
+        let mut changes = Vec::new();
+        for json in stmt.query_map([id as i64], |r| r.get::<_, String>(0))? {
+            let json = json?;
+            changes.push(
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    key: plan.reference(),
+                    detail: e.to_string(),
+                })?,
+            );
+        }
+        Ok(Some((plan, changes)))
+    }
+
+    fn decide_held_plan(
+        &mut self,
+        id: u64,
+        status: HeldStatus,
+        by: &str,
+        at: Timestamp,
+        note: Option<&str>,
+        release: &[(String, Option<Timestamp>)],
+        drafts: Vec<Draft>,
+    ) -> Result<HeldPlan, StoreError> {
+        let audit_key = self.key.clone();
+        let tx = self.write()?;
+        let current = tx
+            .query_row(
+                &format!("SELECT {HELD_PLAN_COLUMNS} FROM held_plan WHERE id = ?1"),
+                [id as i64],
+                read_held_plan,
+            )
+            .optional()?
+            .ok_or(StoreError::NoSuchPlan(id))?;
+        if current.status != HeldStatus::Held {
+            return Err(StoreError::AlreadyDecided {
+                id,
+                status: current.status.as_str(),
+                by: current
+                    .decided_by
+                    .map(|b| format!(" (by {b})"))
+                    .unwrap_or_default(),
+            });
+        }
+        tx.execute(
+            "UPDATE held_plan SET status = ?2, decided_by = ?3, decided_at = ?4, note = ?5 WHERE id = ?1",
+            params![id as i64, status.as_str(), by, at.to_string(), note],
+        )?;
+        {
+            let mut settle = tx.prepare_cached(
+                "UPDATE pending SET held_by = NULL, due_us = ?2, attempts = 0, last_error = NULL, next_try_us = 0
+                 WHERE employee_number = ?1 AND held_by = ?3",
+            )?;
+            let mut drop_row = tx.prepare_cached(
+                "DELETE FROM pending WHERE employee_number = ?1 AND held_by = ?2",
+            )?;
+            for (person, due) in release {
+                match due {
+                    Some(due) => settle.execute(params![person, micros(*due), id as i64])?,
+                    None => drop_row.execute(params![person, id as i64])?,
+                };
+            }
+        }
+        // Anyone else who waited behind it is looked at afresh at once.
+        tx.execute(
+            "UPDATE pending SET held_by = NULL, due_us = 0, attempts = 0, last_error = NULL, next_try_us = 0 WHERE held_by = ?1",
+            [id as i64],
+        )?;
+        append(&tx, audit_key.as_ref(), drafts)?;
+        let plan = tx.query_row(
+            &format!("SELECT {HELD_PLAN_COLUMNS} FROM held_plan WHERE id = ?1"),
+            [id as i64],
+            read_held_plan,
+        )?;
+        tx.commit()?;
+        Ok(plan)
+    }
+
+    fn access_taken_since(&self, system: &str, since: Timestamp) -> Result<usize, StoreError> {
+        let n: i64 = self.conn.prepare_cached(
+            "SELECT count(DISTINCT account) FROM audit WHERE at_us >= ?2 AND system = ?1 AND outcome = 'applied'
+             AND (action = 'change.disable' OR action = 'change.delete' OR action LIKE 'change.revoke %')",
+        )?
+        .query_row(params![system, micros(since)], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
+    fn account_count(&self, system: &str) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM account WHERE system = ?1")?
+            .query_row([system], |r| r.get(0))?;
+        Ok(n as usize)
     }
 
     fn open_work_item(&self, key: &WorkItemKey) -> Result<Option<WorkItem>, StoreError> {
@@ -814,6 +1040,14 @@ impl Store for SqliteStore {
     }
 }
 
+/// Marks a person's work as held by a plan (a person reconciliation found has no pending
+/// row yet: one is made, so the hold is kept and they are looked at once it is decided).
+const HOLD_PENDING: &str = "INSERT INTO pending (employee_number, due_us, attempts, next_try_us, held_by) VALUES (?2, 0, 0, 0, ?1)
+     ON CONFLICT (employee_number) DO UPDATE SET held_by = ?1, attempts = 0, last_error = NULL, next_try_us = 0";
+
+const PENDING_COLUMNS: &str =
+    "employee_number, due_us, attempts, last_error, next_try_us, held_by, since_us, generation";
+
 fn read_pending(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
     let at = |us: i64| Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH);
     Ok(Pending {
@@ -822,6 +1056,28 @@ fn read_pending(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
         attempts: r.get::<_, i64>(2)? as u32,
         last_error: r.get(3)?,
         next_try: at(r.get(4)?),
+        held_by: r.get::<_, Option<i64>>(5)?.map(|id| id as u64),
+        since: r.get::<_, Option<i64>>(6)?.map(at),
+        generation: r.get::<_, i64>(7)? as u64,
+    })
+}
+
+const HELD_PLAN_COLUMNS: &str =
+    "id, system, created_at, reason, people, changes, status, decided_by, decided_at, note";
+
+fn read_held_plan(r: &rusqlite::Row<'_>) -> rusqlite::Result<HeldPlan> {
+    let time = |text: Option<String>| text.and_then(|t| t.parse::<Timestamp>().ok());
+    Ok(HeldPlan {
+        id: r.get::<_, i64>(0)? as u64,
+        system: r.get(1)?,
+        created_at: time(r.get(2)?).unwrap_or(Timestamp::UNIX_EPOCH),
+        reason: r.get(3)?,
+        people: r.get::<_, i64>(4)? as usize,
+        changes: r.get::<_, i64>(5)? as usize,
+        status: HeldStatus::parse(&r.get::<_, String>(6)?).unwrap_or(HeldStatus::Held),
+        decided_by: r.get(7)?,
+        decided_at: time(r.get(8)?),
+        note: r.get(9)?,
     })
 }
 

@@ -2,7 +2,7 @@
 //! Samba AD by themselves, with no `reconcile` run, and each change is audited with the
 //! event behind it.
 
-use crate::kafka::{Setup, brokers, produce, producer, rec};
+use crate::kafka::{Setup, brokers, produce, producer, rec, wait_until};
 use crate::ldap::Dir;
 use serde_json::json;
 use std::time::Duration;
@@ -71,61 +71,8 @@ async fn hr_events_change_active_directory_by_themselves() {
         .await;
     let brokers = brokers();
     let setup = Setup::new(&brokers, 1, true).await;
-    let d = setup.dir.path();
-    std::fs::write(d.join("model.toml"), MODEL).unwrap();
     let cfg = dir.config("ad");
-    let pw = d.join("ad.pw");
-    std::fs::write(&pw, cfg.bind_password.expose()).unwrap();
-    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    std::fs::write(
-        &setup.config,
-        format!(
-            r#"[store]
-path = "{store}"
-[policy]
-path = "{model}"
-[daemon]
-listen = "{admin}"
-apply_every_ms = 100
-[kafka]
-brokers = "{brokers}"
-topic = "{topic}"
-group_id = "{group}"
-session_timeout_ms = 2000
-[kafka.consumer]
-"fetch.wait.max.ms" = "50"
-[kafka.producer]
-"enable.idempotence" = "false"
-[targets.ad]
-type = "ldap"
-dialect = "active_directory"
-url = "{url}"
-ca_file = "{ca}"
-tls_verify_hostname = false
-bind_dn = "{bind}"
-bind_password_file = "{pw}"
-base_dn = "{base}"
-users_container = "{users}"
-groups_container = "{groups}"
-upn_suffix = "example.nhs.uk"
-timeout_secs = 10
-"#,
-            store = setup.store.display(),
-            model = d.join("model.toml").display(),
-            admin = setup.admin,
-            brokers = brokers,
-            topic = setup.topic,
-            group = setup.group,
-            url = cfg.url,
-            ca = cfg.ca_file.as_ref().unwrap().display(),
-            bind = cfg.bind_dn,
-            pw = pw.display(),
-            base = cfg.base_dn,
-            users = cfg.users_container,
-            groups = cfg.groups_container,
-        ),
-    )
-    .unwrap();
+    write_daemon_config(&setup, &brokers, &cfg, "");
 
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
@@ -298,6 +245,89 @@ timeout_secs = 10
     assert!(store.due_pending(now, 10).unwrap().is_empty());
 }
 
+/// The daemon's config for `setup`, with the LDAP target `cfg` as `[targets.ad]` (its
+/// password in a file only its owner can read) and `extra` sections.
+fn write_daemon_config(
+    setup: &Setup,
+    brokers: &str,
+    cfg: &turnstile::connectors::ldap::LdapConfig,
+    extra: &str,
+) {
+    write_daemon_config_with(setup, brokers, cfg, "", extra)
+}
+
+/// As [`write_daemon_config`], with `daemon` lines added to `[daemon]`.
+fn write_daemon_config_with(
+    setup: &Setup,
+    brokers: &str,
+    cfg: &turnstile::connectors::ldap::LdapConfig,
+    daemon: &str,
+    extra: &str,
+) {
+    let d = setup.dir.path();
+    std::fs::write(d.join("model.toml"), MODEL).unwrap();
+    let pw = d.join("ad.pw");
+    std::fs::write(&pw, cfg.bind_password.expose()).unwrap();
+    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let dialect = match cfg.dialect {
+        turnstile::connectors::ldap::Dialect::ActiveDirectory => format!(
+            "dialect = \"active_directory\"\nca_file = \"{}\"\ntls_verify_hostname = false\nupn_suffix = \"example.nhs.uk\"",
+            cfg.ca_file.as_ref().unwrap().display()
+        ),
+        turnstile::connectors::ldap::Dialect::OpenLdap => {
+            "dialect = \"open_ldap\"\nallow_plain_bind = true".to_string()
+        }
+    };
+    std::fs::write(
+        &setup.config,
+        format!(
+            r#"[store]
+path = "{store}"
+[policy]
+path = "{model}"
+[daemon]
+listen = "{admin}"
+apply_every_ms = 100
+check_every_secs = 1
+{daemon}
+[kafka]
+brokers = "{brokers}"
+topic = "{topic}"
+group_id = "{group}"
+session_timeout_ms = 2000
+auto_commit_interval_ms = 200
+[kafka.consumer]
+"fetch.wait.max.ms" = "50"
+[kafka.producer]
+"enable.idempotence" = "false"
+{extra}
+[targets.ad]
+type = "ldap"
+{dialect}
+url = "{url}"
+bind_dn = "{bind}"
+bind_password_file = "{pw}"
+base_dn = "{base}"
+users_container = "{users}"
+groups_container = "{groups}"
+timeout_secs = 10
+"#,
+            store = setup.store.display(),
+            model = d.join("model.toml").display(),
+            admin = setup.admin,
+            topic = setup.topic,
+            group = setup.group,
+            url = cfg.url,
+            bind = cfg.bind_dn,
+            pw = pw.display(),
+            base = cfg.base_dn,
+            users = cfg.users_container,
+            groups = cfg.groups_container,
+        ),
+    )
+    .unwrap();
+}
+
 /// One pass of the daemon's applier at `now`.
 async fn pass(
     model: &turnstile::policy::RoleModel,
@@ -305,9 +335,675 @@ async fn pass(
     targets: &mut [turnstile::engine::targets::Target],
     now: &str,
 ) -> turnstile::engine::due::DueReport {
-    turnstile::engine::due::apply_due(model, store, targets, now.parse().unwrap(), 100, "test")
-        .await
+    pass_guarded(model, store, targets, &Default::default(), now).await
+}
+
+async fn pass_guarded(
+    model: &turnstile::policy::RoleModel,
+    store: &mut turnstile::store::sqlite::SqliteStore,
+    targets: &mut [turnstile::engine::targets::Target],
+    guard: &turnstile::config::GuardConfig,
+    now: &str,
+) -> turnstile::engine::due::DueReport {
+    turnstile::engine::due::apply_due(
+        model,
+        store,
+        targets,
+        guard,
+        now.parse().unwrap(),
+        100,
+        "test",
+    )
+    .await
+    .unwrap()
+}
+
+/// A held plan that is rejected applies none of its changes, and its people are not held
+/// again by themselves (they wait for their next checkpoint or a new HR record); a second
+/// batch while a plan is undecided waits behind it, never merged into it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_rejected_plan_changes_nothing() {
+    use std::sync::Arc;
+    use turnstile::engine::{held, ingest, targets::Target};
+    use turnstile::hr::{AssignmentStatus, EventKind, Source};
+    use turnstile::store::HeldStatus;
+    use turnstile_core::testkit;
+    let dir = Dir::openldap();
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
+        .await;
+    let model = turnstile::policy::RoleModel::parse("m.toml", MODEL)
         .unwrap()
+        .0;
+    let connector = Arc::new(LdapConnector::new(dir.config("ad"), false));
+    let mut targets = vec![Target::new(connector.clone())];
+    let mut store = turnstile::store::sqlite::SqliteStore::in_memory().unwrap();
+    let guard = turnstile::config::GuardConfig {
+        min_removals: 0,
+        max_removals: 1,
+        ..Default::default()
+    };
+    let at = |t: &str| -> jiff::Timestamp { t.parse().unwrap() };
+    let run = format!("J{}", std::process::id());
+    let people: Vec<String> = (1..=4).map(|i| format!("{run}-{i}")).collect();
+    let nurse = |number: &str, end: Option<&str>| {
+        let status = if end.is_some() {
+            AssignmentStatus::TerminateAssignment
+        } else {
+            AssignmentStatus::ActiveAssignment
+        };
+        let mut a = testkit::assignment(
+            &format!("{number}-1"),
+            status,
+            "",
+            "Staff Nurse",
+            "Ward 7",
+            "2020-01-01",
+            end,
+        );
+        a.staff_group = None;
+        let family = format!("Reject{}", &number[number.len() - 1..]);
+        testkit::named(number, "Held", &family, vec![a])
+    };
+    let record = |store: &mut turnstile::store::sqlite::SqliteStore, p, when: &str| {
+        let event = ingest::file_event(Source::Esr, p, at(when), EventKind::Mover).unwrap();
+        let today = turnstile::clock::today(at(when));
+        ingest::record(store, &model, &event, &[], today, "test").unwrap();
+    };
+    let enabled = |number: &String| {
+        let (c, n) = (connector.clone(), number.clone());
+        async move { c.read_person(&n).await.unwrap()[0].enabled }
+    };
+    for n in &people {
+        record(&mut store, nurse(n, None), "2026-11-01T08:00:00Z");
+    }
+    pass_guarded(
+        &model,
+        &mut store,
+        &mut targets,
+        &guard,
+        "2026-11-01T08:00:01Z",
+    )
+    .await;
+    // Two leave at once: over the limit of one, held.
+    for n in &people[..2] {
+        record(
+            &mut store,
+            nurse(n, Some("2026-11-09")),
+            "2026-11-10T08:00:00Z",
+        );
+    }
+    let r = pass_guarded(
+        &model,
+        &mut store,
+        &mut targets,
+        &guard,
+        "2026-11-10T08:00:01Z",
+    )
+    .await;
+    assert_eq!((r.plans.len(), r.held), (1, 2), "{r:?}");
+    let id = r.plans[0].id;
+    // A third leaves while it is undecided: they wait behind it, outside it.
+    record(
+        &mut store,
+        nurse(&people[2], Some("2026-11-09")),
+        "2026-11-10T09:00:00Z",
+    );
+    let r = pass_guarded(
+        &model,
+        &mut store,
+        &mut targets,
+        &guard,
+        "2026-11-10T09:00:01Z",
+    )
+    .await;
+    assert_eq!((r.plans.len(), r.held), (0, 1), "{r:?}");
+    assert_eq!(
+        store
+            .held_plan(id)
+            .unwrap()
+            .unwrap()
+            .1
+            .iter()
+            .filter(|c| c.employee_number == people[2])
+            .count(),
+        0
+    );
+    for n in &people[..3] {
+        assert!(enabled(n).await, "{n}: nothing applied while held");
+    }
+    let rejected = held::reject(
+        &model,
+        &mut store,
+        id,
+        "Sam Lee",
+        "ESR extract was cut",
+        at("2026-11-10T10:00:00Z"),
+    )
+    .unwrap();
+    assert_eq!(rejected.status, HeldStatus::Rejected);
+    assert!(
+        held::reject(
+            &model,
+            &mut store,
+            id,
+            "Sam Lee",
+            "again",
+            at("2026-11-10T10:00:01Z")
+        )
+        .is_err()
+    );
+    // The rejected two stay as they are; the one who waited is looked at afresh, alone
+    // within the limit, and goes through.
+    let r = pass_guarded(
+        &model,
+        &mut store,
+        &mut targets,
+        &guard,
+        "2026-11-10T10:00:02Z",
+    )
+    .await;
+    assert!(r.plans.is_empty(), "{r:?}");
+    assert!(enabled(&people[0]).await && enabled(&people[1]).await);
+    assert!(!enabled(&people[2]).await, "the one who waited behind it");
+    assert!(enabled(&people[3]).await);
+    let trail = store.audit(&AuditFilter::default()).unwrap();
+    assert!(trail.iter().any(|e| e.draft.action == "plan.rejected"
+        && e.draft.actor == "Sam Lee"
+        && e.draft.reason.contains("ESR extract was cut")));
+}
+
+/// The mass-change guard on the daemon's own changes: 6 of 20 staff (30 %) turned into
+/// leavers in one batch change nothing in the directory, a plan is held and shown in
+/// `/readyz`, `/metrics` and `turnstile held`, until `turnstile approve ID --as NAME`
+/// applies exactly it, under that name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_leaving_waits_for_a_named_approval() {
+    let dir = Dir::openldap();
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
+        .await;
+    let brokers = brokers();
+    let setup = Setup::new(&brokers, 1, true).await;
+    let cfg = dir.config("ad");
+    write_daemon_config(
+        &setup,
+        &brokers,
+        &cfg,
+        "[guard]\nmin_removals = 0\nmax_removals = 5\nmax_removal_share = 1.0",
+    );
+    let yesterday = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
+        .date()
+        .yesterday()
+        .unwrap()
+        .to_string();
+    let run = format!("G{}", std::process::id());
+    let staff: Vec<String> = (1..=20).map(|i| format!("{run}-{i}")).collect();
+    let (leavers, stayers) = staff.split_at(6);
+    let p = producer(&brokers, true);
+    let mut daemon = setup.start();
+    let in_post: Vec<_> = staff
+        .iter()
+        .map(|n| {
+            rec(
+                n,
+                &event(n, 1, "Staff Nurse", "Active Assignment", "2020-01-01", None),
+            )
+        })
+        .collect();
+    produce(&p, &setup.topic, &in_post).await;
+    let c = LdapConnector::new(cfg.clone(), false);
+    let enabled = |numbers: &[String]| {
+        let c = &c;
+        let numbers = numbers.to_vec();
+        async move {
+            let mut out = Vec::new();
+            for n in numbers {
+                out.push(
+                    c.read_person(&n)
+                        .await
+                        .unwrap()
+                        .first()
+                        .is_some_and(|a| a.enabled),
+                );
+            }
+            out
+        }
+    };
+    for _ in 0..300 {
+        if enabled(&staff).await.iter().all(|e| *e) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        enabled(&staff).await.iter().all(|e| *e),
+        "all 20 in post; see {}",
+        setup.log().display()
+    );
+    // The batch arrives while the daemon is down, so it is one window on start.
+    let status = daemon.terminate(Duration::from_secs(30));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let leaving: Vec<_> = leavers
+        .iter()
+        .map(|n| {
+            rec(
+                n,
+                &event(
+                    n,
+                    2,
+                    "Staff Nurse",
+                    "Terminate Assignment",
+                    "2020-01-01",
+                    Some(&yesterday),
+                ),
+            )
+        })
+        .collect();
+    produce(&p, &setup.topic, &leaving).await;
+    let daemon = setup.start();
+    let config = setup.config.display().to_string();
+    let cli = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
+            .args(args)
+            .args(["--config", &config])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let mut held = String::new();
+    wait_until("a held plan", Duration::from_secs(30), || {
+        held = cli(&["held", "--format", "json"]).1;
+        held.contains("\"status\":\"held\"")
+    });
+    let plan: serde_json::Value = serde_json::from_str(held.lines().next().unwrap()).unwrap();
+    let id = plan["id"].as_u64().unwrap().to_string();
+    assert_eq!(plan["system"], "ad", "{plan}");
+    assert_eq!(plan["people"], 6, "{plan}");
+    // Held: visible in health and metrics, and nothing of it applied, however long it
+    // waits.
+    wait_until("/readyz names the plan", Duration::from_secs(10), || {
+        daemon.get("/readyz").is_some_and(|(status, body)| {
+            status == 503 && body.contains(&format!("HP-{:06}", plan["id"].as_u64().unwrap()))
+        })
+    });
+    let (_, metrics) = daemon.get("/metrics").unwrap();
+    assert!(metrics.contains("turnstile_held_plans 1"), "{metrics}");
+    assert_eq!(
+        daemon.get("/healthz").map(|(s, _)| s),
+        Some(200),
+        "alive all the same"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        enabled(leavers).await.iter().all(|e| *e),
+        "nothing applied before the approval; see {}",
+        setup.log().display()
+    );
+    let (_, shown) = cli(&["held", &id]);
+    for n in leavers {
+        assert!(shown.contains(&format!("{n} ")), "{shown}");
+    }
+    // Approval needs a name.
+    let (code, out) = cli(&["approve", &id]);
+    assert_eq!(code, Some(2), "{out}");
+    let (code, out) = cli(&["approve", &id, "--as", "Dr Jane Smith"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        enabled(leavers).await.iter().all(|e| !*e),
+        "the held plan applied: {out}"
+    );
+    assert!(
+        enabled(stayers).await.iter().all(|e| *e),
+        "and nothing else"
+    );
+    let (code, out) = cli(&["approve", &id, "--as", "Dr Jane Smith"]);
+    assert_eq!(code, Some(2), "decided once: {out}");
+    assert!(out.contains("approved"), "{out}");
+    wait_until("/readyz clears", Duration::from_secs(10), || {
+        daemon.get("/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    drop(daemon);
+    let store = turnstile::store::sqlite::SqliteStore::open(&setup.store).unwrap();
+    let trail = store.audit(&AuditFilter::default()).unwrap();
+    let held = trail
+        .iter()
+        .filter(|e| e.draft.action == "plan.held")
+        .count();
+    assert_eq!(held, 1, "held once");
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.draft.action == "plan.approved" && e.draft.actor == "Dr Jane Smith")
+    );
+    for n in leavers {
+        assert!(
+            trail
+                .iter()
+                .any(|e| e.draft.employee_number.as_deref() == Some(n.as_str())
+                    && e.draft.action == "change.disable"
+                    && e.draft.outcome == "applied"
+                    && e.draft.actor == "Dr Jane Smith"
+                    && e.draft.event_id.is_some()),
+            "{n}'s disable is the approver's, with its event"
+        );
+    }
+    assert!(store.verify_audit(None).unwrap().is_ok());
+}
+
+/// slapd cut mid-stream (by the test's TCP proxy, as a stopped server looks): `/readyz`
+/// names the target, the changes wait as pending without using up their attempts, nothing
+/// is lost, and everything lands once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_outage_loses_nothing() {
+    use crate::peers::{Proxy, env};
+    let dir = Dir::openldap();
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
+        .await;
+    let brokers = brokers();
+    let setup = Setup::new(&brokers, 1, true).await;
+    let cfg = dir.config("ad");
+    let proxy = Proxy::start(
+        env("SLAPD_URL")
+            .trim_start_matches("ldap://")
+            .trim_end_matches('/')
+            .to_string(),
+    )
+    .await;
+    let mut via = cfg.clone();
+    via.url = format!("ldap://127.0.0.1:{}/", proxy.port);
+    // The guard is not what this test is about.
+    write_daemon_config(&setup, &brokers, &via, "[guard]\nmin_removals = 1000");
+    let yesterday = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
+        .date()
+        .yesterday()
+        .unwrap()
+        .to_string();
+    let run = format!("O{}", std::process::id());
+    let staff: Vec<String> = (1..=15).map(|i| format!("{run}-{i}")).collect();
+    let (first, joiners) = staff.split_at(10);
+    let leavers = &first[..5];
+    let p = producer(&brokers, true);
+    let daemon = setup.start();
+    let in_post = |numbers: &[String]| -> Vec<_> {
+        numbers
+            .iter()
+            .map(|n| {
+                rec(
+                    n,
+                    &event(n, 1, "Staff Nurse", "Active Assignment", "2020-01-01", None),
+                )
+            })
+            .collect()
+    };
+    produce(&p, &setup.topic, &in_post(first)).await;
+    let c = LdapConnector::new(cfg.clone(), false);
+    let state = |numbers: &[String]| {
+        let c = &c;
+        let numbers = numbers.to_vec();
+        async move {
+            let mut out = Vec::new();
+            for n in numbers {
+                out.push(c.read_person(&n).await.unwrap().first().map(|a| a.enabled));
+            }
+            out
+        }
+    };
+    for _ in 0..300 {
+        if state(first).await.iter().all(|e| *e == Some(true)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        state(first).await.iter().all(|e| *e == Some(true)),
+        "in post"
+    );
+
+    proxy.take_down();
+    let mut stream = in_post(joiners);
+    stream.extend(leavers.iter().map(|n| {
+        rec(
+            n,
+            &event(
+                n,
+                2,
+                "Staff Nurse",
+                "Terminate Assignment",
+                "2020-01-01",
+                Some(&yesterday),
+            ),
+        )
+    }));
+    produce(&p, &setup.topic, &stream).await;
+    wait_until("/readyz names the target", Duration::from_secs(30), || {
+        daemon.get("/readyz").is_some_and(|(status, body)| {
+            status == 503 && body.contains("target ad cannot be reached")
+        })
+    });
+    wait_until("all ten wait as pending", Duration::from_secs(30), || {
+        let pending = setup.open_store().pending().unwrap();
+        pending.iter().filter(|p| p.last_error.is_some()).count() == 10
+    });
+    let (_, metrics) = daemon.get("/metrics").unwrap();
+    assert!(
+        metrics.contains("turnstile_target_up{system=\"ad\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        state(leavers).await.iter().all(|e| *e == Some(true)),
+        "nothing reached it"
+    );
+    // Down for longer than the first few retries would last.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let pending = setup.open_store().pending().unwrap();
+    assert!(
+        pending.iter().all(|p| p.attempts == 0),
+        "waiting for a target costs no attempt: {pending:?}"
+    );
+
+    proxy.bring_up();
+    let mut landed = false;
+    for _ in 0..600 {
+        let l = state(leavers).await;
+        let j = state(joiners).await;
+        if l.iter().all(|e| *e == Some(false)) && j.iter().all(|e| *e == Some(true)) {
+            landed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        landed,
+        "everything lands after it returns; see {}",
+        setup.log().display()
+    );
+    wait_until("/readyz clears", Duration::from_secs(30), || {
+        daemon.get("/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    drop(daemon);
+    let log = setup.log_text();
+    assert_eq!(
+        log.matches("target cannot be reached").count(),
+        1,
+        "said once when it went away, not on every try:\n{log}"
+    );
+    assert_eq!(log.matches("target answers again").count(), 1, "{log}");
+}
+
+/// One crash run against a real target: a stream of HR stories (in post, moving role,
+/// suspended, on maternity leave, leaving, coming back) flows through Kafka while the
+/// daemon applies them to slapd and is SIGKILLed at random moments; after a last clean
+/// run the directory is what HR says (planning again gives nothing, one account each),
+/// nothing is left due, and every failed change carries its reason.
+async fn target_crash_run(seed: u64, kills: u32) -> (usize, Vec<usize>) {
+    use crate::kafka::{Rng, standing};
+    let dir = Dir::openldap();
+    let brokers = brokers();
+    let setup = Setup::new(&brokers, 2, true).await;
+    let cfg = dir.config("ad");
+    // No scheduled reconciliation: the pending work in the store alone must carry every
+    // change across the crashes.
+    write_daemon_config_with(
+        &setup,
+        &brokers,
+        &cfg,
+        "reconcile_every_secs = 0",
+        "[guard]\nmin_removals = 1000000",
+    );
+    let model = turnstile::policy::RoleModel::parse("m.toml", MODEL)
+        .unwrap()
+        .0;
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
+        .date();
+    let yesterday = today.yesterday().unwrap().to_string();
+    let mut rng = Rng::new(seed);
+    let run = format!("K{}x{seed}", std::process::id());
+    let mut lanes = Vec::new();
+    let mut finals = std::collections::BTreeMap::new();
+    for i in 1..=30 {
+        let number = format!("{run}-{i}");
+        let steps = 2 + rng.below(4);
+        let mut lane = Vec::new();
+        for seq in 1..=steps {
+            let (role, status, end) = match if seq == 1 { rng.below(2) } else { rng.below(5) } {
+                0 => ("Staff Nurse", "Active Assignment", None),
+                1 => ("Administrator", "Active Assignment", None),
+                2 => ("Staff Nurse", "Suspend No Pay", None),
+                3 => ("Staff Nurse", "Maternity and Adoption", None),
+                _ => (
+                    "Staff Nurse",
+                    "Terminate Assignment",
+                    Some(yesterday.as_str()),
+                ),
+            };
+            let e = event(&number, seq, role, status, "2020-01-01", end);
+            finals.insert(number.clone(), e.clone());
+            lane.push(rec(&number, &e));
+        }
+        lanes.push(lane);
+    }
+    let mut records = Vec::new();
+    let mut cursors = vec![0usize; lanes.len()];
+    let total: usize = lanes.iter().map(Vec::len).sum();
+    while records.len() < total {
+        let i = rng.below(lanes.len() as u64) as usize;
+        if cursors[i] < lanes[i].len() {
+            records.push(lanes[i][cursors[i]].clone());
+            cursors[i] += 1;
+        }
+    }
+    let p = producer(&brokers, true);
+    let half = records.len() / 2;
+    produce(&p, &setup.topic, &records[..half]).await;
+    let rest = records[half..].to_vec();
+    let topic = setup.topic.clone();
+    let late = tokio::spawn(async move {
+        for chunk in rest.chunks(10) {
+            produce(&p, &topic, chunk).await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    });
+    let changes_applied = |setup: &Setup| -> usize {
+        if !setup.store.exists() {
+            return 0;
+        }
+        setup
+            .open_store()
+            .audit(&AuditFilter::default())
+            .unwrap()
+            .iter()
+            .filter(|e| e.draft.outcome == "applied")
+            .count()
+    };
+    let mut at_kill = Vec::new();
+    for _ in 0..kills {
+        let before = changes_applied(&setup);
+        let mut daemon = setup.start();
+        // Kill it while it is changing the directory.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while changes_applied(&setup) == before && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.below(500))).await;
+        daemon.kill();
+        at_kill.push(changes_applied(&setup));
+    }
+    late.await.unwrap();
+    let mut daemon = setup.start();
+    let (b, g, t) = (brokers.clone(), setup.group.clone(), setup.topic.clone());
+    tokio::task::spawn_blocking(move || {
+        wait_until(
+            "the last daemon catches up",
+            Duration::from_secs(120),
+            || standing(&b, &g, &t, 2).iter().all(|(d, h)| d == h),
+        )
+    })
+    .await
+    .unwrap();
+    wait_until("nothing is left due", Duration::from_secs(120), || {
+        let now = jiff::Timestamp::now();
+        setup.open_store().due_pending(now, 1).unwrap().is_empty()
+    });
+    let status = daemon.terminate(Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+
+    let c = LdapConnector::new(cfg, false);
+    let abilities = c.capabilities().abilities();
+    for (number, e) in &finals {
+        let person: turnstile::hr::Person = serde_json::from_value(e["person"].clone()).unwrap();
+        let accounts = c.read_person(number).await.unwrap();
+        assert!(
+            accounts.len() <= 1,
+            "{number}: one account, never two: {accounts:?}"
+        );
+        let mine: Vec<&turnstile::account::Account> = accounts.iter().collect();
+        let left =
+            turnstile::plan::plan_for_target(&model, &person, &mine, today, "ad", &abilities);
+        assert!(
+            left.is_empty(),
+            "seed {seed}: {number} is not what HR says: {left:?}; see {}",
+            setup.log().display()
+        );
+    }
+    let store = setup.open_store();
+    let trail = store.audit(&AuditFilter::default()).unwrap();
+    for e in trail.iter().filter(|e| e.draft.outcome == "failed") {
+        assert!(
+            !e.draft.reason.trim().is_empty(),
+            "a failure without a reason: {e:?}"
+        );
+    }
+    assert!(store.verify_audit(None).unwrap().is_ok());
+    (records.len(), at_kill)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_applying_to_a_target_ends_in_the_state_hr_says() {
+    let runs: u64 = std::env::var("TURNSTILE_TARGET_CRASH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let base: u64 = std::env::var("TURNSTILE_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    for i in 0..runs {
+        let seed = base + i;
+        let (n, at_kill) = target_crash_run(seed, 2).await;
+        eprintln!(
+            "target crash run {} (seed {seed}): {n} events, SIGKILL with {at_kill:?} changes applied: directory as HR says",
+            i + 1
+        );
+    }
 }
 
 /// A leaver entered three weeks ahead, with the clock moved by the test: untouched until

@@ -256,6 +256,7 @@ async fn reconcile(
         dry_run: false,
         approve: true,
         max_removal_share: 1.0,
+        guard: None,
     };
     let mut store = SqliteStore::in_memory().unwrap();
     let mut target = engine::targets::Target::new(c.clone());
@@ -831,13 +832,30 @@ async fn reconcile_verb_applies_audits_retries_and_guards() {
         mine(&c.read_accounts().await.unwrap(), 1).unwrap().enabled,
         "nothing was changed"
     );
-    let (code, out) = run(&["reconcile", "--today", "2026-12-01", "--approve"]);
+    let (code, out) = run(&[
+        "reconcile",
+        "--today",
+        "2026-12-01",
+        "--approve",
+        "--as",
+        "Sam Lee",
+    ]);
     assert_eq!(code, Some(0), "{out}");
     let accounts = c.read_accounts().await.unwrap();
     for n in [1, 2] {
         let a = mine(&accounts, n).unwrap();
         assert!(!a.enabled && a.entitlements.is_empty(), "{a:?}");
     }
+    // The approver is the actor of what the approved run did.
+    let (_, trail) = run(&["audit", "--person", &e(1), "--format", "json"]);
+    let trail: Vec<serde_json::Value> =
+        serde_json::from_str(&trail[trail.find('[').unwrap()..]).unwrap();
+    assert!(
+        trail.iter().any(|t| t["action"] == "change.disable"
+            && t["outcome"] == "applied"
+            && t["actor"] == "Sam Lee"),
+        "{trail:#?}"
+    );
     let (code, out) = run(&["audit", "--verify"]);
     assert_eq!(code, Some(0), "{out}");
 }

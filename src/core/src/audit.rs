@@ -33,17 +33,27 @@ pub enum Action {
     ReconcileHeld,
     /// A work item the system's own export now shows done.
     WorkItemClosed,
+    /// Changes the daemon would apply took too much access away in one window: stored as
+    /// a held plan, waiting for a person.
+    PlanHeld,
+    /// A named person approved a held plan; its changes follow, under their name.
+    PlanApproved,
+    /// A named person rejected a held plan, with their reason.
+    PlanRejected,
 }
 
 impl Action {
     /// Every kind of action as the README lists it (`change.<action>` for all changes).
-    pub const KINDS: [&'static str; 6] = [
+    pub const KINDS: [&'static str; 9] = [
         "hr.record",
         "hr.review",
         "hr.rejected",
         "change.<action>",
         "reconcile.held",
         "work_item.closed",
+        "plan.held",
+        "plan.approved",
+        "plan.rejected",
     ];
 }
 
@@ -56,6 +66,9 @@ impl std::fmt::Display for Action {
             Action::Change(a) => write!(f, "change.{a}"),
             Action::ReconcileHeld => f.write_str("reconcile.held"),
             Action::WorkItemClosed => f.write_str("work_item.closed"),
+            Action::PlanHeld => f.write_str("plan.held"),
+            Action::PlanApproved => f.write_str("plan.approved"),
+            Action::PlanRejected => f.write_str("plan.rejected"),
         }
     }
 }
@@ -81,10 +94,14 @@ pub enum Outcome {
     DeadLettered,
     /// A work item was closed.
     Closed,
+    /// A held plan was approved.
+    Approved,
+    /// A held plan was rejected.
+    Rejected,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Recorded,
         Outcome::Planned,
         Outcome::Applied,
@@ -94,6 +111,8 @@ impl Outcome {
         Outcome::Held,
         Outcome::DeadLettered,
         Outcome::Closed,
+        Outcome::Approved,
+        Outcome::Rejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -107,6 +126,8 @@ impl Outcome {
             Outcome::Held => "held",
             Outcome::DeadLettered => "dead_lettered",
             Outcome::Closed => "closed",
+            Outcome::Approved => "approved",
+            Outcome::Rejected => "rejected",
         }
     }
 }
@@ -617,6 +638,9 @@ mod tests {
             }),
             Action::ReconcileHeld,
             Action::WorkItemClosed,
+            Action::PlanHeld,
+            Action::PlanApproved,
+            Action::PlanRejected,
         ];
         let printed: Vec<String> = every
             .iter()

@@ -8,11 +8,11 @@
 use crate::account::{Account, primary};
 use crate::desired::{DesiredAccount, Presence};
 use crate::policy::RoleModel;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// One step on one account.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Create the account (disabled; an `Enable` follows when it should be usable).
@@ -82,6 +82,15 @@ impl Action {
         }
     }
 
+    /// True for a change that takes access away (disable, revoke, delete): what the
+    /// mass-change guards count.
+    pub fn takes_access(&self) -> bool {
+        matches!(
+            self,
+            Action::Disable | Action::Revoke { .. } | Action::Delete
+        )
+    }
+
     /// The entitlement or container the action is about, if any.
     pub fn object(&self) -> Option<&str> {
         match self {
@@ -103,7 +112,7 @@ impl fmt::Display for Action {
 }
 
 /// A planned change with everything the audit trail needs to say why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub system: String,
     pub employee_number: String,

@@ -471,3 +471,94 @@ fn a_second_writer_waits_for_the_first_instead_of_failing_at_once() {
     holder.join().unwrap();
     assert_eq!(ward(&second), "Ward 99");
 }
+
+/// A record that arrives while the applier works on the person's previous one is never
+/// lost under the applier settling (or retrying) what it read.
+#[test]
+fn a_record_arriving_while_work_is_applied_stays_due() {
+    let mut store = SqliteStore::in_memory().unwrap();
+    let now = Timestamp::from_second(1_800_000_000).unwrap();
+    record(&mut store, &event("e1", 1, "Ward 7"));
+    let read = store.due_pending(now, 10).unwrap().remove(0);
+    // The next record lands before the applier settles what it read.
+    record(&mut store, &event("e2", 2, "Ward 9"));
+    store.settle_pending(&read, None).unwrap();
+    store
+        .retry_pending(
+            &read,
+            now.checked_add(jiff::SignedDuration::from_hours(1))
+                .unwrap(),
+            "x",
+            true,
+        )
+        .unwrap();
+    let due = store.due_pending(now, 10).unwrap();
+    assert_eq!(due.len(), 1, "the newer record is still due at once");
+    assert_eq!((due[0].attempts, due[0].last_error.as_deref()), (0, None));
+    // Work read after it settles as usual.
+    store.settle_pending(&due[0], None).unwrap();
+    assert!(store.pending().unwrap().is_empty());
+}
+
+/// A held plan keeps its people's work out of the due list until it is decided; deciding
+/// it twice is refused.
+#[test]
+fn held_work_waits_for_the_decision() {
+    let mut store = SqliteStore::in_memory().unwrap();
+    let now = Timestamp::from_second(1_800_000_000).unwrap();
+    record(&mut store, &event("e1", 1, "Ward 7"));
+    let change = crate::plan::Change {
+        system: "ad".into(),
+        employee_number: "20000001".into(),
+        account: Some("aokafor".into()),
+        action: crate::plan::Action::Disable,
+        rule: "leaver".into(),
+        reason: "leaver".into(),
+    };
+    let draft = note(&event("e1", 1, "Ward 7")).remove(0);
+    let plan = store
+        .hold_plan(
+            "ad",
+            "too many",
+            std::slice::from_ref(&change),
+            draft.clone(),
+        )
+        .unwrap();
+    assert_eq!(
+        (plan.people, plan.changes, plan.status),
+        (1, 1, HeldStatus::Held)
+    );
+    assert!(
+        store.due_pending(now, 10).unwrap().is_empty(),
+        "held, not due"
+    );
+    let (_, changes) = store.held_plan(plan.id).unwrap().unwrap();
+    assert_eq!(changes, vec![change], "kept exactly as planned");
+    let decided = store
+        .decide_held_plan(
+            plan.id,
+            HeldStatus::Approved,
+            "Sam Lee",
+            now,
+            None,
+            &[("20000001".into(), Some(now))],
+            vec![draft.clone()],
+        )
+        .unwrap();
+    assert_eq!(decided.decided_by.as_deref(), Some("Sam Lee"));
+    assert_eq!(store.due_pending(now, 10).unwrap().len(), 1, "released");
+    let again = store.decide_held_plan(
+        plan.id,
+        HeldStatus::Rejected,
+        "X",
+        now,
+        None,
+        &[],
+        vec![draft],
+    );
+    assert!(
+        matches!(again, Err(StoreError::AlreadyDecided { .. })),
+        "{again:?}"
+    );
+    assert!(count(&store).is_ok());
+}
