@@ -6,9 +6,11 @@
 //! (or `scripts/bench-kafka.sh`). `TURNSTILE_BENCH_EVENTS` (default 10000) sets the
 //! backlog; `TURNSTILE_BENCH_RATE` (default 100/s) the paced publishing for latency.
 
+#[allow(dead_code)]
+mod common;
+
+use common::{create_topic, env_or, peers, percentile, producer};
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -19,16 +21,6 @@ use turnstile::store::sqlite::SqliteStore;
 use turnstile::store::{AuditFilter, Store};
 
 const PARTITIONS: i32 = 3;
-
-fn peers() -> BTreeMap<String, String> {
-    let path = std::env::var("TURNSTILE_PEERS").unwrap_or_else(|_| "/tmp/turnstile-peers".into());
-    std::fs::read_to_string(format!("{path}/env"))
-        .expect("start the peers first: tests/peers/peers.sh start")
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 /// `fetch.wait.max.ms` for every consumer here (librdkafka's default is 500): tansu answers
 /// a waiting fetch only when the wait is over, not when a record arrives, so on tansu it
@@ -46,13 +38,6 @@ fn bare_consumer(brokers: &str, group: &str) -> StreamConsumer {
         .set("fetch.wait.max.ms", fetch_wait())
         .create()
         .unwrap()
-}
-
-fn env_or(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn event(number: u64) -> Vec<u8> {
@@ -82,33 +67,6 @@ fn event(number: u64) -> Vec<u8> {
         }
     }))
     .unwrap()
-}
-
-async fn create_topic(brokers: &str, name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    let t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    for r in admin
-        .create_topics(&[t], &AdminOptions::new())
-        .await
-        .unwrap()
-    {
-        r.unwrap();
-    }
-}
-
-fn producer(brokers: &str) -> FutureProducer {
-    // One record per batch: tansu's memory storage stalls a consumer resuming inside a
-    // multi-record batch (TESTBED.md).
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "0")
-        .set("batch.num.messages", "1")
-        .set("enable.idempotence", "false")
-        .create()
-        .unwrap()
 }
 
 /// Publishes events `from..to`; with `rate`, paced at that many per second. Returns when
@@ -220,11 +178,6 @@ fn wait_for(store: &std::path::Path, count: usize, within: Duration) -> BTreeMap
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

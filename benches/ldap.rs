@@ -10,6 +10,10 @@
 //! it skips the safety searches. Disable: both read userAccountControl (or the marker) and
 //! write the disabled value.
 
+#[allow(dead_code)]
+mod common;
+
+use common::peers;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 use turnstile::connectors::Connector;
@@ -17,16 +21,6 @@ use turnstile::connectors::ldap::{Dialect, LdapConfig, LdapConnector};
 use turnstile::hr::{AssignmentStatus, Person};
 use turnstile::plan::{Action, Change};
 use turnstile_core::testkit;
-
-fn peers() -> BTreeMap<String, String> {
-    let dir = std::env::var("TURNSTILE_PEERS").unwrap_or_else(|_| "/tmp/turnstile-peers".into());
-    std::fs::read_to_string(format!("{dir}/env"))
-        .expect("start the peers first: tests/peers/peers.sh start")
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 fn config(p: &BTreeMap<String, String>, dialect: Dialect) -> LdapConfig {
     let ad = dialect == Dialect::ActiveDirectory;
@@ -81,27 +75,14 @@ fn person(run: &str, i: usize) -> Person {
 }
 
 async fn raw(cfg: &LdapConfig) -> ldap3::Ldap {
-    let mut settings = ldap3::LdapConnSettings::new();
-    if let Some(ca) = &cfg.ca_file {
-        let pem = std::fs::read(ca).unwrap();
-        settings = settings.set_connector(
-            native_tls::TlsConnector::builder()
-                .add_root_certificate(native_tls::Certificate::from_pem(&pem).unwrap())
-                .danger_accept_invalid_hostnames(true)
-                .build()
-                .unwrap(),
-        );
-    }
-    let (conn, mut ldap) = ldap3::LdapConnAsync::with_settings(settings, &cfg.url)
-        .await
-        .unwrap();
-    ldap3::drive!(conn);
-    ldap.simple_bind(&cfg.bind_dn, cfg.bind_password.expose())
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
-    ldap
+    let ca = cfg.ca_file.as_ref().map(|p| p.display().to_string());
+    common::raw_ldap(
+        &cfg.url,
+        &cfg.bind_dn,
+        cfg.bind_password.expose(),
+        ca.as_deref(),
+    )
+    .await
 }
 
 fn change(p: &Person, account: Option<String>, action: Action) -> Change {

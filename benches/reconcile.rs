@@ -7,20 +7,13 @@
 //! (`TURNSTILE_BENCH_PEOPLE`, default 100000). The directory is already right for every
 //! person (the daily case): the run reads, records, plans and applies nothing.
 
-use std::collections::BTreeMap;
+#[allow(dead_code)]
+mod common;
+
+use common::peers;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
-
-fn peers() -> BTreeMap<String, String> {
-    let dir = std::env::var("TURNSTILE_PEERS").unwrap_or_else(|_| "/tmp/turnstile-peers".into());
-    std::fs::read_to_string(format!("{dir}/env"))
-        .expect("start the peers first: tests/peers/peers.sh start")
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 const MODEL: &str = r#"version = 1
 [systems.dir]

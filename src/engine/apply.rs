@@ -4,6 +4,11 @@
 //! again from what the target really holds, so the same change comes round again until it
 //! succeeds, and each attempt is in the trail.
 //!
+//! A person's entries on one target are written in one transaction once their changes are
+//! made (one durable commit per person, not per change). A crash in between leaves those
+//! changes made and not yet in the trail as applied; their `planned` entries (written with
+//! the HR record) are, and the next pass finds them done.
+//!
 //! Also the mass-change guard (CONTRACT §5): a run that would disable or remove more than a
 //! configured share of a system's accounts stops before acting until a person approves it.
 
@@ -87,6 +92,9 @@ pub async fn apply_person(
     let mut tally = Tally::default();
     let mut created: Option<String> = None;
     let work_items = connector.capabilities().work_items;
+    // The person's entries are written together, once their changes are made (one
+    // durable commit per person, not per change), and before any early return.
+    let mut drafts: Vec<Draft> = Vec::new();
     // A create raised as a work item: the new account's other changes are work items too.
     let mut create_raised = false;
     for c in changes {
@@ -105,13 +113,13 @@ pub async fn apply_person(
         // never keeps a new starter locked out or a leaver enabled.
         if change.account.is_none() && change.action != Action::Create && !create_raised {
             tally.skipped += 1;
-            store.append_audit(vec![draft(
+            drafts.push(draft(
                 &change,
                 None,
                 AuditOutcome::Skipped,
                 "not attempted: the account could not be created; the next reconciliation plans it again".into(),
                 by,
-            )])?;
+            ));
             continue;
         }
         // One span per change, for every connector: around the connector's work (a future,
@@ -128,13 +136,13 @@ pub async fn apply_person(
                     created = Some(name.clone());
                 }
                 tally.applied += 1;
-                store.append_audit(vec![draft(
+                drafts.push(draft(
                     &change,
                     account.or(change.account.clone()),
                     AuditOutcome::Applied,
                     change.reason.clone(),
                     by,
-                )])?;
+                ));
             }
             Ok(Applied::WorkItem { text }) => {
                 tally.work_items += 1;
@@ -146,16 +154,18 @@ pub async fn apply_person(
                     text.clone(),
                     by,
                 );
+                // In the trail's order: what came before it first.
+                store.append_audit(std::mem::take(&mut drafts))?;
                 store.raise_work_item(&WorkItemKey::of(&change), &text, entry)?;
             }
             Err(e) => {
-                store.append_audit(vec![draft(
+                drafts.push(draft(
                     &change,
                     change.account.clone(),
                     AuditOutcome::Failed,
                     e.to_string(),
                     by,
-                )])?;
+                ));
                 // Unusable (fatal) or not answering even after the connector's own
                 // retries (transient): the rest waits for the target, not tried one by
                 // one against a server that is down.
@@ -163,6 +173,7 @@ pub async fn apply_person(
                     e,
                     ConnectorError::Fatal { .. } | ConnectorError::Transient { .. }
                 ) {
+                    store.append_audit(drafts)?;
                     return Err(ApplyError::Target(e));
                 }
                 tracing::warn!(error = %e, "change failed; recorded, and retried by the next reconciliation");
@@ -170,6 +181,7 @@ pub async fn apply_person(
             }
         }
     }
+    store.append_audit(drafts)?;
     Ok(tally)
 }
 

@@ -1,0 +1,85 @@
+//! What the benchmarks that drive real peers share: the peers' settings, a topic, a
+//! producer, a bare LDAP connection and percentiles. Each bench uses some of it.
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::FutureProducer;
+use std::collections::BTreeMap;
+
+/// The running peers' settings (`tests/peers/peers.sh start` writes them).
+pub fn peers() -> BTreeMap<String, String> {
+    let dir = std::env::var("TURNSTILE_PEERS").unwrap_or_else(|_| "/tmp/turnstile-peers".into());
+    std::fs::read_to_string(format!("{dir}/env"))
+        .expect("start the peers first: tests/peers/peers.sh start")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub fn env_or(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub async fn create_topic(brokers: &str, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for r in admin
+        .create_topics(&[t], &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}
+
+/// One record per batch: tansu's memory storage stalls a consumer resuming inside a
+/// multi-record batch (TESTBED.md).
+pub fn producer(brokers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "0")
+        .set("batch.num.messages", "1")
+        .set("enable.idempotence", "false")
+        .create()
+        .unwrap()
+}
+
+/// A bare ldap3 connection, bound; over LDAPS with `ca` (the host name not checked: the
+/// test domain's certificate names the VM).
+pub async fn raw_ldap(url: &str, bind: &str, password: &str, ca: Option<&str>) -> ldap3::Ldap {
+    let mut settings = ldap3::LdapConnSettings::new();
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).unwrap();
+        settings = settings.set_connector(
+            native_tls::TlsConnector::builder()
+                .add_root_certificate(native_tls::Certificate::from_pem(&pem).unwrap())
+                .danger_accept_invalid_hostnames(true)
+                .build()
+                .unwrap(),
+        );
+    }
+    let (conn, mut ldap) = ldap3::LdapConnAsync::with_settings(settings, url)
+        .await
+        .unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(bind, password)
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    ldap
+}
+
+/// The value at `p` (0..=1) of sorted samples.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
