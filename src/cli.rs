@@ -122,6 +122,9 @@ struct FeedArgs {
     /// held would be flagged for review (a cut or wrong extract looks like that).
     #[arg(long, requires = "full")]
     approve: bool,
+    /// Who feeds it, for the audit trail (default: the operating-system user).
+    #[arg(long = "as", value_name = "NAME")]
+    by: Option<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -190,11 +193,19 @@ struct DriftArgs {
     /// An account export, as SYSTEM=FILE (SYSTEM as in the role model); repeat per system.
     #[arg(long = "export", value_name = "SYSTEM=FILE", required = true)]
     exports: Vec<String>,
-    #[arg(long, value_enum, default_value = "json")]
-    format: Format,
+    /// The report's format (default: from the --out file's extension, else json).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     /// Where to write the report (default: standard output).
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
+    /// Accept an export with no accounts (a system that really has none).
+    #[arg(long)]
+    allow_empty: bool,
+    /// The files' encoding: auto (UTF-8, else Windows-1252 line by line), utf-8 or
+    /// windows-1252 (default: [feeds] encoding).
+    #[arg(long, value_name = "ENCODING")]
+    encoding: Option<String>,
     /// Exit 3 when anything is found.
     #[arg(long)]
     fail_on_drift: bool,
@@ -238,6 +249,19 @@ pub enum Failure {
     /// Something broke while running: exit 1.
     #[error("{0}")]
     Runtime(String),
+    /// The reader of standard output went away (`turnstile audit | head`): stop quietly,
+    /// exit 0.
+    #[error("standard output was closed")]
+    Closed,
+}
+
+/// Writing to standard output failed; a reader that went away is not an error.
+fn write_failed(e: std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Failure::Closed
+    } else {
+        Failure::Runtime(format!("writing the output: {e}"))
+    }
 }
 
 impl From<crate::store::StoreError> for Failure {
@@ -300,6 +324,7 @@ pub fn main() -> ExitCode {
             eprintln!("error: {m}");
             ExitCode::from(1)
         }
+        Err(Failure::Closed) => ExitCode::SUCCESS,
     }
 }
 
@@ -338,6 +363,12 @@ fn print_findings(findings: &Findings) {
 
 fn load_model(config: &Config, policy: Option<&Path>) -> Result<RoleModel, Failure> {
     let path = policy.unwrap_or(&config.policy.path);
+    if policy.is_none() && !path.exists() {
+        return Err(Failure::Usage(format!(
+            "no role model: {} (the [policy] path in the config) does not exist; pass --policy FILE or set [policy] path",
+            path.display()
+        )));
+    }
     match crate::config::load_role_model(path) {
         Ok((model, warnings)) => {
             print_findings(&warnings);
@@ -484,7 +515,7 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
             let event = ingest::file_event(source, person, at, kind).map_err(Failure::Usage)?;
             let line =
                 serde_json::to_string(&event).map_err(|e| Failure::Runtime(e.to_string()))?;
-            writeln!(out, "{line}").map_err(|e| Failure::Runtime(e.to_string()))?;
+            writeln!(out, "{line}").map_err(write_failed)?;
         }
         return Ok(0);
     }
@@ -492,7 +523,10 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
     let mut store = open_store(config)?;
     let accounts = store.accounts(None)?;
     let by_person = crate::account::by_person(&accounts);
-    let actor = format!("turnstile feed {}", source.as_str());
+    let actor = actor(
+        a.by.as_deref(),
+        &format!("turnstile feed {}", source.as_str()),
+    )?;
     let now = Timestamp::now();
     let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
     let mut listed = BTreeSet::new();
@@ -732,15 +766,37 @@ fn plan_cmd(config: &Config, a: PlanArgs) -> Result<u8, Failure> {
     };
     let accounts = store.accounts(None)?;
     let by_person = crate::account::by_person(&accounts);
+    // A system whose accounts were never read: planning against nothing would call for a
+    // create for everyone. Its changes are left out and it is named.
+    let known: BTreeSet<&str> = accounts.iter().map(|a| a.system.as_str()).collect();
+    let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
     let mut changes = Vec::new();
     for person in &people {
         let mine = by_person
             .get(person.employee_number.as_str())
             .map_or(&[][..], Vec::as_slice);
-        changes.extend(plan::plan_person(&model, person, mine, today));
+        for c in plan::plan_person(&model, person, mine, today) {
+            if known.contains(c.system.as_str()) {
+                changes.push(c);
+            } else {
+                *unknown.entry(c.system.clone()).or_default() += 1;
+            }
+        }
     }
+    for (system, n) in &unknown {
+        eprintln!(
+            "note: {system}: its accounts have never been read, so {n} change(s) there are not shown; read them with `turnstile reconcile --system {system} --dry-run` (a [targets.{system}] section is needed)"
+        );
+    }
+    let lifecycle_or_rule = |rule: &str| {
+        if model.rules.iter().any(|r| r.id == rule) {
+            format!("rule {rule}")
+        } else {
+            format!("lifecycle {rule}")
+        }
+    };
     let mut out = std::io::stdout().lock();
-    let io = |e: std::io::Error| Failure::Runtime(e.to_string());
+    let io = write_failed;
     match a.format {
         TextOrJson::Json => {
             let text = serde_json::to_string_pretty(&changes)
@@ -751,12 +807,12 @@ fn plan_cmd(config: &Config, a: PlanArgs) -> Result<u8, Failure> {
             for c in &changes {
                 writeln!(
                     out,
-                    "{} {} {}: {}  [rule {}] {}",
+                    "{} {} {}: {}  [{}] {}",
                     c.employee_number,
                     c.system,
                     c.account.as_deref().unwrap_or("(new account)"),
                     c.action,
-                    c.rule,
+                    lifecycle_or_rule(&c.rule),
                     c.reason
                 )
                 .map_err(io)?;
@@ -800,7 +856,23 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         }
         exports.push((system.to_string(), PathBuf::from(file)));
     }
-    let limits = &config.feeds;
+    let mut limits = config.feeds.clone();
+    if let Some(e) = &a.encoding {
+        limits.encoding = e
+            .parse()
+            .map_err(|m| Failure::Usage(format!("--encoding: {m}")))?;
+    }
+    let limits = &limits;
+    let format = match (a.format, &a.out) {
+        (Some(f), _) => f,
+        (None, Some(out)) => Format::from_extension(out).ok_or_else(|| {
+            Failure::Usage(format!(
+                "--out {}: say which format to write with --format json|csv|html (the file name's extension does not say)",
+                out.display()
+            ))
+        })?,
+        (None, None) => Format::Json,
+    };
     let extract = esr::read(&a.hr, limits)?;
     report_rows(&extract.errors, &a.hr, extract.rows, limits)?;
     if extract.persons.is_empty() {
@@ -828,6 +900,12 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
                 "{}: none of its {} rows could be read",
                 file.display(),
                 x.rows
+            )));
+        }
+        if x.rows == 0 && !a.allow_empty {
+            return Err(Failure::Usage(format!(
+                "{}: the {system} export has a header and no accounts: the report would say every person lacks a {system} account, which is more likely a failed export than the truth. Check the export; if {system} really has no accounts, pass --allow-empty",
+                file.display()
             )));
         }
         if !x.has_last_logon {
@@ -862,7 +940,7 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
     );
     drop(systems);
     let report = drift::Report::new(Timestamp::now(), today, findings, inputs);
-    let text = report::render(&report, a.format).map_err(Failure::Runtime)?;
+    let text = report::render(&report, format).map_err(Failure::Runtime)?;
     match &a.out {
         Some(path) => std::fs::write(path, text).map_err(|e| {
             Failure::Runtime(format!("{}: cannot write the report: {e}", path.display()))
@@ -870,7 +948,7 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         None => std::io::stdout()
             .lock()
             .write_all(text.as_bytes())
-            .map_err(|e| Failure::Runtime(e.to_string()))?,
+            .map_err(write_failed)?,
     }
     let summary: Vec<String> = report
         .summary
@@ -942,7 +1020,7 @@ fn audit_cmd(config: &Config, a: AuditArgs) -> Result<u8, Failure> {
         since,
     })?;
     let mut out = std::io::stdout().lock();
-    let io = |e: std::io::Error| Failure::Runtime(e.to_string());
+    let io = write_failed;
     match a.format {
         TextOrJson::Json => {
             let text = serde_json::to_string_pretty(&entries)
@@ -1000,7 +1078,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
         }));
     }
     let mut store = open_store(config)?;
-    let actor = a.by.clone().unwrap_or_else(os_user);
+    let actor = actor(a.by.as_deref(), "turnstile reconcile")?;
     let run = reconcile::Run {
         model: &model,
         today,
@@ -1078,6 +1156,16 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
     Ok(if attention { 1 } else { 0 })
 }
 
+/// The audit actor of a verb that changes state: the operator (`--as NAME`, else the
+/// operating-system user) and the verb, e.g. `Sam Lee (turnstile reconcile)`.
+fn actor(by: Option<&str>, verb: &str) -> Result<String, Failure> {
+    let name = match by {
+        Some(n) => decider(n)?.to_string(),
+        None => os_user(),
+    };
+    Ok(format!("{name} ({verb})"))
+}
+
 /// The operating-system user, for the audit actor when `--as` is not given.
 fn os_user() -> String {
     std::env::var("USER")
@@ -1117,7 +1205,7 @@ fn held_cmd(config: &Config, a: HeldArgs) -> Result<u8, Failure> {
     use crate::store::HeldStatus;
     let store = open_existing_store(config)?;
     let mut out = std::io::stdout().lock();
-    let io = |e: std::io::Error| Failure::Runtime(format!("writing the list: {e}"));
+    let io = write_failed;
     let Some(id) = a.id.as_deref() else {
         let plans = store.held_plans((!a.all).then_some(HeldStatus::Held))?;
         if a.format == TextOrJson::Json {
@@ -1206,6 +1294,7 @@ fn decide_error(e: crate::engine::held::DecideError) -> Failure {
 fn approve_cmd(config: &Config, a: DecideArgs) -> Result<u8, Failure> {
     let id = plan_id(&a.id)?;
     let by = decider(&a.by)?;
+    let acting = actor(Some(by), "turnstile approve")?;
     let model = load_model(config, a.policy.as_deref())?;
     let mut targets = crate::engine::targets::build(config, &model)
         .map_err(|problems| Failure::Usage(problems.join("\n")))?;
@@ -1217,7 +1306,7 @@ fn approve_cmd(config: &Config, a: DecideArgs) -> Result<u8, Failure> {
             store.as_mut(),
             &mut targets,
             id,
-            by,
+            &acting,
             Timestamp::now(),
         ))
         .map_err(decide_error)?;

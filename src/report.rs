@@ -11,6 +11,18 @@ pub enum Format {
     Html,
 }
 
+impl Format {
+    /// The format a file name's extension names (`.json`, `.csv`, `.html`/`.htm`).
+    pub fn from_extension(path: &std::path::Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "json" => Some(Format::Json),
+            "csv" => Some(Format::Csv),
+            "html" | "htm" => Some(Format::Html),
+            _ => None,
+        }
+    }
+}
+
 pub fn render(report: &Report, format: Format) -> Result<String, String> {
     match format {
         Format::Json => serde_json::to_string_pretty(report)

@@ -64,12 +64,7 @@ pub fn event_drafts(
         outcome: AuditOutcome::Recorded.to_string(),
         rule: None,
         event_id: Some(event.event_id.as_str().to_string()),
-        reason: format!(
-            "{} from {}: {} on {today}",
-            event.kind.as_str(),
-            event.source.as_str(),
-            person.lifecycle(today).as_str()
-        ),
+        reason: record_reason(event, person, today),
     }];
     drafts.extend(changes.iter().map(|c| Draft {
         at,
@@ -84,6 +79,36 @@ pub fn event_drafts(
         reason: c.reason.clone(),
     }));
     drafts
+}
+
+/// What an HR record says, in words that cannot be misread as a date of leaving: the
+/// kind and source, the day it was recorded, and the facts behind the person's standing.
+fn record_reason(event: &HrEvent, person: &Person, today: Date) -> String {
+    use crate::hr::Lifecycle;
+    let standing = match person.lifecycle(today) {
+        Lifecycle::Ended => format!(
+            "left: last working day {}",
+            person
+                .last_working_day()
+                .map_or_else(|| "unknown".to_string(), |d| d.to_string())
+        ),
+        Lifecycle::Future => format!(
+            "starts on {}",
+            person
+                .first_day()
+                .map_or_else(|| "an unknown day".to_string(), |d| d.to_string())
+        ),
+        Lifecycle::Active => match person.first_day() {
+            Some(d) => format!("in post since {d}"),
+            None => "in post".to_string(),
+        },
+        other => other.as_str().to_string(),
+    };
+    format!(
+        "{} from {}, recorded {today}: {standing}",
+        event.kind.as_str(),
+        event.source.as_str()
+    )
 }
 
 /// Records `event` with the changes it plans against `accounts` (the person's accounts

@@ -120,6 +120,13 @@ pub fn read_table(
                 None => None,
                 Some(t) => parse_logon(t, tz).map_err(|m| r.error(format!("`Last Logon`: {m}")))?,
             };
+            if let Some(cell) = r.get(entitlements)
+                && cell
+                    .trim()
+                    .starts_with("Microsoft.ActiveDirectory.Management.")
+            {
+                return Err(r.error(DOTNET_COLLECTION));
+            }
             let ents = r
                 .get(entitlements)
                 .map(|cell| {
@@ -159,11 +166,21 @@ pub fn read_table(
                     )));
                 }
             }
+            Err(e) if e.message == DOTNET_COLLECTION => {
+                // Every row of such a file is the same: one error naming the fix.
+                return Err(FeedError::Unusable {
+                    file: table.file().to_string(),
+                    detail: format!("line {}: {DOTNET_COLLECTION}", e.line),
+                });
+            }
             Err(e) => out.errors.row(e),
         }
     }
     Ok(out)
 }
+
+/// A multi-valued AD attribute exported without joining it.
+const DOTNET_COLLECTION: &str = "the entitlements column holds a .NET type name (Microsoft.ActiveDirectory.Management.ADPropertyValueCollection), not the groups: Export-Csv wrote the collection, not its values. Export it joined, e.g. `Get-ADUser -Filter * -Properties employeeID,displayName,enabled,lastLogonTimestamp,memberOf | Select-Object SamAccountName,employeeID,displayName,Enabled,lastLogonTimestamp,@{n='MemberOf';e={$_.MemberOf -join ';'}} | Export-Csv ad.csv -NoTypeInformation -Encoding UTF8`";
 
 /// `true/false`, `yes/no`, `y/n`, `1/0`, `enabled/disabled`, `active/inactive`, or an AD
 /// `userAccountControl` value (disabled when bit 0x2 is set).

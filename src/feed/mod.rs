@@ -110,6 +110,9 @@ pub enum FeedError {
         "{file}: line 1: the header row is not usable: {detail}; the first line must name the columns"
     )]
     BadHeader { file: String, detail: String },
+    /// The file as a whole cannot be used as it is; `detail` says what to do.
+    #[error("{file}: {detail}")]
+    Unusable { file: String, detail: String },
     #[error(
         "{file}: the header has no `{column}` column (looked for it ignoring case and spaces{renamed})"
     )]
@@ -157,6 +160,53 @@ pub struct Limits {
     pub max_review_share: f64,
     /// How many row errors are kept with their text; the rest are counted.
     pub max_listed_errors: usize,
+    /// The files' text encoding: `auto` (UTF-8, with or without a BOM; a line that is not
+    /// UTF-8 is read as Windows-1252, as Excel and PowerShell 5.1 save it), `utf-8` (a line
+    /// that is not is an error) or `windows-1252`.
+    pub encoding: Encoding,
+}
+
+/// How the bytes of a feed are read as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+pub enum Encoding {
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "windows-1252")]
+    Windows1252,
+}
+
+impl std::str::FromStr for Encoding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Encoding, String> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "auto" => Ok(Encoding::Auto),
+            "utf-8" | "utf8" => Ok(Encoding::Utf8),
+            "windows-1252" | "cp1252" | "latin1" => Ok(Encoding::Windows1252),
+            other => Err(format!(
+                "`{other}` is not an encoding Turnstile reads: use auto, utf-8 or windows-1252"
+            )),
+        }
+    }
+}
+
+/// Windows-1252 as Unicode: 0x80–0x9F from the code page's table (its five unassigned
+/// bytes as U+FFFD), everything else as Latin-1.
+pub fn windows_1252(bytes: &[u8]) -> String {
+    const HIGH: [char; 32] = [
+        '€', '\u{fffd}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{fffd}', 'Ž',
+        '\u{fffd}', '\u{fffd}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ',
+        '\u{fffd}', 'ž', 'Ÿ',
+    ];
+    bytes
+        .iter()
+        .map(|&b| match b {
+            0x80..=0x9f => HIGH[usize::from(b - 0x80)],
+            _ => char::from(b),
+        })
+        .collect()
 }
 
 impl Default for Limits {
@@ -168,6 +218,7 @@ impl Default for Limits {
             max_bad_row_share: 0.05,
             max_review_share: 0.05,
             max_listed_errors: 1000,
+            encoding: Encoding::Auto,
         }
     }
 }
@@ -309,6 +360,11 @@ fn split_line(line: &str, delimiter: u8, out: &mut Record) -> Result<(), String>
     }
 }
 
+/// An Excel workbook (xlsx is a zip file; xls a compound document) rather than text.
+fn is_workbook(first: &[u8]) -> bool {
+    first.starts_with(b"PK\x03\x04") || first.starts_with(&[0xD0, 0xCF, 0x11, 0xE0])
+}
+
 /// What one physical line gave.
 enum Line {
     End,
@@ -330,6 +386,28 @@ pub struct Table {
     record: Record,
     /// The fields of the last bad line, split leniently, for [`Table::salvage`].
     salvage: Vec<String>,
+    /// `,`, `;` or a tab: whichever the header uses.
+    delimiter: u8,
+}
+
+/// The separator a header line uses: the most frequent of `,`, `;` and tab outside quotes
+/// (a comma when there is none, a one-column file).
+fn detect_delimiter(line: &str) -> u8 {
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0)];
+    let mut quoted = false;
+    for b in line.bytes() {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted && let Some(c) = counts.iter_mut().find(|(d, _)| *d == b) {
+            c.1 += 1;
+        }
+    }
+    counts
+        .iter()
+        .copied()
+        .max_by_key(|&(d, n)| (n, d == b','))
+        .filter(|&(_, n)| n > 0)
+        .map_or(b',', |(d, _)| d)
 }
 
 impl Table {
@@ -357,6 +435,7 @@ impl Table {
             line: 0,
             record: Record::default(),
             salvage: Vec::new(),
+            delimiter: b',',
         };
         let bad_header = |detail: String| FeedError::BadHeader {
             file: file.into(),
@@ -380,13 +459,21 @@ impl Table {
                         "it is not UTF-8 text; save the file as CSV UTF-8".into(),
                     ));
                 }
-                Line::Text => break,
+                Line::Text => {
+                    // Windows PowerShell 5.1's `Export-Csv` (without -NoTypeInformation)
+                    // puts the object's type on the first line, before the header.
+                    if t.line == 1 && t.buf.starts_with(b"#TYPE") {
+                        continue;
+                    }
+                    break;
+                }
             }
         }
         let text = std::str::from_utf8(&t.buf).map_err(|e| bad_header(e.to_string()))?;
         let text = text.trim_start_matches('\u{feff}');
+        t.delimiter = detect_delimiter(text);
         let mut header = Record::default();
-        split_line(text, b',', &mut header).map_err(bad_header)?;
+        split_line(text, t.delimiter, &mut header).map_err(bad_header)?;
         if header.iter().all(|h| h.trim().is_empty()) {
             return Err(FeedError::NoHeader { file: file.into() });
         }
@@ -414,6 +501,12 @@ impl Table {
             return Ok(Line::End);
         }
         self.line += 1;
+        if self.line == 1 && is_workbook(&self.buf) {
+            return Err(FeedError::BadHeader {
+                file: self.file.clone(),
+                detail: "this is an Excel workbook, not CSV text: open it in Excel and use File > Save As > \"CSV UTF-8 (Comma delimited)\"".into(),
+            });
+        }
         if self.buf.last() != Some(&b'\n') && n as u64 == limit {
             // Skip the rest of the line without keeping it.
             let mut skipped = n as u64;
@@ -441,13 +534,24 @@ impl Table {
         while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
             self.buf.pop();
         }
+        let cp1252 = match self.limits.encoding {
+            Encoding::Utf8 => false,
+            Encoding::Windows1252 => true,
+            // Text that is not UTF-8 is, in practice, a Windows code page file.
+            Encoding::Auto => std::str::from_utf8(&self.buf).is_err(),
+        };
+        if cp1252 {
+            let text = windows_1252(&self.buf);
+            self.buf.clear();
+            self.buf.extend_from_slice(text.as_bytes());
+        }
         if std::str::from_utf8(&self.buf).is_err() {
             return Ok(Line::NotUtf8);
         }
         if self
             .buf
             .iter()
-            .all(|b| b.is_ascii_whitespace() || *b == b',')
+            .all(|b| b.is_ascii_whitespace() || *b == b',' || *b == b';')
         {
             return Ok(Line::Blank);
         }
@@ -503,7 +607,8 @@ impl Table {
                     );
                 }
                 Line::NotUtf8 => {
-                    self.salvage = lenient_fields(&String::from_utf8_lossy(&self.buf));
+                    self.salvage =
+                        lenient_fields(&String::from_utf8_lossy(&self.buf), self.delimiter);
                     break "the line is not UTF-8 text; save the file as CSV UTF-8".to_string();
                 }
                 Line::Text => match self.check_line() {
@@ -515,7 +620,8 @@ impl Table {
                         })));
                     }
                     Err(problem) => {
-                        self.salvage = lenient_fields(&String::from_utf8_lossy(&self.buf));
+                        self.salvage =
+                            lenient_fields(&String::from_utf8_lossy(&self.buf), self.delimiter);
                         break problem;
                     }
                 },
@@ -532,7 +638,7 @@ impl Table {
     /// control characters.
     fn check_line(&mut self) -> Result<(), String> {
         let text = std::str::from_utf8(&self.buf).map_err(|e| e.to_string())?;
-        split_line(text, b',', &mut self.record)?;
+        split_line(text, self.delimiter, &mut self.record)?;
         if self.record.len() != self.headers.len() {
             return Err(format!(
                 "the row has {} field(s) where the header has {}: a stray comma or quote? Quote a field that holds a comma",
@@ -570,8 +676,8 @@ impl Table {
 }
 
 /// Fields split at every comma, quotes stripped: only for naming whose bad line it was.
-fn lenient_fields(line: &str) -> Vec<String> {
-    line.split(',')
+fn lenient_fields(line: &str, delimiter: u8) -> Vec<String> {
+    line.split(char::from(delimiter))
         .take(64)
         .map(|f| f.trim().trim_matches('"').chars().take(64).collect())
         .collect()
@@ -740,7 +846,14 @@ mod tests {
                 .unwrap_err()
                 .contains("`B` is 100 bytes long")
         );
-        assert!(got[&5].as_ref().unwrap_err().contains("not UTF-8"));
+        // Not UTF-8: read as Windows-1252 (auto), or an error when UTF-8 is demanded.
+        assert_eq!(got[&5], Ok(vec!["4".into(), "Zoë".into()]));
+        let strict = Limits {
+            encoding: Encoding::Utf8,
+            ..limits.clone()
+        };
+        let got_strict = lines_of(&text, &strict);
+        assert!(got_strict[&5].as_ref().unwrap_err().contains("not UTF-8"));
         let esc = got[&6].as_ref().unwrap_err();
         assert!(
             esc.contains("`B` holds a control character (\\u{1b})"),
@@ -930,6 +1043,22 @@ mod tests {
         assert!(parse_date("01/04/19").is_err());
         assert!(parse_date("yesterday").is_err());
         assert!(parse_date("").is_err());
+    }
+
+    #[test]
+    fn windows_1252_maps_its_own_table_and_latin_1() {
+        assert_eq!(
+            windows_1252(b"Zo\xeb Si\xe2n \x80 \x96 \x93 \x81"),
+            "Zoë Siân € – “ \u{fffd}"
+        );
+    }
+
+    #[test]
+    fn separators_are_found_in_the_header() {
+        assert_eq!(detect_delimiter("a,b,c"), b',');
+        assert_eq!(detect_delimiter("\"a\";\"b,c\";\"d\""), b';');
+        assert_eq!(detect_delimiter("a\tb\tc"), b'\t');
+        assert_eq!(detect_delimiter("single"), b',');
     }
 
     #[test]

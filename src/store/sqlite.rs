@@ -589,6 +589,9 @@ impl Store for SqliteStore {
     }
 
     fn append_audit(&mut self, drafts: Vec<Draft>) -> Result<Vec<Entry>, StoreError> {
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
         let audit_key = self.key.clone();
         let tx = self.write()?;
         let out = append(&tx, audit_key.as_ref(), drafts)?;

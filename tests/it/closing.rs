@@ -677,11 +677,8 @@ async fn a_mass_leaving_waits_for_a_named_approval() {
         .filter(|e| e.draft.action == "plan.held")
         .count();
     assert_eq!(held, 1, "held once");
-    assert!(
-        trail
-            .iter()
-            .any(|e| e.draft.action == "plan.approved" && e.draft.actor == "Dr Jane Smith")
-    );
+    assert!(trail.iter().any(|e| e.draft.action == "plan.approved"
+        && e.draft.actor == "Dr Jane Smith (turnstile approve)"));
     for n in leavers {
         assert!(
             trail
@@ -689,7 +686,7 @@ async fn a_mass_leaving_waits_for_a_named_approval() {
                 .any(|e| e.draft.employee_number.as_deref() == Some(n.as_str())
                     && e.draft.action == "change.disable"
                     && e.draft.outcome == "applied"
-                    && e.draft.actor == "Dr Jane Smith"
+                    && e.draft.actor == "Dr Jane Smith (turnstile approve)"
                     && e.draft.event_id.is_some()),
             "{n}'s disable is the approver's, with its event"
         );

@@ -853,7 +853,7 @@ async fn reconcile_verb_applies_audits_retries_and_guards() {
     assert!(
         trail.iter().any(|t| t["action"] == "change.disable"
             && t["outcome"] == "applied"
-            && t["actor"] == "Sam Lee"),
+            && t["actor"] == "Sam Lee (turnstile reconcile)"),
         "{trail:#?}"
     );
     let (code, out) = run(&["audit", "--verify"]);

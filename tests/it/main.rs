@@ -4,6 +4,7 @@
 mod cli;
 mod closing;
 pub mod drift;
+mod inputs;
 mod kafka;
 mod ldap;
 pub mod peers;

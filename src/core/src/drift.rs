@@ -308,6 +308,14 @@ fn judge_person(
                 };
                 out.push(finding(category, system, Some(a), Some(number), detail));
             }
+            // Two enabled accounts of someone in post are duplicates whether or not a
+            // role grants the system.
+            if matches!(
+                lifecycle,
+                Lifecycle::Active | Lifecycle::Absent | Lifecycle::Suspended
+            ) {
+                duplicates(system, person, &enabled, out);
+            }
             if desired.presence == Presence::DisabledIfPresent {
                 for a in accounts.iter().filter(|a| !a.enabled) {
                     excess(system, desired, Some(a), number, out);
@@ -350,23 +358,7 @@ fn judge_person(
                 ));
                 return;
             }
-            if enabled.len() > 1 {
-                let ids: Vec<&str> = enabled.iter().map(|a| a.id.as_str()).collect();
-                for a in &enabled {
-                    out.push(finding(
-                        Category::DuplicateAccount,
-                        system,
-                        Some(a),
-                        Some(number),
-                        format!(
-                            "{} has {} enabled {name} accounts: {}",
-                            person.display_name(),
-                            ids.len(),
-                            ids.join(", ")
-                        ),
-                    ));
-                }
-            }
+            duplicates(system, person, &enabled, out);
             let Some(a) = primary(accounts).filter(|a| a.enabled) else {
                 return;
             };
@@ -393,6 +385,29 @@ fn judge_person(
             }
             excess(system, desired, Some(a), number, out);
         }
+    }
+}
+
+/// One `duplicate_account` finding per enabled account when a person has more than one.
+fn duplicates(system: &System, person: &Person, enabled: &[&Account], out: &mut Vec<Finding>) {
+    if enabled.len() < 2 {
+        return;
+    }
+    let ids: Vec<&str> = enabled.iter().map(|a| a.id.as_str()).collect();
+    for a in enabled {
+        out.push(finding(
+            Category::DuplicateAccount,
+            system,
+            Some(a),
+            Some(person.employee_number.as_str()),
+            format!(
+                "{} has {} enabled {} accounts: {}",
+                person.display_name(),
+                ids.len(),
+                system.policy.name,
+                ids.join(", ")
+            ),
+        ));
     }
 }
 

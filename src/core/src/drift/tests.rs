@@ -309,3 +309,20 @@ fn rows_not_listed_are_reported_only_when_there_are_some() {
     let text = serde_json::to_string(&inputs).unwrap();
     assert!(text.contains("\"row_errors_not_listed\":7"), "{text}");
 }
+
+/// Two enabled accounts on a system no role of theirs grants: excess access, and
+/// duplicates too, as the README defines them.
+#[test]
+fn two_enabled_accounts_on_an_ungranted_system_are_duplicates_as_well() {
+    let n = nurse("20000001");
+    let got = run(
+        std::slice::from_ref(&n),
+        &[
+            recent(account("emis", "EMIS1", Some("20000001"), true, &[])),
+            recent(account("emis", "EMIS2", Some("20000001"), true, &[])),
+        ],
+    );
+    let count = |c: Category| got.iter().filter(|(k, _, _)| *k == c).count();
+    assert_eq!(count(Category::DuplicateAccount), 2, "{got:?}");
+    assert_eq!(count(Category::ExcessEntitlement), 2, "{got:?}");
+}

@@ -601,12 +601,23 @@ impl HrEvent {
 
 /// A hint for the `kind` of a file-fed event, from the record held before (if any) and the
 /// new one. Only a label for people and logs: effects come from the record itself.
+/// A first record whose first day is at most this many days ago is a joiner's.
+pub const RECENT_START_DAYS: i32 = 28;
+
 pub fn guess_kind(previous: Option<&Person>, new: &Person, today: Date) -> EventKind {
     let now = new.lifecycle(today);
     let before = previous.map(|p| p.lifecycle(today));
     match (before, now) {
         (_, Lifecycle::Ended) => EventKind::Leaver,
         (_, Lifecycle::Absent | Lifecycle::Suspended) => EventKind::Absence,
+        // The first record of someone long in post (a first load) is not a joiner.
+        (None, Lifecycle::Active)
+            if new
+                .first_day()
+                .is_some_and(|d| (today - d).get_days() > RECENT_START_DAYS) =>
+        {
+            EventKind::Correction
+        }
         (None, _) | (Some(Lifecycle::Ended), _) => EventKind::Joiner,
         (Some(Lifecycle::Absent | Lifecycle::Suspended), Lifecycle::Active) => EventKind::Return,
         (Some(_), _) => {

@@ -182,7 +182,17 @@ fn payloads_are_checked_for_shape_and_rules() {
 fn kinds_are_guessed_from_before_and_after() {
     let today = d("2026-11-23");
     let n = nurse("20000001");
-    assert_eq!(guess_kind(None, &n, today), EventKind::Joiner);
+    // The first record of someone long in post is a first load, not a joiner.
+    assert_eq!(guess_kind(None, &n, today), EventKind::Correction);
+    let mut new_starter = n.clone();
+    new_starter.assignments[0].start_date = IsoDate(d("2026-11-02"));
+    assert_eq!(guess_kind(None, &new_starter, today), EventKind::Joiner);
+    new_starter.assignments[0].start_date = IsoDate(d("2026-10-25"));
+    assert_eq!(
+        guess_kind(None, &new_starter, today),
+        EventKind::Correction,
+        "29 days in post"
+    );
     assert_eq!(guess_kind(Some(&n), &n, today), EventKind::Correction);
     let mut moved = n.clone();
     moved.assignments[0].organisation = Some("Ward 9 Surgery".into());
