@@ -81,20 +81,53 @@ fn draft(
     }
 }
 
-/// Applies one person's changes on one target, auditing each.
-pub async fn apply_person(
+/// What a connector did with one change, before it is written down.
+#[derive(Debug)]
+pub enum Done {
+    Applied {
+        account: Option<String>,
+    },
+    WorkItem {
+        text: String,
+    },
+    Failed(ConnectorError),
+    /// Not attempted: the account it needs could not be created.
+    Skipped,
+    /// A work item for it is still open: not raised again.
+    StillOpen,
+}
+
+/// The changes among `changes` that have a work item still open (a system with no API).
+pub fn open_items(
+    store: &dyn Store,
     connector: &dyn Connector,
-    store: &mut dyn Store,
+    changes: &[Change],
+) -> Result<BTreeSet<WorkItemKey>, StoreError> {
+    let mut open = BTreeSet::new();
+    if connector.capabilities().work_items {
+        for c in changes {
+            let key = WorkItemKey::of(c);
+            if store.open_work_item(&key)?.is_some() {
+                open.insert(key);
+            }
+        }
+    }
+    Ok(open)
+}
+
+/// Makes one person's changes on one target, in order, through the connector alone: no
+/// store, so several targets can be worked at once. Stops at an error that makes the
+/// target unusable (fatal, or still transient after the connector's retries: the rest
+/// waits for the target, not tried one by one against a server that is down), and
+/// returns it.
+pub async fn make_changes(
+    connector: &dyn Connector,
     person: &Person,
     changes: &[Change],
-    by: By<'_>,
-) -> Result<Tally, ApplyError> {
-    let mut tally = Tally::default();
+    open: &BTreeSet<WorkItemKey>,
+) -> (Vec<(Change, Done)>, Option<ConnectorError>) {
+    let mut out = Vec::with_capacity(changes.len());
     let mut created: Option<String> = None;
-    let work_items = connector.capabilities().work_items;
-    // The person's entries are written together, once their changes are made (one
-    // durable commit per person, not per change), and before any early return.
-    let mut drafts: Vec<Draft> = Vec::new();
     // A create raised as a work item: the new account's other changes are work items too.
     let mut create_raised = false;
     for c in changes {
@@ -102,39 +135,70 @@ pub async fn apply_person(
         if change.account.is_none() {
             change.account = created.clone();
         }
-        // A change already raised and not yet seen done is not raised again.
-        if work_items && store.open_work_item(&WorkItemKey::of(&change))?.is_some() {
-            tally.still_open += 1;
+        if open.contains(&WorkItemKey::of(c)) {
             create_raised |= change.action == Action::Create;
+            out.push((change, Done::StillOpen));
             continue;
         }
         // Only a failed create stops the rest: there is no account to change. Any other
         // failure is recorded and the remaining changes still go ahead, so a missing group
         // never keeps a new starter locked out or a leaver enabled.
         if change.account.is_none() && change.action != Action::Create && !create_raised {
-            tally.skipped += 1;
-            drafts.push(draft(
-                &change,
-                None,
-                AuditOutcome::Skipped,
-                "not attempted: the account could not be created; the next reconciliation plans it again".into(),
-                by,
-            ));
+            out.push((change, Done::Skipped));
             continue;
         }
-        // One span per change, for every connector: around the connector's work (a future,
-        // so instrumented, not entered across the await), then around its audit entry.
+        // One span per change, for every connector, around the connector's work.
         let span = tracing::info_span!("change", system = %change.system, person = %change.employee_number, action = %change.action);
-        let result = connector
-            .apply(person, &change)
-            .instrument(span.clone())
-            .await;
-        let _enter = span.enter();
-        match result {
+        match connector.apply(person, &change).instrument(span).await {
             Ok(Applied::Done { account }) => {
                 if let Some(name) = &account {
                     created = Some(name.clone());
                 }
+                out.push((change, Done::Applied { account }));
+            }
+            Ok(Applied::WorkItem { text }) => {
+                create_raised |= change.action == Action::Create;
+                out.push((change, Done::WorkItem { text }));
+            }
+            Err(e) => {
+                let stop = matches!(
+                    e,
+                    ConnectorError::Fatal { .. } | ConnectorError::Transient { .. }
+                )
+                .then(|| e.clone());
+                out.push((change, Done::Failed(e)));
+                if stop.is_some() {
+                    return (out, stop);
+                }
+            }
+        }
+    }
+    (out, None)
+}
+
+/// Writes down what [`make_changes`] did, in order: the person's entries in one commit
+/// (split only around a work item, which is raised in its own), the tally back.
+pub fn record_changes(
+    store: &mut dyn Store,
+    made: Vec<(Change, Done)>,
+    by: By<'_>,
+) -> Result<Tally, StoreError> {
+    let mut tally = Tally::default();
+    let mut drafts: Vec<Draft> = Vec::new();
+    for (change, done) in made {
+        match done {
+            Done::StillOpen => tally.still_open += 1,
+            Done::Skipped => {
+                tally.skipped += 1;
+                drafts.push(draft(
+                    &change,
+                    None,
+                    AuditOutcome::Skipped,
+                    "not attempted: the account could not be created; the next reconciliation plans it again".into(),
+                    by,
+                ));
+            }
+            Done::Applied { account } => {
                 tally.applied += 1;
                 drafts.push(draft(
                     &change,
@@ -144,9 +208,8 @@ pub async fn apply_person(
                     by,
                 ));
             }
-            Ok(Applied::WorkItem { text }) => {
+            Done::WorkItem { text } => {
                 tally.work_items += 1;
-                create_raised |= change.action == Action::Create;
                 let entry = draft(
                     &change,
                     change.account.clone(),
@@ -158,7 +221,9 @@ pub async fn apply_person(
                 store.append_audit(std::mem::take(&mut drafts))?;
                 store.raise_work_item(&WorkItemKey::of(&change), &text, entry)?;
             }
-            Err(e) => {
+            Done::Failed(e) => {
+                tracing::warn!(system = %change.system, person = %change.employee_number, error = %e, "change failed; recorded, and retried by the next reconciliation");
+                tally.failed += 1;
                 drafts.push(draft(
                     &change,
                     change.account.clone(),
@@ -166,23 +231,30 @@ pub async fn apply_person(
                     e.to_string(),
                     by,
                 ));
-                // Unusable (fatal) or not answering even after the connector's own
-                // retries (transient): the rest waits for the target, not tried one by
-                // one against a server that is down.
-                if matches!(
-                    e,
-                    ConnectorError::Fatal { .. } | ConnectorError::Transient { .. }
-                ) {
-                    store.append_audit(drafts)?;
-                    return Err(ApplyError::Target(e));
-                }
-                tracing::warn!(error = %e, "change failed; recorded, and retried by the next reconciliation");
-                tally.failed += 1;
             }
         }
     }
     store.append_audit(drafts)?;
     Ok(tally)
+}
+
+/// Applies one person's changes on one target, auditing each: [`make_changes`] then
+/// [`record_changes`]. An error that makes the target unusable comes back as
+/// [`ApplyError::Target`] once what was done before it is written down.
+pub async fn apply_person(
+    connector: &dyn Connector,
+    store: &mut dyn Store,
+    person: &Person,
+    changes: &[Change],
+    by: By<'_>,
+) -> Result<Tally, ApplyError> {
+    let open = open_items(store, connector, changes)?;
+    let (made, stop) = make_changes(connector, person, changes, &open).await;
+    let tally = record_changes(store, made, by)?;
+    match stop {
+        Some(e) => Err(ApplyError::Target(e)),
+        None => Ok(tally),
+    }
 }
 
 /// Accounts a plan would disable or delete, out of those on the system.
