@@ -49,6 +49,31 @@ struct Columns {
     end: Option<usize>,
 }
 
+/// The ESR extract's columns, as CONTRACT §2 names them (`[feeds.esr]` renames them).
+pub const COLUMNS: &[&str] = &[
+    "Employee Number",
+    "Assignment Number",
+    "Primary Assignment (Y/N)",
+    "Title",
+    "First Name",
+    "Last Name",
+    "Known As",
+    "Work Email",
+    "Smartcard UUID",
+    "Staff Group",
+    "Job Role",
+    "Occupation Code",
+    "Position Number",
+    "Position Title",
+    "Organisation",
+    "Cost Centre",
+    "Location",
+    "Supervisor Employee Number",
+    "Assignment Status",
+    "Assignment Start Date",
+    "Assignment End Date",
+];
+
 impl Columns {
     fn find(t: &Table) -> Result<Columns, FeedError> {
         let req = |name: &str| t.require(name, name);
@@ -94,6 +119,7 @@ pub fn read(path: &Path, limits: &Limits) -> Result<Extract, FeedError> {
 }
 
 pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedError> {
+    table.rename(&limits.esr);
     let cols = Columns::find(table)?;
     let mut extract = Extract {
         errors: RowErrors::new(limits),

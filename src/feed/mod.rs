@@ -160,6 +160,11 @@ pub struct Limits {
     pub max_review_share: f64,
     /// How many row errors are kept with their text; the rest are counted.
     pub max_listed_errors: usize,
+    /// Column names of the trust's ESR report where they differ from CONTRACT §2:
+    /// `[feeds.esr] "Employee Number" = "Staff Number"`.
+    pub esr: BTreeMap<String, String>,
+    /// The same for the TRAC starters file.
+    pub trac: BTreeMap<String, String>,
     /// The files' text encoding: `auto` (UTF-8, with or without a BOM; a line that is not
     /// UTF-8 is read as Windows-1252, as Excel and PowerShell 5.1 save it), `utf-8` (a line
     /// that is not is an error) or `windows-1252`.
@@ -218,6 +223,8 @@ impl Default for Limits {
             max_bad_row_share: 0.05,
             max_review_share: 0.05,
             max_listed_errors: 1000,
+            esr: BTreeMap::new(),
+            trac: BTreeMap::new(),
             encoding: Encoding::Auto,
         }
     }
@@ -257,6 +264,24 @@ impl Limits {
                 "[feeds] max_review_share is {}: use a share from 0 to 1 (0.05 = 5%)",
                 self.max_review_share
             ));
+        }
+        for (feed, renames, known) in [
+            ("esr", &self.esr, esr::COLUMNS),
+            ("trac", &self.trac, trac::COLUMNS),
+        ] {
+            for (column, given) in renames {
+                let key = normalise_header(column);
+                if !known.iter().any(|k| normalise_header(k) == key) {
+                    out.push(format!(
+                        "[feeds.{feed}] `{column}` is not a column of the {feed} feed (CONTRACT §2: {})",
+                        known.join(", ")
+                    ));
+                } else if normalise_header(given).is_empty() {
+                    out.push(format!(
+                        "[feeds.{feed}] `{column}`: give the name the file's header uses"
+                    ));
+                }
+            }
         }
         if !(1..=1_000_000).contains(&self.max_listed_errors) {
             out.push(format!(
@@ -388,6 +413,8 @@ pub struct Table {
     salvage: Vec<String>,
     /// `,`, `;` or a tab: whichever the header uses.
     delimiter: u8,
+    /// The file's own names for CONTRACT columns (normalised CONTRACT name → its name).
+    renames: BTreeMap<String, String>,
 }
 
 /// The separator a header line uses: the most frequent of `,`, `;` and tab outside quotes
@@ -436,6 +463,7 @@ impl Table {
             record: Record::default(),
             salvage: Vec::new(),
             delimiter: b',',
+            renames: BTreeMap::new(),
         };
         let bad_header = |detail: String| FeedError::BadHeader {
             file: file.into(),
@@ -562,15 +590,37 @@ impl Table {
         &self.file
     }
 
+    /// Reads CONTRACT columns under the file's own names (`[feeds.esr]`, `[feeds.trac]`):
+    /// CONTRACT name → the name in the file.
+    pub fn rename(&mut self, renames: &BTreeMap<String, String>) {
+        self.renames = renames
+            .iter()
+            .map(|(contract, given)| (normalise_header(contract), given.clone()))
+            .collect();
+    }
+
+    /// The name a column goes by in this file.
+    fn named(&self, name: &str) -> String {
+        self.renames
+            .get(&normalise_header(name))
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
+    }
+
     /// The index of a column, by its CONTRACT name or a configured rename; an error when
     /// the header names it twice.
     pub fn column(&self, name: &str) -> Result<Option<usize>, FeedError> {
-        match self.columns.get(&normalise_header(name)).map(Vec::as_slice) {
+        let name = self.named(name);
+        match self
+            .columns
+            .get(&normalise_header(&name))
+            .map(Vec::as_slice)
+        {
             None | Some([]) => Ok(None),
             Some([one]) => Ok(Some(*one)),
             Some([first, second, ..]) => Err(FeedError::DuplicateColumn {
                 file: self.file.clone(),
-                column: name.to_string(),
+                column: name,
                 first: first + 1,
                 second: second + 1,
             }),
@@ -579,14 +629,15 @@ impl Table {
 
     /// Like [`Table::column`], but a missing column makes the file unusable.
     pub fn require(&self, name: &str, contract_name: &str) -> Result<usize, FeedError> {
+        let named = self.named(name);
         self.column(name)?.ok_or_else(|| FeedError::MissingColumn {
             file: self.file.clone(),
-            column: name.to_string(),
-            renamed: if name == contract_name {
+            renamed: if named == contract_name {
                 String::new()
             } else {
                 format!("; configured in place of `{contract_name}`")
             },
+            column: named,
         })
     }
 

@@ -29,7 +29,24 @@ pub fn read(path: &Path, limits: &Limits) -> Result<Starters, FeedError> {
     read_table(&mut table, limits)
 }
 
+/// The TRAC starters file's columns, as CONTRACT §2 names them (`[feeds.trac]` renames
+/// them).
+pub const COLUMNS: &[&str] = &[
+    "Candidate Reference",
+    "First Name",
+    "Last Name",
+    "Post Title",
+    "Staff Group",
+    "Job Role",
+    "Department",
+    "Location",
+    "Start Date",
+    "Hiring Manager Employee Number",
+    "Position Number",
+];
+
 pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Starters, FeedError> {
+    table.rename(&limits.trac);
     let req = |name: &str| table.require(name, name);
     let reference = req("Candidate Reference")?;
     let first = req("First Name")?;

@@ -251,3 +251,44 @@ fn a_reader_that_goes_away_is_not_an_error() {
     assert!(trail.contains("in post since 2020-04-01"), "{trail}");
     assert!(trail.contains("(turnstile feed esr)"), "{trail}");
 }
+
+/// Each trust's ESR report names its columns its own way: `[feeds.esr]` maps them, and a
+/// key that is not an ESR column is refused by name.
+#[test]
+fn esr_columns_are_renamed_per_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    esr(p, 2, "\n", utf8);
+    let renamed = std::fs::read_to_string(p.join("esr.csv"))
+        .unwrap()
+        .replacen("Employee Number", "Staff No", 1)
+        .replacen("Assignment Status", "Asg Status", 1);
+    std::fs::write(p.join("esr.csv"), renamed).unwrap();
+    std::fs::write(
+        p.join("ad.csv"),
+        format!("{EXPORT_HEADER}\nzsian,30000000,Zoë Siân,true,2026-11-20,\n"),
+    )
+    .unwrap();
+    let o = drift(p, "ad=ad.csv", &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("Employee Number"), "{}", text(&o));
+    std::fs::write(
+        p.join("turnstile.toml"),
+        "[feeds.esr]\n\"Employee Number\" = \"Staff No\"\n\"Assignment Status\" = \"Asg Status\"\n",
+    )
+    .unwrap();
+    let r = report(p, "ad=ad.csv");
+    assert_eq!(r["inputs"]["people"], 2, "{}", r["inputs"]);
+    std::fs::write(
+        p.join("turnstile.toml"),
+        "[feeds.esr]\n\"Employee Numbr\" = \"Staff No\"\n",
+    )
+    .unwrap();
+    let o = drift(p, "ad=ad.csv", &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("[feeds.esr] `Employee Numbr` is not a column"),
+        "{}",
+        text(&o)
+    );
+}
