@@ -1088,6 +1088,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
         approve: a.approve,
         max_removal_share: config.reconcile.max_removal_share,
         guard: Some(&config.guard),
+        hold_as_plan: false,
     };
     let runtime = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
     let reports = runtime.block_on(reconcile::reconcile(&run, store.as_mut(), &mut targets))?;

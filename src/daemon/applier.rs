@@ -188,6 +188,7 @@ async fn scheduled_reconcile(
         approve: false,
         max_removal_share: config.reconcile.max_removal_share,
         guard: Some(&config.guard),
+        hold_as_plan: true,
     };
     match reconcile::reconcile(&run, store, targets).await {
         Ok(reports) => {

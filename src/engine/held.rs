@@ -95,14 +95,8 @@ pub fn judge(
     if losing.is_empty() {
         return Ok(Verdict::Go);
     }
-    let people: Vec<String> = losing.iter().map(|(e, _)| e.to_string()).collect();
-    if let Some(open) = store
-        .held_plans(Some(HeldStatus::Held))?
-        .into_iter()
-        .find(|p| p.system == system)
-    {
-        store.wait_behind(open.id, &people)?;
-        return Ok(Verdict::Waiting(open.id));
+    if let Some(waiting) = behind_open_plan(store, system, losing)? {
+        return Ok(waiting);
     }
     let all: Vec<&Change> = losing.iter().flat_map(|(_, c)| c.iter()).collect();
     let window_start = now
@@ -113,10 +107,48 @@ pub fn judge(
     let Some(reason) = over_limit(system, taken, accounts, guard.limits(system)) else {
         return Ok(Verdict::Go);
     };
-    let changes: Vec<Change> = all.into_iter().cloned().collect();
+    hold(store, system, &reason, losing, now, actor)
+}
+
+/// When a plan for `system` is undecided, the people in `losing` wait behind it.
+fn behind_open_plan(
+    store: &mut dyn Store,
+    system: &str,
+    losing: &[(&str, &[Change])],
+) -> Result<Option<Verdict>, StoreError> {
+    let Some(open) = store
+        .held_plans(Some(HeldStatus::Held))?
+        .into_iter()
+        .find(|p| p.system == system)
+    else {
+        return Ok(None);
+    };
+    let people: Vec<String> = losing.iter().map(|(e, _)| e.to_string()).collect();
+    store.wait_behind(open.id, &people)?;
+    Ok(Some(Verdict::Waiting(open.id)))
+}
+
+/// Holds the changes of the people in `losing` as a plan for `reason` (or, when a plan
+/// for the system is undecided, has them wait behind it): what a guard that tripped does.
+pub fn hold(
+    store: &mut dyn Store,
+    system: &str,
+    reason: &str,
+    losing: &[(&str, &[Change])],
+    now: Timestamp,
+    actor: &str,
+) -> Result<Verdict, StoreError> {
+    if losing.is_empty() {
+        return Ok(Verdict::Go);
+    }
+    if let Some(waiting) = behind_open_plan(store, system, losing)? {
+        return Ok(waiting);
+    }
+    let people: Vec<String> = losing.iter().map(|(e, _)| e.to_string()).collect();
+    let changes: Vec<Change> = losing.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
     let plan = store.hold_plan(
         system,
-        &reason,
+        reason,
         &changes,
         Draft {
             at: now,

@@ -35,6 +35,10 @@ pub struct Run<'a> {
     /// its limit (or a plan for the system is undecided), so reconciling never slips past
     /// a held plan. `None` in tests of the other parts.
     pub guard: Option<&'a crate::config::GuardConfig>,
+    /// A run over `max_removal_share` holds the people losing access as a plan (for
+    /// `turnstile approve`) and applies the rest, instead of stopping whole: the daemon's
+    /// scheduled runs, which no one is there to re-run with `--approve`.
+    pub hold_as_plan: bool,
 }
 
 /// What happened on one target.
@@ -167,7 +171,8 @@ pub async fn reconcile_target(
     if run.dry_run {
         return Ok(report);
     }
-    if report.share > run.max_removal_share && !run.approve {
+    let over_share = report.share > run.max_removal_share && !run.approve;
+    if over_share && !(run.hold_as_plan && run.guard.is_some()) {
         store.append_audit(vec![Draft {
             at: run.now,
             actor: run.actor.into(),
@@ -189,6 +194,7 @@ pub async fn reconcile_target(
         report.result = TargetOutcome::Held;
         return Ok(report);
     }
+    let accounts_read = accounts.len();
     drop(accounts);
     let mut planned = planned;
     if let (Some(guard), false) = (run.guard, run.approve) {
@@ -197,7 +203,18 @@ pub async fn reconcile_target(
             .filter(|(_, c)| c.iter().any(|c| c.action.takes_access()))
             .map(|(p, c)| (p.employee_number.as_str(), c.as_slice()))
             .collect();
-        let verdict = super::held::judge(store, guard, &system, &losing, run.now, run.actor)?;
+        let verdict = if over_share {
+            let reason = format!(
+                "{} of {} accounts of {system} would be disabled or deleted by a reconciliation ({:.1}%, over [reconcile] max_removal_share {:.1}%)",
+                report.removed,
+                accounts_read,
+                report.share * 100.0,
+                run.max_removal_share * 100.0
+            );
+            super::held::hold(store, &system, &reason, &losing, run.now, run.actor)?
+        } else {
+            super::held::judge(store, guard, &system, &losing, run.now, run.actor)?
+        };
         let id = match verdict {
             super::held::Verdict::Go => None,
             super::held::Verdict::Held(plan) => Some(plan.id),
@@ -310,6 +327,7 @@ mod tests {
             approve: false,
             max_removal_share: 1.0,
             guard: None,
+            hold_as_plan: false,
         }
     }
 

@@ -1003,6 +1003,119 @@ async fn sigkill_while_applying_to_a_target_ends_in_the_state_hr_says() {
     }
 }
 
+/// The daemon's scheduled reconciliation, over the run-wide removal share, holds the
+/// people losing access as a plan a person can approve (visible like any held plan),
+/// and applies everything else; the approval applies exactly them.
+#[tokio::test(flavor = "current_thread")]
+async fn a_scheduled_reconciliation_over_the_share_holds_a_plan() {
+    use std::sync::Arc;
+    use turnstile::engine::{held, ingest, reconcile, targets::Target};
+    use turnstile::hr::{AssignmentStatus, EventKind, Source};
+    use turnstile_core::testkit;
+    let dir = Dir::openldap();
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
+        .await;
+    let model = turnstile::policy::RoleModel::parse("m.toml", MODEL)
+        .unwrap()
+        .0;
+    let connector = Arc::new(LdapConnector::new(dir.config("ad"), false));
+    let mut targets = vec![Target::new(connector.clone())];
+    let mut store = turnstile::store::sqlite::SqliteStore::in_memory().unwrap();
+    let now = jiff::Timestamp::now();
+    let today = turnstile::clock::today(now);
+    let yesterday = today.yesterday().unwrap().to_string();
+    let run = format!("H{}", std::process::id());
+    let people: Vec<String> = (1..=4).map(|i| format!("{run}-{i}")).collect();
+    let nurse = |number: &str, end: Option<&str>| {
+        let status = if end.is_some() {
+            AssignmentStatus::TerminateAssignment
+        } else {
+            AssignmentStatus::ActiveAssignment
+        };
+        let mut a = testkit::assignment(
+            &format!("{number}-1"),
+            status,
+            "",
+            "Staff Nurse",
+            "Ward 7",
+            "2020-01-01",
+            end,
+        );
+        a.staff_group = None;
+        let family = format!("Share{}", &number[number.len() - 1..]);
+        testkit::named(number, "Held", &family, vec![a])
+    };
+    let mut seq = 0;
+    let mut record = |store: &mut turnstile::store::sqlite::SqliteStore, p| {
+        seq += 1;
+        let at = now
+            .checked_add(jiff::SignedDuration::from_secs(seq))
+            .unwrap();
+        let event = ingest::file_event(Source::Esr, p, at, EventKind::Mover).unwrap();
+        ingest::record(store, &model, &event, &[], today, "test").unwrap();
+    };
+    let guard = turnstile::config::GuardConfig::default();
+    let pass = |share: f64| reconcile::Run {
+        model: &model,
+        today,
+        now,
+        actor: "turnstile run",
+        dry_run: false,
+        approve: false,
+        max_removal_share: share,
+        guard: Some(&guard),
+        hold_as_plan: true,
+    };
+    for n in &people[..3] {
+        record(&mut store, nurse(n, None));
+    }
+    reconcile::reconcile(&pass(1.0), &mut store, &mut targets)
+        .await
+        .unwrap();
+    let enabled = |number: &String| {
+        let (c, n) = (connector.clone(), number.clone());
+        async move {
+            c.read_person(&n)
+                .await
+                .unwrap()
+                .first()
+                .is_some_and(|a| a.enabled)
+        }
+    };
+    for n in &people[..3] {
+        assert!(enabled(n).await, "{n} in post");
+    }
+    // Two leave and one joins; any removal is over a share of 0.
+    record(&mut store, nurse(&people[0], Some(&yesterday)));
+    record(&mut store, nurse(&people[1], Some(&yesterday)));
+    record(&mut store, nurse(&people[3], None));
+    let reports = reconcile::reconcile(&pass(0.0), &mut store, &mut targets)
+        .await
+        .unwrap();
+    let (id, held_people) = reports[0].held.expect("held as a plan");
+    assert_eq!(held_people, 2, "{reports:?}");
+    assert!(
+        enabled(&people[0]).await && enabled(&people[1]).await,
+        "held"
+    );
+    assert!(enabled(&people[3]).await, "the joiner went ahead");
+    let plans = store
+        .held_plans(Some(turnstile::store::HeldStatus::Held))
+        .unwrap();
+    assert_eq!(plans.len(), 1);
+    assert!(
+        plans[0].reason.contains("max_removal_share"),
+        "{}",
+        plans[0].reason
+    );
+    let done = held::approve(&model, &mut store, &mut targets, id, "Sam Lee", now)
+        .await
+        .unwrap();
+    assert!(done.tally.applied >= 2, "{done:?}");
+    assert!(!enabled(&people[0]).await && !enabled(&people[1]).await);
+    assert!(enabled(&people[2]).await && enabled(&people[3]).await);
+}
+
 /// A leaver entered three weeks ahead, with the clock moved by the test: untouched until
 /// their last day ends in Europe/London (the day the clocks go back), disabled straight
 /// after; and, for a second leaver, with nothing running over that moment, disabled at the

@@ -257,6 +257,7 @@ async fn reconcile(
         approve: true,
         max_removal_share: 1.0,
         guard: None,
+        hold_as_plan: false,
     };
     let mut store = SqliteStore::in_memory().unwrap();
     let mut target = engine::targets::Target::new(c.clone());
