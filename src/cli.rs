@@ -52,6 +52,8 @@ enum Verb {
     Validate(ValidateArgs),
     /// Plans stopped by the mass-change guard: all undecided ones, or one with its changes.
     Held(HeldArgs),
+    /// Changes raised as work items for systems without an API, and where they stand.
+    WorkItems(WorkItemsArgs),
     /// Apply a held plan (the changes still needed), under your name in the audit trail.
     Approve(DecideArgs),
     /// Refuse a held plan: none of its changes is applied; your name and reason are
@@ -68,6 +70,25 @@ struct HeldArgs {
     all: bool,
     #[arg(long, value_enum, default_value = "text")]
     format: TextOrJson,
+}
+
+#[derive(Args, Debug)]
+struct WorkItemsArgs {
+    /// Only this system.
+    #[arg(long)]
+    system: Option<String>,
+    /// Only items in this state: open or closed.
+    #[arg(long, value_name = "STATUS")]
+    status: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: ItemFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ItemFormat {
+    Text,
+    Json,
+    Csv,
 }
 
 #[derive(Args, Debug)]
@@ -350,6 +371,7 @@ fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
         Verb::Drift(a) => drift_cmd(&config, a),
         Verb::Audit(a) => audit_cmd(&config, a),
         Verb::Held(a) => held_cmd(&config, a),
+        Verb::WorkItems(a) => work_items_cmd(&config, a),
         Verb::Approve(a) => approve_cmd(&config, a),
         Verb::Reject(a) => reject_cmd(&config, a),
     }
@@ -1342,5 +1364,87 @@ fn reject_cmd(config: &Config, a: RejectArgs) -> Result<u8, Failure> {
         plan.reference(),
         plan.changes
     );
+    Ok(0)
+}
+
+fn work_items_cmd(config: &Config, a: WorkItemsArgs) -> Result<u8, Failure> {
+    use crate::store::WorkItemStatus;
+    let status = match a.status.as_deref() {
+        None => None,
+        Some("open") => Some(WorkItemStatus::Open),
+        Some("closed") => Some(WorkItemStatus::Closed),
+        Some(other) => {
+            return Err(Failure::Usage(format!(
+                "--status {other}: use open or closed"
+            )));
+        }
+    };
+    let store = open_existing_store(config)?;
+    let items = store.work_items(a.system.as_deref(), status)?;
+    let mut out = std::io::stdout().lock();
+    let io = write_failed;
+    match a.format {
+        ItemFormat::Json => {
+            for item in &items {
+                let line =
+                    serde_json::to_string(item).map_err(|e| Failure::Runtime(e.to_string()))?;
+                writeln!(out, "{line}").map_err(io)?;
+            }
+        }
+        ItemFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let err = |e: csv::Error| Failure::Runtime(e.to_string());
+            w.write_record([
+                "reference",
+                "system",
+                "employee_number",
+                "account",
+                "action",
+                "detail",
+                "status",
+                "raised_at",
+                "closed_at",
+            ])
+            .map_err(err)?;
+            for i in &items {
+                w.write_record([
+                    i.reference(),
+                    report::safe_cell(&i.system),
+                    report::safe_cell(&i.employee_number),
+                    report::safe_cell(i.account.as_deref().unwrap_or("")),
+                    report::safe_cell(&i.action),
+                    report::safe_cell(&i.detail),
+                    i.status.as_str().to_string(),
+                    i.raised_at.to_string(),
+                    i.closed_at.map(|t| t.to_string()).unwrap_or_default(),
+                ])
+                .map_err(err)?;
+            }
+            let bytes = w
+                .into_inner()
+                .map_err(|e| Failure::Runtime(e.to_string()))?;
+            out.write_all(&bytes).map_err(io)?;
+        }
+        ItemFormat::Text => {
+            if items.is_empty() {
+                writeln!(out, "no work items").map_err(io)?;
+            }
+            for i in &items {
+                writeln!(
+                    out,
+                    "{}  {}  {}  raised {}{}\n    {}",
+                    i.reference(),
+                    i.system,
+                    i.status.as_str(),
+                    local_time(i.raised_at),
+                    i.closed_at
+                        .map(|t| format!(", closed {}", local_time(t)))
+                        .unwrap_or_default(),
+                    i.detail
+                )
+                .map_err(io)?;
+            }
+        }
+    }
     Ok(0)
 }

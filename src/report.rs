@@ -37,7 +37,7 @@ pub fn render(report: &Report, format: Format) -> Result<String, String> {
 }
 
 /// Cells that a spreadsheet would run as a formula get a leading apostrophe (CSV injection).
-fn safe_cell(text: &str) -> String {
+pub fn safe_cell(text: &str) -> String {
     match text.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
         _ => text.to_string(),

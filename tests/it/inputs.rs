@@ -292,3 +292,50 @@ fn esr_columns_are_renamed_per_trust() {
         text(&o)
     );
 }
+
+/// `turnstile work-items` lists what `reconcile` raised for a system with no API, in
+/// text, JSON (one object a line) and CSV with formula prefixes neutralised.
+#[test]
+fn work_items_are_listed_in_each_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    esr(p, 2, "\n", utf8);
+    std::fs::write(p.join("systmone.csv"), format!("{EXPORT_HEADER}\n")).unwrap();
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"{}\"\n[targets.systmone]\ntype = \"export_file\"\npath = \"systmone.csv\"\n",
+            policy()
+        ),
+    )
+    .unwrap();
+    let o = turnstile(
+        &["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"],
+        p,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("work item(s) raised"), "{}", text(&o));
+    let o = turnstile(&["work-items", "--format", "json"], p);
+    let items: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!items.is_empty(), "{}", text(&o));
+    for i in &items {
+        assert_eq!(i["system"], "systmone");
+        assert_eq!(i["status"], "open");
+        for field in ["id", "employee_number", "action", "detail", "raised_at"] {
+            assert!(!i[field].is_null(), "{field} in {i}");
+        }
+    }
+    let o = turnstile(&["work-items", "--format", "csv", "--status", "open"], p);
+    let csv = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(csv.starts_with("reference,system,employee_number"), "{csv}");
+    assert_eq!(csv.lines().count(), items.len() + 1, "{csv}");
+    let o = turnstile(&["work-items", "--status", "closed"], p);
+    assert!(text(&o).contains("no work items"), "{}", text(&o));
+    let o = turnstile(&["work-items", "--status", "done"], p);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
