@@ -107,7 +107,7 @@ pub fn judge(
     let Some(reason) = over_limit(system, taken, accounts, guard.limits(system)) else {
         return Ok(Verdict::Go);
     };
-    hold(store, system, &reason, losing, now, actor)
+    store_plan(store, system, &reason, losing, now, actor)
 }
 
 /// When a plan for `system` is undecided, the people in `losing` wait behind it.
@@ -144,6 +144,19 @@ pub fn hold(
     if let Some(waiting) = behind_open_plan(store, system, losing)? {
         return Ok(waiting);
     }
+    store_plan(store, system, reason, losing, now, actor)
+}
+
+/// Stores `losing`'s changes as a new held plan for `reason` (no plan for the system is
+/// undecided: the caller has looked).
+fn store_plan(
+    store: &mut dyn Store,
+    system: &str,
+    reason: &str,
+    losing: &[(&str, &[Change])],
+    now: Timestamp,
+    actor: &str,
+) -> Result<Verdict, StoreError> {
     let people: Vec<String> = losing.iter().map(|(e, _)| e.to_string()).collect();
     let changes: Vec<Change> = losing.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
     let plan = store.hold_plan(
@@ -217,17 +230,7 @@ fn by_person(changes: Vec<Change>) -> BTreeMap<String, Vec<Change>> {
 /// The plan, if it exists and is still held.
 fn held(store: &dyn Store, id: u64) -> Result<(HeldPlan, Vec<Change>), StoreError> {
     let (plan, changes) = store.held_plan(id)?.ok_or(StoreError::NoSuchPlan(id))?;
-    if plan.status != HeldStatus::Held {
-        return Err(StoreError::AlreadyDecided {
-            id,
-            status: plan.status.as_str(),
-            by: plan
-                .decided_by
-                .map(|b| format!(" (by {b})"))
-                .unwrap_or_default(),
-        });
-    }
-    Ok((plan, changes))
+    Ok((plan.undecided()?, changes))
 }
 
 /// Applies a held plan under `by`'s name: each held change that the target still needs

@@ -171,8 +171,20 @@ pub async fn reconcile_target(
     if run.dry_run {
         return Ok(report);
     }
-    let over_share = report.share > run.max_removal_share && !run.approve;
-    if over_share && !(run.hold_as_plan && run.guard.is_some()) {
+    // Over the run-wide share: why, in words, for the trail or the held plan.
+    let over_share = (report.share > run.max_removal_share && !run.approve).then(|| {
+        format!(
+            "{} of {} accounts of {system} would be disabled or deleted by a reconciliation ({:.1}%, over [reconcile] max_removal_share {:.1}%)",
+            report.removed,
+            accounts.len(),
+            report.share * 100.0,
+            run.max_removal_share * 100.0
+        )
+    });
+    drop(accounts);
+    if let Some(reason) = &over_share
+        && !(run.hold_as_plan && run.guard.is_some())
+    {
         store.append_audit(vec![Draft {
             at: run.now,
             actor: run.actor.into(),
@@ -183,19 +195,11 @@ pub async fn reconcile_target(
             outcome: AuditOutcome::Held.to_string(),
             rule: None,
             event_id: None,
-            reason: format!(
-                "{} of {} accounts would be disabled or deleted ({:.1}%, over the {:.1}% threshold)",
-                report.removed,
-                accounts.len(),
-                report.share * 100.0,
-                run.max_removal_share * 100.0
-            ),
+            reason: reason.clone(),
         }])?;
         report.result = TargetOutcome::Held;
         return Ok(report);
     }
-    let accounts_read = accounts.len();
-    drop(accounts);
     let mut planned = planned;
     if let (Some(guard), false) = (run.guard, run.approve) {
         let losing: Vec<(&str, &[Change])> = planned
@@ -203,17 +207,9 @@ pub async fn reconcile_target(
             .filter(|(_, c)| c.iter().any(|c| c.action.takes_access()))
             .map(|(p, c)| (p.employee_number.as_str(), c.as_slice()))
             .collect();
-        let verdict = if over_share {
-            let reason = format!(
-                "{} of {} accounts of {system} would be disabled or deleted by a reconciliation ({:.1}%, over [reconcile] max_removal_share {:.1}%)",
-                report.removed,
-                accounts_read,
-                report.share * 100.0,
-                run.max_removal_share * 100.0
-            );
-            super::held::hold(store, &system, &reason, &losing, run.now, run.actor)?
-        } else {
-            super::held::judge(store, guard, &system, &losing, run.now, run.actor)?
+        let verdict = match &over_share {
+            Some(reason) => super::held::hold(store, &system, reason, &losing, run.now, run.actor)?,
+            None => super::held::judge(store, guard, &system, &losing, run.now, run.actor)?,
         };
         let id = match verdict {
             super::held::Verdict::Go => None,

@@ -169,6 +169,21 @@ impl HeldPlan {
         format!("HP-{:06}", self.id)
     }
 
+    /// The plan, if it is still held; [`StoreError::AlreadyDecided`] if not.
+    pub fn undecided(self) -> Result<HeldPlan, StoreError> {
+        if self.status == HeldStatus::Held {
+            return Ok(self);
+        }
+        Err(StoreError::AlreadyDecided {
+            id: self.id,
+            status: self.status.as_str(),
+            by: self
+                .decided_by
+                .map(|b| format!(" (by {b})"))
+                .unwrap_or_default(),
+        })
+    }
+
     /// Reads `7`, `HP-7` or `HP-000007`.
     pub fn parse_reference(text: &str) -> Option<u64> {
         let t = text.trim();

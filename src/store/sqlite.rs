@@ -744,11 +744,7 @@ impl Store for SqliteStore {
         }
         draft.reason = format!("HP-{id:06}: {}", draft.reason);
         append(&tx, audit_key.as_ref(), vec![draft])?;
-        let plan = tx.query_row(
-            &format!("SELECT {HELD_PLAN_COLUMNS} FROM held_plan WHERE id = ?1"),
-            [id],
-            read_held_plan,
-        )?;
+        let plan = held_plan_row(&tx, id)?.ok_or(StoreError::NoSuchPlan(id as u64))?;
         tx.commit()?;
         Ok(plan)
     }
@@ -777,15 +773,7 @@ impl Store for SqliteStore {
         &self,
         id: u64,
     ) -> Result<Option<(HeldPlan, Vec<crate::plan::Change>)>, StoreError> {
-        let Some(plan) = self
-            .conn
-            .query_row(
-                &format!("SELECT {HELD_PLAN_COLUMNS} FROM held_plan WHERE id = ?1"),
-                [id as i64],
-                read_held_plan,
-            )
-            .optional()?
-        else {
+        let Some(plan) = held_plan_row(&self.conn, id as i64)? else {
             return Ok(None);
         };
         let mut stmt = self
@@ -816,24 +804,9 @@ impl Store for SqliteStore {
     ) -> Result<HeldPlan, StoreError> {
         let audit_key = self.key.clone();
         let tx = self.write()?;
-        let current = tx
-            .query_row(
-                &format!("SELECT {HELD_PLAN_COLUMNS} FROM held_plan WHERE id = ?1"),
-                [id as i64],
-                read_held_plan,
-            )
-            .optional()?
-            .ok_or(StoreError::NoSuchPlan(id))?;
-        if current.status != HeldStatus::Held {
-            return Err(StoreError::AlreadyDecided {
-                id,
-                status: current.status.as_str(),
-                by: current
-                    .decided_by
-                    .map(|b| format!(" (by {b})"))
-                    .unwrap_or_default(),
-            });
-        }
+        held_plan_row(&tx, id as i64)?
+            .ok_or(StoreError::NoSuchPlan(id))?
+            .undecided()?;
         tx.execute(
             "UPDATE held_plan SET status = ?2, decided_by = ?3, decided_at = ?4, note = ?5 WHERE id = ?1",
             params![id as i64, status.as_str(), by, at.to_string(), note],
@@ -859,11 +832,7 @@ impl Store for SqliteStore {
             [id as i64],
         )?;
         append(&tx, audit_key.as_ref(), drafts)?;
-        let plan = tx.query_row(
-            &format!("SELECT {HELD_PLAN_COLUMNS} FROM held_plan WHERE id = ?1"),
-            [id as i64],
-            read_held_plan,
-        )?;
+        let plan = held_plan_row(&tx, id as i64)?.ok_or(StoreError::NoSuchPlan(id))?;
         tx.commit()?;
         Ok(plan)
     }
@@ -1067,6 +1036,16 @@ fn read_pending(r: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
 
 const HELD_PLAN_COLUMNS: &str =
     "id, system, created_at, reason, people, changes, status, decided_by, decided_at, note";
+
+/// One held plan by id.
+fn held_plan_row(conn: &Connection, id: i64) -> rusqlite::Result<Option<HeldPlan>> {
+    conn.query_row(
+        &format!("SELECT {HELD_PLAN_COLUMNS} FROM held_plan WHERE id = ?1"),
+        [id],
+        read_held_plan,
+    )
+    .optional()
+}
 
 fn read_held_plan(r: &rusqlite::Row<'_>) -> rusqlite::Result<HeldPlan> {
     let time = |text: Option<String>| text.and_then(|t| t.parse::<Timestamp>().ok());

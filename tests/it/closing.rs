@@ -328,6 +328,55 @@ timeout_secs = 10
     .unwrap();
 }
 
+/// A staff nurse on Ward 7 since 2020 (a leaver when `end` is given), named `given` and
+/// `family` with the last character of the number, so each test's people differ.
+fn ward_nurse(number: &str, given: &str, family: &str, end: Option<&str>) -> turnstile::hr::Person {
+    use turnstile::hr::AssignmentStatus;
+    let status = if end.is_some() {
+        AssignmentStatus::TerminateAssignment
+    } else {
+        AssignmentStatus::ActiveAssignment
+    };
+    let mut a = turnstile_core::testkit::assignment(
+        &format!("{number}-1"),
+        status,
+        "",
+        "Staff Nurse",
+        "Ward 7",
+        "2020-01-01",
+        end,
+    );
+    a.staff_group = None;
+    let family = format!("{family}{}", &number[number.len() - 1..]);
+    turnstile_core::testkit::named(number, given, &family, vec![a])
+}
+
+/// Records `person` as an ESR file event taken at `at`, with the changes it plans.
+fn record_at(
+    store: &mut turnstile::store::sqlite::SqliteStore,
+    model: &turnstile::policy::RoleModel,
+    person: turnstile::hr::Person,
+    at: jiff::Timestamp,
+) {
+    use turnstile::engine::ingest;
+    use turnstile::hr::{EventKind, Source};
+    let event = ingest::file_event(Source::Esr, person, at, EventKind::Mover).unwrap();
+    ingest::record(
+        store,
+        model,
+        &event,
+        &[],
+        turnstile::clock::today(at),
+        "test",
+    )
+    .unwrap();
+}
+
+/// Whether the person's (first) account on `c` is enabled; they must have one.
+async fn is_enabled(c: std::sync::Arc<LdapConnector>, number: String) -> bool {
+    c.read_person(&number).await.unwrap()[0].enabled
+}
+
 /// One pass of the daemon's applier at `now`.
 async fn pass(
     model: &turnstile::policy::RoleModel,
@@ -364,10 +413,8 @@ async fn pass_guarded(
 #[tokio::test(flavor = "current_thread")]
 async fn a_rejected_plan_changes_nothing() {
     use std::sync::Arc;
-    use turnstile::engine::{held, ingest, targets::Target};
-    use turnstile::hr::{AssignmentStatus, EventKind, Source};
+    use turnstile::engine::{held, targets::Target};
     use turnstile::store::HeldStatus;
-    use turnstile_core::testkit;
     let dir = Dir::openldap();
     dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
         .await;
@@ -385,34 +432,11 @@ async fn a_rejected_plan_changes_nothing() {
     let at = |t: &str| -> jiff::Timestamp { t.parse().unwrap() };
     let run = format!("J{}", std::process::id());
     let people: Vec<String> = (1..=4).map(|i| format!("{run}-{i}")).collect();
-    let nurse = |number: &str, end: Option<&str>| {
-        let status = if end.is_some() {
-            AssignmentStatus::TerminateAssignment
-        } else {
-            AssignmentStatus::ActiveAssignment
-        };
-        let mut a = testkit::assignment(
-            &format!("{number}-1"),
-            status,
-            "",
-            "Staff Nurse",
-            "Ward 7",
-            "2020-01-01",
-            end,
-        );
-        a.staff_group = None;
-        let family = format!("Reject{}", &number[number.len() - 1..]);
-        testkit::named(number, "Held", &family, vec![a])
-    };
+    let nurse = |number: &str, end: Option<&str>| ward_nurse(number, "Held", "Reject", end);
     let record = |store: &mut turnstile::store::sqlite::SqliteStore, p, when: &str| {
-        let event = ingest::file_event(Source::Esr, p, at(when), EventKind::Mover).unwrap();
-        let today = turnstile::clock::today(at(when));
-        ingest::record(store, &model, &event, &[], today, "test").unwrap();
+        record_at(store, &model, p, at(when))
     };
-    let enabled = |number: &String| {
-        let (c, n) = (connector.clone(), number.clone());
-        async move { c.read_person(&n).await.unwrap()[0].enabled }
-    };
+    let enabled = |number: &String| is_enabled(connector.clone(), number.clone());
     for n in &people {
         record(&mut store, nurse(n, None), "2026-11-01T08:00:00Z");
     }
@@ -888,16 +912,7 @@ async fn target_crash_run(seed: u64, kills: u32) -> (usize, Vec<usize>) {
         }
         lanes.push(lane);
     }
-    let mut records = Vec::new();
-    let mut cursors = vec![0usize; lanes.len()];
-    let total: usize = lanes.iter().map(Vec::len).sum();
-    while records.len() < total {
-        let i = rng.below(lanes.len() as u64) as usize;
-        if cursors[i] < lanes[i].len() {
-            records.push(lanes[i][cursors[i]].clone());
-            cursors[i] += 1;
-        }
-    }
+    let records = crate::kafka::interleave(&mut rng, &lanes);
     let p = producer(&brokers, true);
     let half = records.len() / 2;
     produce(&p, &setup.topic, &records[..half]).await;
@@ -1009,9 +1024,7 @@ async fn sigkill_while_applying_to_a_target_ends_in_the_state_hr_says() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_scheduled_reconciliation_over_the_share_holds_a_plan() {
     use std::sync::Arc;
-    use turnstile::engine::{held, ingest, reconcile, targets::Target};
-    use turnstile::hr::{AssignmentStatus, EventKind, Source};
-    use turnstile_core::testkit;
+    use turnstile::engine::{held, reconcile, targets::Target};
     let dir = Dir::openldap();
     dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
         .await;
@@ -1026,33 +1039,17 @@ async fn a_scheduled_reconciliation_over_the_share_holds_a_plan() {
     let yesterday = today.yesterday().unwrap().to_string();
     let run = format!("H{}", std::process::id());
     let people: Vec<String> = (1..=4).map(|i| format!("{run}-{i}")).collect();
-    let nurse = |number: &str, end: Option<&str>| {
-        let status = if end.is_some() {
-            AssignmentStatus::TerminateAssignment
-        } else {
-            AssignmentStatus::ActiveAssignment
-        };
-        let mut a = testkit::assignment(
-            &format!("{number}-1"),
-            status,
-            "",
-            "Staff Nurse",
-            "Ward 7",
-            "2020-01-01",
-            end,
-        );
-        a.staff_group = None;
-        let family = format!("Share{}", &number[number.len() - 1..]);
-        testkit::named(number, "Held", &family, vec![a])
-    };
+    let nurse = |number: &str, end: Option<&str>| ward_nurse(number, "Held", "Share", end);
     let mut seq = 0;
     let mut record = |store: &mut turnstile::store::sqlite::SqliteStore, p| {
         seq += 1;
-        let at = now
-            .checked_add(jiff::SignedDuration::from_secs(seq))
-            .unwrap();
-        let event = ingest::file_event(Source::Esr, p, at, EventKind::Mover).unwrap();
-        ingest::record(store, &model, &event, &[], today, "test").unwrap();
+        record_at(
+            store,
+            &model,
+            p,
+            now.checked_add(jiff::SignedDuration::from_secs(seq))
+                .unwrap(),
+        )
     };
     let guard = turnstile::config::GuardConfig::default();
     let pass = |share: f64| reconcile::Run {
@@ -1072,16 +1069,7 @@ async fn a_scheduled_reconciliation_over_the_share_holds_a_plan() {
     reconcile::reconcile(&pass(1.0), &mut store, &mut targets)
         .await
         .unwrap();
-    let enabled = |number: &String| {
-        let (c, n) = (connector.clone(), number.clone());
-        async move {
-            c.read_person(&n)
-                .await
-                .unwrap()
-                .first()
-                .is_some_and(|a| a.enabled)
-        }
-    };
+    let enabled = |number: &String| is_enabled(connector.clone(), number.clone());
     for n in &people[..3] {
         assert!(enabled(n).await, "{n} in post");
     }
@@ -1123,9 +1111,7 @@ async fn a_scheduled_reconciliation_over_the_share_holds_a_plan() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_leaver_entered_early_is_disabled_when_their_last_day_ends() {
     use std::sync::Arc;
-    use turnstile::engine::{ingest, targets::Target};
-    use turnstile::hr::{AssignmentStatus, EventKind, Source};
-    use turnstile_core::testkit;
+    use turnstile::engine::targets::Target;
     let dir = Dir::openldap();
     dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
         .await;
@@ -1138,34 +1124,11 @@ async fn a_leaver_entered_early_is_disabled_when_their_last_day_ends() {
     let at = |t: &str| -> jiff::Timestamp { t.parse().unwrap() };
     let run = format!("S{}", std::process::id());
     let people: Vec<String> = (1..=2).map(|i| format!("{run}-{i}")).collect();
-    let nurse = |number: &str, end: Option<&str>| {
-        let status = if end.is_some() {
-            AssignmentStatus::TerminateAssignment
-        } else {
-            AssignmentStatus::ActiveAssignment
-        };
-        let mut a = testkit::assignment(
-            &format!("{number}-1"),
-            status,
-            "",
-            "Staff Nurse",
-            "Ward 7",
-            "2020-01-01",
-            end,
-        );
-        a.staff_group = None;
-        let family = format!("Leaver{}", &number[number.len() - 1..]);
-        testkit::named(number, "Early", &family, vec![a])
-    };
+    let nurse = |number: &str, end: Option<&str>| ward_nurse(number, "Early", "Leaver", end);
     let record = |store: &mut turnstile::store::sqlite::SqliteStore, p, when: &str| {
-        let event = ingest::file_event(Source::Esr, p, at(when), EventKind::Mover).unwrap();
-        let today = turnstile::clock::today(at(when));
-        ingest::record(store, &model, &event, &[], today, "test").unwrap();
+        record_at(store, &model, p, at(when))
     };
-    let enabled = |number: &String| {
-        let (c, n) = (connector.clone(), number.clone());
-        async move { c.read_person(&n).await.unwrap()[0].enabled }
-    };
+    let enabled = |number: &String| is_enabled(connector.clone(), number.clone());
     // In post on 1 October: accounts made and enabled.
     for n in &people {
         record(&mut store, nurse(n, None), "2026-10-01T08:00:00Z");

@@ -14,6 +14,15 @@ pub fn turnstile(args: &[&str], dir: &Path) -> Output {
         .unwrap()
 }
 
+/// What a run printed, standard output then standard error.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 pub fn policy() -> String {
     format!("{}/examples/role-model.toml", env!("CARGO_MANIFEST_DIR"))
 }

@@ -3,21 +3,13 @@
 //! workbooks, empty exports, a report's format from its file name, a missing role model,
 //! and a reader that goes away.
 
-use crate::drift::{policy, turnstile};
+use crate::drift::{policy, text, turnstile};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 const ESR_HEADER: &str = "Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Staff Group,Job Role,Assignment Status,Assignment Start Date,Assignment End Date";
 const EXPORT_HEADER: &str = "Account,Employee Number,Display Name,Enabled,Last Logon,Entitlements";
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// An extract of `n` nurses (the first named Zoë Siân), as `encode` writes it.
 fn esr(dir: &Path, n: u32, line_end: &str, encode: impl Fn(&str) -> Vec<u8>) {

@@ -558,7 +558,11 @@ pub fn story(rng: &mut Rng, people: u32, first: u32) -> Vec<Rec> {
         }
         lanes.push(lane);
     }
-    // Interleave the people, keeping each one's order.
+    interleave(rng, &lanes)
+}
+
+/// The people's records mixed at random, each person's kept in order.
+pub fn interleave(rng: &mut Rng, lanes: &[Vec<Rec>]) -> Vec<Rec> {
     let mut out = Vec::new();
     let mut cursors = vec![0usize; lanes.len()];
     let total: usize = lanes.iter().map(Vec::len).sum();
