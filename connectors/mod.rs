@@ -13,8 +13,11 @@
 //! failed and move on (permanent for this change), or stop using the target until a person
 //! looks (fatal for the target).
 
+pub mod emis;
 pub mod export_file;
 pub mod ldap;
+pub mod smartcard;
+pub mod systmone;
 
 use crate::account::Account;
 use crate::hr::Person;
@@ -107,7 +110,13 @@ pub struct Registration {
 }
 
 /// Every kind of connector, by `type`.
-pub const REGISTRY: &[Registration] = &[ldap::REGISTRATION, export_file::REGISTRATION];
+pub const REGISTRY: &[Registration] = &[
+    ldap::REGISTRATION,
+    export_file::REGISTRATION,
+    emis::REGISTRATION,
+    systmone::REGISTRATION,
+    smartcard::REGISTRATION,
+];
 
 /// Builds the connector for `[targets.<system>]` of type `kind`.
 pub fn build(

@@ -77,7 +77,7 @@ struct WorkItemsArgs {
     /// Only this system.
     #[arg(long)]
     system: Option<String>,
-    /// Only items in this state: open or closed.
+    /// Only items in this state: open, reopened, overdue, confirmed or cancelled.
     #[arg(long, value_name = "STATUS")]
     status: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
@@ -1175,6 +1175,31 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
                 "error: {id}: could not be read, nothing was changed there: {reason}; run reconcile again later"
             ),
         }
+        if !r.settled.is_empty() {
+            let confirmed = r
+                .settled
+                .iter()
+                .filter(|i| i.status == crate::work::Status::Confirmed)
+                .count();
+            println!(
+                "{id}: {confirmed} work item(s) confirmed by the export, {} cancelled as no longer needed",
+                r.settled.len() - confirmed
+            );
+        }
+    }
+    if !a.dry_run {
+        let sender = crate::engine::work::Sender::new(config).map_err(Failure::Usage)?;
+        let sent = runtime.block_on(sender.deliver(store.as_mut(), Timestamp::now(), &actor))?;
+        if sent != crate::engine::work::Delivered::default() {
+            println!(
+                "work items: {} sent to the service desk, {} emailed, {} became overdue, {} escalated",
+                sent.posted, sent.emailed, sent.overdue, sent.escalated
+            );
+        }
+        for f in &sent.failed {
+            attention = true;
+            eprintln!("error: work item not sent (tried again next run): {f}");
+        }
     }
     Ok(if attention { 1 } else { 0 })
 }
@@ -1371,13 +1396,11 @@ fn work_items_cmd(config: &Config, a: WorkItemsArgs) -> Result<u8, Failure> {
     use crate::store::WorkItemStatus;
     let status = match a.status.as_deref() {
         None => None,
-        Some("open") => Some(WorkItemStatus::Open),
-        Some("closed") => Some(WorkItemStatus::Closed),
-        Some(other) => {
-            return Err(Failure::Usage(format!(
-                "--status {other}: use open or closed"
-            )));
-        }
+        Some(text) => Some(WorkItemStatus::parse(text).ok_or_else(|| {
+            Failure::Usage(format!(
+                "--status {text}: use open, reopened, overdue, confirmed or cancelled"
+            ))
+        })?),
     };
     let store = open_existing_store(config)?;
     let items = store.work_items(a.system.as_deref(), status)?;
@@ -1385,10 +1408,18 @@ fn work_items_cmd(config: &Config, a: WorkItemsArgs) -> Result<u8, Failure> {
     let io = write_failed;
     match a.format {
         ItemFormat::Json => {
+            let time = |t: Option<Timestamp>| t.map(|t| t.to_string());
             for item in &items {
-                let line =
-                    serde_json::to_string(item).map_err(|e| Failure::Runtime(e.to_string()))?;
-                writeln!(out, "{line}").map_err(io)?;
+                let mut json = crate::engine::work::ticket(item);
+                if let Some(o) = json.as_object_mut() {
+                    o.insert("closed_at".into(), time(item.closed_at).into());
+                    o.insert("attempts".into(), item.attempts.into());
+                    o.insert("delivered_at".into(), time(item.delivered_at).into());
+                    o.insert("emailed_at".into(), time(item.emailed_at).into());
+                    o.insert("escalated_at".into(), time(item.escalated_at).into());
+                    o.insert("last_error".into(), item.last_error.clone().into());
+                }
+                writeln!(out, "{json}").map_err(io)?;
             }
         }
         ItemFormat::Csv => {
@@ -1403,7 +1434,9 @@ fn work_items_cmd(config: &Config, a: WorkItemsArgs) -> Result<u8, Failure> {
                 "detail",
                 "status",
                 "raised_at",
+                "due_at",
                 "closed_at",
+                "attempts",
             ])
             .map_err(err)?;
             for i in &items {
@@ -1416,7 +1449,9 @@ fn work_items_cmd(config: &Config, a: WorkItemsArgs) -> Result<u8, Failure> {
                     report::safe_cell(&i.detail),
                     i.status.as_str().to_string(),
                     i.raised_at.to_string(),
+                    i.due_at.to_string(),
                     i.closed_at.map(|t| t.to_string()).unwrap_or_default(),
+                    i.attempts.to_string(),
                 ])
                 .map_err(err)?;
             }
@@ -1432,11 +1467,12 @@ fn work_items_cmd(config: &Config, a: WorkItemsArgs) -> Result<u8, Failure> {
             for i in &items {
                 writeln!(
                     out,
-                    "{}  {}  {}  raised {}{}\n    {}",
+                    "{}  {}  {}  raised {}, due {}{}\n    {}",
                     i.reference(),
                     i.system,
                     i.status.as_str(),
                     local_time(i.raised_at),
+                    local_time(i.due_at),
                     i.closed_at
                         .map(|t| format!(", closed {}", local_time(t)))
                         .unwrap_or_default(),

@@ -41,6 +41,12 @@ pub struct SystemOutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SystemStatusLabel {
+    pub system: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabel {
     pub state: String,
 }
@@ -83,6 +89,11 @@ pub struct Metrics {
     pub quarantined: Family<SystemLabel, Gauge>,
     /// 1 while a target takes changes (neither quarantined nor unreachable).
     pub target_up: Family<SystemLabel, Gauge>,
+    /// Work items waiting for an administrator, by system and status (open, reopened,
+    /// overdue).
+    pub work_items: Family<SystemStatusLabel, Gauge>,
+    /// Work items sent, by channel (webhook, email, escalation).
+    pub work_items_sent: Family<KindLabel, Counter>,
 }
 
 impl Metrics {
@@ -104,6 +115,8 @@ impl Metrics {
             held_plans: Gauge::default(),
             quarantined: Family::default(),
             target_up: Family::default(),
+            work_items: Family::default(),
+            work_items_sent: Family::default(),
             registry: Registry::default(),
         };
         registry.register("events", "HR events consumed, by outcome", m.events.clone());
@@ -177,7 +190,59 @@ impl Metrics {
             "1 while a target takes changes (neither quarantined nor unreachable)",
             m.target_up.clone(),
         );
+        registry.register(
+            "work_items",
+            "Work items waiting for an administrator, by system and status (open, reopened, overdue)",
+            m.work_items.clone(),
+        );
+        registry.register(
+            "work_items_sent",
+            "Work items sent, by kind (webhook, email, escalation)",
+            m.work_items_sent.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Counts what one delivery run sent.
+    pub fn count_sent(&self, sent: &crate::engine::work::Delivered) {
+        for (kind, n) in [
+            ("webhook", sent.posted),
+            ("email", sent.emailed),
+            ("escalation", sent.escalated),
+        ] {
+            if n > 0 {
+                self.work_items_sent
+                    .get_or_create(&KindLabel { kind: kind.into() })
+                    .inc_by(n as u64);
+            }
+        }
+    }
+
+    /// The active work items as the store holds them now.
+    pub fn set_work_items(&self, active: &[crate::store::WorkItem]) {
+        let mut counts: std::collections::BTreeMap<(String, &str), i64> = Default::default();
+        for i in active {
+            *counts
+                .entry((i.system.clone(), i.status.as_str()))
+                .or_default() += 1;
+        }
+        // Every system seen keeps a zero for each active status, so a cleared count shows.
+        let systems: std::collections::BTreeSet<String> =
+            active.iter().map(|i| i.system.clone()).collect();
+        for system in systems {
+            for status in ["open", "reopened", "overdue"] {
+                counts.entry((system.clone(), status)).or_default();
+            }
+        }
+        self.work_items.clear();
+        for ((system, status), n) in counts {
+            self.work_items
+                .get_or_create(&SystemStatusLabel {
+                    system,
+                    status: status.into(),
+                })
+                .set(n);
+        }
     }
 
     /// Counts what one pass of the applier did.
@@ -305,6 +370,10 @@ pub struct HealthState {
     pub applier_error: Option<String>,
     /// Plans held by the mass-change guard: (reference, system, reason).
     pub held: Vec<(String, String, String)>,
+    /// Overdue work items per system: (system, how many, the oldest's reference).
+    pub overdue: Vec<(String, usize, String)>,
+    /// Why the last work-item delivery failed, if it did.
+    pub work_item_errors: Vec<String>,
 }
 
 impl HealthState {
@@ -329,6 +398,14 @@ impl HealthState {
         }
         if let Some(e) = &self.applier_error {
             out.push(format!("changes are not being applied: {e}"));
+        }
+        for (system, n, oldest) in &self.overdue {
+            out.push(format!(
+                "{n} work item(s) on {system} overdue (oldest {oldest}): escalated; `turnstile work-items --system {system} --status overdue`"
+            ));
+        }
+        for e in &self.work_item_errors {
+            out.push(format!("a work item could not be sent (tried again): {e}"));
         }
         out
     }

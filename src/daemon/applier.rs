@@ -49,7 +49,14 @@ pub fn spawn(
                     return;
                 }
             };
-            runtime.block_on(run(config, model, shutdown, shared));
+            // Work items are sent beside the applier, with their own store connection, so
+            // a slow service desk or mail relay never holds up applying changes.
+            runtime.block_on(async {
+                tokio::join!(
+                    run(config.clone(), model, shutdown.clone(), shared.clone()),
+                    send_work_items(config, shutdown, shared)
+                )
+            });
         })
         .map_err(|e| tracing::error!("cannot start the applier thread: {e}"))
         .ok()
@@ -218,4 +225,85 @@ async fn scheduled_reconcile(
         }
         Err(e) => tracing::error!("scheduled reconciliation: {e}"),
     }
+}
+
+/// Sends work items (webhook, digests, escalations) and marks overdue ones, every
+/// `[work_items] send_every_secs`; keeps the work-item gauges and health current.
+async fn send_work_items(config: Config, mut shutdown: watch::Receiver<bool>, shared: Shared) {
+    let sender = match crate::engine::work::Sender::new(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("work items cannot be sent: {e}");
+            shared.with_health(|h| h.work_item_errors = vec![e]);
+            return;
+        }
+    };
+    let every = Duration::from_secs(config.work_items.send_every_secs.max(1));
+    let mut store: Option<Box<dyn Store + Send>> = None;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        if store.is_none() {
+            match config.audit_key().and_then(|key| {
+                crate::store::open(&config.store, key, false).map_err(|e| e.to_string())
+            }) {
+                Ok(s) => store = Some(s),
+                Err(e) => shared.with_health(|h| h.work_item_errors = vec![e]),
+            }
+        }
+        if let Some(store) = store.as_mut() {
+            let now = Timestamp::now();
+            match sender.deliver(store.as_mut(), now, ACTOR).await {
+                Ok(sent) => {
+                    if sent.posted + sent.emailed + sent.escalated + sent.overdue > 0 {
+                        tracing::info!(
+                            posted = sent.posted,
+                            emailed = sent.emailed,
+                            overdue = sent.overdue,
+                            escalated = sent.escalated,
+                            "work items sent"
+                        );
+                    }
+                    for f in &sent.failed {
+                        tracing::warn!("work item not sent (tried again next time): {f}");
+                    }
+                    shared.metrics.count_sent(&sent);
+                    let active = store.work_items(None, None).map(|items| {
+                        items
+                            .into_iter()
+                            .filter(|i| i.status.is_active())
+                            .collect::<Vec<_>>()
+                    });
+                    if let Ok(active) = active {
+                        shared.metrics.set_work_items(&active);
+                        shared.with_health(|h| {
+                            h.overdue = overdue_by_system(&active);
+                            h.work_item_errors = sent.failed.clone();
+                        });
+                    }
+                }
+                Err(e) => shared.with_health(|h| h.work_item_errors = vec![e.to_string()]),
+            }
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Overdue items per system: (system, count, oldest reference).
+fn overdue_by_system(active: &[crate::store::WorkItem]) -> Vec<(String, usize, String)> {
+    let mut out: std::collections::BTreeMap<&str, (usize, String)> = Default::default();
+    for i in active
+        .iter()
+        .filter(|i| i.status == crate::work::Status::Overdue)
+    {
+        let e = out.entry(&i.system).or_insert((0, i.reference()));
+        e.0 += 1;
+    }
+    out.into_iter()
+        .map(|(s, (n, oldest))| (s.to_string(), n, oldest))
+        .collect()
 }

@@ -58,6 +58,8 @@ pub struct By<'a> {
     pub at: Timestamp,
     pub actor: &'a str,
     pub event_id: Option<&'a str>,
+    /// Working days a work item raised now has before it is overdue (the target's).
+    pub due_days: u32,
 }
 
 fn draft(
@@ -219,7 +221,8 @@ pub fn record_changes(
                 );
                 // In the trail's order: what came before it first.
                 store.append_audit(std::mem::take(&mut drafts))?;
-                store.raise_work_item(&WorkItemKey::of(&change), &text, entry)?;
+                let due = crate::work::due_at(by.at, by.due_days);
+                store.raise_work_item(&change, &text, due, entry)?;
             }
             Done::Failed(e) => {
                 tracing::warn!(system = %change.system, person = %change.employee_number, error = %e, "change failed; recorded, and retried by the next reconciliation");

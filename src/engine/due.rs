@@ -266,15 +266,16 @@ async fn apply_person(
     }))
     .await;
     let event_id = w.event_id.clone();
-    let by = apply::By {
-        at: now,
-        actor,
-        event_id: Some(event_id.as_str()),
-    };
     let mut applied = false;
     for ((index, _, _), (done, stop)) in go.into_iter().zip(made) {
         let target = &mut targets[index];
         let system = target.system().to_string();
+        let by = apply::By {
+            at: now,
+            actor,
+            event_id: Some(event_id.as_str()),
+            due_days: target.due_days,
+        };
         let t = apply::record_changes(store, done, by)?;
         applied |= t.applied + t.work_items > 0;
         report.tally += t;

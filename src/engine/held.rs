@@ -297,6 +297,7 @@ pub async fn approve(
                 at: now,
                 actor: by,
                 event_id: Some(event_id.as_str()),
+                due_days: target.due_days,
             },
         )
         .await

@@ -18,3 +18,4 @@ pub mod held;
 pub mod ingest;
 pub mod reconcile;
 pub mod targets;
+pub mod work;

@@ -11,7 +11,7 @@ use crate::connectors::ConnectorError;
 use crate::hr::Person;
 use crate::plan::{self, Change};
 use crate::policy::RoleModel;
-use crate::store::{Store, StoreError, WorkItemKey};
+use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -70,6 +70,8 @@ pub struct SystemReport {
     /// People whose changes were held by the windowed guard, and the plan they are in or
     /// wait behind.
     pub held: Option<(u64, usize)>,
+    /// Work items the export read this run confirmed or cancelled.
+    pub settled: Vec<crate::store::WorkItem>,
     pub result: TargetOutcome,
 }
 
@@ -142,6 +144,7 @@ pub async fn reconcile_target(
         removed: 0,
         share: 0.0,
         held: None,
+        settled: Vec::new(),
         result: TargetOutcome::DryRun,
     };
     if let Err(reason) = target.ready(run.now).await {
@@ -151,13 +154,22 @@ pub async fn reconcile_target(
         };
         return Ok(report);
     }
-    let accounts = match target.connector.read_accounts().await {
+    let mut accounts = match target.connector.read_accounts().await {
         Ok(a) => a,
         Err(e) => {
             report.result = unusable(target, e, run.now, Tally::default());
             return Ok(report);
         }
     };
+    let cards: std::collections::BTreeMap<String, String> = people
+        .iter()
+        .filter_map(|p| {
+            p.sds_user_id
+                .as_ref()
+                .map(|c| (c.to_string(), p.employee_number.to_string()))
+        })
+        .collect();
+    crate::account::link_by_smartcard(&mut accounts, &cards);
     store.replace_accounts(&system, &accounts)?;
     report.accounts_read = accounts.len();
     let abilities = target.connector.capabilities().abilities();
@@ -181,6 +193,17 @@ pub async fn reconcile_target(
             run.max_removal_share * 100.0
         )
     });
+    if target.connector.capabilities().work_items {
+        // The export just read is the system's own word on every item still waiting.
+        report.settled = super::work::track(
+            store,
+            &system,
+            &report.changes,
+            &accounts,
+            run.now,
+            run.actor,
+        )?;
+    }
     drop(accounts);
     if let Some(reason) = &over_share
         && !(run.hold_as_plan && run.guard.is_some())
@@ -223,13 +246,6 @@ pub async fn reconcile_target(
             planned.retain(|(p, _)| !held.contains(p.employee_number.as_str()));
         }
     }
-    if target.connector.capabilities().work_items {
-        // The export just read is the system's own word: an item whose change is no
-        // longer planned has been done.
-        let still: std::collections::BTreeSet<_> =
-            report.changes.iter().map(WorkItemKey::of).collect();
-        store.close_work_items(&system, &still, run.now, run.actor)?;
-    }
     let mut tally = Tally::default();
     for (person, changes) in &planned {
         match apply::apply_person(
@@ -241,6 +257,7 @@ pub async fn reconcile_target(
                 at: run.now,
                 actor: run.actor,
                 event_id: None,
+                due_days: target.due_days,
             },
         )
         .await
@@ -305,7 +322,7 @@ fn unusable(target: &mut Target, e: ConnectorError, now: Timestamp, tally: Tally
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connectors::export_file::ExportFile;
+    use crate::connectors::export_file::{Generic, Manual};
     use crate::store::sqlite::SqliteStore;
     use crate::store::{Store, WorkItemStatus};
     use crate::testkit::{d, model, nurse};
@@ -335,11 +352,12 @@ mod tests {
         let export = dir.path().join("systmone.csv");
         std::fs::write(&export, HEADER).unwrap();
         let m = model();
-        let mut target = Target::new(Arc::new(ExportFile {
+        let mut target = Target::new(Arc::new(Manual {
             system: "systmone".into(),
             path: export.clone(),
             columns: Default::default(),
             limits: Default::default(),
+            wording: Box::new(Generic),
         }));
         let mut store = SqliteStore::in_memory().unwrap();
         let people = vec![nurse("20000001")];
@@ -399,7 +417,7 @@ mod tests {
         assert_eq!(
             trail
                 .iter()
-                .filter(|e| e.draft.action == "work_item.closed")
+                .filter(|e| e.draft.action == "work_item.confirmed")
                 .count(),
             3
         );
@@ -417,7 +435,9 @@ mod tests {
         }
         let all = store.work_items(None, None).unwrap();
         assert_eq!(all.len(), 4, "the same item, reopened: {all:?}");
-        let open = store.work_items(None, Some(WorkItemStatus::Open)).unwrap();
+        let open = store
+            .work_items(None, Some(WorkItemStatus::Reopened))
+            .unwrap();
         assert_eq!(open.len(), 1);
         assert_eq!(
             (open[0].action.as_str(), open[0].account.as_deref()),

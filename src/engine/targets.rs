@@ -71,6 +71,8 @@ pub fn probe_gap(failed_probes: u32) -> SignedDuration {
 pub struct Target {
     pub connector: Arc<dyn Connector>,
     pub state: TargetState,
+    /// Working days a work item on this target has before it is overdue.
+    pub due_days: u32,
 }
 
 impl Target {
@@ -78,6 +80,7 @@ impl Target {
         Target {
             connector,
             state: TargetState::Online,
+            due_days: crate::config::DEFAULT_DUE_DAYS,
         }
     }
 
@@ -193,7 +196,11 @@ pub fn build(config: &Config, model: &RoleModel) -> Result<Vec<Target>, Vec<Stri
             limits: &config.feeds,
         };
         match connectors::build(&kind, settings, &ctx) {
-            Ok(c) => targets.push(Target::new(Arc::from(c))),
+            Ok(c) => {
+                let mut target = Target::new(Arc::from(c));
+                target.due_days = config.work_items.delivery(&system).due_days;
+                targets.push(target);
+            }
             Err(e) => problems.push(e),
         }
     }

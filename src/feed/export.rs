@@ -31,6 +31,16 @@ pub struct ExportColumns {
     /// first value only, as AD's `memberOf` gives them.
     #[serde(default)]
     pub entitlements_are_dns: bool,
+    /// The values of the `enabled` column that mean "can be used" (e.g. `["Active"]` for
+    /// an EMIS Web status column, `["No"]` for a SystmOne "Obsolete" column); any other
+    /// value means disabled. Empty: true/false, yes/no, 1/0 and an AD
+    /// `userAccountControl` are read.
+    #[serde(default)]
+    pub enabled_values: Vec<String>,
+    /// More columns whose values are entitlements too (an EMIS Web job category beside
+    /// its RBAC role profile), each split like `entitlements`.
+    #[serde(default)]
+    pub entitlement_columns: Vec<String>,
 }
 
 /// What an export yielded.
@@ -75,6 +85,19 @@ pub fn read_table(
     let display = optional(name(&names.display_name, "Display Name"))?;
     let last_logon = optional(name(&names.last_logon, "Last Logon"))?;
     let entitlements = optional(name(&names.entitlements, "Entitlements"))?;
+    let mut more_entitlements = Vec::with_capacity(names.entitlement_columns.len());
+    for c in &names.entitlement_columns {
+        match table.column(c)? {
+            Some(i) => more_entitlements.push(i),
+            None => {
+                return Err(FeedError::MissingColumn {
+                    file: table.file().to_string(),
+                    column: c.clone(),
+                    renamed: "; configured in entitlement_columns".into(),
+                });
+            }
+        }
+    }
     let container = match &names.container {
         Some(c) => table.column(c)?,
         None => None,
@@ -111,11 +134,18 @@ pub fn read_table(
             let r: &Row<'_> = &row;
             let id = r.required(Some(account), "Account")?.to_string();
             let enabled_text = r.required(Some(enabled), "Enabled")?;
-            let is_enabled = parse_enabled(enabled_text).ok_or_else(|| {
-                r.error(format!(
-                    "`Enabled` is \"{enabled_text}\": use true/false (yes/no, 1/0 and an AD userAccountControl number are read too)"
-                ))
-            })?;
+            let is_enabled = if names.enabled_values.is_empty() {
+                parse_enabled(enabled_text).ok_or_else(|| {
+                    r.error(format!(
+                        "`Enabled` is \"{enabled_text}\": use true/false (yes/no, 1/0 and an AD userAccountControl number are read too)"
+                    ))
+                })?
+            } else {
+                names
+                    .enabled_values
+                    .iter()
+                    .any(|v| v.trim().eq_ignore_ascii_case(enabled_text.trim()))
+            };
             let last = match r.get(last_logon) {
                 None => None,
                 Some(t) => parse_logon(t, tz).map_err(|m| r.error(format!("`Last Logon`: {m}")))?,
@@ -127,22 +157,20 @@ pub fn read_table(
             {
                 return Err(r.error(DOTNET_COLLECTION));
             }
-            let ents = r
-                .get(entitlements)
-                .map(|cell| {
-                    cell.split(separator.as_str())
-                        .map(str::trim)
-                        .filter(|e| !e.is_empty())
-                        .map(|e| {
-                            if names.entitlements_are_dns {
-                                crate::connectors::ldap::escape::first_value(e)
-                            } else {
-                                e.to_string()
-                            }
-                        })
-                        .collect()
+            let ents: Vec<String> = std::iter::once(entitlements)
+                .chain(more_entitlements.iter().copied().map(Some))
+                .filter_map(|c| r.get(c))
+                .flat_map(|cell| cell.split(separator.as_str()))
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(|e| {
+                    if names.entitlements_are_dns {
+                        crate::connectors::ldap::escape::first_value(e)
+                    } else {
+                        e.to_string()
+                    }
                 })
-                .unwrap_or_default();
+                .collect();
             Ok(Account {
                 system: system.to_string(),
                 id,
@@ -150,7 +178,7 @@ pub fn read_table(
                 display_name: r.get(display).unwrap_or_default().to_string(),
                 enabled: is_enabled,
                 last_logon: last,
-                entitlements: ents,
+                entitlements: ents.into(),
                 container: r.get(container).map(str::to_string),
                 attributes: Default::default(),
             })

@@ -49,8 +49,9 @@ pub struct DeadLettered {
 }
 
 /// A change raised for a person to make by hand (a system with no API), tracked until the
-/// system's own export shows it done. Its identity is the change: one system, person,
-/// account and action; while one is open, the same change is never raised again.
+/// system's own export shows it. Its identity is the change: one system, person, account
+/// and action; while one is active (open, reopened, overdue), the same change is never
+/// raised again.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WorkItem {
     pub id: u64,
@@ -63,7 +64,22 @@ pub struct WorkItem {
     pub detail: String,
     pub status: WorkItemStatus,
     pub raised_at: Timestamp,
+    pub due_at: Timestamp,
+    /// When it was confirmed or cancelled.
     pub closed_at: Option<Timestamp>,
+    /// Delivery attempts (webhook and email) that failed or succeeded, in all.
+    pub attempts: u32,
+    /// When the service-desk webhook accepted it.
+    pub delivered_at: Option<Timestamp>,
+    /// When it went out in an email digest to the system's administrators.
+    pub emailed_at: Option<Timestamp>,
+    /// When it was escalated as overdue.
+    pub escalated_at: Option<Timestamp>,
+    /// The last delivery failure, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// The change itself, to judge the next export against.
+    #[serde(skip)]
+    pub change: Option<crate::plan::Change>,
 }
 
 impl WorkItem {
@@ -83,20 +99,25 @@ impl WorkItem {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WorkItemStatus {
-    Open,
-    Closed,
+pub use turnstile_core::work::Status as WorkItemStatus;
+
+/// Where a work item goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// One JSON item to the service-desk webhook.
+    Webhook,
+    /// A digest email to the system's administrators.
+    Email,
+    /// The overdue escalation email.
+    Escalation,
 }
 
-impl WorkItemStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WorkItemStatus::Open => "open",
-            WorkItemStatus::Closed => "closed",
-        }
-    }
+/// A fresh export's verdict on one active item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub id: u64,
+    pub how: turnstile_core::work::Settle,
+    pub reason: String,
 }
 
 /// A work item's identity: (system, employee number, account, action).
@@ -454,27 +475,47 @@ pub trait Store {
     /// How many accounts the last full read of `system` found.
     fn account_count(&self, system: &str) -> Result<usize, StoreError>;
 
-    /// The open work item for this change, if there is one.
+    /// The active (open, reopened or overdue) work item for this change, if there is one.
     fn open_work_item(&self, key: &WorkItemKey) -> Result<Option<WorkItem>, StoreError>;
 
-    /// Raises a work item for `key` (reopening the last closed one for the same change, if
-    /// any) and writes `draft` to the trail with the item's reference, in one transaction.
+    /// Raises a work item for `change` due at `due_at` and writes `draft` to the trail with
+    /// the item's reference, in one transaction. An active item for the same change is
+    /// left as it is; a confirmed one is reopened (its change was undone) and sent again.
     fn raise_work_item(
         &mut self,
-        key: &WorkItemKey,
+        change: &crate::plan::Change,
         detail: &str,
+        due_at: Timestamp,
         draft: Draft,
     ) -> Result<WorkItem, StoreError>;
 
-    /// After a fresh read of `system`: closes every open item whose change is no longer
-    /// planned (`still_planned`), each with a `work_item.closed` entry in the trail.
-    fn close_work_items(
+    /// After a fresh read of `system`: confirms or cancels the items named, each with a
+    /// `work_item.confirmed` or `work_item.cancelled` entry in the trail. An item no longer
+    /// active is left alone.
+    fn settle_work_items(
         &mut self,
-        system: &str,
-        still_planned: &std::collections::BTreeSet<WorkItemKey>,
+        settled: &[Settled],
         at: Timestamp,
         actor: &str,
     ) -> Result<Vec<WorkItem>, StoreError>;
+
+    /// Marks every open or reopened item due by `now` overdue (`work_item.overdue` in the
+    /// trail) and returns them.
+    fn mark_overdue(&mut self, now: Timestamp, actor: &str) -> Result<Vec<WorkItem>, StoreError>;
+
+    /// Active items not yet sent through `channel` (for `Escalation`: overdue items not yet
+    /// escalated), by id.
+    fn work_items_to_send(&self, channel: Channel) -> Result<Vec<WorkItem>, StoreError>;
+
+    /// Records one delivery attempt of item `id` through `channel`: sent at `at`, or the
+    /// error that stopped it.
+    fn work_item_sent(
+        &mut self,
+        id: u64,
+        channel: Channel,
+        result: Result<(), &str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
 
     /// Work items, optionally of one system and one status, by id.
     fn work_items(

@@ -5,12 +5,13 @@
 //! the hash chain is what detects deliberate tampering with the file.
 
 use super::{
-    AuditFilter, DeadLettered, EventFollowUp, HeldPlan, HeldStatus, Outcome, Pending, Store,
-    StoreError, StoredPerson, WorkItem, WorkItemKey, WorkItemStatus, judge,
+    AuditFilter, Channel, DeadLettered, EventFollowUp, HeldPlan, HeldStatus, Outcome, Pending,
+    Settled, Store, StoreError, StoredPerson, WorkItem, WorkItemKey, WorkItemStatus, judge,
 };
 use crate::account::Account;
 use crate::audit::{self, AuditKey, Break, Draft, Entry, Verified};
 use crate::hr::HrEvent;
+use crate::work::Settle;
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::path::Path;
@@ -71,10 +72,17 @@ CREATE TABLE IF NOT EXISTS work_item (
     detail          TEXT NOT NULL,
     status          TEXT NOT NULL,
     raised_at       TEXT NOT NULL,
-    closed_at       TEXT
+    closed_at       TEXT,
+    due_at          TEXT,
+    due_us          INTEGER NOT NULL DEFAULT 0,
+    change_json     TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    delivered_at    TEXT,
+    emailed_at      TEXT,
+    escalated_at    TEXT,
+    last_error      TEXT
 );
 CREATE INDEX IF NOT EXISTS work_item_by_change ON work_item (system, employee_number, account, action);
-CREATE UNIQUE INDEX IF NOT EXISTS work_item_one_open ON work_item (system, employee_number, account, action) WHERE status = 'open';
 CREATE TABLE IF NOT EXISTS pending (
     employee_number TEXT PRIMARY KEY,
     due_us          INTEGER NOT NULL,
@@ -198,6 +206,7 @@ impl SqliteStore {
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(SqliteStore { conn, key: None })
     }
 
@@ -303,6 +312,28 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         )?;
     }
     conn.execute_batch("CREATE INDEX IF NOT EXISTS pending_by_plan ON pending (held_by)")?;
+    let has_due: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('work_item') WHERE name = 'due_at'")?
+        .exists([])?;
+    if !has_due {
+        // Work items before tracking had open and closed (= shown done by the export).
+        conn.execute_batch(
+            "ALTER TABLE work_item ADD COLUMN due_at TEXT;
+             ALTER TABLE work_item ADD COLUMN due_us INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE work_item ADD COLUMN change_json TEXT;
+             ALTER TABLE work_item ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE work_item ADD COLUMN delivered_at TEXT;
+             ALTER TABLE work_item ADD COLUMN emailed_at TEXT;
+             ALTER TABLE work_item ADD COLUMN escalated_at TEXT;
+             ALTER TABLE work_item ADD COLUMN last_error TEXT;
+             DROP INDEX IF EXISTS work_item_one_open;
+             UPDATE work_item SET status = 'confirmed' WHERE status = 'closed';",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE UNIQUE INDEX IF NOT EXISTS work_item_one_active ON work_item (system, employee_number, account, action) WHERE status IN ('open', 'reopened', 'overdue');
+         CREATE INDEX IF NOT EXISTS work_item_by_status ON work_item (status, due_us);",
+    )?;
     Ok(())
 }
 
@@ -858,7 +889,7 @@ impl Store for SqliteStore {
         Ok(self
             .conn
             .prepare_cached(&format!(
-                "SELECT {WORK_ITEM_COLUMNS} FROM work_item WHERE system = ?1 AND employee_number = ?2 AND account = ?3 AND action = ?4 AND status = 'open'"
+                "SELECT {WORK_ITEM_COLUMNS} FROM work_item WHERE system = ?1 AND employee_number = ?2 AND account = ?3 AND action = ?4 AND status IN ('open', 'reopened', 'overdue')"
             ))?
             .query_row(
                 params![
@@ -874,11 +905,17 @@ impl Store for SqliteStore {
 
     fn raise_work_item(
         &mut self,
-        key: &WorkItemKey,
+        change: &crate::plan::Change,
         detail: &str,
+        due_at: Timestamp,
         mut draft: Draft,
     ) -> Result<WorkItem, StoreError> {
+        let key = WorkItemKey::of(change);
         let audit_key = self.key.clone();
+        let change_json = serde_json::to_string(change).map_err(|e| StoreError::Corrupt {
+            key: format!("work item {}/{}", key.system, key.employee_number),
+            detail: e.to_string(),
+        })?;
         let tx = self.write()?;
         let account = key.account.as_deref().unwrap_or("");
         let last: Option<(i64, String)> = tx
@@ -889,19 +926,27 @@ impl Store for SqliteStore {
             )
             .optional()?;
         let at = draft.at.to_string();
+        let due = due_at.to_string();
         let (id, how) = match last {
-            Some((id, status)) if status == "open" => (id, "still open"),
-            Some((id, _)) => {
-                tx.execute(
-                    "UPDATE work_item SET status = 'open', detail = ?2, closed_at = NULL WHERE id = ?1",
-                    params![id, detail],
-                )?;
-                (id, "reopened: the export no longer shows the change done")
+            Some((id, status))
+                if WorkItemStatus::parse(&status).is_some_and(WorkItemStatus::is_active) =>
+            {
+                (id, "still open")
             }
-            None => {
+            Some((id, status)) if status == WorkItemStatus::Confirmed.as_str() => {
+                // Sent again as if new: the administrator has to act on it again.
                 tx.execute(
-                    "INSERT INTO work_item (system, employee_number, account, action, detail, status, raised_at) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
-                    params![key.system, key.employee_number, account, key.action, detail, at],
+                    "UPDATE work_item SET status = 'reopened', detail = ?2, closed_at = NULL, due_at = ?3, due_us = ?4, change_json = ?5,
+                     delivered_at = NULL, emailed_at = NULL, escalated_at = NULL, last_error = NULL WHERE id = ?1",
+                    params![id, detail, due, micros(due_at), change_json],
+                )?;
+                (id, "reopened: the export shows the change undone")
+            }
+            _ => {
+                tx.execute(
+                    "INSERT INTO work_item (system, employee_number, account, action, detail, status, raised_at, due_at, due_us, change_json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, ?8, ?9)",
+                    params![key.system, key.employee_number, account, key.action, detail, at, due, micros(due_at), change_json],
                 )?;
                 (tx.last_insert_rowid(), "raised")
             }
@@ -917,30 +962,32 @@ impl Store for SqliteStore {
         Ok(item)
     }
 
-    fn close_work_items(
+    fn settle_work_items(
         &mut self,
-        system: &str,
-        still_planned: &std::collections::BTreeSet<WorkItemKey>,
+        settled: &[Settled],
         at: Timestamp,
         actor: &str,
     ) -> Result<Vec<WorkItem>, StoreError> {
         let audit_key = self.key.clone();
         let tx = self.write()?;
-        let open: Vec<WorkItem> = tx
-            .prepare(&format!(
-                "SELECT {WORK_ITEM_COLUMNS} FROM work_item WHERE system = ?1 AND status = 'open' ORDER BY id"
-            ))?
-            .query_map([system], read_work_item)?
-            .collect::<Result<_, _>>()?;
-        let mut closed = Vec::new();
+        let mut out = Vec::new();
         let mut drafts = Vec::new();
-        for mut item in open {
-            if still_planned.contains(&item.key()) {
+        for s in settled {
+            let status = match s.how {
+                Settle::Confirmed => WorkItemStatus::Confirmed,
+                Settle::Cancelled => WorkItemStatus::Cancelled,
+            };
+            let n = tx.execute(
+                "UPDATE work_item SET status = ?2, closed_at = ?3 WHERE id = ?1 AND status IN ('open', 'reopened', 'overdue')",
+                params![s.id as i64, status.as_str(), at.to_string()],
+            )?;
+            if n == 0 {
                 continue;
             }
-            tx.execute(
-                "UPDATE work_item SET status = 'closed', closed_at = ?2 WHERE id = ?1",
-                params![item.id as i64, at.to_string()],
+            let item = tx.query_row(
+                &format!("SELECT {WORK_ITEM_COLUMNS} FROM work_item WHERE id = ?1"),
+                [s.id as i64],
+                read_work_item,
             )?;
             drafts.push(Draft {
                 at,
@@ -948,23 +995,108 @@ impl Store for SqliteStore {
                 employee_number: Some(item.employee_number.clone()),
                 system: Some(item.system.clone()),
                 account: item.account.clone(),
-                action: audit::Action::WorkItemClosed.to_string(),
+                action: match s.how {
+                    Settle::Confirmed => audit::Action::WorkItemConfirmed,
+                    Settle::Cancelled => audit::Action::WorkItemCancelled,
+                }
+                .to_string(),
                 outcome: audit::Outcome::Closed.to_string(),
                 rule: None,
                 event_id: None,
-                reason: format!(
-                    "{}: {}: the system's export shows it done",
-                    item.reference(),
-                    item.action
-                ),
+                reason: format!("{}: {}: {}", item.reference(), item.action, s.reason),
             });
-            item.status = WorkItemStatus::Closed;
-            item.closed_at = Some(at);
-            closed.push(item);
+            out.push(item);
         }
         append(&tx, audit_key.as_ref(), drafts)?;
         tx.commit()?;
-        Ok(closed)
+        Ok(out)
+    }
+
+    fn mark_overdue(&mut self, now: Timestamp, actor: &str) -> Result<Vec<WorkItem>, StoreError> {
+        let audit_key = self.key.clone();
+        let tx = self.write()?;
+        let due: Vec<WorkItem> = tx
+            .prepare(&format!(
+                "SELECT {WORK_ITEM_COLUMNS} FROM work_item WHERE status IN ('open', 'reopened') AND due_us <= ?1 ORDER BY id"
+            ))?
+            .query_map([micros(now)], read_work_item)?
+            .collect::<Result<_, _>>()?;
+        let mut drafts = Vec::new();
+        let mut out = Vec::new();
+        for mut item in due {
+            if !turnstile_core::work::is_overdue(item.status, item.due_at, now) {
+                continue;
+            }
+            tx.execute(
+                "UPDATE work_item SET status = 'overdue' WHERE id = ?1",
+                [item.id as i64],
+            )?;
+            drafts.push(Draft {
+                at: now,
+                actor: actor.to_string(),
+                employee_number: Some(item.employee_number.clone()),
+                system: Some(item.system.clone()),
+                account: item.account.clone(),
+                action: audit::Action::WorkItemOverdue.to_string(),
+                outcome: audit::Outcome::Held.to_string(),
+                rule: None,
+                event_id: None,
+                reason: format!(
+                    "{}: {}: not shown done by the system's export since {} (due {}); escalated",
+                    item.reference(),
+                    item.action,
+                    item.raised_at,
+                    item.due_at
+                ),
+            });
+            item.status = WorkItemStatus::Overdue;
+            out.push(item);
+        }
+        append(&tx, audit_key.as_ref(), drafts)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn work_items_to_send(&self, channel: Channel) -> Result<Vec<WorkItem>, StoreError> {
+        let filter = match channel {
+            Channel::Webhook => {
+                "status IN ('open', 'reopened', 'overdue') AND delivered_at IS NULL"
+            }
+            Channel::Email => "status IN ('open', 'reopened', 'overdue') AND emailed_at IS NULL",
+            Channel::Escalation => "status = 'overdue' AND escalated_at IS NULL",
+        };
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {WORK_ITEM_COLUMNS} FROM work_item WHERE {filter} ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([], read_work_item)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn work_item_sent(
+        &mut self,
+        id: u64,
+        channel: Channel,
+        result: Result<(), &str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let column = match channel {
+            Channel::Webhook => "delivered_at",
+            Channel::Email => "emailed_at",
+            Channel::Escalation => "escalated_at",
+        };
+        let tx = self.write()?;
+        match result {
+            Ok(()) => tx.execute(
+                &format!("UPDATE work_item SET attempts = attempts + 1, {column} = ?2, last_error = NULL WHERE id = ?1"),
+                params![id as i64, at.to_string()],
+            )?,
+            Err(e) => tx.execute(
+                "UPDATE work_item SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+                params![id as i64, e],
+            )?,
+        };
+        tx.commit()?;
+        Ok(())
     }
 
     fn work_items(
@@ -1063,12 +1195,13 @@ fn read_held_plan(r: &rusqlite::Row<'_>) -> rusqlite::Result<HeldPlan> {
     })
 }
 
-const WORK_ITEM_COLUMNS: &str =
-    "id, system, employee_number, account, action, detail, status, raised_at, closed_at";
+const WORK_ITEM_COLUMNS: &str = "id, system, employee_number, account, action, detail, status, raised_at, closed_at, \
+     due_at, attempts, delivered_at, emailed_at, escalated_at, last_error, change_json";
 
 fn read_work_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkItem> {
     let time = |text: Option<String>| text.and_then(|t| t.parse::<Timestamp>().ok());
     let account: String = r.get(3)?;
+    let raised_at = time(r.get(7)?).unwrap_or(Timestamp::UNIX_EPOCH);
     Ok(WorkItem {
         id: r.get::<_, i64>(0)? as u64,
         system: r.get(1)?,
@@ -1076,13 +1209,19 @@ fn read_work_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkItem> {
         account: (!account.is_empty()).then_some(account),
         action: r.get(4)?,
         detail: r.get(5)?,
-        status: if r.get::<_, String>(6)? == "open" {
-            WorkItemStatus::Open
-        } else {
-            WorkItemStatus::Closed
-        },
-        raised_at: time(r.get(7)?).unwrap_or(Timestamp::UNIX_EPOCH),
+        // An unknown status (a newer version's) reads as open: shown, never dropped.
+        status: WorkItemStatus::parse(&r.get::<_, String>(6)?).unwrap_or(WorkItemStatus::Open),
+        raised_at,
         closed_at: time(r.get(8)?),
+        due_at: time(r.get(9)?).unwrap_or(raised_at),
+        attempts: r.get::<_, i64>(10)?.max(0) as u32,
+        delivered_at: time(r.get(11)?),
+        emailed_at: time(r.get(12)?),
+        escalated_at: time(r.get(13)?),
+        last_error: r.get(14)?,
+        change: r
+            .get::<_, Option<String>>(15)?
+            .and_then(|j| serde_json::from_str(&j).ok()),
     })
 }
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Starts (or reuses) the real peers the integration tests talk to, and stops them by PID:
-# OpenLDAP slapd, a Samba AD domain controller, and tansu, a Kafka-protocol broker.
+# OpenLDAP slapd, a Samba AD domain controller, tansu, a Kafka-protocol broker, and
+# aiosmtpd, an SMTP sink that keeps each message as a file.
 #
-#   tests/peers/peers.sh install   # apt packages (root) and the tansu binary (idempotent)
+#   tests/peers/peers.sh install   # apt packages (root), the tansu binary and the aiosmtpd
+#                                  # venv (idempotent)
 #   tests/peers/peers.sh start     # provision + start; prints the state file
 #   tests/peers/peers.sh stop      # stop what start started, by PID
 #   tests/peers/peers.sh status    # 0 when all are running
@@ -38,6 +40,32 @@ install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
   fi
   install_tansu
+  install_smtp
+}
+
+# aiosmtpd, the SMTP sink work-item digests and escalations are sent to: a venv in the
+# cache, made once.
+install_smtp() {
+  if [ -x "$CACHE/venv/bin/python" ] && "$CACHE/venv/bin/python" -c "import aiosmtpd" 2>/dev/null; then return; fi
+  python3 -m venv "$CACHE/venv"
+  "$CACHE/venv/bin/pip" install -q aiosmtpd==1.4.6 >"$CACHE/venv-install.log" 2>&1 \
+    || { tail -20 "$CACHE/venv-install.log" >&2; exit 1; }
+}
+
+# Each message lands as a file in $STATE/smtp/mail (Maildir, new/).
+start_smtp() {
+  local dir="$STATE/smtp"
+  if alive "$dir/smtp.pid"; then return; fi
+  rm -rf "$dir"; mkdir -p "$dir"
+  local port; port=$(free_port)
+  setsid "$CACHE/venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$port" \
+    -c aiosmtpd.handlers.Mailbox "$dir/mail" 9>&- </dev/null >"$dir/smtp.log" 2>&1 &
+  echo $! > "$dir/smtp.pid"
+  for _ in $(seq 1 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
+    sleep 0.1
+  done
+  echo "$port" > "$dir/port"
 }
 
 install_tansu() {
@@ -196,11 +224,13 @@ AD_PASSWORD=$AD_PW
 AD_CA=$STATE/samba/private/tls/ca.pem
 KAFKA_BROKERS=127.0.0.1:$(cat "$STATE/tansu/port")
 TANSU_BIN=$TANSU
+SMTP_PORT=$(cat "$STATE/smtp/port")
+SMTP_MAILDIR=$STATE/smtp/mail
 ENV
 }
 
 stop() {
-  for pidfile in "$STATE/slapd/slapd.pid" "$STATE/samba/samba.pid" "$STATE/tansu/tansu.pid"; do
+  for pidfile in "$STATE/slapd/slapd.pid" "$STATE/samba/samba.pid" "$STATE/tansu/tansu.pid" "$STATE/smtp/smtp.pid"; do
     if alive "$pidfile"; then kill "$(cat "$pidfile")"; fi
   done
 }
@@ -209,10 +239,10 @@ case "${1:-start}" in
   install) install ;;
   start)
     mkdir -p "$STATE"
-    ( flock 9; start_slapd; start_samba; start_tansu; write_env ) 9>"$STATE/.lock"
+    ( flock 9; start_slapd; start_samba; start_tansu; start_smtp; write_env ) 9>"$STATE/.lock"
     cat "$STATE/env" ;;
   stop) stop ;;
   status) alive "$STATE/slapd/slapd.pid" && alive "$STATE/samba/samba.pid" \
-    && alive "$STATE/tansu/tansu.pid" && [ -f "$STATE/env" ] ;;
+    && alive "$STATE/tansu/tansu.pid" && alive "$STATE/smtp/smtp.pid" && [ -f "$STATE/env" ] ;;
   *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
 esac

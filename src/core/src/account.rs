@@ -38,6 +38,27 @@ pub struct Account {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// The attribute under which a connector reports an account's smartcard UUID (SDS user
+/// id), for systems whose exports carry no ESR employee number (CIS positions, SystmOne).
+pub const SDS_USER_ID: &str = "sds_user_id";
+
+/// Links each account that carries no employee number but a smartcard UUID to the person
+/// whose HR record has that UUID (`cards`: UUID → employee number). A UUID no person holds
+/// leaves the account unlinked (an orphan for drift). Returns how many were linked.
+pub fn link_by_smartcard(
+    accounts: &mut [Account],
+    cards: &std::collections::BTreeMap<String, String>,
+) -> usize {
+    let mut linked = 0;
+    for a in accounts.iter_mut().filter(|a| a.employee_number.is_none()) {
+        if let Some(emp) = a.attributes.get(SDS_USER_ID).and_then(|c| cards.get(c)) {
+            a.employee_number = Some(emp.clone());
+            linked += 1;
+        }
+    }
+    linked
+}
+
 /// The account the core acts on when a person has several on one system: an enabled one
 /// before a disabled one, then by name. The others are duplicates for a person to sort out;
 /// Turnstile never picks one of them to disable on its own.

@@ -32,7 +32,11 @@ pub enum Action {
     /// A run stopped before a mass removal, waiting for approval.
     ReconcileHeld,
     /// A work item the system's own export now shows done.
-    WorkItemClosed,
+    WorkItemConfirmed,
+    /// A work item no longer needed (the person's record changed first).
+    WorkItemCancelled,
+    /// A work item open past its due time, escalated.
+    WorkItemOverdue,
     /// Changes the daemon would apply took too much access away in one window: stored as
     /// a held plan, waiting for a person.
     PlanHeld,
@@ -44,13 +48,15 @@ pub enum Action {
 
 impl Action {
     /// Every kind of action as the README lists it (`change.<action>` for all changes).
-    pub const KINDS: [&'static str; 9] = [
+    pub const KINDS: [&'static str; 11] = [
         "hr.record",
         "hr.review",
         "hr.rejected",
         "change.<action>",
         "reconcile.held",
-        "work_item.closed",
+        "work_item.confirmed",
+        "work_item.cancelled",
+        "work_item.overdue",
         "plan.held",
         "plan.approved",
         "plan.rejected",
@@ -65,7 +71,9 @@ impl std::fmt::Display for Action {
             Action::HrRejected => f.write_str("hr.rejected"),
             Action::Change(a) => write!(f, "change.{a}"),
             Action::ReconcileHeld => f.write_str("reconcile.held"),
-            Action::WorkItemClosed => f.write_str("work_item.closed"),
+            Action::WorkItemConfirmed => f.write_str("work_item.confirmed"),
+            Action::WorkItemCancelled => f.write_str("work_item.cancelled"),
+            Action::WorkItemOverdue => f.write_str("work_item.overdue"),
             Action::PlanHeld => f.write_str("plan.held"),
             Action::PlanApproved => f.write_str("plan.approved"),
             Action::PlanRejected => f.write_str("plan.rejected"),
@@ -637,7 +645,9 @@ mod tests {
                 entitlement: "GG-Nursing".into(),
             }),
             Action::ReconcileHeld,
-            Action::WorkItemClosed,
+            Action::WorkItemConfirmed,
+            Action::WorkItemCancelled,
+            Action::WorkItemOverdue,
             Action::PlanHeld,
             Action::PlanApproved,
             Action::PlanRejected,

@@ -29,3 +29,4 @@ pub mod policy;
 pub mod schedule;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod work;

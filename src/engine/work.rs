@@ -1,0 +1,399 @@
+//! Work items after they are raised: judged against each fresh export of their system,
+//! sent to the service desk (a webhook, one JSON item per change) and to the system's
+//! administrators (one digest email per run), and escalated when overdue.
+//!
+//! Sending is at least once and idempotent by the item's reference: an item is marked
+//! sent only when the receiver accepted it, every attempt is counted on the item, and the
+//! webhook gets an `Idempotency-Key` (the reference and the status it was sent in) so a
+//! retry after a lost answer is recognisable.
+
+use crate::account::Account;
+use crate::config::{Config, Delivery, SmtpConfig, SmtpTls, WorkItemsConfig};
+use crate::plan::Change;
+use crate::store::{Channel, Settled, Store, StoreError, WorkItem, WorkItemKey};
+use crate::work::{Settle, settle};
+use backon::BackoffBuilder;
+use jiff::Timestamp;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Confirms or cancels every active item of `system` against the export just read
+/// (`accounts`) and the changes still planned from it.
+pub fn track(
+    store: &mut dyn Store,
+    system: &str,
+    planned: &[Change],
+    accounts: &[Account],
+    at: Timestamp,
+    actor: &str,
+) -> Result<Vec<WorkItem>, StoreError> {
+    let still: BTreeSet<WorkItemKey> = planned.iter().map(WorkItemKey::of).collect();
+    let mut settled = Vec::new();
+    for status in [
+        crate::work::Status::Open,
+        crate::work::Status::Reopened,
+        crate::work::Status::Overdue,
+    ] {
+        for item in store.work_items(Some(system), Some(status))? {
+            let planned = still.contains(&item.key());
+            let how = match &item.change {
+                Some(change) => settle(change, planned, accounts),
+                // An item raised before changes were kept with it: its change is no
+                // longer planned, so the export shows it done (the old rule).
+                None => (!planned).then_some(Settle::Confirmed),
+            };
+            if let Some(how) = how {
+                settled.push(Settled {
+                    id: item.id,
+                    how,
+                    reason: match how {
+                        Settle::Confirmed => "the system's export shows it done".into(),
+                        Settle::Cancelled => "no longer needed: the person's record changed before it was done (the export does not show it, and nothing asks for it now)".into(),
+                    },
+                });
+            }
+        }
+    }
+    store.settle_work_items(&settled, at, actor)
+}
+
+/// The service-desk JSON of one item: what an administrator needs to act, nothing more.
+pub fn ticket(item: &WorkItem) -> serde_json::Value {
+    serde_json::json!({
+        "id": item.reference(),
+        "system": item.system,
+        "employee_number": item.employee_number,
+        "account": item.account,
+        "action": item.action,
+        "detail": item.detail,
+        "status": item.status.as_str(),
+        "raised_at": item.raised_at.to_string(),
+        "due_at": item.due_at.to_string(),
+    })
+}
+
+/// The London day by whose end an item is due.
+fn due_day(item: &WorkItem) -> String {
+    let last = item
+        .due_at
+        .checked_sub(jiff::SignedDuration::from_secs(1))
+        .unwrap_or(item.due_at);
+    crate::connectors::export_file::uk_date(crate::clock::today(last))
+}
+
+/// An email: subject and plain-text body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub subject: String,
+    pub body: String,
+}
+
+/// The digest of new items for one system's administrators.
+pub fn digest(system: &str, items: &[&WorkItem]) -> Mail {
+    let refs: Vec<String> = items.iter().map(|i| i.reference()).collect();
+    let mut body = format!(
+        "Turnstile raised {} change{} on {system} to make by hand. Each is checked against the next\n\
+         user export Turnstile reads: there is nothing to reply to, and an item closes by itself\n\
+         once the export shows it done.\n",
+        items.len(),
+        if items.len() == 1 { "" } else { "s" }
+    );
+    for i in items {
+        let again = if i.status == crate::work::Status::Reopened {
+            ", raised again: the export shows it undone"
+        } else {
+            ""
+        };
+        body.push_str(&format!(
+            "\n{} (by the end of {}{again})\n  {}\n",
+            i.reference(),
+            due_day(i),
+            i.detail
+        ));
+    }
+    body.push_str(&format!(
+        "\nWhat is still open: turnstile work-items --system {system} --status open\n"
+    ));
+    Mail {
+        subject: format!(
+            "[Turnstile] {system}: {} change{} to make ({})",
+            items.len(),
+            if items.len() == 1 { "" } else { "s" },
+            summarise(&refs)
+        ),
+        body,
+    }
+}
+
+/// The escalation of overdue items of one system.
+pub fn escalation(system: &str, items: &[&WorkItem]) -> Mail {
+    let refs: Vec<String> = items.iter().map(|i| i.reference()).collect();
+    let mut body = format!(
+        "{} work item{} on {system} {} past due: the system's export does not show the change\n\
+         made. Please see that it is done, or find out why not.\n",
+        items.len(),
+        if items.len() == 1 { "" } else { "s" },
+        if items.len() == 1 { "is" } else { "are" }
+    );
+    for i in items {
+        body.push_str(&format!(
+            "\n{} raised {}, due by the end of {}\n  {}\n",
+            i.reference(),
+            crate::connectors::export_file::uk_date(crate::clock::today(i.raised_at)),
+            due_day(i),
+            i.detail
+        ));
+    }
+    body.push_str(&format!(
+        "\nWhat is overdue: turnstile work-items --system {system} --status overdue\n"
+    ));
+    Mail {
+        subject: format!(
+            "[Turnstile] {system}: {} work item{} overdue ({})",
+            items.len(),
+            if items.len() == 1 { "" } else { "s" },
+            summarise(&refs)
+        ),
+        body,
+    }
+}
+
+/// "WI-000001, WI-000002" or "WI-000001 … WI-000040 and 38 more" for long lists.
+fn summarise(refs: &[String]) -> String {
+    match refs {
+        [] => String::new(),
+        r if r.len() <= 3 => r.join(", "),
+        [first, .., last] => format!("{first} … {last}"),
+        [_] => String::new(),
+    }
+}
+
+/// What one delivery run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// Items that became overdue in this run.
+    pub overdue: usize,
+    /// Items the webhook accepted.
+    pub posted: usize,
+    /// Items sent in a digest.
+    pub emailed: usize,
+    /// Items escalated.
+    pub escalated: usize,
+    /// What could not be sent (tried again on the next run).
+    pub failed: Vec<String>,
+}
+
+/// Sends work items: the webhook client and the SMTP relay, built once.
+pub struct Sender {
+    config: WorkItemsConfig,
+    http: reqwest::Client,
+    smtp: Option<(
+        lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+        lettre::message::Mailbox,
+    )>,
+}
+
+impl Sender {
+    /// Builds the clients from config; a relay that cannot be set up is named.
+    pub fn new(config: &Config) -> Result<Sender, String> {
+        let timeout = Duration::from_secs(config.work_items.timeout_secs);
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| format!("the webhook client cannot be built: {e}"))?;
+        let smtp = if config.smtp.host.trim().is_empty() {
+            None
+        } else {
+            Some(smtp(&config.smtp, timeout)?)
+        };
+        Ok(Sender {
+            config: config.work_items.clone(),
+            http,
+            smtp,
+        })
+    }
+
+    /// True when anything is configured to be sent.
+    pub fn sends(&self) -> bool {
+        let any = |d: &Delivery| {
+            d.webhook.is_some() || !d.email_to.is_empty() || !d.escalate_to.is_empty()
+        };
+        any(&self.config.delivery(""))
+            || self
+                .config
+                .systems
+                .keys()
+                .any(|s| any(&self.config.delivery(s)))
+    }
+
+    /// Marks what is overdue, then sends what has not been sent: each new item to the
+    /// webhook, a digest per system to its administrators, and the overdue to the
+    /// escalation addresses.
+    pub async fn deliver(
+        &self,
+        store: &mut dyn Store,
+        now: Timestamp,
+        actor: &str,
+    ) -> Result<Delivered, StoreError> {
+        let mut out = Delivered {
+            overdue: store.mark_overdue(now, actor)?.len(),
+            ..Delivered::default()
+        };
+        for item in store.work_items_to_send(Channel::Webhook)? {
+            let Some((url, token)) = self.config.delivery(&item.system).webhook else {
+                continue;
+            };
+            match self.post(store, &item, &url, token.expose(), now).await? {
+                Ok(()) => out.posted += 1,
+                Err(e) => out
+                    .failed
+                    .push(format!("{} to {url}: {e}", item.reference())),
+            }
+        }
+        for (channel, to_of) in [
+            (
+                Channel::Email,
+                (|d: Delivery| d.email_to) as fn(Delivery) -> Vec<String>,
+            ),
+            (Channel::Escalation, |d: Delivery| d.escalate_to),
+        ] {
+            let mut by_system: BTreeMap<String, Vec<WorkItem>> = BTreeMap::new();
+            for item in store.work_items_to_send(channel)? {
+                by_system.entry(item.system.clone()).or_default().push(item);
+            }
+            for (system, items) in by_system {
+                let to = to_of(self.config.delivery(&system));
+                if to.is_empty() {
+                    continue;
+                }
+                let refs: Vec<&WorkItem> = items.iter().collect();
+                let mail = match channel {
+                    Channel::Escalation => escalation(&system, &refs),
+                    _ => digest(&system, &refs),
+                };
+                let result = self.mail(&to, &mail).await;
+                for item in &items {
+                    store.work_item_sent(
+                        item.id,
+                        channel,
+                        result.as_ref().map(|_| ()).map_err(String::as_str),
+                        now,
+                    )?;
+                }
+                match result {
+                    Ok(()) if channel == Channel::Email => out.emailed += items.len(),
+                    Ok(()) => out.escalated += items.len(),
+                    Err(e) => out
+                        .failed
+                        .push(format!("{system} email to {}: {e}", to.join(", "))),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// POSTs one item, retrying with backoff; every attempt is counted on the item.
+    async fn post(
+        &self,
+        store: &mut dyn Store,
+        item: &WorkItem,
+        url: &str,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Result<(), String>, StoreError> {
+        let body = ticket(item);
+        let key = format!("{}-{}", item.reference(), item.status.as_str());
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(self.config.retry_min_ms))
+            .with_max_delay(Duration::from_secs(30))
+            .with_max_times(self.config.attempts.saturating_sub(1) as usize)
+            .build();
+        loop {
+            let mut request = self
+                .http
+                .post(url)
+                .header("Idempotency-Key", &key)
+                .json(&body);
+            if !token.is_empty() {
+                request = request.bearer_auth(token);
+            }
+            let result = match request.send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(format!("the service desk answered {}", r.status())),
+                Err(e) => Err(format!("the service desk could not be reached: {e}")),
+            };
+            store.work_item_sent(
+                item.id,
+                Channel::Webhook,
+                result.as_ref().map(|_| ()).map_err(String::as_str),
+                now,
+            )?;
+            match (result, delays.next()) {
+                (Ok(()), _) => return Ok(Ok(())),
+                (Err(e), None) => return Ok(Err(e)),
+                (Err(e), Some(wait)) => {
+                    tracing::warn!(item = %item.reference(), error = %e, retry_in_ms = wait.as_millis() as u64, "work item not delivered; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn mail(&self, to: &[String], mail: &Mail) -> Result<(), String> {
+        use lettre::AsyncTransport;
+        let Some((transport, from)) = &self.smtp else {
+            return Err("[smtp] host is not set".into());
+        };
+        let mut builder = lettre::Message::builder()
+            .from(from.clone())
+            .subject(mail.subject.clone())
+            .header(lettre::message::header::ContentType::TEXT_PLAIN);
+        for address in to {
+            let mailbox = address
+                .parse::<lettre::message::Mailbox>()
+                .map_err(|e| format!("\"{address}\" is not an email address: {e}"))?;
+            builder = builder.to(mailbox);
+        }
+        let message = builder
+            .body(mail.body.clone())
+            .map_err(|e| format!("the email cannot be built: {e}"))?;
+        transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("the mail relay refused or could not be reached: {e}"))
+    }
+}
+
+fn smtp(
+    c: &SmtpConfig,
+    timeout: Duration,
+) -> Result<
+    (
+        lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+        lettre::message::Mailbox,
+    ),
+    String,
+> {
+    use lettre::AsyncSmtpTransport as T;
+    let host = c.host.trim();
+    let builder = match c.tls {
+        SmtpTls::Starttls => T::<lettre::Tokio1Executor>::starttls_relay(host),
+        SmtpTls::Tls => T::<lettre::Tokio1Executor>::relay(host),
+        SmtpTls::None => Ok(T::<lettre::Tokio1Executor>::builder_dangerous(host)),
+    }
+    .map_err(|e| format!("[smtp] host \"{host}\": {e}"))?;
+    let mut builder = builder.port(c.port).timeout(Some(timeout));
+    if let Some(user) = &c.username {
+        builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
+            user.clone(),
+            c.password.expose().to_string(),
+        ));
+    }
+    let from = c
+        .from
+        .parse::<lettre::message::Mailbox>()
+        .map_err(|e| format!("[smtp] from \"{}\": {e}", c.from))?;
+    Ok((builder.build(), from))
+}
