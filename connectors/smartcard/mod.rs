@@ -197,7 +197,7 @@ impl Wording for Positions {
             .or_else(|| person.sds_user_id.as_ref().map(|c| c.to_string()));
         let for_card = card.as_deref().map_or_else(
             || format!("for {}", who(person)),
-            |c| format!("for smartcard {c} ({})", who(person)),
+            |c| format!("for smartcard {c} of {}", who(person)),
         );
         let is_role = |code: &str| code.starts_with('R');
         Ok(match &change.action {
@@ -243,10 +243,10 @@ impl Wording for Positions {
                     .as_deref()
                     .map(|c| self.every_position(c))
                     .unwrap_or_default();
-                let which = if ids.is_empty() {
-                    "every position".to_string()
-                } else {
-                    format!("every position ({})", ids.join(", "))
+                let which = match ids.as_slice() {
+                    [] => "every position".to_string(),
+                    [one] => format!("position {one}"),
+                    many => format!("positions {}", many.join(", ")),
                 };
                 let when = match (change.rule.as_str(), person.last_working_day()) {
                     ("leaver", Some(d)) => format!(" on {}", uk_date(d)),

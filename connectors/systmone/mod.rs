@@ -29,13 +29,17 @@ fn build(
 
 pub struct SystmOne;
 
-/// "Ms Amara Okafor (ESR 20004567, smartcard 200009876204)".
-fn staff(person: &Person) -> String {
-    let base = who(person);
-    match &person.sds_user_id {
-        Some(card) => format!("{}, smartcard {card})", base.trim_end_matches(')')),
-        None => base,
+/// "Ms Amara Okafor (ESR 20004567, smartcard 200009876204, logon AOKAFOR)".
+fn staff(person: &Person, logon: Option<&str>) -> String {
+    let mut out = who(person).trim_end_matches(')').to_string();
+    if let Some(card) = &person.sds_user_id {
+        out.push_str(&format!(", smartcard {card}"));
     }
+    if let Some(logon) = logon {
+        out.push_str(&format!(", logon {logon}"));
+    }
+    out.push(')');
+    out
 }
 
 impl Wording for SystmOne {
@@ -44,19 +48,14 @@ impl Wording for SystmOne {
     }
 
     fn instruction(&self, person: &Person, change: &Change) -> Result<String, String> {
-        let profile = change.account.as_deref().map_or_else(
-            || format!("SystmOne employment profile of {}", staff(person)),
-            |a| {
-                format!(
-                    "SystmOne employment profile of {} (logon {a})",
-                    staff(person)
-                )
-            },
+        let profile = format!(
+            "SystmOne employment profile of {}",
+            staff(person, change.account.as_deref())
         );
         Ok(match &change.action {
             Action::Create => format!(
                 "Create SystmOne staff member and employment profile for {}{}",
-                staff(person),
+                staff(person, None),
                 person
                     .primary()
                     .map(|a| format!(", employment from {}", uk_date(a.start_date.0)))

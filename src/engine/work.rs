@@ -397,3 +397,203 @@ fn smtp(
         .map_err(|e| format!("[smtp] from \"{}\": {e}", c.from))?;
     Ok((builder.build(), from))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::emis::Emis;
+    use crate::connectors::export_file::Wording;
+    use crate::connectors::smartcard::Positions;
+    use crate::connectors::systmone::SystmOne;
+    use crate::hr::{AssignmentStatus, IsoDate, SdsUserId};
+    use crate::plan::Action;
+    use crate::testkit::{assignment, d, person};
+
+    /// Dr Amara Okafor, a GP from 1 December 2026 (smartcard 200009876204).
+    fn gp(end: Option<&str>) -> crate::hr::Person {
+        let mut p = person(
+            "20004567",
+            vec![assignment(
+                "20004567-1",
+                if end.is_some() {
+                    AssignmentStatus::TerminateAssignment
+                } else {
+                    AssignmentStatus::ActiveAssignment
+                },
+                "Medical and Dental",
+                "General Practitioner",
+                "RX1 Primary Care",
+                "2026-12-01",
+                end,
+            )],
+        );
+        p.title = Some("Dr".into());
+        p.sds_user_id = Some(SdsUserId::parse("200009876204").unwrap());
+        p.assignments[0].position_number = Some("P-0431".into());
+        p
+    }
+
+    fn change(system: &str, account: Option<&str>, action: Action, rule: &str) -> Change {
+        Change {
+            system: system.into(),
+            employee_number: "20004567".into(),
+            account: account.map(str::to_string),
+            action,
+            rule: rule.into(),
+            reason: "see the audit trail".into(),
+        }
+    }
+
+    /// Joiner (create, role, enable), mover (new role, old role off) and leaver
+    /// (disable) on one system, as the items its administrators receive.
+    fn scenarios(
+        system: &str,
+        wording: &dyn Wording,
+        account: &str,
+        new: &str,
+        old: &str,
+    ) -> Vec<WorkItem> {
+        let joiner = gp(None);
+        let leaver = {
+            let mut p = gp(Some("2027-03-31"));
+            p.assignments[0].start_date = IsoDate(d("2019-04-01"));
+            p
+        };
+        let grant = |e: &str| Action::Grant {
+            entitlement: e.into(),
+        };
+        let revoke = |e: &str| Action::Revoke {
+            entitlement: e.into(),
+        };
+        let steps = [
+            (&joiner, change(system, None, Action::Create, "joiner")),
+            (&joiner, change(system, None, grant(new), "gp")),
+            (&joiner, change(system, None, Action::Enable, "joiner")),
+            (
+                &joiner,
+                change(system, Some(account), grant(old), "partner"),
+            ),
+            (&joiner, change(system, Some(account), revoke(new), "gp")),
+            (
+                &leaver,
+                change(system, Some(account), Action::Disable, "leaver"),
+            ),
+        ];
+        let raised: Timestamp = "2026-11-27T16:00:00Z".parse().unwrap();
+        steps
+            .into_iter()
+            .enumerate()
+            .map(|(n, (p, c))| WorkItem {
+                id: n as u64 + 1,
+                system: c.system.clone(),
+                employee_number: c.employee_number.clone(),
+                account: c.account.clone(),
+                action: c.action.to_string(),
+                detail: wording.instruction(p, &c).unwrap(),
+                status: crate::work::Status::Open,
+                raised_at: raised,
+                due_at: crate::work::due_at(raised, 5),
+                closed_at: None,
+                attempts: 0,
+                delivered_at: None,
+                emailed_at: None,
+                escalated_at: None,
+                last_error: None,
+                change: Some(c),
+            })
+            .collect()
+    }
+
+    fn snapshot(items: &[WorkItem]) -> String {
+        let mut out: String = items.iter().map(|i| format!("{}\n", ticket(i))).collect();
+        let refs: Vec<&WorkItem> = items.iter().collect();
+        let mail = digest(&items[0].system, &refs);
+        out.push_str(&format!("Subject: {}\n\n{}", mail.subject, mail.body));
+        out
+    }
+
+    /// The exact JSON and digest for joiner, mover and leaver items on each system, kept
+    /// in `tests/snapshots/`; `UPDATE_SNAPSHOTS=1 cargo test` rewrites them after a
+    /// deliberate change of wording (review the diff).
+    #[test]
+    fn work_items_read_as_the_snapshots_say() {
+        let positions = Positions {
+            org_code: Some("RX1".into()),
+            held: Default::default(),
+        };
+        positions.remember(
+            [
+                (
+                    ("200009876204".to_string(), "R0260".to_string()),
+                    vec!["P-0431".to_string()],
+                ),
+                (
+                    ("200009876204".to_string(), "B0264".to_string()),
+                    vec!["P-0431".to_string()],
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let cases: [(&str, &dyn Wording, &str, &str, &str, &str); 3] = [
+            (
+                "emis",
+                &Emis,
+                "AOKAFOR1",
+                "GP",
+                "GP Partner",
+                include_str!("../../tests/snapshots/work-items-emis.txt"),
+            ),
+            (
+                "systmone",
+                &SystmOne,
+                "AOKAFOR",
+                "Doctor",
+                "Clinical Audit",
+                include_str!("../../tests/snapshots/work-items-systmone.txt"),
+            ),
+            (
+                "smartcard",
+                &positions,
+                "200009876204",
+                "R0260",
+                "B0360",
+                include_str!("../../tests/snapshots/work-items-smartcard.txt"),
+            ),
+        ];
+        for (system, wording, account, new, old, expected) in cases {
+            let items = scenarios(system, wording, account, new, old);
+            let got = snapshot(&items);
+            if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+                std::fs::write(format!("tests/snapshots/work-items-{system}.txt"), &got).unwrap();
+                continue;
+            }
+            assert_eq!(
+                got, expected,
+                "{system}: the wording changed; see the snapshot"
+            );
+            // Never a delete on a system that holds clinical history, whatever asks.
+            let delete = change(system, Some(account), Action::Delete, "leaver-retention");
+            assert!(wording.instruction(&gp(None), &delete).is_err(), "{system}");
+        }
+    }
+
+    /// The escalation of an overdue item.
+    #[test]
+    fn an_escalation_names_the_item_its_age_and_what_to_do() {
+        let items = scenarios("emis", &Emis, "AOKAFOR1", "GP", "GP Partner");
+        let mail = escalation("emis", &[&items[5]]);
+        assert_eq!(
+            mail.subject,
+            "[Turnstile] emis: 1 work item overdue (WI-000006)"
+        );
+        assert_eq!(
+            mail.body,
+            "1 work item on emis is past due: the system's export does not show the change\n\
+             made. Please see that it is done, or find out why not.\n\n\
+             WI-000006 raised 27/11/2026, due by the end of 04/12/2026\n  \
+             Deactivate EMIS Web user AOKAFOR1 of Dr Amara Okafor (ESR 20004567): end the contract on 31/03/2027 — do not delete (clinical entries record the user-in-role)\n\n\
+             What is overdue: turnstile work-items --system emis --status overdue\n"
+        );
+    }
+}
