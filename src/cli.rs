@@ -80,6 +80,17 @@ struct WorkItemsArgs {
     /// Only items in this state: open, reopened, overdue, confirmed or cancelled.
     #[arg(long, value_name = "STATUS")]
     status: Option<String>,
+    /// First send what is waiting: new items to the webhook and in digests, overdue items
+    /// escalated (`reconcile` and `run` do this by themselves).
+    #[arg(long)]
+    send: bool,
+    /// With --send: judge due dates at this time (RFC 3339) instead of now, e.g. to
+    /// rehearse escalations.
+    #[arg(long, value_name = "TIME", requires = "send")]
+    at: Option<String>,
+    /// Who runs it, for the audit trail (with --send).
+    #[arg(long = "as", value_name = "NAME")]
+    by: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     format: ItemFormat,
 }
@@ -1402,7 +1413,31 @@ fn work_items_cmd(config: &Config, a: WorkItemsArgs) -> Result<u8, Failure> {
             ))
         })?),
     };
-    let store = open_existing_store(config)?;
+    let mut store = open_existing_store(config)?;
+    if a.send {
+        let at = match a.at.as_deref() {
+            None => Timestamp::now(),
+            Some(t) => t.parse::<Timestamp>().map_err(|e| {
+                Failure::Usage(format!(
+                    "--at {t}: not a time ({e}); use RFC 3339, e.g. 2026-12-07T09:00:00Z"
+                ))
+            })?,
+        };
+        let actor = actor(a.by.as_deref(), "turnstile work-items")?;
+        let sender = crate::engine::work::Sender::new(config).map_err(Failure::Usage)?;
+        let runtime = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
+        let sent = runtime.block_on(sender.deliver(store.as_mut(), at, &actor))?;
+        eprintln!(
+            "work items: {} sent to the service desk, {} emailed, {} became overdue, {} escalated",
+            sent.posted, sent.emailed, sent.overdue, sent.escalated
+        );
+        for f in &sent.failed {
+            eprintln!("error: work item not sent (tried again next run): {f}");
+        }
+        if !sent.failed.is_empty() {
+            return Ok(1);
+        }
+    }
     let items = store.work_items(a.system.as_deref(), status)?;
     let mut out = std::io::stdout().lock();
     let io = write_failed;

@@ -20,6 +20,7 @@ fn build(
     ctx: &super::BuildContext<'_>,
 ) -> Result<Box<dyn super::Connector>, String> {
     let c: ManualConfig = super::settings(ctx.system, settings)?;
+    super::export_file::refuse_delete(ctx, "EMIS Web")?;
     Ok(Box::new(Manual::new(
         ctx,
         c,
@@ -36,10 +37,10 @@ impl Wording for Emis {
     }
 
     fn instruction(&self, person: &Person, change: &Change) -> Result<String, String> {
-        let user = change
-            .account
-            .as_deref()
-            .map_or_else(|| "the new user".to_string(), |a| format!("user {a}"));
+        let user = change.account.as_deref().map_or_else(
+            || "the new EMIS Web user".to_string(),
+            |a| format!("EMIS Web user {a}"),
+        );
         let role = person
             .primary()
             .and_then(|a| a.job_role.as_deref().or(a.position_title.as_deref()))
@@ -51,7 +52,7 @@ impl Wording for Emis {
                 format!("Create EMIS Web user for {}{role}{contract}", who(person))
             }
             Action::Enable => format!(
-                "Activate EMIS Web {user} for {}{}",
+                "Activate {user} for {}{}",
                 who(person),
                 person
                     .first_day()
@@ -59,7 +60,7 @@ impl Wording for Emis {
                     .unwrap_or_default()
             ),
             Action::Disable => format!(
-                "Deactivate EMIS Web {user} of {}: {} — do not delete (clinical entries record the user-in-role)",
+                "Deactivate {user} of {}: {} — do not delete (clinical entries record the user-in-role)",
                 who(person),
                 match (change.rule.as_str(), person.last_working_day()) {
                     ("leaver", Some(d)) => format!("end the contract on {}", uk_date(d)),
@@ -67,19 +68,19 @@ impl Wording for Emis {
                 }
             ),
             Action::Grant { entitlement } => format!(
-                "Add RBAC role profile {entitlement} to EMIS Web {user} of {}",
+                "Add RBAC role profile {entitlement} to {user} of {}",
                 who(person)
             ),
             Action::Revoke { entitlement } => format!(
-                "Remove RBAC role profile {entitlement} from EMIS Web {user} of {}",
+                "Remove RBAC role profile {entitlement} from {user} of {}",
                 who(person)
             ),
             Action::Update { attribute, value } => format!(
-                "Change {attribute} of EMIS Web {user} of {} to \"{value}\"",
+                "Change {attribute} of {user} of {} to \"{value}\"",
                 who(person)
             ),
             Action::Move { container } => {
-                format!("Move EMIS Web {user} of {} to {container}", who(person))
+                format!("Move {user} of {} to {container}", who(person))
             }
             Action::Delete => return Err(never_deleted("EMIS Web")),
         })

@@ -74,6 +74,19 @@ pub fn never_deleted(system: &str) -> String {
     )
 }
 
+/// A system whose users record clinical history is never given a delete: a role model
+/// that allows one there (`delete_after_days` without `holds_clinical_history`) is refused
+/// when the target is built, naming the fix.
+pub fn refuse_delete(ctx: &super::BuildContext<'_>, product: &str) -> Result<(), String> {
+    if ctx.allows_delete {
+        return Err(format!(
+            "[targets.{0}] is {product}, which holds clinical history, but the role model allows deleting its accounts: remove delete_after_days from [systems.{0}] and set holds_clinical_history = true",
+            ctx.system
+        ));
+    }
+    Ok(())
+}
+
 /// The person as an administrator identifies them: title and name, and the ESR number.
 pub fn who(person: &Person) -> String {
     let name = person.display_name();

@@ -91,6 +91,7 @@ fn build(
     ctx: &super::BuildContext<'_>,
 ) -> Result<Box<dyn Connector>, String> {
     let c: SmartcardConfig = super::settings(ctx.system, settings)?;
+    super::export_file::refuse_delete(ctx, "smartcard positions (Care Identity Service)")?;
     if let Some(org) = &c.org_code
         && (org.trim().is_empty() || org.len() > 10)
     {

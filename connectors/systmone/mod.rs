@@ -19,6 +19,7 @@ fn build(
     ctx: &super::BuildContext<'_>,
 ) -> Result<Box<dyn super::Connector>, String> {
     let c: ManualConfig = super::settings(ctx.system, settings)?;
+    super::export_file::refuse_delete(ctx, "SystmOne")?;
     Ok(Box::new(Manual::new(
         ctx,
         c,

@@ -28,6 +28,15 @@ pub fn track(
     actor: &str,
 ) -> Result<Vec<WorkItem>, StoreError> {
     let still: BTreeSet<WorkItemKey> = planned.iter().map(WorkItemKey::of).collect();
+    // An item raised for an account still to be created stands for the same change on the
+    // account that was created since.
+    let unnamed: BTreeSet<WorkItemKey> = still
+        .iter()
+        .map(|k| WorkItemKey {
+            account: None,
+            ..k.clone()
+        })
+        .collect();
     let mut settled = Vec::new();
     for status in [
         crate::work::Status::Open,
@@ -35,7 +44,12 @@ pub fn track(
         crate::work::Status::Overdue,
     ] {
         for item in store.work_items(Some(system), Some(status))? {
-            let planned = still.contains(&item.key());
+            let key = item.key();
+            let planned = if key.account.is_none() {
+                unnamed.contains(&key)
+            } else {
+                still.contains(&key)
+            };
             let how = match &item.change {
                 Some(change) => settle(change, planned, accounts),
                 // An item raised before changes were kept with it: its change is no

@@ -889,7 +889,7 @@ impl Store for SqliteStore {
         Ok(self
             .conn
             .prepare_cached(&format!(
-                "SELECT {WORK_ITEM_COLUMNS} FROM work_item WHERE system = ?1 AND employee_number = ?2 AND account = ?3 AND action = ?4 AND status IN ('open', 'reopened', 'overdue')"
+                "SELECT {WORK_ITEM_COLUMNS} FROM work_item WHERE system = ?1 AND employee_number = ?2 AND (account = ?3 OR account = '') AND action = ?4 AND status IN ('open', 'reopened', 'overdue') ORDER BY account = ?3 DESC, id DESC LIMIT 1"
             ))?
             .query_row(
                 params![
@@ -920,7 +920,9 @@ impl Store for SqliteStore {
         let account = key.account.as_deref().unwrap_or("");
         let last: Option<(i64, String)> = tx
             .query_row(
-                "SELECT id, status FROM work_item WHERE system = ?1 AND employee_number = ?2 AND account = ?3 AND action = ?4 ORDER BY id DESC LIMIT 1",
+                // An item raised for an account still to be created (no name) is the same
+                // change as one for the account that was then created.
+                "SELECT id, status FROM work_item WHERE system = ?1 AND employee_number = ?2 AND (account = ?3 OR account = '') AND action = ?4 ORDER BY account = ?3 DESC, id DESC LIMIT 1",
                 params![key.system, key.employee_number, account, key.action],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -937,8 +939,8 @@ impl Store for SqliteStore {
                 // Sent again as if new: the administrator has to act on it again.
                 tx.execute(
                     "UPDATE work_item SET status = 'reopened', detail = ?2, closed_at = NULL, due_at = ?3, due_us = ?4, change_json = ?5,
-                     delivered_at = NULL, emailed_at = NULL, escalated_at = NULL, last_error = NULL WHERE id = ?1",
-                    params![id, detail, due, micros(due_at), change_json],
+                     delivered_at = NULL, emailed_at = NULL, escalated_at = NULL, last_error = NULL, account = ?6 WHERE id = ?1",
+                    params![id, detail, due, micros(due_at), change_json, account],
                 )?;
                 (id, "reopened: the export shows the change undone")
             }

@@ -326,7 +326,7 @@ fn work_items_are_listed_in_each_format() {
     let csv = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(csv.starts_with("reference,system,employee_number"), "{csv}");
     assert_eq!(csv.lines().count(), items.len() + 1, "{csv}");
-    let o = turnstile(&["work-items", "--status", "closed"], p);
+    let o = turnstile(&["work-items", "--status", "confirmed"], p);
     assert!(text(&o).contains("no work items"), "{}", text(&o));
     let o = turnstile(&["work-items", "--status", "done"], p);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

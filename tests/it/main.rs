@@ -10,3 +10,4 @@ mod ldap;
 pub mod peers;
 mod purity;
 mod schema;
+mod work_items;

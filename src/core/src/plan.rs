@@ -384,7 +384,25 @@ pub fn plan_for_target(
 ) -> Vec<Change> {
     plan_person(model, person, accounts, today)
         .into_iter()
-        .filter(|c| c.system == system && abilities.permits(&c.action))
+        .filter(|c| c.system == system)
+        .filter_map(|c| {
+            if abilities.permits(&c.action) {
+                return Some(c);
+            }
+            // A delete the target cannot make still takes the access away: an enabled
+            // account is disabled instead, never left as it is.
+            let enabled = accounts.iter().any(|a| {
+                a.system == system && Some(a.id.as_str()) == c.account.as_deref() && a.enabled
+            });
+            (c.action == Action::Delete && enabled).then(|| Change {
+                action: Action::Disable,
+                reason: format!(
+                    "{}; this system's accounts are never deleted: disabled instead",
+                    c.reason
+                ),
+                ..c
+            })
+        })
         .collect()
 }
 

@@ -422,3 +422,30 @@ fn a_delete_asked_of_a_system_that_never_deletes_becomes_a_disable() {
         "{changes:?}"
     );
 }
+
+#[test]
+fn a_delete_the_target_cannot_make_is_a_disable_not_nothing() {
+    let m = model();
+    // Left long past AD's retention (395 days), account still enabled.
+    let mut p = crate::testkit::nurse("20000001");
+    p.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    p.assignments[0].end_date = Some(crate::hr::IsoDate(d("2024-01-31")));
+    let a = account("ad", "aokafor", Some("20000001"), true, &["GG-AllStaff"]);
+    let today = d("2026-11-23");
+    let all = plan_for_target(&m, &p, &[&a], today, "ad", &Abilities::ALL);
+    assert!(all.iter().any(|c| c.action == Action::Delete), "{all:?}");
+    let no_delete = Abilities {
+        delete: false,
+        ..Abilities::ALL
+    };
+    let some = plan_for_target(&m, &p, &[&a], today, "ad", &no_delete);
+    assert!(some.iter().all(|c| c.action != Action::Delete), "{some:?}");
+    assert!(
+        some.iter()
+            .any(|c| c.action == Action::Disable && c.account.as_deref() == Some("aokafor")),
+        "the leaver's access still goes: {some:?}"
+    );
+    // Already disabled: nothing to do.
+    let off = account("ad", "aokafor", Some("20000001"), false, &[]);
+    assert!(plan_for_target(&m, &p, &[&off], today, "ad", &no_delete).is_empty());
+}

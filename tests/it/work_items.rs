@@ -1,0 +1,464 @@
+//! Work items for systems with no API, end to end through the command line: raised by
+//! `reconcile`, sent to a real HTTP receiver on loopback (a service desk that fails
+//! twice first) and to the aiosmtpd sink, confirmed, reopened and escalated by what the
+//! system's export shows; and no path ever deletes on a system that holds clinical history.
+
+use super::drift::{policy, text, turnstile};
+use super::peers::env;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ESR_HEADER: &str = "Employee Number,Assignment Number,Primary Assignment (Y/N),Title,First Name,Last Name,Staff Group,Job Role,Organisation,Supervisor Employee Number,Assignment Status,Assignment Start Date,Assignment End Date\n";
+const GP: &str = "41000001,41000001-1,Y,Dr,Amara,Okafor,Medical and Dental,General Practitioner,RX1 Primary Care,41000009,Active Assignment,01/04/2019,";
+const EXPORT: &str = "Account,Employee Number,Display Name,Enabled,Last Logon,Entitlements\n";
+
+/// One request the service desk received.
+#[derive(Debug, Clone)]
+struct Received {
+    key: String,
+    authorization: String,
+    body: serde_json::Value,
+    answered: u16,
+}
+
+/// A service-desk webhook on loopback: answers 503 to the first `fail_first` requests,
+/// then 201, and records every request.
+struct ServiceDesk {
+    url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ServiceDesk {
+    fn start(fail_first: usize) -> ServiceDesk {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/items", listener.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicUsize::new(0));
+        let (r, s) = (received.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(600);
+            while !s.load(Ordering::SeqCst) && Instant::now() < deadline {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let mut reader = BufReader::new(stream);
+                let (mut length, mut key, mut auth) = (0usize, String::new(), String::new());
+                for _ in 0..100 {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    let value = line.split_once(':').map(|(_, v)| v.trim().to_string());
+                    if lower.starts_with("content-length:") {
+                        length = value.clone().unwrap().parse().unwrap();
+                    } else if lower.starts_with("idempotency-key:") {
+                        key = value.clone().unwrap();
+                    } else if lower.starts_with("authorization:") {
+                        auth = value.clone().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let n = served.fetch_add(1, Ordering::SeqCst);
+                let status = if n < fail_first { 503 } else { 201 };
+                r.lock().unwrap().push(Received {
+                    key,
+                    authorization: auth,
+                    body: serde_json::from_slice(&body).unwrap(),
+                    answered: status,
+                });
+                let mut stream = reader.into_inner();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    if status == 503 {
+                        "Service Unavailable"
+                    } else {
+                        "Created"
+                    }
+                );
+            }
+        });
+        ServiceDesk {
+            url,
+            received,
+            stop,
+        }
+    }
+
+    fn accepted(&self) -> Vec<Received> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.answered == 201)
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for ServiceDesk {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The messages in the SMTP sink addressed to `to`.
+fn mail_to(to: &str) -> Vec<String> {
+    let dir = Path::new(&env("SMTP_MAILDIR")).join("new");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(std::time::SystemTime, String)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            let at = e.metadata().ok()?.modified().ok()?;
+            text.lines()
+                .any(|l| l.starts_with("To:") && l.contains(to))
+                .then_some((at, text))
+        })
+        .collect();
+    out.sort();
+    out.into_iter().map(|(_, t)| t).collect()
+}
+
+fn items(dir: &Path) -> Vec<serde_json::Value> {
+    let o = turnstile(&["work-items", "--format", "json"], dir);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn by_action<'a>(items: &'a [serde_json::Value], action: &str) -> &'a serde_json::Value {
+    items
+        .iter()
+        .find(|i| i["action"] == action)
+        .unwrap_or_else(|| panic!("no {action} item in {items:?}"))
+}
+
+/// Raised once, delivered once although the service desk failed twice first, emailed
+/// in one digest, confirmed by the export, reopened when the export contradicts it, and
+/// escalated when overdue.
+#[test]
+fn an_emis_item_is_delivered_once_confirmed_reopened_and_escalated() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let tag = std::process::id();
+    let admins = format!("emis-admins-{tag}@example.nhs.uk");
+    let lead = format!("it-lead-{tag}@example.nhs.uk");
+    let desk = ServiceDesk::start(2);
+    let token = "s3rvice-desk-t0ken-never-printed";
+    std::fs::write(p.join("desk-token"), token).unwrap();
+    std::fs::set_permissions(
+        p.join("desk-token"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"{policy}\"\n\
+             [targets.emis]\ntype = \"emis\"\npath = \"emis.csv\"\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"turnstile@example.nhs.uk\"\n\
+             [work_items]\ndue_days = 2\nretry_min_ms = 20\nwebhook_url = \"{url}\"\nwebhook_token_file = \"desk-token\"\n\
+             [work_items.systems.emis]\nemail_to = [\"{admins}\"]\nescalate_to = [\"{lead}\"]\n",
+            policy = policy(),
+            port = env("SMTP_PORT"),
+            url = desk.url,
+        ),
+    )
+    .unwrap();
+    std::fs::write(p.join("esr.csv"), format!("{ESR_HEADER}{GP}\n")).unwrap();
+    std::fs::write(p.join("emis.csv"), EXPORT).unwrap();
+    let o = turnstile(
+        &["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"],
+        p,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // A GP in post with no EMIS Web user: create, role profile GP, activate.
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("3 work item(s) raised"), "{out}");
+    assert!(
+        out.contains("3 sent to the service desk, 3 emailed"),
+        "{out}"
+    );
+    assert!(!out.contains(token), "the token is never printed: {out}");
+    let all = items(p);
+    assert_eq!(all.len(), 3, "{all:?}");
+    let create = by_action(&all, "create");
+    assert_eq!(
+        create["detail"],
+        "Create EMIS Web user for Dr Amara Okafor (ESR 41000001), General Practitioner, contract from 01/04/2019"
+    );
+    assert_eq!(
+        create["attempts"], 4,
+        "to the desk: two failures, then accepted; then the digest: {create}"
+    );
+    for i in &all {
+        assert!(i["delivered_at"].is_string(), "{i}");
+        assert!(i["emailed_at"].is_string(), "{i}");
+        assert_eq!(i["status"], "open");
+    }
+    // Each item reached the desk exactly once, under its own key, with the token.
+    let accepted = desk.accepted();
+    let mut keys: Vec<&str> = accepted.iter().map(|r| r.key.as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, ["WI-000001-open", "WI-000002-open", "WI-000003-open"]);
+    let tries: Vec<String> = desk
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.key.clone())
+        .collect();
+    assert_eq!(
+        &tries[..3],
+        ["WI-000001-open"; 3],
+        "the same item retried: {tries:?}"
+    );
+    for r in &accepted {
+        assert_eq!(r.authorization, format!("Bearer {token}"));
+        assert_eq!(r.body["system"], "emis");
+        assert!(r.body["due_at"].is_string(), "{:?}", r.body);
+    }
+    let digests = mail_to(&admins);
+    assert_eq!(digests.len(), 1, "one digest for the run");
+    assert!(
+        digests[0].contains("Subject: [Turnstile] emis: 3 changes to make"),
+        "{}",
+        digests[0]
+    );
+    assert!(digests[0].contains("role profile GP"), "{}", digests[0]);
+
+    // Not done yet: nothing raised or sent again.
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(items(p).len(), 3);
+    assert_eq!(desk.accepted().len(), 3);
+    assert_eq!(mail_to(&admins).len(), 1);
+
+    // The administrator set the user up: the export shows it, every item is confirmed.
+    std::fs::write(
+        p.join("emis.csv"),
+        format!("{EXPORT}AOKAFOR1,41000001,Amara Okafor,Active,,GP\n"),
+    )
+    .unwrap();
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert!(
+        text(&o).contains("3 work item(s) confirmed by the export"),
+        "{}",
+        text(&o)
+    );
+    assert!(items(p).iter().all(|i| i["status"] == "confirmed"));
+
+    // Someone deactivated the user by hand: the activate item is reopened, not raised
+    // anew, and sent again under a new key.
+    std::fs::write(
+        p.join("emis.csv"),
+        format!("{EXPORT}AOKAFOR1,41000001,Amara Okafor,Inactive,,GP\n"),
+    )
+    .unwrap();
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let all = items(p);
+    assert_eq!(all.len(), 3, "reopened, not a fourth item: {all:?}");
+    let enable = by_action(&all, "enable");
+    assert_eq!(enable["status"], "reopened");
+    assert!(
+        desk.accepted()
+            .iter()
+            .any(|r| r.key == format!("{}-reopened", enable["id"].as_str().unwrap())),
+        "sent again"
+    );
+    assert_eq!(
+        mail_to(&admins).len(),
+        2,
+        "a second digest with the reopened item"
+    );
+
+    // Two working days pass with no sign of it: overdue, escalated once.
+    let later = "2026-12-10T09:00:00Z";
+    let o = turnstile(
+        &["work-items", "--send", "--at", later, "--status", "overdue"],
+        p,
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("1 became overdue, 1 escalated"), "{out}");
+    assert!(out.contains(enable["id"].as_str().unwrap()), "{out}");
+    let escalations = mail_to(&lead);
+    assert_eq!(escalations.len(), 1);
+    assert!(
+        escalations[0].contains("1 work item overdue"),
+        "{}",
+        escalations[0]
+    );
+    let o = turnstile(&["work-items", "--send", "--at", later], p);
+    assert!(
+        text(&o).contains("0 escalated"),
+        "escalated once: {}",
+        text(&o)
+    );
+    assert_eq!(mail_to(&lead).len(), 1);
+    let o = turnstile(&["audit", "--format", "json"], p);
+    for action in ["work_item.confirmed", "work_item.overdue"] {
+        assert!(text(&o).contains(action), "{action} in the trail");
+    }
+    let o = turnstile(&["audit", "--verify"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+/// A leaver rehired before the item was done: the item is cancelled, not confirmed.
+#[test]
+fn an_item_no_longer_needed_is_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"{}\"\n[reconcile]\nmax_removal_share = 1.0\n[targets.emis]\ntype = \"emis\"\npath = \"emis.csv\"\n",
+            policy()
+        ),
+    )
+    .unwrap();
+    let left = GP.replace(
+        "Active Assignment,01/04/2019,",
+        "Terminate Assignment,01/04/2019,20/11/2026",
+    );
+    std::fs::write(p.join("esr.csv"), format!("{ESR_HEADER}{left}\n")).unwrap();
+    std::fs::write(
+        p.join("emis.csv"),
+        format!("{EXPORT}AOKAFOR1,41000001,Amara Okafor,Active,,GP\n"),
+    )
+    .unwrap();
+    let o = turnstile(
+        &[
+            "feed",
+            "esr",
+            "esr.csv",
+            "--apply",
+            "--today",
+            "2026-11-23",
+            "--extracted-at",
+            "2026-11-23T06:00:00Z",
+        ],
+        p,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let all = items(p);
+    let disable = by_action(&all, "disable");
+    assert!(
+        disable["detail"]
+            .as_str()
+            .unwrap()
+            .contains("end the contract on 20/11/2026 — do not delete"),
+        "{disable}"
+    );
+    // Rehired (the termination withdrawn) before EMIS was touched.
+    std::fs::write(p.join("esr.csv"), format!("{ESR_HEADER}{GP}\n")).unwrap();
+    let o = turnstile(
+        &[
+            "feed",
+            "esr",
+            "esr.csv",
+            "--apply",
+            "--today",
+            "2026-11-24",
+            "--extracted-at",
+            "2026-11-24T06:00:00Z",
+        ],
+        p,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = turnstile(&["reconcile", "--today", "2026-11-24"], p);
+    assert!(
+        text(&o).contains("0 work item(s) confirmed by the export, 1 cancelled"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(by_action(&items(p), "disable")["status"], "cancelled");
+}
+
+/// No role model, event or config makes Turnstile delete on EMIS Web, SystmOne or
+/// smartcards: a model that allows deletion there is refused when the target is built,
+/// and a leaver long past any retention gets a disable item, never a delete.
+#[test]
+fn nothing_deletes_on_a_system_that_holds_clinical_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    // The example model, with EMIS Web claimed not to hold clinical history and a
+    // retention period after which accounts would be deleted.
+    let model = std::fs::read_to_string(policy()).unwrap().replace(
+        "[systems.emis]\nname = \"EMIS Web\"\nholds_clinical_history = true",
+        "[systems.emis]\nname = \"EMIS Web\"\nholds_clinical_history = false\ndelete_after_days = 30",
+    );
+    assert!(
+        model.contains("delete_after_days = 30"),
+        "the model was edited"
+    );
+    std::fs::write(p.join("model.toml"), model).unwrap();
+    let left = GP.replace(
+        "Active Assignment,01/04/2019,",
+        "Terminate Assignment,01/04/2019,31/03/2025",
+    );
+    std::fs::write(p.join("esr.csv"), format!("{ESR_HEADER}{left}\n")).unwrap();
+    std::fs::write(
+        p.join("emis.csv"),
+        format!("{EXPORT}AOKAFOR1,41000001,Amara Okafor,Active,,GP\n"),
+    )
+    .unwrap();
+    let write_config = |kind: &str, model: &str| {
+        std::fs::write(
+            p.join("turnstile.toml"),
+            format!(
+                "[store]\npath = \"state.db\"\n[policy]\npath = \"{model}\"\n[reconcile]\nmax_removal_share = 1.0\n[targets.emis]\ntype = \"{kind}\"\npath = \"emis.csv\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    for kind in ["emis", "systmone", "smartcard"] {
+        write_config(kind, "model.toml");
+        let o = turnstile(&["validate"], p);
+        assert_eq!(o.status.code(), Some(2), "{kind}: {}", text(&o));
+        assert!(
+            text(&o).contains("remove delete_after_days from [systems.emis]"),
+            "{}",
+            text(&o)
+        );
+    }
+    // The generic export connector never deletes either, with the same model.
+    write_config("export_file", "model.toml");
+    let o = turnstile(
+        &["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"],
+        p,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let all = items(p);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["action"], "disable");
+    let o = turnstile(&["audit", "--format", "json"], p);
+    assert!(!text(&o).contains("change.delete"), "{}", text(&o));
+}
