@@ -1502,12 +1502,12 @@ fn work_items_cmd(config: &Config, a: WorkItemsArgs) -> Result<u8, Failure> {
             for i in &items {
                 writeln!(
                     out,
-                    "{}  {}  {}  raised {}, due {}{}\n    {}",
+                    "{}  {}  {}  raised {}, due by the end of {}{}\n    {}",
                     i.reference(),
                     i.system,
                     i.status.as_str(),
                     local_time(i.raised_at),
-                    local_time(i.due_at),
+                    crate::engine::work::due_day(i),
                     i.closed_at
                         .map(|t| format!(", closed {}", local_time(t)))
                         .unwrap_or_default(),

@@ -86,8 +86,8 @@ pub fn ticket(item: &WorkItem) -> serde_json::Value {
     })
 }
 
-/// The London day by whose end an item is due.
-fn due_day(item: &WorkItem) -> String {
+/// The London day by whose end an item is due (dd/mm/yyyy).
+pub fn due_day(item: &WorkItem) -> String {
     let last = item
         .due_at
         .checked_sub(jiff::SignedDuration::from_secs(1))

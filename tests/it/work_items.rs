@@ -462,3 +462,192 @@ fn nothing_deletes_on_a_system_that_holds_clinical_history() {
     let o = turnstile(&["audit", "--format", "json"], p);
     assert!(!text(&o).contains("change.delete"), "{}", text(&o));
 }
+
+/// The shipped example trust: with `examples/turnstile.toml` (EMIS Web, SystmOne and
+/// smartcard read from `examples/exports/`), `reconcile` raises exactly the items the
+/// drift report implies for those systems, and a second run raises none.
+#[test]
+fn the_example_trust_raises_what_drift_implies_and_no_more() {
+    let state = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
+            .args(["--config", "examples/turnstile.toml"])
+            .args(args)
+            .current_dir(root)
+            .env("TURNSTILE__STORE__PATH", state.path().join("state.db"))
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let o = run(&[
+        "feed",
+        "esr",
+        "examples/esr-extract.csv",
+        "--apply",
+        "--today",
+        "2026-11-23",
+        "--extracted-at",
+        "2026-11-23T06:00:00Z",
+    ]);
+    assert!(text(&o).contains("400 recorded"), "{}", text(&o));
+    let o = run(&[
+        "drift",
+        "--hr",
+        "examples/esr-extract.csv",
+        "--export",
+        "emis=examples/exports/emis.csv",
+        "--export",
+        "systmone=examples/exports/systmone.csv",
+        "--export",
+        "smartcard=examples/exports/smartcard.csv",
+        "--today",
+        "2026-11-23",
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // What the findings imply a person must do on each system.
+    let mut implied = std::collections::BTreeSet::new();
+    for f in report["findings"].as_array().unwrap() {
+        let first = match f["category"].as_str().unwrap() {
+            "missing_account" => "create",
+            "leaver_still_active" | "absent_still_active" | "enabled_before_start" => "disable",
+            "missing_entitlement" => "grant",
+            "excess_entitlement" => "revoke",
+            // Reported for a person to judge, never changed by Turnstile.
+            "generic_account" | "orphan_account" | "duplicate_account" | "dormant_account" => {
+                continue;
+            }
+            other => panic!("a finding this test does not know: {other}"),
+        };
+        implied.insert((
+            f["system"].as_str().unwrap().to_string(),
+            f["employee_number"].as_str().unwrap().to_string(),
+            first.to_string(),
+        ));
+    }
+    assert!(
+        !implied.is_empty(),
+        "the example has a missing SystmOne account"
+    );
+
+    let o = run(&["reconcile", "--today", "2026-11-23"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(&["work-items", "--format", "json"]);
+    let items: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Each person's first item is the change the finding names; a new account's role
+    // profiles and activation follow it, for the same person and system.
+    let mut raised = std::collections::BTreeSet::new();
+    for i in &items {
+        let key = (
+            i["system"].as_str().unwrap().to_string(),
+            i["employee_number"].as_str().unwrap().to_string(),
+        );
+        let kind = i["action"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        if implied
+            .iter()
+            .any(|(s, e, k)| (s, e) == (&key.0, &key.1) && k == "create")
+            && kind != "create"
+        {
+            assert!(["grant", "enable"].contains(&kind.as_str()), "{i}");
+            continue;
+        }
+        raised.insert((key.0, key.1, kind));
+    }
+    assert_eq!(raised, implied, "items: {items:?}");
+
+    let o = run(&["reconcile", "--today", "2026-11-23"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!text(&o).contains("work item(s) raised"), "{}", text(&o));
+    let o = run(&["work-items", "--format", "json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        items.len(),
+        "none raised again"
+    );
+}
+
+/// A smartcard's positions, read from a CIS positions report for this organisation: a
+/// leaver's items end this organisation's positions only (named by id), the card is linked
+/// by its UUID, and positions ESR's own interface ended are confirmed, not raised again.
+#[test]
+fn smartcard_items_end_only_this_organisations_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"{}\"\n[reconcile]\nmax_removal_share = 1.0\n\
+             [targets.smartcard]\ntype = \"smartcard\"\npath = \"positions.csv\"\norg_code = \"RX1\"\n",
+            policy()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("esr.csv"),
+        "Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Smartcard UUID,Staff Group,Job Role,Organisation,Assignment Status,Assignment Start Date,Assignment End Date\n\
+         41000002,41000002-1,Y,Amara,Okafor,200009876204,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,Terminate Assignment,01/04/2019,20/11/2026\n",
+    )
+    .unwrap();
+    let header = "UUID,Name,Organisation Code,Position ID,Job Role Code,Activity Codes,Start Date,End Date\n";
+    let elsewhere = "200009876204,Amara Okafor,RY2,P-9001,R8001,B0360,01/01/2024,\n";
+    std::fs::write(
+        p.join("positions.csv"),
+        format!("{header}200009876204,Amara Okafor,RX1,P-0431,R8001,B0360;B0264,01/04/2019,\n{elsewhere}"),
+    )
+    .unwrap();
+    let o = turnstile(
+        &["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"],
+        p,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let all = items(p);
+    let mut actions: Vec<&str> = all.iter().map(|i| i["action"].as_str().unwrap()).collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        ["revoke B0264", "revoke B0360", "revoke R8001"],
+        "{all:?}"
+    );
+    assert_eq!(
+        by_action(&all, "revoke R8001")["detail"],
+        "End position P-0431 (R8001) at RX1 for smartcard 200009876204 of Amara Okafor (ESR 41000002) — the card stays with the person"
+    );
+    for i in &all {
+        assert_eq!(
+            i["account"], "200009876204",
+            "linked by the card's UUID: {i}"
+        );
+        let detail = i["detail"].as_str().unwrap();
+        assert!(
+            !detail.contains("RY2") && !detail.contains("P-9001"),
+            "{detail}"
+        );
+    }
+    // ESR's own interface ended the position: the export shows it, the items are confirmed.
+    std::fs::write(
+        p.join("positions.csv"),
+        format!("{header}200009876204,Amara Okafor,RX1,P-0431,R8001,B0360;B0264,01/04/2019,20/11/2026\n{elsewhere}"),
+    )
+    .unwrap();
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert!(
+        text(&o).contains("3 work item(s) confirmed by the export"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("work item(s) raised"), "{}", text(&o));
+    assert!(items(p).iter().all(|i| i["status"] == "confirmed"));
+}

@@ -562,3 +562,38 @@ fn held_work_waits_for_the_decision() {
     );
     assert!(count(&store).is_ok());
 }
+
+/// A store written before work items were tracked (open/closed, no due date, no change
+/// kept) opens with its items intact: closed ones read as confirmed, open ones stay open
+/// with a due date, and no change is raised twice.
+#[test]
+fn work_items_of_an_older_store_are_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    drop(SqliteStore::open(&path).unwrap());
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE work_item;
+             CREATE TABLE work_item (id INTEGER PRIMARY KEY, system TEXT NOT NULL, employee_number TEXT NOT NULL,
+               account TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL, status TEXT NOT NULL,
+               raised_at TEXT NOT NULL, closed_at TEXT);
+             CREATE UNIQUE INDEX work_item_one_open ON work_item (system, employee_number, account, action) WHERE status = 'open';
+             INSERT INTO work_item VALUES (1, 'emis', '1', 'AOK', 'disable', 'Deactivate', 'closed', '2026-01-05T09:00:00Z', '2026-01-06T09:00:00Z');
+             INSERT INTO work_item VALUES (2, 'emis', '1', 'AOK', 'grant GP', 'Add GP', 'open', '2026-01-05T09:00:00Z', NULL);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let items = store.work_items(None, None).unwrap();
+    assert_eq!(items[0].status, WorkItemStatus::Confirmed);
+    assert_eq!(items[1].status, WorkItemStatus::Open);
+    assert_eq!(items[1].due_at, items[1].raised_at, "due at once: it is old");
+    let key = WorkItemKey {
+        system: "emis".into(),
+        employee_number: "1".into(),
+        account: Some("AOK".into()),
+        action: "grant GP".into(),
+    };
+    assert_eq!(store.open_work_item(&key).unwrap().map(|i| i.id), Some(2));
+}
