@@ -651,3 +651,70 @@ fn smartcard_items_end_only_this_organisations_positions() {
     assert!(!text(&o).contains("work item(s) raised"), "{}", text(&o));
     assert!(items(p).iter().all(|i| i["status"] == "confirmed"));
 }
+
+/// The daemon, with no one running `reconcile`: an HR event for a GP raises the EMIS Web
+/// items, its sender posts them to the service desk, and the gauges count them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_raises_and_sends_work_items_by_itself() {
+    use crate::kafka::{Setup, brokers, produce, producer, rec, wait_until};
+    let setup = Setup::new(&brokers(), 1, true).await;
+    let desk = ServiceDesk::start(1);
+    let export = setup.dir.path().join("emis.csv");
+    std::fs::write(&export, EXPORT).unwrap();
+    setup.write_config(&format!(
+        "apply_every_ms = 100\n[targets.emis]\ntype = \"emis\"\npath = \"{}\"\n\
+         [work_items]\nsend_every_secs = 1\nretry_min_ms = 20\nwebhook_url = \"{}\"\n",
+        export.display(),
+        desk.url
+    ));
+    let mut daemon = setup.start();
+    let number = format!("W{}", std::process::id());
+    let event = serde_json::json!({
+        "schema": "turnstile.hr-event/v1",
+        "event_id": format!("{number}-1"),
+        "source": "esr",
+        "kind": "joiner",
+        "occurred_at": "2026-11-01T09:00:00Z",
+        "person": {
+            "employee_number": number,
+            "title": "Dr",
+            "given_name": "Amara",
+            "family_name": "Okafor",
+            "assignments": [{
+                "assignment_number": format!("{number}-1"),
+                "primary": true,
+                "status": "Active Assignment",
+                "staff_group": "Medical and Dental",
+                "job_role": "General Practitioner",
+                "organisation": "RX1 Primary Care",
+                "start_date": "2019-04-01"
+            }]
+        }
+    });
+    produce(
+        &producer(&brokers(), true),
+        &setup.topic,
+        &[rec(&number, &event)],
+    )
+    .await;
+    wait_until(
+        "three items at the service desk",
+        Duration::from_secs(60),
+        || desk.accepted().len() == 3,
+    );
+    let mut keys: Vec<String> = desk.accepted().iter().map(|r| r.key.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 3, "each item once: {keys:?}");
+    wait_until("the work-item gauge", Duration::from_secs(30), || {
+        daemon.get("/metrics").is_some_and(|(_, body)| {
+            body.contains(r#"turnstile_work_items{system="emis",status="open"} 3"#)
+                && body.contains(r#"turnstile_work_items_sent_total{kind="webhook"} 3"#)
+        })
+    });
+    assert!(
+        daemon
+            .terminate(Duration::from_secs(20))
+            .is_some_and(|s| s.success())
+    );
+}

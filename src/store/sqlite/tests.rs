@@ -588,7 +588,10 @@ fn work_items_of_an_older_store_are_migrated() {
     let items = store.work_items(None, None).unwrap();
     assert_eq!(items[0].status, WorkItemStatus::Confirmed);
     assert_eq!(items[1].status, WorkItemStatus::Open);
-    assert_eq!(items[1].due_at, items[1].raised_at, "due at once: it is old");
+    assert_eq!(
+        items[1].due_at, items[1].raised_at,
+        "due at once: it is old"
+    );
     let key = WorkItemKey {
         system: "emis".into(),
         employee_number: "1".into(),
