@@ -16,6 +16,7 @@
 pub mod emis;
 pub mod export_file;
 pub mod ldap;
+pub mod scim;
 pub mod smartcard;
 pub mod systmone;
 
@@ -116,6 +117,7 @@ pub const REGISTRY: &[Registration] = &[
     emis::REGISTRATION,
     systmone::REGISTRATION,
     smartcard::REGISTRATION,
+    scim::REGISTRATION,
 ];
 
 /// Builds the connector for `[targets.<system>]` of type `kind`.

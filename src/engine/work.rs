@@ -318,11 +318,12 @@ impl Sender {
     ) -> Result<Result<(), String>, StoreError> {
         let body = ticket(item);
         let key = format!("{}-{}", item.reference(), item.status.as_str());
-        let mut delays = backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(self.config.retry_min_ms))
-            .with_max_delay(Duration::from_secs(30))
-            .with_max_times(self.config.attempts.saturating_sub(1) as usize)
-            .build();
+        let mut delays = crate::retry::policy(
+            Duration::from_millis(self.config.retry_min_ms),
+            Duration::from_secs(30),
+            Some(self.config.attempts.saturating_sub(1) as usize),
+        )
+        .build();
         loop {
             let mut request = self
                 .http

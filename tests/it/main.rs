@@ -10,4 +10,5 @@ mod ldap;
 pub mod peers;
 mod purity;
 mod schema;
+mod scim;
 mod work_items;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts (or reuses) the real peers the integration tests talk to, and stops them by PID:
 # OpenLDAP slapd, a Samba AD domain controller, tansu, a Kafka-protocol broker, and
-# aiosmtpd, an SMTP sink that keeps each message as a file.
+# aiosmtpd, an SMTP sink that keeps each message as a file, and scim2-server, a SCIM 2.0
+# service provider.
 #
 #   tests/peers/peers.sh install   # apt packages (root), the tansu binary and the aiosmtpd
 #                                  # venv (idempotent)
@@ -24,6 +25,7 @@ TANSU_VERSION=0.6.0
 BASE="dc=example,dc=nhs,dc=uk"
 LDAP_PW="Turnstile-Test-1"
 AD_PW="Turnstile-Test-1!"
+SCIM_TOKEN="Turnstile-SCIM-Test-Token-1"
 
 install() {
   local need=()
@@ -43,13 +45,30 @@ install() {
   install_smtp
 }
 
-# aiosmtpd, the SMTP sink work-item digests and escalations are sent to: a venv in the
-# cache, made once.
+# aiosmtpd, the SMTP sink work-item digests and escalations are sent to, and scim2-server
+# (with scim2-tester, its compliance checker), the SCIM peer: a venv in the cache, made
+# once.
 install_smtp() {
-  if [ -x "$CACHE/venv/bin/python" ] && "$CACHE/venv/bin/python" -c "import aiosmtpd" 2>/dev/null; then return; fi
-  python3 -m venv "$CACHE/venv"
-  "$CACHE/venv/bin/pip" install -q aiosmtpd==1.4.6 >"$CACHE/venv-install.log" 2>&1 \
-    || { tail -20 "$CACHE/venv-install.log" >&2; exit 1; }
+  if [ -x "$CACHE/venv/bin/python" ] && "$CACHE/venv/bin/python" -c "import aiosmtpd, scim2_server, scim2_tester" 2>/dev/null; then return; fi
+  [ -x "$CACHE/venv/bin/python" ] || python3 -m venv "$CACHE/venv"
+  "$CACHE/venv/bin/pip" install -q aiosmtpd==1.4.6 scim2-server==0.8.3 scim2-cli==0.6.0 scim2-tester==0.5.2 \
+    >"$CACHE/venv-install.log" 2>&1 || { tail -20 "$CACHE/venv-install.log" >&2; exit 1; }
+}
+
+# A SCIM 2.0 service provider, in memory, base path /v2.
+start_scim() {
+  local dir="$STATE/scim"
+  if alive "$dir/scim.pid"; then return; fi
+  rm -rf "$dir"; mkdir -p "$dir"
+  local port; port=$(free_port)
+  setsid "$CACHE/venv/bin/scim2-server" --hostname 127.0.0.1 --port "$port" --bearer-token "$SCIM_TOKEN" \
+    9>&- </dev/null >"$dir/scim.log" 2>&1 &
+  echo $! > "$dir/scim.pid"
+  for _ in $(seq 1 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
+    sleep 0.1
+  done
+  echo "$port" > "$dir/port"
 }
 
 # Each message lands as a file in $STATE/smtp/mail (Maildir, new/).
@@ -226,11 +245,14 @@ KAFKA_BROKERS=127.0.0.1:$(cat "$STATE/tansu/port")
 TANSU_BIN=$TANSU
 SMTP_PORT=$(cat "$STATE/smtp/port")
 SMTP_MAILDIR=$STATE/smtp/mail
+SCIM_URL=http://127.0.0.1:$(cat "$STATE/scim/port")/v2
+SCIM_TOKEN=$SCIM_TOKEN
+SCIM_TESTER=$CACHE/venv/bin/scim2
 ENV
 }
 
 stop() {
-  for pidfile in "$STATE/slapd/slapd.pid" "$STATE/samba/samba.pid" "$STATE/tansu/tansu.pid" "$STATE/smtp/smtp.pid"; do
+  for pidfile in "$STATE/slapd/slapd.pid" "$STATE/samba/samba.pid" "$STATE/tansu/tansu.pid" "$STATE/smtp/smtp.pid" "$STATE/scim/scim.pid"; do
     if alive "$pidfile"; then kill "$(cat "$pidfile")"; fi
   done
 }
@@ -239,10 +261,10 @@ case "${1:-start}" in
   install) install ;;
   start)
     mkdir -p "$STATE"
-    ( flock 9; start_slapd; start_samba; start_tansu; start_smtp; write_env ) 9>"$STATE/.lock"
+    ( flock 9; start_slapd; start_samba; start_tansu; start_smtp; start_scim; write_env ) 9>"$STATE/.lock"
     cat "$STATE/env" ;;
   stop) stop ;;
   status) alive "$STATE/slapd/slapd.pid" && alive "$STATE/samba/samba.pid" \
-    && alive "$STATE/tansu/tansu.pid" && alive "$STATE/smtp/smtp.pid" && [ -f "$STATE/env" ] ;;
+    && alive "$STATE/tansu/tansu.pid" && alive "$STATE/smtp/smtp.pid" && alive "$STATE/scim/scim.pid" && [ -f "$STATE/env" ] ;;
   *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
 esac
