@@ -5,6 +5,8 @@
 //!   scripts/bench-scim.sh                      # 300 users each way
 //!   TURNSTILE_BENCH_USERS=1000 scripts/bench-scim.sh
 
+// Only the peers' settings are used here.
+#[allow(dead_code)]
 mod common;
 
 use serde_json::json;

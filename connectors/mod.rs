@@ -16,6 +16,7 @@
 pub mod emis;
 pub mod export_file;
 pub mod ldap;
+pub mod nhsmail;
 pub mod scim;
 pub mod smartcard;
 pub mod systmone;
@@ -118,6 +119,7 @@ pub const REGISTRY: &[Registration] = &[
     systmone::REGISTRATION,
     smartcard::REGISTRATION,
     scim::REGISTRATION,
+    nhsmail::REGISTRATION,
 ];
 
 /// Builds the connector for `[targets.<system>]` of type `kind`.

@@ -718,3 +718,148 @@ async fn the_daemon_raises_and_sends_work_items_by_itself() {
             .is_some_and(|s| s.success())
     );
 }
+
+/// NHSmail through the Portal's bulk upload: a leaver's line and a joiner's line go out
+/// as batches one at a time, the next mailbox report confirms them, one contradicting a
+/// line reopens it, and an empty or cut-short report is refused, never read as everyone
+/// gone.
+#[test]
+fn nhsmail_batches_go_one_at_a_time_and_the_report_confirms_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"{}\"\n[reconcile]\nmax_removal_share = 1.0\n\
+             [targets.nhsmail]\ntype = \"nhsmail\"\nreport = \"report.csv\"\noutbox = \"outbox\"\norg_code = \"RX1\"\n",
+            policy()
+        ),
+    )
+    .unwrap();
+    let header = "Employee Number,Assignment Number,Primary Assignment (Y/N),Title,First Name,Last Name,Staff Group,Job Role,Organisation,Assignment Status,Assignment Start Date,Assignment End Date\n";
+    std::fs::write(
+        p.join("esr.csv"),
+        format!(
+            "{header}42000001,42000001-1,Y,Ms,Amara,Okafor,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,Active Assignment,01/04/2019,\n\
+             42000002,42000002-1,Y,Mr,Ben,Cole,Admin and Clerical,Administrator,Estates,Terminate Assignment,01/04/2019,20/11/2026\n"
+        ),
+    )
+    .unwrap();
+    let report = |ben: &str, amara: bool| {
+        let mut text =
+            String::from("Email Address,ExternalSyncID,Display Name,Status,Last Logon\n");
+        // Other mailboxes of the organisation, not in this extract.
+        for i in 0..20 {
+            text.push_str(&format!(
+                "other{i}@nhs.net,4300{i:04},Other {i},Active,2026-11-20 09:00\n"
+            ));
+        }
+        text.push_str(&format!(
+            "ben.cole@nhs.net,42000002,Ben Cole,{ben},2026-11-19 09:00\n"
+        ));
+        if amara {
+            text.push_str("amara.okafor2@nhs.net,42000001,Amara Okafor,Pending,\n");
+        }
+        std::fs::write(p.join("report.csv"), text).unwrap();
+    };
+    report("Active", false);
+    let o = turnstile(
+        &["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"],
+        p,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let batches = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(p.join("outbox"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with("nhsmail-"))
+            .collect();
+        names.sort();
+        names
+    };
+    // One batch released (the leaver's); the joiner's line waits in the queue.
+    let released = batches();
+    assert_eq!(released.len(), 1, "{released:?}");
+    assert!(released[0].starts_with("nhsmail-leaver-"), "{released:?}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("outbox").join(&released[0])).unwrap(),
+        "ExternalSyncID,EmailAddress,LeavingDate\r\n42000002,ben.cole@nhs.net,20/11/2026\r\n"
+    );
+    assert!(p.join("outbox/queue/create.csv").exists());
+    let all = items(p);
+    assert_eq!(by_action(&all, "disable")["status"], "open");
+    assert!(
+        by_action(&all, "create")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("bulk create line")
+    );
+
+    // Uploaded (moved out of the outbox): the next run releases the create batch.
+    let uploaded = p.join("outbox/uploaded");
+    std::fs::create_dir_all(&uploaded).unwrap();
+    std::fs::rename(
+        p.join("outbox").join(&released[0]),
+        uploaded.join(&released[0]),
+    )
+    .unwrap();
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let released = batches();
+    assert_eq!(released.len(), 1, "{released:?}");
+    assert!(released[0].starts_with("nhsmail-create-"), "{released:?}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("outbox").join(&released[0])).unwrap(),
+        "ExternalSyncID,Title,FirstName,LastName,DisplayName,JobTitle,Department,OrganisationCode,StartDate\r\n\
+         42000001,Ms,Amara,Okafor,Amara Okafor,Staff Nurse,Ward 7 Medicine,RX1,01/04/2019\r\n"
+    );
+    std::fs::rename(
+        p.join("outbox").join(&released[0]),
+        uploaded.join(&released[0]),
+    )
+    .unwrap();
+
+    // The Portal did both: the report confirms every item.
+    report("Active (Leaver)", true);
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert!(
+        text(&o).contains("2 work item(s) confirmed by the export"),
+        "{}",
+        text(&o)
+    );
+
+    // Someone took the leaver mark off by hand: the item is reopened, a new line goes out.
+    report("Active", true);
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(by_action(&items(p), "disable")["status"], "reopened");
+    assert!(
+        p.join("outbox/queue/leaver.csv").exists()
+            || batches().iter().any(|b| b.starts_with("nhsmail-leaver-"))
+    );
+
+    // A report cut short or empty is refused: nothing planned from it.
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    let before = items(p).len();
+    std::fs::write(p.join("report.csv"), "Email Address,ExternalSyncID,Display Name,Status,Last Logon\nben.cole@nhs.net,42000002,Ben Cole,Active,\n").unwrap();
+    let o2 = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o2.status.code(), Some(1), "{}", text(&o2));
+    assert!(text(&o2).contains("refused as partial"), "{}", text(&o2));
+    std::fs::write(
+        p.join("report.csv"),
+        "Email Address,ExternalSyncID,Display Name,Status,Last Logon\n",
+    )
+    .unwrap();
+    let o3 = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o3.status.code(), Some(1), "{}", text(&o3));
+    assert!(text(&o3).contains("has no rows: refused"), "{}", text(&o3));
+    assert_eq!(
+        items(p).len(),
+        before,
+        "nothing raised from a refused report: {}",
+        text(&o)
+    );
+}
