@@ -48,10 +48,11 @@ pub enum Category {
     MissingAccount,
     MissingEntitlement,
     ExcessEntitlement,
+    ServiceRemovalDue,
 }
 
 impl Category {
-    pub const ALL: [Category; 10] = [
+    pub const ALL: [Category; 11] = [
         Category::LeaverStillActive,
         Category::AbsentStillActive,
         Category::EnabledBeforeStart,
@@ -62,6 +63,7 @@ impl Category {
         Category::MissingAccount,
         Category::MissingEntitlement,
         Category::ExcessEntitlement,
+        Category::ServiceRemovalDue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +78,7 @@ impl Category {
             Category::MissingAccount => "missing_account",
             Category::MissingEntitlement => "missing_entitlement",
             Category::ExcessEntitlement => "excess_entitlement",
+            Category::ServiceRemovalDue => "service_removal_due",
         }
     }
 
@@ -87,7 +90,8 @@ impl Category {
             | Category::GenericAccount
             | Category::DuplicateAccount
             | Category::DormantAccount
-            | Category::ExcessEntitlement => Severity::Medium,
+            | Category::ExcessEntitlement
+            | Category::ServiceRemovalDue => Severity::Medium,
             Category::MissingAccount | Category::MissingEntitlement => Severity::Low,
         }
     }
@@ -369,6 +373,15 @@ fn judge_person(
             {
                 dormant(system, person, a, days, today, tz, out);
             }
+            if has_last_logon
+                && matches!(
+                    lifecycle,
+                    Lifecycle::Active | Lifecycle::Absent | Lifecycle::Suspended
+                )
+                && let Some(days) = system.policy.service_removes_unused_after_days
+            {
+                service_removal(system, person, a, days, today, tz, out);
+            }
             if let Some(wanted) = &desired.entitlements {
                 for (e, whys) in wanted {
                     if !a.entitlements.contains(e) {
@@ -467,6 +480,48 @@ fn dormant(
             format!("{what}; {} disables after {days} days", system.policy.name),
         ));
     }
+}
+
+/// The service removes accounts unused for `days` by itself (NHSmail deletes mailboxes
+/// unused for 60 days): an account of a person still employed that is within the notice
+/// period of it, or past it, is reported so someone can tell them to sign in.
+fn service_removal(
+    system: &System,
+    person: &Person,
+    a: &Account,
+    days: u32,
+    today: Date,
+    tz: &TimeZone,
+    out: &mut Vec<Finding>,
+) {
+    let since = match a.last_logon {
+        Some(ts) => ts.to_zoned(tz.clone()).date(),
+        None => match person.first_day() {
+            Some(d) => d,
+            None => return,
+        },
+    };
+    let idle = i64::from((today - since).get_days());
+    let notice = i64::from(system.policy.service_removal_notice_days);
+    if idle + notice < i64::from(days) {
+        return;
+    }
+    let left = i64::from(days) - idle;
+    let when = if left > 0 {
+        format!("in {left} days")
+    } else {
+        "now (past the limit)".to_string()
+    };
+    out.push(finding(
+        Category::ServiceRemovalDue,
+        system,
+        Some(a),
+        Some(person.employee_number.as_str()),
+        format!(
+            "unused since {since} ({idle} days); {} removes accounts unused for {days} days: {when}. The person is still employed: ask them to sign in",
+            system.policy.name
+        ),
+    ));
 }
 
 /// The whole report as CONTRACT §4 shapes it.

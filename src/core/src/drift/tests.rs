@@ -266,7 +266,8 @@ fn categories_and_severities_are_named_as_the_contract_says() {
             "dormant_account",
             "missing_account",
             "missing_entitlement",
-            "excess_entitlement"
+            "excess_entitlement",
+            "service_removal_due"
         ]
     );
     assert_eq!(
@@ -325,4 +326,56 @@ fn two_enabled_accounts_on_an_ungranted_system_are_duplicates_as_well() {
     let count = |c: Category| got.iter().filter(|(k, _, _)| *k == c).count();
     assert_eq!(count(Category::DuplicateAccount), 2, "{got:?}");
     assert_eq!(count(Category::ExcessEntitlement), 2, "{got:?}");
+}
+
+#[test]
+fn an_account_the_service_itself_will_remove_is_reported_while_the_person_is_employed() {
+    // NHSmail deletes mailboxes unused for 60 days; report from 30 days before.
+    let m = crate::policy::RoleModel::parse(
+        "m.toml",
+        &include_str!("../../../../examples/role-model.toml").replace(
+            "[systems.nhsmail]\nname = \"NHSmail\"",
+            "[systems.nhsmail]\nname = \"NHSmail\"\nservice_removes_unused_after_days = 60",
+        ),
+    )
+    .map(|(m, _)| m)
+    .unwrap();
+    let mailbox = |id: &str, emp: &str, last: &str| {
+        let mut a = account("nhsmail", id, Some(emp), true, &["Mailbox"]);
+        a.last_logon = Some(last.parse().unwrap());
+        a
+    };
+    let mut leaver = nurse("20000003");
+    leaver.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    leaver.assignments[0].end_date = Some(IsoDate(d("2026-09-30")));
+    let got = run_with(
+        &m,
+        &[nurse("20000001"), nurse("20000002"), leaver],
+        &[
+            // 40 days unused: removed in 20 days.
+            mailbox("a@nhs.net", "20000001", "2026-10-14T09:00:00Z"),
+            // 20 days unused: not yet.
+            mailbox("b@nhs.net", "20000002", "2026-11-03T09:00:00Z"),
+            // A leaver's mailbox going is no loss (reported as a leaver instead).
+            mailbox("c@nhs.net", "20000003", "2026-09-01T09:00:00Z"),
+        ],
+    );
+    let removal: Vec<_> = got
+        .iter()
+        .filter(|f| f.0 == Category::ServiceRemovalDue)
+        .collect();
+    assert_eq!(
+        removal,
+        [&(Category::ServiceRemovalDue, s("a@nhs.net"), s("20000001"))],
+        "{got:?}"
+    );
+    // Without the setting (the example model), nothing of the kind.
+    let plain = run(
+        &[nurse("20000001")],
+        &[mailbox("a@nhs.net", "20000001", "2026-10-14T09:00:00Z")],
+    );
+    assert!(
+        plain.iter().all(|f| f.0 != Category::ServiceRemovalDue),
+        "{plain:?}"
+    );
 }

@@ -72,6 +72,14 @@ pub struct SystemPolicy {
     /// Days of notice the line manager gets before an inactivity disable (at least 7).
     #[serde(default = "default_notice")]
     pub inactivity_notice_days: u32,
+    /// Days unused after which the service itself removes an account, whatever Turnstile
+    /// does (NHSmail: 60, marked inactive at 30). Drift reports the accounts of people in
+    /// post that are within `service_removal_notice_days` of it.
+    #[serde(default)]
+    pub service_removes_unused_after_days: Option<u32>,
+    /// How long before the service's removal an account is reported (default 30).
+    #[serde(default = "default_service_notice")]
+    pub service_removal_notice_days: u32,
     /// Entitlement patterns Turnstile owns on this system. Entitlements outside them are
     /// never revoked or reported as excess. Absent: exactly those some role grants.
     #[serde(default)]
@@ -92,6 +100,10 @@ fn default_leaver() -> LeaverAction {
 }
 fn default_notice() -> u32 {
     7
+}
+
+fn default_service_notice() -> u32 {
+    30
 }
 fn default_prepare() -> u32 {
     5
@@ -625,6 +637,14 @@ fn check_system(
         (
             "inactivity_notice_days",
             Some(policy.inactivity_notice_days),
+        ),
+        (
+            "service_removes_unused_after_days",
+            policy.service_removes_unused_after_days,
+        ),
+        (
+            "service_removal_notice_days",
+            Some(policy.service_removal_notice_days),
         ),
     ];
     for (key, value) in day_counts {
