@@ -455,3 +455,55 @@ fn the_scim_peer_passes_the_compliance_checker() {
     assert!(text.matches("SUCCESS").count() >= 100, "{text}");
     assert!(!text.contains("ERROR"), "{text}");
 }
+
+/// OAuth2 client credentials: the token is fetched from the token endpoint (a small one
+/// in the test, issuing the real server's token), sent as the bearer, and cached until it
+/// expires rather than fetched per call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_client_credentials_are_fetched_once_and_used() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (a, b) = (asked.clone(), bodies.clone());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            b.lock().unwrap().push(request);
+            a.fetch_add(1, Ordering::SeqCst);
+            let body = json!({"access_token": env("SCIM_TOKEN"), "token_type": "Bearer", "expires_in": 3600}).to_string();
+            let _ = s
+                .write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+        }
+    });
+    let config: ScimConfig = toml::from_str(&format!(
+        "url = \"{}\"\n[oauth2]\ntoken_url = \"http://127.0.0.1:{port}/token\"\nclient_id = \"turnstile\"\nclient_secret = \"s3cret&more\"\n",
+        env("SCIM_URL")
+    ))
+    .unwrap();
+    let c = ScimConnector::new("rota", config, false).unwrap();
+    c.health().await.unwrap();
+    c.read_accounts().await.unwrap();
+    c.read_person("nobody").await.unwrap();
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "one token for every call");
+    let request = bodies.lock().unwrap()[0].clone();
+    assert!(request.starts_with("POST /token"), "{request}");
+    assert!(
+        request.contains("grant_type=client_credentials"),
+        "{request}"
+    );
+    assert!(
+        request.contains("client_secret=s3cret%26more"),
+        "form-encoded: {request}"
+    );
+}

@@ -447,6 +447,25 @@ fn nothing_deletes_on_a_system_that_holds_clinical_history() {
             text(&o)
         );
     }
+    // Nor NHSmail, whose mailboxes the national service deletes, never a trust.
+    let nhsmail_model = std::fs::read_to_string(policy()).unwrap().replace(
+        "[systems.nhsmail]\nname = \"NHSmail\"",
+        "[systems.nhsmail]\nname = \"NHSmail\"\ndelete_after_days = 30",
+    );
+    assert!(nhsmail_model.contains("delete_after_days = 30"));
+    std::fs::write(p.join("nhsmail-model.toml"), nhsmail_model).unwrap();
+    std::fs::write(
+        p.join("turnstile.toml"),
+        "[store]\npath = \"state.db\"\n[policy]\npath = \"nhsmail-model.toml\"\n[targets.nhsmail]\ntype = \"nhsmail\"\nreport = \"report.csv\"\noutbox = \"outbox\"\norg_code = \"RX1\"\n",
+    )
+    .unwrap();
+    let o = turnstile(&["validate"], p);
+    assert_eq!(o.status.code(), Some(2), "nhsmail: {}", text(&o));
+    assert!(
+        text(&o).contains("remove delete_after_days from [systems.nhsmail]"),
+        "{}",
+        text(&o)
+    );
     // The generic export connector never deletes either, with the same model.
     write_config("export_file", "model.toml");
     let o = turnstile(
