@@ -54,6 +54,9 @@ enum Verb {
     Held(HeldArgs),
     /// Changes raised as work items for systems without an API, and where they stand.
     WorkItems(WorkItemsArgs),
+    /// Record a line manager's approval to enable again an account disabled for
+    /// inactivity; the next reconcile enables it.
+    Reenable(ReenableArgs),
     /// Apply a held plan (the changes still needed), under your name in the audit trail.
     Approve(DecideArgs),
     /// Refuse a held plan: none of its changes is applied; your name and reason are
@@ -70,6 +73,20 @@ struct HeldArgs {
     all: bool,
     #[arg(long, value_enum, default_value = "text")]
     format: TextOrJson,
+}
+
+#[derive(Args, Debug)]
+struct ReenableArgs {
+    /// The system id (as in the role model).
+    system: String,
+    /// The account's name on that system.
+    account: String,
+    /// The manager approving (recorded in the trail).
+    #[arg(long = "as", value_name = "NAME")]
+    by: String,
+    /// Why it is needed again.
+    #[arg(long, value_name = "TEXT")]
+    reason: String,
 }
 
 #[derive(Args, Debug)]
@@ -384,6 +401,7 @@ fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
         Verb::Held(a) => held_cmd(&config, a),
         Verb::WorkItems(a) => work_items_cmd(&config, a),
         Verb::Approve(a) => approve_cmd(&config, a),
+        Verb::Reenable(a) => reenable_cmd(&config, a),
         Verb::Reject(a) => reject_cmd(&config, a),
     }
 }
@@ -1112,6 +1130,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
     }
     let mut store = open_store(config)?;
     let actor = actor(a.by.as_deref(), "turnstile reconcile")?;
+    let sender = crate::engine::work::Sender::new(config).map_err(Failure::Usage)?;
     let run = reconcile::Run {
         model: &model,
         today,
@@ -1122,6 +1141,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
         max_removal_share: config.reconcile.max_removal_share,
         guard: Some(&config.guard),
         hold_as_plan: false,
+        notify: sender.mails().then_some(&sender),
     };
     let runtime = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
     let reports = runtime.block_on(reconcile::reconcile(&run, store.as_mut(), &mut targets))?;
@@ -1186,6 +1206,22 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
                 "error: {id}: could not be read, nothing was changed there: {reason}; run reconcile again later"
             ),
         }
+        if r.notices.recorded > 0 {
+            println!(
+                "{id}: {} line manager notice(s) of an inactivity disable sent and recorded",
+                r.notices.recorded
+            );
+        }
+        if r.notices.no_relay > 0 {
+            eprintln!(
+                "note: {id}: {} account(s) are past inactivity_days less the notice period, but no [smtp] relay is configured to tell their managers, so none is disabled for inactivity",
+                r.notices.no_relay
+            );
+        }
+        for f in &r.notices.failed {
+            attention = true;
+            eprintln!("error: {id}: {f}; the disables wait, and the notice is sent again next run");
+        }
         if !r.settled.is_empty() {
             let confirmed = r
                 .settled
@@ -1199,7 +1235,6 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
         }
     }
     if !a.dry_run {
-        let sender = crate::engine::work::Sender::new(config).map_err(Failure::Usage)?;
         let sent = runtime.block_on(sender.deliver(store.as_mut(), Timestamp::now(), &actor))?;
         if sent != crate::engine::work::Delivered::default() {
             println!(
@@ -1399,6 +1434,42 @@ fn reject_cmd(config: &Config, a: RejectArgs) -> Result<u8, Failure> {
         "{} rejected by {by}: none of its {} change(s) was applied",
         plan.reference(),
         plan.changes
+    );
+    Ok(0)
+}
+
+fn reenable_cmd(config: &Config, a: ReenableArgs) -> Result<u8, Failure> {
+    let by = decider(&a.by)?.to_string();
+    let reason = a.reason.trim();
+    if reason.is_empty() || reason.chars().any(char::is_control) {
+        return Err(Failure::Usage(
+            "--reason: say why the account is needed again (one line)".into(),
+        ));
+    }
+    let mut store = open_existing_store(config)?;
+    let dormant = store.dormancy(&a.system)?;
+    let Some(d) = dormant.get(&a.account.to_lowercase()) else {
+        return Err(Failure::Usage(format!(
+            "{} on {} is not disabled for inactivity (nothing to approve); see `turnstile audit`",
+            a.account, a.system
+        )));
+    };
+    let draft = crate::audit::Draft {
+        at: Timestamp::now(),
+        actor: format!("{by} (turnstile reenable)"),
+        employee_number: Some(d.employee_number.clone()),
+        system: Some(a.system.clone()),
+        account: Some(d.account.clone()),
+        action: crate::audit::Action::InactivityApproved.to_string(),
+        outcome: crate::audit::Outcome::Approved.to_string(),
+        rule: Some("inactivity".into()),
+        event_id: None,
+        reason: format!("enable again approved by {by}: {reason}"),
+    };
+    store.clear_dormancy(&a.system, &d.account, Some(draft))?;
+    println!(
+        "{} on {}: approved by {by}; the next reconcile enables it",
+        d.account, a.system
     );
     Ok(0)
 }

@@ -34,8 +34,19 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Work items (systems with no API): when they fall due and where they are sent.
     pub work_items: WorkItemsConfig,
-    /// The mail relay for work-item digests and escalations.
+    /// The mail relay for work-item digests, escalations and inactivity notices.
     pub smtp: SmtpConfig,
+    /// Who is told when a person's own manager cannot be.
+    pub notify: NotifyConfig,
+}
+
+/// `[notify]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Where an inactivity notice goes for staff with no line manager (or none with a
+    /// work email): the IT service desk, say.
+    pub fallback: Option<String>,
 }
 
 /// Working days a work item has before it is overdue, unless configured.
@@ -745,6 +756,11 @@ impl Config {
         out.extend(self.guard.check());
         out.extend(self.work_items.check(&self.smtp));
         out.extend(self.smtp.check());
+        if let Some(f) = &self.notify.fallback
+            && f.parse::<lettre::Address>().is_err()
+        {
+            out.push(format!("[notify] fallback \"{f}\" is not an email address"));
+        }
         let d = &self.daemon;
         out.extend(out_of_range(
             "[daemon]",

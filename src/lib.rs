@@ -15,7 +15,7 @@
 #![deny(unsafe_code)]
 
 pub use turnstile_core::{
-    account, audit, clock, desired, drift, hr, input, plan, policy, schedule, work,
+    account, audit, clock, desired, drift, hr, inactivity, input, plan, policy, schedule, work,
 };
 
 pub mod cli;

@@ -186,6 +186,9 @@ async fn scheduled_reconcile(
     targets: &mut [targets::Target],
     now: Timestamp,
 ) {
+    let sender = crate::engine::work::Sender::new(config)
+        .map_err(|e| tracing::error!("inactivity notices cannot be sent: {e}"))
+        .ok();
     let run = reconcile::Run {
         model,
         today: crate::clock::today(now),
@@ -196,6 +199,7 @@ async fn scheduled_reconcile(
         max_removal_share: config.reconcile.max_removal_share,
         guard: Some(&config.guard),
         hold_as_plan: true,
+        notify: sender.as_ref().filter(|s| s.mails()),
     };
     match reconcile::reconcile(&run, store, targets).await {
         Ok(reports) => {

@@ -15,6 +15,7 @@
 pub mod apply;
 pub mod due;
 pub mod held;
+pub mod inactivity;
 pub mod ingest;
 pub mod reconcile;
 pub mod targets;

@@ -39,6 +39,9 @@ pub struct Run<'a> {
     /// `turnstile approve`) and applies the rest, instead of stopping whole: the daemon's
     /// scheduled runs, which no one is there to re-run with `--approve`.
     pub hold_as_plan: bool,
+    /// The mail relay for inactivity notices; without one no notice can be sent, so no
+    /// account is disabled for inactivity.
+    pub notify: Option<&'a super::work::Sender>,
 }
 
 /// What happened on one target.
@@ -72,6 +75,8 @@ pub struct SystemReport {
     pub held: Option<(u64, usize)>,
     /// Work items the export read this run confirmed or cancelled.
     pub settled: Vec<crate::store::WorkItem>,
+    /// Inactivity notices recorded this run, and the ones that could not be sent.
+    pub notices: super::inactivity::Sent,
     pub result: TargetOutcome,
 }
 
@@ -145,6 +150,7 @@ pub async fn reconcile_target(
         share: 0.0,
         held: None,
         settled: Vec::new(),
+        notices: Default::default(),
         result: TargetOutcome::DryRun,
     };
     if let Err(reason) = target.ready(run.now).await {
@@ -173,7 +179,22 @@ pub async fn reconcile_target(
     store.replace_accounts(&system, &accounts)?;
     report.accounts_read = accounts.len();
     let abilities = target.connector.capabilities().abilities();
-    let planned = plan_all(run, people, &accounts, &system, &abilities);
+    let mut planned = plan_all(run, people, &accounts, &system, &abilities);
+    // Inactivity with notice: disables whose notice period has passed join the plan; an
+    // account disabled for inactivity is not enabled again without approval.
+    let inactivity = match run.model.systems.get(&system) {
+        Some(policy) => super::inactivity::review(
+            store,
+            policy,
+            people,
+            &accounts,
+            target.connector.capabilities().last_logon,
+            run.today,
+            !run.dry_run,
+        )?,
+        None => Default::default(),
+    };
+    merge_inactivity(&mut planned, people, &inactivity);
     report.people = planned.len();
     report.changes = planned
         .iter()
@@ -223,7 +244,6 @@ pub async fn reconcile_target(
         report.result = TargetOutcome::Held;
         return Ok(report);
     }
-    let mut planned = planned;
     if let (Some(guard), false) = (run.guard, run.approve) {
         let losing: Vec<(&str, &[Change])> = planned
             .iter()
@@ -270,6 +290,15 @@ pub async fn reconcile_target(
             Err(ApplyError::Store(e)) => return Err(e),
         }
     }
+    report.notices = super::inactivity::notify(
+        store,
+        run.notify,
+        &inactivity.notices,
+        run.today,
+        run.now,
+        run.actor,
+    )
+    .await?;
     // What the target holds now, for `plan` and the next run (unchanged if nothing was
     // sent: the daily case reads once).
     if planned.is_empty() {
@@ -285,6 +314,47 @@ pub async fn reconcile_target(
     }
     report.result = TargetOutcome::Applied(tally);
     Ok(report)
+}
+
+/// Adds the inactivity disables to each person's changes and drops the enables of
+/// accounts disabled for inactivity (they wait for a manager's approval).
+fn merge_inactivity<'p>(
+    planned: &mut Vec<(&'p Person, Vec<Change>)>,
+    people: &'p [Person],
+    review: &super::inactivity::Review,
+) {
+    for (_, changes) in planned.iter_mut() {
+        changes.retain(|c| {
+            !(c.action == plan::Action::Enable
+                && c.account
+                    .as_deref()
+                    .is_some_and(|a| review.blocked.contains(&a.to_lowercase())))
+        });
+    }
+    for d in &review.disables {
+        match planned
+            .iter_mut()
+            .find(|(p, _)| p.employee_number.as_str() == d.employee_number)
+        {
+            Some((_, changes)) => {
+                if !changes
+                    .iter()
+                    .any(|c| c.account == d.account && c.action == plan::Action::Disable)
+                {
+                    changes.push(d.clone());
+                }
+            }
+            None => {
+                if let Some(p) = people
+                    .iter()
+                    .find(|p| p.employee_number.as_str() == d.employee_number)
+                {
+                    planned.push((p, vec![d.clone()]));
+                }
+            }
+        }
+    }
+    planned.retain(|(_, c)| !c.is_empty());
 }
 
 /// Every person's changes on one system, for the people who have any.
@@ -341,6 +411,7 @@ mod tests {
             max_removal_share: 1.0,
             guard: None,
             hold_as_plan: false,
+            notify: None,
         }
     }
 

@@ -200,6 +200,7 @@ pub struct Delivered {
 /// Sends work items: the webhook client and the SMTP relay, built once.
 pub struct Sender {
     config: WorkItemsConfig,
+    fallback: Option<String>,
     http: reqwest::Client,
     smtp: Option<(
         lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
@@ -223,6 +224,7 @@ impl Sender {
         };
         Ok(Sender {
             config: config.work_items.clone(),
+            fallback: config.notify.fallback.clone(),
             http,
             smtp,
         })
@@ -355,7 +357,18 @@ impl Sender {
         }
     }
 
-    async fn mail(&self, to: &[String], mail: &Mail) -> Result<(), String> {
+    /// `[notify] fallback`.
+    pub fn fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
+
+    /// True when a mail relay is configured.
+    pub fn mails(&self) -> bool {
+        self.smtp.is_some()
+    }
+
+    /// Sends one email to `to` through the relay.
+    pub async fn mail(&self, to: &[String], mail: &Mail) -> Result<(), String> {
         use lettre::AsyncTransport;
         let Some((transport, from)) = &self.smtp else {
             return Err("[smtp] host is not set".into());

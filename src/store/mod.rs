@@ -101,6 +101,16 @@ impl WorkItem {
 
 pub use turnstile_core::work::Status as WorkItemStatus;
 
+/// An account under the inactivity rule: its manager was told, and perhaps it was
+/// disabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dormancy {
+    pub system: String,
+    pub account: String,
+    pub employee_number: String,
+    pub record: crate::inactivity::Record,
+}
+
 /// Where a work item goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
@@ -523,6 +533,38 @@ pub trait Store {
         system: Option<&str>,
         status: Option<WorkItemStatus>,
     ) -> Result<Vec<WorkItem>, StoreError>;
+
+    /// The accounts of `system` under the inactivity rule, by account name (lower case).
+    fn dormancy(
+        &self,
+        system: &str,
+    ) -> Result<std::collections::BTreeMap<String, Dormancy>, StoreError>;
+
+    /// Records that the managers were told (`notices`: system, account, employee number)
+    /// on `on`, with the trail entries saying so, in one transaction.
+    fn record_notices(
+        &mut self,
+        notices: &[(String, String, String)],
+        on: jiff::civil::Date,
+        drafts: Vec<Draft>,
+    ) -> Result<(), StoreError>;
+
+    /// Records that an account was disabled for inactivity on `on`.
+    fn dormancy_disabled(
+        &mut self,
+        system: &str,
+        account: &str,
+        on: jiff::civil::Date,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets an account's inactivity record (it was used again, or a manager approved
+    /// re-enabling it: `draft` says who); false when there was none.
+    fn clear_dormancy(
+        &mut self,
+        system: &str,
+        account: &str,
+        draft: Option<Draft>,
+    ) -> Result<bool, StoreError>;
 
     /// Checks the whole trail (and each entry's MAC when the store has an audit key), and
     /// that it still holds `expected_head` (a head shipped off the host earlier): what was

@@ -5,8 +5,9 @@
 //! the hash chain is what detects deliberate tampering with the file.
 
 use super::{
-    AuditFilter, Channel, DeadLettered, EventFollowUp, HeldPlan, HeldStatus, Outcome, Pending,
-    Settled, Store, StoreError, StoredPerson, WorkItem, WorkItemKey, WorkItemStatus, judge,
+    AuditFilter, Channel, DeadLettered, Dormancy, EventFollowUp, HeldPlan, HeldStatus, Outcome,
+    Pending, Settled, Store, StoreError, StoredPerson, WorkItem, WorkItemKey, WorkItemStatus,
+    judge,
 };
 use crate::account::Account;
 use crate::audit::{self, AuditKey, Break, Draft, Entry, Verified};
@@ -83,6 +84,14 @@ CREATE TABLE IF NOT EXISTS work_item (
     last_error      TEXT
 );
 CREATE INDEX IF NOT EXISTS work_item_by_change ON work_item (system, employee_number, account, action);
+CREATE TABLE IF NOT EXISTS dormancy (
+    system          TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    employee_number TEXT NOT NULL,
+    notified_on     TEXT NOT NULL,
+    disabled_on     TEXT,
+    PRIMARY KEY (system, account)
+);
 CREATE TABLE IF NOT EXISTS pending (
     employee_number TEXT PRIMARY KEY,
     due_us          INTEGER NOT NULL,
@@ -1114,6 +1123,102 @@ impl Store for SqliteStore {
             read_work_item,
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn dormancy(
+        &self,
+        system: &str,
+    ) -> Result<std::collections::BTreeMap<String, Dormancy>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT account, employee_number, notified_on, disabled_on FROM dormancy WHERE system = ?1",
+        )?;
+        let rows = stmt.query_map([system], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        let mut out = std::collections::BTreeMap::new();
+        for row in rows {
+            let (account, employee_number, notified, disabled) = row?;
+            let day = |t: &str| {
+                t.parse::<jiff::civil::Date>()
+                    .map_err(|e| StoreError::Corrupt {
+                        key: format!("dormancy {system}/{account}"),
+                        detail: e.to_string(),
+                    })
+            };
+            let record = crate::inactivity::Record {
+                notified_on: day(&notified)?,
+                disabled_on: disabled.as_deref().map(day).transpose()?,
+            };
+            out.insert(
+                account.to_lowercase(),
+                Dormancy {
+                    system: system.to_string(),
+                    account,
+                    employee_number,
+                    record,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    fn record_notices(
+        &mut self,
+        notices: &[(String, String, String)],
+        on: jiff::civil::Date,
+        drafts: Vec<Draft>,
+    ) -> Result<(), StoreError> {
+        let audit_key = self.key.clone();
+        let tx = self.write()?;
+        for (system, account, employee) in notices {
+            tx.execute(
+                "INSERT INTO dormancy (system, account, employee_number, notified_on) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (system, account) DO UPDATE SET notified_on = excluded.notified_on, disabled_on = NULL",
+                params![system, account, employee, on.to_string()],
+            )?;
+        }
+        append(&tx, audit_key.as_ref(), drafts)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn dormancy_disabled(
+        &mut self,
+        system: &str,
+        account: &str,
+        on: jiff::civil::Date,
+    ) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE dormancy SET disabled_on = ?3 WHERE system = ?1 AND lower(account) = lower(?2)",
+            params![system, account, on.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn clear_dormancy(
+        &mut self,
+        system: &str,
+        account: &str,
+        draft: Option<Draft>,
+    ) -> Result<bool, StoreError> {
+        let audit_key = self.key.clone();
+        let tx = self.write()?;
+        let n = tx.execute(
+            "DELETE FROM dormancy WHERE system = ?1 AND lower(account) = lower(?2)",
+            params![system, account],
+        )?;
+        if n > 0 {
+            append(&tx, audit_key.as_ref(), draft.into_iter().collect())?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
     }
 
     fn verify_audit(

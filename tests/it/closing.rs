@@ -1062,6 +1062,7 @@ async fn a_scheduled_reconciliation_over_the_share_holds_a_plan() {
         max_removal_share: share,
         guard: Some(&guard),
         hold_as_plan: true,
+        notify: None,
     };
     for n in &people[..3] {
         record(&mut store, nurse(n, None));

@@ -258,6 +258,7 @@ async fn reconcile(
         max_removal_share: 1.0,
         guard: None,
         hold_as_plan: false,
+        notify: None,
     };
     let mut store = SqliteStore::in_memory().unwrap();
     let mut target = engine::targets::Target::new(c.clone());

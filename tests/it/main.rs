@@ -4,6 +4,7 @@
 mod cli;
 mod closing;
 pub mod drift;
+pub mod inactivity;
 mod inputs;
 mod kafka;
 mod ldap;

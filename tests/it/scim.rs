@@ -143,6 +143,7 @@ fn run(model: &RoleModel) -> engine::reconcile::Run<'_> {
         max_removal_share: 1.0,
         guard: None,
         hold_as_plan: false,
+        notify: None,
     }
 }
 

@@ -133,7 +133,9 @@ fn mail_to(to: &str) -> Vec<String> {
         })
         .collect();
     out.sort();
-    out.into_iter().map(|(_, t)| t).collect()
+    out.into_iter()
+        .map(|(_, t)| super::inactivity::readable(&t))
+        .collect()
 }
 
 fn items(dir: &Path) -> Vec<serde_json::Value> {

@@ -37,6 +37,10 @@ pub enum Action {
     WorkItemCancelled,
     /// A work item open past its due time, escalated.
     WorkItemOverdue,
+    /// A line manager was told an account of their staff will be disabled for inactivity.
+    InactivityNotice,
+    /// A named manager approved re-enabling an account disabled for inactivity.
+    InactivityApproved,
     /// Changes the daemon would apply took too much access away in one window: stored as
     /// a held plan, waiting for a person.
     PlanHeld,
@@ -48,7 +52,7 @@ pub enum Action {
 
 impl Action {
     /// Every kind of action as the README lists it (`change.<action>` for all changes).
-    pub const KINDS: [&'static str; 11] = [
+    pub const KINDS: [&'static str; 13] = [
         "hr.record",
         "hr.review",
         "hr.rejected",
@@ -57,6 +61,8 @@ impl Action {
         "work_item.confirmed",
         "work_item.cancelled",
         "work_item.overdue",
+        "inactivity.notice",
+        "inactivity.approved",
         "plan.held",
         "plan.approved",
         "plan.rejected",
@@ -74,6 +80,8 @@ impl std::fmt::Display for Action {
             Action::WorkItemConfirmed => f.write_str("work_item.confirmed"),
             Action::WorkItemCancelled => f.write_str("work_item.cancelled"),
             Action::WorkItemOverdue => f.write_str("work_item.overdue"),
+            Action::InactivityNotice => f.write_str("inactivity.notice"),
+            Action::InactivityApproved => f.write_str("inactivity.approved"),
             Action::PlanHeld => f.write_str("plan.held"),
             Action::PlanApproved => f.write_str("plan.approved"),
             Action::PlanRejected => f.write_str("plan.rejected"),
@@ -648,6 +656,8 @@ mod tests {
             Action::WorkItemConfirmed,
             Action::WorkItemCancelled,
             Action::WorkItemOverdue,
+            Action::InactivityNotice,
+            Action::InactivityApproved,
             Action::PlanHeld,
             Action::PlanApproved,
             Action::PlanRejected,

@@ -23,6 +23,7 @@ pub mod clock;
 pub mod desired;
 pub mod drift;
 pub mod hr;
+pub mod inactivity;
 pub mod input;
 pub mod plan;
 pub mod policy;
