@@ -250,12 +250,25 @@ impl Wording for Positions {
                     many => format!("positions {}", many.join(", ")),
                 };
                 let when = match (change.rule.as_str(), person.last_working_day()) {
-                    ("leaver", Some(d)) => format!(" on {}", uk_date(d)),
+                    ("leaver" | "leaves-care", Some(d)) => format!(" on {}", uk_date(d)),
                     _ => String::new(),
                 };
-                format!(
-                    "End {which} at {at}{when} {for_card} — the card stays with the person; positions at other organisations are not ours to end"
-                )
+                if change.rule == "leaves-care" {
+                    let why = person
+                        .assignments
+                        .iter()
+                        .filter(|a| a.end_date.is_some())
+                        .max_by_key(|a| a.end_date)
+                        .and_then(|a| a.leaving_reason.clone())
+                        .unwrap_or_default();
+                    format!(
+                        "End {which} at {at}{when} {for_card}, then close their Care Identity Service profile and cancel the card: they leave health and care (leaving reason: {why})"
+                    )
+                } else {
+                    format!(
+                        "End {which} at {at}{when} {for_card} — the card stays with the person; positions at other organisations are not ours to end"
+                    )
+                }
             }
             Action::Update { attribute, value } => {
                 format!("Change {attribute} to \"{value}\" {for_card}")

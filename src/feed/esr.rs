@@ -47,6 +47,7 @@ struct Columns {
     status: usize,
     start: usize,
     end: Option<usize>,
+    leaving_reason: Option<usize>,
 }
 
 /// The ESR extract's columns, as CONTRACT §2 names them (`[feeds.esr]` renames them).
@@ -72,6 +73,7 @@ pub const COLUMNS: &[&str] = &[
     "Assignment Status",
     "Assignment Start Date",
     "Assignment End Date",
+    "Leaving Reason",
 ];
 
 impl Columns {
@@ -100,6 +102,7 @@ impl Columns {
             status: req("Assignment Status")?,
             start: req("Assignment Start Date")?,
             end: opt("Assignment End Date")?,
+            leaving_reason: opt("Leaving Reason")?,
         })
     }
 }
@@ -346,6 +349,7 @@ fn parse_row(
         supervisor,
         start_date: IsoDate(start),
         end_date: end.map(IsoDate),
+        leaving_reason: text(c.leaving_reason),
     };
     let person = Person {
         employee_number: employee,

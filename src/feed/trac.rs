@@ -113,6 +113,7 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Starters, FeedEr
                     supervisor: hiring_manager,
                     start_date: IsoDate(start_date),
                     end_date: None,
+                    leaving_reason: None,
                 }],
             })
         })();

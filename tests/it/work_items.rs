@@ -884,3 +884,63 @@ fn nhsmail_batches_go_one_at_a_time_and_the_report_confirms_them() {
         text(&o)
     );
 }
+
+/// A leaver whose leaving reason means they leave health and care (configured per system)
+/// has their smartcard profile closed; one moving on keeps their card.
+#[test]
+fn a_smartcard_is_closed_only_for_someone_leaving_health_and_care() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let model = std::fs::read_to_string(policy()).unwrap().replace(
+        "[systems.smartcard]\n",
+        "[systems.smartcard]\nclosed_when_leaving_for = [\"Retirement - Age\"]\n",
+    );
+    std::fs::write(p.join("model.toml"), model).unwrap();
+    std::fs::write(
+        p.join("turnstile.toml"),
+        "[store]\npath = \"state.db\"\n[policy]\npath = \"model.toml\"\n[reconcile]\nmax_removal_share = 1.0\n\
+         [targets.smartcard]\ntype = \"smartcard\"\npath = \"positions.csv\"\norg_code = \"RX1\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("esr.csv"),
+        "Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Smartcard UUID,Staff Group,Job Role,Organisation,Assignment Status,Assignment Start Date,Assignment End Date,Leaving Reason\n\
+         45000001,45000001-1,Y,Amara,Okafor,200009876204,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,Terminate Assignment,01/04/2019,20/11/2026,Retirement - Age\n\
+         45000002,45000002-1,Y,Ben,Cole,200009876205,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,Terminate Assignment,01/04/2019,20/11/2026,Voluntary Resignation - Relocation\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("positions.csv"),
+        "UUID,Name,Organisation Code,Position ID,Job Role Code,Activity Codes,Start Date,End Date\n\
+         200009876204,Amara Okafor,RX1,P-0431,R8001,B0360;B0264,01/04/2019,\n\
+         200009876205,Ben Cole,RX1,P-0432,R8001,B0360;B0264,01/04/2019,\n",
+    )
+    .unwrap();
+    let o = turnstile(
+        &["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"],
+        p,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let all = items(p);
+    let closes: Vec<&serde_json::Value> = all.iter().filter(|i| i["action"] == "disable").collect();
+    assert_eq!(closes.len(), 1, "{all:?}");
+    assert_eq!(closes[0]["employee_number"], "45000001");
+    assert_eq!(
+        closes[0]["detail"],
+        "End position P-0431 (R8001) at RX1 on 20/11/2026 for smartcard 200009876204 of Amara Okafor (ESR 45000001), then close their Care Identity Service profile and cancel the card: they leave health and care (leaving reason: Retirement - Age)"
+    );
+    // Ben moves on: his positions here end, his card stays.
+    let ben: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|i| i["employee_number"] == "45000002")
+        .collect();
+    assert!(
+        !ben.is_empty()
+            && ben
+                .iter()
+                .all(|i| i["action"].as_str().unwrap().starts_with("revoke")),
+        "{ben:?}"
+    );
+}

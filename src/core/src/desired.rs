@@ -282,6 +282,24 @@ fn desired_on(
     }
 }
 
+/// The leaving reason of the person's last assignment to end, when it is one of `reasons`
+/// (compared without regard to case or surrounding spaces).
+pub fn leaves_care<'p>(person: &'p Person, reasons: &[String]) -> Option<&'p str> {
+    if reasons.is_empty() {
+        return None;
+    }
+    let last = person
+        .assignments
+        .iter()
+        .filter(|a| a.end_date.is_some())
+        .max_by_key(|a| a.end_date)?;
+    let why = last.leaving_reason.as_deref()?.trim();
+    reasons
+        .iter()
+        .any(|r| r.trim().eq_ignore_ascii_case(why))
+        .then_some(why)
+}
+
 fn leaver(person: &Person, system: &System, today: Date, base: DesiredAccount) -> DesiredAccount {
     let policy = &system.policy;
     let last = person.last_working_day();
@@ -304,6 +322,17 @@ fn leaver(person: &Person, system: &System, today: Date, base: DesiredAccount) -
         };
     }
     let reason = format!("leaver: last working day was {last_text}");
+    // Leaving health and care altogether: the account is closed, whatever the leaver rule.
+    if let Some(why) = leaves_care(person, &policy.closed_when_leaving_for) {
+        return DesiredAccount {
+            presence: Presence::DisabledIfPresent,
+            rule: "leaves-care".into(),
+            reason: format!("{reason}; leaves health and care (leaving reason: {why}): closed"),
+            entitlements: Some(BTreeMap::new()),
+            container,
+            ..base
+        };
+    }
     match policy.leaver {
         LeaverAction::DisableAndRevoke => DesiredAccount {
             presence: Presence::DisabledIfPresent,

@@ -47,6 +47,7 @@ pub fn assignment(
         supervisor: None,
         start_date: IsoDate(d(start)),
         end_date: end.map(|e| IsoDate(d(e))),
+        leaving_reason: None,
     }
 }
 

@@ -374,3 +374,39 @@ fn every_leaver_rule_moves_the_account_where_the_system_says() {
         "leaver since 2025-01-31; Active Directory deletes accounts 395 days after the last working day"
     );
 }
+
+#[test]
+fn leaving_health_and_care_closes_the_smartcard_and_moving_on_keeps_it() {
+    let m = crate::policy::RoleModel::parse(
+        "m.toml",
+        &include_str!("../../../../examples/role-model.toml").replace(
+            "[systems.smartcard]\n",
+            "[systems.smartcard]\nclosed_when_leaving_for = [\"Retirement - Age\", \"Death in Service\"]\n",
+        ),
+    )
+    .map(|(m, _)| m)
+    .unwrap();
+    let mut retired = leaver("2026-10-31");
+    retired.assignments[0].leaving_reason = Some(" retirement - age ".into());
+    let card = on(&desired_state(&retired, &m, d("2026-11-23")), "smartcard").clone();
+    assert_eq!(card.presence, Presence::DisabledIfPresent);
+    assert_eq!(card.rule, "leaves-care");
+    assert!(
+        card.reason.contains("leaving reason: retirement - age"),
+        "{}",
+        card.reason
+    );
+    // Moving to another NHS organisation: only this organisation's positions end.
+    let mut moved = leaver("2026-10-31");
+    moved.assignments[0].leaving_reason = Some("Voluntary Resignation - Relocation".into());
+    let card = on(&desired_state(&moved, &m, d("2026-11-23")), "smartcard").clone();
+    assert_eq!(card.presence, Presence::KeptIfPresent);
+    assert_eq!(card.rule, "leaver");
+    // Without the setting (the example model), nobody's card is closed.
+    let card = on(
+        &desired_state(&retired, &model(), d("2026-11-23")),
+        "smartcard",
+    )
+    .clone();
+    assert_eq!(card.presence, Presence::KeptIfPresent);
+}

@@ -235,6 +235,10 @@ pub struct Assignment {
     pub start_date: IsoDate,
     #[serde(default)]
     pub end_date: Option<IsoDate>,
+    /// ESR's leaving reason ("Retirement - Age", "Voluntary Resignation - Relocation", …),
+    /// when the assignment ended. Left out of the record when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaving_reason: Option<String>,
 }
 
 impl Assignment {

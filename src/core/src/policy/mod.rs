@@ -77,6 +77,12 @@ pub struct SystemPolicy {
     /// post that are within `service_removal_notice_days` of it.
     #[serde(default)]
     pub service_removes_unused_after_days: Option<u32>,
+    /// ESR leaving reasons that mean the person leaves health and care altogether (e.g.
+    /// "Retirement - Age", "Death in Service"): their account here is closed, not just this
+    /// organisation's part of it (a smartcard profile: the card is cancelled). Anyone else
+    /// keeps it, as staff moving between NHS organisations keep their card.
+    #[serde(default)]
+    pub closed_when_leaving_for: Vec<String>,
     /// How long before the service's removal an account is reported (default 30).
     #[serde(default = "default_service_notice")]
     pub service_removal_notice_days: u32,
