@@ -24,6 +24,7 @@ name = "Directory"
 delete_after_days = 30
 leaver = "disable_and_revoke"
 leaver_container = "LEAVERS"
+staff_container = "STAFFOU"
 mover_grace_days = 0
 manages = ["GG-*"]
 [systems.clinical]
@@ -118,9 +119,14 @@ impl Dir {
     }
 
     fn model(&self) -> RoleModel {
-        RoleModel::parse("test-model.toml", &MODEL.replace("LEAVERS", &self.leavers))
-            .unwrap()
-            .0
+        RoleModel::parse(
+            "test-model.toml",
+            &MODEL
+                .replace("LEAVERS", &self.leavers)
+                .replace("STAFFOU", &self.staff),
+        )
+        .unwrap()
+        .0
     }
 
     /// A raw ldap3 connection as the administrator, for setup and for checks the connector
@@ -921,4 +927,77 @@ async fn a_target_with_bad_credentials_is_quarantined_and_the_others_carry_on() 
         .find(|a| a.employee_number.as_deref() == Some(n.as_str()))
         .expect("the good target got its account");
     assert!(mine.enabled, "{mine:?}");
+}
+
+/// A leaver who comes back (the same employee number, a new assignment) within the
+/// retention period gets the same AD object back: enabled, in the new role's groups, out
+/// of the leavers OU; never a second account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rehire_gets_the_same_active_directory_object_back() {
+    let dir = Dir::ad();
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin", "GG-Clinical"])
+        .await;
+    let model = dir.model();
+    let c = Arc::new(LdapConnector::new(dir.config("dir"), true));
+    let nurse = person(7, "Rhiannon", "Rees", "Staff Nurse", "2020-01-06", None);
+    reconcile(&c, &model, &nurse, "2026-11-23").await;
+    let first = account_of(&c, &nurse).await;
+    assert!(first.enabled);
+    let guid = |e: &ldap3::SearchEntry| e.bin_attrs.get("objectGUID").cloned();
+    let before = guid(&dir.entry(&first.id).await.unwrap());
+
+    // Leaves on 30 November: disabled, stripped, moved to the leavers OU.
+    let mut left = nurse.clone();
+    left.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    left.assignments[0].end_date = Some(IsoDate("2026-11-30".parse().unwrap()));
+    reconcile(&c, &model, &left, "2026-12-01").await;
+    let gone = account_of(&c, &left).await;
+    assert!(!gone.enabled);
+    assert!(groups(&gone).is_empty());
+
+    // Back on 15 December as an administrator (a new assignment; the old one stays
+    // ended): the same object, enabled, in the new role's groups.
+    let mut back = left.clone();
+    let mut again = testkit::assignment(
+        &format!("{}-2", nurse.employee_number),
+        AssignmentStatus::ActiveAssignment,
+        "",
+        "Administrator",
+        "Estates",
+        "2026-12-15",
+        None,
+    );
+    (again.staff_group, again.position_number, again.location) = (None, None, None);
+    again.primary = true;
+    back.assignments[0].primary = false;
+    back.assignments.push(again);
+    let planned = reconcile(&c, &model, &back, "2026-12-15").await;
+    assert!(
+        !names(&planned).iter().any(|n| n == "create"),
+        "never a second account: {planned:?}"
+    );
+    let returned = account_of(&c, &back).await;
+    assert_eq!(returned.id, first.id, "the same account");
+    assert!(returned.enabled);
+    assert_eq!(groups(&returned), vec!["GG-Admin", "GG-AllStaff"]);
+    let entry = dir.entry(&returned.id).await.unwrap();
+    assert_eq!(guid(&entry), before, "the same AD object");
+    assert_eq!(entry.attrs["userAccountControl"], vec!["512"]);
+    assert!(
+        !returned
+            .container
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case(&dir.leavers)),
+        "out of the leavers OU: {:?}",
+        returned.container
+    );
+    assert!(reconcile(&c, &model, &back, "2026-12-15").await.is_empty());
+    let all: Vec<Account> = c
+        .read_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.employee_number.as_deref() == Some(back.employee_number.as_str()))
+        .collect();
+    assert_eq!(all.len(), 1, "{all:?}");
 }

@@ -178,6 +178,27 @@ pub fn plan_account(
                 Some(account) => {
                     c.entitlements(system, account, &mut changes);
                     c.attributes(account, &mut changes);
+                    // Back in post (a rehire): out of the leavers' container.
+                    let policy = &system.policy;
+                    if presence == Presence::Enabled
+                        && let (Some(leavers), Some(staff), Some(now)) = (
+                            &policy.leaver_container,
+                            &policy.staff_container,
+                            &account.container,
+                        )
+                        && now.eq_ignore_ascii_case(leavers)
+                    {
+                        changes.push(c.make(
+                            Action::Move {
+                                container: staff.clone(),
+                            },
+                            &desired.rule,
+                            format!(
+                                "{}; back in post, out of the leavers' container",
+                                desired.reason
+                            ),
+                        ));
+                    }
                 }
             }
             if presence == Presence::Enabled && !target.is_some_and(|a| a.enabled) {

@@ -93,6 +93,10 @@ pub struct SystemPolicy {
     /// Where a leaver's account is moved (an AD OU, for instance).
     #[serde(default)]
     pub leaver_container: Option<String>,
+    /// Where the account of someone back in post (a rehire) is moved from
+    /// `leaver_container`. Absent: it stays where it is.
+    #[serde(default)]
+    pub staff_container: Option<String>,
 }
 
 fn default_absence() -> AwayAction {
