@@ -49,10 +49,11 @@ pub enum Category {
     MissingEntitlement,
     ExcessEntitlement,
     ServiceRemovalDue,
+    PossibleUnrecordedLeaver,
 }
 
 impl Category {
-    pub const ALL: [Category; 11] = [
+    pub const ALL: [Category; 12] = [
         Category::LeaverStillActive,
         Category::AbsentStillActive,
         Category::EnabledBeforeStart,
@@ -64,6 +65,7 @@ impl Category {
         Category::MissingEntitlement,
         Category::ExcessEntitlement,
         Category::ServiceRemovalDue,
+        Category::PossibleUnrecordedLeaver,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,12 +81,15 @@ impl Category {
             Category::MissingEntitlement => "missing_entitlement",
             Category::ExcessEntitlement => "excess_entitlement",
             Category::ServiceRemovalDue => "service_removal_due",
+            Category::PossibleUnrecordedLeaver => "possible_unrecorded_leaver",
         }
     }
 
     pub fn severity(self) -> Severity {
         match self {
-            Category::LeaverStillActive | Category::OrphanAccount => Severity::High,
+            Category::LeaverStillActive
+            | Category::OrphanAccount
+            | Category::PossibleUnrecordedLeaver => Severity::High,
             Category::AbsentStillActive
             | Category::EnabledBeforeStart
             | Category::GenericAccount
@@ -185,6 +190,7 @@ pub fn findings(
     for person in people {
         // The role model is read once per person for every system.
         let desired = desired_state(person, model, today);
+        unrecorded_leaver(person, &judged, today, tz, &mut out);
         for j in &mut judged {
             let Some(wanted) = desired.iter().find(|d| d.system == j.system.id) else {
                 continue;
@@ -208,6 +214,71 @@ pub fn findings(
     }
     out.sort();
     out
+}
+
+/// A person HR has at work whose enabled accounts are unused on every system that reports
+/// logons (two or more of them) for longer than the longest `inactivity_days` there: they
+/// may have left without ESR being told. One finding, on the account used last, for the
+/// line manager to confirm. No single system's dormancy says this.
+fn unrecorded_leaver(
+    person: &Person,
+    judged: &[Judged<'_>],
+    today: Date,
+    tz: &TimeZone,
+    out: &mut Vec<Finding>,
+) {
+    if person.lifecycle(today) != Lifecycle::Active {
+        return;
+    }
+    let mut limit: Option<u32> = None;
+    // (idle days of the freshest enabled account, its system, the account) per system.
+    let mut freshest: Vec<(i64, &System, &Account)> = Vec::new();
+    for j in judged.iter().filter(|j| j.has_last_logon) {
+        let Some(mine) = j.linked.get(person.employee_number.as_str()) else {
+            continue;
+        };
+        let used: Option<(i64, &Account)> = mine
+            .iter()
+            .filter(|a| a.enabled)
+            .filter_map(|a| {
+                crate::inactivity::idle_days(a, person.first_day(), today, tz).map(|d| (d, *a))
+            })
+            .min_by_key(|(d, _)| *d);
+        let Some((idle, account)) = used else {
+            continue;
+        };
+        if let Some(days) = j.system.policy.inactivity_days {
+            limit = Some(limit.map_or(days, |l| l.max(days)));
+        }
+        freshest.push((idle, j.system, account));
+    }
+    let Some(limit) = limit else {
+        return;
+    };
+    if freshest.len() < 2
+        || freshest
+            .iter()
+            .any(|(idle, _, _)| *idle <= i64::from(limit))
+    {
+        return;
+    }
+    let Some(&(idle, system, account)) = freshest.iter().min_by_key(|(idle, _, _)| *idle) else {
+        return;
+    };
+    let each = freshest
+        .iter()
+        .map(|(d, s, _)| format!("{} {d} days", s.id))
+        .collect::<Vec<_>>()
+        .join(", ");
+    out.push(finding(
+        Category::PossibleUnrecordedLeaver,
+        system,
+        Some(account),
+        Some(person.employee_number.as_str()),
+        format!(
+            "in post according to ESR, but no logon on any system for over {limit} days ({each}; the freshest {idle} days ago): ask the line manager whether they still work here"
+        ),
+    ));
 }
 
 fn finding(

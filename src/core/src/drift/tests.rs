@@ -267,7 +267,8 @@ fn categories_and_severities_are_named_as_the_contract_says() {
             "missing_account",
             "missing_entitlement",
             "excess_entitlement",
-            "service_removal_due"
+            "service_removal_due",
+            "possible_unrecorded_leaver"
         ]
     );
     assert_eq!(
@@ -377,5 +378,54 @@ fn an_account_the_service_itself_will_remove_is_reported_while_the_person_is_emp
     assert!(
         plain.iter().all(|f| f.0 != Category::ServiceRemovalDue),
         "{plain:?}"
+    );
+}
+
+#[test]
+fn someone_in_post_unused_everywhere_may_have_left_without_hr_knowing() {
+    let stale = |system: &str, id: &str, emp: &str, at: &str| {
+        let mut a = account(
+            system,
+            id,
+            Some(emp),
+            true,
+            &["GG-AllStaff", "GG-Clinical", "GG-Nursing"],
+        );
+        a.last_logon = Some(at.parse().unwrap());
+        a
+    };
+    let got = run(
+        &[nurse("20000001"), nurse("20000002")],
+        &[
+            // Unused for over 90 days (the longest inactivity_days) on both systems.
+            stale("ad", "aokafor", "20000001", "2026-07-01T09:00:00Z"),
+            stale("nhsmail", "a@nhs.net", "20000001", "2026-08-01T09:00:00Z"),
+            // Unused on AD, but reading mail last week: in post.
+            stale("ad", "bcole", "20000002", "2026-07-01T09:00:00Z"),
+            stale("nhsmail", "b@nhs.net", "20000002", "2026-11-16T09:00:00Z"),
+        ],
+    );
+    let flagged: Vec<_> = got
+        .iter()
+        .filter(|f| f.0 == Category::PossibleUnrecordedLeaver)
+        .collect();
+    assert_eq!(
+        flagged,
+        [&(
+            Category::PossibleUnrecordedLeaver,
+            s("a@nhs.net"),
+            s("20000001")
+        )],
+        "one finding, on the account used last: {got:?}"
+    );
+    // One system alone is dormancy, not a possible leaver.
+    let one = run(
+        &[nurse("20000001")],
+        &[stale("ad", "aokafor", "20000001", "2026-07-01T09:00:00Z")],
+    );
+    assert!(
+        one.iter()
+            .all(|f| f.0 != Category::PossibleUnrecordedLeaver),
+        "{one:?}"
     );
 }
