@@ -1001,3 +1001,125 @@ async fn a_rehire_gets_the_same_active_directory_object_back() {
         .collect();
     assert_eq!(all.len(), 1, "{all:?}");
 }
+
+const AWAY_MODEL: &str = r#"
+version = 1
+[systems.dir]
+name = "Directory"
+leaver = "disable_and_revoke"
+absence = "keep"
+mover_grace_days = 0
+manages = ["GG-*"]
+[systems.clinical]
+name = "Clinical directory"
+holds_clinical_history = true
+leaver = "disable"
+absence = "disable"
+[roles.nurse]
+grants = { dir = ["GG-AllStaff", "GG-Nursing"], clinical = ["GG-Clinical"] }
+[roles.admin]
+grants = { dir = ["GG-AllStaff", "GG-Admin"] }
+[[rules]]
+id = "nurses"
+grant = ["nurse"]
+match = { job_role = ["Staff Nurse"] }
+[[rules]]
+id = "admin"
+grant = ["admin"]
+match = { job_role = ["Administrator"] }
+"#;
+
+/// Against Samba AD (and slapd for a clinical system): two assignments (one fixed-term) where ending one removes only what
+/// the other does not grant; a fixed-term contract ending, unless an extension arrives
+/// first; maternity leave keeping one system and disabling the other, and the return
+/// giving back the same account with the same groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_assignments_fixed_terms_and_maternity_per_system() {
+    // The directory is Samba AD; the clinical system a separate OpenLDAP directory.
+    let dir = Dir::ad();
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin", "GG-Clinical"])
+        .await;
+    let other = Dir::openldap();
+    other.ensure_groups(&["GG-Clinical"]).await;
+    let model = RoleModel::parse("away.toml", AWAY_MODEL).unwrap().0;
+    let main = Arc::new(LdapConnector::new(dir.config("dir"), false));
+    let clinical = Arc::new(LdapConnector::new(other.config("clinical"), false));
+    let both = |p: &Person, today: &'static str| {
+        let (main, clinical, model, p) = (main.clone(), clinical.clone(), &model, p.clone());
+        async move {
+            let a = reconcile(&main, model, &p, today).await;
+            let b = reconcile(&clinical, model, &p, today).await;
+            (a, b)
+        }
+    };
+
+    // A staff nurse with a second, fixed-term admin post ending 30 November.
+    let mut p = person(
+        8,
+        "Sian",
+        "Hughes",
+        "Staff Nurse",
+        "2020-01-06",
+        Some("2027-01-31"),
+    );
+    p.assignments[0].status = AssignmentStatus::ActiveAssignment;
+    let mut admin = testkit::assignment(
+        &format!("{}-2", p.employee_number),
+        AssignmentStatus::ActiveAssignment,
+        "",
+        "Administrator",
+        "Estates",
+        "2026-06-01",
+        Some("2026-11-30"),
+    );
+    (admin.staff_group, admin.position_number, admin.location) = (None, None, None);
+    admin.primary = false;
+    p.assignments.push(admin);
+    both(&p, "2026-11-23").await;
+    let a = account_of(&main, &p).await;
+    assert!(a.enabled);
+    assert_eq!(groups(&a), vec!["GG-Admin", "GG-AllStaff", "GG-Nursing"]);
+
+    // The admin post ends: only what the nursing post does not grant goes.
+    let (planned, _) = both(&p, "2026-12-01").await;
+    assert_eq!(names(&planned), vec!["revoke GG-Admin"]);
+    let a = account_of(&main, &p).await;
+    assert!(a.enabled);
+    assert_eq!(groups(&a), vec!["GG-AllStaff", "GG-Nursing"]);
+
+    // Maternity from 1 December 2026: kept on the directory, disabled on the clinical one.
+    p.assignments[0].status = AssignmentStatus::MaternityAndAdoption;
+    both(&p, "2026-12-02").await;
+    assert!(account_of(&main, &p).await.enabled, "absence = keep");
+    let c = account_of(&clinical, &p).await;
+    assert!(!c.enabled, "absence = disable");
+    assert_eq!(
+        groups(&c),
+        vec!["GG-Clinical"],
+        "the profile kept for the return"
+    );
+    assert_eq!(
+        both(&p, "2026-12-02").await,
+        (vec![], vec![]),
+        "nothing left to do"
+    );
+
+    // Back: the same clinical account enabled, with the same groups.
+    p.assignments[0].status = AssignmentStatus::ActiveAssignment;
+    both(&p, "2027-01-04").await;
+    let back = account_of(&clinical, &p).await;
+    assert_eq!(back.id, c.id);
+    assert!(back.enabled);
+    assert_eq!(groups(&back), vec!["GG-Clinical"]);
+
+    // The nursing post is fixed-term to 31 January; an extension to 31 March arrives
+    // first: nothing ends on 1 February.
+    let mut extended = p.clone();
+    extended.assignments[0].end_date = Some(IsoDate("2027-03-31".parse().unwrap()));
+    assert_eq!(both(&extended, "2027-02-01").await, (vec![], vec![]));
+    assert!(account_of(&main, &extended).await.enabled);
+    // Without one, the contract's end is a leaving: disabled on both the next day.
+    both(&p, "2027-02-01").await;
+    assert!(!account_of(&main, &p).await.enabled);
+    assert!(!account_of(&clinical, &p).await.enabled);
+}
