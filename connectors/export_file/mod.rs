@@ -171,14 +171,18 @@ impl Manual {
         let tz = crate::clock::london();
         let read = export::read(&self.system, &self.path, &self.columns, &tz, &self.limits)
             .map_err(|e| self.fatal(e.to_string()))?;
-        read.errors
-            .check_share(
-                &self.path.display().to_string(),
-                read.rows,
-                self.limits.max_bad_row_share,
-            )
-            .map_err(|e| self.fatal(e.to_string()))?;
-        Ok(read.accounts)
+        whole(&read.errors, read.rows).map_err(|e| self.fatal(e))?;
+        // An account whose contract or employment profile has ended cannot be used.
+        let today = crate::clock::today(jiff::Timestamp::now());
+        let mut accounts = read.accounts;
+        for a in &mut accounts {
+            if let Some(end) = a.attributes.remove(export::END_DATE)
+                && end.parse::<jiff::civil::Date>().is_ok_and(|d| d < today)
+            {
+                a.enabled = false;
+            }
+        }
+        Ok(accounts)
     }
 
     /// A work item for the change, or a permanent refusal (never a delete).
@@ -211,6 +215,27 @@ pub fn raise(
             change: change.action.to_string(),
             detail,
         })
+}
+
+/// An export is used only whole: a row that cannot be read could be someone's account,
+/// and planning without it would raise a create (or miss a leaver). The error lists the
+/// first bad rows by file and line.
+pub fn whole(errors: &crate::feed::RowErrors, rows: u64) -> Result<(), String> {
+    if errors.bad_rows == 0 {
+        return Ok(());
+    }
+    let listed: Vec<String> = errors
+        .listed
+        .iter()
+        .take(5)
+        .map(ToString::to_string)
+        .collect();
+    Err(format!(
+        "{} of {rows} rows of the export cannot be read, so it is not used (a missing row would read as a missing account): {}{}; fix them or export again",
+        errors.bad_rows,
+        listed.join("; "),
+        if errors.bad_rows > 5 { "; …" } else { "" }
+    ))
 }
 
 /// What every system read from an export can do: every change is a work item for its

@@ -476,9 +476,8 @@ impl Nhsmail {
                 Err(e) => errors.row(e),
             }
         }
-        errors
-            .check_share(&shown, rows, self.limits.max_bad_row_share)
-            .map_err(|e| self.fatal(e.to_string()))?;
+        super::export_file::whole(&errors, rows)
+            .map_err(|e| self.fatal(format!("{shown}: {e}")))?;
         if rows == 0 {
             return Err(self.fatal(format!(
                 "{shown}: the mailbox report has no rows: refused (it would read as every mailbox gone); export it again from the Portal"

@@ -415,13 +415,7 @@ impl Smartcard {
                 }
             }
         }
-        errors
-            .check_share(
-                &self.manual.path.display().to_string(),
-                rows,
-                limits.max_bad_row_share,
-            )
-            .map_err(|e| fatal(e.to_string()))?;
+        super::export_file::whole(&errors, rows).map_err(fatal)?;
         Ok((cards.into_values().collect(), held))
     }
 }

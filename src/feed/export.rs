@@ -41,6 +41,15 @@ pub struct ExportColumns {
     /// its RBAC role profile), each split like `entitlements`.
     #[serde(default)]
     pub entitlement_columns: Vec<String>,
+    /// The column holding the smartcard UUID (a SystmOne staff export): an account with no
+    /// employee number is linked to the person whose HR record has that UUID.
+    #[serde(default)]
+    pub smartcard: Option<String>,
+    /// The column holding the end of the contract or employment profile (EMIS Web contract
+    /// end, SystmOne employment end): an account whose end date has passed cannot be used,
+    /// whatever its active flag says.
+    #[serde(default)]
+    pub end_date: Option<String>,
 }
 
 /// What an export yielded.
@@ -98,6 +107,21 @@ pub fn read_table(
             }
         }
     }
+    let configured = |c: &Option<String>, what: &str| -> Result<Option<usize>, FeedError> {
+        match c {
+            None => Ok(None),
+            Some(name) => table
+                .column(name)?
+                .map(Some)
+                .ok_or_else(|| FeedError::MissingColumn {
+                    file: table.file().to_string(),
+                    column: name.clone(),
+                    renamed: format!("; configured as the {what} column"),
+                }),
+        }
+    };
+    let smartcard = configured(&names.smartcard, "smartcard")?;
+    let end_date = configured(&names.end_date, "end date")?;
     let container = match &names.container {
         Some(c) => table.column(c)?,
         None => None,
@@ -171,6 +195,13 @@ pub fn read_table(
                     }
                 })
                 .collect();
+            let mut attributes = std::collections::BTreeMap::new();
+            if let Some(card) = r.get(smartcard) {
+                attributes.insert(crate::account::SDS_USER_ID.to_string(), card.to_string());
+            }
+            if let Some(end) = r.date(end_date, names.end_date.as_deref().unwrap_or("end date"))? {
+                attributes.insert(END_DATE.to_string(), end.to_string());
+            }
             Ok(Account {
                 system: system.to_string(),
                 id,
@@ -180,7 +211,7 @@ pub fn read_table(
                 last_logon: last,
                 entitlements: ents.into(),
                 container: r.get(container).map(str::to_string),
-                attributes: Default::default(),
+                attributes,
             })
         })();
         match parsed {
@@ -206,6 +237,10 @@ pub fn read_table(
     }
     Ok(out)
 }
+
+/// The attribute an export's end date is kept under (`yyyy-mm-dd`), for the connector to
+/// judge against today.
+pub const END_DATE: &str = "end_date";
 
 /// A multi-valued AD attribute exported without joining it.
 const DOTNET_COLLECTION: &str = "the entitlements column holds a .NET type name (Microsoft.ActiveDirectory.Management.ADPropertyValueCollection), not the groups: Export-Csv wrote the collection, not its values. Export it joined, e.g. `Get-ADUser -Filter * -Properties employeeID,displayName,enabled,lastLogonTimestamp,memberOf | Select-Object SamAccountName,employeeID,displayName,Enabled,lastLogonTimestamp,@{n='MemberOf';e={$_.MemberOf -join ';'}} | Export-Csv ad.csv -NoTypeInformation -Encoding UTF8`";

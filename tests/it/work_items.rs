@@ -944,3 +944,83 @@ fn a_smartcard_is_closed_only_for_someone_leaving_health_and_care() {
         "{ben:?}"
     );
 }
+
+/// Exports as the systems give them, read through the columns mapped in config: an EMIS
+/// Web status column and contract end, a job category beside the role profile, and a
+/// SystmOne staff list keyed by smartcard UUID with no ESR number at all.
+#[test]
+fn exports_are_read_under_their_own_headings_and_linked_by_smartcard() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"{}\"\n[reconcile]\nmax_removal_share = 1.0\n\
+             [targets.emis]\ntype = \"emis\"\npath = \"emis.csv\"\n\
+             [targets.emis.columns]\naccount = \"Login\"\nemployee_number = \"Payroll Number\"\ndisplay_name = \"User Name\"\n\
+             enabled = \"Status\"\nenabled_values = [\"Active\"]\nentitlements = \"RBAC Role Profile\"\n\
+             entitlement_columns = [\"Job Category\"]\nend_date = \"Contract End\"\nlast_logon = \"Last Logon\"\n\
+             [targets.systmone]\ntype = \"systmone\"\npath = \"systmone.csv\"\n\
+             [targets.systmone.columns]\naccount = \"Logon\"\nemployee_number = \"Staff Number\"\ndisplay_name = \"Name\"\n\
+             enabled = \"Obsolete\"\nenabled_values = [\"No\"]\nentitlements = \"Role\"\nsmartcard = \"Smartcard UUID\"\n",
+            policy()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("esr.csv"),
+        "Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Smartcard UUID,Staff Group,Job Role,Organisation,Assignment Status,Assignment Start Date,Assignment End Date\n\
+         46000001,46000001-1,Y,Amara,Okafor,200009876301,Medical and Dental,General Practitioner,RX1 Primary Care,Active Assignment,01/04/2019,\n\
+         46000002,46000002-1,Y,Ben,Cole,200009876302,Admin and Clerical,Receptionist,RX1 Primary Care,Terminate Assignment,01/04/2019,20/11/2026\n\
+         46000003,46000003-1,Y,Cara,Dunn,200009876303,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,Active Assignment,01/04/2019,\n",
+    )
+    .unwrap();
+    // The GP in post with her profile; the receptionist's contract already end-dated
+    // (its status not yet changed): nothing to ask of EMIS.
+    std::fs::write(
+        p.join("emis.csv"),
+        "Login,Payroll Number,User Name,Status,Job Category,RBAC Role Profile,Contract End,Last Logon\n\
+         AOKAFOR,46000001,Amara Okafor,Active,Doctor,GP,,20/11/2026 09:00\n\
+         BCOLE,46000002,Ben Cole,Active,Admin,Receptionist,20/11/2026,19/11/2026 09:00\n",
+    )
+    .unwrap();
+    // SystmOne knows the nurse by her smartcard only.
+    std::fs::write(
+        p.join("systmone.csv"),
+        "Logon,Staff Number,Name,Obsolete,Role,Smartcard UUID\nCDUNN,,Cara Dunn,No,Nurse,200009876303\n",
+    )
+    .unwrap();
+    let o = turnstile(
+        &["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"],
+        p,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("emis: 2 accounts read, 0 change(s)"), "{out}");
+    assert!(
+        out.contains("systmone: 1 accounts read, 0 change(s)"),
+        "{out}"
+    );
+    assert!(items(p).is_empty(), "{:?}", items(p));
+    // A contract end date that does not parse is a row error naming the column.
+    std::fs::write(
+        p.join("emis.csv"),
+        "Login,Payroll Number,User Name,Status,Job Category,RBAC Role Profile,Contract End,Last Logon\n\
+         AOKAFOR,46000001,Amara Okafor,Active,Doctor,GP,31/02/2027,20/11/2026 09:00\n",
+    )
+    .unwrap();
+    let o = turnstile(
+        &[
+            "reconcile",
+            "--today",
+            "2026-11-23",
+            "--system",
+            "emis",
+            "--dry-run",
+        ],
+        p,
+    );
+    assert!(text(&o).contains("Contract End"), "{}", text(&o));
+}
