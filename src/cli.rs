@@ -182,6 +182,9 @@ struct FeedArgs {
 enum FeedSource {
     Esr,
     Trac,
+    /// Staff not on ESR (students, agency, locums, honorary): each with a sponsor and an
+    /// end date.
+    Sponsored,
 }
 
 #[derive(Args, Debug)]
@@ -242,6 +245,9 @@ struct DriftArgs {
     /// An account export, as SYSTEM=FILE (SYSTEM as in the role model); repeat per system.
     #[arg(long = "export", value_name = "SYSTEM=FILE", required = true)]
     exports: Vec<String>,
+    /// The sponsored identities (staff not on ESR), judged with the rest and listed apart.
+    #[arg(long, value_name = "FILE")]
+    sponsored: Option<PathBuf>,
     /// The report's format (default: from the --out file's extension, else json).
     #[arg(long, value_enum)]
     format: Option<Format>,
@@ -538,6 +544,13 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
             }
             let s = trac::read(&a.file, limits)?;
             (Source::Trac, s.persons, s.errors, s.rows, BTreeSet::new())
+        }
+        FeedSource::Sponsored => {
+            if a.full {
+                return Err(Failure::Usage("--full applies to ESR extracts only".into()));
+            }
+            let s = crate::feed::sponsored::read(&a.file, limits)?;
+            (Source::Manual, s.persons, s.errors, s.rows, BTreeSet::new())
         }
     };
     report_rows(&errors, &a.file, rows, limits)?;
@@ -933,12 +946,35 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
             extract.rows
         )));
     }
+    let mut extract = extract;
+    let mut sponsored = Vec::new();
+    if let Some(file) = &a.sponsored {
+        let s = crate::feed::sponsored::read(file, limits)?;
+        report_rows(&s.errors, file, s.rows, limits)?;
+        for p in &s.persons {
+            sponsored.push(drift::SponsoredIdentity {
+                employee_number: p.employee_number.to_string(),
+                sponsor: p.line_manager.as_ref().map(|m| m.to_string()),
+                ends: p.last_working_day(),
+            });
+        }
+        extract.errors.listed.extend(s.errors.listed);
+        extract.errors.unlisted += s.errors.unlisted;
+        extract.persons.extend(s.persons);
+    }
+    if !sponsored.is_empty() {
+        eprintln!(
+            "note: {} sponsored identities (not on ESR) judged with the rest; listed under inputs.sponsored",
+            sponsored.len()
+        );
+    }
     let mut inputs = drift::Inputs {
         hr_rows: extract.rows,
         people: extract.persons.len(),
         people_held_back: extract.held_back.len(),
         row_errors_not_listed: extract.errors.unlisted,
         row_errors: extract.errors.listed,
+        sponsored,
         ..drift::Inputs::default()
     };
     let mut read = Vec::new();
@@ -1235,6 +1271,40 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
         }
     }
     if !a.dry_run {
+        let people: Vec<crate::hr::Person> = store
+            .persons()?
+            .into_iter()
+            .map(|p| p.event.person)
+            .collect();
+        let endings = crate::engine::sponsorship::ending(
+            store.as_ref(),
+            &people,
+            today,
+            config.notify.sponsor_notice_days,
+        )?;
+        let told = runtime.block_on(crate::engine::sponsorship::warn(
+            store.as_mut(),
+            sender.mails().then_some(&sender),
+            &endings,
+            Timestamp::now(),
+            &actor,
+        ))?;
+        if told.recorded > 0 {
+            println!(
+                "sponsorship: {} sponsor notice(s) of an ending sent and recorded",
+                told.recorded
+            );
+        }
+        if told.no_relay > 0 {
+            eprintln!(
+                "note: {} sponsored identities end within {} days, but no [smtp] relay is configured to tell their sponsors",
+                told.no_relay, config.notify.sponsor_notice_days
+            );
+        }
+        for f in &told.failed {
+            attention = true;
+            eprintln!("error: {f}; sent again next run");
+        }
         let sent = runtime.block_on(sender.deliver(store.as_mut(), Timestamp::now(), &actor))?;
         if sent != crate::engine::work::Delivered::default() {
             println!(

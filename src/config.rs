@@ -41,12 +41,23 @@ pub struct Config {
 }
 
 /// `[notify]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
     /// Where an inactivity notice goes for staff with no line manager (or none with a
     /// work email): the IT service desk, say.
     pub fallback: Option<String>,
+    /// Days before a sponsored identity's end that the sponsor is told.
+    pub sponsor_notice_days: u32,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            fallback: None,
+            sponsor_notice_days: 14,
+        }
+    }
 }
 
 /// Working days a work item has before it is overdue, unless configured.

@@ -229,6 +229,42 @@ async fn scheduled_reconcile(
         }
         Err(e) => tracing::error!("scheduled reconciliation: {e}"),
     }
+    // Sponsors told of their people's ends, with the same relay.
+    let people: Vec<crate::hr::Person> = match store.persons() {
+        Ok(p) => p.into_iter().map(|p| p.event.person).collect(),
+        Err(e) => {
+            tracing::error!("sponsorship notices: {e}");
+            return;
+        }
+    };
+    let endings = match crate::engine::sponsorship::ending(
+        store,
+        &people,
+        crate::clock::today(now),
+        config.notify.sponsor_notice_days,
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!("sponsorship notices: {e}");
+            return;
+        }
+    };
+    match crate::engine::sponsorship::warn(
+        store,
+        sender.as_ref().filter(|s| s.mails()),
+        &endings,
+        now,
+        ACTOR,
+    )
+    .await
+    {
+        Ok(sent) => {
+            for f in sent.failed {
+                tracing::warn!("{f}; sent again next time");
+            }
+        }
+        Err(e) => tracing::error!("sponsorship notices: {e}"),
+    }
 }
 
 /// Sends work items (webhook, digests, escalations) and marks overdue ones, every

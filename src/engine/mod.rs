@@ -18,5 +18,6 @@ pub mod held;
 pub mod inactivity;
 pub mod ingest;
 pub mod reconcile;
+pub mod sponsorship;
 pub mod targets;
 pub mod work;

@@ -17,6 +17,7 @@
 
 pub mod esr;
 pub mod export;
+pub mod sponsored;
 pub mod trac;
 
 use jiff::civil::Date;
@@ -169,6 +170,8 @@ pub struct Limits {
     /// UTF-8 is read as Windows-1252, as Excel and PowerShell 5.1 save it), `utf-8` (a line
     /// that is not is an error) or `windows-1252`.
     pub encoding: Encoding,
+    /// The longest a sponsored identity (staff not on ESR) may last, start to end, in days.
+    pub sponsored_max_days: u32,
 }
 
 /// How the bytes of a feed are read as text.
@@ -226,6 +229,7 @@ impl Default for Limits {
             esr: BTreeMap::new(),
             trac: BTreeMap::new(),
             encoding: Encoding::Auto,
+            sponsored_max_days: 365,
         }
     }
 }
@@ -234,6 +238,12 @@ impl Limits {
     /// Every setting out of its sane range, named.
     pub fn check(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if !(1..=3650).contains(&self.sponsored_max_days) {
+            out.push(format!(
+                "[feeds] sponsored_max_days is {}: use 1 to 3650",
+                self.sponsored_max_days
+            ));
+        }
         if !(1024..=(64 << 20)).contains(&self.max_line_bytes) {
             out.push(format!(
                 "[feeds] max_line_bytes is {}: use 1024 to 67108864",

@@ -12,4 +12,5 @@ pub mod peers;
 mod purity;
 mod schema;
 mod scim;
+mod sponsored;
 mod work_items;

@@ -41,6 +41,8 @@ pub enum Action {
     InactivityNotice,
     /// A named manager approved re-enabling an account disabled for inactivity.
     InactivityApproved,
+    /// A sponsor was told that the access of someone they sponsor ends soon.
+    SponsorshipNotice,
     /// Changes the daemon would apply took too much access away in one window: stored as
     /// a held plan, waiting for a person.
     PlanHeld,
@@ -52,7 +54,7 @@ pub enum Action {
 
 impl Action {
     /// Every kind of action as the README lists it (`change.<action>` for all changes).
-    pub const KINDS: [&'static str; 13] = [
+    pub const KINDS: [&'static str; 14] = [
         "hr.record",
         "hr.review",
         "hr.rejected",
@@ -63,6 +65,7 @@ impl Action {
         "work_item.overdue",
         "inactivity.notice",
         "inactivity.approved",
+        "sponsorship.notice",
         "plan.held",
         "plan.approved",
         "plan.rejected",
@@ -82,6 +85,7 @@ impl std::fmt::Display for Action {
             Action::WorkItemOverdue => f.write_str("work_item.overdue"),
             Action::InactivityNotice => f.write_str("inactivity.notice"),
             Action::InactivityApproved => f.write_str("inactivity.approved"),
+            Action::SponsorshipNotice => f.write_str("sponsorship.notice"),
             Action::PlanHeld => f.write_str("plan.held"),
             Action::PlanApproved => f.write_str("plan.approved"),
             Action::PlanRejected => f.write_str("plan.rejected"),
@@ -658,6 +662,7 @@ mod tests {
             Action::WorkItemOverdue,
             Action::InactivityNotice,
             Action::InactivityApproved,
+            Action::SponsorshipNotice,
             Action::PlanHeld,
             Action::PlanApproved,
             Action::PlanRejected,

@@ -617,6 +617,18 @@ pub struct Inputs {
     #[serde(skip_serializing_if = "is_zero")]
     pub row_errors_not_listed: u64,
     pub notes: Vec<String>,
+    /// Staff not on ESR judged with the rest (`--sponsored`), listed apart: who sponsors
+    /// each and when their access ends.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sponsored: Vec<SponsoredIdentity>,
+}
+
+/// A sponsored identity as the report lists it: only what the reader needs.
+#[derive(Debug, Clone, Serialize)]
+pub struct SponsoredIdentity {
+    pub employee_number: String,
+    pub sponsor: Option<String>,
+    pub ends: Option<Date>,
 }
 
 fn is_zero(n: &u64) -> bool {
