@@ -594,6 +594,7 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
     let now = Timestamp::now();
     let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
     let mut listed = BTreeSet::new();
+    let mut recorded: Vec<crate::hr::Person> = Vec::new();
     for person in persons {
         listed.insert(person.employee_number.as_str().to_string());
         let previous = store.person(person.employee_number.as_str())?;
@@ -605,9 +606,18 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
             .get(event.person.employee_number.as_str())
             .map_or(&[][..], Vec::as_slice);
         let outcome = ingest::record(store.as_mut(), &model, &event, mine, today, &actor)?;
+        if source == Source::Esr {
+            recorded.push(event.person.clone());
+        }
         let label = ingest::outcome_label(&outcome);
         tracing::debug!(outcome = label, kind = event.kind.as_str(), "HR event");
         *tally.entry(label).or_default() += 1;
+    }
+    let refs: Vec<&crate::hr::Person> = recorded.iter().collect();
+    for (provisional, number) in ingest::link_starters(store.as_mut(), &refs, &actor)? {
+        println!(
+            "{number}: linked to TRAC starter {provisional}; the accounts prepared for them are re-anchored by the next reconcile"
+        );
     }
     // What the feed did, in one line.
     let summary = |tally: &BTreeMap<&str, usize>| {

@@ -360,6 +360,17 @@ impl LdapConnector {
     /// the manager's DN.
     async fn update(&self, account: &str, attribute: &str, value: &str) -> Result<(), Failure> {
         let entry = self.must_find(account).await?;
+        if attribute == crate::plan::ANCHOR {
+            return self
+                .modify(
+                    &entry.dn,
+                    vec![Mod::Replace(
+                        self.anchor_attr().as_bytes().to_vec(),
+                        [value.as_bytes().to_vec()].into(),
+                    )],
+                )
+                .await;
+        }
         let Some((_, name)) = self
             .person_attrs()
             .into_iter()

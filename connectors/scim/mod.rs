@@ -859,6 +859,7 @@ impl ScimConnector {
                     "display_name" => ("displayName".to_string(), json!(value)),
                     "title" => ("title".to_string(), json!(value)),
                     "department" => (format!("{ENTERPRISE}:department"), json!(value)),
+                    crate::plan::ANCHOR => (format!("{ENTERPRISE}:employeeNumber"), json!(value)),
                     "mail" => (
                         "emails".to_string(),
                         json!([{"value": value, "type": "work", "primary": true}]),

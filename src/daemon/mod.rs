@@ -670,8 +670,17 @@ impl Worker<'_> {
                 .with_store(shutdown, "record HR events", move |store| {
                     let today = crate::clock::today(jiff::Timestamp::now());
                     let refs: Vec<&HrEvent> = shared_events.iter().collect();
-                    ingest::record_batch(store, &model, &refs, today, ACTOR)
-                        .map(|o| o.iter().map(ingest::outcome_label).collect::<Vec<_>>())
+                    let labels = ingest::record_batch(store, &model, &refs, today, ACTOR)
+                        .map(|o| o.iter().map(ingest::outcome_label).collect::<Vec<_>>())?;
+                    // A starter TRAC announced, now on ESR: linked before anything is
+                    // applied for them, so their prepared accounts are not made twice.
+                    let esr: Vec<&crate::hr::Person> = refs
+                        .iter()
+                        .filter(|e| e.source == crate::hr::Source::Esr)
+                        .map(|e| &e.person)
+                        .collect();
+                    ingest::link_starters(store, &esr, ACTOR)?;
+                    Ok(labels)
                 })
                 .await
             else {

@@ -94,6 +94,7 @@ pub async fn apply_due(
     let mut report = DueReport::default();
     let today = crate::clock::today(now);
     let mut work = Vec::new();
+    let links = store.starter_links()?;
     for due in store.due_pending(now, limit)? {
         let Some(stored) = store.person(&due.employee_number)? else {
             store.settle_pending(&due, None)?;
@@ -110,7 +111,12 @@ pub async fn apply_due(
             failed: false,
             away_until: None,
         };
-        plan_person(model, targets, &mut w, today, now).await;
+        let aliases: Vec<String> = links
+            .iter()
+            .filter(|(_, n)| n.as_str() == w.person.employee_number.as_str())
+            .map(|(p, _)| p.clone())
+            .collect();
+        plan_person(model, targets, &mut w, &aliases, today, now).await;
         work.push(w);
     }
     for (index, target) in targets.iter().enumerate() {
@@ -194,6 +200,7 @@ async fn plan_person(
     model: &RoleModel,
     targets: &mut [Target],
     w: &mut Work,
+    aliases: &[String],
     today: jiff::civil::Date,
     now: Timestamp,
 ) {
@@ -203,17 +210,36 @@ async fn plan_person(
         if let Err(reason) = target.ready(now).await {
             return Err(format!("{system} cannot take changes now: {reason}"));
         }
-        match target
+        let mut read = target
             .connector
             .read_person(person.employee_number.as_str())
-            .await
-        {
-            Ok(accounts) => {
+            .await;
+        // A linked TRAC starter's prepared accounts are still held under their old key.
+        for alias in aliases {
+            if let Ok(accounts) = read.as_mut() {
+                match target.connector.read_person(alias).await {
+                    Ok(more) => accounts.extend(more),
+                    Err(e) => read = Err(e),
+                }
+            }
+        }
+        match read {
+            Ok(mut accounts) => {
+                let links: std::collections::BTreeMap<String, String> = aliases
+                    .iter()
+                    .map(|a| (a.clone(), person.employee_number.to_string()))
+                    .collect();
+                let moved = crate::account::relink(&mut accounts, &links);
                 let mine: Vec<&crate::account::Account> = accounts.iter().collect();
                 let abilities = target.connector.capabilities().abilities();
-                Ok(plan::plan_for_target(
+                let mut changes: Vec<plan::Change> = moved
+                    .iter()
+                    .map(|(account, number)| crate::account::reanchor(&system, account, number))
+                    .collect();
+                changes.extend(plan::plan_for_target(
                     model, person, &mine, today, &system, &abilities,
-                ))
+                ));
+                Ok(changes)
             }
             Err(e) => {
                 target.failed(&e, now);

@@ -164,3 +164,68 @@ pub fn outcome_label(outcome: &Outcome) -> &'static str {
         Outcome::Stale { .. } => "stale",
     }
 }
+
+/// Links each ESR person among `people` that a provisional TRAC starter is (same name,
+/// first day and post) to that starter: their prepared accounts become the ESR person's,
+/// never a second set. A person two starters could be is flagged for review, not guessed.
+/// Returns (provisional, ESR number) for each link made.
+pub fn link_starters(
+    store: &mut dyn Store,
+    people: &[&crate::hr::Person],
+    actor: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    use crate::hr::starters::{StarterMatch, is_provisional, match_starter};
+    let mut starters = store.provisional_starters()?;
+    let mut out = Vec::new();
+    if starters.is_empty() {
+        return Ok(out);
+    }
+    let now = Timestamp::now();
+    for person in people
+        .iter()
+        .filter(|p| !is_provisional(p.employee_number.as_str()))
+    {
+        let refs: Vec<&crate::hr::Person> = starters.iter().collect();
+        let number = person.employee_number.to_string();
+        let draft = |action: crate::audit::Action, reason: String| crate::audit::Draft {
+            at: now,
+            actor: actor.to_string(),
+            employee_number: Some(number.clone()),
+            system: None,
+            account: None,
+            action: action.to_string(),
+            outcome: crate::audit::Outcome::Recorded.to_string(),
+            rule: Some("starter-link".into()),
+            event_id: None,
+            reason,
+        };
+        match match_starter(person, &refs) {
+            StarterMatch::None => {}
+            StarterMatch::One(provisional) => {
+                store.link_starter(
+                    &provisional,
+                    &number,
+                    draft(
+                        crate::audit::Action::HrLinked,
+                        format!(
+                            "ESR {number} is TRAC starter {provisional} (same name, first day and post): the accounts prepared for {provisional} are theirs"
+                        ),
+                    ),
+                )?;
+                tracing::info!(%provisional, employee_number = %number, "TRAC starter linked to ESR");
+                starters.retain(|s| s.employee_number.as_str() != provisional);
+                out.push((provisional, number));
+            }
+            StarterMatch::Ambiguous(candidates) => {
+                store.append_audit(vec![draft(
+                    crate::audit::Action::HrReview,
+                    format!(
+                        "ESR {number} could be any of the TRAC starters {}: none linked; check with HR which one, as a wrong link gives one person another's access",
+                        candidates.join(", ")
+                    ),
+                )])?;
+            }
+        }
+    }
+    Ok(out)
+}

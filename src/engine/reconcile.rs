@@ -176,6 +176,9 @@ pub async fn reconcile_target(
         })
         .collect();
     crate::account::link_by_smartcard(&mut accounts, &cards);
+    // A TRAC starter's prepared accounts, held under the provisional key, are the ESR
+    // person's once linked: re-anchored on the target first of all.
+    let reanchored = crate::account::relink(&mut accounts, &store.starter_links()?);
     store.replace_accounts(&system, &accounts)?;
     report.accounts_read = accounts.len();
     let abilities = target.connector.capabilities().abilities();
@@ -195,6 +198,20 @@ pub async fn reconcile_target(
         None => Default::default(),
     };
     merge_inactivity(&mut planned, people, &inactivity);
+    for (account, number) in reanchored.iter().rev() {
+        let change = crate::account::reanchor(&system, account, number);
+        match planned
+            .iter_mut()
+            .find(|(p, _)| p.employee_number.as_str() == number)
+        {
+            Some((_, changes)) => changes.insert(0, change),
+            None => {
+                if let Some(p) = people.iter().find(|p| p.employee_number.as_str() == number) {
+                    planned.push((p, vec![change]));
+                }
+            }
+        }
+    }
     report.people = planned.len();
     report.changes = planned
         .iter()

@@ -534,6 +534,23 @@ pub trait Store {
         status: Option<WorkItemStatus>,
     ) -> Result<Vec<WorkItem>, StoreError>;
 
+    /// Links a TRAC starter's provisional key to their ESR employee number, with the trail
+    /// entry saying so, in one transaction: the provisional record is no longer one of
+    /// [`Store::persons`], its pending work is dropped, and its accounts are re-anchored by
+    /// the next plan.
+    fn link_starter(
+        &mut self,
+        provisional: &str,
+        employee_number: &str,
+        draft: Draft,
+    ) -> Result<(), StoreError>;
+
+    /// Provisional key → ESR employee number, for every starter linked.
+    fn starter_links(&self) -> Result<std::collections::BTreeMap<String, String>, StoreError>;
+
+    /// The provisional (TRAC) starters not yet linked.
+    fn provisional_starters(&self) -> Result<Vec<Person>, StoreError>;
+
     /// The accounts of `system` under the inactivity rule, by account name (lower case).
     fn dormancy(
         &self,

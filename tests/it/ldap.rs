@@ -1123,3 +1123,120 @@ async fn several_assignments_fixed_terms_and_maternity_per_system() {
     assert!(!account_of(&main, &p).await.enabled);
     assert!(!account_of(&clinical, &p).await.enabled);
 }
+
+/// Reconciles everyone the store holds on one target, through the engine.
+async fn reconcile_all(
+    c: &Arc<LdapConnector>,
+    model: &RoleModel,
+    store: &mut SqliteStore,
+    day: &str,
+    dry_run: bool,
+) -> Vec<Change> {
+    use turnstile::store::Store;
+    let people: Vec<Person> = store
+        .persons()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.event.person)
+        .collect();
+    let r = engine::reconcile::Run {
+        model,
+        today: day.parse().unwrap(),
+        now: jiff::Timestamp::now(),
+        actor: "test",
+        dry_run,
+        approve: true,
+        max_removal_share: 1.0,
+        guard: None,
+        hold_as_plan: false,
+        notify: None,
+    };
+    let mut target = engine::targets::Target::new(c.clone());
+    engine::reconcile::reconcile_target(&r, store, &mut target, &people)
+        .await
+        .unwrap()
+        .changes
+}
+
+/// A starter TRAC announced is prepared under `TRAC-<ref>`; when ESR first lists them
+/// (same name, first day and post) the two are linked: the prepared account is
+/// re-anchored to the ESR employee number on the directory, never made a second time,
+/// and enabled on the first day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trac_starter_listed_by_esr_keeps_the_prepared_account() {
+    use turnstile::engine::ingest;
+    use turnstile::hr::Source;
+    let dir = Dir::openldap();
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin", "GG-Clinical"])
+        .await;
+    let model = dir.model();
+    let c = Arc::new(LdapConnector::new(dir.config("dir"), true));
+    let mut store = SqliteStore::in_memory().unwrap();
+    let run = run_id();
+    let starter = |number: &str| {
+        let mut p = person(
+            0,
+            "Zoe",
+            &format!("Starter{run}"),
+            "Staff Nurse",
+            "2027-01-04",
+            None,
+        );
+        p.employee_number = turnstile::hr::EmployeeNumber::parse(number).unwrap();
+        p.assignments[0].position_number = Some("P-0431".into());
+        p
+    };
+    let trac = starter(&format!("TRAC-C{run}"));
+    let esr = starter(&format!("{run}-9"));
+    let at: jiff::Timestamp = "2026-12-01T09:00:00Z".parse().unwrap();
+    let today: jiff::civil::Date = "2026-12-30".parse().unwrap();
+    let event = ingest::file_event(
+        Source::Trac,
+        trac.clone(),
+        at,
+        turnstile::hr::EventKind::Joiner,
+    )
+    .unwrap();
+    ingest::record(&mut store, &model, &event, &[], today, "test").unwrap();
+    let prepared = reconcile_all(&c, &model, &mut store, "2026-12-30", false).await;
+    assert_eq!(names(&prepared)[0], "create", "{prepared:?}");
+    let before = account_of(&c, &trac).await;
+    assert!(!before.enabled, "prepared, disabled");
+
+    // ESR lists her under her employee number: linked, not a second person.
+    let event = ingest::file_event(
+        Source::Esr,
+        esr.clone(),
+        at,
+        turnstile::hr::EventKind::Joiner,
+    )
+    .unwrap();
+    ingest::record(&mut store, &model, &event, &[], today, "test").unwrap();
+    let linked = ingest::link_starters(&mut store, &[&esr], "test").unwrap();
+    assert_eq!(
+        linked,
+        vec![(
+            trac.employee_number.to_string(),
+            esr.employee_number.to_string()
+        )]
+    );
+    let planned = reconcile_all(&c, &model, &mut store, "2026-12-30", false).await;
+    assert_eq!(
+        names(&planned),
+        vec![format!("update {}", turnstile::plan::ANCHOR)],
+        "{planned:?}"
+    );
+    let after = account_of(&c, &esr).await;
+    assert_eq!(after.id, before.id, "the prepared account, not a new one");
+    assert_eq!(groups(&after), vec!["GG-AllStaff", "GG-Nursing"]);
+    assert!(
+        reconcile_all(&c, &model, &mut store, "2026-12-30", true)
+            .await
+            .is_empty(),
+        "nothing left"
+    );
+    // Her first day: enabled.
+    let day_one = reconcile_all(&c, &model, &mut store, "2027-01-04", false).await;
+    assert_eq!(names(&day_one), vec!["enable"]);
+    assert!(account_of(&c, &esr).await.enabled);
+}

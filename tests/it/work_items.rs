@@ -1024,3 +1024,78 @@ fn exports_are_read_under_their_own_headings_and_linked_by_smartcard() {
     );
     assert!(text(&o).contains("Contract End"), "{}", text(&o));
 }
+
+/// A TRAC starter's work items (a system with no API) become the ESR person's when ESR
+/// lists them: nothing is asked of the administrator twice.
+#[test]
+fn a_linked_starter_keeps_their_work_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"{}\"\n[targets.systmone]\ntype = \"systmone\"\npath = \"systmone.csv\"\n",
+            policy()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("systmone.csv"),
+        format!("{EXPORT}OTHER,49000009,Someone Else,true,,Nurse\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("trac.csv"),
+        "Candidate Reference,First Name,Last Name,Post Title,Staff Group,Job Role,Department,Location,Start Date,Hiring Manager Employee Number,Position Number\n\
+         C-77,Zoe,Starter,Staff Nurse,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,Main Hospital,04/01/2027,,P-0431\n",
+    )
+    .unwrap();
+    let o = turnstile(
+        &[
+            "feed",
+            "trac",
+            "trac.csv",
+            "--apply",
+            "--today",
+            "2026-12-30",
+        ],
+        p,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = turnstile(&["reconcile", "--today", "2026-12-30"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let before = items(p);
+    assert!(!before.is_empty());
+    assert!(
+        before.iter().all(|i| i["employee_number"] == "TRAC-C-77"),
+        "{before:?}"
+    );
+    std::fs::write(
+        p.join("esr.csv"),
+        "Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Staff Group,Job Role,Position Number,Organisation,Assignment Status,Assignment Start Date,Assignment End Date\n\
+         49000001,49000001-1,Y,Zoë,Starter,Nursing and Midwifery Registered,Staff Nurse,P-0431,Ward 7 Medicine,Active Assignment,04/01/2027,\n",
+    )
+    .unwrap();
+    let o = turnstile(
+        &["feed", "esr", "esr.csv", "--apply", "--today", "2026-12-30"],
+        p,
+    );
+    assert!(
+        text(&o).contains("49000001: linked to TRAC starter TRAC-C-77"),
+        "{}",
+        text(&o)
+    );
+    let o = turnstile(&["reconcile", "--today", "2026-12-30"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        !text(&o).contains("work item(s) raised"),
+        "nothing asked twice: {}",
+        text(&o)
+    );
+    let after = items(p);
+    assert_eq!(after.len(), before.len(), "{after:?}");
+    assert!(
+        after.iter().all(|i| i["employee_number"] == "49000001"),
+        "{after:?}"
+    );
+}

@@ -59,6 +59,39 @@ pub fn link_by_smartcard(
     linked
 }
 
+/// Re-anchors accounts held under a TRAC starter's provisional key to the ESR employee
+/// number it was linked to (`links`: provisional → ESR). Returns (account id, the ESR
+/// number) for each one moved, for the plan's `Update` of the anchor on the target.
+pub fn relink(
+    accounts: &mut [Account],
+    links: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut moved = Vec::new();
+    for a in accounts.iter_mut() {
+        if let Some(new) = a.employee_number.as_deref().and_then(|n| links.get(n)) {
+            moved.push((a.id.clone(), new.clone()));
+            a.employee_number = Some(new.clone());
+        }
+    }
+    moved
+}
+
+/// The change that writes an account's new anchor on its target.
+pub fn reanchor(system: &str, account: &str, employee_number: &str) -> crate::plan::Change {
+    crate::plan::Change {
+        system: system.to_string(),
+        employee_number: employee_number.to_string(),
+        account: Some(account.to_string()),
+        action: crate::plan::Action::Update {
+            attribute: crate::plan::ANCHOR.to_string(),
+            value: employee_number.to_string(),
+        },
+        rule: "starter-link".into(),
+        reason: "the TRAC starter's prepared account, now theirs under their ESR employee number"
+            .into(),
+    }
+}
+
 /// The account the core acts on when a person has several on one system: an enabled one
 /// before a disabled one, then by name. The others are duplicates for a person to sort out;
 /// Turnstile never picks one of them to disable on its own.

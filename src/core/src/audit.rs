@@ -43,6 +43,8 @@ pub enum Action {
     InactivityApproved,
     /// A sponsor was told that the access of someone they sponsor ends soon.
     SponsorshipNotice,
+    /// A TRAC starter's provisional record was linked to their ESR record.
+    HrLinked,
     /// Changes the daemon would apply took too much access away in one window: stored as
     /// a held plan, waiting for a person.
     PlanHeld,
@@ -54,7 +56,7 @@ pub enum Action {
 
 impl Action {
     /// Every kind of action as the README lists it (`change.<action>` for all changes).
-    pub const KINDS: [&'static str; 14] = [
+    pub const KINDS: [&'static str; 15] = [
         "hr.record",
         "hr.review",
         "hr.rejected",
@@ -66,6 +68,7 @@ impl Action {
         "inactivity.notice",
         "inactivity.approved",
         "sponsorship.notice",
+        "hr.linked",
         "plan.held",
         "plan.approved",
         "plan.rejected",
@@ -86,6 +89,7 @@ impl std::fmt::Display for Action {
             Action::InactivityNotice => f.write_str("inactivity.notice"),
             Action::InactivityApproved => f.write_str("inactivity.approved"),
             Action::SponsorshipNotice => f.write_str("sponsorship.notice"),
+            Action::HrLinked => f.write_str("hr.linked"),
             Action::PlanHeld => f.write_str("plan.held"),
             Action::PlanApproved => f.write_str("plan.approved"),
             Action::PlanRejected => f.write_str("plan.rejected"),
@@ -663,6 +667,7 @@ mod tests {
             Action::InactivityNotice,
             Action::InactivityApproved,
             Action::SponsorshipNotice,
+            Action::HrLinked,
             Action::PlanHeld,
             Action::PlanApproved,
             Action::PlanRejected,

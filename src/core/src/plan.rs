@@ -111,6 +111,10 @@ impl fmt::Display for Action {
     }
 }
 
+/// The attribute an `Update` re-anchors an account with: the HR key the target holds
+/// (`employeeID` in AD, the enterprise `employeeNumber` in SCIM).
+pub const ANCHOR: &str = "employee_number";
+
 /// A planned change with everything the audit trail needs to say why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {

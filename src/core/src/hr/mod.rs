@@ -5,6 +5,7 @@
 //! the network. `schemas/hr-event.v1.schema.json` describes the same documents these
 //! types accept (a test in `tests/` holds the two together).
 
+pub mod starters;
 mod text;
 
 pub use text::{EmployeeNumber, IsoDate, NonBlank, Rfc3339, SdsUserId};
