@@ -198,6 +198,7 @@ pub async fn reconcile_target(
         None => Default::default(),
     };
     merge_inactivity(&mut planned, people, &inactivity);
+    explain_recreates(store, &system, &mut planned)?;
     for (account, number) in reanchored.iter().rev() {
         let change = crate::account::reanchor(&system, account, number);
         match planned
@@ -331,6 +332,44 @@ pub async fn reconcile_target(
     }
     report.result = TargetOutcome::Applied(tally);
     Ok(report)
+}
+
+/// A create for someone whose account here was deleted after the retention period (a
+/// rehire after it) says so, so the trail explains why they have a new account.
+fn explain_recreates(
+    store: &dyn Store,
+    system: &str,
+    planned: &mut [(&Person, Vec<Change>)],
+) -> Result<(), StoreError> {
+    for (person, changes) in planned.iter_mut() {
+        let Some(create) = changes
+            .iter_mut()
+            .find(|c| c.action == plan::Action::Create)
+        else {
+            continue;
+        };
+        let deleted = store
+            .audit(&crate::store::AuditFilter {
+                employee_number: Some(person.employee_number.to_string()),
+                since: None,
+            })?
+            .into_iter()
+            .rev()
+            .find(|e| {
+                e.draft.system.as_deref() == Some(system)
+                    && e.draft.action == "change.delete"
+                    && e.draft.outcome == AuditOutcome::Applied.to_string()
+            });
+        if let Some(e) = deleted {
+            create.reason = format!(
+                "{}; their previous account {} was deleted on {} after the retention period, so a new one is made",
+                create.reason,
+                e.draft.account.as_deref().unwrap_or("(unnamed)"),
+                crate::clock::today(e.draft.at)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Adds the inactivity disables to each person's changes and drops the enables of

@@ -1240,3 +1240,78 @@ async fn a_trac_starter_listed_by_esr_keeps_the_prepared_account() {
     assert_eq!(names(&day_one), vec!["enable"]);
     assert!(account_of(&c, &esr).await.enabled);
 }
+
+/// Rehired after the retention period deleted their account (where the role model allows
+/// deletion): a new account, and the trail says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rehire_after_retention_gets_a_new_account_and_the_reason() {
+    use turnstile::engine::ingest;
+    use turnstile::hr::{EventKind, Source};
+    use turnstile::store::{AuditFilter, Store};
+    let dir = Dir::openldap();
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin", "GG-Clinical"])
+        .await;
+    let model = dir.model();
+    let c = Arc::new(LdapConnector::new(dir.config("dir"), true));
+    let mut store = SqliteStore::in_memory().unwrap();
+    let today: jiff::civil::Date = "2026-11-23".parse().unwrap();
+    let mut p = person(
+        11,
+        "Owen",
+        &format!("Return{}", run_id()),
+        "Staff Nurse",
+        "2020-01-06",
+        None,
+    );
+    let record = |store: &mut SqliteStore, p: &Person, second: i64| {
+        let at = jiff::Timestamp::from_second(1_790_000_000 + second).unwrap();
+        let e = ingest::file_event(Source::Esr, p.clone(), at, EventKind::Mover).unwrap();
+        ingest::record(store, &model, &e, &[], today, "test").unwrap();
+    };
+    record(&mut store, &p, 1);
+    reconcile_all(&c, &model, &mut store, "2026-09-01", false).await;
+    let first = account_of(&c, &p).await;
+    // Leaves on 31 October; deleted 30 days on.
+    p.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    p.assignments[0].end_date = Some(IsoDate("2026-10-31".parse().unwrap()));
+    record(&mut store, &p, 2);
+    reconcile_all(&c, &model, &mut store, "2026-11-01", false).await;
+    let gone = reconcile_all(&c, &model, &mut store, "2026-12-15", false).await;
+    assert_eq!(names(&gone), vec!["delete"]);
+    // Back in January: a new account, and why.
+    let mut again = testkit::assignment(
+        &format!("{}-2", p.employee_number),
+        AssignmentStatus::ActiveAssignment,
+        "",
+        "Staff Nurse",
+        "Ward 7",
+        "2027-01-04",
+        None,
+    );
+    (again.staff_group, again.position_number, again.location) = (None, None, None);
+    p.assignments[0].primary = false;
+    p.assignments.push(again);
+    record(&mut store, &p, 3);
+    let back = reconcile_all(&c, &model, &mut store, "2027-01-04", false).await;
+    let create = back
+        .iter()
+        .find(|c| c.action == Action::Create)
+        .expect("a new account");
+    assert!(
+        create.reason.contains(&format!(
+            "their previous account {} was deleted on",
+            first.id
+        )),
+        "{}",
+        create.reason
+    );
+    let trail = store
+        .audit(&AuditFilter {
+            employee_number: Some(p.employee_number.to_string()),
+            since: None,
+        })
+        .unwrap();
+    assert!(trail.iter().any(|e| e.draft.action == "change.create"
+        && e.draft.reason.contains("after the retention period")));
+    assert!(account_of(&c, &p).await.enabled);
+}

@@ -600,3 +600,119 @@ fn work_items_of_an_older_store_are_migrated() {
     };
     assert_eq!(store.open_work_item(&key).unwrap().map(|i| i.id), Some(2));
 }
+
+/// One version of a person's record: what HR says at moment `at` (0..6), varied by kind.
+fn version(number: &str, at: i64) -> HrEvent {
+    use crate::hr::{AssignmentStatus, IsoDate};
+    let mut person = nurse(number);
+    let a = &mut person.assignments[0];
+    let kind = match at % 6 {
+        0 => EventKind::Joiner,
+        1 => {
+            a.job_role = Some("Administrator".into());
+            EventKind::Mover
+        }
+        2 => {
+            a.status = AssignmentStatus::MaternityAndAdoption;
+            EventKind::Absence
+        }
+        3 => EventKind::Return,
+        4 => {
+            // A correction of the name, as HR fixes a typo.
+            person.family_name = NonBlank::parse("Okafor-Hughes").unwrap();
+            EventKind::Correction
+        }
+        _ => {
+            a.status = AssignmentStatus::TerminateAssignment;
+            a.end_date = Some(IsoDate("2026-10-31".parse().unwrap()));
+            EventKind::Leaver
+        }
+    };
+    HrEvent {
+        schema: SchemaTag,
+        event_id: NonBlank::parse(&format!("{number}-{at}")).unwrap(),
+        source: Source::Esr,
+        kind,
+        occurred_at: Rfc3339(Timestamp::from_second(1_790_000_000 + at).unwrap()),
+        sequence: None,
+        person,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(60))]
+
+    /// For random sequences of events for several people — duplicates, any order, late
+    /// arrivals, corrections, leavers, absences — what each person should have is what
+    /// their newest record says, as if only that one had arrived.
+    #[test]
+    fn the_desired_state_is_the_newest_records_whatever_the_order(
+        order in proptest::collection::vec((0usize..3, 0i64..6), 1..40)
+    ) {
+        let model = crate::testkit::model();
+        let today: jiff::civil::Date = "2026-11-23".parse().unwrap();
+        let numbers = ["20000001", "20000002", "20000003"];
+        let mut s = SqliteStore::in_memory().unwrap();
+        for &(who, at) in &order {
+            record(&mut s, &version(numbers[who], at));
+        }
+        for (who, number) in numbers.iter().enumerate() {
+            let newest = order.iter().filter(|(w, _)| *w == who).map(|(_, at)| *at).max();
+            let held = s.person(number).unwrap();
+            match newest {
+                None => prop_assert!(held.is_none()),
+                Some(at) => {
+                    let held = held.unwrap().event.person;
+                    prop_assert_eq!(
+                        crate::desired::desired_state(&held, &model, today),
+                        crate::desired::desired_state(&version(number, at).person, &model, today)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Linking starters never links one starter to two people, nor two starters to one
+    /// person, whatever names, days and posts come.
+    #[test]
+    fn a_starter_is_linked_to_one_person_at_most(
+        starters in proptest::collection::vec((0usize..3, 0usize..2), 0..6),
+        esr in proptest::collection::vec((0usize..3, 0usize..2), 0..6),
+    ) {
+        use crate::hr::{AssignmentStatus, EventKind as K};
+        let names = ["Okafor", "Jones", "Lee"];
+        let days = ["2027-01-04", "2027-02-01"];
+        let mut s = SqliteStore::in_memory().unwrap();
+        let person = |number: &str, n: usize, d: usize| {
+            let mut a = crate::testkit::assignment(&format!("{number}-1"), AssignmentStatus::ActiveAssignment, "", "Staff Nurse", "Ward 7", days[d], None);
+            a.position_number = None;
+            crate::testkit::named(number, "Sam", names[n], vec![a])
+        };
+        for (i, &(n, d)) in starters.iter().enumerate() {
+            let mut e = version("20000001", 0);
+            e.event_id = NonBlank::parse(&format!("t{i}")).unwrap();
+            e.kind = K::Joiner;
+            e.source = Source::Trac;
+            e.person = person(&format!("TRAC-C{i}"), n, d);
+            record(&mut s, &e);
+        }
+        let people: Vec<crate::hr::Person> = esr
+            .iter()
+            .enumerate()
+            .map(|(i, &(n, d))| person(&format!("3000000{i}"), n, d))
+            .collect();
+        let refs: Vec<&crate::hr::Person> = people.iter().collect();
+        let linked = crate::engine::ingest::link_starters(&mut s, &refs, "test").unwrap();
+        let starters_linked: std::collections::BTreeSet<&String> = linked.iter().map(|(p, _)| p).collect();
+        let people_linked: std::collections::BTreeSet<&String> = linked.iter().map(|(_, n)| n).collect();
+        prop_assert_eq!(starters_linked.len(), linked.len(), "a starter linked twice: {:?}", linked);
+        prop_assert_eq!(people_linked.len(), linked.len(), "a person linked twice: {:?}", linked);
+        prop_assert_eq!(s.starter_links().unwrap().len(), linked.len());
+        // Whenever some starter and some ESR person are the same, something is linked
+        // or flagged: the property is not vacuous.
+        if starters.iter().any(|x| esr.contains(x)) {
+            let flagged = s.audit(&AuditFilter::default()).unwrap().iter().any(|e| e.draft.action == "hr.review");
+            prop_assert!(!linked.is_empty() || flagged);
+        }
+    }
+}
