@@ -1190,6 +1190,21 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
         notify: sender.mails().then_some(&sender),
     };
     let runtime = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
+    if !a.dry_run {
+        let expired = crate::engine::starters::expire(
+            store.as_mut(),
+            &model,
+            today,
+            config.feeds.trac_unconfirmed_days,
+            &actor,
+        )?;
+        if expired > 0 {
+            println!(
+                "starters: {expired} TRAC starter(s) not on ESR {} days after their start date, taken as not starting",
+                config.feeds.trac_unconfirmed_days
+            );
+        }
+    }
     let reports = runtime.block_on(reconcile::reconcile(&run, store.as_mut(), &mut targets))?;
     let mut attention = false;
     for r in &reports {
@@ -1292,6 +1307,24 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
             today,
             config.notify.sponsor_notice_days,
         )?;
+        let not_starting = crate::engine::starters::to_tell(store.as_ref(), &people, today)?;
+        let managers = runtime.block_on(crate::engine::starters::tell(
+            store.as_mut(),
+            sender.mails().then_some(&sender),
+            &not_starting,
+            Timestamp::now(),
+            &actor,
+        ))?;
+        if managers.recorded > 0 {
+            println!(
+                "starters: {} hiring manager notice(s) of a starter not starting sent and recorded",
+                managers.recorded
+            );
+        }
+        for f in &managers.failed {
+            attention = true;
+            eprintln!("error: {f}; sent again next run");
+        }
         let told = runtime.block_on(crate::engine::sponsorship::warn(
             store.as_mut(),
             sender.mails().then_some(&sender),

@@ -189,6 +189,16 @@ async fn scheduled_reconcile(
     let sender = crate::engine::work::Sender::new(config)
         .map_err(|e| tracing::error!("inactivity notices cannot be sent: {e}"))
         .ok();
+    // Starters TRAC announced and ESR never listed are taken as not starting first.
+    if let Err(e) = crate::engine::starters::expire(
+        store,
+        model,
+        crate::clock::today(now),
+        config.feeds.trac_unconfirmed_days,
+        ACTOR,
+    ) {
+        tracing::error!("starters not on ESR: {e}");
+    }
     let run = reconcile::Run {
         model,
         today: crate::clock::today(now),
@@ -249,6 +259,22 @@ async fn scheduled_reconcile(
             return;
         }
     };
+    match crate::engine::starters::to_tell(store, &people, crate::clock::today(now)) {
+        Ok(list) => {
+            if let Err(e) = crate::engine::starters::tell(
+                store,
+                sender.as_ref().filter(|s| s.mails()),
+                &list,
+                now,
+                ACTOR,
+            )
+            .await
+            {
+                tracing::error!("starter notices: {e}");
+            }
+        }
+        Err(e) => tracing::error!("starter notices: {e}"),
+    }
     match crate::engine::sponsorship::warn(
         store,
         sender.as_ref().filter(|s| s.mails()),

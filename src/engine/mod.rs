@@ -19,5 +19,6 @@ pub mod inactivity;
 pub mod ingest;
 pub mod reconcile;
 pub mod sponsorship;
+pub mod starters;
 pub mod targets;
 pub mod work;

@@ -172,6 +172,9 @@ pub struct Limits {
     pub encoding: Encoding,
     /// The longest a sponsored identity (staff not on ESR) may last, start to end, in days.
     pub sponsored_max_days: u32,
+    /// Days after a TRAC starter's start date with no ESR record before they are taken
+    /// as not starting: their prepared access goes and the hiring manager is told.
+    pub trac_unconfirmed_days: u32,
 }
 
 /// How the bytes of a feed are read as text.
@@ -230,6 +233,7 @@ impl Default for Limits {
             trac: BTreeMap::new(),
             encoding: Encoding::Auto,
             sponsored_max_days: 365,
+            trac_unconfirmed_days: 14,
         }
     }
 }
@@ -238,6 +242,12 @@ impl Limits {
     /// Every setting out of its sane range, named.
     pub fn check(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if !(1..=365).contains(&self.trac_unconfirmed_days) {
+            out.push(format!(
+                "[feeds] trac_unconfirmed_days is {}: use 1 to 365",
+                self.trac_unconfirmed_days
+            ));
+        }
         if !(1..=3650).contains(&self.sponsored_max_days) {
             out.push(format!(
                 "[feeds] sponsored_max_days is {}: use 1 to 3650",

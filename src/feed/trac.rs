@@ -43,6 +43,7 @@ pub const COLUMNS: &[&str] = &[
     "Start Date",
     "Hiring Manager Employee Number",
     "Position Number",
+    "Status",
 ];
 
 pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Starters, FeedError> {
@@ -59,6 +60,8 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Starters, FeedEr
     let location = table.column("Location")?;
     let manager = table.column("Hiring Manager Employee Number")?;
     let position = table.column("Position Number")?;
+    // "Withdrawn": the offer was withdrawn, the starter will not start.
+    let status = table.column("Status")?;
     let mut out = Starters {
         errors: RowErrors::new(limits),
         ..Starters::default()
@@ -101,7 +104,15 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Starters, FeedEr
                 assignments: vec![Assignment {
                     assignment_number: non_blank(&format!("TRAC-{candidate}-1"))?,
                     primary: true,
-                    status: AssignmentStatus::ActiveAssignment,
+                    status: if r
+                        .get(status)
+                        .is_some_and(|s| s.eq_ignore_ascii_case("withdrawn"))
+                    {
+                        // Ended with no end date: ended already, a leaver before starting.
+                        AssignmentStatus::TerminateAssignment
+                    } else {
+                        AssignmentStatus::ActiveAssignment
+                    },
                     position_number: r.get(position).map(str::to_string),
                     position_title: r.get(post).map(str::to_string),
                     staff_group: r.get(staff_group).map(str::to_string),

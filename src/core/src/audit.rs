@@ -45,6 +45,9 @@ pub enum Action {
     SponsorshipNotice,
     /// A TRAC starter's provisional record was linked to their ESR record.
     HrLinked,
+    /// A TRAC starter will not start (withdrawn, or never listed by ESR): their prepared
+    /// access goes and the hiring manager is told.
+    StarterWithdrawn,
     /// Changes the daemon would apply took too much access away in one window: stored as
     /// a held plan, waiting for a person.
     PlanHeld,
@@ -56,7 +59,7 @@ pub enum Action {
 
 impl Action {
     /// Every kind of action as the README lists it (`change.<action>` for all changes).
-    pub const KINDS: [&'static str; 15] = [
+    pub const KINDS: [&'static str; 16] = [
         "hr.record",
         "hr.review",
         "hr.rejected",
@@ -69,6 +72,7 @@ impl Action {
         "inactivity.approved",
         "sponsorship.notice",
         "hr.linked",
+        "starter.withdrawn",
         "plan.held",
         "plan.approved",
         "plan.rejected",
@@ -90,6 +94,7 @@ impl std::fmt::Display for Action {
             Action::InactivityApproved => f.write_str("inactivity.approved"),
             Action::SponsorshipNotice => f.write_str("sponsorship.notice"),
             Action::HrLinked => f.write_str("hr.linked"),
+            Action::StarterWithdrawn => f.write_str("starter.withdrawn"),
             Action::PlanHeld => f.write_str("plan.held"),
             Action::PlanApproved => f.write_str("plan.approved"),
             Action::PlanRejected => f.write_str("plan.rejected"),
@@ -668,6 +673,7 @@ mod tests {
             Action::InactivityApproved,
             Action::SponsorshipNotice,
             Action::HrLinked,
+            Action::StarterWithdrawn,
             Action::PlanHeld,
             Action::PlanApproved,
             Action::PlanRejected,

@@ -254,6 +254,11 @@ impl Assignment {
         {
             return Lifecycle::Ended;
         }
+        // Terminated with no end date has ended already, even before its start: an offer
+        // withdrawn, a post cancelled before the first day.
+        if self.end_date.is_none() && matches!(self.status.standing(), Standing::Terminated) {
+            return Lifecycle::Ended;
+        }
         if today < self.start_date.0 {
             return Lifecycle::Future;
         }

@@ -395,3 +395,25 @@ fn ties_and_content_digests() {
     assert!(a.ties(&c));
     assert_ne!(a.content_digest(), c.content_digest(), "other content");
 }
+
+#[test]
+fn a_post_terminated_before_its_start_has_ended() {
+    let mut p = crate::testkit::nurse("20000001");
+    p.assignments[0].start_date = IsoDate("2027-01-04".parse().unwrap());
+    assert_eq!(
+        p.lifecycle("2026-12-30".parse().unwrap()),
+        Lifecycle::Future
+    );
+    p.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    assert_eq!(
+        p.lifecycle("2026-12-30".parse().unwrap()),
+        Lifecycle::Ended,
+        "withdrawn before the first day"
+    );
+    // With an end date, a terminated post runs to it.
+    p.assignments[0].end_date = Some(IsoDate("2027-03-31".parse().unwrap()));
+    assert_eq!(
+        p.lifecycle("2026-12-30".parse().unwrap()),
+        Lifecycle::Future
+    );
+}
