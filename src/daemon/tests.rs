@@ -10,6 +10,7 @@ fn event_json(number: &str) -> Vec<u8> {
         kind: EventKind::Joiner,
         occurred_at: Rfc3339(jiff::Timestamp::UNIX_EPOCH),
         sequence: Some(1),
+        replaces: None,
         person: testkit::nurse(number),
     };
     serde_json::to_vec(&event).unwrap()

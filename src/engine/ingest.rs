@@ -32,6 +32,7 @@ pub fn file_event(
         kind,
         occurred_at: Rfc3339(extracted_at),
         sequence: None,
+        replaces: None,
         person,
     };
     let digest = event.content_digest();
@@ -122,10 +123,76 @@ pub fn record(
     actor: &str,
 ) -> Result<Outcome, StoreError> {
     let now = Timestamp::now();
-    store.record_event(event, &mut |_, new| {
+    let outcome = store.record_event(event, &mut |_, new| {
         let changes = plan::plan_person(model, new, accounts, today);
         event_drafts(event, &changes, now, actor, today, new)
-    })
+    })?;
+    if matches!(outcome, Outcome::Applied { .. }) {
+        link_corrections(store, &[event], actor)?;
+    }
+    Ok(outcome)
+}
+
+/// A correction that moves a person to another employee number (`replaces`) re-links the
+/// old number to the new: the old record is retired and its accounts are re-anchored by
+/// the next plan. An old number already linked to someone else is a conflict for a
+/// person to sort out (`hr.review`), never a guess.
+pub fn link_corrections(
+    store: &mut dyn Store,
+    events: &[&HrEvent],
+    actor: &str,
+) -> Result<(), StoreError> {
+    let now = Timestamp::now();
+    for e in events {
+        let Some(old) = e.replaces.as_ref().map(|o| o.to_string()) else {
+            continue;
+        };
+        let new = e.person.employee_number.to_string();
+        if old == new {
+            continue;
+        }
+        let links = store.starter_links()?;
+        let draft = |action: crate::audit::Action, reason: String| crate::audit::Draft {
+            at: now,
+            actor: actor.to_string(),
+            employee_number: Some(new.clone()),
+            system: None,
+            account: None,
+            action: action.to_string(),
+            outcome: crate::audit::Outcome::Recorded.to_string(),
+            rule: Some("correction".into()),
+            event_id: Some(e.event_id.to_string()),
+            reason,
+        };
+        match links.get(&old) {
+            Some(linked) if *linked == new => Ok(()),
+            Some(other) => store.append_audit(vec![draft(
+                crate::audit::Action::HrReview,
+                format!(
+                    "correction says {new} replaces {old}, but {old} is already linked to {other}: not re-linked, as an account is never linked to two people; check with HR"
+                ),
+            )])
+            .map(|_| ()),
+            None if links.contains_key(&new) => store.append_audit(vec![draft(
+                crate::audit::Action::HrReview,
+                format!(
+                    "correction says {new} replaces {old}, but {new} was itself replaced: not re-linked; check with HR"
+                ),
+            )])
+            .map(|_| ()),
+            None => store.link_starter(
+                &old,
+                &new,
+                draft(
+                    crate::audit::Action::HrLinked,
+                    format!(
+                        "correction: employee number {old} is now {new}; their accounts are re-linked"
+                    ),
+                ),
+            ),
+        }?;
+    }
+    Ok(())
 }
 
 /// Records `events` in order, in one transaction, each with the changes it plans against
@@ -145,14 +212,22 @@ pub fn record_batch(
         }
     }
     let now = Timestamp::now();
-    store.record_events(events, &mut |event, _, new| {
+    let outcomes = store.record_events(events, &mut |event, _, new| {
         let mine: Vec<&Account> = accounts
             .get(new.employee_number.as_str())
             .map(|v| v.iter().collect())
             .unwrap_or_default();
         let changes = plan::plan_person(model, new, &mine, today);
         event_drafts(event, &changes, now, actor, today, new)
-    })
+    })?;
+    let applied: Vec<&HrEvent> = events
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| matches!(o, Outcome::Applied { .. }))
+        .map(|(e, _)| *e)
+        .collect();
+    link_corrections(store, &applied, actor)?;
+    Ok(outcomes)
 }
 
 /// A short label for logs, metrics and summaries.

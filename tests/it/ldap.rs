@@ -1315,3 +1315,81 @@ async fn a_rehire_after_retention_gets_a_new_account_and_the_reason() {
         && e.draft.reason.contains("after the retention period")));
     assert!(account_of(&c, &p).await.enabled);
 }
+
+/// HR corrects a person's employee number (a `correction` event that `replaces` the old
+/// one): their account is re-anchored to the new number on the directory — not taken
+/// for a leaver's and a joiner's — and a second correction claiming the same old number
+/// for someone else is flagged, never followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_employee_number_correction_relinks_the_account() {
+    use turnstile::engine::ingest;
+    use turnstile::hr::{EmployeeNumber, EventKind, Source};
+    use turnstile::store::{AuditFilter, Store};
+    let dir = Dir::openldap();
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin", "GG-Clinical"])
+        .await;
+    let model = dir.model();
+    let c = Arc::new(LdapConnector::new(dir.config("dir"), true));
+    let mut store = SqliteStore::in_memory().unwrap();
+    let today: jiff::civil::Date = "2026-11-23".parse().unwrap();
+    let old = person(
+        12,
+        "Nia",
+        &format!("Fix{}", run_id()),
+        "Staff Nurse",
+        "2020-01-06",
+        None,
+    );
+    let at = |s: i64| jiff::Timestamp::from_second(1_790_000_000 + s).unwrap();
+    let e = ingest::file_event(Source::Esr, old.clone(), at(1), EventKind::Joiner).unwrap();
+    ingest::record(&mut store, &model, &e, &[], today, "test").unwrap();
+    reconcile_all(&c, &model, &mut store, "2026-11-23", false).await;
+    let before = account_of(&c, &old).await;
+
+    let mut fixed = old.clone();
+    fixed.employee_number =
+        EmployeeNumber::parse(&format!("{}-fixed", old.employee_number)).unwrap();
+    let mut e =
+        ingest::file_event(Source::Esr, fixed.clone(), at(2), EventKind::Correction).unwrap();
+    e.replaces = Some(old.employee_number.clone());
+    ingest::record(&mut store, &model, &e, &[], today, "test").unwrap();
+    let planned = reconcile_all(&c, &model, &mut store, "2026-11-23", false).await;
+    assert_eq!(
+        names(&planned),
+        vec![format!("update {}", turnstile::plan::ANCHOR)],
+        "{planned:?}"
+    );
+    let after = account_of(&c, &fixed).await;
+    assert_eq!(after.id, before.id);
+    assert!(after.enabled, "not taken for a leaver");
+    assert!(
+        reconcile_all(&c, &model, &mut store, "2026-11-23", true)
+            .await
+            .is_empty()
+    );
+
+    // Someone else claiming the old number too: flagged, not followed.
+    let mut other = fixed.clone();
+    other.employee_number =
+        EmployeeNumber::parse(&format!("{}-other", old.employee_number)).unwrap();
+    let mut e =
+        ingest::file_event(Source::Esr, other.clone(), at(3), EventKind::Correction).unwrap();
+    e.replaces = Some(old.employee_number.clone());
+    ingest::record(&mut store, &model, &e, &[], today, "test").unwrap();
+    assert_eq!(
+        store.starter_links().unwrap()[old.employee_number.as_str()],
+        fixed.employee_number.as_str()
+    );
+    let flagged = store
+        .audit(&AuditFilter {
+            employee_number: Some(other.employee_number.to_string()),
+            since: None,
+        })
+        .unwrap();
+    assert!(
+        flagged
+            .iter()
+            .any(|e| e.draft.action == "hr.review" && e.draft.reason.contains("already linked")),
+        "{flagged:?}"
+    );
+}

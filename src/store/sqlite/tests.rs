@@ -13,6 +13,7 @@ fn event(id: &str, at_second: i64, ward: &str) -> HrEvent {
         kind: EventKind::Mover,
         occurred_at: Rfc3339(Timestamp::from_second(1_790_000_000 + at_second).unwrap()),
         sequence: None,
+        replaces: None,
         person,
     }
 }
@@ -635,6 +636,7 @@ fn version(number: &str, at: i64) -> HrEvent {
         kind,
         occurred_at: Rfc3339(Timestamp::from_second(1_790_000_000 + at).unwrap()),
         sequence: None,
+        replaces: None,
         person,
     }
 }

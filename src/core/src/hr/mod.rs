@@ -403,6 +403,10 @@ pub struct HrEvent {
     pub occurred_at: Rfc3339,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u64>,
+    /// For a correction of the employee number itself: the number this record replaces.
+    /// The person's accounts, anchored on the old number, are re-linked to the new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<EmployeeNumber>,
     pub person: Person,
 }
 

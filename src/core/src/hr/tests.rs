@@ -142,6 +142,7 @@ fn event(id: &str, source: Source, at: &str, sequence: Option<u64>) -> HrEvent {
         kind: EventKind::Correction,
         occurred_at: Rfc3339::parse(at).unwrap(),
         sequence,
+        replaces: None,
         person: nurse("20000001"),
     }
 }
@@ -361,6 +362,7 @@ fn event_of(p: Person, second: i64, sequence: Option<u64>) -> HrEvent {
         kind: EventKind::Mover,
         occurred_at: Rfc3339(jiff::Timestamp::from_second(1_790_000_000 + second).unwrap()),
         sequence,
+        replaces: None,
         person: p,
     }
 }
