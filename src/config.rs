@@ -49,6 +49,12 @@ pub struct NotifyConfig {
     pub fallback: Option<String>,
     /// Days before a sponsored identity's end that the sponsor is told.
     pub sponsor_notice_days: u32,
+    /// A folder of the trust's own wording for the emails to people: `inactivity.txt`
+    /// (line managers), `sponsorship.txt` (sponsors), `starter.txt` (hiring managers).
+    /// Each starts `Subject: …`, then a blank line, then the body; `{count}` is the number
+    /// of people or accounts, `{list}` the lines Turnstile fills in. A file left out keeps
+    /// Turnstile's wording.
+    pub templates: Option<PathBuf>,
 }
 
 impl Default for NotifyConfig {
@@ -56,6 +62,7 @@ impl Default for NotifyConfig {
         NotifyConfig {
             fallback: None,
             sponsor_notice_days: 14,
+            templates: None,
         }
     }
 }
@@ -767,6 +774,9 @@ impl Config {
         out.extend(self.guard.check());
         out.extend(self.work_items.check(&self.smtp));
         out.extend(self.smtp.check());
+        if let Err(e) = crate::engine::work::templates(self.notify.templates.as_deref()) {
+            out.push(e);
+        }
         if let Some(f) = &self.notify.fallback
             && f.parse::<lettre::Address>().is_err()
         {

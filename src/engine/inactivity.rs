@@ -143,6 +143,24 @@ pub fn review(
 }
 
 /// The manager's digest: every account of their staff in this run, how to keep each.
+/// The digest's lines, one per account.
+pub fn lines(notices: &[&Notice]) -> String {
+    notices
+        .iter()
+        .map(|n| {
+            format!(
+                "{} (ESR {}): {} account {}, not used for {} days; disabled from {} unless it is used before then\n",
+                n.staff,
+                n.employee_number,
+                n.system_name,
+                n.account,
+                n.idle_days,
+                crate::connectors::export_file::uk_date(n.disable_from)
+            )
+        })
+        .collect()
+}
+
 pub fn digest(notices: &[&Notice]) -> super::work::Mail {
     let date = |d: Date| crate::connectors::export_file::uk_date(d);
     let mut body = String::from(
@@ -211,10 +229,8 @@ pub async fn notify(
                 continue;
             }
         };
-        if let Err(e) = sender
-            .mail(std::slice::from_ref(&address), &digest(&group))
-            .await
-        {
+        let mail = sender.shape("inactivity", digest(&group), group.len(), &lines(&group));
+        if let Err(e) = sender.mail(std::slice::from_ref(&address), &mail).await {
             out.failed
                 .push(format!("inactivity notice to {address}: {e}"));
             continue;

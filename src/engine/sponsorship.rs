@@ -135,10 +135,19 @@ pub async fn warn(
             ));
             continue;
         };
-        if let Err(e) = sender
-            .mail(std::slice::from_ref(&address), &digest(&group))
-            .await
-        {
+        let list: String = group
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} ({}): access ends at the end of {}\n",
+                    e.name,
+                    e.employee_number,
+                    crate::connectors::export_file::uk_date(e.end)
+                )
+            })
+            .collect();
+        let mail = sender.shape("sponsorship", digest(&group), group.len(), &list);
+        if let Err(e) = sender.mail(std::slice::from_ref(&address), &mail).await {
             out.failed
                 .push(format!("sponsorship notice to {address}: {e}"));
             continue;

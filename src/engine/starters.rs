@@ -167,10 +167,12 @@ pub async fn tell(
             ));
             continue;
         };
-        if let Err(e) = sender
-            .mail(std::slice::from_ref(&address), &digest(&group))
-            .await
-        {
+        let list: String = group
+            .iter()
+            .map(|s| format!("{} ({})\n", s.name, s.provisional))
+            .collect();
+        let mail = sender.shape("starter", digest(&group), group.len(), &list);
+        if let Err(e) = sender.mail(std::slice::from_ref(&address), &mail).await {
             out.failed.push(format!("starter notice to {address}: {e}"));
             continue;
         }

@@ -201,6 +201,8 @@ pub struct Delivered {
 pub struct Sender {
     config: WorkItemsConfig,
     fallback: Option<String>,
+    /// The trust's own wording, by kind (`inactivity`, `sponsorship`, `starter`).
+    templates: BTreeMap<String, String>,
     http: reqwest::Client,
     smtp: Option<(
         lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
@@ -225,6 +227,7 @@ impl Sender {
         Ok(Sender {
             config: config.work_items.clone(),
             fallback: config.notify.fallback.clone(),
+            templates: templates(config.notify.templates.as_deref())?,
             http,
             smtp,
         })
@@ -357,6 +360,15 @@ impl Sender {
         }
     }
 
+    /// `default`, or the trust's template of this `kind` filled in with `count` and the
+    /// `list` lines.
+    pub fn shape(&self, kind: &str, default: Mail, count: usize, list: &str) -> Mail {
+        match self.templates.get(kind) {
+            None => default,
+            Some(t) => fill(t, count, list),
+        }
+    }
+
     /// `[notify] fallback`.
     pub fn fallback(&self) -> Option<&str> {
         self.fallback.as_deref()
@@ -391,6 +403,45 @@ impl Sender {
             .await
             .map(|_| ())
             .map_err(|e| format!("the mail relay refused or could not be reached: {e}"))
+    }
+}
+
+/// The kinds of email a trust may word itself.
+pub const TEMPLATES: [&str; 3] = ["inactivity", "sponsorship", "starter"];
+
+/// Reads `[notify] templates`: each file there must start `Subject:` and use `{list}`.
+pub fn templates(dir: Option<&std::path::Path>) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    let Some(dir) = dir else {
+        return Ok(out);
+    };
+    for kind in TEMPLATES {
+        let path = dir.join(format!("{kind}.txt"));
+        if !path.exists() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("[notify] templates: {}: {e}", path.display()))?;
+        if !text.starts_with("Subject:") || !text.contains("{list}") {
+            return Err(format!(
+                "[notify] templates: {} must start with a `Subject:` line and put `{{list}}` in the body",
+                path.display()
+            ));
+        }
+        out.insert(kind.to_string(), text);
+    }
+    Ok(out)
+}
+
+/// A template filled in: the subject from its first line, the body after the blank line.
+pub fn fill(template: &str, count: usize, list: &str) -> Mail {
+    let text = template
+        .replace("{count}", &count.to_string())
+        .replace("{list}", list.trim_end_matches('\n'));
+    let (first, rest) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    Mail {
+        subject: first.trim_start_matches("Subject:").trim().to_string(),
+        body: format!("{}\n", rest.trim_start_matches(['\r', '\n']).trim_end()),
     }
 }
 

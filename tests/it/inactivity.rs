@@ -236,3 +236,58 @@ fn setup_relay(p: &Path, port: &str) {
         .join("\n");
     std::fs::write(p.join("turnstile.toml"), fixed).unwrap();
 }
+
+/// The trust's own wording: a template in `[notify] templates` is used for the line
+/// manager's digest, with Turnstile's lines in it; a template without `{list}` is refused.
+#[test]
+fn a_trust_words_the_notice_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let tag = format!("{}c", std::process::id());
+    setup(p, &tag, &env("SMTP_PORT"));
+    std::fs::create_dir_all(p.join("templates")).unwrap();
+    std::fs::write(
+        p.join("templates/inactivity.txt"),
+        "Subject: Action needed: {count} unused account(s) in your team\n\nDear manager,\n\n{list}\n\nPlease reply to the Digital Service Desk on 01234 567890.\n",
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(p.join("turnstile.toml")).unwrap();
+    std::fs::write(
+        p.join("turnstile.toml"),
+        config.replace("[notify]\n", "[notify]\ntemplates = \"templates\"\n"),
+    )
+    .unwrap();
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let m = mail_to(&format!("mgr-{tag}@example.nhs.uk"));
+    assert_eq!(m.len(), 1);
+    assert!(
+        m[0].contains("Subject: Action needed: 1 unused account(s) in your team"),
+        "{}",
+        m[0]
+    );
+    assert!(m[0].contains("Dear manager,"), "{}", m[0]);
+    assert!(
+        m[0].contains(
+            "Amara Okafor (ESR 44000001): Active Directory account aokafor, not used for 95 days"
+        ),
+        "{}",
+        m[0]
+    );
+    assert!(m[0].contains("Digital Service Desk"), "{}", m[0]);
+    // A template that would drop the accounts is refused, naming the file.
+    std::fs::write(
+        p.join("templates/inactivity.txt"),
+        "Subject: Hello\n\nNothing here.\n",
+    )
+    .unwrap();
+    let o = turnstile(&["reconcile", "--today", "2026-11-24"], p);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "inactivity.txt must start with a `Subject:` line and put `{list}` in the body"
+        ),
+        "{}",
+        text(&o)
+    );
+}
