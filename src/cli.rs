@@ -1296,42 +1296,21 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
         }
     }
     if !a.dry_run {
-        let people: Vec<crate::hr::Person> = store
-            .persons()?
-            .into_iter()
-            .map(|p| p.event.person)
-            .collect();
-        let endings = crate::engine::sponsorship::ending(
-            store.as_ref(),
-            &people,
-            today,
-            config.notify.sponsor_notice_days,
-        )?;
-        let not_starting = crate::engine::starters::to_tell(store.as_ref(), &people, today)?;
-        let managers = runtime.block_on(crate::engine::starters::tell(
+        let after = runtime.block_on(crate::engine::notices::after_reconcile(
             store.as_mut(),
             sender.mails().then_some(&sender),
-            &not_starting,
+            today,
+            config.notify.sponsor_notice_days,
             Timestamp::now(),
             &actor,
         ))?;
+        let (managers, told) = (&after.starters, &after.sponsors);
         if managers.recorded > 0 {
             println!(
                 "starters: {} hiring manager notice(s) of a starter not starting sent and recorded",
                 managers.recorded
             );
         }
-        for f in &managers.failed {
-            attention = true;
-            eprintln!("error: {f}; sent again next run");
-        }
-        let told = runtime.block_on(crate::engine::sponsorship::warn(
-            store.as_mut(),
-            sender.mails().then_some(&sender),
-            &endings,
-            Timestamp::now(),
-            &actor,
-        ))?;
         if told.recorded > 0 {
             println!(
                 "sponsorship: {} sponsor notice(s) of an ending sent and recorded",
@@ -1344,7 +1323,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
                 told.no_relay, config.notify.sponsor_notice_days
             );
         }
-        for f in &told.failed {
+        for f in managers.failed.iter().chain(&told.failed) {
             attention = true;
             eprintln!("error: {f}; sent again next run");
         }

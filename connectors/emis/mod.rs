@@ -4,8 +4,7 @@
 //! the practice or trust's EMIS administrator. A user is deactivated (contract ended),
 //! never deleted: every clinical entry records the user-in-role who made it.
 
-use super::export_file::{Manual, ManualConfig, Wording, never_deleted, uk_date, who};
-use crate::feed::export::ExportColumns;
+use super::export_file::{Wording, never_deleted, uk_date, who};
 use crate::hr::Person;
 use crate::plan::{Action, Change};
 
@@ -19,14 +18,7 @@ fn build(
     settings: toml::Table,
     ctx: &super::BuildContext<'_>,
 ) -> Result<Box<dyn super::Connector>, String> {
-    let c: ManualConfig = super::settings(ctx.system, settings)?;
-    super::export_file::refuse_delete(ctx, "EMIS Web")?;
-    Ok(Box::new(Manual::new(
-        ctx,
-        c,
-        ExportColumns::default(),
-        Box::new(Emis),
-    )))
+    super::export_file::build_clinical(settings, ctx, Box::new(Emis))
 }
 
 pub struct Emis;

@@ -127,27 +127,33 @@ fn build(
     ctx: &super::BuildContext<'_>,
 ) -> Result<Box<dyn Connector>, String> {
     let c: ManualConfig = super::settings(ctx.system, settings)?;
-    Ok(Box::new(Manual::new(
-        ctx,
-        c,
-        ExportColumns::default(),
-        Box::new(Generic),
-    )))
+    Ok(Box::new(Manual::new(ctx, c, Box::new(Generic))))
+}
+
+/// A system that holds clinical history, read from its export and worded by `wording`
+/// (EMIS Web, SystmOne): a role model that would delete its accounts is refused.
+pub fn build_clinical(
+    settings: toml::Table,
+    ctx: &super::BuildContext<'_>,
+    wording: Box<dyn Wording>,
+) -> Result<Box<dyn Connector>, String> {
+    let c: ManualConfig = super::settings(ctx.system, settings)?;
+    refuse_delete(ctx, wording.product())?;
+    Ok(Box::new(Manual::new(ctx, c, wording)))
 }
 
 impl Manual {
-    /// The connector for `ctx.system` from its section, with `defaults` for the columns it
-    /// does not rename.
+    /// The connector for `ctx.system` from its section (the CONTRACT §3 columns unless it
+    /// renames them).
     pub fn new(
         ctx: &super::BuildContext<'_>,
         c: ManualConfig,
-        defaults: ExportColumns,
         wording: Box<dyn Wording>,
     ) -> Manual {
         Manual {
             system: ctx.system.to_string(),
             path: c.path,
-            columns: c.columns.unwrap_or(defaults),
+            columns: c.columns.unwrap_or_default(),
             limits: ctx.limits.clone(),
             wording,
         }

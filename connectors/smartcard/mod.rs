@@ -107,7 +107,6 @@ fn build(
             path: c.path,
             columns: c.columns,
         },
-        ExportColumns::default(),
         Box::new(super::export_file::Generic),
     );
     Ok(Box::new(Smartcard {

@@ -3,8 +3,7 @@
 //! staff export (columns mapped in config) and raises each change as a work item for the
 //! SystmOne administrator. A leaver's employment profile is end-dated, never deleted.
 
-use super::export_file::{Manual, ManualConfig, Wording, never_deleted, uk_date, who};
-use crate::feed::export::ExportColumns;
+use super::export_file::{Wording, never_deleted, uk_date, who};
 use crate::hr::Person;
 use crate::plan::{Action, Change};
 
@@ -18,14 +17,7 @@ fn build(
     settings: toml::Table,
     ctx: &super::BuildContext<'_>,
 ) -> Result<Box<dyn super::Connector>, String> {
-    let c: ManualConfig = super::settings(ctx.system, settings)?;
-    super::export_file::refuse_delete(ctx, "SystmOne")?;
-    Ok(Box::new(Manual::new(
-        ctx,
-        c,
-        ExportColumns::default(),
-        Box::new(SystmOne),
-    )))
+    super::export_file::build_clinical(settings, ctx, Box::new(SystmOne))
 }
 
 pub struct SystmOne;

@@ -239,57 +239,23 @@ async fn scheduled_reconcile(
         }
         Err(e) => tracing::error!("scheduled reconciliation: {e}"),
     }
-    // Sponsors told of their people's ends, with the same relay.
-    let people: Vec<crate::hr::Person> = match store.persons() {
-        Ok(p) => p.into_iter().map(|p| p.event.person).collect(),
-        Err(e) => {
-            tracing::error!("sponsorship notices: {e}");
-            return;
-        }
-    };
-    let endings = match crate::engine::sponsorship::ending(
-        store,
-        &people,
-        crate::clock::today(now),
-        config.notify.sponsor_notice_days,
-    ) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!("sponsorship notices: {e}");
-            return;
-        }
-    };
-    match crate::engine::starters::to_tell(store, &people, crate::clock::today(now)) {
-        Ok(list) => {
-            if let Err(e) = crate::engine::starters::tell(
-                store,
-                sender.as_ref().filter(|s| s.mails()),
-                &list,
-                now,
-                ACTOR,
-            )
-            .await
-            {
-                tracing::error!("starter notices: {e}");
-            }
-        }
-        Err(e) => tracing::error!("starter notices: {e}"),
-    }
-    match crate::engine::sponsorship::warn(
+    // Hiring managers and sponsors told, with the same relay, as `reconcile` does it.
+    match crate::engine::notices::after_reconcile(
         store,
         sender.as_ref().filter(|s| s.mails()),
-        &endings,
+        crate::clock::today(now),
+        config.notify.sponsor_notice_days,
         now,
         ACTOR,
     )
     .await
     {
-        Ok(sent) => {
-            for f in sent.failed {
+        Ok(after) => {
+            for f in after.starters.failed.iter().chain(&after.sponsors.failed) {
                 tracing::warn!("{f}; sent again next time");
             }
         }
-        Err(e) => tracing::error!("sponsorship notices: {e}"),
+        Err(e) => tracing::error!("starter and sponsorship notices: {e}"),
     }
 }
 

@@ -106,12 +106,7 @@ pub fn review(
                 idle_days,
                 disable_from,
             } => {
-                let to = person
-                    .line_manager
-                    .as_ref()
-                    .and_then(|m| by_number.get(m.as_str()))
-                    .and_then(|m| m.work_email.clone())
-                    .filter(|e| !e.trim().is_empty());
+                let to = super::notices::manager_email(person, &by_number);
                 out.notices.push(Notice {
                     system: system.id.clone(),
                     system_name: system.policy.name.clone(),
@@ -142,42 +137,29 @@ pub fn review(
     Ok(out)
 }
 
-/// The manager's digest: every account of their staff in this run, how to keep each.
-/// The digest's lines, one per account.
-pub fn lines(notices: &[&Notice]) -> String {
-    notices
-        .iter()
-        .map(|n| {
-            format!(
-                "{} (ESR {}): {} account {}, not used for {} days; disabled from {} unless it is used before then\n",
-                n.staff,
-                n.employee_number,
-                n.system_name,
-                n.account,
-                n.idle_days,
-                crate::connectors::export_file::uk_date(n.disable_from)
-            )
-        })
-        .collect()
+/// One account's line of the manager's digest.
+pub fn line(n: &Notice) -> String {
+    format!(
+        "{} (ESR {}): {} account {}, not used for {} days; disabled from {} unless it is used before then\n",
+        n.staff,
+        n.employee_number,
+        n.system_name,
+        n.account,
+        n.idle_days,
+        crate::connectors::export_file::uk_date(n.disable_from)
+    )
 }
 
+/// The manager's digest: every account of their staff in this run, how to keep each.
 pub fn digest(notices: &[&Notice]) -> super::work::Mail {
-    let date = |d: Date| crate::connectors::export_file::uk_date(d);
     let mut body = String::from(
         "Turnstile, which keeps staff access in step with the Electronic Staff Record, will\n\
          disable these accounts of your staff because they have not been used. Access to\n\
          patient data must end when it is no longer needed.\n",
     );
     for n in notices {
-        body.push_str(&format!(
-            "\n{} (ESR {}): {} account {}, not used for {} days; disabled from {} unless it is used before then\n",
-            n.staff,
-            n.employee_number,
-            n.system_name,
-            n.account,
-            n.idle_days,
-            date(n.disable_from)
-        ));
+        body.push('\n');
+        body.push_str(&line(n));
     }
     body.push_str(
         "\nTo keep an account, ask the person to sign in to it before that day. Once disabled,\n\
@@ -194,6 +176,14 @@ pub fn digest(notices: &[&Notice]) -> super::work::Mail {
     }
 }
 
+/// The line managers' notices.
+pub const KIND: super::notices::Kind<Notice> = super::notices::Kind {
+    name: "inactivity",
+    to: |n| n.to.clone(),
+    line,
+    mail: digest,
+};
+
 /// Sends one digest per manager and records each notice that went (with its trail
 /// entry). A digest that could not be sent is not recorded, so its disables wait and it
 /// is sent again next run. Returns the notices recorded, the failures, and how many could
@@ -206,35 +196,7 @@ pub async fn notify(
     at: jiff::Timestamp,
     actor: &str,
 ) -> Result<Sent, StoreError> {
-    let mut out = Sent::default();
-    if notices.is_empty() {
-        return Ok(out);
-    }
-    let Some(sender) = sender else {
-        out.no_relay = notices.len();
-        return Ok(out);
-    };
-    let mut by_manager: BTreeMap<Option<String>, Vec<&Notice>> = BTreeMap::new();
-    for n in notices {
-        by_manager.entry(n.to.clone()).or_default().push(n);
-    }
-    for (to, group) in by_manager {
-        let address = match to.clone().or_else(|| sender.fallback().map(str::to_string)) {
-            Some(a) => a,
-            None => {
-                out.failed.push(format!(
-                    "{} notice(s) for staff with no manager's email: set [notify] fallback",
-                    group.len()
-                ));
-                continue;
-            }
-        };
-        let mail = sender.shape("inactivity", digest(&group), group.len(), &lines(&group));
-        if let Err(e) = sender.mail(std::slice::from_ref(&address), &mail).await {
-            out.failed
-                .push(format!("inactivity notice to {address}: {e}"));
-            continue;
-        }
+    super::notices::send(sender, &KIND, notices, |group, fallback| {
         let rows: Vec<(String, String, String)> = group
             .iter()
             .map(|n| {
@@ -260,28 +222,18 @@ pub async fn notify(
                 reason: format!(
                     "not used for {} days; the line manager was told{} that it is disabled from {}",
                     n.idle_days,
-                    if to.is_some() {
-                        ""
-                    } else {
+                    if fallback {
                         " (through [notify] fallback: no manager's email)"
+                    } else {
+                        ""
                     },
                     n.disable_from
                 ),
             })
             .collect();
-        store.record_notices(&rows, today, drafts)?;
-        out.recorded += group.len();
-    }
-    Ok(out)
+        store.record_notices(&rows, today, drafts)
+    })
+    .await
 }
 
-/// What [`notify`] did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Sent {
-    /// Notices sent and recorded.
-    pub recorded: usize,
-    /// Digests that could not be sent (tried again next run).
-    pub failed: Vec<String>,
-    /// Notices due that no relay is configured to send.
-    pub no_relay: usize,
-}
+use super::notices::Sent;

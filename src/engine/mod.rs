@@ -17,6 +17,7 @@ pub mod due;
 pub mod held;
 pub mod inactivity;
 pub mod ingest;
+pub mod notices;
 pub mod reconcile;
 pub mod sponsorship;
 pub mod starters;

@@ -76,7 +76,7 @@ pub struct SystemReport {
     /// Work items the export read this run confirmed or cancelled.
     pub settled: Vec<crate::store::WorkItem>,
     /// Inactivity notices recorded this run, and the ones that could not be sent.
-    pub notices: super::inactivity::Sent,
+    pub notices: super::notices::Sent,
     pub result: TargetOutcome,
 }
 

@@ -7,7 +7,7 @@
 use crate::audit::{Action as AuditAction, Draft, Outcome as AuditOutcome};
 use crate::feed::sponsored::is_sponsored;
 use crate::hr::{Lifecycle, Person};
-use crate::store::{AuditFilter, Store, StoreError};
+use crate::store::{Store, StoreError};
 use jiff::civil::Date;
 use std::collections::BTreeMap;
 
@@ -48,26 +48,15 @@ pub fn ending(
         if left < 0 || left > i64::from(days) {
             continue;
         }
-        let marker = format!("ends on {end}");
-        let told = store
-            .audit(&AuditFilter {
-                employee_number: Some(p.employee_number.to_string()),
-                since: None,
-            })?
-            .iter()
-            .any(|e| {
-                e.draft.action == AuditAction::SponsorshipNotice.to_string()
-                    && e.draft.reason.contains(&marker)
-            });
-        if told {
+        if super::notices::told(
+            store,
+            p.employee_number.as_str(),
+            AuditAction::SponsorshipNotice,
+            Some(&format!("ends on {end}")),
+        )? {
             continue;
         }
-        let to = p
-            .line_manager
-            .as_ref()
-            .and_then(|s| by_number.get(s.as_str()))
-            .and_then(|s| s.work_email.clone())
-            .filter(|e| !e.trim().is_empty());
+        let to = super::notices::manager_email(p, &by_number);
         out.push(Ending {
             employee_number: p.employee_number.to_string(),
             name: p.display_name(),
@@ -78,20 +67,25 @@ pub fn ending(
     Ok(out)
 }
 
+/// One person's line of the sponsor's email.
+pub fn line(e: &Ending) -> String {
+    format!(
+        "{} ({}): access ends at the end of {}\n",
+        e.name,
+        e.employee_number,
+        crate::connectors::export_file::uk_date(e.end)
+    )
+}
+
 /// The sponsor's digest.
 pub fn digest(endings: &[&Ending]) -> super::work::Mail {
-    let date = crate::connectors::export_file::uk_date;
     let mut body = String::from(
         "You sponsor these people, who are not on the Electronic Staff Record. Their access\n\
          ends on the day shown, when they are treated as leavers:\n",
     );
     for e in endings {
-        body.push_str(&format!(
-            "\n{} ({}): access ends at the end of {}\n",
-            e.name,
-            e.employee_number,
-            date(e.end)
-        ));
+        body.push('\n');
+        body.push_str(&line(e));
     }
     body.push_str(
         "\nIf they still need access, extend it before then: send the IT service desk a new end\n\
@@ -107,6 +101,14 @@ pub fn digest(endings: &[&Ending]) -> super::work::Mail {
     }
 }
 
+/// The sponsors' notices.
+pub const KIND: super::notices::Kind<Ending> = super::notices::Kind {
+    name: "sponsorship",
+    to: |e| e.to.clone(),
+    line,
+    mail: digest,
+};
+
 /// Tells each sponsor about their people's ends; records each notice that went.
 pub async fn warn(
     store: &mut dyn Store,
@@ -114,44 +116,8 @@ pub async fn warn(
     endings: &[Ending],
     at: jiff::Timestamp,
     actor: &str,
-) -> Result<super::inactivity::Sent, StoreError> {
-    let mut out = super::inactivity::Sent::default();
-    if endings.is_empty() {
-        return Ok(out);
-    }
-    let Some(sender) = sender else {
-        out.no_relay = endings.len();
-        return Ok(out);
-    };
-    let mut by_sponsor: BTreeMap<Option<String>, Vec<&Ending>> = BTreeMap::new();
-    for e in endings {
-        by_sponsor.entry(e.to.clone()).or_default().push(e);
-    }
-    for (to, group) in by_sponsor {
-        let Some(address) = to.clone().or_else(|| sender.fallback().map(str::to_string)) else {
-            out.failed.push(format!(
-                "{} sponsorship notice(s) for sponsors with no work email: set [notify] fallback",
-                group.len()
-            ));
-            continue;
-        };
-        let list: String = group
-            .iter()
-            .map(|e| {
-                format!(
-                    "{} ({}): access ends at the end of {}\n",
-                    e.name,
-                    e.employee_number,
-                    crate::connectors::export_file::uk_date(e.end)
-                )
-            })
-            .collect();
-        let mail = sender.shape("sponsorship", digest(&group), group.len(), &list);
-        if let Err(e) = sender.mail(std::slice::from_ref(&address), &mail).await {
-            out.failed
-                .push(format!("sponsorship notice to {address}: {e}"));
-            continue;
-        }
+) -> Result<super::notices::Sent, StoreError> {
+    super::notices::send(sender, &KIND, endings, |group, fallback| {
         let drafts = group
             .iter()
             .map(|e| Draft {
@@ -167,16 +133,15 @@ pub async fn warn(
                 reason: format!(
                     "sponsored access ends on {}; the sponsor was told{}",
                     e.end,
-                    if to.is_some() {
-                        ""
-                    } else {
+                    if fallback {
                         " (through [notify] fallback)"
+                    } else {
+                        ""
                     }
                 ),
             })
             .collect();
-        store.append_audit(drafts)?;
-        out.recorded += group.len();
-    }
-    Ok(out)
+        store.append_audit(drafts).map(|_| ())
+    })
+    .await
 }

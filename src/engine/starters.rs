@@ -7,7 +7,7 @@
 use crate::audit::{Action as AuditAction, Draft, Outcome as AuditOutcome};
 use crate::hr::{AssignmentStatus, EventKind, Lifecycle, Person, Source};
 use crate::policy::RoleModel;
-use crate::store::{AuditFilter, Store, StoreError};
+use crate::store::{Store, StoreError};
 use jiff::civil::Date;
 use std::collections::BTreeMap;
 
@@ -83,29 +83,34 @@ pub fn to_tell(
         if s.lifecycle(today) != Lifecycle::Ended {
             continue;
         }
-        let told = store
-            .audit(&AuditFilter {
-                employee_number: Some(s.employee_number.to_string()),
-                since: None,
-            })?
-            .iter()
-            .any(|e| e.draft.action == AuditAction::StarterWithdrawn.to_string());
-        if told {
+        if super::notices::told(
+            store,
+            s.employee_number.as_str(),
+            AuditAction::StarterWithdrawn,
+            None,
+        )? {
             continue;
         }
         out.push(NotStarting {
             provisional: s.employee_number.to_string(),
             name: s.display_name(),
             start: s.first_day(),
-            to: s
-                .line_manager
-                .as_ref()
-                .and_then(|m| by_number.get(m.as_str()))
-                .and_then(|m| m.work_email.clone())
-                .filter(|e| !e.trim().is_empty()),
+            to: super::notices::manager_email(&s, &by_number),
         });
     }
     Ok(out)
+}
+
+/// One starter's line of the hiring manager's email.
+pub fn line(s: &NotStarting) -> String {
+    format!(
+        "{} ({}), due to start {}\n",
+        s.name,
+        s.provisional,
+        s.start
+            .map(crate::connectors::export_file::uk_date)
+            .unwrap_or_else(|| "on an unknown date".into())
+    )
 }
 
 /// The hiring manager's email.
@@ -116,14 +121,8 @@ pub fn digest(list: &[&NotStarting]) -> super::work::Mail {
          being removed:\n",
     );
     for s in list {
-        body.push_str(&format!(
-            "\n{} ({}), due to start {}\n",
-            s.name,
-            s.provisional,
-            s.start
-                .map(crate::connectors::export_file::uk_date)
-                .unwrap_or_else(|| "on an unknown date".into())
-        ));
+        body.push('\n');
+        body.push_str(&line(s));
     }
     body.push_str(
         "\nIf one of them is starting after all, ask HR to add them to ESR: their access is\n\
@@ -139,6 +138,14 @@ pub fn digest(list: &[&NotStarting]) -> super::work::Mail {
     }
 }
 
+/// The hiring managers' notices.
+pub const KIND: super::notices::Kind<NotStarting> = super::notices::Kind {
+    name: "starter",
+    to: |s| s.to.clone(),
+    line,
+    mail: digest,
+};
+
 /// Tells each hiring manager once; records `starter.withdrawn` for each told.
 pub async fn tell(
     store: &mut dyn Store,
@@ -146,55 +153,29 @@ pub async fn tell(
     list: &[NotStarting],
     at: jiff::Timestamp,
     actor: &str,
-) -> Result<super::inactivity::Sent, StoreError> {
-    let mut out = super::inactivity::Sent::default();
-    if list.is_empty() {
-        return Ok(out);
-    }
-    let Some(sender) = sender else {
-        out.no_relay = list.len();
-        return Ok(out);
-    };
-    let mut by_manager: BTreeMap<Option<String>, Vec<&NotStarting>> = BTreeMap::new();
-    for s in list {
-        by_manager.entry(s.to.clone()).or_default().push(s);
-    }
-    for (to, group) in by_manager {
-        let Some(address) = to.clone().or_else(|| sender.fallback().map(str::to_string)) else {
-            out.failed.push(format!(
-                "{} starter notice(s) with no hiring manager's email: set [notify] fallback",
-                group.len()
-            ));
-            continue;
-        };
-        let list: String = group
-            .iter()
-            .map(|s| format!("{} ({})\n", s.name, s.provisional))
-            .collect();
-        let mail = sender.shape("starter", digest(&group), group.len(), &list);
-        if let Err(e) = sender.mail(std::slice::from_ref(&address), &mail).await {
-            out.failed.push(format!("starter notice to {address}: {e}"));
-            continue;
-        }
-        store.append_audit(
-            group
-                .iter()
-                .map(|s| Draft {
-                    at,
-                    actor: actor.to_string(),
-                    employee_number: Some(s.provisional.clone()),
-                    system: None,
-                    account: None,
-                    action: AuditAction::StarterWithdrawn.to_string(),
-                    outcome: AuditOutcome::Recorded.to_string(),
-                    rule: Some("starter".into()),
-                    event_id: None,
-                    reason: "will not start: prepared access removed; the hiring manager was told"
-                        .into(),
-                })
-                .collect(),
-        )?;
-        out.recorded += group.len();
-    }
-    Ok(out)
+) -> Result<super::notices::Sent, StoreError> {
+    super::notices::send(sender, &KIND, list, |group, _| {
+        store
+            .append_audit(
+                group
+                    .iter()
+                    .map(|s| Draft {
+                        at,
+                        actor: actor.to_string(),
+                        employee_number: Some(s.provisional.clone()),
+                        system: None,
+                        account: None,
+                        action: AuditAction::StarterWithdrawn.to_string(),
+                        outcome: AuditOutcome::Recorded.to_string(),
+                        rule: Some("starter".into()),
+                        event_id: None,
+                        reason:
+                            "will not start: prepared access removed; the hiring manager was told"
+                                .into(),
+                    })
+                    .collect(),
+            )
+            .map(|_| ())
+    })
+    .await
 }

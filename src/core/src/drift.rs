@@ -530,12 +530,8 @@ fn dormant(
     tz: &TimeZone,
     out: &mut Vec<Finding>,
 ) {
-    let since = match a.last_logon {
-        Some(ts) => ts.to_zoned(tz.clone()).date(),
-        None => match person.first_day() {
-            Some(d) => d,
-            None => return,
-        },
+    let Some(since) = crate::inactivity::last_used(a, person.first_day(), tz) else {
+        return;
     };
     let idle = (today - since).get_days();
     if i64::from(idle) > i64::from(days) {
@@ -565,12 +561,8 @@ fn service_removal(
     tz: &TimeZone,
     out: &mut Vec<Finding>,
 ) {
-    let since = match a.last_logon {
-        Some(ts) => ts.to_zoned(tz.clone()).date(),
-        None => match person.first_day() {
-            Some(d) => d,
-            None => return,
-        },
+    let Some(since) = crate::inactivity::last_used(a, person.first_day(), tz) else {
+        return;
     };
     let idle = i64::from((today - since).get_days());
     let notice = i64::from(system.policy.service_removal_notice_days);

@@ -37,6 +37,15 @@ pub enum Verdict {
     UsedAgain,
 }
 
+/// The day an account was last used: its last logon (a Europe/London day in `tz`), or,
+/// never used, the person's first day.
+pub fn last_used(account: &Account, first_day: Option<Date>, tz: &TimeZone) -> Option<Date> {
+    match account.last_logon {
+        Some(ts) => Some(ts.to_zoned(tz.clone()).date()),
+        None => first_day,
+    }
+}
+
 /// Days since the account was last used (or since the person started, if never).
 pub fn idle_days(
     account: &Account,
@@ -44,10 +53,7 @@ pub fn idle_days(
     today: Date,
     tz: &TimeZone,
 ) -> Option<i64> {
-    let since = match account.last_logon {
-        Some(ts) => ts.to_zoned(tz.clone()).date(),
-        None => first_day?,
-    };
+    let since = last_used(account, first_day, tz)?;
     Some(i64::from((today - since).get_days()))
 }
 
