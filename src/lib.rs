@@ -15,8 +15,22 @@
 #![deny(unsafe_code)]
 
 pub use turnstile_core::{
-    account, audit, clock, desired, drift, hr, inactivity, input, plan, policy, schedule, work,
+    account, audit, clock, desired, drift, evidence, explain, hr, inactivity, input, plan, policy,
+    review, schedule, work,
 };
+
+/// The current instant: `TURNSTILE_NOW` (RFC 3339) when it is set — for rehearsals and
+/// tests that play a month of events in minutes (`turnstile` refuses to start when it is
+/// not a valid instant) — else the system clock.
+pub fn now() -> jiff::Timestamp {
+    std::env::var(NOW_VAR)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(jiff::Timestamp::now)
+}
+
+/// The variable [`now`] reads.
+pub const NOW_VAR: &str = "TURNSTILE_NOW";
 
 pub mod cli;
 pub mod config;

@@ -774,6 +774,9 @@ fn generate(a: &Args) -> std::io::Result<()> {
                     if state == State::LongGone && s == AD {
                         continue;
                     }
+                    // Last used before leaving (no RNG drawn: the rest of the trust stays
+                    // as every seed made it).
+                    acct.last_logon = end.and_then(|e| e.checked_sub(Span::new().days(2)).ok());
                     match s {
                         AD | NHSMAIL => {
                             acct.enabled = false;
@@ -805,6 +808,11 @@ fn generate(a: &Args) -> std::io::Result<()> {
                     let acct = &mut accounts[k].1;
                     acct.enabled = true;
                     out.expect("leaver_still_active", AD, &acct.id, &emp)?;
+                    // Still enabled, and used since the last working day.
+                    if end.is_some_and(|e| e < day(-1)) {
+                        acct.last_logon = Some(day(-1));
+                        out.expect("used_after_leaving", AD, &acct.id, &emp)?;
+                    }
                 }
                 (State::Suspended, Some(k)) => {
                     let acct = &mut accounts[k].1;

@@ -122,7 +122,7 @@ pub fn record(
     today: Date,
     actor: &str,
 ) -> Result<Outcome, StoreError> {
-    let now = Timestamp::now();
+    let now = crate::now();
     let outcome = store.record_event(event, &mut |_, new| {
         let changes = plan::plan_person(model, new, accounts, today);
         event_drafts(event, &changes, now, actor, today, new)
@@ -142,7 +142,7 @@ pub fn link_corrections(
     events: &[&HrEvent],
     actor: &str,
 ) -> Result<(), StoreError> {
-    let now = Timestamp::now();
+    let now = crate::now();
     for e in events {
         let Some(old) = e.replaces.as_ref().map(|o| o.to_string()) else {
             continue;
@@ -211,7 +211,7 @@ pub fn record_batch(
             accounts.insert(number, store.accounts_of(number)?);
         }
     }
-    let now = Timestamp::now();
+    let now = crate::now();
     let outcomes = store.record_events(events, &mut |event, _, new| {
         let mine: Vec<&Account> = accounts
             .get(new.employee_number.as_str())
@@ -255,7 +255,7 @@ pub fn link_starters(
     if starters.is_empty() {
         return Ok(out);
     }
-    let now = Timestamp::now();
+    let now = crate::now();
     for person in people
         .iter()
         .filter(|p| !is_provisional(p.employee_number.as_str()))

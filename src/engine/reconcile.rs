@@ -179,10 +179,13 @@ pub async fn reconcile_target(
     // A TRAC starter's prepared accounts, held under the provisional key, are the ESR
     // person's once linked: re-anchored on the target first of all.
     let reanchored = crate::account::relink(&mut accounts, &store.starter_links()?);
+    let before = store.accounts(Some(&system))?;
     store.replace_accounts(&system, &accounts)?;
     report.accounts_read = accounts.len();
     let abilities = target.connector.capabilities().abilities();
     let mut planned = plan_all(run, people, &accounts, &system, &abilities);
+    mark_outside_changes(run, &mut planned, &before, &system, &abilities);
+    drop(before);
     // Inactivity with notice: disables whose notice period has passed join the plan; an
     // account disabled for inactivity is not enabled again without approval.
     let inactivity = match run.model.systems.get(&system) {
@@ -433,6 +436,38 @@ fn plan_all<'p>(
             (!changes.is_empty()).then_some((person, changes))
         })
         .collect()
+}
+
+/// Marks the changes that undo a change made to the target outside Turnstile: what
+/// today's desired state asks of the account now, but did not ask of it as it was last
+/// read (so the target moved away from it since). A system never read before has
+/// nothing to compare with. The mark is in the reason, so the trail and `evidence` show
+/// it.
+fn mark_outside_changes(
+    run: &Run<'_>,
+    planned: &mut [(&Person, Vec<Change>)],
+    before: &[Account],
+    system: &str,
+    abilities: &plan::Abilities,
+) {
+    if before.is_empty() {
+        return;
+    }
+    let earlier = crate::account::by_person(before);
+    for (person, changes) in planned.iter_mut() {
+        let Some(then) = earlier.get(person.employee_number.as_str()) else {
+            continue;
+        };
+        let was = plan::plan_for_target(run.model, person, then, run.today, system, abilities);
+        for c in changes.iter_mut() {
+            if !was
+                .iter()
+                .any(|w| w.action == c.action && w.account == c.account)
+            {
+                c.reason = format!("{}; {}", c.reason, plan::CHANGED_OUTSIDE);
+            }
+        }
+    }
 }
 
 /// A target error as a result: fatal ones quarantine the target.

@@ -20,7 +20,7 @@ pub fn expire(
     days: u32,
     actor: &str,
 ) -> Result<usize, StoreError> {
-    let now = jiff::Timestamp::now();
+    let now = crate::now();
     let mut n = 0;
     for person in store.provisional_starters()? {
         if person.lifecycle(today) == Lifecycle::Ended {

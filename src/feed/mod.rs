@@ -159,6 +159,10 @@ pub struct Limits {
     /// `feed esr --full` refuses to flag more than this share of the people held for
     /// review without `--approve`: a cut or wrong extract would flag everyone.
     pub max_review_share: f64,
+    /// `drift --compare` refuses an export holding fewer accounts than the previous
+    /// report's by more than this share, without `--allow-shrink`: a cut-short export
+    /// reads as hundreds of missing accounts.
+    pub max_export_shrink_share: f64,
     /// How many row errors are kept with their text; the rest are counted.
     pub max_listed_errors: usize,
     /// Column names of the trust's ESR report where they differ from CONTRACT §2:
@@ -228,6 +232,7 @@ impl Default for Limits {
             max_rows_per_person: 100,
             max_bad_row_share: 0.05,
             max_review_share: 0.05,
+            max_export_shrink_share: 0.2,
             max_listed_errors: 1000,
             esr: BTreeMap::new(),
             trac: BTreeMap::new(),
@@ -277,6 +282,12 @@ impl Limits {
             out.push(format!(
                 "[feeds] max_bad_row_share is {}: use a share from 0 to 1 (0.05 = 5%)",
                 self.max_bad_row_share
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.max_export_shrink_share) {
+            out.push(format!(
+                "[feeds] max_export_shrink_share is {}: use a share from 0 to 1 (0.2 = 20%)",
+                self.max_export_shrink_share
             ));
         }
         if !(0.0..=1.0).contains(&self.max_review_share) {

@@ -10,6 +10,7 @@ mod kafka;
 mod ldap;
 pub mod peers;
 mod purity;
+mod reports;
 mod schema;
 mod scim;
 mod sponsored;

@@ -32,6 +32,8 @@ install() {
   command -v slapd >/dev/null || need+=(slapd ldap-utils)
   command -v samba >/dev/null || need+=(samba samba-ad-dc samba-ad-provision samba-common-bin)
   command -v ldapadd >/dev/null || need+=(ldap-utils)
+  # Headless Chromium for the HTML report tests (tests/it/browser.rs).
+  command -v chromium >/dev/null || need+=(chromium)
   # What the bundled librdkafka (rdkafka-sys) builds with.
   for pkg in libssl-dev zlib1g-dev make pkg-config; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
@@ -43,6 +45,18 @@ install() {
   fi
   install_tansu
   install_smtp
+  install_browser_driver
+}
+
+# playwright-core (no browser download: it drives Debian's chromium) in the cache, for
+# tests/browser/check.mjs.
+PLAYWRIGHT_VERSION=1.64.1
+install_browser_driver() {
+  if [ -f "$CACHE/node/node_modules/playwright-core/package.json" ] &&
+    grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" "$CACHE/node/node_modules/playwright-core/package.json"; then return; fi
+  mkdir -p "$CACHE/node"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$CACHE/node" --no-audit --no-fund -s \
+    "playwright-core@$PLAYWRIGHT_VERSION" >"$CACHE/node-install.log" 2>&1 || { tail -20 "$CACHE/node-install.log" >&2; exit 1; }
 }
 
 # aiosmtpd, the SMTP sink work-item digests and escalations are sent to, and scim2-server

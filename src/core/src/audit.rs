@@ -55,11 +55,17 @@ pub enum Action {
     PlanApproved,
     /// A named person rejected a held plan, with their reason.
     PlanRejected,
+    /// A line manager's completed access review was recorded: what they kept, what they
+    /// removed, what they left undecided.
+    ReviewAttested,
+    /// A removal asked at an access review that the role model still grants: not made;
+    /// the HR record or the role model has to change.
+    ReviewConflict,
 }
 
 impl Action {
     /// Every kind of action as the README lists it (`change.<action>` for all changes).
-    pub const KINDS: [&'static str; 16] = [
+    pub const KINDS: [&'static str; 18] = [
         "hr.record",
         "hr.review",
         "hr.rejected",
@@ -76,6 +82,8 @@ impl Action {
         "plan.held",
         "plan.approved",
         "plan.rejected",
+        "review.attested",
+        "review.conflict",
     ];
 }
 
@@ -98,6 +106,8 @@ impl std::fmt::Display for Action {
             Action::PlanHeld => f.write_str("plan.held"),
             Action::PlanApproved => f.write_str("plan.approved"),
             Action::PlanRejected => f.write_str("plan.rejected"),
+            Action::ReviewAttested => f.write_str("review.attested"),
+            Action::ReviewConflict => f.write_str("review.conflict"),
         }
     }
 }
@@ -677,6 +687,8 @@ mod tests {
             Action::PlanHeld,
             Action::PlanApproved,
             Action::PlanRejected,
+            Action::ReviewAttested,
+            Action::ReviewConflict,
         ];
         let printed: Vec<String> = every
             .iter()

@@ -6,6 +6,8 @@
 //!
 //! How each category is decided (also in the README):
 //! - `leaver_still_active`: an enabled account of a person whose last working day is over.
+//! - `used_after_leaving`: an account (enabled or not) of a leaver whose last logon is after
+//!   the end of their last working day (Europe/London): someone used it after they left.
 //! - `absent_still_active`: enabled while absent or suspended, on a system that disables.
 //! - `enabled_before_start`: enabled before the joiner's first day.
 //! - `orphan_account`: an enabled account linked to nobody in the HR extract, and not a
@@ -31,7 +33,7 @@ use crate::policy::{RoleModel, System};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
@@ -39,6 +41,7 @@ use std::fmt;
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     LeaverStillActive,
+    UsedAfterLeaving,
     AbsentStillActive,
     EnabledBeforeStart,
     OrphanAccount,
@@ -53,8 +56,9 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 12] = [
+    pub const ALL: [Category; 13] = [
         Category::LeaverStillActive,
+        Category::UsedAfterLeaving,
         Category::AbsentStillActive,
         Category::EnabledBeforeStart,
         Category::OrphanAccount,
@@ -71,6 +75,7 @@ impl Category {
     pub fn as_str(self) -> &'static str {
         match self {
             Category::LeaverStillActive => "leaver_still_active",
+            Category::UsedAfterLeaving => "used_after_leaving",
             Category::AbsentStillActive => "absent_still_active",
             Category::EnabledBeforeStart => "enabled_before_start",
             Category::OrphanAccount => "orphan_account",
@@ -88,6 +93,7 @@ impl Category {
     pub fn severity(self) -> Severity {
         match self {
             Category::LeaverStillActive
+            | Category::UsedAfterLeaving
             | Category::OrphanAccount
             | Category::PossibleUnrecordedLeaver => Severity::High,
             Category::AbsentStillActive
@@ -134,6 +140,12 @@ pub struct Finding {
     pub employee_number: Option<String>,
     pub detail: String,
     pub severity: Severity,
+    /// The account's last logon, when its export gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_logon: Option<Timestamp>,
+    /// With `drift --compare`: whether the previous report had it, and since when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trend: Option<Trend>,
 }
 
 /// One system's accounts for the report, with what its export could tell.
@@ -297,6 +309,8 @@ fn finding(
             .or_else(|| account.and_then(|a| a.employee_number.clone())),
         detail,
         severity: category.severity(),
+        last_logon: account.and_then(|a| a.last_logon),
+        trend: None,
     }
 }
 
@@ -353,6 +367,9 @@ fn judge_person(
     let lifecycle = person.lifecycle(today);
     let enabled: Vec<&Account> = accounts.iter().copied().filter(|a| a.enabled).collect();
     let name = &system.policy.name;
+    if lifecycle == Lifecycle::Ended && has_last_logon {
+        used_after_leaving(system, person, accounts, tz, out);
+    }
 
     match desired.presence {
         Presence::DisabledIfPresent | Presence::DeletedIfPresent => {
@@ -469,6 +486,45 @@ fn judge_person(
             }
             excess(system, desired, Some(a), number, out);
         }
+    }
+}
+
+/// A leaver's account signed in to after the end of their last working day (Europe/London),
+/// enabled or not now: its own signal, since it means someone used the access after they
+/// left, which a disable today does not undo.
+fn used_after_leaving(
+    system: &System,
+    person: &Person,
+    accounts: &[&Account],
+    tz: &TimeZone,
+    out: &mut Vec<Finding>,
+) {
+    let Some(last) = person.last_working_day() else {
+        return;
+    };
+    let Some(end) = crate::clock::add_days(last, 1)
+        .and_then(|next| next.to_zoned(tz.clone()).ok())
+        .map(|z| z.timestamp())
+    else {
+        return;
+    };
+    for a in accounts {
+        let Some(logon) = a.last_logon.filter(|t| *t >= end) else {
+            continue;
+        };
+        let when = logon.to_zoned(tz.clone());
+        out.push(finding(
+            Category::UsedAfterLeaving,
+            system,
+            Some(a),
+            Some(person.employee_number.as_str()),
+            format!(
+                "last logon {} ({} days after the last working day {last}){}: check who used it and what they saw",
+                when.strftime("%Y-%m-%d %H:%M %Z"),
+                (when.date() - last).get_days(),
+                if a.enabled { "" } else { "; disabled since" }
+            ),
+        ));
     }
 }
 
@@ -595,6 +651,191 @@ pub struct Report {
     pub summary: BTreeMap<&'static str, usize>,
     pub findings: Vec<Finding>,
     pub inputs: Inputs,
+    /// With `drift --compare`: what changed since the previous report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+}
+
+/// Whether a finding was in the previous report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrendStatus {
+    New,
+    Persisting,
+}
+
+impl TrendStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrendStatus::New => "new",
+            TrendStatus::Persisting => "persisting",
+        }
+    }
+}
+
+/// A finding's history across compared reports: first seen on the `today` of the report
+/// that first had it, and how many days ago that was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Trend {
+    pub status: TrendStatus,
+    pub first_seen: Date,
+    pub age_days: i32,
+}
+
+/// The comparison with a previous report: counts, and the findings it had that are gone.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub previous_today: Date,
+    pub previous_generated_at: Option<Timestamp>,
+    pub new: usize,
+    pub persisting: usize,
+    pub resolved: Vec<Resolved>,
+}
+
+/// A finding of the previous report that this one no longer has.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Resolved {
+    pub category: String,
+    pub system: String,
+    pub account: Option<String>,
+    pub employee_number: Option<String>,
+    pub detail: String,
+    pub first_seen: Date,
+    /// Days from first seen to this report.
+    pub age_days: i32,
+}
+
+/// A previous report (its JSON), as far as a comparison reads it. Reports written before
+/// trends existed have no `trend`: their findings count as first seen on their `today`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Previous {
+    pub today: Date,
+    #[serde(default)]
+    pub generated_at: Option<Timestamp>,
+    pub findings: Vec<PreviousFinding>,
+    #[serde(default)]
+    pub inputs: PreviousInputs,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PreviousFinding {
+    pub category: String,
+    pub system: String,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub employee_number: Option<String>,
+    #[serde(default)]
+    pub detail: String,
+    #[serde(default)]
+    pub trend: Option<PreviousTrend>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PreviousTrend {
+    pub first_seen: Date,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PreviousInputs {
+    #[serde(default)]
+    pub accounts: BTreeMap<String, usize>,
+}
+
+type FindingKey = (String, String, Option<String>, Option<String>);
+
+/// Marks each finding new or persisting (with the day it was first seen) against a
+/// previous report, and lists what that report had that this one does not. A finding is
+/// the same one when category, system, account and person agree; where several share
+/// those (one per entitlement), the same detail pairs first and the rest pair in order,
+/// so a dormant account whose day count moved on still persists.
+pub fn compare(report: &mut Report, previous: &Previous) {
+    let today = report.today;
+    let age = |since: Date| (today - since).get_days().max(0);
+    let mut before: BTreeMap<FindingKey, Vec<(&str, Date)>> = BTreeMap::new();
+    for f in &previous.findings {
+        let first = f.trend.as_ref().map_or(previous.today, |t| t.first_seen);
+        before
+            .entry((
+                f.category.clone(),
+                f.system.clone(),
+                f.account.clone(),
+                f.employee_number.clone(),
+            ))
+            .or_default()
+            .push((f.detail.as_str(), first));
+    }
+    let (mut new, mut persisting) = (0, 0);
+    // First pass: exact details; second: whatever is left under the same key.
+    let mut first_seen: Vec<Option<Date>> = vec![None; report.findings.len()];
+    for exact in [true, false] {
+        for (i, f) in report.findings.iter().enumerate() {
+            if first_seen[i].is_some() {
+                continue;
+            }
+            let key = (
+                f.category.as_str().to_string(),
+                f.system.clone(),
+                f.account.clone(),
+                f.employee_number.clone(),
+            );
+            let Some(list) = before.get_mut(&key) else {
+                continue;
+            };
+            let at = if exact {
+                list.iter().position(|(d, _)| *d == f.detail)
+            } else if list.is_empty() {
+                None
+            } else {
+                Some(0)
+            };
+            if let Some(at) = at {
+                first_seen[i] = Some(list.remove(at).1);
+            }
+        }
+    }
+    for (f, seen) in report.findings.iter_mut().zip(first_seen) {
+        f.trend = Some(match seen {
+            Some(first) => {
+                persisting += 1;
+                Trend {
+                    status: TrendStatus::Persisting,
+                    first_seen: first,
+                    age_days: age(first),
+                }
+            }
+            None => {
+                new += 1;
+                Trend {
+                    status: TrendStatus::New,
+                    first_seen: today,
+                    age_days: 0,
+                }
+            }
+        });
+    }
+    let mut resolved: Vec<Resolved> = before
+        .into_iter()
+        .flat_map(|((category, system, account, employee_number), left)| {
+            left.into_iter().map(move |(detail, first)| Resolved {
+                category: category.clone(),
+                system: system.clone(),
+                account: account.clone(),
+                employee_number: employee_number.clone(),
+                detail: detail.to_string(),
+                first_seen: first,
+                age_days: age(first),
+            })
+        })
+        .collect();
+    resolved.sort();
+    report.comparison = Some(Comparison {
+        previous_today: previous.today,
+        previous_generated_at: previous.generated_at,
+        new,
+        persisting,
+        resolved,
+    });
 }
 
 /// What the report was made from, and what could not be read.
@@ -609,10 +850,26 @@ pub struct Inputs {
     #[serde(skip_serializing_if = "is_zero")]
     pub row_errors_not_listed: u64,
     pub notes: Vec<String>,
+    /// The files read, with their row counts and SHA-256, so a reader can tell which
+    /// extract the report was made from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<InputFile>,
     /// Staff not on ESR judged with the rest (`--sponsored`), listed apart: who sponsors
     /// each and when their access ends.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sponsored: Vec<SponsoredIdentity>,
+}
+
+/// One file a report was made from.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFile {
+    /// `hr`, `sponsored` or `export`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    pub path: String,
+    pub rows: u64,
+    pub sha256: String,
 }
 
 /// A sponsored identity as the report lists it: only what the reader needs.
@@ -645,6 +902,7 @@ impl Report {
             summary,
             findings,
             inputs,
+            comparison: None,
         }
     }
 }

@@ -22,11 +22,14 @@ pub mod audit;
 pub mod clock;
 pub mod desired;
 pub mod drift;
+pub mod evidence;
+pub mod explain;
 pub mod hr;
 pub mod inactivity;
 pub mod input;
 pub mod plan;
 pub mod policy;
+pub mod review;
 pub mod schedule;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

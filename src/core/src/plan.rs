@@ -115,6 +115,10 @@ impl fmt::Display for Action {
 /// (`employeeID` in AD, the enterprise `employeeNumber` in SCIM).
 pub const ANCHOR: &str = "employee_number";
 
+/// What a reconciliation adds to the reason of a change that undoes a change made to the
+/// target outside Turnstile since it was last read (`evidence` counts them).
+pub const CHANGED_OUTSIDE: &str = "undoes a change made outside Turnstile since the last read";
+
 /// A planned change with everything the audit trail needs to say why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {

@@ -114,6 +114,8 @@ fn each_category_is_found() {
     let got = run(&people, &accounts);
     let want = vec![
         (Category::LeaverStillActive, s("leaver1"), s("20000002")),
+        // Signed in on 20 November, after leaving on 31 October.
+        (Category::UsedAfterLeaving, s("leaver1"), s("20000002")),
         (Category::AbsentStillActive, s("susp1"), s("20000004")),
         (Category::EnabledBeforeStart, s("joiner1"), s("20000003")),
         (Category::OrphanAccount, s("jbloggs"), s("99999999")),
@@ -258,6 +260,7 @@ fn categories_and_severities_are_named_as_the_contract_says() {
         names,
         [
             "leaver_still_active",
+            "used_after_leaving",
             "absent_still_active",
             "enabled_before_start",
             "orphan_account",
@@ -428,4 +431,115 @@ fn someone_in_post_unused_everywhere_may_have_left_without_hr_knowing() {
             .all(|f| f.0 != Category::PossibleUnrecordedLeaver),
         "{one:?}"
     );
+}
+
+#[test]
+fn a_leaver_s_account_used_after_the_last_working_day_is_its_own_high_finding() {
+    let mut leaver = nurse("20000002");
+    leaver.assignments[0].status = AssignmentStatus::TerminateAssignment;
+    leaver.assignments[0].end_date = Some(IsoDate(d("2026-10-31")));
+    let full = ["GG-AllStaff", "GG-Clinical", "GG-Nursing"];
+    // 23:30 UTC on 31 October is still the last working day in London (GMT); 00:30 on
+    // 1 November (GMT) is after it. Disabled now, but used after leaving.
+    let mut on_last_day = account("ad", "lastday", Some("20000002"), false, &[]);
+    on_last_day.last_logon = Some("2026-10-31T23:30:00Z".parse().unwrap());
+    let mut after = account("nhsmail", "after", Some("20000002"), false, &[]);
+    after.last_logon = Some("2026-11-01T00:30:00Z".parse().unwrap());
+    let mut enabled = account("ad", "still", Some("20000002"), true, &full);
+    enabled.last_logon = Some("2026-11-20T09:00:00Z".parse().unwrap());
+    let got = run(&[leaver], &[on_last_day, after, enabled]);
+    assert_eq!(
+        got,
+        vec![
+            (Category::LeaverStillActive, s("still"), s("20000002")),
+            (Category::UsedAfterLeaving, s("still"), s("20000002")),
+            (Category::UsedAfterLeaving, s("after"), s("20000002")),
+        ]
+    );
+    assert_eq!(Category::UsedAfterLeaving.severity(), Severity::High);
+}
+
+fn report_of(today: &str, findings: Vec<Finding>) -> Report {
+    Report::new(Timestamp::UNIX_EPOCH, d(today), findings, Inputs::default())
+}
+
+fn f(category: Category, account: &str, detail: &str) -> Finding {
+    Finding {
+        category,
+        system: "ad".into(),
+        account: s(account),
+        employee_number: s("20000001"),
+        detail: detail.into(),
+        severity: category.severity(),
+        last_logon: None,
+        trend: None,
+    }
+}
+
+fn previous(report: &Report) -> Previous {
+    serde_json::from_value(serde_json::to_value(report).unwrap()).unwrap()
+}
+
+#[test]
+fn a_comparison_marks_new_persisting_with_age_and_resolved() {
+    let first = report_of(
+        "2026-10-01",
+        vec![
+            f(Category::DormantAccount, "a", "idle 100 days"),
+            f(Category::MissingEntitlement, "b", "GG-One is not held"),
+            f(Category::MissingEntitlement, "b", "GG-Two is not held"),
+            f(Category::OrphanAccount, "gone", "enabled"),
+        ],
+    );
+    let mut second = report_of(
+        "2026-10-31",
+        vec![
+            // The day count moved on: still the same finding.
+            f(Category::DormantAccount, "a", "idle 130 days"),
+            f(Category::MissingEntitlement, "b", "GG-Two is not held"),
+            f(Category::MissingEntitlement, "b", "GG-Three is not held"),
+        ],
+    );
+    compare(&mut second, &previous(&first));
+    let trends: Vec<(TrendStatus, Date, i32)> = second
+        .findings
+        .iter()
+        .map(|f| {
+            let t = f.trend.unwrap();
+            (t.status, t.first_seen, t.age_days)
+        })
+        .collect();
+    assert_eq!(
+        trends,
+        vec![
+            (TrendStatus::Persisting, d("2026-10-01"), 30),
+            (TrendStatus::Persisting, d("2026-10-01"), 30),
+            (TrendStatus::Persisting, d("2026-10-01"), 30),
+        ]
+    );
+    let c = second.comparison.clone().unwrap();
+    assert_eq!((c.new, c.persisting), (0, 3));
+    assert_eq!(c.resolved.len(), 1);
+    assert_eq!(c.resolved[0].account.as_deref(), Some("gone"));
+    assert_eq!(c.resolved[0].age_days, 30);
+
+    // A third report carries the first day seen on, and a finding new since is new.
+    let mut third = report_of(
+        "2026-11-30",
+        vec![
+            f(Category::DormantAccount, "a", "idle 160 days"),
+            f(Category::LeaverStillActive, "c", "enabled"),
+        ],
+    );
+    compare(&mut third, &previous(&second));
+    let t: Vec<Trend> = third.findings.iter().map(|f| f.trend.unwrap()).collect();
+    assert_eq!(
+        (t[0].status, t[0].first_seen, t[0].age_days),
+        (TrendStatus::Persisting, d("2026-10-01"), 60)
+    );
+    assert_eq!(
+        (t[1].status, t[1].first_seen, t[1].age_days),
+        (TrendStatus::New, d("2026-11-30"), 0)
+    );
+    assert_eq!(third.comparison.unwrap().resolved.len(), 2);
 }

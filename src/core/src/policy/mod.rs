@@ -164,7 +164,7 @@ struct GenericSpec {
 }
 
 /// A generic login allowed by exception (seed 002), with who approved it and why.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovedGeneric {
     pub system: String,

@@ -19,6 +19,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod evidence;
+mod explain;
+mod review;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "turnstile",
@@ -62,6 +66,16 @@ enum Verb {
     /// Refuse a held plan: none of its changes is applied; your name and reason are
     /// recorded.
     Reject(RejectArgs),
+    /// One person: each entitlement and change with the HR fact, rule and role behind
+    /// it, and for a removal the fact that ended it.
+    Explain(explain::ExplainArgs),
+    /// Access review packs per line manager (--manager N, or --all --out DIR), and
+    /// `review record FILE --as NAME` to read a completed one back.
+    Review(review::ReviewArgs),
+    /// What a CQC inspection or a DSPT return asks about access, in one report: leaver
+    /// removal times, joiners set up in time, dormancy, generic accounts, reviews,
+    /// changes made outside Turnstile, and the audit trail's verification.
+    Evidence(evidence::EvidenceArgs),
 }
 
 #[derive(Args, Debug)]
@@ -188,13 +202,13 @@ enum FeedSource {
 }
 
 #[derive(Args, Debug)]
-struct Common {
+pub(crate) struct Common {
     /// Role model file (default: [policy] path in the config).
     #[arg(long, value_name = "FILE")]
-    policy: Option<PathBuf>,
+    pub(crate) policy: Option<PathBuf>,
     /// The Europe/London date to judge on (default: today).
     #[arg(long, value_name = "YYYY-MM-DD")]
-    today: Option<String>,
+    pub(crate) today: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -232,7 +246,7 @@ struct ReconcileArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum TextOrJson {
+pub(crate) enum TextOrJson {
     Text,
     Json,
 }
@@ -257,6 +271,15 @@ struct DriftArgs {
     /// Accept an export with no accounts (a system that really has none).
     #[arg(long)]
     allow_empty: bool,
+    /// A previous report (its JSON): each finding is marked new or persisting (with the
+    /// day first seen), what it had and this one has not is listed as resolved, and an
+    /// export much smaller than the one it read is refused.
+    #[arg(long, value_name = "FILE")]
+    compare: Option<PathBuf>,
+    /// With --compare: accept an export with more than `[feeds] max_export_shrink_share`
+    /// fewer accounts than the previous report read.
+    #[arg(long, requires = "compare")]
+    allow_shrink: bool,
     /// The files' encoding: auto (UTF-8, else Windows-1252 line by line), utf-8 or
     /// windows-1252 (default: [feeds] encoding).
     #[arg(long, value_name = "ENCODING")]
@@ -356,6 +379,15 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if let Ok(text) = std::env::var(crate::NOW_VAR)
+        && text.parse::<Timestamp>().is_err()
+    {
+        eprintln!(
+            "error: {}={text:?} is not an RFC 3339 instant (e.g. 2026-11-27T09:00:00Z); unset it to use the clock",
+            crate::NOW_VAR
+        );
+        return ExitCode::from(2);
+    }
     let explicit = cli.config.is_some();
     let config_path = cli
         .config
@@ -409,6 +441,9 @@ fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
         Verb::Approve(a) => approve_cmd(&config, a),
         Verb::Reenable(a) => reenable_cmd(&config, a),
         Verb::Reject(a) => reject_cmd(&config, a),
+        Verb::Explain(a) => explain::explain_cmd(&config, a),
+        Verb::Review(a) => review::review_cmd(&config, a),
+        Verb::Evidence(a) => evidence::evidence_cmd(&config, a),
     }
 }
 
@@ -447,7 +482,7 @@ fn today(arg: Option<&str>) -> Result<Date, Failure> {
         Some(text) => IsoDate::parse(text)
             .map(|d| d.0)
             .map_err(|m| Failure::Usage(format!("--today: {m}"))),
-        None => Ok(crate::clock::today(Timestamp::now())),
+        None => Ok(crate::clock::today(crate::now())),
     }
 }
 
@@ -591,7 +626,7 @@ fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
         a.by.as_deref(),
         &format!("turnstile feed {}", source.as_str()),
     )?;
-    let now = Timestamp::now();
+    let now = crate::now();
     let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
     let mut listed = BTreeSet::new();
     let mut recorded: Vec<crate::hr::Person> = Vec::new();
@@ -820,6 +855,9 @@ async fn stop_on_signal(
 }
 
 fn plan_cmd(config: &Config, a: PlanArgs) -> Result<u8, Failure> {
+    if let Some(n) = &a.person {
+        return plan_person_cmd(config, &a, n);
+    }
     let today = today(a.common.today.as_deref())?;
     let model = load_model(config, a.common.policy.as_deref())?;
     let store = open_existing_store(config)?;
@@ -907,6 +945,62 @@ fn plan_cmd(config: &Config, a: PlanArgs) -> Result<u8, Failure> {
     })
 }
 
+/// `plan --person N`: the person's changes, each with the HR fact behind it.
+fn plan_person_cmd(config: &Config, a: &PlanArgs, number: &str) -> Result<u8, Failure> {
+    let (e, unknown) = explain::of_person(
+        config,
+        a.common.policy.as_deref(),
+        a.common.today.as_deref(),
+        number,
+    )?;
+    explain::note_unknown(&unknown);
+    let changes: Vec<&crate::explain::ExplainedChange> =
+        e.systems.iter().flat_map(|s| &s.changes).collect();
+    let mut out = std::io::stdout().lock();
+    let io = write_failed;
+    match a.format {
+        TextOrJson::Json => {
+            let text = serde_json::to_string_pretty(&changes)
+                .map_err(|e| Failure::Runtime(e.to_string()))?;
+            writeln!(out, "{text}").map_err(io)?;
+        }
+        TextOrJson::Text => {
+            let model = load_model(config, a.common.policy.as_deref())?;
+            for c in &changes {
+                let ch = &c.change;
+                let tag = if model.rules.iter().any(|r| r.id == ch.rule) {
+                    format!("rule {}", ch.rule)
+                } else {
+                    format!("lifecycle {}", ch.rule)
+                };
+                writeln!(
+                    out,
+                    "{} {} {}: {}  [{tag}] {}\n    because {}",
+                    ch.employee_number,
+                    ch.system,
+                    ch.account.as_deref().unwrap_or("(new account)"),
+                    ch.action,
+                    ch.reason,
+                    c.because
+                )
+                .map_err(io)?;
+            }
+            writeln!(
+                out,
+                "{} change(s) for 1 person(s) on {}",
+                changes.len(),
+                e.today
+            )
+            .map_err(io)?;
+        }
+    }
+    Ok(if a.fail_on_drift && !changes.is_empty() {
+        3
+    } else {
+        0
+    })
+}
+
 fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
     let today = today(a.common.today.as_deref())?;
     let model = load_model(config, a.common.policy.as_deref())?;
@@ -947,8 +1041,13 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         })?,
         (None, None) => Format::Json,
     };
+    let previous = match &a.compare {
+        Some(file) => Some(read_previous(file)?),
+        None => None,
+    };
     let extract = esr::read(&a.hr, limits)?;
     report_rows(&extract.errors, &a.hr, extract.rows, limits)?;
+    let mut files = vec![input_file("hr", None, &a.hr, extract.rows)?];
     if extract.persons.is_empty() {
         return Err(Failure::Usage(format!(
             "{}: no usable HR record in {} rows; the report would call every account an orphan",
@@ -961,6 +1060,7 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
     if let Some(file) = &a.sponsored {
         let s = crate::feed::sponsored::read(file, limits)?;
         report_rows(&s.errors, file, s.rows, limits)?;
+        files.push(input_file("sponsored", None, file, s.rows)?);
         for p in &s.persons {
             sponsored.push(drift::SponsoredIdentity {
                 employee_number: p.employee_number.to_string(),
@@ -1005,6 +1105,21 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
                 file.display()
             )));
         }
+        if let Some(prev) = previous
+            .as_ref()
+            .and_then(|p| p.inputs.accounts.get(system))
+        {
+            let share = limits.max_export_shrink_share;
+            let now = x.accounts.len();
+            if (now as f64) < (*prev as f64) * (1.0 - share) && !a.allow_shrink {
+                return Err(Failure::Usage(format!(
+                    "{}: the {system} export has {now} accounts where the previous report read {prev}, more than [feeds] max_export_shrink_share ({:.0}%) fewer: is it cut short or filtered? If {system} really lost them, pass --allow-shrink",
+                    file.display(),
+                    share * 100.0
+                )));
+            }
+        }
+        files.push(input_file("export", Some(system), file, x.rows)?);
         if !x.has_last_logon {
             inputs.notes.push(format!(
                 "{}: no last-logon column, so dormant accounts on {system} were not judged",
@@ -1036,7 +1151,11 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         &tz,
     );
     drop(systems);
-    let report = drift::Report::new(Timestamp::now(), today, findings, inputs);
+    inputs.files = files;
+    let mut report = drift::Report::new(crate::now(), today, findings, inputs);
+    if let Some(previous) = &previous {
+        drift::compare(&mut report, previous);
+    }
     let text = report::render(&report, format).map_err(Failure::Runtime)?;
     match &a.out {
         Some(path) => std::fs::write(path, text).map_err(|e| {
@@ -1064,6 +1183,58 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
     } else {
         0
     })
+}
+
+/// A previous drift report's JSON, for `--compare`.
+fn read_previous(file: &Path) -> Result<drift::Previous, Failure> {
+    let f = std::fs::File::open(file).map_err(|e| {
+        Failure::Usage(format!("--compare {}: cannot open it: {e}", file.display()))
+    })?;
+    serde_json::from_reader(std::io::BufReader::new(f)).map_err(|e| {
+        Failure::Usage(format!(
+            "--compare {}: not a drift report in JSON ({e}); give the file an earlier `turnstile drift --format json` wrote",
+            file.display()
+        ))
+    })
+}
+
+/// A file the report was made from, with its SHA-256 (read again in blocks: memory stays
+/// bounded whatever its size).
+fn input_file(
+    kind: &'static str,
+    system: Option<&str>,
+    path: &Path,
+    rows: u64,
+) -> Result<drift::InputFile, Failure> {
+    Ok(drift::InputFile {
+        kind,
+        system: system.map(str::to_string),
+        path: path.display().to_string(),
+        rows,
+        sha256: sha256_file(path)?,
+    })
+}
+
+pub(crate) fn sha256_file(path: &Path) -> Result<String, Failure> {
+    use sha2::Digest;
+    use std::io::Read;
+    let fail = |e: std::io::Error| {
+        Failure::Runtime(format!(
+            "{}: cannot read it again to hash it: {e}",
+            path.display()
+        ))
+    };
+    let mut f = std::fs::File::open(path).map_err(fail)?;
+    let mut hash = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(fail)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn audit_cmd(config: &Config, a: AuditArgs) -> Result<u8, Failure> {
@@ -1180,7 +1351,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
     let run = reconcile::Run {
         model: &model,
         today,
-        now: Timestamp::now(),
+        now: crate::now(),
         actor: &actor,
         dry_run: a.dry_run,
         approve: a.approve,
@@ -1301,7 +1472,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
             sender.mails().then_some(&sender),
             today,
             config.notify.sponsor_notice_days,
-            Timestamp::now(),
+            crate::now(),
             &actor,
         ))?;
         let (managers, told) = (&after.starters, &after.sponsors);
@@ -1327,7 +1498,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
             attention = true;
             eprintln!("error: {f}; sent again next run");
         }
-        let sent = runtime.block_on(sender.deliver(store.as_mut(), Timestamp::now(), &actor))?;
+        let sent = runtime.block_on(sender.deliver(store.as_mut(), crate::now(), &actor))?;
         if sent != crate::engine::work::Delivered::default() {
             println!(
                 "work items: {} sent to the service desk, {} emailed, {} became overdue, {} escalated",
@@ -1493,7 +1664,7 @@ fn approve_cmd(config: &Config, a: DecideArgs) -> Result<u8, Failure> {
             &mut targets,
             id,
             &acting,
-            Timestamp::now(),
+            crate::now(),
         ))
         .map_err(decide_error)?;
     println!(
@@ -1519,9 +1690,8 @@ fn reject_cmd(config: &Config, a: RejectArgs) -> Result<u8, Failure> {
     }
     let model = load_model(config, a.decide.policy.as_deref())?;
     let mut store = open_existing_store(config)?;
-    let plan =
-        crate::engine::held::reject(&model, store.as_mut(), id, by, reason, Timestamp::now())
-            .map_err(decide_error)?;
+    let plan = crate::engine::held::reject(&model, store.as_mut(), id, by, reason, crate::now())
+        .map_err(decide_error)?;
     println!(
         "{} rejected by {by}: none of its {} change(s) was applied",
         plan.reference(),
@@ -1547,7 +1717,7 @@ fn reenable_cmd(config: &Config, a: ReenableArgs) -> Result<u8, Failure> {
         )));
     };
     let draft = crate::audit::Draft {
-        at: Timestamp::now(),
+        at: crate::now(),
         actor: format!("{by} (turnstile reenable)"),
         employee_number: Some(d.employee_number.clone()),
         system: Some(a.system.clone()),
@@ -1579,7 +1749,7 @@ fn work_items_cmd(config: &Config, a: WorkItemsArgs) -> Result<u8, Failure> {
     let mut store = open_existing_store(config)?;
     if a.send {
         let at = match a.at.as_deref() {
-            None => Timestamp::now(),
+            None => crate::now(),
             Some(t) => t.parse::<Timestamp>().map_err(|e| {
                 Failure::Usage(format!(
                     "--at {t}: not a time ({e}); use RFC 3339, e.g. 2026-12-07T09:00:00Z"

@@ -1,0 +1,557 @@
+//! `turnstile review`: access review packs per line manager (CSV to fill in, HTML to read)
+//! and `review record`, which reads a completed pack back: the attestation goes into the
+//! audit trail, removals of access no role grants are made under the reviewer's name, and
+//! removals of access the role model grants are recorded as conflicts for the role owner
+//! (made, they would come back at the next reconciliation).
+
+use super::{Failure, actor, load_model, open_existing_store, today, write_failed};
+use crate::audit::{Action as AuditAction, Draft, Outcome as AuditOutcome};
+use crate::config::Config;
+use crate::hr::Person;
+use crate::plan::{Action, Change};
+use crate::report::page::{self, Card, Column, Kind, Table};
+use crate::report::safe_cell;
+use crate::review::{Line, managers, pack, staff_of};
+use clap::{Args, Subcommand};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(super) struct ReviewArgs {
+    #[command(subcommand)]
+    record: Option<ReviewVerb>,
+    /// The line manager's employee number: their staff's pack.
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    manager: Option<String>,
+    /// A pack for every line manager with staff, into the --out folder.
+    #[arg(long, requires = "out")]
+    all: bool,
+    /// A folder: each pack is written there as review-<manager>-<date>.csv and .html
+    /// (default for --manager: the CSV on standard output).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    common: super::Common,
+}
+
+#[derive(Subcommand, Debug)]
+enum ReviewVerb {
+    /// Read a completed pack back (decision keep or remove on each line).
+    Record(RecordArgs),
+}
+
+#[derive(Args, Debug)]
+struct RecordArgs {
+    /// The completed CSV.
+    file: PathBuf,
+    /// Who attests the review (recorded in the audit trail).
+    #[arg(long = "as", value_name = "NAME", required = true)]
+    by: String,
+    /// Record the decisions and conflicts, but make no change on any target.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    common: super::Common,
+}
+
+const HEADER: [&str; 13] = [
+    "pack",
+    "manager",
+    "employee_number",
+    "name",
+    "job",
+    "system",
+    "account",
+    "entitlement",
+    "enabled",
+    "last_logon",
+    "reason",
+    "decision",
+    "comment",
+];
+
+pub(super) fn review_cmd(config: &Config, a: ReviewArgs) -> Result<u8, Failure> {
+    if let Some(ReviewVerb::Record(r)) = a.record {
+        return record_cmd(config, r);
+    }
+    let today = today(a.common.today.as_deref())?;
+    let model = load_model(config, a.common.policy.as_deref())?;
+    let store = open_existing_store(config)?;
+    let people: Vec<Person> = store
+        .persons()?
+        .into_iter()
+        .map(|p| p.event.person)
+        .collect();
+    let accounts = store.accounts(None)?;
+    let tz = super::london();
+    let wanted: Vec<String> = match (&a.manager, a.all) {
+        (Some(m), _) => vec![m.clone()],
+        (None, true) => managers(&people, today),
+        (None, false) => {
+            return Err(Failure::Usage(
+                "say whose pack: --manager N, --all --out DIR, or `review record FILE --as NAME`"
+                    .into(),
+            ));
+        }
+    };
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::Runtime(format!("{}: cannot make the folder: {e}", dir.display()))
+        })?;
+    }
+    let mut written = 0;
+    for manager in &wanted {
+        let staff = staff_of(manager, &people, today);
+        if staff.is_empty() && a.manager.is_some() {
+            return Err(Failure::Usage(format!(
+                "nobody held has {manager} as line manager (or all their staff have left)"
+            )));
+        }
+        let lines = pack(&model, &staff, &accounts, today, &tz);
+        let id = format!("{today}/{manager}");
+        let csv = pack_csv(&id, manager, &lines)?;
+        match &a.out {
+            None => std::io::stdout()
+                .lock()
+                .write_all(csv.as_bytes())
+                .map_err(write_failed)?,
+            Some(dir) => {
+                let stem = dir.join(format!("review-{manager}-{today}"));
+                write(&stem.with_extension("csv"), &csv)?;
+                write(
+                    &stem.with_extension("html"),
+                    &pack_html(&id, manager, staff.len(), &lines)?,
+                )?;
+                written += 1;
+            }
+        }
+    }
+    if let Some(dir) = &a.out {
+        eprintln!(
+            "{written} review pack(s) for {today} written to {} (CSV to fill in: decision keep or remove on each line; HTML to read)",
+            dir.display()
+        );
+    }
+    Ok(0)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Failure> {
+    std::fs::write(path, text)
+        .map_err(|e| Failure::Runtime(format!("{}: cannot write it: {e}", path.display())))
+}
+
+fn pack_csv(id: &str, manager: &str, lines: &[Line]) -> Result<String, Failure> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| Failure::Runtime(e.to_string());
+    w.write_record(HEADER).map_err(err)?;
+    for l in lines {
+        w.write_record([
+            id,
+            manager,
+            &safe_cell(&l.employee_number),
+            &safe_cell(&l.name),
+            &safe_cell(&l.job),
+            &safe_cell(&l.system),
+            &safe_cell(&l.account),
+            &safe_cell(l.entitlement.as_deref().unwrap_or("")),
+            if l.enabled { "true" } else { "false" },
+            &l.last_logon.map(|d| d.to_string()).unwrap_or_default(),
+            &safe_cell(&l.reason),
+            "",
+            "",
+        ])
+        .map_err(err)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| Failure::Runtime(e.to_string()))
+}
+
+fn pack_html(id: &str, manager: &str, staff: usize, lines: &[Line]) -> Result<String, Failure> {
+    let ungranted = lines.iter().filter(|l| !l.granted).count();
+    let mut body = format!(
+        "<h1>Access review</h1>\n<p class=\"meta\">Pack {} for line manager {}: {staff} staff, {} accounts and entitlements. Mark each line keep or remove in the CSV of the same name and return it; lines no role grants are the first to look at.</p>\n",
+        page::escape(id),
+        page::escape(manager),
+        lines.len()
+    );
+    body.push_str(&page::cards(&[
+        Card {
+            label: "Staff",
+            value: staff.to_string(),
+            tone: "",
+        },
+        Card {
+            label: "Lines to review",
+            value: lines.len().to_string(),
+            tone: "",
+        },
+        Card {
+            label: "Granted by no role",
+            value: ungranted.to_string(),
+            tone: if ungranted > 0 { "medium" } else { "good" },
+        },
+    ]));
+    let table = Table {
+        id: "pack".into(),
+        columns: vec![
+            Column::new("Employee", Kind::Code, false),
+            Column::new("Name", Kind::Text, true),
+            Column::new("Job", Kind::Text, false),
+            Column::new("System", Kind::Text, true),
+            Column::new("Account", Kind::Code, false),
+            Column::new("Entitlement", Kind::Text, false),
+            Column::new("Enabled", Kind::Text, true),
+            Column::new("Last logon", Kind::Text, false),
+            Column::new("Granted by a role", Kind::Text, true),
+            Column::new("Why", Kind::Text, false),
+        ],
+        rows: lines
+            .iter()
+            .map(|l| {
+                vec![
+                    l.employee_number.clone(),
+                    l.name.clone(),
+                    l.job.clone(),
+                    l.system.clone(),
+                    l.account.clone(),
+                    l.entitlement
+                        .clone()
+                        .unwrap_or_else(|| "(the account)".into()),
+                    if l.enabled { "yes" } else { "no" }.into(),
+                    l.last_logon.map(|d| d.to_string()).unwrap_or_default(),
+                    if l.granted { "yes" } else { "no" }.into(),
+                    l.reason.clone(),
+                ]
+            })
+            .collect(),
+        page_size: 100,
+    };
+    body.push_str(&table.html().map_err(Failure::Runtime)?);
+    Ok(page::document(&format!("Access review {id}"), &body))
+}
+
+/// One decided line of a returned pack.
+#[derive(Debug)]
+struct Decided {
+    line: u64,
+    pack: String,
+    manager: String,
+    employee_number: String,
+    system: String,
+    account: String,
+    entitlement: Option<String>,
+    remove: bool,
+    comment: Option<String>,
+}
+
+fn record_cmd(config: &Config, a: RecordArgs) -> Result<u8, Failure> {
+    let by = a.by.trim();
+    if by.is_empty() || by.chars().any(char::is_control) {
+        return Err(Failure::Usage(
+            "--as: the reviewer's name, on one line".into(),
+        ));
+    }
+    let today = today(a.common.today.as_deref())?;
+    let model = load_model(config, a.common.policy.as_deref())?;
+    let (decided, undecided) = read_completed(&a.file, &config.feeds)?;
+    let packs: std::collections::BTreeSet<(&str, &str)> = decided
+        .iter()
+        .map(|d| (d.pack.as_str(), d.manager.as_str()))
+        .collect();
+    let mut store = open_existing_store(config)?;
+    let now = crate::now();
+    let acting = actor(Some(by), "turnstile review record")?;
+    // Per person: their removals, split into those to make and those the role model
+    // still grants.
+    let mut to_make: BTreeMap<String, Vec<Change>> = BTreeMap::new();
+    let mut drafts = Vec::new();
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut conflicts = 0;
+    let accounts = store.accounts(None)?;
+    for d in &decided {
+        *tally
+            .entry(if d.remove { "remove" } else { "keep" })
+            .or_default() += 1;
+        if !d.remove {
+            continue;
+        }
+        let Some(person) = store.person(&d.employee_number)? else {
+            return Err(Failure::Usage(format!(
+                "{}:{}: no HR record is held for employee number {}",
+                a.file.display(),
+                d.line,
+                d.employee_number
+            )));
+        };
+        let mine: Vec<&crate::account::Account> = accounts
+            .iter()
+            .filter(|x| x.employee_number.as_deref() == Some(d.employee_number.as_str()))
+            .collect();
+        let e = crate::explain::explain(&model, &person.event.person, &mine, &|_| false, today);
+        let here = e.systems.iter().find(|s| s.system == d.system);
+        let granted = match &d.entitlement {
+            Some(ent) => here
+                .and_then(|s| s.grants.iter().find(|g| &g.entitlement == ent))
+                .map(|g| {
+                    g.because
+                        .iter()
+                        .map(|c| c.describe(ent))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }),
+            None => here
+                .filter(|s| s.presence == crate::desired::Presence::Enabled)
+                .map(|s| s.reason.clone()),
+        };
+        let what = match &d.entitlement {
+            Some(ent) => format!("{ent} on {} {}", d.system, d.account),
+            None => format!("the {} account {}", d.system, d.account),
+        };
+        let comment = d
+            .comment
+            .as_deref()
+            .map_or_else(String::new, |c| format!(" (comment: {c})"));
+        if let Some(why) = granted {
+            conflicts += 1;
+            drafts.push(Draft {
+                at: now,
+                actor: acting.clone(),
+                employee_number: Some(d.employee_number.clone()),
+                system: Some(d.system.clone()),
+                account: Some(d.account.clone()),
+                action: AuditAction::ReviewConflict.to_string(),
+                outcome: AuditOutcome::Recorded.to_string(),
+                rule: None,
+                event_id: None,
+                reason: format!(
+                    "access review pack {} asks to remove {what}{comment}, but the role model grants it ({why}): not removed; correct the HR record or the role model",
+                    d.pack
+                ),
+            });
+            continue;
+        }
+        to_make
+            .entry(d.employee_number.clone())
+            .or_default()
+            .push(Change {
+                system: d.system.clone(),
+                employee_number: d.employee_number.clone(),
+                account: Some(d.account.clone()),
+                action: match &d.entitlement {
+                    Some(ent) => Action::Revoke {
+                        entitlement: ent.clone(),
+                    },
+                    None => Action::Disable,
+                },
+                rule: "access-review".into(),
+                reason: format!("removed at access review pack {} by {by}{comment}", d.pack),
+            });
+    }
+    // The attestation: one entry per person reviewed, so `audit --person` shows it.
+    let mut per_person: BTreeMap<(&str, &str, &str), (usize, usize)> = BTreeMap::new();
+    for d in &decided {
+        let e = per_person
+            .entry((
+                d.pack.as_str(),
+                d.manager.as_str(),
+                d.employee_number.as_str(),
+            ))
+            .or_default();
+        if d.remove {
+            e.1 += 1;
+        } else {
+            e.0 += 1;
+        }
+    }
+    for ((pack_id, manager, number), (kept, removed)) in &per_person {
+        drafts.push(Draft {
+            at: now,
+            actor: acting.clone(),
+            employee_number: Some(number.to_string()),
+            system: None,
+            account: None,
+            action: AuditAction::ReviewAttested.to_string(),
+            outcome: AuditOutcome::Recorded.to_string(),
+            rule: Some("access-review".into()),
+            event_id: None,
+            reason: format!(
+                "access review pack {pack_id} (line manager {manager}) attested by {by}: {kept} kept, {removed} to remove"
+            ),
+        });
+    }
+    store.append_audit(drafts)?;
+    let removals: usize = to_make.values().map(Vec::len).sum();
+    let mut failed = 0;
+    let mut applied = 0;
+    let mut not_here: BTreeMap<String, usize> = BTreeMap::new();
+    if !a.dry_run && removals > 0 {
+        let mut targets = crate::engine::targets::build(config, &model)
+            .map_err(|problems| Failure::Usage(problems.join("\n")))?;
+        let runtime = super::runtime(&mut tokio::runtime::Builder::new_current_thread())?;
+        for (number, changes) in &to_make {
+            let Some(person) = store.person(number)? else {
+                continue;
+            };
+            let mut by_system: BTreeMap<&str, Vec<Change>> = BTreeMap::new();
+            for c in changes {
+                by_system
+                    .entry(c.system.as_str())
+                    .or_default()
+                    .push(c.clone());
+            }
+            for (system, changes) in by_system {
+                let Some(target) = targets.iter_mut().find(|t| t.system() == system) else {
+                    *not_here.entry(system.to_string()).or_default() += changes.len();
+                    continue;
+                };
+                let result = runtime.block_on(crate::engine::apply::apply_person(
+                    target.connector.as_ref(),
+                    store.as_mut(),
+                    &person.event.person,
+                    &changes,
+                    crate::engine::apply::By {
+                        at: now,
+                        actor: &acting,
+                        event_id: None,
+                        due_days: target.due_days,
+                    },
+                ));
+                match result {
+                    Ok(t) => {
+                        applied += t.applied + t.work_items;
+                        failed += t.failed;
+                    }
+                    Err(e) => {
+                        failed += changes.len();
+                        eprintln!("error: {system}: {e}");
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "access review {} recorded for {} by {by}: {} kept, {} to remove ({removals} removal(s), {conflicts} granted by the role model and recorded as conflicts), {} line(s) undecided{}",
+        packs.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", "),
+        per_person.len(),
+        tally.get("keep").copied().unwrap_or(0),
+        tally.get("remove").copied().unwrap_or(0),
+        undecided.len(),
+        if a.dry_run {
+            "; --dry-run: no change made".to_string()
+        } else {
+            format!("; {applied} made, {failed} failed")
+        }
+    );
+    for line in &undecided {
+        eprintln!(
+            "note: {}:{line}: no decision (keep or remove): not attested; review it again",
+            a.file.display()
+        );
+    }
+    for (system, n) in &not_here {
+        eprintln!(
+            "note: {system}: {n} removal(s) not made, no [targets.{system}] is configured here: they are in the audit trail as decided; make them by hand or run `review record` where the target is configured"
+        );
+    }
+    Ok(if failed > 0 || !not_here.is_empty() {
+        1
+    } else {
+        0
+    })
+}
+
+/// The decided lines, and the line numbers left undecided. A decision other than keep or
+/// remove refuses the whole file (naming every such line): a typo must not pass as keep.
+fn read_completed(
+    file: &Path,
+    limits: &crate::feed::Limits,
+) -> Result<(Vec<Decided>, Vec<u64>), Failure> {
+    let mut table = crate::feed::Table::open(file, limits)?;
+    let col = |t: &crate::feed::Table, name: &str| t.require(name, name);
+    let pack_c = col(&table, "pack")?;
+    let manager_c = col(&table, "manager")?;
+    let number_c = col(&table, "employee_number")?;
+    let system_c = col(&table, "system")?;
+    let account_c = col(&table, "account")?;
+    let entitlement_c = col(&table, "entitlement")?;
+    let decision_c = col(&table, "decision")?;
+    let comment_c = table.column("comment")?;
+    let mut decided = Vec::new();
+    let mut undecided = Vec::new();
+    let mut wrong = Vec::new();
+    while let Some(row) = table.next_row()? {
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                wrong.push(e.to_string());
+                continue;
+            }
+        };
+        let cell = |c: usize| {
+            row.get(Some(c))
+                .map(|s| s.trim_start_matches('\'').to_string())
+        };
+        let remove = match row
+            .get(Some(decision_c))
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None => {
+                undecided.push(row.line);
+                continue;
+            }
+            Some("keep") => false,
+            Some("remove") => true,
+            Some(other) => {
+                wrong.push(
+                    row.error(format!("decision `{other}`: write keep or remove"))
+                        .to_string(),
+                );
+                continue;
+            }
+        };
+        let need = |c: usize, name: &str| {
+            cell(c).ok_or_else(|| {
+                row.error(format!(
+                    "`{name}` is empty: the line must stay as the pack wrote it"
+                ))
+                .to_string()
+            })
+        };
+        let parsed = (|| {
+            Ok::<Decided, String>(Decided {
+                line: row.line,
+                pack: need(pack_c, "pack")?,
+                manager: need(manager_c, "manager")?,
+                employee_number: need(number_c, "employee_number")?,
+                system: need(system_c, "system")?,
+                account: need(account_c, "account")?,
+                entitlement: cell(entitlement_c),
+                remove,
+                comment: comment_c.and_then(&cell),
+            })
+        })();
+        match parsed {
+            Ok(d) => decided.push(d),
+            Err(e) => wrong.push(e),
+        }
+    }
+    if !wrong.is_empty() {
+        return Err(Failure::Usage(format!(
+            "{}: nothing was recorded; fix these lines and record it again:\n{}",
+            file.display(),
+            wrong.join("\n")
+        )));
+    }
+    if decided.is_empty() {
+        return Err(Failure::Usage(format!(
+            "{}: no line has a decision (keep or remove): nothing to record",
+            file.display()
+        )));
+    }
+    Ok((decided, undecided))
+}
