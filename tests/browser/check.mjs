@@ -1,7 +1,7 @@
 // Drives one Turnstile HTML page in headless Chromium (Debian's, through playwright-core)
 // the way a reader would, and prints what it saw as JSON for tests/it/browser.rs:
 //
-//   node check.mjs PAGE.html SHOTS_DIR NAME TABLE_ID SORT_COLUMN SEARCH_TEXT
+//   TURNSTILE_NODE_MODULES=DIR node check.mjs PAGE.html SHOTS_DIR NAME TABLE_ID SORT_COLUMN SEARCH_TEXT
 //
 // - every console error and page error while loading and using the page;
 // - the table's visible rows after load, after clicking the SORT_COLUMN header once and
@@ -9,7 +9,11 @@
 //   SEARCH_TEXT in the search box;
 // - whether the page is wider than the window at 1400 and 700 px, with a screenshot of
 //   each (SHOTS_DIR/NAME-1400.png, NAME-700.png).
-import { chromium } from "playwright-core";
+import { createRequire } from "node:module";
+
+// playwright-core lives in the peers' cache (tests/peers/peers.sh install), not here.
+const require = createRequire((process.env.TURNSTILE_NODE_MODULES || "./node_modules") + "/");
+const { chromium } = require("playwright-core");
 
 const [file, shots, name, tableId, sortColumn, search] = process.argv.slice(2);
 const browser = await chromium.launch({

@@ -1,6 +1,7 @@
 //! Integration tests: one test binary, one module per area (each file under `tests/`
 //! would link its own binary, which is slow to build).
 
+mod browser;
 mod cli;
 mod closing;
 pub mod drift;
@@ -10,7 +11,7 @@ mod kafka;
 mod ldap;
 pub mod peers;
 mod purity;
-mod reports;
+pub mod reports;
 mod schema;
 mod scim;
 mod sponsored;

@@ -65,7 +65,8 @@ pub struct Removal {
     pub removed: bool,
 }
 
-/// Joiners whose first day fell in the window and has come.
+/// Joiners whose first day fell in the window and has come, on the systems whose
+/// accounts Turnstile reads.
 #[derive(Debug, Clone, Serialize)]
 pub struct Joiners {
     pub people: usize,
@@ -270,6 +271,8 @@ pub fn evidence(
         not_yet: 0,
         by_system: BTreeMap::new(),
     };
+    // Only systems whose accounts Turnstile reads can say when an account was set up.
+    let read: BTreeSet<&str> = accounts.iter().map(|a| a.system.as_str()).collect();
     for p in people {
         let Some(first) = p
             .first_day()
@@ -292,6 +295,7 @@ pub fn evidence(
                     .get_key_value(&d.system)
                     .map(|(k, _)| k.as_str())
             })
+            .filter(|s| read.contains(s))
             .collect();
         if wanted.is_empty() {
             continue;
