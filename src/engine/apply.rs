@@ -212,11 +212,18 @@ pub fn record_changes(
             }
             Done::WorkItem { text } => {
                 tally.work_items += 1;
+                // The trail keeps what the administrator is asked to do, and that it
+                // undoes a change made outside Turnstile when it does.
+                let reason = if change.reason.contains(crate::plan::CHANGED_OUTSIDE) {
+                    format!("{text}; {}", crate::plan::CHANGED_OUTSIDE)
+                } else {
+                    text.clone()
+                };
                 let entry = draft(
                     &change,
                     change.account.clone(),
                     AuditOutcome::WorkItem,
-                    text.clone(),
+                    reason,
                     by,
                 );
                 // In the trail's order: what came before it first.

@@ -289,6 +289,11 @@ pub async fn reconcile_target(
     }
     let mut tally = Tally::default();
     for (person, changes) in &planned {
+        // The HR record the plan was made from is the event behind each change (the
+        // contract: every change is recorded with the event that caused it).
+        let event_id = store
+            .person(person.employee_number.as_str())?
+            .map(|s| s.event.event_id.as_str().to_string());
         match apply::apply_person(
             target.connector.as_ref(),
             store,
@@ -297,7 +302,7 @@ pub async fn reconcile_target(
             apply::By {
                 at: run.now,
                 actor: run.actor,
-                event_id: None,
+                event_id: event_id.as_deref(),
                 due_days: target.due_days,
             },
         )

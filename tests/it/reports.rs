@@ -253,6 +253,8 @@ const EXPORT_COLUMNS: &str = "Account,Employee Number,Display Name,Enabled,Last 
 ///   the export read on Monday 9 November at 10:00 (58 hours after the end of the day).
 /// - 50000005 leaves on Friday 13 November; shown disabled on Wednesday 18 November at
 ///   12:00 (108 hours).
+/// - 50000010 is disabled by hand in EMIS before Monday 16 November: a change outside
+///   Turnstile, found and undone (an enable raised) by the reconcile that day.
 /// - 50000020 starts on Monday 9 November, shown enabled the same day (in time);
 ///   50000021 starts on Monday 16 November, shown enabled on Wednesday 18 November at
 ///   12:00 (after the end of Tuesday: late).
@@ -346,6 +348,16 @@ pub(crate) fn scripted_month(p: &Path) {
         "2026-11-10T09:00:00Z",
         &["feed", "esr", "esr.csv", "--apply"],
     );
+    // Someone disables a GP in post by hand in EMIS: the next reconcile finds it and
+    // raises the enable, marked as undoing a change made outside Turnstile.
+    std::fs::write(
+        p.join("emis.csv"),
+        export(
+            &[50000001, 50000002, 50000003, 50000004, 50000010],
+            &[50000020],
+        ),
+    )
+    .unwrap();
     step("2026-11-16T09:00:00Z", &["reconcile"]);
     std::fs::write(
         p.join("emis.csv"),
@@ -388,6 +400,10 @@ fn evidence_after_a_scripted_month_gives_the_figures_the_script_implies() {
     assert_eq!(j["accounts"], 2, "{j:#}");
     assert_eq!(j["within_one_working_day"], 1, "{j:#}");
     assert_eq!(j["late"], 1, "{j:#}");
+    assert_eq!(
+        e["outside_changes"],
+        serde_json::json!([{"system": "emis", "action": "enable", "count": 1}])
+    );
     assert_eq!(e["audit_trail"]["intact"], true);
     assert!(e["audit_trail"]["head"].as_str().unwrap().contains(':'));
 }

@@ -387,7 +387,11 @@ pub fn evidence(
         })
         .collect();
     let mut outside: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for e in window.iter().filter(|e| applied(e)) {
+    // Found and corrected: applied, or raised as a work item on a system with no API.
+    for e in window
+        .iter()
+        .filter(|e| e.draft.outcome == "applied" || e.draft.outcome == "work_item")
+    {
         if e.draft.reason.contains(crate::plan::CHANGED_OUTSIDE)
             && let (Some(s), Some(action)) = (
                 e.draft.system.as_ref(),
