@@ -332,12 +332,23 @@ auto_commit_interval_ms = 200
         if !self.store.exists() {
             return 0;
         }
-        self.open_store()
-            .audit(&AuditFilter::default())
-            .unwrap()
-            .iter()
-            .filter(|e| e.draft.action == "hr.record")
-            .count()
+        // The daemon may hold the write lock past the store's busy timeout while this
+        // polls (a crash test on a loaded machine): a busy store is asked again.
+        for _ in 0..100 {
+            match SqliteStore::open(&self.store).and_then(|s| s.audit(&AuditFilter::default())) {
+                Ok(trail) => {
+                    return trail
+                        .iter()
+                        .filter(|e| e.draft.action == "hr.record")
+                        .count();
+                }
+                Err(turnstile::store::StoreError::Busy) => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => panic!("reading the store: {e}"),
+            }
+        }
+        panic!("the store stayed busy for 10 seconds")
     }
 
     /// True once the group's commits reach the end of every partition.
