@@ -323,6 +323,17 @@ pub struct DaemonConfig {
     pub apply_every_ms: u64,
     /// How often every target is reconciled in full (and once at start); 0: never.
     pub reconcile_every_secs: u64,
+    /// The admin API's bearer tokens: a TOML file of `[[tokens]]` with `name`, `role`
+    /// (viewer, operator, approver) and `sha256` (the hex SHA-256 of the token; the token
+    /// itself is never stored). Without it the API routes answer 503 and only
+    /// `/healthz`, `/readyz` and `/metrics` are served. Must not be readable by others.
+    pub tokens_file: Option<std::path::PathBuf>,
+    /// Serve `/metrics` without a token (for a scraper on a private network). Default:
+    /// open when no tokens file is set, else closed.
+    pub metrics_open: Option<bool>,
+    /// Failed authentications one client address may make in a minute before it is
+    /// answered 429 until the minute is over.
+    pub max_failed_auth_per_minute: u32,
 }
 
 impl Default for DaemonConfig {
@@ -334,6 +345,9 @@ impl Default for DaemonConfig {
             shutdown_timeout_secs: 20,
             apply_every_ms: 500,
             reconcile_every_secs: 6 * 3600,
+            tokens_file: None,
+            metrics_open: None,
+            max_failed_auth_per_minute: 10,
         }
     }
 }
@@ -801,8 +815,19 @@ impl Config {
                     0,
                     7 * 86_400,
                 ),
+                (
+                    "max_failed_auth_per_minute",
+                    d.max_failed_auth_per_minute.into(),
+                    1,
+                    10_000,
+                ),
             ],
         ));
+        if let Some(file) = &d.tokens_file
+            && let Err(e) = crate::daemon::api::Tokens::load(file)
+        {
+            out.push(format!("[daemon] tokens_file: {e}"));
+        }
         for (id, kind, _) in self.target_sections() {
             if kind.is_empty() {
                 out.push(format!(

@@ -76,6 +76,28 @@ enum Verb {
     /// removal times, joiners set up in time, dormancy, generic accounts, reviews,
     /// changes made outside Turnstile, and the audit trail's verification.
     Evidence(evidence::EvidenceArgs),
+    /// Admin API tokens: `token new --name N --role viewer|operator|approver` prints a
+    /// new random token once and the [[tokens]] entry (its SHA-256) for the tokens file.
+    Token(TokenArgs),
+}
+
+#[derive(Args, Debug)]
+struct TokenArgs {
+    #[command(subcommand)]
+    verb: TokenVerb,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenVerb {
+    /// A new token: printed once on standard output with the entry to add.
+    New {
+        /// Who or what uses it (recorded as the actor of what it approves).
+        #[arg(long)]
+        name: String,
+        /// viewer (reads), operator (also retries), approver (also approves and rejects).
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -444,7 +466,32 @@ fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
         Verb::Explain(a) => explain::explain_cmd(&config, a),
         Verb::Review(a) => review::review_cmd(&config, a),
         Verb::Evidence(a) => evidence::evidence_cmd(&config, a),
+        Verb::Token(a) => token_cmd(a),
     }
+}
+
+fn token_cmd(a: TokenArgs) -> Result<u8, Failure> {
+    let TokenVerb::New { name, role } = a.verb;
+    let name = name.trim();
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        return Err(Failure::Usage(
+            "--name: one line, without quotes or backslashes".into(),
+        ));
+    }
+    if !["viewer", "operator", "approver"].contains(&role.as_str()) {
+        return Err(Failure::Usage(format!(
+            "--role {role}: use viewer, operator or approver"
+        )));
+    }
+    let (token, hash) = crate::daemon::api::new_token().map_err(Failure::Runtime)?;
+    println!(
+        "# Give this token to {name} (it is shown once, and not stored anywhere):\n# {token}\n# Add this to the tokens file ([daemon] tokens_file, mode 600):\n[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{hash}\""
+    );
+    Ok(0)
 }
 
 fn print_findings(findings: &Findings) {

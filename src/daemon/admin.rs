@@ -1,4 +1,5 @@
-//! The admin endpoint: `/metrics` (Prometheus text), `/healthz` and `/readyz`.
+//! The admin endpoint's health checks, `/healthz` and `/readyz`, and the daemon's metrics
+//! (served as `/metrics` by `api`).
 //!
 //! `/readyz` also names each quarantined target and each plan held for a person's
 //! decision; `/healthz` (liveness) does not, since restarting cures neither.
@@ -8,7 +9,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -472,20 +473,9 @@ impl Default for Shared {
 
 pub fn router(shared: Shared) -> Router {
     Router::new()
-        .route("/metrics", get(metrics))
         .route("/healthz", get(live))
         .route("/readyz", get(ready))
         .with_state(shared)
-}
-
-async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.encode(),
-    )
 }
 
 async fn live(State(s): State<Shared>) -> impl IntoResponse {

@@ -8,6 +8,7 @@
 //! with the reason in headers before their offset is stored, so none is dropped silently.
 
 pub mod admin;
+pub mod api;
 pub mod applier;
 pub mod progress;
 
@@ -273,9 +274,13 @@ pub async fn run(
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        tracing::info!(%addr, "admin endpoint: /metrics /healthz /readyz");
+        tracing::info!(%addr, "admin endpoint: /healthz /readyz /metrics /api/v1");
         let mut stop = shutdown.clone();
-        let app = admin::router(shared.clone());
+        let api = api::Api::new(Arc::new(config.clone()), model.clone(), shared.clone())
+            .map_err(|e| DaemonError::Config(vec![format!("[daemon] tokens_file: {e}")]))?;
+        let app = admin::router(shared.clone())
+            .merge(api::router(api))
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         Some(tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

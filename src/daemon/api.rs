@@ -1,0 +1,734 @@
+//! The admin API (`schemas/admin-api.openapi.yaml`), served by `turnstile run` beside
+//! `/healthz` and `/readyz`: people, held plans (approve, reject), pending work (retry),
+//! work items, quarantined targets and the audit trail's verification.
+//!
+//! Every route but the two health checks needs a bearer token. Tokens are listed in
+//! `[daemon] tokens_file` by their SHA-256 only (the token itself is never stored), each
+//! with a name and a role: `viewer` reads, `operator` also retries, `approver` also
+//! approves and rejects held plans (recorded under the token's name). A client address
+//! that fails authentication `max_failed_auth_per_minute` times is answered 429 until the
+//! minute is over. A failure is logged with the client's address and never the token.
+
+use super::admin::Shared;
+use crate::config::Config;
+use crate::policy::RoleModel;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path as FsPath;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What a token may do; each role can do what the ones before it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Approver,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Approver => "approver",
+        }
+    }
+}
+
+struct Token {
+    name: String,
+    role: Role,
+    hash: [u8; 32],
+}
+
+/// The tokens the API accepts, by hash.
+pub struct Tokens(Vec<Token>);
+
+impl Tokens {
+    /// Reads a tokens file: refused when others can read it, and naming every problem.
+    pub fn load(path: &FsPath) -> Result<Tokens, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            tokens: Vec<Entry>,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Entry {
+            name: String,
+            role: Role,
+            sha256: String,
+        }
+        let bytes = crate::config::files::read_secret(path, "admin API token hashes")?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| format!("{}: is not UTF-8 text", path.display()))?;
+        let file: File = toml::from_str(&text).map_err(|e| {
+            format!(
+                "{}: {e}; write each token as [[tokens]] with name, role (viewer, operator or approver) and sha256",
+                path.display()
+            )
+        })?;
+        let mut problems = Vec::new();
+        let mut out: Vec<Token> = Vec::new();
+        for (i, e) in file.tokens.into_iter().enumerate() {
+            let n = i + 1;
+            let name = e.name.trim().to_string();
+            if name.is_empty() || name.chars().any(char::is_control) || name.len() > 100 {
+                problems.push(format!(
+                    "token {n}: name must be one line of 1 to 100 characters"
+                ));
+            }
+            if out.iter().any(|t| t.name == name) {
+                problems.push(format!("token {n}: the name `{name}` is used twice"));
+            }
+            let Some(hash) = hex32(e.sha256.trim()) else {
+                problems.push(format!(
+                    "token {n} ({name}): sha256 must be 64 hex digits, the SHA-256 of the token (`turnstile token new` prints one)"
+                ));
+                continue;
+            };
+            out.push(Token {
+                name,
+                role: e.role,
+                hash,
+            });
+        }
+        if out.is_empty() && problems.is_empty() {
+            problems.push("no [[tokens]]: list at least one".into());
+        }
+        if problems.is_empty() {
+            Ok(Tokens(out))
+        } else {
+            Err(format!("{}: {}", path.display(), problems.join("; ")))
+        }
+    }
+
+    /// The token whose hash matches, compared in constant time over every entry.
+    fn find(&self, presented: &str) -> Option<&Token> {
+        let h: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut found = None;
+        for t in &self.0 {
+            let diff = t
+                .hash
+                .iter()
+                .zip(h.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            if diff == 0 {
+                found = Some(t);
+            }
+        }
+        found
+    }
+}
+
+fn hex32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// A new random token and the line that lists it (`turnstile token new`).
+pub fn new_token() -> Result<(String, String), String> {
+    use std::io::Read;
+    let mut raw = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut raw))
+        .map_err(|e| format!("cannot read /dev/urandom for a random token: {e}"))?;
+    let token: String = std::iter::once("tst_".to_string())
+        .chain(raw.iter().map(|b| format!("{b:02x}")))
+        .collect();
+    let hash: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((token, hash))
+}
+
+/// Failed authentications per client address in the current minute.
+#[derive(Default)]
+struct Limiter(HashMap<IpAddr, (u32, Instant)>);
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl Limiter {
+    /// Seconds to wait when `ip` is over the limit.
+    fn blocked(&mut self, ip: IpAddr, max: u32) -> Option<u64> {
+        let (n, since) = *self.0.get(&ip)?;
+        let elapsed = since.elapsed();
+        if elapsed >= WINDOW {
+            self.0.remove(&ip);
+            return None;
+        }
+        (n >= max).then(|| (WINDOW - elapsed).as_secs().max(1))
+    }
+
+    fn failed(&mut self, ip: IpAddr) {
+        // Bounded whatever the traffic: old windows go first.
+        if self.0.len() >= 10_000 {
+            self.0.retain(|_, (_, since)| since.elapsed() < WINDOW);
+        }
+        let e = self.0.entry(ip).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= WINDOW {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+    }
+}
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub struct Api {
+    tokens: Option<Arc<Tokens>>,
+    config: Arc<Config>,
+    model: Arc<RoleModel>,
+    shared: Shared,
+    limiter: Arc<Mutex<Limiter>>,
+    max_failed: u32,
+    metrics_open: bool,
+}
+
+impl Api {
+    /// The API of a daemon run with `config`; the tokens file is read (and checked) now.
+    pub fn new(config: Arc<Config>, model: Arc<RoleModel>, shared: Shared) -> Result<Api, String> {
+        let tokens = match &config.daemon.tokens_file {
+            Some(f) => Some(Arc::new(Tokens::load(f)?)),
+            None => None,
+        };
+        let metrics_open = config.daemon.metrics_open.unwrap_or(tokens.is_none());
+        Ok(Api {
+            tokens,
+            max_failed: config.daemon.max_failed_auth_per_minute.max(1),
+            metrics_open,
+            config,
+            model,
+            shared,
+            limiter: Arc::new(Mutex::new(Limiter::default())),
+        })
+    }
+
+    /// The caller's name when their token has at least `need`; else the answer to give.
+    fn authorise(&self, headers: &HeaderMap, ip: IpAddr, need: Role) -> Result<String, Problem> {
+        let Some(tokens) = &self.tokens else {
+            return Err(problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the admin API is off: set [daemon] tokens_file to a file of token hashes",
+            ));
+        };
+        let mut limiter = self
+            .limiter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(wait) = limiter.blocked(ip, self.max_failed) {
+            return Err(Problem {
+                retry_after: Some(wait),
+                ..problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many failed authentications from this address; wait",
+                )
+            });
+        }
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(token) = presented.and_then(|p| tokens.find(p)) else {
+            limiter.failed(ip);
+            tracing::warn!(
+                client = %ip,
+                presented = presented.is_some(),
+                "admin API: authentication failed (token missing or unknown)"
+            );
+            return Err(Problem {
+                bearer: true,
+                ..problem(
+                    StatusCode::UNAUTHORIZED,
+                    "a bearer token is needed: Authorization: Bearer <token>",
+                )
+            });
+        };
+        if token.role < need {
+            tracing::warn!(client = %ip, token = %token.name, role = token.role.as_str(), need = need.as_str(), "admin API: not allowed");
+            return Err(problem(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "token `{}` is a {}; this needs {}",
+                    token.name,
+                    token.role.as_str(),
+                    need.as_str()
+                ),
+            ));
+        }
+        Ok(token.name.clone())
+    }
+}
+
+/// An answer other than success: its status, what to do, and the headers it needs.
+#[derive(Debug)]
+struct Problem {
+    status: StatusCode,
+    detail: String,
+    /// Seconds to wait (429).
+    retry_after: Option<u64>,
+    /// Ask for a bearer token (401).
+    bearer: bool,
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "status": self.status.as_u16(), "detail": self.detail })
+            .to_string();
+        let mut r = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
+        if let Some(wait) = self.retry_after
+            && let Ok(v) = wait.to_string().parse()
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if self.bearer {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        r
+    }
+}
+
+fn problem(status: StatusCode, detail: &str) -> Problem {
+    Problem {
+        status,
+        detail: detail.to_string(),
+        retry_after: None,
+        bearer: false,
+    }
+}
+
+fn json(value: &serde_json::Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// Every route, with the role it needs (the table the tests walk).
+pub const ROUTES: &[(&str, &str, Role)] = &[
+    ("GET", "/metrics", Role::Viewer),
+    ("GET", "/api/v1/people/{n}", Role::Viewer),
+    ("GET", "/api/v1/held", Role::Viewer),
+    ("GET", "/api/v1/held/{id}", Role::Viewer),
+    ("POST", "/api/v1/held/{id}/approve", Role::Approver),
+    ("POST", "/api/v1/held/{id}/reject", Role::Approver),
+    ("GET", "/api/v1/pending", Role::Viewer),
+    ("POST", "/api/v1/pending/{n}/retry", Role::Operator),
+    ("GET", "/api/v1/targets", Role::Viewer),
+    ("GET", "/api/v1/work-items", Role::Viewer),
+    ("GET", "/api/v1/audit/verify", Role::Viewer),
+];
+
+pub fn router(api: Api) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/api/v1/people/{n}", get(person))
+        .route("/api/v1/held", get(held_list))
+        .route("/api/v1/held/{id}", get(held_one))
+        .route("/api/v1/held/{id}/approve", post(approve))
+        .route("/api/v1/held/{id}/reject", post(reject))
+        .route("/api/v1/pending", get(pending))
+        .route("/api/v1/pending/{n}/retry", post(retry))
+        .route("/api/v1/targets", get(targets))
+        .route("/api/v1/work-items", get(work_items))
+        .route("/api/v1/audit/verify", get(verify))
+        .with_state(api)
+}
+
+type Ctx = (State<Api>, ConnectInfo<SocketAddr>, HeaderMap);
+
+/// Runs `f` with a store connection of its own, off the async threads.
+async fn with_store<T: Send + 'static>(
+    api: &Api,
+    f: impl FnOnce(&mut dyn crate::store::Store) -> Result<T, Problem> + Send + 'static,
+) -> Result<T, Problem> {
+    let config = api.config.clone();
+    tokio::task::spawn_blocking(move || {
+        let key = config
+            .audit_key()
+            .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+        let mut store = crate::store::open(&config.store, key, true)
+            .map_err(|e| problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?;
+        f(store.as_mut())
+    })
+    .await
+    .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?
+}
+
+fn store_error(e: crate::store::StoreError) -> Problem {
+    problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+}
+
+fn answer(r: Result<Response, Problem>) -> Response {
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn metrics((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
+    if !api.metrics_open
+        && let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer)
+    {
+        return r.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        api.shared.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn person(
+    State(api): State<Api>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(n): Path<String>,
+) -> Response {
+    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+        return r.into_response();
+    }
+    let model = api.model.clone();
+    answer(
+        with_store(&api, move |store| {
+            let Some(p) = store.person(&n).map_err(store_error)? else {
+                return Err(problem(
+                    StatusCode::NOT_FOUND,
+                    &format!("no HR record is held for {n}"),
+                ));
+            };
+            let accounts = store.accounts_of(&n).map_err(store_error)?;
+            let all = store.accounts(None).map_err(store_error)?;
+            let read: std::collections::BTreeSet<&str> =
+                all.iter().map(|a| a.system.as_str()).collect();
+            let mine: Vec<&crate::account::Account> = accounts.iter().collect();
+            let today = crate::clock::today(crate::now());
+            let explained = crate::explain::explain(
+                &model,
+                &p.event.person,
+                &mine,
+                &|s| read.contains(s),
+                today,
+            );
+            let audit = store
+                .audit(&crate::store::AuditFilter {
+                    employee_number: Some(n.clone()),
+                    since: None,
+                })
+                .map_err(store_error)?;
+            Ok(json(&serde_json::json!({
+                "hr_record": p.event,
+                "explanation": explained,
+                "accounts": accounts,
+                "audit": audit,
+            })))
+        })
+        .await,
+    )
+}
+
+async fn held_list((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
+    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+        return r.into_response();
+    }
+    answer(
+        with_store(&api, |store| {
+            let plans = store.held_plans(None).map_err(store_error)?;
+            Ok(json(&serde_json::json!(plans)))
+        })
+        .await,
+    )
+}
+
+fn plan_id(text: &str) -> Result<u64, Problem> {
+    crate::store::HeldPlan::parse_reference(text).ok_or_else(|| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            &format!("`{text}` is not a held plan's id (7 or HP-000007)"),
+        )
+    })
+}
+
+async fn held_one(
+    State(api): State<Api>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+        return r.into_response();
+    }
+    let id = match plan_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r.into_response(),
+    };
+    answer(
+        with_store(&api, move |store| {
+            match store.held_plan(id).map_err(store_error)? {
+                Some((plan, changes)) => Ok(json(&serde_json::json!({
+                    "plan": plan,
+                    "changes": changes,
+                }))),
+                None => Err(problem(
+                    StatusCode::NOT_FOUND,
+                    &format!("no held plan HP-{id:06}"),
+                )),
+            }
+        })
+        .await,
+    )
+}
+
+fn decide_error(e: crate::engine::held::DecideError) -> Problem {
+    use crate::engine::held::DecideError;
+    use crate::store::StoreError;
+    match e {
+        DecideError::Store(StoreError::NoSuchPlan(id)) => {
+            problem(StatusCode::NOT_FOUND, &format!("no held plan HP-{id:06}"))
+        }
+        DecideError::Store(StoreError::AlreadyDecided { .. }) => {
+            problem(StatusCode::CONFLICT, &e.to_string())
+        }
+        DecideError::Store(e) => store_error(e),
+        other => problem(StatusCode::CONFLICT, &other.to_string()),
+    }
+}
+
+async fn approve(
+    State(api): State<Api>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let name = match api.authorise(&headers, addr.ip(), Role::Approver) {
+        Ok(n) => n,
+        Err(r) => return r.into_response(),
+    };
+    let id = match plan_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r.into_response(),
+    };
+    let config = api.config.clone();
+    let model = api.model.clone();
+    let by = format!("{name} (admin API)");
+    // Approving applies the plan through the targets: a connection and targets of its own.
+    let done = tokio::task::spawn_blocking(move || {
+        let mut targets = crate::engine::targets::build(&config, &model)
+            .map_err(|p| problem(StatusCode::CONFLICT, &p.join("; ")))?;
+        let key = config
+            .audit_key()
+            .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+        let mut store = crate::store::open(&config.store, key, true).map_err(store_error)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+        runtime
+            .block_on(crate::engine::held::approve(
+                &model,
+                store.as_mut(),
+                &mut targets,
+                id,
+                &by,
+                crate::now(),
+            ))
+            .map_err(decide_error)
+    })
+    .await;
+    match done {
+        Ok(Ok(a)) => json(&serde_json::json!({
+            "plan": a.plan,
+            "applied": a.tally.applied,
+            "work_items": a.tally.work_items,
+            "failed": a.tally.failed,
+            "no_longer_needed": a.no_longer_needed,
+        })),
+        Ok(Err(r)) => r.into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()).into_response(),
+    }
+}
+
+async fn reject(
+    State(api): State<Api>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let name = match api.authorise(&headers, addr.ip(), Role::Approver) {
+        Ok(n) => n,
+        Err(r) => return r.into_response(),
+    };
+    let id = match plan_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r.into_response(),
+    };
+    #[derive(Deserialize)]
+    struct Body {
+        reason: String,
+    }
+    let reason = match serde_json::from_slice::<Body>(&body) {
+        Ok(b) if !b.reason.trim().is_empty() && !b.reason.chars().any(char::is_control) => {
+            b.reason.trim().to_string()
+        }
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "send {\"reason\": \"why\"}: the reason is recorded with the decision (one line)",
+            )
+            .into_response();
+        }
+    };
+    let model = api.model.clone();
+    let by = format!("{name} (admin API)");
+    answer(
+        with_store(&api, move |store| {
+            let plan = crate::engine::held::reject(&model, store, id, &by, &reason, crate::now())
+                .map_err(decide_error)?;
+            Ok(json(&serde_json::json!({ "plan": plan })))
+        })
+        .await,
+    )
+}
+
+async fn pending((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
+    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+        return r.into_response();
+    }
+    answer(
+        with_store(&api, |store| {
+            let p = store.pending().map_err(store_error)?;
+            Ok(json(&serde_json::json!(p)))
+        })
+        .await,
+    )
+}
+
+async fn retry(
+    State(api): State<Api>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(n): Path<String>,
+) -> Response {
+    let name = match api.authorise(&headers, addr.ip(), Role::Operator) {
+        Ok(n) => n,
+        Err(r) => return r.into_response(),
+    };
+    answer(
+        with_store(&api, move |store| {
+            let Some(work) = store
+                .pending()
+                .map_err(store_error)?
+                .into_iter()
+                .find(|p| p.employee_number == n)
+            else {
+                return Err(problem(
+                    StatusCode::NOT_FOUND,
+                    &format!("nothing is pending for {n}"),
+                ));
+            };
+            if work.held_by.is_some() {
+                return Err(problem(
+                    StatusCode::CONFLICT,
+                    &format!("{n} is held by a plan: approve or reject it"),
+                ));
+            }
+            let why = format!(
+                "retry asked through the admin API by {name}{}",
+                work.last_error
+                    .as_deref()
+                    .map_or_else(String::new, |e| format!(" (last error: {e})"))
+            );
+            store
+                .retry_pending(&work, crate::now(), &why, false)
+                .map_err(store_error)?;
+            tracing::info!(person = %n, by = %name, "admin API: retry now");
+            Ok(json(
+                &serde_json::json!({ "employee_number": n, "retry": "now" }),
+            ))
+        })
+        .await,
+    )
+}
+
+async fn targets((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
+    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+        return r.into_response();
+    }
+    let (quarantined, unreachable) = api
+        .shared
+        .with_health(|h| (h.quarantined.clone(), h.unreachable.clone()));
+    let list = |v: Vec<(String, String)>| -> Vec<serde_json::Value> {
+        v.into_iter()
+            .map(|(system, reason)| serde_json::json!({"system": system, "reason": reason}))
+            .collect()
+    };
+    json(&serde_json::json!({
+        "configured": api.config.target_sections().iter().map(|(id, kind, _)| serde_json::json!({"system": id, "type": kind})).collect::<Vec<_>>(),
+        "quarantined": list(quarantined),
+        "unreachable": list(unreachable),
+    }))
+}
+
+async fn work_items((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
+    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+        return r.into_response();
+    }
+    answer(
+        with_store(&api, |store| {
+            let items = store.work_items(None, None).map_err(store_error)?;
+            Ok(json(&serde_json::json!(items)))
+        })
+        .await,
+    )
+}
+
+async fn verify((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
+    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+        return r.into_response();
+    }
+    answer(
+        with_store(&api, |store| {
+            match store.verify_audit(None).map_err(store_error)? {
+                Ok(v) => Ok(json(&serde_json::json!({
+                    "intact": true,
+                    "entries": v.count,
+                    "head": v.head_text(),
+                }))),
+                Err(b) => Ok(json(&serde_json::json!({
+                    "intact": false,
+                    "problem": b.to_string(),
+                }))),
+            }
+        })
+        .await,
+    )
+}

@@ -1,0 +1,223 @@
+//! The admin API over real HTTP, served by a real `turnstile run` on tansu: every route
+//! refuses a missing, wrong or under-privileged token (a table over all routes × roles),
+//! a decision is recorded under the token's name, failed authentication is rate-limited,
+//! and no token value reaches the log.
+
+use crate::kafka::{Setup, brokers, wait_until};
+use std::time::Duration;
+use turnstile::audit::Draft;
+use turnstile::daemon::api::{ROUTES, Role};
+use turnstile::plan::{Action, Change};
+use turnstile::store::{AuditFilter, Store};
+
+const VIEWER: &str = "tst_viewer_0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccdd";
+const OPERATOR: &str = "tst_operator_a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c";
+const APPROVER: &str = "tst_approver_ffeeddccbbaa99887766554433221100ffeeddccbbaa998877665544";
+const WRONG: &str = "tst_wrong_00000000000000000000000000000000000000000000000000000000000";
+
+fn sha(token: &str) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(token.as_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new(&brokers(), 1, true).await;
+    let tokens = setup.dir.path().join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "[[tokens]]\nname = \"dashboard\"\nrole = \"viewer\"\nsha256 = \"{}\"\n[[tokens]]\nname = \"on-call\"\nrole = \"operator\"\nsha256 = \"{}\"\n[[tokens]]\nname = \"Dr Ann Lee, IG lead\"\nrole = \"approver\"\nsha256 = \"{}\"\n",
+            sha(VIEWER),
+            sha(OPERATOR),
+            sha(APPROVER)
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o644)).unwrap();
+    setup.write_config(&format!(
+        "tokens_file = \"{}\"\nmax_failed_auth_per_minute = 40\n",
+        tokens.display()
+    ));
+    // A tokens file others can read is refused before anything starts.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
+        .args(["validate", "--config"])
+        .arg(&setup.config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{said}");
+    assert!(said.contains("other users can read or change it"), "{said}");
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // A plan held for a person's decision.
+    {
+        let mut store = setup.open_store();
+        let change = Change {
+            system: "ad".into(),
+            employee_number: "40000001".into(),
+            account: Some("alee".into()),
+            action: Action::Disable,
+            rule: "leaver".into(),
+            reason: "left".into(),
+        };
+        store
+            .hold_plan(
+                "ad",
+                "test hold",
+                &[change],
+                Draft {
+                    at: jiff::Timestamp::now(),
+                    actor: "test".into(),
+                    employee_number: None,
+                    system: Some("ad".into()),
+                    account: None,
+                    action: "plan.held".into(),
+                    outcome: "held".into(),
+                    rule: None,
+                    event_id: None,
+                    reason: "test hold".into(),
+                },
+            )
+            .unwrap();
+    }
+    let mut daemon = setup.start();
+    let base = format!("http://{}", setup.admin);
+    let http = reqwest::Client::new();
+    wait_until(
+        "the admin endpoint answers",
+        Duration::from_secs(30),
+        || daemon.get("/healthz").is_some(),
+    );
+    let call = |method: &str, path: &str, token: Option<&str>, body: Option<&str>| {
+        let mut r = match method {
+            "POST" => http.post(format!("{base}{path}")),
+            _ => http.get(format!("{base}{path}")),
+        };
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.body(b.to_string());
+        }
+        r.send()
+    };
+    // Health checks need nothing.
+    for path in ["/healthz", "/readyz"] {
+        let s = call("GET", path, None, None)
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(s == 200 || s == 503, "{path}: {s}");
+    }
+    // The table: each route × no token, a wrong one, and each role.
+    let roles = [
+        (Role::Viewer, VIEWER),
+        (Role::Operator, OPERATOR),
+        (Role::Approver, APPROVER),
+    ];
+    for (method, route, need) in ROUTES {
+        // Decisions in the table go to a plan that does not exist.
+        let path = route.replace("{n}", "40000001").replace("{id}", "999");
+        for token in [None, Some(WRONG)] {
+            let r = call(method, &path, token, None).await.unwrap();
+            assert_eq!(r.status().as_u16(), 401, "{method} {path} with {token:?}");
+            assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        }
+        for (role, token) in roles {
+            let status = call(method, &path, Some(token), Some("{\"reason\":\"table\"}"))
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            if role < *need {
+                assert_eq!(status, 403, "{method} {path} as {role:?}");
+            } else {
+                assert!(
+                    ![401, 403, 429].contains(&status),
+                    "{method} {path} as {role:?}: {status}"
+                );
+            }
+        }
+    }
+    // Reads answer with what the store holds.
+    let held: serde_json::Value = call("GET", "/api/v1/held", Some(VIEWER), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(held[0]["id"], 1, "{held}");
+    let verified: serde_json::Value = call("GET", "/api/v1/audit/verify", Some(VIEWER), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["intact"], true, "{verified}");
+    // Approving needs the plan's target configured here: said, and nothing decided.
+    let r = call(
+        "POST",
+        "/api/v1/held/HP-000001/approve",
+        Some(APPROVER),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    assert!(r.text().await.unwrap().contains("[targets.ad]"));
+    // A rejection needs a reason, and is recorded under the token's name.
+    let r = call("POST", "/api/v1/held/1/reject", Some(APPROVER), Some("{}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = call(
+        "POST",
+        "/api/v1/held/1/reject",
+        Some(APPROVER),
+        Some("{\"reason\":\"the leaving date is wrong\"}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
+    let trail = setup.open_store().audit(&AuditFilter::default()).unwrap();
+    let decided = trail
+        .iter()
+        .find(|e| e.draft.action == "plan.rejected")
+        .expect("the rejection is in the trail");
+    assert_eq!(decided.draft.actor, "Dr Ann Lee, IG lead (admin API)");
+    assert!(decided.draft.reason.contains("the leaving date is wrong"));
+
+    // Failed authentication from one address is cut off with 429 and Retry-After, even
+    // for a good token, until the minute is over.
+    let mut limited = None;
+    for i in 0..60 {
+        let r = call("GET", "/api/v1/held", Some(WRONG), None)
+            .await
+            .unwrap();
+        if r.status().as_u16() == 429 {
+            limited = Some((i, r.headers().get("retry-after").cloned()));
+            break;
+        }
+    }
+    let (after, retry) = limited.expect("rate limited");
+    assert!(after <= 40, "limited after {after} more failures");
+    assert!(retry.is_some());
+    let s = call("GET", "/api/v1/held", Some(VIEWER), None)
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(s, 429);
+
+    daemon.terminate(Duration::from_secs(20));
+    // No token value in the log, and the failures were logged.
+    let log = setup.log_text();
+    for t in [VIEWER, OPERATOR, APPROVER, WRONG] {
+        assert!(!log.contains(t), "a token reached the log");
+        assert!(!log.contains(&t[4..20]), "part of a token reached the log");
+    }
+    assert!(log.contains("admin API: authentication failed"), "{log}");
+}
