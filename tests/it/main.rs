@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod closing;
 pub mod drift;
+mod helm;
 pub mod inactivity;
 mod inputs;
 mod kafka;

