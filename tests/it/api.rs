@@ -36,9 +36,17 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
     )
     .unwrap();
     std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // An EMIS Web target (its user export): a plan held for it can be approved here.
+    let emis = setup.dir.path().join("emis.csv");
+    std::fs::write(
+        &emis,
+        "Account,Employee Number,Display Name,Enabled,Last Logon,Entitlements\n",
+    )
+    .unwrap();
     setup.write_config(&format!(
-        "tokens_file = \"{}\"\nmax_failed_auth_per_minute = 40\n",
-        tokens.display()
+        "tokens_file = \"{}\"\nmax_failed_auth_per_minute = 40\n[targets.emis]\ntype = \"emis\"\npath = \"{}\"\n",
+        tokens.display(),
+        emis.display()
     ));
     // A tokens file others can read is refused before anything starts.
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
@@ -72,6 +80,33 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
                     actor: "test".into(),
                     employee_number: None,
                     system: Some("ad".into()),
+                    account: None,
+                    action: "plan.held".into(),
+                    outcome: "held".into(),
+                    rule: None,
+                    event_id: None,
+                    reason: "test hold".into(),
+                },
+            )
+            .unwrap();
+        let on_emis = Change {
+            system: "emis".into(),
+            employee_number: "40000002".into(),
+            account: Some("GP2".into()),
+            action: Action::Disable,
+            rule: "leaver".into(),
+            reason: "left".into(),
+        };
+        store
+            .hold_plan(
+                "emis",
+                "test hold",
+                &[on_emis],
+                Draft {
+                    at: jiff::Timestamp::now(),
+                    actor: "test".into(),
+                    employee_number: None,
+                    system: Some("emis".into()),
                     account: None,
                     action: "plan.held".into(),
                     outcome: "held".into(),
@@ -168,6 +203,22 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
     .unwrap();
     assert_eq!(r.status().as_u16(), 409);
     assert!(r.text().await.unwrap().contains("[targets.ad]"));
+    // Approving the plan held for EMIS Web is recorded under the token's name (its one
+    // change is no longer needed: nobody is held for 40000002 any more).
+    let r = call("POST", "/api/v1/held/2/approve", Some(APPROVER), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
+    let approved = setup.open_store().audit(&AuditFilter::default()).unwrap();
+    let approved = approved
+        .iter()
+        .find(|e| e.draft.action == "plan.approved")
+        .expect("the approval is in the trail");
+    assert_eq!(approved.draft.actor, "Dr Ann Lee, IG lead (admin API)");
+    let again = call("POST", "/api/v1/held/2/approve", Some(APPROVER), None)
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 409, "a decided plan stays decided");
     // A rejection needs a reason, and is recorded under the token's name.
     let r = call("POST", "/api/v1/held/1/reject", Some(APPROVER), Some("{}"))
         .await
