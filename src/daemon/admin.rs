@@ -449,6 +449,9 @@ pub struct Shared {
     /// Rung when an HR record that changes someone is durable, so the applier starts at
     /// once instead of at its next look.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Targets an operator asked to probe now (`POST /api/v1/targets/{system}/probe`):
+    /// the applier probes each on its next turn and takes it off the list.
+    pub probe: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl Shared {
@@ -457,6 +460,7 @@ impl Shared {
             metrics: Arc::new(Metrics::new()),
             health: Arc::new(Mutex::new(HealthState::default())),
             wake: Arc::new(tokio::sync::Notify::new()),
+            probe: Arc::new(Mutex::new(std::collections::BTreeSet::new())),
         }
     }
 

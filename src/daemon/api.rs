@@ -343,6 +343,7 @@ pub const ROUTES: &[(&str, &str, Role)] = &[
     ("GET", "/api/v1/pending", Role::Viewer),
     ("POST", "/api/v1/pending/{n}/retry", Role::Operator),
     ("GET", "/api/v1/targets", Role::Viewer),
+    ("POST", "/api/v1/targets/{system}/probe", Role::Operator),
     ("GET", "/api/v1/work-items", Role::Viewer),
     ("GET", "/api/v1/audit/verify", Role::Viewer),
 ];
@@ -358,6 +359,7 @@ pub fn router(api: Api) -> Router {
         .route("/api/v1/pending", get(pending))
         .route("/api/v1/pending/{n}/retry", post(retry))
         .route("/api/v1/targets", get(targets))
+        .route("/api/v1/targets/{system}/probe", post(probe))
         .route("/api/v1/work-items", get(work_items))
         .route("/api/v1/audit/verify", get(verify))
         .with_state(api)
@@ -695,6 +697,63 @@ async fn targets((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
         "configured": api.config.target_sections().iter().map(|(id, kind, _)| serde_json::json!({"system": id, "type": kind})).collect::<Vec<_>>(),
         "quarantined": list(quarantined),
         "unreachable": list(unreachable),
+    }))
+}
+
+/// Asks the applier to probe a target now and waits (up to 15 s) for it to have done so;
+/// answers with where the target stands then.
+async fn probe(
+    State(api): State<Api>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(system): Path<String>,
+) -> Response {
+    let name = match api.authorise(&headers, addr.ip(), Role::Operator) {
+        Ok(n) => n,
+        Err(r) => return r.into_response(),
+    };
+    if !api
+        .config
+        .target_sections()
+        .iter()
+        .any(|(id, _, _)| *id == system)
+    {
+        return problem(
+            StatusCode::NOT_FOUND,
+            &format!("no [targets.{system}] is configured"),
+        )
+        .into_response();
+    }
+    tracing::info!(%system, by = %name, "admin API: probe now");
+    super::lock(&api.shared.probe).insert(system.clone());
+    api.shared.wake.notify_one();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let done = loop {
+        if !super::lock(&api.shared.probe).contains(&system) {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The applier publishes states after its pass: a moment for that.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (quarantined, unreachable) = api
+        .shared
+        .with_health(|h| (h.quarantined.clone(), h.unreachable.clone()));
+    let find =
+        |v: &[(String, String)]| v.iter().find(|(s, _)| *s == system).map(|(_, r)| r.clone());
+    let (state, reason) = match (find(&quarantined), find(&unreachable)) {
+        (Some(r), _) => ("quarantined", Some(r)),
+        (None, Some(r)) => ("unreachable", Some(r)),
+        (None, None) => ("online", None),
+    };
+    json(&serde_json::json!({
+        "system": system,
+        "probed": done,
+        "state": state,
+        "reason": reason,
     }))
 }
 

@@ -93,6 +93,18 @@ async fn run(
             break;
         }
         let now = Timestamp::now();
+        // Probes an operator asked for, before anything else.
+        let asked: Vec<String> = std::mem::take(&mut *super::lock(&shared.probe))
+            .into_iter()
+            .collect();
+        for t in targets
+            .iter_mut()
+            .filter(|t| asked.iter().any(|a| a == t.system()))
+        {
+            t.probe_now(now);
+            let answer = t.ready(now).await;
+            tracing::info!(system = %t.system(), ok = answer.is_ok(), "probed at an operator's request");
+        }
         if next_reconcile.is_some_and(|at| Instant::now() >= at) {
             scheduled_reconcile(&config, &model, store.as_mut(), &mut targets, now).await;
             next_reconcile = Some(Instant::now() + reconcile_every);

@@ -150,6 +150,15 @@ impl Target {
         }
     }
 
+    /// Brings the next probe of a waiting target forward to `now` (an operator asked).
+    pub fn probe_now(&mut self, now: Timestamp) {
+        match &mut self.state {
+            TargetState::Quarantined { next_probe, .. }
+            | TargetState::Unreachable { next_probe, .. } => *next_probe = now,
+            TargetState::Online => {}
+        }
+    }
+
     /// Whether changes may go to the target now: online, or waiting with a probe due that
     /// passes (then it is online again). The reason when it may not.
     pub async fn ready(&mut self, now: Timestamp) -> Result<(), String> {

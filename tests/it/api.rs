@@ -155,7 +155,10 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
     ];
     for (method, route, need) in ROUTES {
         // Decisions in the table go to a plan that does not exist.
-        let path = route.replace("{n}", "40000001").replace("{id}", "999");
+        let path = route
+            .replace("{n}", "40000001")
+            .replace("{id}", "999")
+            .replace("{system}", "emis");
         for token in [None, Some(WRONG)] {
             let r = call(method, &path, token, None).await.unwrap();
             assert_eq!(r.status().as_u16(), 401, "{method} {path} with {token:?}");
@@ -203,6 +206,25 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
     .unwrap();
     assert_eq!(r.status().as_u16(), 409);
     assert!(r.text().await.unwrap().contains("[targets.ad]"));
+    // An operator asks for a probe now: the applier makes it and says where it stands.
+    let probed: serde_json::Value =
+        call("POST", "/api/v1/targets/emis/probe", Some(OPERATOR), None)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(probed["probed"], true, "{probed}");
+    assert_eq!(probed["state"], "online", "{probed}");
+    let r = call(
+        "POST",
+        "/api/v1/targets/nowhere/probe",
+        Some(OPERATOR),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
     // Approving the plan held for EMIS Web is recorded under the token's name (its one
     // change is no longer needed: nobody is held for 40000002 any more).
     let r = call("POST", "/api/v1/held/2/approve", Some(APPROVER), None)
