@@ -334,6 +334,10 @@ pub struct DaemonConfig {
     /// Failed authentications one client address may make in a minute before it is
     /// answered 429 until the minute is over.
     pub max_failed_auth_per_minute: u32,
+    /// Serve the admin endpoint over TLS with this PEM certificate (chain) and the PKCS#8
+    /// PEM key in `tls_key_file` (private to the daemon's user). Both or neither.
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    pub tls_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for DaemonConfig {
@@ -348,6 +352,8 @@ impl Default for DaemonConfig {
             tokens_file: None,
             metrics_open: None,
             max_failed_auth_per_minute: 10,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -827,6 +833,28 @@ impl Config {
             && let Err(e) = crate::daemon::api::Tokens::load(file)
         {
             out.push(format!("[daemon] tokens_file: {e}"));
+        }
+        match (&d.tls_cert_file, &d.tls_key_file) {
+            (Some(_), None) | (None, Some(_)) => out.push(
+                "[daemon] tls_cert_file and tls_key_file: give both (TLS) or neither (plain HTTP)"
+                    .into(),
+            ),
+            (Some(cert), Some(key)) => {
+                if let Err(e) =
+                    crate::config::files::read_secret(key, "the admin endpoint's TLS key").and_then(
+                        |k| {
+                            let c = std::fs::read(cert)
+                                .map_err(|e| format!("{}: cannot read it: {e}", cert.display()))?;
+                            native_tls::Identity::from_pkcs8(&c, &k)
+                                .map(|_| ())
+                                .map_err(|e| format!("{} / {}: {e}", cert.display(), key.display()))
+                        },
+                    )
+                {
+                    out.push(format!("[daemon] TLS: {e}"));
+                }
+            }
+            (None, None) => {}
         }
         for (id, kind, _) in self.target_sections() {
             if kind.is_empty() {

@@ -365,7 +365,7 @@ pub fn router(api: Api) -> Router {
         .with_state(api)
 }
 
-type Ctx = (State<Api>, ConnectInfo<SocketAddr>, HeaderMap);
+type Ctx = (State<Api>, ConnectInfo<Peer>, HeaderMap);
 
 /// Runs `f` with a store connection of its own, off the async threads.
 async fn with_store<T: Send + 'static>(
@@ -395,7 +395,7 @@ fn answer(r: Result<Response, Problem>) -> Response {
 
 async fn metrics((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
     if !api.metrics_open
-        && let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer)
+        && let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer)
     {
         return r.into_response();
     }
@@ -411,11 +411,11 @@ async fn metrics((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
 
 async fn person(
     State(api): State<Api>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(n): Path<String>,
 ) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
         return r.into_response();
     }
     let model = api.model.clone();
@@ -458,7 +458,7 @@ async fn person(
 }
 
 async fn held_list((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
         return r.into_response();
     }
     answer(
@@ -481,11 +481,11 @@ fn plan_id(text: &str) -> Result<u64, Problem> {
 
 async fn held_one(
     State(api): State<Api>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
         return r.into_response();
     }
     let id = match plan_id(&id) {
@@ -526,11 +526,11 @@ fn decide_error(e: crate::engine::held::DecideError) -> Problem {
 
 async fn approve(
     State(api): State<Api>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let name = match api.authorise(&headers, addr.ip(), Role::Approver) {
+    let name = match api.authorise(&headers, addr.0.ip(), Role::Approver) {
         Ok(n) => n,
         Err(r) => return r.into_response(),
     };
@@ -580,12 +580,12 @@ async fn approve(
 
 async fn reject(
     State(api): State<Api>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let name = match api.authorise(&headers, addr.ip(), Role::Approver) {
+    let name = match api.authorise(&headers, addr.0.ip(), Role::Approver) {
         Ok(n) => n,
         Err(r) => return r.into_response(),
     };
@@ -622,7 +622,7 @@ async fn reject(
 }
 
 async fn pending((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
         return r.into_response();
     }
     answer(
@@ -636,11 +636,11 @@ async fn pending((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
 
 async fn retry(
     State(api): State<Api>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(n): Path<String>,
 ) -> Response {
-    let name = match api.authorise(&headers, addr.ip(), Role::Operator) {
+    let name = match api.authorise(&headers, addr.0.ip(), Role::Operator) {
         Ok(n) => n,
         Err(r) => return r.into_response(),
     };
@@ -682,7 +682,7 @@ async fn retry(
 }
 
 async fn targets((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
         return r.into_response();
     }
     let (quarantined, unreachable) = api
@@ -704,11 +704,11 @@ async fn targets((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
 /// answers with where the target stands then.
 async fn probe(
     State(api): State<Api>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(system): Path<String>,
 ) -> Response {
-    let name = match api.authorise(&headers, addr.ip(), Role::Operator) {
+    let name = match api.authorise(&headers, addr.0.ip(), Role::Operator) {
         Ok(n) => n,
         Err(r) => return r.into_response(),
     };
@@ -758,7 +758,7 @@ async fn probe(
 }
 
 async fn work_items((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
         return r.into_response();
     }
     answer(
@@ -771,7 +771,7 @@ async fn work_items((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
 }
 
 async fn verify((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.ip(), Role::Viewer) {
+    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
         return r.into_response();
     }
     answer(
@@ -790,4 +790,89 @@ async fn verify((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
         })
         .await,
     )
+}
+
+/// The client's address, for the failed-authentication limit and the log, over plain TCP
+/// or TLS.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Peer
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Peer(*s.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(s: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        Peer(*s.remote_addr())
+    }
+}
+
+/// The admin endpoint over TLS (`[daemon] tls_cert_file` and `tls_key_file`, PEM; the key
+/// in PKCS#8, private to the daemon's user). A handshake that fails or takes longer than
+/// 10 s drops that connection only.
+pub struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_native_tls::TlsAcceptor,
+}
+
+impl TlsListener {
+    pub fn new(
+        tcp: tokio::net::TcpListener,
+        cert: &FsPath,
+        key: &FsPath,
+    ) -> Result<TlsListener, String> {
+        let cert_pem = std::fs::read(cert)
+            .map_err(|e| format!("{}: cannot read the certificate: {e}", cert.display()))?;
+        let key_pem = crate::config::files::read_secret(key, "the admin endpoint's TLS key")?;
+        let identity = native_tls::Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
+            format!(
+                "{} and {}: not a PEM certificate and PKCS#8 key ({e}); convert the key with `openssl pkcs8 -topk8 -nocrypt`",
+                cert.display(),
+                key.display()
+            )
+        })?;
+        let acceptor = native_tls::TlsAcceptor::new(identity)
+            .map_err(|e| format!("the admin endpoint's TLS settings: {e}"))?;
+        Ok(TlsListener {
+            tcp,
+            acceptor: acceptor.into(),
+        })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_native_tls::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (stream, addr) = match self.tcp.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("admin endpoint: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            match tokio::time::timeout(Duration::from_secs(10), self.acceptor.accept(stream)).await
+            {
+                Ok(Ok(tls)) => return (tls, addr),
+                Ok(Err(e)) => {
+                    tracing::debug!(client = %addr, "admin endpoint: TLS handshake failed: {e}")
+                }
+                Err(_) => {
+                    tracing::debug!(client = %addr, "admin endpoint: TLS handshake timed out")
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
 }

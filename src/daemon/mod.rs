@@ -278,16 +278,29 @@ pub async fn run(
         let mut stop = shutdown.clone();
         let api = api::Api::new(Arc::new(config.clone()), model.clone(), shared.clone())
             .map_err(|e| DaemonError::Config(vec![format!("[daemon] tokens_file: {e}")]))?;
-        let app = admin::router(shared.clone())
-            .merge(api::router(api))
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        Some(tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-        }))
+        let app = admin::router(shared.clone()).merge(api::router(api));
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        match (&config.daemon.tls_cert_file, &config.daemon.tls_key_file) {
+            (Some(cert), Some(key)) => {
+                let tls = api::TlsListener::new(listener, cert, key)
+                    .map_err(|e| DaemonError::Config(vec![format!("[daemon] TLS: {e}")]))?;
+                tracing::info!("admin endpoint: TLS");
+                let app = app.into_make_service_with_connect_info::<api::Peer>();
+                Some(tokio::spawn(async move {
+                    let _ = axum::serve(tls, app).with_graceful_shutdown(stopped).await;
+                }))
+            }
+            _ => {
+                let app = app.into_make_service_with_connect_info::<api::Peer>();
+                Some(tokio::spawn(async move {
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await;
+                }))
+            }
+        }
     };
 
     // Applying changes to the targets does not wait for the broker: pending work left by

@@ -67,7 +67,11 @@ if mode == "example":
     tokens = vols.get("admin-tokens", {}).get("secret", {})
     need(tokens.get("defaultMode") == 0o440, f"tokens mode {tokens.get('defaultMode')}: others must not read it")
     need('tokens_file = "/etc/turnstile/admin/tokens.toml"' in toml, "the config does not name the tokens file")
+    need(c["readinessProbe"]["httpGet"].get("scheme") == "HTTPS", "the probes do not use HTTPS with TLS")
+    need(vols.get("admin-tls", {}).get("secret", {}).get("defaultMode") == 0o440, "the TLS key is readable by others")
+    need('tls_key_file = "/etc/turnstile/tls/tls.key"' in toml, "the config does not name the TLS key")
     ep = by_kind["ServiceMonitor"][0]["spec"]["endpoints"][0]
+    need(ep.get("scheme") == "https", "the ServiceMonitor scrapes plain HTTP")
     need(ep["path"] == "/metrics" and ep.get("authorization", {}).get("type") == "Bearer", "the ServiceMonitor sends no token")
     np = by_kind["NetworkPolicy"][0]["spec"]
     need(np["ingress"][0]["ports"][0]["port"] == int(re.search(r'listen = "0.0.0.0:(\d+)"', toml).group(1)), "the NetworkPolicy opens another port")

@@ -294,3 +294,74 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
     }
     assert!(log.contains("admin API: authentication failed"), "{log}");
 }
+
+/// With a certificate configured the endpoint speaks only TLS; a key others can read is
+/// refused before anything starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoint_speaks_tls_when_given_a_certificate() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new(&brokers(), 1, true).await;
+    let dir = setup.dir.path();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let o = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=turnstile-test",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    setup.write_config(&format!(
+        "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
+        .args(["validate", "--config"])
+        .arg(&setup.config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("holds the admin endpoint's TLS key but other users can read"),
+        "{said}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let mut daemon = setup.start();
+    let pem = std::fs::read(&cert).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let url = format!("https://{}/healthz", setup.admin);
+    let mut answered = None;
+    for _ in 0..300 {
+        if let Ok(r) = https.get(&url).send().await {
+            answered = Some(r.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = answered.expect("the endpoint answers over TLS");
+    assert!(status == 200 || status == 503, "{status}");
+    // Plain HTTP gets no answer.
+    let plain = reqwest::Client::new()
+        .get(format!("http://{}/healthz", setup.admin))
+        .timeout(Duration::from_secs(12))
+        .send()
+        .await;
+    assert!(plain.is_err(), "plain HTTP answered: {plain:?}");
+    daemon.terminate(Duration::from_secs(20));
+}

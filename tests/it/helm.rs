@@ -84,6 +84,14 @@ fn the_chart_lints_renders_and_holds_what_a_platform_team_expects() {
             &out.join("ca.pem").display().to_string(),
         )
         .replace(
+            "/etc/turnstile/tls/tls.crt",
+            &out.join("tls.crt").display().to_string(),
+        )
+        .replace(
+            "/etc/turnstile/tls/tls.key",
+            &out.join("tls.key").display().to_string(),
+        )
+        .replace(
             "/var/lib/turnstile/turnstile.db",
             &out.join("state.db").display().to_string(),
         );
@@ -94,12 +102,24 @@ fn the_chart_lints_renders_and_holds_what_a_platform_team_expects() {
     )
     .unwrap();
     std::fs::write(out.join("ca.pem"), "").unwrap();
+    // A certificate and PKCS#8 key, as a kubernetes.io/tls Secret would hold them.
+    let o = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=t",
+        ])
+        .arg("-keyout")
+        .arg(out.join("tls.key"))
+        .arg("-out")
+        .arg(out.join("tls.crt"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
     std::fs::write(
         out.join("tokens.toml"),
         "[[tokens]]\nname = \"prometheus\"\nrole = \"viewer\"\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n",
     )
     .unwrap();
-    for f in ["t.toml", "tokens.toml"] {
+    for f in ["t.toml", "tokens.toml", "tls.key"] {
         std::fs::set_permissions(out.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let o = Command::new(env!("CARGO_BIN_EXE_turnstile"))
