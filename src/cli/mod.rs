@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 mod evidence;
 mod explain;
+mod history;
 mod review;
 
 #[derive(Parser, Debug)]
@@ -298,9 +299,9 @@ struct DriftArgs {
     /// export much smaller than the one it read is refused.
     #[arg(long, value_name = "FILE")]
     compare: Option<PathBuf>,
-    /// With --compare: accept an export with more than `[feeds] max_export_shrink_share`
-    /// fewer accounts than the previous report read.
-    #[arg(long, requires = "compare")]
+    /// Accept an export with more than `[feeds] max_export_shrink_share` fewer accounts
+    /// than the previous report (--compare) or the last run on the same file read.
+    #[arg(long)]
     allow_shrink: bool,
     /// The files' encoding: auto (UTF-8, else Windows-1252 line by line), utf-8 or
     /// windows-1252 (default: [feeds] encoding).
@@ -1134,6 +1135,7 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         sponsored,
         ..drift::Inputs::default()
     };
+    let mut history = history::History::load();
     let mut read = Vec::new();
     for (system, file) in &exports {
         let columns = config.exports.get(system).cloned().unwrap_or_default();
@@ -1152,15 +1154,32 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
                 file.display()
             )));
         }
-        if let Some(prev) = previous
+        // The previous report given, else the last run on this very file.
+        let before = match previous
             .as_ref()
             .and_then(|p| p.inputs.accounts.get(system))
         {
+            Some(n) => Some((*n, "the previous report read".to_string())),
+            None => history.last(file).filter(|s| s.system == *system).map(|s| {
+                (
+                    s.accounts,
+                    format!(
+                        "the last drift run on this file ({}) read",
+                        crate::clock::today(s.at)
+                    ),
+                )
+            }),
+        };
+        if let Some((prev, when)) = before {
             let share = limits.max_export_shrink_share;
             let now = x.accounts.len();
-            if (now as f64) < (*prev as f64) * (1.0 - share) && !a.allow_shrink {
+            // Small exports move by a few accounts for real; far fewer means something.
+            if prev >= MIN_SHRINK_BASE
+                && (now as f64) < (prev as f64) * (1.0 - share)
+                && !a.allow_shrink
+            {
                 return Err(Failure::Usage(format!(
-                    "{}: the {system} export has {now} accounts where the previous report read {prev}, more than [feeds] max_export_shrink_share ({:.0}%) fewer: is it cut short or filtered? If {system} really lost them, pass --allow-shrink",
+                    "{}: the {system} export has {now} accounts where {when} {prev}, more than [feeds] max_export_shrink_share ({:.0}%) fewer: is it cut short or filtered? If {system} really lost them, pass --allow-shrink",
                     file.display(),
                     share * 100.0
                 )));
@@ -1213,6 +1232,13 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
             .write_all(text.as_bytes())
             .map_err(write_failed)?,
     }
+    // Remembered only once the report is written.
+    for (system, x) in &read {
+        if let Some((_, file)) = exports.iter().find(|(s, _)| s == system) {
+            history.record(file, system, x.accounts.len(), report.generated_at);
+        }
+    }
+    history.save();
     let summary: Vec<String> = report
         .summary
         .iter()
@@ -1231,6 +1257,9 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         0
     })
 }
+
+/// The fewest accounts an earlier read must have had for a shrink to be refused.
+const MIN_SHRINK_BASE: usize = 50;
 
 /// A previous drift report's JSON, for `--compare`.
 fn read_previous(file: &Path) -> Result<drift::Previous, Failure> {

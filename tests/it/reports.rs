@@ -518,3 +518,60 @@ fn a_completed_review_pack_is_attested_and_its_removals_made() {
         "Mia Manager (turnstile review record)"
     );
 }
+
+/// Without --compare, the last run on the same export file is the yardstick: an export
+/// overwritten by a cut-short one is refused, a small real change is not.
+#[test]
+fn an_export_much_smaller_than_the_last_run_on_it_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let state = p.join("state");
+    let full = std::fs::read_to_string(examples().join("exports/ad.csv")).unwrap();
+    let run = |extra: &[&str]| {
+        let pol = policy();
+        let hr = examples().join("esr-extract.csv").display().to_string();
+        let mut args = vec![
+            "drift",
+            "--policy",
+            &pol,
+            "--hr",
+            &hr,
+            "--export",
+            "ad=ad.csv",
+            "--today",
+            "2026-11-23",
+            "--out",
+            "r.json",
+        ];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_turnstile"))
+            .args(&args)
+            .current_dir(p)
+            .env("XDG_STATE_HOME", &state)
+            .output()
+            .unwrap()
+    };
+    std::fs::write(p.join("ad.csv"), &full).unwrap();
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A few accounts fewer: a real change, taken.
+    let fewer: String = full.lines().take(400).map(|l| format!("{l}\n")).collect();
+    std::fs::write(p.join("ad.csv"), &fewer).unwrap();
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Cut to 100 rows: refused, naming the last run.
+    let cut: String = full.lines().take(101).map(|l| format!("{l}\n")).collect();
+    std::fs::write(p.join("ad.csv"), &cut).unwrap();
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("the ad export has 100 accounts where the last drift run on this file"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["--allow-shrink"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Taken once, it is the new yardstick.
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
