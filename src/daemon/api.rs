@@ -876,3 +876,82 @@ impl axum::serve::Listener for TlsListener {
         self.tcp.local_addr()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn file(text: &str, mode: u32) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_tokens_file_names_every_problem_and_only_hashes_match() {
+        let good = format!("{:x}", Sha256::digest(b"tst_secret"));
+        let (_d, p) = file(
+            &format!(
+                "[[tokens]]\nname = \"a\"\nrole = \"viewer\"\nsha256 = \"{good}\"\n[[tokens]]\nname = \"a\"\nrole = \"approver\"\nsha256 = \"xyz\"\n"
+            ),
+            0o600,
+        );
+        let e = Tokens::load(&p).err().unwrap();
+        assert!(e.contains("token 2: the name `a` is used twice"), "{e}");
+        assert!(
+            e.contains("token 2 (a): sha256 must be 64 hex digits"),
+            "{e}"
+        );
+        let (_d, p) = file(
+            &format!("[[tokens]]\nname = \"ops\"\nrole = \"operator\"\nsha256 = \"{good}\"\n"),
+            0o600,
+        );
+        let t = Tokens::load(&p).unwrap();
+        let found = t.find("tst_secret").unwrap();
+        assert_eq!((found.name.as_str(), found.role), ("ops", Role::Operator));
+        assert!(t.find("tst_secreT").is_none());
+        assert!(t.find(&good).is_none(), "the hash itself is not a token");
+        // Readable by others: refused whatever it holds.
+        let (_d, p) = file(
+            &format!("[[tokens]]\nname = \"ops\"\nrole = \"operator\"\nsha256 = \"{good}\"\n"),
+            0o604,
+        );
+        assert!(
+            Tokens::load(&p)
+                .err()
+                .unwrap()
+                .contains("other users can read")
+        );
+        let (_d, p) = file("tokens = []\n", 0o600);
+        assert!(Tokens::load(&p).err().unwrap().contains("no [[tokens]]"));
+    }
+
+    #[test]
+    fn roles_are_ordered_and_the_limiter_counts_per_address_within_a_minute() {
+        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Approver);
+        let mut l = Limiter::default();
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(l.blocked(a, 3), None);
+            l.failed(a);
+        }
+        assert!(l.blocked(a, 3).is_some_and(|s| (1..=60).contains(&s)));
+        assert_eq!(l.blocked(b, 3), None, "another address is not held to it");
+        // A window over: counted afresh.
+        l.0.insert(a, (3, Instant::now().checked_sub(WINDOW).unwrap()));
+        assert_eq!(l.blocked(a, 3), None);
+    }
+
+    #[test]
+    fn a_new_token_is_long_random_and_its_hash_matches() {
+        let (t1, h1) = new_token().unwrap();
+        let (t2, _) = new_token().unwrap();
+        assert_ne!(t1, t2);
+        assert!(t1.starts_with("tst_") && t1.len() == 68, "{t1}");
+        assert_eq!(h1, format!("{:x}", Sha256::digest(t1.as_bytes())));
+    }
+}
