@@ -1,7 +1,7 @@
 //! `turnstile evidence --since DATE`: the access figures a CQC inspection or a DSPT
 //! return asks for, in one report (HTML for people, JSON for records).
 
-use super::{Failure, load_model, open_existing_store, today, write_failed};
+use super::{Failure, load_model, open_existing_store, today};
 use crate::config::Config;
 use crate::evidence::{Evidence, evidence};
 use crate::hr::{IsoDate, Person};
@@ -10,7 +10,6 @@ use crate::report::page::{self, Card, Column, Kind, Table, escape};
 use crate::store::AuditFilter;
 use clap::Args;
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -54,16 +53,7 @@ pub(super) fn evidence_cmd(config: &Config, a: EvidenceArgs) -> Result<u8, Failu
             "--since {since} is after the last day of the period ({until})"
         )));
     }
-    let format = match (a.format, &a.out) {
-        (Some(f), _) => f,
-        (None, Some(out)) => Format::from_extension(out).ok_or_else(|| {
-            Failure::Usage(format!(
-                "--out {}: say which format with --format html|json",
-                out.display()
-            ))
-        })?,
-        (None, None) => Format::Html,
-    };
+    let format = super::out_format(a.format, a.out.as_deref(), Format::Html, "html|json")?;
     if format == Format::Csv {
         return Err(Failure::Usage(
             "evidence is written as html or json (its figures are not one table)".into(),
@@ -122,14 +112,7 @@ pub(super) fn evidence_cmd(config: &Config, a: EvidenceArgs) -> Result<u8, Failu
             .map_err(|e| Failure::Runtime(e.to_string()))?,
         _ => html(&report).map_err(Failure::Runtime)?,
     };
-    match &a.out {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| Failure::Runtime(format!("{}: cannot write it: {e}", path.display())))?,
-        None => std::io::stdout()
-            .lock()
-            .write_all(text.as_bytes())
-            .map_err(write_failed)?,
-    }
+    super::write_out(a.out.as_deref(), &text)?;
     Ok(if report.audit_trail.intact { 0 } else { 1 })
 }
 

@@ -18,13 +18,21 @@ pub(super) struct ExplainArgs {
     common: super::Common,
 }
 
+/// One held person explained, with the role model used and the systems whose accounts
+/// have never been read (no change is planned there).
+pub(super) struct OnePerson {
+    pub explanation: Explanation,
+    pub unknown: Vec<String>,
+    pub model: crate::policy::RoleModel,
+}
+
 /// The explanation of one held person, with the accounts the store holds for them.
 pub(super) fn of_person(
     config: &Config,
     policy: Option<&std::path::Path>,
     when: Option<&str>,
     number: &str,
-) -> Result<(Explanation, Vec<String>), Failure> {
+) -> Result<OnePerson, Failure> {
     let today = today(when)?;
     let model = load_model(config, policy)?;
     let store = open_existing_store(config)?;
@@ -33,12 +41,14 @@ pub(super) fn of_person(
             "no HR record is held for employee number {number}: feed it first (turnstile feed esr FILE --apply)"
         )));
     };
-    let accounts = store.accounts(None)?;
-    let read: BTreeSet<&str> = accounts.iter().map(|a| a.system.as_str()).collect();
-    let mine: Vec<&crate::account::Account> = accounts
-        .iter()
-        .filter(|a| a.employee_number.as_deref() == Some(number))
-        .collect();
+    let mine = store.accounts_of(number)?;
+    let mine: Vec<&crate::account::Account> = mine.iter().collect();
+    let mut read = BTreeSet::new();
+    for system in model.systems.keys() {
+        if store.account_count(system)? > 0 {
+            read.insert(system.as_str());
+        }
+    }
     let explanation = explain(
         &model,
         &person.event.person,
@@ -52,7 +62,11 @@ pub(super) fn of_person(
         .filter(|s| !read.contains(s.as_str()))
         .cloned()
         .collect();
-    Ok((explanation, unknown))
+    Ok(OnePerson {
+        explanation,
+        unknown,
+        model,
+    })
 }
 
 /// The note for systems whose accounts were never read.
@@ -65,21 +79,18 @@ pub(super) fn note_unknown(unknown: &[String]) {
 }
 
 pub(super) fn explain_cmd(config: &Config, a: ExplainArgs) -> Result<u8, Failure> {
-    let (e, unknown) = of_person(
+    let one = of_person(
         config,
         a.common.policy.as_deref(),
         a.common.today.as_deref(),
         &a.person,
     )?;
-    note_unknown(&unknown);
-    let mut out = std::io::stdout().lock();
+    note_unknown(&one.unknown);
     match a.format {
-        TextOrJson::Json => {
-            let text =
-                serde_json::to_string_pretty(&e).map_err(|e| Failure::Runtime(e.to_string()))?;
-            writeln!(out, "{text}").map_err(write_failed)?;
+        TextOrJson::Json => super::print_json(&one.explanation)?,
+        TextOrJson::Text => {
+            write_text(&mut std::io::stdout().lock(), &one.explanation).map_err(write_failed)?
         }
-        TextOrJson::Text => write_text(&mut out, &e).map_err(write_failed)?,
     }
     Ok(0)
 }

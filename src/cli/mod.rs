@@ -902,6 +902,53 @@ async fn stop_on_signal(
     std::process::exit(1);
 }
 
+/// The format a report is written in: `--format`, else `--out`'s extension, else
+/// `default`. `offered` lists the formats the verb writes, for the error.
+fn out_format(
+    format: Option<Format>,
+    out: Option<&Path>,
+    default: Format,
+    offered: &str,
+) -> Result<Format, Failure> {
+    match (format, out) {
+        (Some(f), _) => Ok(f),
+        (None, Some(out)) => Format::from_extension(out).ok_or_else(|| {
+            Failure::Usage(format!(
+                "--out {}: say which format to write with --format {offered} (the file name's extension does not say)",
+                out.display()
+            ))
+        }),
+        (None, None) => Ok(default),
+    }
+}
+
+/// Writes `text` to the `--out` file, or to standard output.
+fn write_out(out: Option<&Path>, text: &str) -> Result<(), Failure> {
+    match out {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| Failure::Runtime(format!("{}: cannot write it: {e}", path.display()))),
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(write_failed),
+    }
+}
+
+/// Prints `value` as pretty JSON on standard output.
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Runtime(e.to_string()))?;
+    writeln!(std::io::stdout().lock(), "{text}").map_err(write_failed)
+}
+
+/// How `plan` tags a change: `rule ID` for a rule of the role model, else `lifecycle X`.
+fn rule_tag(model: &RoleModel, rule: &str) -> String {
+    if model.rules.iter().any(|r| r.id == rule) {
+        format!("rule {rule}")
+    } else {
+        format!("lifecycle {rule}")
+    }
+}
+
 fn plan_cmd(config: &Config, a: PlanArgs) -> Result<u8, Failure> {
     if let Some(n) = &a.person {
         return plan_person_cmd(config, &a, n);
@@ -948,22 +995,11 @@ fn plan_cmd(config: &Config, a: PlanArgs) -> Result<u8, Failure> {
             "note: {system}: its accounts have never been read, so {n} change(s) there are not shown; read them with `turnstile reconcile --system {system} --dry-run` (a [targets.{system}] section is needed)"
         );
     }
-    let lifecycle_or_rule = |rule: &str| {
-        if model.rules.iter().any(|r| r.id == rule) {
-            format!("rule {rule}")
-        } else {
-            format!("lifecycle {rule}")
-        }
-    };
-    let mut out = std::io::stdout().lock();
-    let io = write_failed;
     match a.format {
-        TextOrJson::Json => {
-            let text = serde_json::to_string_pretty(&changes)
-                .map_err(|e| Failure::Runtime(e.to_string()))?;
-            writeln!(out, "{text}").map_err(io)?;
-        }
+        TextOrJson::Json => print_json(&changes)?,
         TextOrJson::Text => {
+            let mut out = std::io::stdout().lock();
+            let io = write_failed;
             for c in &changes {
                 writeln!(
                     out,
@@ -972,7 +1008,7 @@ fn plan_cmd(config: &Config, a: PlanArgs) -> Result<u8, Failure> {
                     c.system,
                     c.account.as_deref().unwrap_or("(new account)"),
                     c.action,
-                    lifecycle_or_rule(&c.rule),
+                    rule_tag(&model, &c.rule),
                     c.reason
                 )
                 .map_err(io)?;
@@ -995,39 +1031,34 @@ fn plan_cmd(config: &Config, a: PlanArgs) -> Result<u8, Failure> {
 
 /// `plan --person N`: the person's changes, each with the HR fact behind it.
 fn plan_person_cmd(config: &Config, a: &PlanArgs, number: &str) -> Result<u8, Failure> {
-    let (e, unknown) = explain::of_person(
+    let one = explain::of_person(
         config,
         a.common.policy.as_deref(),
         a.common.today.as_deref(),
         number,
     )?;
-    explain::note_unknown(&unknown);
-    let changes: Vec<&crate::explain::ExplainedChange> =
-        e.systems.iter().flat_map(|s| &s.changes).collect();
-    let mut out = std::io::stdout().lock();
-    let io = write_failed;
+    explain::note_unknown(&one.unknown);
+    let changes: Vec<&crate::explain::ExplainedChange> = one
+        .explanation
+        .systems
+        .iter()
+        .flat_map(|s| &s.changes)
+        .collect();
     match a.format {
-        TextOrJson::Json => {
-            let text = serde_json::to_string_pretty(&changes)
-                .map_err(|e| Failure::Runtime(e.to_string()))?;
-            writeln!(out, "{text}").map_err(io)?;
-        }
+        TextOrJson::Json => print_json(&changes)?,
         TextOrJson::Text => {
-            let model = load_model(config, a.common.policy.as_deref())?;
+            let mut out = std::io::stdout().lock();
+            let io = write_failed;
             for c in &changes {
                 let ch = &c.change;
-                let tag = if model.rules.iter().any(|r| r.id == ch.rule) {
-                    format!("rule {}", ch.rule)
-                } else {
-                    format!("lifecycle {}", ch.rule)
-                };
                 writeln!(
                     out,
-                    "{} {} {}: {}  [{tag}] {}\n    because {}",
+                    "{} {} {}: {}  [{}] {}\n    because {}",
                     ch.employee_number,
                     ch.system,
                     ch.account.as_deref().unwrap_or("(new account)"),
                     ch.action,
+                    rule_tag(&one.model, &ch.rule),
                     ch.reason,
                     c.because
                 )
@@ -1037,7 +1068,7 @@ fn plan_person_cmd(config: &Config, a: &PlanArgs, number: &str) -> Result<u8, Fa
                 out,
                 "{} change(s) for 1 person(s) on {}",
                 changes.len(),
-                e.today
+                one.explanation.today
             )
             .map_err(io)?;
         }
@@ -1079,16 +1110,7 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
             .map_err(|m| Failure::Usage(format!("--encoding: {m}")))?;
     }
     let limits = &limits;
-    let format = match (a.format, &a.out) {
-        (Some(f), _) => f,
-        (None, Some(out)) => Format::from_extension(out).ok_or_else(|| {
-            Failure::Usage(format!(
-                "--out {}: say which format to write with --format json|csv|html (the file name's extension does not say)",
-                out.display()
-            ))
-        })?,
-        (None, None) => Format::Json,
-    };
+    let format = out_format(a.format, a.out.as_deref(), Format::Json, "json|csv|html")?;
     let previous = match &a.compare {
         Some(file) => Some(read_previous(file)?),
         None => None,
@@ -1223,15 +1245,7 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         drift::compare(&mut report, previous);
     }
     let text = report::render(&report, format).map_err(Failure::Runtime)?;
-    match &a.out {
-        Some(path) => std::fs::write(path, text).map_err(|e| {
-            Failure::Runtime(format!("{}: cannot write the report: {e}", path.display()))
-        })?,
-        None => std::io::stdout()
-            .lock()
-            .write_all(text.as_bytes())
-            .map_err(write_failed)?,
-    }
+    write_out(a.out.as_deref(), &text)?;
     // Remembered only once the report is written.
     for (system, x) in &read {
         if let Some((_, file)) = exports.iter().find(|(s, _)| s == system) {
@@ -1363,15 +1377,11 @@ fn audit_cmd(config: &Config, a: AuditArgs) -> Result<u8, Failure> {
         employee_number: a.person.clone(),
         since,
     })?;
-    let mut out = std::io::stdout().lock();
-    let io = write_failed;
     match a.format {
-        TextOrJson::Json => {
-            let text = serde_json::to_string_pretty(&entries)
-                .map_err(|e| Failure::Runtime(e.to_string()))?;
-            writeln!(out, "{text}").map_err(io)?;
-        }
+        TextOrJson::Json => print_json(&entries)?,
         TextOrJson::Text => {
+            let mut out = std::io::stdout().lock();
+            let io = write_failed;
             for e in &entries {
                 let d = &e.draft;
                 writeln!(

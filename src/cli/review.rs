@@ -85,6 +85,7 @@ pub(super) fn review_cmd(config: &Config, a: ReviewArgs) -> Result<u8, Failure> 
         .map(|p| p.event.person)
         .collect();
     let accounts = store.accounts(None)?;
+    let by_person = crate::account::by_person(&accounts);
     let tz = super::london();
     let wanted: Vec<String> = match (&a.manager, a.all) {
         (Some(m), _) => vec![m.clone()],
@@ -109,7 +110,7 @@ pub(super) fn review_cmd(config: &Config, a: ReviewArgs) -> Result<u8, Failure> 
                 "nobody held has {manager} as line manager (or all their staff have left)"
             )));
         }
-        let lines = pack(&model, &staff, &accounts, today, &tz);
+        let lines = pack(&model, &staff, &by_person, today, &tz);
         let id = format!("{today}/{manager}");
         let csv = pack_csv(&id, manager, &lines)?;
         match &a.out {
@@ -119,9 +120,9 @@ pub(super) fn review_cmd(config: &Config, a: ReviewArgs) -> Result<u8, Failure> 
                 .map_err(write_failed)?,
             Some(dir) => {
                 let stem = dir.join(format!("review-{manager}-{today}"));
-                write(&stem.with_extension("csv"), &csv)?;
-                write(
-                    &stem.with_extension("html"),
+                super::write_out(Some(&stem.with_extension("csv")), &csv)?;
+                super::write_out(
+                    Some(&stem.with_extension("html")),
                     &pack_html(&id, manager, staff.len(), &lines)?,
                 )?;
                 written += 1;
@@ -135,11 +136,6 @@ pub(super) fn review_cmd(config: &Config, a: ReviewArgs) -> Result<u8, Failure> 
         );
     }
     Ok(0)
-}
-
-fn write(path: &Path, text: &str) -> Result<(), Failure> {
-    std::fs::write(path, text)
-        .map_err(|e| Failure::Runtime(format!("{}: cannot write it: {e}", path.display())))
 }
 
 fn pack_csv(id: &str, manager: &str, lines: &[Line]) -> Result<String, Failure> {

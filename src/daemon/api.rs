@@ -385,6 +385,17 @@ async fn with_store<T: Send + 'static>(
     .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?
 }
 
+/// A viewer's read: authorised, then `f` on a store connection of its own, as JSON.
+async fn read(
+    (State(api), ConnectInfo(addr), headers): Ctx,
+    f: impl FnOnce(&mut dyn crate::store::Store) -> Result<serde_json::Value, Problem> + Send + 'static,
+) -> Response {
+    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
+        return r.into_response();
+    }
+    answer(with_store(&api, move |store| f(store).map(|v| json(&v))).await)
+}
+
 fn store_error(e: crate::store::StoreError) -> Problem {
     problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
 }
@@ -428,9 +439,13 @@ async fn person(
                 ));
             };
             let accounts = store.accounts_of(&n).map_err(store_error)?;
-            let all = store.accounts(None).map_err(store_error)?;
-            let read: std::collections::BTreeSet<&str> =
-                all.iter().map(|a| a.system.as_str()).collect();
+            // The systems whose accounts were ever read: a count each, not every account.
+            let mut read = std::collections::BTreeSet::new();
+            for system in model.systems.keys() {
+                if store.account_count(system).map_err(store_error)? > 0 {
+                    read.insert(system.as_str());
+                }
+            }
             let mine: Vec<&crate::account::Account> = accounts.iter().collect();
             let today = crate::clock::today(crate::now());
             let explained = crate::explain::explain(
@@ -457,17 +472,13 @@ async fn person(
     )
 }
 
-async fn held_list((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
-        return r.into_response();
-    }
-    answer(
-        with_store(&api, |store| {
-            let plans = store.held_plans(None).map_err(store_error)?;
-            Ok(json(&serde_json::json!(plans)))
-        })
-        .await,
-    )
+async fn held_list(ctx: Ctx) -> Response {
+    read(ctx, |store| {
+        Ok(serde_json::json!(
+            store.held_plans(None).map_err(store_error)?
+        ))
+    })
+    .await
 }
 
 fn plan_id(text: &str) -> Result<u64, Problem> {
@@ -621,17 +632,11 @@ async fn reject(
     )
 }
 
-async fn pending((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
-        return r.into_response();
-    }
-    answer(
-        with_store(&api, |store| {
-            let p = store.pending().map_err(store_error)?;
-            Ok(json(&serde_json::json!(p)))
-        })
-        .await,
-    )
+async fn pending(ctx: Ctx) -> Response {
+    read(ctx, |store| {
+        Ok(serde_json::json!(store.pending().map_err(store_error)?))
+    })
+    .await
 }
 
 async fn retry(
@@ -757,39 +762,30 @@ async fn probe(
     }))
 }
 
-async fn work_items((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
-        return r.into_response();
-    }
-    answer(
-        with_store(&api, |store| {
-            let items = store.work_items(None, None).map_err(store_error)?;
-            Ok(json(&serde_json::json!(items)))
-        })
-        .await,
-    )
+async fn work_items(ctx: Ctx) -> Response {
+    read(ctx, |store| {
+        Ok(serde_json::json!(
+            store.work_items(None, None).map_err(store_error)?
+        ))
+    })
+    .await
 }
 
-async fn verify((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
-        return r.into_response();
-    }
-    answer(
-        with_store(&api, |store| {
-            match store.verify_audit(None).map_err(store_error)? {
-                Ok(v) => Ok(json(&serde_json::json!({
-                    "intact": true,
-                    "entries": v.count,
-                    "head": v.head_text(),
-                }))),
-                Err(b) => Ok(json(&serde_json::json!({
-                    "intact": false,
-                    "problem": b.to_string(),
-                }))),
-            }
+async fn verify(ctx: Ctx) -> Response {
+    read(ctx, |store| {
+        Ok(match store.verify_audit(None).map_err(store_error)? {
+            Ok(v) => serde_json::json!({
+                "intact": true,
+                "entries": v.count,
+                "head": v.head_text(),
+            }),
+            Err(b) => serde_json::json!({
+                "intact": false,
+                "problem": b.to_string(),
+            }),
         })
-        .await,
-    )
+    })
+    .await
 }
 
 /// The client's address, for the failed-authentication limit and the log, over plain TCP

@@ -20,6 +20,37 @@ fn sha(token: &str) -> String {
     format!("{:x}", sha2::Sha256::digest(token.as_bytes()))
 }
 
+/// Holds a plan of one disable, as the mass-change guard would.
+fn hold(store: &mut impl Store, system: &str, employee_number: &str, account: &str) {
+    let change = Change {
+        system: system.into(),
+        employee_number: employee_number.into(),
+        account: Some(account.into()),
+        action: Action::Disable,
+        rule: "leaver".into(),
+        reason: "left".into(),
+    };
+    store
+        .hold_plan(
+            system,
+            "test hold",
+            &[change],
+            Draft {
+                at: jiff::Timestamp::now(),
+                actor: "test".into(),
+                employee_number: None,
+                system: Some(system.into()),
+                account: None,
+                action: "plan.held".into(),
+                outcome: "held".into(),
+                rule: None,
+                event_id: None,
+                reason: "test hold".into(),
+            },
+        )
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s_name() {
     use std::os::unix::fs::PermissionsExt;
@@ -59,63 +90,12 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
     assert!(said.contains("other users can read or change it"), "{said}");
     std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).unwrap();
 
-    // A plan held for a person's decision.
+    // Plans held for a person's decision: HP-000001 on AD (not configured here),
+    // HP-000002 on EMIS Web (configured).
     {
         let mut store = setup.open_store();
-        let change = Change {
-            system: "ad".into(),
-            employee_number: "40000001".into(),
-            account: Some("alee".into()),
-            action: Action::Disable,
-            rule: "leaver".into(),
-            reason: "left".into(),
-        };
-        store
-            .hold_plan(
-                "ad",
-                "test hold",
-                &[change],
-                Draft {
-                    at: jiff::Timestamp::now(),
-                    actor: "test".into(),
-                    employee_number: None,
-                    system: Some("ad".into()),
-                    account: None,
-                    action: "plan.held".into(),
-                    outcome: "held".into(),
-                    rule: None,
-                    event_id: None,
-                    reason: "test hold".into(),
-                },
-            )
-            .unwrap();
-        let on_emis = Change {
-            system: "emis".into(),
-            employee_number: "40000002".into(),
-            account: Some("GP2".into()),
-            action: Action::Disable,
-            rule: "leaver".into(),
-            reason: "left".into(),
-        };
-        store
-            .hold_plan(
-                "emis",
-                "test hold",
-                &[on_emis],
-                Draft {
-                    at: jiff::Timestamp::now(),
-                    actor: "test".into(),
-                    employee_number: None,
-                    system: Some("emis".into()),
-                    account: None,
-                    action: "plan.held".into(),
-                    outcome: "held".into(),
-                    rule: None,
-                    event_id: None,
-                    reason: "test hold".into(),
-                },
-            )
-            .unwrap();
+        hold(&mut store, "ad", "40000001", "alee");
+        hold(&mut store, "emis", "40000002", "GP2");
     }
     let mut daemon = setup.start();
     let base = format!("http://{}", setup.admin);

@@ -164,6 +164,14 @@ pub fn evidence(
                 .and_then(|v| v.iter().copied().filter(|t| *t >= from).min())
         };
     let today = now.to_zoned(tz.clone()).date();
+    // The systems each person has an enabled account on (last read), built once.
+    let mut enabled: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for a in accounts.iter().filter(|a| a.enabled) {
+        if let Some(n) = a.employee_number.as_deref() {
+            enabled.entry(n).or_default().insert(a.system.as_str());
+        }
+    }
+    let none = BTreeSet::new();
     let hours = |d: SignedDuration| (d.as_secs_f64() / 360.0).round() / 10.0;
 
     // Leavers.
@@ -184,23 +192,19 @@ pub fn evidence(
         }
         leaver_count += 1;
         let number = p.employee_number.as_str();
+        let still = enabled.get(number).unwrap_or(&none);
         let mut systems: BTreeSet<&str> = removals
-            .keys()
-            .filter(|(n, _)| *n == number)
-            .map(|(_, s)| *s)
+            .range((number, "")..)
+            .take_while(|((n, _), _)| *n == number)
+            .map(|((_, s), _)| *s)
             .collect();
-        let enabled: BTreeSet<&str> = accounts
-            .iter()
-            .filter(|a| a.enabled && a.employee_number.as_deref() == Some(number))
-            .map(|a| a.system.as_str())
-            .collect();
-        systems.extend(&enabled);
+        systems.extend(still);
         // A removal may come before the end (an early disable): that counts as at once.
         let from = end
             .checked_sub(SignedDuration::from_hours(24 * 366))
             .unwrap_or(end);
         for s in systems {
-            if enabled.contains(s) {
+            if still.contains(s) {
                 times.push(Removal {
                     employee_number: number.to_string(),
                     system: s.to_string(),
@@ -309,9 +313,7 @@ pub fn evidence(
             joiners.accounts += 1;
             // Enabled before the first day is not possible (prepared disabled), but an
             // account already enabled (a rehire) counts as set up at once.
-            let already = accounts.iter().any(|a| {
-                a.enabled && a.system == s && a.employee_number.as_deref() == Some(number)
-            });
+            let already = enabled.get(number).is_some_and(|e| e.contains(s));
             let at = first_from(&enables, (number, s), early);
             let slot = match at {
                 Some(t) if t <= deadline => 0,

@@ -13,6 +13,7 @@ use crate::policy::RoleModel;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// One line of a pack: an account (no entitlement) or one entitlement on it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -62,31 +63,27 @@ pub fn managers(people: &[Person], today: Date) -> Vec<String> {
     out
 }
 
-/// The lines of one manager's pack. `accounts` may hold anyone's; only the staff's are
-/// used.
+/// The lines of one manager's pack. `accounts` is everyone's, by employee number
+/// ([`crate::account::by_person`], built once for every pack); only the staff's are used.
 pub fn pack(
     model: &RoleModel,
     staff: &[&Person],
-    accounts: &[Account],
+    accounts: &BTreeMap<&str, Vec<&Account>>,
     today: Date,
     tz: &TimeZone,
 ) -> Vec<Line> {
     let mut out = Vec::new();
     for person in staff {
         let number = person.employee_number.as_str();
-        let mine: Vec<&Account> = accounts
-            .iter()
-            .filter(|a| a.employee_number.as_deref() == Some(number))
-            .collect();
-        if mine.is_empty() {
+        let Some(mine) = accounts.get(number).filter(|m| !m.is_empty()) else {
             continue;
-        }
-        let e = explain(model, person, &mine, &|_| false, today);
+        };
+        let e = explain(model, person, mine, &|_| false, today);
         let job = person
             .primary()
             .and_then(|a| a.position_title.clone().or_else(|| a.job_role.clone()))
             .unwrap_or_default();
-        for a in &mine {
+        for a in mine {
             let system = e.systems.iter().find(|s| s.system == a.system);
             let last_logon = a.last_logon.map(|t| t.to_zoned(tz.clone()).date());
             let (reason, granted) = match system {
@@ -159,7 +156,8 @@ mod tests {
         let tz = TimeZone::get("Europe/London").unwrap();
         let staff = staff_of("30000001", &people, d("2026-11-23"));
         assert_eq!(staff.len(), 1);
-        let lines = pack(&model(), &staff, &accounts, d("2026-11-23"), &tz);
+        let index = crate::account::by_person(&accounts);
+        let lines = pack(&model(), &staff, &index, d("2026-11-23"), &tz);
         let got: Vec<(Option<&str>, bool)> = lines
             .iter()
             .map(|l| (l.entitlement.as_deref(), l.granted))
