@@ -23,9 +23,10 @@ pub use turnstile_core::{
 /// tests that play a month of events in minutes (`turnstile` refuses to start when it is
 /// not a valid instant) — else the system clock.
 pub fn now() -> jiff::Timestamp {
-    std::env::var(NOW_VAR)
-        .ok()
-        .and_then(|t| t.parse().ok())
+    // Read once: the daemon's event path asks for the time per event.
+    static INJECTED: std::sync::OnceLock<Option<jiff::Timestamp>> = std::sync::OnceLock::new();
+    INJECTED
+        .get_or_init(|| std::env::var(NOW_VAR).ok().and_then(|t| t.parse().ok()))
         .unwrap_or_else(jiff::Timestamp::now)
 }
 
