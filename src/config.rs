@@ -483,14 +483,32 @@ impl GuardConfig {
 pub enum StoreKind {
     #[default]
     Sqlite,
+    /// One PostgreSQL database shared by every replica.
+    Postgres,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub kind: StoreKind,
-    /// The SQLite file.
+    /// The SQLite file (`kind = "sqlite"`).
     pub path: PathBuf,
+    /// The PostgreSQL database (`kind = "postgres"`): `postgres://user@host:5432/db`. It
+    /// may hold a password, so it is better given by `url_file` (a private file) or
+    /// `TURNSTILE__STORE__URL`.
+    pub url: Secret,
+    pub url_file: Option<PathBuf>,
+    /// The PostgreSQL schema to keep the tables in (made if missing); default the
+    /// server's search path (`public`).
+    pub schema: Option<String>,
+    /// PEM certificate(s) the PostgreSQL server's certificate must chain to (TLS
+    /// verified, host name included). Without it TLS is used when the server offers it
+    /// but not verified, as libpq's default `sslmode=prefer`; `sslmode=disable` in the
+    /// URL turns TLS off, `sslmode=require` refuses a server without it.
+    pub ca_file: Option<PathBuf>,
+    /// How long a replica's claim on a person's due work holds if the replica vanishes
+    /// mid-change; another replica takes the work over after it.
+    pub claim_secs: u64,
 }
 
 impl Default for StoreConfig {
@@ -498,6 +516,11 @@ impl Default for StoreConfig {
         StoreConfig {
             kind: StoreKind::Sqlite,
             path: PathBuf::from("turnstile.db"),
+            url: Secret::default(),
+            url_file: None,
+            schema: None,
+            ca_file: None,
+            claim_secs: 120,
         }
     }
 }
@@ -731,6 +754,13 @@ impl Config {
                 &own.webhook_token_file,
                 &format!("[work_items.systems.{system}] webhook_token"),
                 &mut problems,
+            );
+        }
+        let st = &mut config.store;
+        resolve_secret(&mut st.url, &st.url_file, "[store] url", &mut problems);
+        if st.kind == StoreKind::Postgres && st.url.is_empty() {
+            problems.push(
+                "[store] kind = \"postgres\" needs url, url_file or TURNSTILE__STORE__URL (postgres://user@host:5432/database)".into(),
             );
         }
         let m = &mut config.smtp;

@@ -1,10 +1,12 @@
 //! State: the newest HR record per person, the accounts known per system, and the audit
-//! trail. One trait; SQLite (embedded, the default) implements it here, PostgreSQL (for
-//! replicas sharing a Kafka consumer group) will implement the same trait.
+//! trail. One trait, implemented once over SQL ([`sql`]) for SQLite (embedded, the
+//! default) and PostgreSQL (for replicas sharing a Kafka consumer group).
 //!
 //! An HR record and the audit entries it causes are written in one transaction: either
 //! both are durable or neither is.
 
+pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use crate::account::Account;
@@ -173,6 +175,10 @@ pub struct Pending {
     /// older count changes nothing: a record that arrived while the work was being applied
     /// is never lost under it.
     pub generation: u64,
+    /// The replica applying it now, if one has claimed it (`host:pid`), and until when
+    /// the claim holds if that replica vanishes.
+    pub claimed_by: Option<String>,
+    pub claimed_until: Option<Timestamp>,
 }
 
 /// A plan the mass-change guard stopped: the changes that would take access away from too
@@ -308,6 +314,10 @@ pub fn open(
     key: Option<crate::audit::AuditKey>,
     must_exist: bool,
 ) -> Result<Box<dyn Store + Send>, StoreError> {
+    let owner = sql::Owner {
+        name: sql::replica_name(),
+        claim: jiff::SignedDuration::from_secs(config.claim_secs.clamp(1, 86_400) as i64),
+    };
     match config.kind {
         crate::config::StoreKind::Sqlite => {
             let store = if must_exist {
@@ -315,7 +325,16 @@ pub fn open(
             } else {
                 sqlite::SqliteStore::open(&config.path)?
             };
-            Ok(Box::new(store.with_audit_key(key)))
+            Ok(Box::new(store.with_audit_key(key).with_owner(owner)))
+        }
+        crate::config::StoreKind::Postgres => {
+            let store = postgres::PgStore::connect_verified(
+                config.url.expose(),
+                config.schema.as_deref(),
+                config.ca_file.as_deref(),
+                must_exist,
+            )?;
+            Ok(Box::new(store.with_audit_key(key).with_owner(owner)))
         }
     }
 }
@@ -414,8 +433,20 @@ pub trait Store {
 
     fn audit(&self, filter: &AuditFilter) -> Result<Vec<Entry>, StoreError>;
 
-    /// Work that is due at `now` (due and past its backoff), earliest first.
-    fn due_pending(&self, now: Timestamp, limit: usize) -> Result<Vec<Pending>, StoreError>;
+    /// Takes the work that is due at `now` (due and past its backoff), earliest first:
+    /// claimed for this store's owner (a replica) until it is settled or retried, or the
+    /// claim runs out. Work another replica holds a live claim on is left to it.
+    fn due_pending(&mut self, now: Timestamp, limit: usize) -> Result<Vec<Pending>, StoreError>;
+
+    /// Takes or renews the lease `name` for this store's owner until `now + ttl`: true when
+    /// it is ours (it was free, had run out, or was ours already). Jobs that must run on one
+    /// replica at a time (the scheduled reconcile, notices, work items) hold one.
+    fn take_lease(
+        &mut self,
+        name: &str,
+        now: Timestamp,
+        ttl: jiff::SignedDuration,
+    ) -> Result<bool, StoreError>;
 
     /// Every pending person, earliest first (health, metrics, the CLI).
     fn pending(&self) -> Result<Vec<Pending>, StoreError>;

@@ -220,7 +220,7 @@ async fn hr_events_change_active_directory_by_themselves() {
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
 
     // Each change is in the trail, applied, with the event that caused it.
-    let store = turnstile::store::sqlite::SqliteStore::open(&setup.store).unwrap();
+    let mut store = turnstile::store::sqlite::SqliteStore::open(&setup.store).unwrap();
     let trail = store.audit(&AuditFilter::default()).unwrap();
     let applied = |who: &str, action: &str| {
         trail.iter().any(|e| {
