@@ -19,6 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod connect;
 mod evidence;
 mod explain;
 mod history;
@@ -339,6 +340,10 @@ struct ValidateArgs {
     /// Role model file (default: [policy] path in the config).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Also try every peer the config names (state store, Kafka, targets, mail relay)
+    /// and name each that does not answer; changes nothing.
+    #[arg(long)]
+    connect: bool,
 }
 
 /// How a verb failed.
@@ -454,7 +459,7 @@ fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
     match cli.verb {
         Verb::Run(a) => run_cmd(&config, a),
         Verb::Reconcile(a) => reconcile_cmd(&config, a),
-        Verb::Validate(a) => validate(&config, a.policy.as_deref()),
+        Verb::Validate(a) => validate(&config, a.policy.as_deref(), a.connect),
         Verb::Feed(a) => feed_cmd(&config, a),
         Verb::Plan(a) => plan_cmd(&config, a),
         Verb::Drift(a) => drift_cmd(&config, a),
@@ -534,7 +539,7 @@ fn today(arg: Option<&str>) -> Result<Date, Failure> {
     }
 }
 
-fn validate(config: &Config, policy: Option<&Path>) -> Result<u8, Failure> {
+fn validate(config: &Config, policy: Option<&Path>, connect: bool) -> Result<u8, Failure> {
     let path = policy.unwrap_or(&config.policy.path);
     let (model, findings) = match crate::config::load_role_model(path) {
         Ok((m, f)) => (Some(m), f),
@@ -566,6 +571,9 @@ fn validate(config: &Config, policy: Option<&Path>) -> Result<u8, Failure> {
                 });
             }
         }
+    }
+    if connect {
+        problems.extend(connect::try_peers(config, model.as_ref()));
     }
     for p in &problems {
         println!("{p}");

@@ -87,6 +87,7 @@ async fn run(
     let mut next_reconcile = (!reconcile_every.is_zero()).then(Instant::now);
     let mut failing: Option<String> = None;
     let mut last_gauges: Option<Instant> = None;
+    let mut lead = Lead::default();
     tracing::info!(targets = targets.len(), "applying changes to the targets");
     loop {
         if *shutdown.borrow() {
@@ -105,7 +106,8 @@ async fn run(
             let answer = t.ready(now).await;
             tracing::info!(system = %t.system(), ok = answer.is_ok(), "probed at an operator's request");
         }
-        if next_reconcile.is_some_and(|at| Instant::now() >= at) {
+        let leader = lead.holds(store.as_mut(), now);
+        if leader && next_reconcile.is_some_and(|at| Instant::now() >= at) {
             scheduled_reconcile(&config, &model, store.as_mut(), &mut targets, now).await;
             next_reconcile = Some(Instant::now() + reconcile_every);
         }
@@ -186,6 +188,49 @@ async fn run(
                 _ = shared.wake.notified() => {}
             }
         }
+    }
+}
+
+/// The lease that makes one replica the scheduler: it alone runs the scheduled
+/// reconcile, the notices and the work items' sending. Renewed well before it runs out;
+/// if the holder vanishes, another replica takes it over once it has.
+const SCHEDULER: &str = "scheduler";
+const LEASE: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
+/// This replica's view of the scheduler lease.
+#[derive(Default)]
+pub(super) struct Lead {
+    /// Ours until then (as last renewed).
+    until: Option<Timestamp>,
+    /// When to ask the store again.
+    next_ask: Option<Timestamp>,
+}
+
+impl Lead {
+    /// True while this replica holds the scheduler lease, renewing or taking it when due.
+    pub(super) fn holds(&mut self, store: &mut dyn Store, now: Timestamp) -> bool {
+        if self.next_ask.is_none_or(|at| now >= at) {
+            let was = self.until.is_some_and(|u| now < u);
+            match store.take_lease(SCHEDULER, now, LEASE) {
+                Ok(true) => {
+                    if !was {
+                        tracing::info!(
+                            "this replica runs the schedule (scheduled reconcile, notices, work items)"
+                        );
+                    }
+                    self.until = now.checked_add(LEASE).ok();
+                }
+                Ok(false) => {
+                    if was {
+                        tracing::warn!("another replica runs the schedule now");
+                    }
+                    self.until = None;
+                }
+                Err(e) => tracing::warn!("cannot renew the scheduler lease: {e}"),
+            }
+            self.next_ask = now.checked_add(LEASE / 4).ok();
+        }
+        self.until.is_some_and(|u| now < u)
     }
 }
 
@@ -284,6 +329,7 @@ async fn send_work_items(config: Config, mut shutdown: watch::Receiver<bool>, sh
     };
     let every = Duration::from_secs(config.work_items.send_every_secs.max(1));
     let mut store: Option<Box<dyn Store + Send>> = None;
+    let mut lead = Lead::default();
     loop {
         if *shutdown.borrow() {
             break;
@@ -296,7 +342,9 @@ async fn send_work_items(config: Config, mut shutdown: watch::Receiver<bool>, sh
                 Err(e) => shared.with_health(|h| h.work_item_errors = vec![e]),
             }
         }
-        if let Some(store) = store.as_mut() {
+        if let Some(store) = store.as_mut()
+            && lead.holds(store.as_mut(), Timestamp::now())
+        {
             let now = Timestamp::now();
             match sender.deliver(store.as_mut(), now, ACTOR).await {
                 Ok(sent) => {

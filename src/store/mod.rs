@@ -273,6 +273,10 @@ pub enum StoreError {
     )]
     Open { path: String, detail: String },
     #[error(
+        "state store {url}: cannot connect: {detail}; check [store] url (host, port, database, user and password) and that the server accepts connections from this host"
+    )]
+    Connect { url: String, detail: String },
+    #[error(
         "state store {path}: there is no store here; check [store] path (or TURNSTILE__STORE__PATH), or record something first with `turnstile feed … --apply`"
     )]
     Missing { path: String },
@@ -314,12 +318,15 @@ pub fn open(
     key: Option<crate::audit::AuditKey>,
     must_exist: bool,
 ) -> Result<Box<dyn Store + Send>, StoreError> {
-    let owner = sql::Owner {
-        name: sql::replica_name(),
-        claim: jiff::SignedDuration::from_secs(config.claim_secs.clamp(1, 86_400) as i64),
-    };
+    let claim = jiff::SignedDuration::from_secs(config.claim_secs.clamp(1, 86_400) as i64);
     match config.kind {
         crate::config::StoreKind::Sqlite => {
+            // One replica only (a file on one host): every process on it is the same
+            // owner, so a daemon restarted after a crash takes its work up at once.
+            let owner = sql::Owner {
+                name: "local".into(),
+                claim,
+            };
             let store = if must_exist {
                 sqlite::SqliteStore::open_existing(&config.path)?
             } else {
@@ -328,6 +335,10 @@ pub fn open(
             Ok(Box::new(store.with_audit_key(key).with_owner(owner)))
         }
         crate::config::StoreKind::Postgres => {
+            let owner = sql::Owner {
+                name: sql::replica_name(),
+                claim,
+            };
             let store = postgres::PgStore::connect_verified(
                 config.url.expose(),
                 config.schema.as_deref(),
@@ -335,6 +346,36 @@ pub fn open(
                 must_exist,
             )?;
             Ok(Box::new(store.with_audit_key(key).with_owner(owner)))
+        }
+    }
+}
+
+/// Looks at the store `[store]` names without changing it (`validate --connect`): where
+/// it stands, or why it cannot be reached.
+pub fn look(config: &crate::config::StoreConfig) -> Result<String, StoreError> {
+    match config.kind {
+        crate::config::StoreKind::Sqlite => match std::fs::metadata(&config.path) {
+            Ok(m) if m.len() == 0 => Err(StoreError::EmptyFile {
+                path: config.path.display().to_string(),
+            }),
+            Ok(_) => sqlite::SqliteStore::open_existing(&config.path)
+                .map(|_| format!("SQLite store {} opens", config.path.display())),
+            Err(_) => Ok(format!(
+                "no SQLite store at {} yet: the first start creates it",
+                config.path.display()
+            )),
+        },
+        crate::config::StoreKind::Postgres => {
+            let mut db = postgres::PgDb::new(config.url.expose(), config.schema.as_deref())?;
+            db.ca_file = config.ca_file.clone();
+            Ok(if db.is_set_up()? {
+                format!("{} answers and holds a Turnstile store", db.shown)
+            } else {
+                format!(
+                    "{} answers; no Turnstile store there yet: the first start creates it",
+                    db.shown
+                )
+            })
         }
     }
 }

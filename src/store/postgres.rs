@@ -202,11 +202,11 @@ impl ToSql for Value {
 pub struct PgDb {
     config: postgres::Config,
     /// Where it is, for messages: host, port and database, never the password.
-    shown: String,
+    pub(super) shown: String,
     schema: Option<String>,
     /// PEM certificate(s) the server's certificate must chain to; without, TLS is used
     /// when the server offers it but not verified (as libpq's `sslmode=prefer|require`).
-    ca_file: Option<std::path::PathBuf>,
+    pub(super) ca_file: Option<std::path::PathBuf>,
     client: Option<postgres::Client>,
     statements: HashMap<String, postgres::Statement>,
 }
@@ -323,11 +323,11 @@ impl PgDb {
                 .build()
                 .map_err(|e| open_err(format!("cannot set up TLS: {e}")))?;
             let tls = postgres_native_tls::MakeTlsConnector::new(tls);
-            let mut client = off_runtime(|| config.connect(tls)).map_err(|e| {
-                open_err(format!(
-                    "{e}; check [store] url (host, port, database, user) and that the server accepts this host"
-                ))
-            })?;
+            let mut client =
+                off_runtime(|| config.connect(tls)).map_err(|e| StoreError::Connect {
+                    url: shown.clone(),
+                    detail: with_sources(&e),
+                })?;
             let mut setup = format!("SET lock_timeout = '{LOCK_TIMEOUT}';");
             if let Some(schema) = &self.schema {
                 setup.push_str(&format!(
@@ -369,6 +369,17 @@ impl PgDb {
     }
 }
 
+/// An error with what caused it (`error connecting to server: Connection refused`).
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
 fn pg_error(e: postgres::Error) -> StoreError {
     use postgres::error::SqlState;
     match e.code() {
@@ -382,8 +393,17 @@ fn pg_error(e: postgres::Error) -> StoreError {
                 db.code().code(),
                 db.detail().map(|d| format!(": {d}")).unwrap_or_default()
             ),
-            None => format!("PostgreSQL: {e}"),
+            None => format!("PostgreSQL: {}", with_sources(&e)),
         }),
+    }
+}
+
+impl Drop for PgDb {
+    /// Closing the connection blocks on the client's own runtime: done beside async code.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            off_runtime(move || drop(client));
+        }
     }
 }
 

@@ -758,7 +758,8 @@ impl<D: Db + 'static> Store for SqlStore<D> {
             for (person, due) in release {
                 match due {
                     Some(due) => db.execute(
-                        "UPDATE pending SET held_by = NULL, due_us = ?2, attempts = 0, last_error = NULL, next_try_us = 0
+                        "UPDATE pending SET held_by = NULL, due_us = ?2, attempts = 0, last_error = NULL, next_try_us = 0,
+                             claimed_by = NULL, claimed_until_us = 0
                          WHERE employee_number = ?1 AND held_by = ?3",
                         p![person, micros(*due), plan_id],
                     )?,
@@ -770,7 +771,8 @@ impl<D: Db + 'static> Store for SqlStore<D> {
             }
             // Anyone else who waited behind it is looked at afresh at once.
             db.execute(
-                "UPDATE pending SET held_by = NULL, due_us = 0, attempts = 0, last_error = NULL, next_try_us = 0 WHERE held_by = ?1",
+                "UPDATE pending SET held_by = NULL, due_us = 0, attempts = 0, last_error = NULL, next_try_us = 0,
+                     claimed_by = NULL, claimed_until_us = 0 WHERE held_by = ?1",
                 p![plan_id],
             )?;
             append(db, key, drafts)?;
@@ -1259,7 +1261,8 @@ fn release(db: &mut dyn Db, who: &str, owner: &str) -> Result<(), StoreError> {
 /// Marks a person's work as held by a plan (a person reconciliation found has no pending
 /// row yet: one is made, so the hold is kept and they are looked at once it is decided).
 const HOLD_PENDING: &str = "INSERT INTO pending (employee_number, due_us, attempts, next_try_us, held_by) VALUES (?2, 0, 0, 0, ?1)
-     ON CONFLICT (employee_number) DO UPDATE SET held_by = excluded.held_by, attempts = 0, last_error = NULL, next_try_us = 0";
+     ON CONFLICT (employee_number) DO UPDATE SET held_by = excluded.held_by, attempts = 0, last_error = NULL, next_try_us = 0,
+         claimed_by = NULL, claimed_until_us = 0";
 
 const PENDING_COLUMNS: &str = "employee_number, due_us, attempts, last_error, next_try_us, held_by, since_us, generation, claimed_by, claimed_until_us";
 

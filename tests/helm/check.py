@@ -1,7 +1,7 @@
 """Checks what `helm template` rendered from helm/turnstile for the settings a trust's
 platform team expects (tests/it/helm.rs runs it with the cached venv's PyYAML):
 
-    python check.py RENDERED.yaml default|example OUT_DIR
+    python check.py RENDERED.yaml default|example|postgres OUT_DIR
 
 Names every problem at once and exits 1; writes the rendered turnstile.toml and
 role-model.toml to OUT_DIR so the test can run `turnstile validate` on them."""
@@ -23,7 +23,8 @@ def need(cond, what):
         problems.append(what)
 
 
-want = {"ConfigMap", "StatefulSet", "Service", "PodDisruptionBudget"}
+workload = "Deployment" if mode == "postgres" else "StatefulSet"
+want = {"ConfigMap", workload, "Service", "PodDisruptionBudget"}
 if mode == "example":
     want |= {"ServiceMonitor", "NetworkPolicy"}
 need(set(by_kind) == want, f"kinds {sorted(by_kind)}, want {sorted(want)}")
@@ -33,10 +34,16 @@ toml = cm["turnstile.toml"]
 shutdown = int(re.search(r"shutdown_timeout_secs = (\d+)", toml).group(1))
 need(not re.search(r"(?i)(password|secret|token)\s*=\s*\"", toml), "a secret written into the ConfigMap")
 
-sts = by_kind["StatefulSet"][0]
+sts = by_kind[workload][0]
 spec = sts["spec"]
 pod = spec["template"]["spec"]
-need(spec["replicas"] == 1, "replicas is not 1 with the SQLite store")
+if mode == "postgres":
+    need(spec["replicas"] == 2, f"replicas {spec['replicas']}, asked for 2")
+    need(spec.get("strategy", {}).get("rollingUpdate", {}).get("maxUnavailable") == 0, "a rollout may take every replica down at once")
+    need('kind = "postgres"' in toml, "the config does not select the PostgreSQL store")
+    need(not re.search(r"(?m)^\s*(url|path)\s*=", toml.split("[policy]")[0]), "the store section names a URL or a file: the URL comes from a Secret")
+else:
+    need(spec["replicas"] == 1, "replicas is not 1 with the SQLite store")
 need(pod["terminationGracePeriodSeconds"] > shutdown, "terminationGracePeriodSeconds not above the drain time")
 need(pod.get("automountServiceAccountToken") is False, "the service account token is mounted")
 psc = pod["securityContext"]
@@ -56,7 +63,15 @@ for e in c.get("env", []):
     need("value" not in e and "secretKeyRef" in e.get("valueFrom", {}), f"env {e['name']} is not a Secret reference")
 vols = {v["name"]: v for v in pod["volumes"]}
 need("emptyDir" in vols.get("tmp", {}), "no writable /tmp")
-need(spec["volumeClaimTemplates"][0]["spec"]["accessModes"] == ["ReadWriteOnce"], "the store volume is not ReadWriteOnce")
+mounts = {m["name"] for m in c["volumeMounts"]}
+if mode == "postgres":
+    env = {e["name"]: e for e in c.get("env", [])}
+    need("TURNSTILE__STORE__URL" in env, "the database URL is not given from a Secret")
+    need("state" not in mounts and "volumeClaimTemplates" not in spec, "replicas sharing PostgreSQL still mount a store volume")
+    need(vols.get("db-ca", {}).get("secret", {}).get("secretName") == "turnstile-db-ca" and 'ca_file = "/etc/turnstile/db-ca/ca.pem"' in toml, "the database CA is not mounted and named")
+else:
+    need("state" in mounts, "the SQLite store volume is not mounted")
+    need(spec["volumeClaimTemplates"][0]["spec"]["accessModes"] == ["ReadWriteOnce"], "the store volume is not ReadWriteOnce")
 svc = by_kind["Service"][0]["spec"]
 need(svc["ports"][0]["targetPort"] == "admin", "the Service does not reach the admin port")
 need(by_kind["PodDisruptionBudget"][0]["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"], "the PDB selects other pods")

@@ -523,3 +523,90 @@ fn hostile_rows_are_named_escaped_and_bounded() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("3 of its 4 rows are bad"), "{}", text(&o));
 }
+
+/// `validate --connect` tries every peer the config names before a rollout and names each
+/// that does not answer, all at once; the ones that answer are said so. It leaves a
+/// PostgreSQL store it only looked at as it was (no tables made).
+#[test]
+fn validate_connect_tries_every_peer_and_names_each_that_does_not_answer() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let schema = crate::kafka::unique("validate").replace('-', "_");
+    let url = std::env::var("TURNSTILE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let topic = crate::kafka::unique("nothing-here");
+    std::fs::write(
+        p.join("t.toml"),
+        format!(
+            r#"[store]
+kind = "postgres"
+url = "{url}"
+schema = "{schema}"
+[policy]
+path = "{policy}"
+[kafka]
+brokers = "{brokers}"
+topic = "{topic}"
+[smtp]
+host = "127.0.0.1"
+port = 1
+from = "turnstile@example.nhs.uk"
+[targets.ad]
+type = "ldap"
+dialect = "open_ldap"
+allow_plain_bind = true
+url = "ldap://127.0.0.1:1"
+bind_dn = "cn=admin,dc=example,dc=nhs,dc=uk"
+bind_password = "not-used"
+base_dn = "dc=example,dc=nhs,dc=uk"
+users_container = "ou=people,dc=example,dc=nhs,dc=uk"
+groups_container = "ou=groups,dc=example,dc=nhs,dc=uk"
+timeout_secs = 2
+"#,
+            policy = policy(),
+            brokers = crate::kafka::brokers(),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(p.join("t.toml"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = turnstile(&["validate", "--config", "t.toml", "--connect"], p);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    for needle in [
+        "[store]: postgres://",
+        "no Turnstile store there yet",
+        &format!("answers but topic {topic} does not exist"),
+        "[smtp]: 127.0.0.1:1",
+        "[targets.ad]: does not answer",
+    ] {
+        assert!(t.contains(needle), "wanted {needle:?} in {t}");
+    }
+    // Nothing was made in the database by looking.
+    let o = Command::new(env!("CARGO_BIN_EXE_turnstile"))
+        .args(["validate", "--config", "t.toml", "--connect"])
+        .current_dir(p)
+        .output()
+        .unwrap();
+    assert!(
+        text(&o).contains("no Turnstile store there yet"),
+        "{}",
+        text(&o)
+    );
+    // A database that does not answer is named too, with what to check.
+    let o = Command::new(env!("CARGO_BIN_EXE_turnstile"))
+        .args(["validate", "--config", "t.toml", "--connect"])
+        .env(
+            "TURNSTILE__STORE__URL",
+            "postgres://turnstile@127.0.0.1:1/turnstile",
+        )
+        .current_dir(p)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(
+        t.contains("[store]: state store postgres://127.0.0.1:1/turnstile: cannot connect")
+            && t.contains("check [store] url"),
+        "{t}"
+    );
+}

