@@ -32,6 +32,7 @@ install() {
   command -v slapd >/dev/null || need+=(slapd ldap-utils)
   command -v samba >/dev/null || need+=(samba samba-ad-dc samba-ad-provision samba-common-bin)
   command -v ldapadd >/dev/null || need+=(ldap-utils)
+  command -v pg_isready >/dev/null || need+=(postgresql-client)
   # Headless Chromium for the HTML report tests (tests/it/browser.rs).
   command -v chromium >/dev/null || need+=(chromium)
   # What the bundled librdkafka (rdkafka-sys) builds with.
@@ -145,6 +146,25 @@ start_tansu() {
 }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# The PostgreSQL store tests use the machine's own server (TESTBED.md: 127.0.0.1:5432,
+# trust auth, database test), which runs before any session; started here only if it is
+# installed and down, never stopped.
+check_postgres() {
+  local url="${TURNSTILE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
+  pg_isready -q -d "$url" 2>/dev/null && return 0
+  if command -v pg_ctlcluster >/dev/null; then
+    for c in /etc/postgresql/*/main; do
+      [ -d "$c" ] && pg_ctlcluster "$(basename "$(dirname "$c")")" main start 2>/dev/null || true
+    done
+  fi
+  for _ in $(seq 1 30); do
+    pg_isready -q -d "$url" 2>/dev/null && return 0
+    sleep 1
+  done
+  echo "PostgreSQL at $url does not answer: the store and replica tests need it (see ../shared/TESTBED.md)" >&2
+  return 1
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -291,7 +311,7 @@ case "${1:-start}" in
   install) install ;;
   start)
     mkdir -p "$STATE"
-    ( flock 9; start_slapd; start_samba; start_tansu; start_smtp; start_scim; write_env ) 9>"$STATE/.lock"
+    ( flock 9; check_postgres; start_slapd; start_samba; start_tansu; start_smtp; start_scim; write_env ) 9>"$STATE/.lock"
     cat "$STATE/env" ;;
   stop) stop ;;
   status) alive "$STATE/slapd/slapd.pid" && alive "$STATE/samba/samba.pid" \
