@@ -1,0 +1,118 @@
+//! Where the daemon's time per event goes when it records a backlog: the same steps as
+//! `turnstile run` (the record's JSON parsed and checked by `accept`, then batches of 500
+//! recorded by `ingest::record_batch` into a durable SQLite store, one transaction each),
+//! timed step by step on one core, with no broker in the way.
+//!
+//! `cargo bench --bench record` (`TURNSTILE_BENCH_EVENTS`, default 50,000).
+
+use std::time::Instant;
+use turnstile::hr::HrEvent;
+use turnstile::store::Store;
+use turnstile::store::sqlite::SqliteStore;
+
+fn payload(number: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schema": "turnstile.hr-event/v1",
+        "event_id": format!("bench-{number}"),
+        "source": "esr",
+        "kind": "joiner",
+        "occurred_at": "2026-11-23T09:00:00Z",
+        "person": {
+            "employee_number": number.to_string(),
+            "given_name": "Amara",
+            "family_name": format!("Okafor{number}"),
+            "line_manager": "20001111",
+            "assignments": [{
+                "assignment_number": format!("{number}-1"),
+                "primary": true,
+                "status": "Active Assignment",
+                "position_number": "P-0431",
+                "position_title": "Staff Nurse",
+                "staff_group": "Nursing and Midwifery Registered",
+                "job_role": "Staff Nurse",
+                "organisation": "Ward 7 Medicine",
+                "location": "Main Hospital",
+                "start_date": "2019-04-01"
+            }]
+        }
+    }))
+    .unwrap()
+}
+
+fn main() {
+    let total: u64 = std::env::var("TURNSTILE_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let model = turnstile::policy::RoleModel::parse(
+        "role-model.toml",
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/role-model.toml"
+        ))
+        .unwrap(),
+    )
+    .unwrap()
+    .0;
+    let today: jiff::civil::Date = "2026-11-23".parse().unwrap();
+    let records: Vec<(String, Vec<u8>)> = (20_000_000..20_000_000 + total)
+        .map(|n| (n.to_string(), payload(n)))
+        .collect();
+
+    let t = Instant::now();
+    let events: Vec<HrEvent> = records
+        .iter()
+        .map(|(k, v)| turnstile::daemon::accept(Some(k.as_bytes()), Some(v)).unwrap())
+        .collect();
+    let parse = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let mut planned = 0usize;
+    for e in &events {
+        let changes = turnstile::plan::plan_person(&model, &e.person, &[], today);
+        let drafts = turnstile::engine::ingest::event_drafts(
+            e,
+            &changes,
+            jiff::Timestamp::now(),
+            "bench",
+            today,
+            &e.person,
+        );
+        planned += drafts.len();
+    }
+    let plan = t.elapsed().as_secs_f64();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    let t = Instant::now();
+    for batch in events.chunks(500) {
+        let refs: Vec<&HrEvent> = batch.iter().collect();
+        turnstile::engine::ingest::record_batch(&mut store, &model, &refs, today, "bench").unwrap();
+    }
+    let record = t.elapsed().as_secs_f64();
+    let us = |s: f64| s / total as f64 * 1e6;
+    println!("{total} events, {planned} audit entries planned:");
+    println!(
+        "  parse and check (accept):             {:>6.1} µs/event",
+        us(parse)
+    );
+    println!(
+        "  plan and audit drafts (no store):     {:>6.1} µs/event",
+        us(plan)
+    );
+    println!(
+        "  record_batch (plan + store, durable): {:>6.1} µs/event",
+        us(record)
+    );
+    println!(
+        "  the daemon's floor without the broker: {:>8.0} events/s",
+        total as f64 / (parse + record)
+    );
+    if std::env::var_os("NO_AUDIT_INSERT").is_none() {
+        let entries = store.verify_audit(None).unwrap().unwrap().count;
+        assert_eq!(
+            entries as usize, planned,
+            "every planned entry is in the trail"
+        );
+    }
+}
