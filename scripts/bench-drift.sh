@@ -1,17 +1,34 @@
 #!/usr/bin/env bash
 # Time and peak memory of `turnstile drift` for synthetic trusts of 100,000 and 1,500,000
-# staff with five exports, plus the core benchmark (persons/s) and drift vs a raw CSV read.
+# staff with five exports, beside the floor a trust analyst would reach by hand: DuckDB
+# (installed in a venv in ~/.cache/turnstile) loading the same CSVs and counting leavers
+# still active, orphans and duplicates with a few joins, in the same run. Then the core
+# benchmark (persons/s) and drift vs a raw CSV read.
 #
 #   scripts/bench-drift.sh            # both sizes
 #   scripts/bench-drift.sh 100000     # one size
+#   TURNSTILE_DRIFT_REFERENCE=/path/to/other/turnstile scripts/bench-drift.sh 100000
+#       # also runs that binary (e.g. main's) on the same files and checks that the two
+#       # reports are byte for byte the same (JSON and CSV)
 #
-# Generated files are kept under bench-data/ (git-ignored) and reused.
+# Generated files are kept under bench-data/ (git-ignored) and reused. The report's time
+# is pinned (TURNSTILE_NOW) so that two runs can be compared byte for byte.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("${@:-100000 1500000}")
 # shellcheck disable=SC2206
 sizes=(${sizes[*]})
+cache="${TURNSTILE_CACHE:-$HOME/.cache/turnstile}"
+venv="$cache/venv-duckdb"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import duckdb' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet 'duckdb>=1.1,<2'
+fi
 cargo build --release --locked --bins
+export TURNSTILE_NOW=2026-11-23T12:00:00Z
+wall() { grep -E "Elapsed \(wall" "$1" | awk '{print $NF}'; }
+rss() { grep -E "Maximum resident" "$1" | awk '{print $NF}'; }
+secs() { awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }' <<<"$1"; }
 for n in "${sizes[@]}"; do
   dir="bench-data/$n"
   if [ ! -f "$dir/esr-extract.csv" ]; then
@@ -20,10 +37,61 @@ for n in "${sizes[@]}"; do
   echo "== $n staff: $(du -sh "$dir" | cut -f1) of CSV"
   exports=()
   for s in ad nhsmail emis systmone smartcard; do exports+=(--export "$s=$dir/exports/$s.csv"); done
-  /usr/bin/time -v target/release/turnstile drift --policy examples/role-model.toml \
-    --hr "$dir/esr-extract.csv" "${exports[@]}" --today 2026-11-23 --format json \
-    --out "$dir/report.json" 2> "$dir/time.txt" || { cat "$dir/time.txt"; exit 1; }
-  grep -E "drift on|Elapsed \(wall|Maximum resident" "$dir/time.txt"
+  drift() {
+    "$1" drift --policy examples/role-model.toml --hr "$dir/esr-extract.csv" "${exports[@]}" \
+      --today 2026-11-23 --allow-shrink --format "$2" --out "$3"
+  }
+  /usr/bin/time -v bash -c "$(declare -f drift); exports=(${exports[*]}); dir=$dir; drift target/release/turnstile json $dir/report.json" \
+    2> "$dir/time.txt" || { cat "$dir/time.txt"; exit 1; }
+  grep -E "drift on" "$dir/time.txt" || true
+  # The same question by hand in DuckDB (all cores), on the same files.
+  /usr/bin/time -v "$venv/bin/python" - "$dir" > "$dir/duckdb.txt" 2> "$dir/duckdb-time.txt" <<'PY'
+import sys, duckdb
+d = sys.argv[1]
+con = duckdb.connect()
+con.execute(f"CREATE TABLE esr AS SELECT * FROM read_csv('{d}/esr-extract.csv', header=true, all_varchar=true)")
+parts = " UNION ALL ".join(
+    f"SELECT '{s}' AS system, \"Account\" AS account, \"Employee Number\" AS emp, \"Enabled\" AS enabled "
+    f"FROM read_csv('{d}/exports/{s}.csv', header=true, all_varchar=true)"
+    for s in ["ad", "nhsmail", "emis", "systmone", "smartcard"])
+con.execute(f"CREATE TABLE acc AS {parts}")
+rows = con.execute("""
+WITH people AS (
+  SELECT "Employee Number" AS emp,
+         -- ESR writes dates DD/MM/YYYY; gone once every assignment's last day is past.
+         bool_and(coalesce(try_strptime(nullif("Assignment End Date", ''), '%d/%m/%Y')
+                           < TIMESTAMP '2026-11-23', false)) AS gone
+  FROM esr GROUP BY 1),
+enabled AS (SELECT * FROM acc WHERE lower(enabled) = 'true')
+-- Smartcard positions are only revoked for leavers (the card goes with the person).
+SELECT 'leaver_still_active', count(*) FROM enabled e JOIN people p USING (emp)
+WHERE p.gone AND e.system <> 'smartcard'
+UNION ALL
+SELECT 'orphan_account', count(*) FROM enabled e ANTI JOIN people p USING (emp)
+UNION ALL
+SELECT 'duplicate_account', coalesce(sum(c), 0) FROM (
+  SELECT system, emp, count(*) AS c FROM enabled e JOIN people p USING (emp)
+  WHERE NOT p.gone GROUP BY 1, 2 HAVING count(*) > 1)
+""").fetchall()
+for name, count in rows:
+    print(f"{name} {count}")
+PY
+  ours=$(wall "$dir/time.txt"); theirs=$(wall "$dir/duckdb-time.txt")
+  printf '  turnstile drift (every category): %8s wall, %7d KB peak RSS\n' "$ours" "$(rss "$dir/time.txt")"
+  printf '  DuckDB (leavers, orphans, dups):   %8s wall, %7d KB peak RSS   (%s)\n' "$theirs" \
+    "$(rss "$dir/duckdb-time.txt")" "$(tr '\n' ' ' < "$dir/duckdb.txt")"
+  awk -v a="$(secs "$ours")" -v b="$(secs "$theirs")" \
+    'BEGIN { printf "  turnstile / DuckDB wall time: %.2f\n", a / b }'
+  if [ -n "${TURNSTILE_DRIFT_REFERENCE:-}" ]; then
+    for f in json csv; do
+      drift target/release/turnstile "$f" "$dir/ours.$f" 2>/dev/null
+      /usr/bin/time -v bash -c "$(declare -f drift); exports=(${exports[*]}); dir=$dir; drift $TURNSTILE_DRIFT_REFERENCE $f $dir/reference.$f" \
+        2> "$dir/reference-time.txt"
+      cmp "$dir/ours.$f" "$dir/reference.$f"
+    done
+    printf '  reference binary: %8s wall, %7d KB peak RSS; reports identical (json, csv)\n' \
+      "$(wall "$dir/reference-time.txt")" "$(rss "$dir/reference-time.txt")"
+  fi
 done
 echo "== core benchmark (one core)"
 TURNSTILE_BENCH_DIR="bench-data/${sizes[0]}" cargo bench --locked --bench core
