@@ -3,7 +3,10 @@
 //! recorded by `ingest::record_batch` into a durable SQLite store, one transaction each),
 //! timed step by step on one core, with no broker in the way.
 //!
-//! `cargo bench --bench record` (`TURNSTILE_BENCH_EVENTS`, default 50,000).
+//! `cargo bench --bench record` (`TURNSTILE_BENCH_EVENTS`, default 50,000). With
+//! `TURNSTILE_BENCH_STORE=postgres` the store is the local PostgreSQL
+//! (`TURNSTILE_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432/test`), in a
+//! schema of its own, as replicas would share it.
 
 use std::time::Instant;
 use turnstile::hr::HrEvent;
@@ -83,11 +86,26 @@ fn main() {
     let plan = t.elapsed().as_secs_f64();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    let mut store: Box<dyn Store> = match std::env::var("TURNSTILE_BENCH_STORE").as_deref() {
+        Ok("postgres") => {
+            let url = std::env::var("TURNSTILE_TEST_POSTGRES")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let schema = format!("bench_record_{}", std::process::id());
+            println!("store: PostgreSQL, schema {schema}");
+            Box::new(
+                turnstile::store::postgres::PgStore::connect(&url, Some(&schema), false).unwrap(),
+            )
+        }
+        _ => {
+            println!("store: SQLite (WAL, synchronous=FULL)");
+            Box::new(SqliteStore::open(&dir.path().join("state.db")).unwrap())
+        }
+    };
     let t = Instant::now();
     for batch in events.chunks(500) {
         let refs: Vec<&HrEvent> = batch.iter().collect();
-        turnstile::engine::ingest::record_batch(&mut store, &model, &refs, today, "bench").unwrap();
+        turnstile::engine::ingest::record_batch(store.as_mut(), &model, &refs, today, "bench")
+            .unwrap();
     }
     let record = t.elapsed().as_secs_f64();
     let us = |s: f64| s / total as f64 * 1e6;

@@ -204,13 +204,11 @@ pub fn record_batch(
     today: Date,
     actor: &str,
 ) -> Result<Vec<Outcome>, StoreError> {
-    let mut accounts: std::collections::BTreeMap<&str, Vec<Account>> = Default::default();
-    for e in events {
-        let number = e.person.employee_number.as_str();
-        if !accounts.contains_key(number) {
-            accounts.insert(number, store.accounts_of(number)?);
-        }
-    }
+    let numbers: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|e| e.person.employee_number.as_str())
+        .collect();
+    let accounts = store.accounts_of_people(&numbers.into_iter().collect::<Vec<_>>())?;
     let now = crate::now();
     let outcomes = store.record_events(events, &mut |event, _, new| {
         let mine: Vec<&Account> = accounts

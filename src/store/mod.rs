@@ -461,6 +461,22 @@ pub trait Store {
     /// Accounts known to belong to one person, on every system, in (system, id) order.
     fn accounts_of(&self, employee_number: &str) -> Result<Vec<Account>, StoreError>;
 
+    /// The accounts known for each of `employee_numbers` (those with none are left out),
+    /// each in (system, id) order: one read for a batch of people.
+    fn accounts_of_people(
+        &self,
+        employee_numbers: &[&str],
+    ) -> Result<std::collections::BTreeMap<String, Vec<Account>>, StoreError> {
+        let mut out = std::collections::BTreeMap::new();
+        for n in employee_numbers {
+            let accounts = self.accounts_of(n)?;
+            if !accounts.is_empty() {
+                out.insert(n.to_string(), accounts);
+            }
+        }
+        Ok(out)
+    }
+
     /// Replaces what is known of one system's accounts with a fresh read.
     fn replace_accounts(&mut self, system: &str, accounts: &[Account]) -> Result<(), StoreError>;
 

@@ -18,6 +18,7 @@ use crate::hr::HrEvent;
 use crate::work::Settle;
 use jiff::Timestamp;
 use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A parameter or a column: every column the store uses is an integer or text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,8 +262,114 @@ fn at_micros(us: i64) -> Timestamp {
     Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-const INSERT_AUDIT: &str = "INSERT INTO audit (seq, at, at_us, actor, employee_number, system, account, action, outcome, rule, event_id, reason, prev_hash, hash, mac)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+/// Rows written by one statement: on PostgreSQL each statement is a round trip, so a
+/// batch's rows go 32 at a time (the rest one by one, so each kind of insert has only two
+/// statements to prepare).
+const ROWS_PER_STATEMENT: usize = 32;
+
+/// `head VALUES (…), (…) … tail` for `values` (`width` per row), [`ROWS_PER_STATEMENT`]
+/// rows per statement. A row is `(?1, ?2, …)`; a column the row sets to a constant is
+/// given as a value like the others.
+fn insert_rows(
+    db: &mut dyn Db,
+    head: &str,
+    width: usize,
+    tail: &str,
+    values: &[Value],
+) -> Result<(), StoreError> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let sql = |rows: usize| {
+        let mut sql = format!("{head} VALUES ");
+        for r in 0..rows {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 1..=width {
+                if c > 1 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("?{}", r * width + c));
+            }
+            sql.push(')');
+        }
+        format!("{sql} {tail}")
+    };
+    let (many, one) = (sql(ROWS_PER_STATEMENT), sql(1));
+    for chunk in values.chunks(ROWS_PER_STATEMENT * width) {
+        if chunk.len() == ROWS_PER_STATEMENT * width {
+            db.execute(&many, chunk)?;
+        } else {
+            for row in chunk.chunks(width) {
+                db.execute(&one, row)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The stored records of `keys` (employee numbers), read 32 at a time.
+fn stored_events(db: &mut dyn Db, keys: &[&str]) -> Result<HashMap<String, HrEvent>, StoreError> {
+    let mut out = HashMap::with_capacity(keys.len());
+    let list = |n: usize| {
+        (1..=n)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (many, one) = (
+        format!(
+            "SELECT employee_number, event_json FROM person WHERE employee_number IN ({})",
+            list(ROWS_PER_STATEMENT)
+        ),
+        "SELECT employee_number, event_json FROM person WHERE employee_number IN (?1)".to_string(),
+    );
+    let mut values: Vec<Value> = Vec::with_capacity(ROWS_PER_STATEMENT);
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let mut rows = Vec::new();
+        if chunk.len() == ROWS_PER_STATEMENT {
+            values.clear();
+            values.extend(chunk.iter().map(|k| Value::from(*k)));
+            rows = db.query(&many, &values)?;
+        } else {
+            for k in chunk {
+                rows.extend(db.query(&one, p![*k])?);
+            }
+        }
+        for r in rows {
+            let key = r.text(0)?;
+            let event = decode_event(&key, &r.text(1)?)?;
+            out.insert(key, event);
+        }
+    }
+    Ok(out)
+}
+
+const AUDIT_INSERT: &str = "INSERT INTO audit (seq, at, at_us, actor, employee_number, system, account, action, outcome, rule, event_id, reason, prev_hash, hash, mac)";
+
+/// One entry's columns, in [`AUDIT_INSERT`]'s order.
+fn audit_values(entry: &Entry, out: &mut Vec<Value>) {
+    let d = &entry.draft;
+    out.extend([
+        Value::from(entry.seq as i64),
+        Value::from(d.at.to_string()),
+        Value::from(micros(d.at)),
+        Value::from(d.actor.as_str()),
+        Value::from(d.employee_number.as_deref()),
+        Value::from(d.system.as_deref()),
+        Value::from(d.account.as_deref()),
+        Value::from(d.action.as_str()),
+        Value::from(d.outcome.as_str()),
+        Value::from(d.rule.as_deref()),
+        Value::from(d.event_id.as_deref()),
+        Value::from(d.reason.as_str()),
+        Value::from(entry.prev_hash.as_str()),
+        Value::from(entry.hash.as_str()),
+        Value::from(entry.mac.as_deref()),
+    ]);
+}
 
 /// Appends `drafts` to the chain, inside the caller's write transaction.
 fn append(
@@ -277,30 +384,14 @@ fn append(
     let mut out = Vec::with_capacity(drafts.len());
     for draft in drafts {
         let entry = audit::chain(prev.as_ref().map(|(s, h)| (*s, h.as_str())), draft, key);
-        let d = &entry.draft;
-        db.execute(
-            INSERT_AUDIT,
-            p![
-                entry.seq as i64,
-                d.at.to_string(),
-                micros(d.at),
-                d.actor.as_str(),
-                d.employee_number.as_deref(),
-                d.system.as_deref(),
-                d.account.as_deref(),
-                d.action.as_str(),
-                d.outcome.as_str(),
-                d.rule.as_deref(),
-                d.event_id.as_deref(),
-                d.reason.as_str(),
-                entry.prev_hash.as_str(),
-                entry.hash.as_str(),
-                entry.mac.as_deref(),
-            ],
-        )?;
         prev = Some((entry.seq, entry.hash.clone()));
         out.push(entry);
     }
+    let mut values = Vec::with_capacity(out.len() * 15);
+    for entry in &out {
+        audit_values(entry, &mut values);
+    }
+    insert_rows(db, AUDIT_INSERT, 15, "", &values)?;
     if let Some((seq, hash)) = prev {
         db.execute(
             "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
@@ -357,51 +448,108 @@ impl<D: Db + 'static> Store for SqlStore<D> {
         follow_up: &mut EventFollowUp<'_>,
     ) -> Result<Vec<Outcome>, StoreError> {
         self.write(|db, audit_key| {
+            // Each person's record as stored, read for the whole batch at once; then the
+            // newest record seen in the batch stands in for it.
+            let keys: BTreeSet<&str> = events
+                .iter()
+                .map(|e| e.person.employee_number.as_str())
+                .collect();
+            let stored = stored_events(db, &keys.into_iter().collect::<Vec<_>>())?;
+            let mut latest: HashMap<&str, &HrEvent> = HashMap::new();
             let mut outcomes = Vec::with_capacity(events.len());
-            for event in events {
+            // What the batch writes, all at the end: the batch's audit entries in event
+            // order, each person's last record, their pending work, the contents seen.
+            let mut trail = Vec::new();
+            let mut records: BTreeMap<&str, &HrEvent> = BTreeMap::new();
+            let mut made_due: BTreeMap<&str, i64> = BTreeMap::new();
+            let mut seen: Vec<(&str, String)> = Vec::new();
+            for &event in events {
                 let key = event.person.employee_number.as_str();
-                let current: Option<HrEvent> = one(
-                    db,
-                    "SELECT event_json FROM person WHERE employee_number = ?1",
-                    p![key],
-                )?
-                .map(|r| decode_event(key, &r.text(0)?))
-                .transpose()?;
+                let current = latest.get(key).copied().or_else(|| stored.get(key));
                 let digest = event.content_digest();
                 // Only a tie needs to know whether this content was recorded before.
-                let seen_before = match &current {
-                    Some(cur) if cur.ties(event) && cur.person != event.person => exists(
-                        db,
-                        "SELECT 1 FROM event_seen WHERE event_id = ?1 AND digest = ?2",
-                        p![event.event_id.as_str(), digest.as_str()],
-                    )?,
+                let seen_before = match current {
+                    Some(cur) if cur.ties(event) && cur.person != event.person => {
+                        let id = event.event_id.as_str();
+                        seen.iter().any(|(i, d)| *i == id && *d == digest)
+                            || exists(
+                                db,
+                                "SELECT 1 FROM event_seen WHERE event_id = ?1 AND digest = ?2",
+                                p![id, digest.as_str()],
+                            )?
+                    }
                     _ => false,
                 };
-                let outcome = judge(current.as_ref(), event, seen_before);
+                let outcome = judge(current, event, seen_before);
                 match &outcome {
                     Outcome::Applied { previous } => {
-                        let drafts = follow_up(event, previous.as_ref(), &event.person);
-                        write_person(db, event)?;
-                        // Their access is brought in line as soon as a daemon can. A claim
-                        // on them stays: the replica applying them now plans again.
-                        db.execute(
-                            "INSERT INTO pending (employee_number, due_us, attempts, next_try_us, since_us) VALUES (?1, 0, 0, 0, ?2)
-                             ON CONFLICT (employee_number) DO UPDATE SET due_us = 0, attempts = 0, next_try_us = 0,
-                                 last_error = NULL, held_by = NULL, since_us = excluded.since_us,
-                                 generation = pending.generation + 1",
-                            p![key, micros(Timestamp::now())],
-                        )?;
-                        note_seen(db, event, &digest)?;
-                        append(db, audit_key, drafts)?;
+                        trail.extend(follow_up(event, previous.as_ref(), &event.person));
+                        *made_due.entry(key).or_default() += 1;
                     }
-                    Outcome::Unchanged => {
-                        write_person(db, event)?;
-                        note_seen(db, event, &digest)?;
+                    Outcome::Unchanged => {}
+                    Outcome::Duplicate | Outcome::Stale { .. } => {
+                        outcomes.push(outcome);
+                        continue;
                     }
-                    Outcome::Duplicate | Outcome::Stale { .. } => {}
                 }
+                latest.insert(key, event);
+                records.insert(key, event);
+                seen.push((event.event_id.as_str(), digest));
                 outcomes.push(outcome);
             }
+            let mut values = Vec::new();
+            for (key, event) in &records {
+                values.extend([
+                    Value::from(*key),
+                    Value::from(encode(key, event)?),
+                    Value::from(event.event_id.as_str()),
+                    Value::from(event.occurred_at.to_string()),
+                ]);
+            }
+            insert_rows(
+                db,
+                "INSERT INTO person (employee_number, event_json, event_id, updated_at)",
+                4,
+                "ON CONFLICT (employee_number) DO UPDATE SET event_json = excluded.event_json,
+                     event_id = excluded.event_id, updated_at = excluded.updated_at, review = NULL",
+                &values,
+            )?;
+            // Their access is brought in line as soon as a daemon can. A claim on them
+            // stays: the replica applying them now plans again. Each applied record
+            // counts one generation (a new row starts at 0, as if recorded one by one).
+            let now = micros(Timestamp::now());
+            values.clear();
+            for (key, n) in &made_due {
+                values.extend([
+                    Value::from(*key),
+                    Value::Int(0),
+                    Value::Int(0),
+                    Value::Int(0),
+                    Value::from(now),
+                    Value::from(n - 1),
+                ]);
+            }
+            insert_rows(
+                db,
+                "INSERT INTO pending (employee_number, due_us, attempts, next_try_us, since_us, generation)",
+                6,
+                "ON CONFLICT (employee_number) DO UPDATE SET due_us = 0, attempts = 0, next_try_us = 0,
+                     last_error = NULL, held_by = NULL, since_us = excluded.since_us,
+                     generation = pending.generation + excluded.generation + 1",
+                &values,
+            )?;
+            values.clear();
+            for (id, digest) in &seen {
+                values.extend([Value::from(*id), Value::from(digest.as_str())]);
+            }
+            insert_rows(
+                db,
+                "INSERT INTO event_seen (event_id, digest)",
+                2,
+                "ON CONFLICT DO NOTHING",
+                &values,
+            )?;
+            append(db, audit_key, trail)?;
             Ok(outcomes)
         })
     }
@@ -491,6 +639,35 @@ impl<D: Db + 'static> Store for SqlStore<D> {
                 "SELECT system, id, account_json FROM account WHERE employee_number = ?1 ORDER BY system, id",
                 p![employee_number],
             )?)
+        })
+    }
+
+    fn accounts_of_people(
+        &self,
+        employee_numbers: &[&str],
+    ) -> Result<BTreeMap<String, Vec<Account>>, StoreError> {
+        let list = (1..=ROWS_PER_STATEMENT)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT system, id, account_json, employee_number FROM account WHERE employee_number IN ({list}) ORDER BY system, id"
+        );
+        let mut out: BTreeMap<String, Vec<Account>> = BTreeMap::new();
+        self.read(|db| {
+            for chunk in employee_numbers.chunks(ROWS_PER_STATEMENT) {
+                // Short chunks are padded with their first number: one statement only.
+                let values: Vec<Value> = (0..ROWS_PER_STATEMENT)
+                    .map(|i| Value::from(*chunk.get(i).unwrap_or(&chunk[0])))
+                    .collect();
+                let rows = db.query(&sql, &values)?;
+                let numbers: Vec<String> =
+                    rows.iter().map(|r| r.text(3)).collect::<Result<_, _>>()?;
+                for (number, account) in numbers.into_iter().zip(decode_accounts(rows)?) {
+                    out.entry(number).or_default().push(account);
+                }
+            }
+            Ok(out)
         })
     }
 
@@ -1354,27 +1531,6 @@ fn read_work_item(r: &Row) -> Result<WorkItem, StoreError> {
         last_error: r.opt_text(14)?,
         change: r.opt_text(15)?.and_then(|j| serde_json::from_str(&j).ok()),
     })
-}
-
-/// Remembers that this content was recorded under this id, so a replay at a tie is a
-/// duplicate.
-fn note_seen(db: &mut dyn Db, event: &HrEvent, digest: &str) -> Result<(), StoreError> {
-    db.execute(
-        "INSERT INTO event_seen (event_id, digest) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        p![event.event_id.as_str(), digest],
-    )?;
-    Ok(())
-}
-
-fn write_person(db: &mut dyn Db, event: &HrEvent) -> Result<(), StoreError> {
-    let key = event.person.employee_number.as_str();
-    db.execute(
-        "INSERT INTO person (employee_number, event_json, event_id, updated_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (employee_number) DO UPDATE SET event_json = excluded.event_json,
-             event_id = excluded.event_id, updated_at = excluded.updated_at, review = NULL",
-        p![key, encode(key, event)?, event.event_id.as_str(), event.occurred_at.to_string()],
-    )?;
-    Ok(())
 }
 
 /// Versioned schema changes: each runs once, in order, in its own write transaction, and

@@ -414,6 +414,55 @@ fn replicas_claim_due_work_one_at_a_time() {
     assert!(left.iter().all(|p| p.claimed_by.as_deref() == Some("b")), "{left:?}");
 }
 
+/// Within one batch, records at the same time judge each other as if recorded one at a
+/// time: the one fed last wins, a replay of one fed earlier in the batch is a duplicate.
+#[test]
+fn ties_within_one_batch_are_judged_as_one_at_a_time() {
+    let a = event("esr-1-a", 1, "Ward 7");
+    let b = event("esr-1-b", 1, "Ward 9");
+    let c = event("esr-1-c", 2, "Ward 9");
+    let order = [&a, &b, &a, &b, &c, &c];
+    let mut one = $fresh;
+    let singles: Vec<Outcome> = order.iter().map(|e| record(&mut one, e)).collect();
+    let mut batched = $fresh;
+    let outcomes = batched
+        .record_events(&order, &mut |e, _, _| note(e))
+        .unwrap();
+    assert_eq!(singles, outcomes);
+    assert_eq!(ward(&batched), "Ward 9");
+    assert_eq!(count(&batched), count(&one));
+    let pending = |s: &dyn Store| -> Vec<(String, u64)> {
+        s.pending().unwrap().into_iter().map(|p| (p.employee_number, p.generation)).collect()
+    };
+    assert_eq!(pending(&batched), pending(&one), "the same generation of pending work");
+}
+
+/// A batch's people's accounts read at once are each person's accounts, for more
+/// people than one statement asks about.
+#[test]
+fn accounts_of_many_people_are_each_persons_accounts() {
+    let mut s = $fresh;
+    let mut ad = Vec::new();
+    let mut emis = Vec::new();
+    for i in 0..40 {
+        let n = format!("{}", 20_000_000 + i);
+        ad.push(crate::testkit::account("ad", &format!("u{i:02}"), Some(&n), true, &["GG-A"]));
+        if i % 3 == 0 {
+            emis.push(crate::testkit::account("emis", &format!("E{i:02}"), Some(&n), true, &["GP"]));
+        }
+    }
+    s.replace_accounts("ad", &ad).unwrap();
+    s.replace_accounts("emis", &emis).unwrap();
+    let numbers: Vec<String> = (0..45).map(|i| format!("{}", 20_000_000 + i)).collect();
+    let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    let many = s.accounts_of_people(&refs).unwrap();
+    assert_eq!(many.len(), 40, "the five with no account are left out");
+    for n in &numbers {
+        let one = s.accounts_of(n).unwrap();
+        assert_eq!(many.get(n).cloned().unwrap_or_default(), one, "{n}");
+    }
+}
+
 /// A lease is held by one replica at a time, renewed by its holder, and taken over
 /// only once it runs out.
 #[test]
