@@ -10,7 +10,6 @@ use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Per-system column names, where an export does not use the CONTRACT ones.
@@ -144,7 +143,8 @@ pub fn read_table(
         errors: RowErrors::new(limits),
         ..Export::default()
     };
-    let mut seen = BTreeSet::new();
+    // Account names seen (lower case), to spot a name given twice.
+    let mut seen = turnstile_core::fast::FastSet::default();
     while let Some(row) = table.next_row()? {
         out.rows += 1;
         let row = match row {

@@ -24,6 +24,7 @@ pub mod desired;
 pub mod drift;
 pub mod evidence;
 pub mod explain;
+pub mod fast;
 pub mod hr;
 pub mod inactivity;
 pub mod input;
