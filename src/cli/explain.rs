@@ -5,7 +5,6 @@ use super::{Failure, TextOrJson, load_model, open_existing_store, today, write_f
 use crate::config::Config;
 use crate::explain::{Explanation, explain};
 use clap::Args;
-use std::collections::BTreeSet;
 use std::io::Write;
 
 #[derive(Args, Debug)]
@@ -43,12 +42,7 @@ pub(super) fn of_person(
     };
     let mine = store.accounts_of(number)?;
     let mine: Vec<&crate::account::Account> = mine.iter().collect();
-    let mut read = BTreeSet::new();
-    for system in model.systems.keys() {
-        if store.account_count(system)? > 0 {
-            read.insert(system.as_str());
-        }
-    }
+    let read = crate::store::systems_read(store.as_ref(), &model)?;
     let explanation = explain(
         &model,
         &person.event.person,

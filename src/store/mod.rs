@@ -350,6 +350,21 @@ pub fn open(
     }
 }
 
+/// The systems among `model`'s whose accounts were ever read into the store (a count
+/// each, not every account): a system never read is unknown, not empty.
+pub fn systems_read<'m>(
+    store: &dyn Store,
+    model: &'m crate::policy::RoleModel,
+) -> Result<std::collections::BTreeSet<&'m str>, StoreError> {
+    let mut read = std::collections::BTreeSet::new();
+    for system in model.systems.keys() {
+        if store.account_count(system)? > 0 {
+            read.insert(system.as_str());
+        }
+    }
+    Ok(read)
+}
+
 /// Looks at the store `[store]` names without changing it (`validate --connect`): where
 /// it stands, or why it cannot be reached.
 pub fn look(config: &crate::config::StoreConfig) -> Result<String, StoreError> {

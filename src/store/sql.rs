@@ -310,39 +310,44 @@ fn insert_rows(
     Ok(())
 }
 
-/// The stored records of `keys` (employee numbers), read 32 at a time.
-fn stored_events(db: &mut dyn Db, keys: &[&str]) -> Result<HashMap<String, HrEvent>, StoreError> {
-    let mut out = HashMap::with_capacity(keys.len());
-    let list = |n: usize| {
-        (1..=n)
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let (many, one) = (
-        format!(
-            "SELECT employee_number, event_json FROM person WHERE employee_number IN ({})",
-            list(ROWS_PER_STATEMENT)
-        ),
-        "SELECT employee_number, event_json FROM person WHERE employee_number IN (?1)".to_string(),
-    );
-    let mut values: Vec<Value> = Vec::with_capacity(ROWS_PER_STATEMENT);
+/// The rows of `{select} IN (…) {tail}` for every key, [`ROWS_PER_STATEMENT`] keys per
+/// statement; a short last chunk is padded with its own first key, so one statement
+/// (prepared once) serves every chunk.
+fn query_in(
+    db: &mut dyn Db,
+    select: &str,
+    tail: &str,
+    keys: &[&str],
+) -> Result<Vec<Row>, StoreError> {
+    let list = (1..=ROWS_PER_STATEMENT)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("{select} IN ({list}) {tail}");
+    let mut out = Vec::new();
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let mut rows = Vec::new();
-        if chunk.len() == ROWS_PER_STATEMENT {
-            values.clear();
-            values.extend(chunk.iter().map(|k| Value::from(*k)));
-            rows = db.query(&many, &values)?;
-        } else {
-            for k in chunk {
-                rows.extend(db.query(&one, p![*k])?);
-            }
-        }
-        for r in rows {
-            let key = r.text(0)?;
-            let event = decode_event(&key, &r.text(1)?)?;
-            out.insert(key, event);
-        }
+        let values: Vec<Value> = (0..ROWS_PER_STATEMENT)
+            .filter_map(|i| chunk.get(i).or(chunk.first()))
+            .map(|k| Value::from(*k))
+            .collect();
+        out.extend(db.query(&sql, &values)?);
+    }
+    Ok(out)
+}
+
+/// The stored records of `keys` (employee numbers).
+fn stored_events(db: &mut dyn Db, keys: &[&str]) -> Result<HashMap<String, HrEvent>, StoreError> {
+    let rows = query_in(
+        db,
+        "SELECT employee_number, event_json FROM person WHERE employee_number",
+        "",
+        keys,
+    )?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let key = r.text(0)?;
+        let event = decode_event(&key, &r.text(1)?)?;
+        out.insert(key, event);
     }
     Ok(out)
 }
@@ -646,29 +651,20 @@ impl<D: Db + 'static> Store for SqlStore<D> {
         &self,
         employee_numbers: &[&str],
     ) -> Result<BTreeMap<String, Vec<Account>>, StoreError> {
-        let list = (1..=ROWS_PER_STATEMENT)
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT system, id, account_json, employee_number FROM account WHERE employee_number IN ({list}) ORDER BY system, id"
-        );
+        let rows = self.read(|db| {
+            query_in(
+                db,
+                "SELECT system, id, account_json, employee_number FROM account WHERE employee_number",
+                "ORDER BY system, id",
+                employee_numbers,
+            )
+        })?;
+        let numbers: Vec<String> = rows.iter().map(|r| r.text(3)).collect::<Result<_, _>>()?;
         let mut out: BTreeMap<String, Vec<Account>> = BTreeMap::new();
-        self.read(|db| {
-            for chunk in employee_numbers.chunks(ROWS_PER_STATEMENT) {
-                // Short chunks are padded with their first number: one statement only.
-                let values: Vec<Value> = (0..ROWS_PER_STATEMENT)
-                    .map(|i| Value::from(*chunk.get(i).unwrap_or(&chunk[0])))
-                    .collect();
-                let rows = db.query(&sql, &values)?;
-                let numbers: Vec<String> =
-                    rows.iter().map(|r| r.text(3)).collect::<Result<_, _>>()?;
-                for (number, account) in numbers.into_iter().zip(decode_accounts(rows)?) {
-                    out.entry(number).or_default().push(account);
-                }
-            }
-            Ok(out)
-        })
+        for (number, account) in numbers.into_iter().zip(decode_accounts(rows)?) {
+            out.entry(number).or_default().push(account);
+        }
+        Ok(out)
     }
 
     fn replace_accounts(&mut self, system: &str, accounts: &[Account]) -> Result<(), StoreError> {
