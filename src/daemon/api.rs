@@ -389,35 +389,27 @@ async fn with_store<T: Send + 'static>(
 async fn read(
     (State(api), ConnectInfo(addr), headers): Ctx,
     f: impl FnOnce(&mut dyn crate::store::Store) -> Result<serde_json::Value, Problem> + Send + 'static,
-) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
-        return r.into_response();
-    }
-    answer(with_store(&api, move |store| f(store).map(|v| json(&v))).await)
+) -> Result<Response, Problem> {
+    api.authorise(&headers, addr.0.ip(), Role::Viewer)?;
+    with_store(&api, move |store| f(store).map(|v| json(&v))).await
 }
 
 fn store_error(e: crate::store::StoreError) -> Problem {
     problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
 }
 
-fn answer(r: Result<Response, Problem>) -> Response {
-    r.unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn metrics((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
-    if !api.metrics_open
-        && let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer)
-    {
-        return r.into_response();
+async fn metrics((State(api), ConnectInfo(addr), headers): Ctx) -> Result<Response, Problem> {
+    if !api.metrics_open {
+        api.authorise(&headers, addr.0.ip(), Role::Viewer)?;
     }
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         api.shared.metrics.encode(),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn person(
@@ -425,54 +417,39 @@ async fn person(
     ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(n): Path<String>,
-) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
-        return r.into_response();
-    }
+) -> Result<Response, Problem> {
+    api.authorise(&headers, addr.0.ip(), Role::Viewer)?;
     let model = api.model.clone();
-    answer(
-        with_store(&api, move |store| {
-            let Some(p) = store.person(&n).map_err(store_error)? else {
-                return Err(problem(
-                    StatusCode::NOT_FOUND,
-                    &format!("no HR record is held for {n}"),
-                ));
-            };
-            let accounts = store.accounts_of(&n).map_err(store_error)?;
-            // The systems whose accounts were ever read: a count each, not every account.
-            let mut read = std::collections::BTreeSet::new();
-            for system in model.systems.keys() {
-                if store.account_count(system).map_err(store_error)? > 0 {
-                    read.insert(system.as_str());
-                }
-            }
-            let mine: Vec<&crate::account::Account> = accounts.iter().collect();
-            let today = crate::clock::today(crate::now());
-            let explained = crate::explain::explain(
-                &model,
-                &p.event.person,
-                &mine,
-                &|s| read.contains(s),
-                today,
-            );
-            let audit = store
-                .audit(&crate::store::AuditFilter {
-                    employee_number: Some(n.clone()),
-                    since: None,
-                })
-                .map_err(store_error)?;
-            Ok(json(&serde_json::json!({
-                "hr_record": p.event,
-                "explanation": explained,
-                "accounts": accounts,
-                "audit": audit,
-            })))
-        })
-        .await,
-    )
+    with_store(&api, move |store| {
+        let Some(p) = store.person(&n).map_err(store_error)? else {
+            return Err(problem(
+                StatusCode::NOT_FOUND,
+                &format!("no HR record is held for {n}"),
+            ));
+        };
+        let accounts = store.accounts_of(&n).map_err(store_error)?;
+        let read = crate::store::systems_read(store, &model).map_err(store_error)?;
+        let mine: Vec<&crate::account::Account> = accounts.iter().collect();
+        let today = crate::clock::today(crate::now());
+        let explained =
+            crate::explain::explain(&model, &p.event.person, &mine, &|s| read.contains(s), today);
+        let audit = store
+            .audit(&crate::store::AuditFilter {
+                employee_number: Some(n.clone()),
+                since: None,
+            })
+            .map_err(store_error)?;
+        Ok(json(&serde_json::json!({
+            "hr_record": p.event,
+            "explanation": explained,
+            "accounts": accounts,
+            "audit": audit,
+        })))
+    })
+    .await
 }
 
-async fn held_list(ctx: Ctx) -> Response {
+async fn held_list(ctx: Ctx) -> Result<Response, Problem> {
     read(ctx, |store| {
         Ok(serde_json::json!(
             store.held_plans(None).map_err(store_error)?
@@ -495,29 +472,22 @@ async fn held_one(
     ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
-        return r.into_response();
-    }
-    let id = match plan_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r.into_response(),
-    };
-    answer(
-        with_store(&api, move |store| {
-            match store.held_plan(id).map_err(store_error)? {
-                Some((plan, changes)) => Ok(json(&serde_json::json!({
-                    "plan": plan,
-                    "changes": changes,
-                }))),
-                None => Err(problem(
-                    StatusCode::NOT_FOUND,
-                    &format!("no held plan HP-{id:06}"),
-                )),
-            }
-        })
-        .await,
-    )
+) -> Result<Response, Problem> {
+    api.authorise(&headers, addr.0.ip(), Role::Viewer)?;
+    let id = plan_id(&id)?;
+    with_store(&api, move |store| {
+        match store.held_plan(id).map_err(store_error)? {
+            Some((plan, changes)) => Ok(json(&serde_json::json!({
+                "plan": plan,
+                "changes": changes,
+            }))),
+            None => Err(problem(
+                StatusCode::NOT_FOUND,
+                &format!("no held plan HP-{id:06}"),
+            )),
+        }
+    })
+    .await
 }
 
 fn decide_error(e: crate::engine::held::DecideError) -> Problem {
@@ -540,15 +510,9 @@ async fn approve(
     ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
-    let name = match api.authorise(&headers, addr.0.ip(), Role::Approver) {
-        Ok(n) => n,
-        Err(r) => return r.into_response(),
-    };
-    let id = match plan_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let name = api.authorise(&headers, addr.0.ip(), Role::Approver)?;
+    let id = plan_id(&id)?;
     let config = api.config.clone();
     let model = api.model.clone();
     let by = format!("{name} (admin API)");
@@ -576,17 +540,14 @@ async fn approve(
             .map_err(decide_error)
     })
     .await;
-    match done {
-        Ok(Ok(a)) => json(&serde_json::json!({
-            "plan": a.plan,
-            "applied": a.tally.applied,
-            "work_items": a.tally.work_items,
-            "failed": a.tally.failed,
-            "no_longer_needed": a.no_longer_needed,
-        })),
-        Ok(Err(r)) => r.into_response(),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()).into_response(),
-    }
+    let a = done.map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))??;
+    Ok(json(&serde_json::json!({
+        "plan": a.plan,
+        "applied": a.tally.applied,
+        "work_items": a.tally.work_items,
+        "failed": a.tally.failed,
+        "no_longer_needed": a.no_longer_needed,
+    })))
 }
 
 async fn reject(
@@ -595,15 +556,9 @@ async fn reject(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let name = match api.authorise(&headers, addr.0.ip(), Role::Approver) {
-        Ok(n) => n,
-        Err(r) => return r.into_response(),
-    };
-    let id = match plan_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let name = api.authorise(&headers, addr.0.ip(), Role::Approver)?;
+    let id = plan_id(&id)?;
     #[derive(Deserialize)]
     struct Body {
         reason: String,
@@ -613,26 +568,23 @@ async fn reject(
             b.reason.trim().to_string()
         }
         _ => {
-            return problem(
+            return Err(problem(
                 StatusCode::BAD_REQUEST,
                 "send {\"reason\": \"why\"}: the reason is recorded with the decision (one line)",
-            )
-            .into_response();
+            ));
         }
     };
     let model = api.model.clone();
     let by = format!("{name} (admin API)");
-    answer(
-        with_store(&api, move |store| {
-            let plan = crate::engine::held::reject(&model, store, id, &by, &reason, crate::now())
-                .map_err(decide_error)?;
-            Ok(json(&serde_json::json!({ "plan": plan })))
-        })
-        .await,
-    )
+    with_store(&api, move |store| {
+        let plan = crate::engine::held::reject(&model, store, id, &by, &reason, crate::now())
+            .map_err(decide_error)?;
+        Ok(json(&serde_json::json!({ "plan": plan })))
+    })
+    .await
 }
 
-async fn pending(ctx: Ctx) -> Response {
+async fn pending(ctx: Ctx) -> Result<Response, Problem> {
     read(ctx, |store| {
         Ok(serde_json::json!(store.pending().map_err(store_error)?))
     })
@@ -644,52 +596,45 @@ async fn retry(
     ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(n): Path<String>,
-) -> Response {
-    let name = match api.authorise(&headers, addr.0.ip(), Role::Operator) {
-        Ok(n) => n,
-        Err(r) => return r.into_response(),
-    };
-    answer(
-        with_store(&api, move |store| {
-            let Some(work) = store
-                .pending()
-                .map_err(store_error)?
-                .into_iter()
-                .find(|p| p.employee_number == n)
-            else {
-                return Err(problem(
-                    StatusCode::NOT_FOUND,
-                    &format!("nothing is pending for {n}"),
-                ));
-            };
-            if work.held_by.is_some() {
-                return Err(problem(
-                    StatusCode::CONFLICT,
-                    &format!("{n} is held by a plan: approve or reject it"),
-                ));
-            }
-            let why = format!(
-                "retry asked through the admin API by {name}{}",
-                work.last_error
-                    .as_deref()
-                    .map_or_else(String::new, |e| format!(" (last error: {e})"))
-            );
-            store
-                .retry_pending(&work, crate::now(), &why, false)
-                .map_err(store_error)?;
-            tracing::info!(person = %n, by = %name, "admin API: retry now");
-            Ok(json(
-                &serde_json::json!({ "employee_number": n, "retry": "now" }),
-            ))
-        })
-        .await,
-    )
+) -> Result<Response, Problem> {
+    let name = api.authorise(&headers, addr.0.ip(), Role::Operator)?;
+    with_store(&api, move |store| {
+        let Some(work) = store
+            .pending()
+            .map_err(store_error)?
+            .into_iter()
+            .find(|p| p.employee_number == n)
+        else {
+            return Err(problem(
+                StatusCode::NOT_FOUND,
+                &format!("nothing is pending for {n}"),
+            ));
+        };
+        if work.held_by.is_some() {
+            return Err(problem(
+                StatusCode::CONFLICT,
+                &format!("{n} is held by a plan: approve or reject it"),
+            ));
+        }
+        let why = format!(
+            "retry asked through the admin API by {name}{}",
+            work.last_error
+                .as_deref()
+                .map_or_else(String::new, |e| format!(" (last error: {e})"))
+        );
+        store
+            .retry_pending(&work, crate::now(), &why, false)
+            .map_err(store_error)?;
+        tracing::info!(person = %n, by = %name, "admin API: retry now");
+        Ok(json(
+            &serde_json::json!({ "employee_number": n, "retry": "now" }),
+        ))
+    })
+    .await
 }
 
-async fn targets((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
-    if let Err(r) = api.authorise(&headers, addr.0.ip(), Role::Viewer) {
-        return r.into_response();
-    }
+async fn targets((State(api), ConnectInfo(addr), headers): Ctx) -> Result<Response, Problem> {
+    api.authorise(&headers, addr.0.ip(), Role::Viewer)?;
     let (quarantined, unreachable) = api
         .shared
         .with_health(|h| (h.quarantined.clone(), h.unreachable.clone()));
@@ -698,11 +643,11 @@ async fn targets((State(api), ConnectInfo(addr), headers): Ctx) -> Response {
             .map(|(system, reason)| serde_json::json!({"system": system, "reason": reason}))
             .collect()
     };
-    json(&serde_json::json!({
+    Ok(json(&serde_json::json!({
         "configured": api.config.target_sections().iter().map(|(id, kind, _)| serde_json::json!({"system": id, "type": kind})).collect::<Vec<_>>(),
         "quarantined": list(quarantined),
         "unreachable": list(unreachable),
-    }))
+    })))
 }
 
 /// Asks the applier to probe a target now and waits (up to 15 s) for it to have done so;
@@ -712,22 +657,18 @@ async fn probe(
     ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(system): Path<String>,
-) -> Response {
-    let name = match api.authorise(&headers, addr.0.ip(), Role::Operator) {
-        Ok(n) => n,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let name = api.authorise(&headers, addr.0.ip(), Role::Operator)?;
     if !api
         .config
         .target_sections()
         .iter()
         .any(|(id, _, _)| *id == system)
     {
-        return problem(
+        return Err(problem(
             StatusCode::NOT_FOUND,
             &format!("no [targets.{system}] is configured"),
-        )
-        .into_response();
+        ));
     }
     tracing::info!(%system, by = %name, "admin API: probe now");
     super::lock(&api.shared.probe).insert(system.clone());
@@ -754,15 +695,15 @@ async fn probe(
         (None, Some(r)) => ("unreachable", Some(r)),
         (None, None) => ("online", None),
     };
-    json(&serde_json::json!({
+    Ok(json(&serde_json::json!({
         "system": system,
         "probed": done,
         "state": state,
         "reason": reason,
-    }))
+    })))
 }
 
-async fn work_items(ctx: Ctx) -> Response {
+async fn work_items(ctx: Ctx) -> Result<Response, Problem> {
     read(ctx, |store| {
         Ok(serde_json::json!(
             store.work_items(None, None).map_err(store_error)?
@@ -771,7 +712,7 @@ async fn work_items(ctx: Ctx) -> Response {
     .await
 }
 
-async fn verify(ctx: Ctx) -> Response {
+async fn verify(ctx: Ctx) -> Result<Response, Problem> {
     read(ctx, |store| {
         Ok(match store.verify_audit(None).map_err(store_error)? {
             Ok(v) => serde_json::json!({
