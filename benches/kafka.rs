@@ -9,7 +9,7 @@
 #[allow(dead_code)]
 mod common;
 
-use common::{create_topic, env_or, peers, percentile, producer};
+use common::{create_topic, env_or, hr_event, peers, percentile, producer};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -40,35 +40,6 @@ fn bare_consumer(brokers: &str, group: &str) -> StreamConsumer {
         .unwrap()
 }
 
-fn event(number: u64) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "schema": "turnstile.hr-event/v1",
-        "event_id": format!("bench-{number}"),
-        "source": "esr",
-        "kind": "joiner",
-        "occurred_at": "2026-11-23T09:00:00Z",
-        "person": {
-            "employee_number": number.to_string(),
-            "given_name": "Amara",
-            "family_name": format!("Okafor{number}"),
-            "line_manager": "20001111",
-            "assignments": [{
-                "assignment_number": format!("{number}-1"),
-                "primary": true,
-                "status": "Active Assignment",
-                "position_number": "P-0431",
-                "position_title": "Staff Nurse",
-                "staff_group": "Nursing and Midwifery Registered",
-                "job_role": "Staff Nurse",
-                "organisation": "Ward 7 Medicine",
-                "location": "Main Hospital",
-                "start_date": "2019-04-01"
-            }]
-        }
-    }))
-    .unwrap()
-}
-
 /// Publishes events `from..to`; with `rate`, paced at that many per second. Returns when
 /// each was handed to the producer (µs since the epoch).
 async fn publish(
@@ -87,7 +58,7 @@ async fn publish(
             tokio::time::sleep_until(due.into()).await;
         }
         let key = n.to_string();
-        let value = event(n);
+        let value = hr_event(n);
         let mut rec = FutureRecord::to(topic).key(&key).payload(&value);
         sent.push(jiff::Timestamp::now().as_microsecond());
         let delivery = loop {

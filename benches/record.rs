@@ -8,39 +8,13 @@
 //! (`TURNSTILE_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432/test`), in a
 //! schema of its own, as replicas would share it.
 
+#[allow(dead_code)]
+mod common;
+
 use std::time::Instant;
 use turnstile::hr::HrEvent;
 use turnstile::store::Store;
 use turnstile::store::sqlite::SqliteStore;
-
-fn payload(number: u64) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "schema": "turnstile.hr-event/v1",
-        "event_id": format!("bench-{number}"),
-        "source": "esr",
-        "kind": "joiner",
-        "occurred_at": "2026-11-23T09:00:00Z",
-        "person": {
-            "employee_number": number.to_string(),
-            "given_name": "Amara",
-            "family_name": format!("Okafor{number}"),
-            "line_manager": "20001111",
-            "assignments": [{
-                "assignment_number": format!("{number}-1"),
-                "primary": true,
-                "status": "Active Assignment",
-                "position_number": "P-0431",
-                "position_title": "Staff Nurse",
-                "staff_group": "Nursing and Midwifery Registered",
-                "job_role": "Staff Nurse",
-                "organisation": "Ward 7 Medicine",
-                "location": "Main Hospital",
-                "start_date": "2019-04-01"
-            }]
-        }
-    }))
-    .unwrap()
-}
 
 fn main() {
     let total: u64 = std::env::var("TURNSTILE_BENCH_EVENTS")
@@ -59,7 +33,7 @@ fn main() {
     .0;
     let today: jiff::civil::Date = "2026-11-23".parse().unwrap();
     let records: Vec<(String, Vec<u8>)> = (20_000_000..20_000_000 + total)
-        .map(|n| (n.to_string(), payload(n)))
+        .map(|n| (n.to_string(), common::hr_event(n)))
         .collect();
 
     let t = Instant::now();

@@ -83,3 +83,33 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
+
+/// A joiner's HR event as a producer sends it: a staff nurse on Ward 7, numbered `number`.
+pub fn hr_event(number: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schema": "turnstile.hr-event/v1",
+        "event_id": format!("bench-{number}"),
+        "source": "esr",
+        "kind": "joiner",
+        "occurred_at": "2026-11-23T09:00:00Z",
+        "person": {
+            "employee_number": number.to_string(),
+            "given_name": "Amara",
+            "family_name": format!("Okafor{number}"),
+            "line_manager": "20001111",
+            "assignments": [{
+                "assignment_number": format!("{number}-1"),
+                "primary": true,
+                "status": "Active Assignment",
+                "position_number": "P-0431",
+                "position_title": "Staff Nurse",
+                "staff_group": "Nursing and Midwifery Registered",
+                "job_role": "Staff Nurse",
+                "organisation": "Ward 7 Medicine",
+                "location": "Main Hospital",
+                "start_date": "2019-04-01"
+            }]
+        }
+    }))
+    .unwrap()
+}

@@ -52,6 +52,27 @@ fn check(rendered: &Path, mode: &str, out: &Path) {
     assert!(o.status.success(), "{mode}: {}", text(&o));
 }
 
+/// The config the chart rendered into `out` (by check.py), with each file the pod mounts
+/// (`mounts`: where the pod has it, where it is here) and the role model moved here, as
+/// `out/t.toml`; the example role model copied beside it.
+fn local_config(out: &Path, mounts: &[(&str, PathBuf)]) {
+    let mut toml = std::fs::read_to_string(out.join("turnstile.toml"))
+        .unwrap()
+        .replace(
+            "/etc/turnstile/role-model.toml",
+            &out.join("role-model.toml").display().to_string(),
+        );
+    for (in_pod, here) in mounts {
+        toml = toml.replace(in_pod, &here.display().to_string());
+    }
+    std::fs::write(out.join("t.toml"), toml).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/role-model.toml"),
+        out.join("role-model.toml"),
+    )
+    .unwrap();
+}
+
 #[test]
 fn the_chart_lints_renders_and_holds_what_a_platform_team_expects() {
     use std::os::unix::fs::PermissionsExt;
@@ -70,38 +91,16 @@ fn the_chart_lints_renders_and_holds_what_a_platform_team_expects() {
     check(&example, "example", &out);
     // The config the chart writes is one turnstile accepts, with its files where the pod
     // mounts them.
-    let toml = std::fs::read_to_string(out.join("turnstile.toml")).unwrap();
-    let toml = toml
-        .replace(
-            "/etc/turnstile/role-model.toml",
-            &out.join("role-model.toml").display().to_string(),
-        )
-        .replace(
-            "/etc/turnstile/admin/tokens.toml",
-            &out.join("tokens.toml").display().to_string(),
-        )
-        .replace(
-            "/etc/turnstile/kafka-ca/ca.pem",
-            &out.join("ca.pem").display().to_string(),
-        )
-        .replace(
-            "/etc/turnstile/tls/tls.crt",
-            &out.join("tls.crt").display().to_string(),
-        )
-        .replace(
-            "/etc/turnstile/tls/tls.key",
-            &out.join("tls.key").display().to_string(),
-        )
-        .replace(
-            "/var/lib/turnstile/turnstile.db",
-            &out.join("state.db").display().to_string(),
-        );
-    std::fs::write(out.join("t.toml"), toml).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/role-model.toml"),
-        out.join("role-model.toml"),
-    )
-    .unwrap();
+    local_config(
+        &out,
+        &[
+            ("/etc/turnstile/admin/tokens.toml", out.join("tokens.toml")),
+            ("/etc/turnstile/kafka-ca/ca.pem", out.join("ca.pem")),
+            ("/etc/turnstile/tls/tls.crt", out.join("tls.crt")),
+            ("/etc/turnstile/tls/tls.key", out.join("tls.key")),
+            ("/var/lib/turnstile/turnstile.db", out.join("state.db")),
+        ],
+    );
     std::fs::write(out.join("ca.pem"), "").unwrap();
     // A certificate and PKCS#8 key, as a kubernetes.io/tls Secret would hold them.
     let o = Command::new("openssl")
@@ -149,22 +148,10 @@ fn the_chart_lints_renders_and_holds_what_a_platform_team_expects() {
     );
     let out = p.join("postgres");
     check(&pg, "postgres", &out);
-    let toml = std::fs::read_to_string(out.join("turnstile.toml"))
-        .unwrap()
-        .replace(
-            "/etc/turnstile/role-model.toml",
-            &out.join("role-model.toml").display().to_string(),
-        )
-        .replace(
-            "/etc/turnstile/db-ca/ca.pem",
-            &p.join("example/tls.crt").display().to_string(),
-        );
-    std::fs::write(out.join("t.toml"), toml).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/role-model.toml"),
-        out.join("role-model.toml"),
-    )
-    .unwrap();
+    local_config(
+        &out,
+        &[("/etc/turnstile/db-ca/ca.pem", p.join("example/tls.crt"))],
+    );
     let validate = |url: Option<&str>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_turnstile"));
         c.args(["validate", "--config"])

@@ -28,6 +28,7 @@
 
 use crate::account::{Account, primary};
 use crate::desired::{DesiredAccount, Presence, desired_state};
+use crate::fast::FastMap;
 use crate::hr::{Lifecycle, Person};
 use crate::policy::{RoleModel, System};
 use jiff::Timestamp;
@@ -162,8 +163,6 @@ struct Judged<'a> {
     has_last_logon: bool,
     linked: FastMap<&'a str, Vec<&'a Account>>,
 }
-
-use crate::fast::FastMap;
 
 /// The findings for every system given, sorted by category, system, account, person.
 pub fn findings(
