@@ -51,6 +51,18 @@ fn hold(store: &mut impl Store, system: &str, employee_number: &str, account: &s
         .unwrap();
 }
 
+/// `turnstile validate` on the setup's config: it must refuse it (exit 2); what it said.
+fn validate_refuses(setup: &Setup) -> String {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
+        .args(["validate", "--config"])
+        .arg(&setup.config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(2), "{said}");
+    said
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s_name() {
     use std::os::unix::fs::PermissionsExt;
@@ -80,13 +92,7 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
         emis.display()
     ));
     // A tokens file others can read is refused before anything starts.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
-        .args(["validate", "--config"])
-        .arg(&setup.config)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&o.stderr).to_string();
-    assert_eq!(o.status.code(), Some(2), "{said}");
+    let said = validate_refuses(&setup);
     assert!(said.contains("other users can read or change it"), "{said}");
     std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).unwrap();
 
@@ -306,13 +312,7 @@ async fn the_admin_endpoint_speaks_tls_when_given_a_certificate() {
         cert.display(),
         key.display()
     ));
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
-        .args(["validate", "--config"])
-        .arg(&setup.config)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&o.stderr).to_string();
-    assert_eq!(o.status.code(), Some(2), "{said}");
+    let said = validate_refuses(&setup);
     assert!(
         said.contains("holds the admin endpoint's TLS key but other users can read"),
         "{said}"
