@@ -144,8 +144,14 @@ fn drift(model: &RoleModel, dir: &Path) {
         .iter()
         .zip(&exports)
         .map(|(s, e)| {
-            turnstile::feed::export::read(s, e, &Default::default(), &tz, &Default::default())
-                .unwrap()
+            turnstile::feed::export::read::<turnstile::drift::Held>(
+                s,
+                e,
+                &Default::default(),
+                &tz,
+                &Default::default(),
+            )
+            .unwrap()
         })
         .collect();
     let systems: Vec<_> = SYSTEMS

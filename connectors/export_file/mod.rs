@@ -175,8 +175,14 @@ impl Manual {
     /// account here", so too many bad rows make it unusable.
     pub fn read_export(&self) -> Result<Vec<Account>, ConnectorError> {
         let tz = crate::clock::london();
-        let read = export::read(&self.system, &self.path, &self.columns, &tz, &self.limits)
-            .map_err(|e| self.fatal(e.to_string()))?;
+        let read = export::read::<Vec<Account>>(
+            &self.system,
+            &self.path,
+            &self.columns,
+            &tz,
+            &self.limits,
+        )
+        .map_err(|e| self.fatal(e.to_string()))?;
         whole(&read.errors, read.rows).map_err(|e| self.fatal(e))?;
         // An account whose contract or employment profile has ended cannot be used.
         let today = crate::clock::today(jiff::Timestamp::now());

@@ -1133,7 +1133,7 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
                 let columns = config.exports.get(system).cloned().unwrap_or_default();
                 scope.spawn(move || {
                     (
-                        export::read(system, file, &columns, tz, limits),
+                        export::read::<drift::Held>(system, file, &columns, tz, limits),
                         sha256_file(file),
                     )
                 })

@@ -6,11 +6,15 @@
 
 use super::{FeedError, Limits, Row, RowError, RowErrors, Table, parse_date};
 use crate::account::Account;
+use crate::drift::Held;
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::path::Path;
+use turnstile_core::fast::{FastMap, FastSet};
 
 /// Per-system column names, where an export does not use the CONTRACT ones.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -51,34 +55,117 @@ pub struct ExportColumns {
     pub end_date: Option<String>,
 }
 
-/// What an export yielded.
+/// What an export yielded: its accounts as [`Account`]s (for a connector), or held
+/// compactly as [`Held`] (for drift, where a national export is millions of rows).
 #[derive(Debug, Default)]
-pub struct Export {
-    pub accounts: Vec<Account>,
+pub struct Export<A = Vec<Account>> {
+    pub accounts: A,
     pub errors: RowErrors,
     pub rows: u64,
     /// False when the file has no last-logon column: dormancy cannot be judged.
     pub has_last_logon: bool,
 }
 
-pub fn read(
+/// One account as an export row gave it.
+pub struct Read<'r> {
+    pub id: &'r str,
+    pub employee_number: Option<&'r str>,
+    pub display_name: &'r str,
+    pub enabled: bool,
+    pub last_logon: Option<Timestamp>,
+    pub entitlements: Vec<Cow<'r, str>>,
+    pub container: Option<&'r str>,
+    pub smartcard: Option<&'r str>,
+    pub end_date: Option<Date>,
+}
+
+/// Where an export's accounts are kept.
+pub trait Accounts: Default {
+    fn count(&self) -> usize;
+    /// The name of the account kept `index`-th.
+    fn id(&self, index: usize) -> Option<&str>;
+    fn keep(&mut self, system: &str, account: Read<'_>) -> Result<(), String>;
+}
+
+impl Accounts for Vec<Account> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn id(&self, index: usize) -> Option<&str> {
+        self.get(index).map(|a| a.id.as_str())
+    }
+
+    fn keep(&mut self, system: &str, a: Read<'_>) -> Result<(), String> {
+        let mut attributes = std::collections::BTreeMap::new();
+        if let Some(card) = a.smartcard {
+            attributes.insert(crate::account::SDS_USER_ID.to_string(), card.to_string());
+        }
+        if let Some(end) = a.end_date {
+            attributes.insert(END_DATE.to_string(), end.to_string());
+        }
+        self.push(Account {
+            system: system.to_string(),
+            id: a.id.to_string(),
+            employee_number: a.employee_number.map(str::to_string),
+            display_name: a.display_name.to_string(),
+            enabled: a.enabled,
+            last_logon: a.last_logon,
+            entitlements: a
+                .entitlements
+                .into_iter()
+                .map(Cow::into_owned)
+                .collect::<Vec<_>>()
+                .into(),
+            container: a.container.map(str::to_string),
+            attributes,
+        });
+        Ok(())
+    }
+}
+
+/// Drift keeps what it reads: no container, smartcard or end date (drift judges the
+/// export as it stands; the daemon's reconcile applies those).
+impl Accounts for Held {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn id(&self, index: usize) -> Option<&str> {
+        self.get(index).map(|a| a.id())
+    }
+
+    fn keep(&mut self, _system: &str, a: Read<'_>) -> Result<(), String> {
+        self.push(
+            a.id,
+            a.employee_number,
+            a.display_name,
+            a.enabled,
+            a.last_logon,
+            a.entitlements.iter().map(|e| &**e),
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+pub fn read<A: Accounts>(
     system: &str,
     path: &Path,
     columns: &ExportColumns,
     tz: &TimeZone,
     limits: &Limits,
-) -> Result<Export, FeedError> {
+) -> Result<Export<A>, FeedError> {
     let mut table = Table::open(path, limits)?;
     read_table(system, &mut table, columns, tz, limits)
 }
 
-pub fn read_table(
+pub fn read_table<A: Accounts>(
     system: &str,
     table: &mut Table,
     names: &ExportColumns,
     tz: &TimeZone,
     limits: &Limits,
-) -> Result<Export, FeedError> {
+) -> Result<Export<A>, FeedError> {
     let name = |renamed: &Option<String>, contract: &'static str| -> (String, &'static str) {
         (
             renamed.clone().unwrap_or_else(|| contract.to_string()),
@@ -138,13 +225,17 @@ pub fn read_table(
         .entitlement_separator
         .clone()
         .unwrap_or_else(|| ";".into());
-    let mut out = Export {
+    let mut out: Export<A> = Export {
         has_last_logon: last_logon.is_some(),
         errors: RowErrors::new(limits),
         ..Export::default()
     };
-    // Account names seen (lower case), to spot a name given twice.
-    let mut seen = turnstile_core::fast::FastSet::default();
+    // Account names seen, by the hash of their lower-case form (to spot a name given
+    // twice without keeping a second copy of every name); names whose hashes meet are
+    // told apart in full.
+    let mut seen: FastMap<u64, u32> = FastMap::default();
+    let mut collided: FastSet<String> = FastSet::default();
+    let file = table.file().to_string();
     while let Some(row) = table.next_row()? {
         out.rows += 1;
         let row = match row {
@@ -154,9 +245,9 @@ pub fn read_table(
                 continue;
             }
         };
-        let parsed = (|| -> Result<Account, RowError> {
-            let r: &Row<'_> = &row;
-            let id = r.required(Some(account), "Account")?.to_string();
+        let r: &Row<'_> = &row;
+        let parsed = (|| -> Result<Read<'_>, RowError> {
+            let id = r.required(Some(account), "Account")?;
             let enabled_text = r.required(Some(enabled), "Enabled")?;
             let is_enabled = if names.enabled_values.is_empty() {
                 parse_enabled(enabled_text).ok_or_else(|| {
@@ -181,7 +272,8 @@ pub fn read_table(
             {
                 return Err(r.error(DOTNET_COLLECTION));
             }
-            let ents: Vec<String> = std::iter::once(entitlements)
+            let end = r.date(end_date, names.end_date.as_deref().unwrap_or("end date"))?;
+            let entitlements = std::iter::once(entitlements)
                 .chain(more_entitlements.iter().copied().map(Some))
                 .filter_map(|c| r.get(c))
                 .flat_map(|cell| cell.split(separator.as_str()))
@@ -189,53 +281,81 @@ pub fn read_table(
                 .filter(|e| !e.is_empty())
                 .map(|e| {
                     if names.entitlements_are_dns {
-                        crate::connectors::ldap::escape::first_value(e)
+                        Cow::Owned(crate::connectors::ldap::escape::first_value(e))
                     } else {
-                        e.to_string()
+                        Cow::Borrowed(e)
                     }
                 })
                 .collect();
-            let mut attributes = std::collections::BTreeMap::new();
-            if let Some(card) = r.get(smartcard) {
-                attributes.insert(crate::account::SDS_USER_ID.to_string(), card.to_string());
-            }
-            if let Some(end) = r.date(end_date, names.end_date.as_deref().unwrap_or("end date"))? {
-                attributes.insert(END_DATE.to_string(), end.to_string());
-            }
-            Ok(Account {
-                system: system.to_string(),
+            Ok(Read {
                 id,
-                employee_number: r.get(Some(employee)).map(str::to_string),
-                display_name: r.get(display).unwrap_or_default().to_string(),
+                employee_number: r.get(Some(employee)),
+                display_name: r.get(display).unwrap_or_default(),
                 enabled: is_enabled,
                 last_logon: last,
-                entitlements: ents.into(),
-                container: r.get(container).map(str::to_string),
-                attributes,
+                entitlements,
+                container: r.get(container),
+                smartcard: r.get(smartcard),
+                end_date: end,
             })
         })();
-        match parsed {
-            Ok(a) => {
-                if seen.insert(a.id.to_lowercase()) {
-                    out.accounts.push(a);
-                } else {
-                    out.errors.row(row.error(format!(
-                        "account `{}` appears twice in the export; only the first row is used",
-                        a.id
-                    )));
-                }
-            }
+        let read = match parsed {
+            Ok(p) => p,
             Err(e) if e.message == DOTNET_COLLECTION => {
                 // Every row of such a file is the same: one error naming the fix.
                 return Err(FeedError::Unusable {
-                    file: table.file().to_string(),
+                    file,
                     detail: format!("line {}: {DOTNET_COLLECTION}", e.line),
                 });
             }
-            Err(e) => out.errors.row(e),
+            Err(e) => {
+                out.errors.row(e);
+                continue;
+            }
+        };
+        let id = read.id;
+        let lower = lower_hash(id);
+        let index = out.accounts.count() as u32;
+        let first = match seen.entry(lower) {
+            Entry::Vacant(v) => {
+                v.insert(index);
+                true
+            }
+            Entry::Occupied(o) => {
+                let before = out.accounts.id(*o.get() as usize);
+                if before.is_some_and(|b| b.to_lowercase() == id.to_lowercase()) {
+                    false
+                } else {
+                    collided.insert(id.to_lowercase())
+                }
+            }
+        };
+        if !first {
+            out.errors.row(row.error(format!(
+                "account `{id}` appears twice in the export; only the first row is used"
+            )));
+            continue;
         }
+        out.accounts
+            .keep(system, read)
+            .map_err(|detail| FeedError::Unusable {
+                file: file.clone(),
+                detail: format!("line {}: {detail}", row.line),
+            })?;
     }
     Ok(out)
+}
+
+/// The hash of a name's lower-case form, without making that form when the name has no
+/// capital letter (almost every account name).
+fn lower_hash(id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    let hasher = std::hash::BuildHasherDefault::<turnstile_core::fast::FastHasher>::default();
+    if id.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        hasher.hash_one(id.to_lowercase())
+    } else {
+        hasher.hash_one(id)
+    }
 }
 
 /// The attribute an export's end date is kept under (`yyyy-mm-dd`), for the connector to
@@ -390,13 +510,13 @@ kiosk,,Ward Kiosk,maybe,,\n";
             &Limits::default(),
         )
         .unwrap();
-        let x = read_table("ad", &mut t, &cols, &london(), &Limits::default()).unwrap();
+        let x: Export<Held> =
+            read_table("ad", &mut t, &cols, &london(), &Limits::default()).unwrap();
         assert_eq!(x.accounts.len(), 1);
-        let a = &x.accounts[0];
-        assert_eq!(
-            a.entitlements.iter().cloned().collect::<Vec<_>>(),
-            vec!["GG-AllStaff".to_string(), "GG-Nursing, Ward 7".to_string()]
-        );
+        let a = x.accounts.get(0).unwrap();
+        let mut held: Vec<&str> = a.entitlements().collect();
+        held.sort();
+        assert_eq!(held, ["GG-AllStaff", "GG-Nursing, Ward 7"]);
         assert_eq!(x.errors.listed.len(), 2);
         assert!(
             x.errors.listed[0]

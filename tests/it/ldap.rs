@@ -482,7 +482,7 @@ async fn lifecycle(dir: Dir) {
             &BTreeSet::new(),
             &[turnstile::drift::SystemAccounts {
                 system: "dir",
-                accounts: &accounts,
+                accounts: &turnstile::drift::Held::from_accounts(&accounts).unwrap(),
                 has_last_logon: false,
             }],
             "2027-04-01".parse().unwrap(),

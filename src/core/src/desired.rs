@@ -104,6 +104,21 @@ pub fn person_attributes(person: &Person) -> BTreeMap<String, String> {
 
 /// The desired accounts of one person on every system of the role model, in system order.
 pub fn desired_state(person: &Person, model: &RoleModel, today: Date) -> Vec<DesiredAccount> {
+    let attributes = person_attributes(person);
+    desired_views(person, model, today)
+        .into_iter()
+        .map(|v| v.account(attributes.clone()))
+        .collect()
+}
+
+/// [`desired_state`] without copying: entitlements and their reasons borrow from the role
+/// model and the person, and no attributes are made. What drift reads for every person at
+/// national scale; [`DesiredView::account`] gives the [`DesiredAccount`] the plan needs.
+pub fn desired_views<'a>(
+    person: &'a Person,
+    model: &'a RoleModel,
+    today: Date,
+) -> Vec<DesiredView<'a>> {
     let lifecycle = person.lifecycle(today);
     let matched = matches(person, model, today);
     model
@@ -111,6 +126,99 @@ pub fn desired_state(person: &Person, model: &RoleModel, today: Date) -> Vec<Des
         .values()
         .map(|system| desired_on(person, lifecycle, &matched, model, system, today))
         .collect()
+}
+
+/// [`Why`], borrowed. Its fields are in the same order, so it sorts the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WhyRef<'a> {
+    pub rule: &'a str,
+    pub role: &'a str,
+    pub assignment: &'a str,
+    pub until: Option<Date>,
+}
+
+impl WhyRef<'_> {
+    pub fn owned(self) -> Why {
+        Why {
+            rule: self.rule.to_string(),
+            role: self.role.to_string(),
+            assignment: self.assignment.to_string(),
+            until: self.until,
+        }
+    }
+}
+
+/// Wanted entitlements, each with its reasons: sorted by (entitlement, reason) and free of
+/// repeats, so an entitlement's reasons sit together, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants<'a>(Vec<(&'a str, WhyRef<'a>)>);
+
+impl<'a> Grants<'a> {
+    fn new(mut list: Vec<(&'a str, WhyRef<'a>)>) -> Grants<'a> {
+        // Sorted, then repeats dropped: linear in the matches, however many assignments
+        // grant the same entitlement.
+        list.sort_unstable();
+        list.dedup();
+        Grants(list)
+    }
+
+    pub fn contains(&self, entitlement: &str) -> bool {
+        self.0
+            .binary_search_by(|(e, _)| (*e).cmp(entitlement))
+            .is_ok()
+    }
+
+    /// Each wanted entitlement once, with its first reason.
+    pub fn first_reasons(&self) -> impl Iterator<Item = (&'a str, WhyRef<'a>)> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(i, (e, _))| *i == 0 || self.0[i - 1].0 != *e)
+            .map(|(_, pair)| *pair)
+    }
+
+    /// Every (entitlement, reason), in order.
+    pub fn iter(&self) -> impl Iterator<Item = &(&'a str, WhyRef<'a>)> {
+        self.0.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn owned(&self) -> BTreeMap<String, Vec<Why>> {
+        let mut out: BTreeMap<String, Vec<Why>> = BTreeMap::new();
+        for (e, why) in &self.0 {
+            out.entry((*e).to_string()).or_default().push(why.owned());
+        }
+        out
+    }
+}
+
+/// One system's desired account for one person, borrowed (see [`desired_views`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredView<'a> {
+    pub system: &'a str,
+    pub presence: Presence,
+    pub rule: &'static str,
+    pub reason: String,
+    /// `None` means leave them as they are.
+    pub entitlements: Option<Grants<'a>>,
+    pub container: Option<&'a str>,
+}
+
+impl DesiredView<'_> {
+    pub fn account(&self, attributes: BTreeMap<String, String>) -> DesiredAccount {
+        DesiredAccount {
+            system: self.system.to_string(),
+            presence: self.presence,
+            rule: self.rule.to_string(),
+            reason: self.reason.clone(),
+            entitlements: self.entitlements.as_ref().map(Grants::owned),
+            container: self.container.map(str::to_string),
+            attributes,
+        }
+    }
 }
 
 /// An assignment that can still give access today, with a rule it matches.
@@ -138,15 +246,15 @@ fn matches<'a>(person: &'a Person, model: &'a RoleModel, today: Date) -> Vec<Mat
 }
 
 /// Entitlements the role model grants this person on one system today.
-fn grants_on(
+fn grants_on<'a>(
     lifecycle: Lifecycle,
-    matched: &[Match<'_>],
-    model: &RoleModel,
+    matched: &[Match<'a>],
+    model: &'a RoleModel,
     system: &System,
     today: Date,
-) -> (bool, BTreeMap<String, Vec<Why>>) {
+) -> (bool, Grants<'a>) {
     let mut wants_account = false;
-    let mut grants: BTreeMap<String, Vec<Why>> = BTreeMap::new();
+    let mut grants = Vec::new();
     let grace = system.policy.mover_grace_days;
     for m in matched {
         let until = if m.ended {
@@ -172,46 +280,37 @@ fn grants_on(
                 continue;
             };
             wants_account = true;
-            let why = Why {
-                rule: m.rule.id.clone(),
-                role: role.id.clone(),
-                assignment: m.assignment.assignment_number.as_str().to_string(),
+            let why = WhyRef {
+                rule: &m.rule.id,
+                role: &role.id,
+                assignment: m.assignment.assignment_number.as_str(),
                 until,
             };
-            for e in entitlements {
-                grants.entry(e.clone()).or_default().push(why.clone());
-            }
+            grants.extend(entitlements.iter().map(|e| (e.as_str(), why)));
         }
     }
-    // Sorted, then repeats dropped: linear in the matches, however many assignments
-    // grant the same entitlement.
-    for list in grants.values_mut() {
-        list.sort();
-        list.dedup();
-    }
-    (wants_account, grants)
+    (wants_account, Grants::new(grants))
 }
 
-fn desired_on(
-    person: &Person,
+fn desired_on<'a>(
+    person: &'a Person,
     lifecycle: Lifecycle,
-    matched: &[Match<'_>],
-    model: &RoleModel,
-    system: &System,
+    matched: &[Match<'a>],
+    model: &'a RoleModel,
+    system: &'a System,
     today: Date,
-) -> DesiredAccount {
+) -> DesiredView<'a> {
     let policy = &system.policy;
     let (wants_account, grants) = grants_on(lifecycle, matched, model, system, today);
-    let base = DesiredAccount {
-        system: system.id.clone(),
+    let base = DesiredView {
+        system: &system.id,
         presence: Presence::Enabled,
-        rule: String::new(),
+        rule: "",
         reason: String::new(),
         entitlements: Some(grants),
         container: None,
-        attributes: person_attributes(person),
     };
-    let not_granted = |base: DesiredAccount| -> DesiredAccount {
+    let not_granted = |base: DesiredView<'a>| -> DesiredView<'a> {
         // Working, but no role gives an account here: excess access, removed the way a
         // leaver's is, without deleting anything.
         let presence = if policy.leaver == LeaverAction::RevokeOnly {
@@ -219,30 +318,31 @@ fn desired_on(
         } else {
             Presence::DisabledIfPresent
         };
-        DesiredAccount {
+        DesiredView {
             presence,
-            rule: "no-role".into(),
+            rule: "no-role",
             reason: format!("no current role grants access to {}", policy.name),
-            entitlements: Some(BTreeMap::new()),
+            entitlements: Some(Grants::default()),
             ..base
         }
     };
-    let away = |action: AwayAction, rule: &str, what: &str, base: DesiredAccount| match action {
-        AwayAction::Keep => DesiredAccount {
-            rule: rule.into(),
-            reason: format!("{what}; {} keeps access during {what}", policy.name),
-            ..base
-        },
-        AwayAction::Disable => DesiredAccount {
-            presence: Presence::DisabledIfPresent,
-            rule: rule.into(),
-            reason: format!("{what}; {} disables access until return", policy.name),
-            ..base
-        },
-    };
+    let away =
+        |action: AwayAction, rule: &'static str, what: &str, base: DesiredView<'a>| match action {
+            AwayAction::Keep => DesiredView {
+                rule,
+                reason: format!("{what}; {} keeps access during {what}", policy.name),
+                ..base
+            },
+            AwayAction::Disable => DesiredView {
+                presence: Presence::DisabledIfPresent,
+                rule,
+                reason: format!("{what}; {} disables access until return", policy.name),
+                ..base
+            },
+        };
     match lifecycle {
-        Lifecycle::Active if wants_account => DesiredAccount {
-            rule: "active".into(),
+        Lifecycle::Active if wants_account => DesiredView {
+            rule: "active",
             reason: "in post".into(),
             ..base
         },
@@ -254,9 +354,9 @@ fn desired_on(
             if prepare_from.is_some_and(|from| today < from) {
                 // Too early to prepare: nothing is created yet (an account that already
                 // exists stays disabled).
-                return DesiredAccount {
+                return DesiredView {
                     presence: Presence::DisabledIfPresent,
-                    rule: "joiner".into(),
+                    rule: "joiner",
                     reason: format!(
                         "joiner starting on {first}: prepared {days} day(s) ahead, from {}",
                         prepare_from.map_or_else(String::new, |d| d.to_string())
@@ -264,9 +364,9 @@ fn desired_on(
                     ..base
                 };
             }
-            DesiredAccount {
+            DesiredView {
                 presence: Presence::Prepared,
-                rule: "joiner".into(),
+                rule: "joiner",
                 reason: format!("joiner starting on {first}: prepared disabled until then"),
                 ..base
             }
@@ -300,23 +400,28 @@ pub fn leaves_care<'p>(person: &'p Person, reasons: &[String]) -> Option<&'p str
         .then_some(why)
 }
 
-fn leaver(person: &Person, system: &System, today: Date, base: DesiredAccount) -> DesiredAccount {
+fn leaver<'a>(
+    person: &Person,
+    system: &'a System,
+    today: Date,
+    base: DesiredView<'a>,
+) -> DesiredView<'a> {
     let policy = &system.policy;
     let last = person.last_working_day();
     let last_text = last.map_or_else(|| "an unknown date".to_string(), |d| d.to_string());
-    let container = policy.leaver_container.clone();
+    let container = policy.leaver_container.as_deref();
     if system.allows_delete()
         && let (Some(last), Some(days)) = (last, policy.delete_after_days)
         && add_days(last, i64::from(days)).is_some_and(|delete_from| today > delete_from)
     {
-        return DesiredAccount {
+        return DesiredView {
             presence: Presence::DeletedIfPresent,
-            rule: "leaver-retention".into(),
+            rule: "leaver-retention",
             reason: format!(
                 "leaver since {last_text}; {} deletes accounts {days} days after the last working day",
                 policy.name
             ),
-            entitlements: Some(BTreeMap::new()),
+            entitlements: Some(Grants::default()),
             container: None,
             ..base
         };
@@ -324,37 +429,37 @@ fn leaver(person: &Person, system: &System, today: Date, base: DesiredAccount) -
     let reason = format!("leaver: last working day was {last_text}");
     // Leaving health and care altogether: the account is closed, whatever the leaver rule.
     if let Some(why) = leaves_care(person, &policy.closed_when_leaving_for) {
-        return DesiredAccount {
+        return DesiredView {
             presence: Presence::DisabledIfPresent,
-            rule: "leaves-care".into(),
+            rule: "leaves-care",
             reason: format!("{reason}; leaves health and care (leaving reason: {why}): closed"),
-            entitlements: Some(BTreeMap::new()),
+            entitlements: Some(Grants::default()),
             container,
             ..base
         };
     }
     match policy.leaver {
-        LeaverAction::DisableAndRevoke => DesiredAccount {
+        LeaverAction::DisableAndRevoke => DesiredView {
             presence: Presence::DisabledIfPresent,
-            rule: "leaver".into(),
+            rule: "leaver",
             reason,
-            entitlements: Some(BTreeMap::new()),
+            entitlements: Some(Grants::default()),
             container,
             ..base
         },
-        LeaverAction::Disable => DesiredAccount {
+        LeaverAction::Disable => DesiredView {
             presence: Presence::DisabledIfPresent,
-            rule: "leaver".into(),
+            rule: "leaver",
             reason: format!("{reason}; role profile kept for the clinical record"),
             entitlements: None,
             container,
             ..base
         },
-        LeaverAction::RevokeOnly => DesiredAccount {
+        LeaverAction::RevokeOnly => DesiredView {
             presence: Presence::KeptIfPresent,
-            rule: "leaver".into(),
+            rule: "leaver",
             reason: format!("{reason}; positions end, the account itself stays with the person"),
-            entitlements: Some(BTreeMap::new()),
+            entitlements: Some(Grants::default()),
             container,
             ..base
         },

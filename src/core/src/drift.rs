@@ -26,8 +26,7 @@
 //! Disabled accounts of people in post are left alone (they are typically inactivity
 //! disables); accounts linked to a person whose HR rows were unusable are not judged.
 
-use crate::account::{Account, primary};
-use crate::desired::{DesiredAccount, Presence, desired_state};
+use crate::desired::{DesiredView, Presence, desired_views};
 use crate::fast::FastMap;
 use crate::hr::{Lifecycle, Person};
 use crate::policy::{RoleModel, System};
@@ -37,6 +36,9 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+pub mod held;
+pub use held::{AccountRef, Held, TooLarge};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -152,16 +154,33 @@ pub struct Finding {
 /// One system's accounts for the report, with what its export could tell.
 pub struct SystemAccounts<'a> {
     pub system: &'a str,
-    pub accounts: &'a [Account],
+    pub accounts: &'a Held,
     /// False when the export has no last-logon column: dormancy is not judged.
     pub has_last_logon: bool,
 }
 
-/// One system's accounts, indexed by the person they are linked to.
+/// One system's accounts, grouped by the person they are linked to: person `i`'s are
+/// `order[starts[i]..starts[i + 1]]`, in the order the export gave them. Two flat arrays
+/// rather than a list per person: at national scale that was 7.5 million allocations.
 struct Judged<'a> {
     system: &'a System,
     has_last_logon: bool,
-    linked: FastMap<&'a str, Vec<&'a Account>>,
+    accounts: &'a Held,
+    starts: Vec<u32>,
+    order: Vec<u32>,
+}
+
+impl<'a> Judged<'a> {
+    /// The accounts linked to the person at `index` in the list given to [`findings`],
+    /// into `out` (emptied first).
+    fn fill(&self, index: usize, out: &mut Vec<AccountRef<'a>>) {
+        out.clear();
+        let (Some(from), Some(to)) = (self.starts.get(index), self.starts.get(index + 1)) else {
+            return;
+        };
+        let mine = self.order.get(*from as usize..*to as usize).unwrap_or(&[]);
+        out.extend(mine.iter().filter_map(|i| self.accounts.get(*i as usize)));
+    }
 }
 
 /// The findings for every system given, sorted by category, system, account, person.
@@ -187,9 +206,10 @@ pub fn findings_on(
     tz: &TimeZone,
     workers: usize,
 ) -> Vec<Finding> {
-    let by_number: FastMap<&str, &Person> = people
+    let by_number: FastMap<&str, u32> = people
         .iter()
-        .map(|p| (p.employee_number.as_str(), p))
+        .enumerate()
+        .map(|(i, p)| (p.employee_number.as_str(), i as u32))
         .collect();
     let mut out = Vec::new();
     // Per system: its accounts linked to each known person; the rest are judged at once.
@@ -198,35 +218,68 @@ pub fn findings_on(
         let Some(system) = model.systems.get(accounts.system) else {
             continue;
         };
-        let mut linked: FastMap<&str, Vec<&Account>> = FastMap::default();
-        for a in accounts.accounts {
-            match a.employee_number.as_deref() {
-                Some(n) if by_number.contains_key(n) => linked.entry(n).or_default().push(a),
-                Some(n) if unjudged.contains(n) => {}
-                _ => unlinked(model, system, a, &mut out),
+        // Whose each account is (`u32::MAX`: nobody's), then a counting sort by person,
+        // which keeps each person's accounts in the export's order.
+        let mut owner: Vec<u32> = Vec::with_capacity(accounts.accounts.len());
+        let mut starts = vec![0u32; people.len() + 1];
+        for a in accounts.accounts.iter() {
+            let who = match a.employee_number() {
+                Some(n) => match by_number.get(n) {
+                    Some(i) => {
+                        starts[*i as usize + 1] += 1;
+                        *i
+                    }
+                    None if unjudged.contains(n) => u32::MAX,
+                    None => {
+                        unlinked(model, system, a, &mut out);
+                        u32::MAX
+                    }
+                },
+                None => {
+                    unlinked(model, system, a, &mut out);
+                    u32::MAX
+                }
+            };
+            owner.push(who);
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; starts.last().map_or(0, |n| *n as usize)];
+        for (index, who) in owner.iter().enumerate() {
+            if let Some(slot) = next.get_mut(*who as usize) {
+                if let Some(o) = order.get_mut(*slot as usize) {
+                    *o = index as u32;
+                }
+                *slot += 1;
             }
         }
         judged.push(Judged {
             system,
             has_last_logon: accounts.has_last_logon,
-            linked,
+            accounts: accounts.accounts,
+            starts,
+            order,
         });
     }
     let judged = &judged;
-    let each = |people: &[Person]| {
+    let each = |first: usize, people: &[Person]| {
         let mut out = Vec::new();
-        for person in people {
+        // Each system's accounts of the person at hand, the lists reused person to person.
+        let mut mine: Vec<Vec<AccountRef<'_>>> = judged.iter().map(|_| Vec::new()).collect();
+        for (offset, person) in people.iter().enumerate() {
+            let index = first + offset;
+            for (j, list) in judged.iter().zip(mine.iter_mut()) {
+                j.fill(index, list);
+            }
             // The role model is read once per person for every system.
-            let desired = desired_state(person, model, today);
-            unrecorded_leaver(person, judged, today, tz, &mut out);
-            for j in judged {
+            let desired = desired_views(person, model, today);
+            unrecorded_leaver(person, judged, &mine, today, tz, &mut out);
+            for (j, mine) in judged.iter().zip(&mine) {
                 let Some(wanted) = desired.iter().find(|d| d.system == j.system.id) else {
                     continue;
                 };
-                let mine = j
-                    .linked
-                    .get(person.employee_number.as_str())
-                    .map_or(&[][..], Vec::as_slice);
                 judge_person(
                     j.system,
                     person,
@@ -243,13 +296,14 @@ pub fn findings_on(
     };
     let workers = workers.clamp(1, 64);
     if workers == 1 || people.len() < 1000 {
-        out.extend(each(people));
+        out.extend(each(0, people));
     } else {
         let share = people.len().div_ceil(workers);
         std::thread::scope(|scope| {
             let handles: Vec<_> = people
                 .chunks(share)
-                .map(|part| scope.spawn(move || each(part)))
+                .enumerate()
+                .map(|(k, part)| scope.spawn(move || each(k * share, part)))
                 .collect();
             for h in handles {
                 match h.join() {
@@ -272,6 +326,7 @@ pub fn findings_on(
 fn unrecorded_leaver(
     person: &Person,
     judged: &[Judged<'_>],
+    mine: &[Vec<AccountRef<'_>>],
     today: Date,
     tz: &TimeZone,
     out: &mut Vec<Finding>,
@@ -281,16 +336,14 @@ fn unrecorded_leaver(
     }
     let mut limit: Option<u32> = None;
     // (idle days of the freshest enabled account, its system, the account) per system.
-    let mut freshest: Vec<(i64, &System, &Account)> = Vec::new();
-    for j in judged.iter().filter(|j| j.has_last_logon) {
-        let Some(mine) = j.linked.get(person.employee_number.as_str()) else {
-            continue;
-        };
-        let used: Option<(i64, &Account)> = mine
+    let mut freshest: Vec<(i64, &System, AccountRef<'_>)> = Vec::new();
+    for (j, mine) in judged.iter().zip(mine).filter(|(j, _)| j.has_last_logon) {
+        let used: Option<(i64, AccountRef<'_>)> = mine
             .iter()
-            .filter(|a| a.enabled)
+            .filter(|a| a.enabled())
             .filter_map(|a| {
-                crate::inactivity::idle_days(a, person.first_day(), today, tz).map(|d| (d, *a))
+                crate::inactivity::idle_days_since(a.last_logon(), person.first_day(), today, tz)
+                    .map(|d| (d, *a))
             })
             .min_by_key(|(d, _)| *d);
         let Some((idle, account)) = used else {
@@ -330,36 +383,44 @@ fn unrecorded_leaver(
     ));
 }
 
+/// The account acted on when a person has several: as [`crate::account::primary`].
+fn primary<'a>(accounts: &[AccountRef<'a>]) -> Option<AccountRef<'a>> {
+    accounts
+        .iter()
+        .copied()
+        .min_by(|a, b| (!a.enabled(), a.id()).cmp(&(!b.enabled(), b.id())))
+}
+
 fn finding(
     category: Category,
     system: &System,
-    account: Option<&Account>,
+    account: Option<AccountRef<'_>>,
     employee_number: Option<&str>,
     detail: String,
 ) -> Finding {
     Finding {
         category,
         system: system.id.clone(),
-        account: account.map(|a| a.id.clone()),
+        account: account.map(|a| a.id().to_string()),
         employee_number: employee_number
-            .map(str::to_string)
-            .or_else(|| account.and_then(|a| a.employee_number.clone())),
+            .or_else(|| account.and_then(AccountRef::employee_number))
+            .map(str::to_string),
         detail,
         severity: category.severity(),
-        last_logon: account.and_then(|a| a.last_logon),
+        last_logon: account.and_then(AccountRef::last_logon),
         trend: None,
     }
 }
 
-fn unlinked(model: &RoleModel, system: &System, a: &Account, out: &mut Vec<Finding>) {
-    if !a.enabled || model.is_approved_generic(&system.id, &a.id) {
+fn unlinked(model: &RoleModel, system: &System, a: AccountRef<'_>, out: &mut Vec<Finding>) {
+    if !a.enabled() || model.is_approved_generic(&system.id, a.id()) {
         return;
     }
-    let who = match a.employee_number.as_deref() {
+    let who = match a.employee_number() {
         Some(n) => format!("employee number {n} is not in the HR extract"),
         None => "no employee number".to_string(),
     };
-    if model.looks_generic(&a.id, &a.display_name) {
+    if model.looks_generic(a.id(), a.display_name()) {
         out.push(finding(
             Category::GenericAccount,
             system,
@@ -381,11 +442,11 @@ fn unlinked(model: &RoleModel, system: &System, a: &Account, out: &mut Vec<Findi
     }
 }
 
-fn display(a: &Account) -> &str {
-    if a.display_name.is_empty() {
-        &a.id
+fn display(a: AccountRef<'_>) -> &str {
+    if a.display_name().is_empty() {
+        a.id()
     } else {
-        &a.display_name
+        a.display_name()
     }
 }
 
@@ -393,8 +454,8 @@ fn display(a: &Account) -> &str {
 fn judge_person(
     system: &System,
     person: &Person,
-    desired: &DesiredAccount,
-    accounts: &[&Account],
+    desired: &DesiredView<'_>,
+    accounts: &[AccountRef<'_>],
     has_last_logon: bool,
     today: Date,
     tz: &TimeZone,
@@ -402,7 +463,7 @@ fn judge_person(
 ) {
     let number = person.employee_number.as_str();
     let lifecycle = person.lifecycle(today);
-    let enabled: Vec<&Account> = accounts.iter().copied().filter(|a| a.enabled).collect();
+    let enabled: Vec<AccountRef<'_>> = accounts.iter().copied().filter(|a| a.enabled()).collect();
     let name = &system.policy.name;
     if lifecycle == Lifecycle::Ended && has_last_logon {
         used_after_leaving(system, person, accounts, tz, out);
@@ -435,7 +496,7 @@ fn judge_person(
                         format!("enabled account, but {}", desired.reason),
                     ),
                 };
-                out.push(finding(category, system, Some(a), Some(number), detail));
+                out.push(finding(category, system, Some(*a), Some(number), detail));
             }
             // Two enabled accounts of someone in post are duplicates whether or not a
             // role grants the system.
@@ -446,14 +507,14 @@ fn judge_person(
                 duplicates(system, person, &enabled, out);
             }
             if desired.presence == Presence::DisabledIfPresent {
-                for a in accounts.iter().filter(|a| !a.enabled) {
-                    excess(system, desired, Some(a), number, out);
+                for a in accounts.iter().filter(|a| !a.enabled()) {
+                    excess(system, desired, Some(*a), number, out);
                 }
             }
         }
         Presence::KeptIfPresent => {
             for a in accounts {
-                excess(system, desired, Some(a), number, out);
+                excess(system, desired, Some(*a), number, out);
             }
         }
         Presence::Prepared => {
@@ -461,7 +522,7 @@ fn judge_person(
                 out.push(finding(
                     Category::EnabledBeforeStart,
                     system,
-                    Some(a),
+                    Some(*a),
                     Some(number),
                     format!("enabled before the first day: {}", desired.reason),
                 ));
@@ -472,7 +533,7 @@ fn judge_person(
                 let roles: BTreeSet<&str> = desired
                     .entitlements
                     .iter()
-                    .flat_map(|m| m.values().flatten().map(|w| w.role.as_str()))
+                    .flat_map(|g| g.iter().map(|(_, w)| w.role))
                     .collect();
                 out.push(finding(
                     Category::MissingAccount,
@@ -488,7 +549,7 @@ fn judge_person(
                 return;
             }
             duplicates(system, person, &enabled, out);
-            let Some(a) = primary(accounts).filter(|a| a.enabled) else {
+            let Some(a) = primary(accounts).filter(|a| a.enabled()) else {
                 return;
             };
             // People away (maternity, suspension) are idle for a known reason.
@@ -508,9 +569,9 @@ fn judge_person(
                 service_removal(system, person, a, days, today, tz, out);
             }
             if let Some(wanted) = &desired.entitlements {
-                for (e, whys) in wanted {
-                    if !a.entitlements.contains(e) {
-                        let why = whys.first().map_or_else(String::new, |w| w.describe());
+                for (e, why) in wanted.first_reasons() {
+                    if !a.holds(e) {
+                        let why = why.owned().describe();
                         out.push(finding(
                             Category::MissingEntitlement,
                             system,
@@ -532,7 +593,7 @@ fn judge_person(
 fn used_after_leaving(
     system: &System,
     person: &Person,
-    accounts: &[&Account],
+    accounts: &[AccountRef<'_>],
     tz: &TimeZone,
     out: &mut Vec<Finding>,
 ) {
@@ -546,36 +607,41 @@ fn used_after_leaving(
         return;
     };
     for a in accounts {
-        let Some(logon) = a.last_logon.filter(|t| *t >= end) else {
+        let Some(logon) = a.last_logon().filter(|t| *t >= end) else {
             continue;
         };
         let when = logon.to_zoned(tz.clone());
         out.push(finding(
             Category::UsedAfterLeaving,
             system,
-            Some(a),
+            Some(*a),
             Some(person.employee_number.as_str()),
             format!(
                 "last logon {} ({} days after the last working day {last}){}: check who used it and what they saw",
                 when.strftime("%Y-%m-%d %H:%M %Z"),
                 (when.date() - last).get_days(),
-                if a.enabled { "" } else { "; disabled since" }
+                if a.enabled() { "" } else { "; disabled since" }
             ),
         ));
     }
 }
 
 /// One `duplicate_account` finding per enabled account when a person has more than one.
-fn duplicates(system: &System, person: &Person, enabled: &[&Account], out: &mut Vec<Finding>) {
+fn duplicates(
+    system: &System,
+    person: &Person,
+    enabled: &[AccountRef<'_>],
+    out: &mut Vec<Finding>,
+) {
     if enabled.len() < 2 {
         return;
     }
-    let ids: Vec<&str> = enabled.iter().map(|a| a.id.as_str()).collect();
+    let ids: Vec<&str> = enabled.iter().map(|a| a.id()).collect();
     for a in enabled {
         out.push(finding(
             Category::DuplicateAccount,
             system,
-            Some(a),
+            Some(*a),
             Some(person.employee_number.as_str()),
             format!(
                 "{} has {} enabled {} accounts: {}",
@@ -590,16 +656,16 @@ fn duplicates(system: &System, person: &Person, enabled: &[&Account], out: &mut 
 
 fn excess(
     system: &System,
-    desired: &DesiredAccount,
-    account: Option<&Account>,
+    desired: &DesiredView<'_>,
+    account: Option<AccountRef<'_>>,
     number: &str,
     out: &mut Vec<Finding>,
 ) {
     let (Some(a), Some(wanted)) = (account, &desired.entitlements) else {
         return;
     };
-    for held in &a.entitlements {
-        if system.manages(held) && !wanted.contains_key(held) {
+    for held in a.entitlements() {
+        if system.manages(held) && !wanted.contains(held) {
             out.push(finding(
                 Category::ExcessEntitlement,
                 system,
@@ -617,18 +683,18 @@ fn excess(
 fn dormant(
     system: &System,
     person: &Person,
-    a: &Account,
+    a: AccountRef<'_>,
     days: u32,
     today: Date,
     tz: &TimeZone,
     out: &mut Vec<Finding>,
 ) {
-    let Some(since) = crate::inactivity::last_used(a, person.first_day(), tz) else {
+    let Some(since) = crate::inactivity::used_since(a.last_logon(), person.first_day(), tz) else {
         return;
     };
     let idle = (today - since).get_days();
     if i64::from(idle) > i64::from(days) {
-        let what = match a.last_logon {
+        let what = match a.last_logon() {
             Some(_) => format!("last logon {since}, {idle} days ago"),
             None => format!("never logged on since starting on {since}"),
         };
@@ -648,13 +714,13 @@ fn dormant(
 fn service_removal(
     system: &System,
     person: &Person,
-    a: &Account,
+    a: AccountRef<'_>,
     days: u32,
     today: Date,
     tz: &TimeZone,
     out: &mut Vec<Finding>,
 ) {
-    let Some(since) = crate::inactivity::last_used(a, person.first_day(), tz) else {
+    let Some(since) = crate::inactivity::used_since(a.last_logon(), person.first_day(), tz) else {
         return;
     };
     let idle = i64::from((today - since).get_days());

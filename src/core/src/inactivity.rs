@@ -7,6 +7,7 @@ use crate::account::Account;
 use crate::clock::add_days;
 use crate::hr::Lifecycle;
 use crate::policy::SystemPolicy;
+use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
@@ -40,8 +41,17 @@ pub enum Verdict {
 /// The day an account was last used: its last logon (a Europe/London day in `tz`), or,
 /// never used, the person's first day.
 pub fn last_used(account: &Account, first_day: Option<Date>, tz: &TimeZone) -> Option<Date> {
-    match account.last_logon {
-        Some(ts) => Some(ts.to_zoned(tz.clone()).date()),
+    used_since(account.last_logon, first_day, tz)
+}
+
+/// [`last_used`], from the last logon alone.
+pub fn used_since(
+    last_logon: Option<Timestamp>,
+    first_day: Option<Date>,
+    tz: &TimeZone,
+) -> Option<Date> {
+    match last_logon {
+        Some(ts) => Some(tz.to_datetime(ts).date()),
         None => first_day,
     }
 }
@@ -53,7 +63,17 @@ pub fn idle_days(
     today: Date,
     tz: &TimeZone,
 ) -> Option<i64> {
-    let since = last_used(account, first_day, tz)?;
+    idle_days_since(account.last_logon, first_day, today, tz)
+}
+
+/// [`idle_days`], from the last logon alone.
+pub fn idle_days_since(
+    last_logon: Option<Timestamp>,
+    first_day: Option<Date>,
+    today: Date,
+    tz: &TimeZone,
+) -> Option<i64> {
+    let since = used_since(last_logon, first_day, tz)?;
     Some(i64::from((today - since).get_days()))
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::account::Account;
 use crate::hr::{AssignmentStatus, IsoDate};
 use crate::testkit::{account, d, model, nurse};
 
@@ -18,14 +19,15 @@ fn run_with(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let per: Vec<Vec<Account>> = systems
+    let per: Vec<Held> = systems
         .iter()
         .map(|s| {
-            accounts
+            let mine: Vec<Account> = accounts
                 .iter()
                 .filter(|a| &a.system == s)
                 .cloned()
-                .collect()
+                .collect();
+            Held::from_accounts(&mine).unwrap()
         })
         .collect();
     let sa: Vec<SystemAccounts<'_>> = systems
@@ -229,7 +231,7 @@ fn accounts_of_people_held_back_are_not_judged() {
     let m = model();
     let tz = TimeZone::get("Europe/London").unwrap();
     let a = account("ad", "held", Some("20000009"), true, &["GG-AllStaff"]);
-    let accounts = [a];
+    let accounts = Held::from_accounts(&[a]).unwrap();
     let sa = [SystemAccounts {
         system: "ad",
         accounts: &accounts,
@@ -287,7 +289,7 @@ fn a_generic_login_is_named_by_its_display_name_or_else_its_id() {
     let mut named = account("ad", "ward7-kiosk", None, true, &[]);
     named.display_name = "Ward 7 Kiosk".into();
     let bare = account("ad", "training-pc3", None, true, &[]);
-    let accounts = [named, bare];
+    let accounts = Held::from_accounts(&[named, bare]).unwrap();
     let sa = [SystemAccounts {
         system: "ad",
         accounts: &accounts,
@@ -611,12 +613,12 @@ fn findings_are_the_same_whatever_the_number_of_workers() {
     let sa = [
         SystemAccounts {
             system: "ad",
-            accounts: &ad,
+            accounts: &Held::from_accounts(&ad).unwrap(),
             has_last_logon: true,
         },
         SystemAccounts {
             system: "emis",
-            accounts: &emis,
+            accounts: &Held::from_accounts(&emis).unwrap(),
             has_last_logon: true,
         },
     ];

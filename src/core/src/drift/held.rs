@@ -1,0 +1,260 @@
+//! One system's accounts as drift reads them, held compactly: every name in one text
+//! buffer, every entitlement as a number into the system's own list of names.
+//!
+//! An [`Account`] costs a dozen heap allocations (its strings, its entitlements, its
+//! attribute map); at national scale (7.5 million accounts) that was gigabytes and a
+//! quarter of the run in malloc and free. Drift needs only the name, the employee number,
+//! the display name, whether it is enabled, the last logon and the entitlements, so that
+//! is all that is kept, in about 50 bytes plus the text.
+
+use crate::account::Account;
+use crate::fast::FastMap;
+use jiff::Timestamp;
+use std::fmt;
+
+/// The text of one system's accounts does not fit the 4 GiB a compact store addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooLarge;
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the export holds over 4 GiB of account names and entitlements: split it by OU or department and run drift on each part")
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    id: Span,
+    /// `None`: the account carries no employee number.
+    employee_number: Option<Span>,
+    display_name: Span,
+    /// Where the row's entitlement numbers start in `entitlements`, and how many.
+    entitlements: Span,
+    enabled: bool,
+    last_logon: Option<Timestamp>,
+}
+
+/// One system's accounts, in the order they were given.
+#[derive(Debug, Default)]
+pub struct Held {
+    text: String,
+    rows: Vec<Row>,
+    /// Each row's entitlements as numbers into `names`, sorted and free of repeats.
+    entitlements: Vec<u32>,
+    names: Vec<Box<str>>,
+    numbers: FastMap<Box<str>, u32>,
+    /// Scratch for one row's entitlement numbers.
+    scratch: Vec<u32>,
+}
+
+/// One account of a [`Held`] list.
+#[derive(Clone, Copy)]
+pub struct AccountRef<'a> {
+    held: &'a Held,
+    row: &'a Row,
+}
+
+impl Held {
+    pub fn new() -> Held {
+        Held::default()
+    }
+
+    /// The same accounts, held compactly (for callers that already have [`Account`]s).
+    pub fn from_accounts(accounts: &[Account]) -> Result<Held, TooLarge> {
+        let mut held = Held::new();
+        for a in accounts {
+            held.push(
+                &a.id,
+                a.employee_number.as_deref(),
+                &a.display_name,
+                a.enabled,
+                a.last_logon,
+                a.entitlements.iter().map(String::as_str),
+            )?;
+        }
+        Ok(held)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Adds one account; entitlements given twice are kept once.
+    pub fn push<'e>(
+        &mut self,
+        id: &str,
+        employee_number: Option<&str>,
+        display_name: &str,
+        enabled: bool,
+        last_logon: Option<Timestamp>,
+        entitlements: impl IntoIterator<Item = &'e str>,
+    ) -> Result<(), TooLarge> {
+        let id = self.put(id)?;
+        let employee_number = employee_number.map(|n| self.put(n)).transpose()?;
+        let display_name = self.put(display_name)?;
+        self.scratch.clear();
+        for e in entitlements {
+            let n = match self.numbers.get(e) {
+                Some(n) => *n,
+                None => {
+                    let n = u32::try_from(self.names.len()).map_err(|_| TooLarge)?;
+                    self.names.push(e.into());
+                    self.numbers.insert(e.into(), n);
+                    n
+                }
+            };
+            self.scratch.push(n);
+        }
+        self.scratch.sort_unstable();
+        self.scratch.dedup();
+        let start = u32::try_from(self.entitlements.len()).map_err(|_| TooLarge)?;
+        let len = u32::try_from(self.scratch.len()).map_err(|_| TooLarge)?;
+        self.entitlements.extend_from_slice(&self.scratch);
+        self.rows.push(Row {
+            id,
+            employee_number,
+            display_name,
+            entitlements: Span { start, len },
+            enabled,
+            last_logon,
+        });
+        Ok(())
+    }
+
+    fn put(&mut self, s: &str) -> Result<Span, TooLarge> {
+        let start = u32::try_from(self.text.len()).map_err(|_| TooLarge)?;
+        let len = u32::try_from(s.len()).map_err(|_| TooLarge)?;
+        start.checked_add(len).ok_or(TooLarge)?;
+        self.text.push_str(s);
+        Ok(Span { start, len })
+    }
+
+    fn text(&self, span: Span) -> &str {
+        let start = span.start as usize;
+        self.text
+            .get(start..start + span.len as usize)
+            .unwrap_or("")
+    }
+
+    /// The accounts, in the order given.
+    pub fn iter(&self) -> impl Iterator<Item = AccountRef<'_>> {
+        self.rows.iter().map(|row| AccountRef { held: self, row })
+    }
+
+    /// The account at `index` (as counted by [`Held::iter`]).
+    pub fn get(&self, index: usize) -> Option<AccountRef<'_>> {
+        self.rows
+            .get(index)
+            .map(|row| AccountRef { held: self, row })
+    }
+}
+
+impl<'a> AccountRef<'a> {
+    pub fn id(self) -> &'a str {
+        self.held.text(self.row.id)
+    }
+
+    pub fn employee_number(self) -> Option<&'a str> {
+        self.row.employee_number.map(|s| self.held.text(s))
+    }
+
+    pub fn display_name(self) -> &'a str {
+        self.held.text(self.row.display_name)
+    }
+
+    pub fn enabled(self) -> bool {
+        self.row.enabled
+    }
+
+    pub fn last_logon(self) -> Option<Timestamp> {
+        self.row.last_logon
+    }
+
+    fn numbers(self) -> &'a [u32] {
+        let start = self.row.entitlements.start as usize;
+        self.held
+            .entitlements
+            .get(start..start + self.row.entitlements.len as usize)
+            .unwrap_or(&[])
+    }
+
+    /// The entitlements held (in no particular order).
+    pub fn entitlements(self) -> impl Iterator<Item = &'a str> {
+        let names = &self.held.names;
+        self.numbers()
+            .iter()
+            .filter_map(move |n| names.get(*n as usize).map(|s| &**s))
+    }
+
+    pub fn holds(self, entitlement: &str) -> bool {
+        self.held
+            .numbers
+            .get(entitlement)
+            .is_some_and(|n| self.numbers().binary_search(n).is_ok())
+    }
+}
+
+impl fmt::Debug for AccountRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountRef")
+            .field("id", &self.id())
+            .field("employee_number", &self.employee_number())
+            .field("enabled", &self.enabled())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_come_back_as_given() {
+        let mut h = Held::new();
+        let t: Timestamp = "2026-11-20T09:00:00.5Z".parse().unwrap();
+        h.push(
+            "jsmith",
+            Some("20000001"),
+            "Jane Smith",
+            true,
+            Some(t),
+            ["GG-B", "GG-A", "GG-B"],
+        )
+        .unwrap();
+        h.push("kiosk", None, "", false, None, ["GG-A"]).unwrap();
+        assert_eq!(h.len(), 2);
+        let a = h.get(0).unwrap();
+        assert_eq!(
+            (a.id(), a.employee_number(), a.display_name(), a.enabled()),
+            ("jsmith", Some("20000001"), "Jane Smith", true)
+        );
+        assert_eq!(a.last_logon(), Some(t));
+        let mut e: Vec<&str> = a.entitlements().collect();
+        e.sort();
+        assert_eq!(e, ["GG-A", "GG-B"]);
+        assert!(a.holds("GG-A") && a.holds("GG-B") && !a.holds("GG-C"));
+        let b = h.get(1).unwrap();
+        assert_eq!(
+            (b.id(), b.employee_number(), b.enabled()),
+            ("kiosk", None, false)
+        );
+        assert_eq!(b.entitlements().collect::<Vec<_>>(), ["GG-A"]);
+        assert!(!b.holds("GG-B"));
+        assert_eq!(
+            h.iter().map(AccountRef::id).collect::<Vec<_>>(),
+            ["jsmith", "kiosk"]
+        );
+    }
+}
