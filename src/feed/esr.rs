@@ -9,8 +9,9 @@ use super::{FeedError, Limits, Row, RowError, RowErrors, Table};
 use crate::hr::{
     Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person, SdsUserId,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
+use turnstile_core::fast::FastMap;
 
 /// What an extract yielded.
 #[derive(Debug, Default)]
@@ -110,8 +111,10 @@ impl Columns {
 #[derive(Default)]
 struct Partial {
     person: Option<Person>,
-    /// The person's first lines (up to the per-person limit), and how many rows in all.
-    lines: Vec<u64>,
+    /// The person's first line, the next few (up to [`LINES_SHOWN`] in all; most people
+    /// have one row, so no list is made for them), and how many rows in all.
+    first_line: u64,
+    more_lines: Vec<u64>,
     rows: u64,
 }
 
@@ -128,7 +131,9 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
         errors: RowErrors::new(limits),
         ..Extract::default()
     };
-    let mut people: BTreeMap<String, Partial> = BTreeMap::new();
+    // By employee number; sorted once at the end (a hash map, not a B-tree: a national
+    // extract is a million and a half people).
+    let mut people: FastMap<String, Partial> = FastMap::default();
     while let Some(row) = table.next_row()? {
         extract.rows += 1;
         let row = match row {
@@ -161,7 +166,13 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
                 continue;
             }
         };
-        let entry = people.entry(employee.as_str().to_string()).or_default();
+        // The number is copied for a new person only.
+        if !people.contains_key(employee.as_str()) {
+            people.insert(employee.as_str().to_string(), Partial::default());
+        }
+        let Some(entry) = people.get_mut(employee.as_str()) else {
+            continue;
+        };
         entry.note_line(row.line);
         if entry.rows > limits.max_rows_per_person as u64 {
             // Past the limit: counted, not kept; the person is held back below.
@@ -200,8 +211,10 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
             }
         }
     }
+    let mut people: Vec<(String, Partial)> = people.into_iter().collect();
+    people.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for (employee, partial) in people {
-        let first_line = partial.lines.first().copied().unwrap_or(0);
+        let first_line = partial.first_line;
         if extract.held_back.contains(&employee) {
             let why = if partial.rows > limits.max_rows_per_person as u64 {
                 format!(
@@ -256,20 +269,27 @@ const LINES_SHOWN: usize = 10;
 impl Partial {
     fn note_line(&mut self, line: u64) {
         self.rows += 1;
-        if self.lines.len() < LINES_SHOWN {
-            self.lines.push(line);
+        if self.rows == 1 {
+            self.first_line = line;
+        } else if self.more_lines.len() + 1 < LINES_SHOWN {
+            self.more_lines.push(line);
         }
     }
 
     /// `4, 5` or `4, 5, … (120 rows in all)`.
     fn line_list(&self) -> String {
-        let shown = self
-            .lines
+        let lines = if self.rows == 0 {
+            &[][..]
+        } else {
+            std::slice::from_ref(&self.first_line)
+        };
+        let shown = lines
             .iter()
+            .chain(&self.more_lines)
             .map(u64::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        if self.rows > self.lines.len() as u64 {
+        if self.rows > (lines.len() + self.more_lines.len()) as u64 {
             format!("{shown}, … ({} rows in all)", self.rows)
         } else {
             shown

@@ -230,11 +230,7 @@ pub fn read_table<A: Accounts>(
         errors: RowErrors::new(limits),
         ..Export::default()
     };
-    // Account names seen, by the hash of their lower-case form (to spot a name given
-    // twice without keeping a second copy of every name); names whose hashes meet are
-    // told apart in full.
-    let mut seen: FastMap<u64, u32> = FastMap::default();
-    let mut collided: FastSet<String> = FastSet::default();
+    let mut seen = Seen::default();
     let file = table.file().to_string();
     while let Some(row) = table.next_row()? {
         out.rows += 1;
@@ -314,22 +310,8 @@ pub fn read_table<A: Accounts>(
             }
         };
         let id = read.id;
-        let lower = lower_hash(id);
         let index = out.accounts.count() as u32;
-        let first = match seen.entry(lower) {
-            Entry::Vacant(v) => {
-                v.insert(index);
-                true
-            }
-            Entry::Occupied(o) => {
-                let before = out.accounts.id(*o.get() as usize);
-                if before.is_some_and(|b| b.to_lowercase() == id.to_lowercase()) {
-                    false
-                } else {
-                    collided.insert(id.to_lowercase())
-                }
-            }
-        };
+        let first = seen.first(id, lower_hash(id), index, |i| out.accounts.id(i as usize));
         if !first {
             out.errors.row(row.error(format!(
                 "account `{id}` appears twice in the export; only the first row is used"
@@ -344,6 +326,44 @@ pub fn read_table<A: Accounts>(
             })?;
     }
     Ok(out)
+}
+
+/// Account names seen, by the hash of their lower-case form: a name given twice is spotted
+/// without keeping a second copy of every name. Names whose hashes meet are told apart in
+/// full.
+#[derive(Default)]
+struct Seen {
+    /// Hash → the first kept account with it.
+    by_hash: FastMap<u64, u32>,
+    /// Lower-case names that met another name's hash.
+    collided: FastSet<String>,
+}
+
+impl Seen {
+    /// Whether `id` (hashed `hash`; kept `index`-th if new) is new. `kept` gives the name
+    /// of an account kept earlier.
+    fn first<'k>(
+        &mut self,
+        id: &str,
+        hash: u64,
+        index: u32,
+        kept: impl FnOnce(u32) -> Option<&'k str>,
+    ) -> bool {
+        match self.by_hash.entry(hash) {
+            Entry::Vacant(v) => {
+                v.insert(index);
+                true
+            }
+            Entry::Occupied(o) => {
+                let lower = id.to_lowercase();
+                if kept(*o.get()).is_some_and(|k| k.to_lowercase() == lower) {
+                    false
+                } else {
+                    self.collided.insert(lower)
+                }
+            }
+        }
+    }
 }
 
 /// The hash of a name's lower-case form, without making that form when the name has no
@@ -490,10 +510,32 @@ mod tests {
     }
 
     #[test]
+    fn names_whose_hashes_meet_are_told_apart() {
+        let mut seen = Seen::default();
+        let mut kept: Vec<&str> = Vec::new();
+        // Every name hashed alike: only the comparison in full tells them apart.
+        let mut first = |id: &'static str| {
+            let new = seen.first(id, 7, kept.len() as u32, |i| kept.get(i as usize).copied());
+            if new {
+                kept.push(id);
+            }
+            new
+        };
+        assert!(first("jsmith"));
+        assert!(first("ajones"));
+        assert!(!first("JSmith"), "the first kept, in another case");
+        assert!(
+            !first("AJones"),
+            "one kept after a collision, in another case"
+        );
+        assert!(first("bkhan"));
+    }
+
+    #[test]
     fn renamed_columns_and_dn_entitlements() {
         let text = "SamAccountName,employeeID,Name,Enabled,LastLogonDate,MemberOf\n\
 jsmith,20000001,Jane Smith,True,01/11/2026 08:00,\"CN=GG-Nursing\\, Ward 7,OU=Groups,DC=x;CN=GG-AllStaff,OU=Groups,DC=x\"\n\
-jsmith,20000001,Jane Smith,True,,\n\
+JSmith,20000001,Jane Smith,True,,\n\
 kiosk,,Ward Kiosk,maybe,,\n";
         let cols = ExportColumns {
             account: Some("SamAccountName".into()),
@@ -521,7 +563,7 @@ kiosk,,Ward Kiosk,maybe,,\n";
         assert!(
             x.errors.listed[0]
                 .to_string()
-                .starts_with("ad.csv:3: account `jsmith` appears twice")
+                .starts_with("ad.csv:3: account `JSmith` appears twice")
         );
         assert!(
             x.errors.listed[1]

@@ -809,17 +809,23 @@ impl Row<'_> {
 /// `dd/mm/yyyy` (UK order) or ISO `yyyy-mm-dd`.
 pub fn parse_date(text: &str) -> Result<Date, String> {
     let text = text.trim();
-    let parts: Vec<&str> = text.split('/').collect();
-    let (y, m, d) = if parts.len() == 3 {
-        (parts[2], parts[1], parts[0])
+    // Exactly three parts, without collecting them (a date per row of a national extract).
+    let three = |sep: char| -> Option<(&str, &str, &str)> {
+        let mut parts = text.split(sep);
+        let found = (parts.next()?, parts.next()?, parts.next()?);
+        parts.next().is_none().then_some(found)
+    };
+    let (y, m, d) = if let Some((d, m, y)) = three('/') {
+        (y, m, d)
     } else {
-        let parts: Vec<&str> = text.split('-').collect();
-        if parts.len() != 3 || parts[0].len() != 4 {
-            return Err(format!(
-                "\"{text}\" is not a date (use dd/mm/yyyy or yyyy-mm-dd)"
-            ));
+        match three('-') {
+            Some((y, m, d)) if y.len() == 4 => (y, m, d),
+            _ => {
+                return Err(format!(
+                    "\"{text}\" is not a date (use dd/mm/yyyy or yyyy-mm-dd)"
+                ));
+            }
         }
-        (parts[0], parts[1], parts[2])
     };
     let num = |s: &str, max_len: usize| -> Option<i32> {
         (!s.is_empty() && s.len() <= max_len && s.bytes().all(|b| b.is_ascii_digit()))

@@ -134,6 +134,13 @@ impl AssignmentStatus {
     /// Reads a status as feeds write it: case, spacing and the dash in "Out on External
     /// Secondment – Paid" do not matter.
     pub fn parse_lenient(text: &str) -> Option<AssignmentStatus> {
+        // Spelt as ESR spells it (nearly every row): no lower-cased copy needed.
+        if let Some(s) = AssignmentStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+        {
+            return Some(s);
+        }
         let key = squash(text);
         AssignmentStatus::ALL
             .into_iter()
@@ -153,6 +160,15 @@ impl AssignmentStatus {
             End | TerminateAssignment | TerminateProcessAssignment => Standing::Terminated,
         }
     }
+}
+
+/// The first control character in `text`, if any. Most text is plain ASCII, looked at a
+/// byte at a time; C1 controls (U+0080–U+009F) start with the byte 0xC2 in UTF-8.
+fn control_character(text: &str) -> Option<char> {
+    if !text.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        return None;
+    }
+    text.chars().find(|c| c.is_control())
 }
 
 fn squash(text: &str) -> String {
@@ -473,22 +489,19 @@ pub const MAX_ASSIGNMENTS: usize = 1000;
 impl Person {
     /// Checks the business rules the schema cannot express; returns every breach.
     pub fn check(&self) -> Vec<EventError> {
-        let person = self.employee_number.as_str().to_string();
+        let person = || self.employee_number.as_str().to_string();
         let mut errors = Vec::new();
         if self.assignments.len() > MAX_ASSIGNMENTS {
             // Nothing more is checked: a record this size is refused whole.
             return vec![EventError::TooManyAssignments {
-                person,
+                person: person(),
                 count: self.assignments.len(),
             }];
         }
         if self.assignments.is_empty() {
-            errors.push(EventError::NoAssignments {
-                person: person.clone(),
-            });
+            errors.push(EventError::NoAssignments { person: person() });
         }
-        let mut seen = std::collections::BTreeSet::new();
-        for a in &self.assignments {
+        for (i, a) in self.assignments.iter().enumerate() {
             if let Some(end) = a.end_date
                 && end.0 < a.start_date.0
             {
@@ -498,9 +511,14 @@ impl Person {
                     end: end.0,
                 });
             }
-            if !seen.insert(a.assignment_number.as_str()) {
+            // At most MAX_ASSIGNMENTS, nearly always one or two: no set needed.
+            let number = a.assignment_number.as_str();
+            if self.assignments[..i]
+                .iter()
+                .any(|b| b.assignment_number.as_str() == number)
+            {
                 errors.push(EventError::DuplicateAssignment {
-                    person: person.clone(),
+                    person: person(),
                     assignment: a.assignment_number.as_str().to_string(),
                 });
             }
@@ -527,9 +545,9 @@ impl Person {
             ]
         }));
         for (field, value) in texts {
-            if let Some(c) = value.and_then(|v| v.chars().find(|c| c.is_control())) {
+            if let Some(c) = value.and_then(control_character) {
                 errors.push(EventError::ControlCharacter {
-                    person: person.clone(),
+                    person: person(),
                     field,
                     character: c.escape_unicode().to_string(),
                 });
@@ -538,7 +556,7 @@ impl Person {
         let primaries = self.assignments.iter().filter(|a| a.primary).count();
         if primaries > 1 {
             errors.push(EventError::SeveralPrimary {
-                person,
+                person: person(),
                 count: primaries,
             });
         }

@@ -101,8 +101,28 @@ fn statuses_are_read_leniently_from_feeds() {
 }
 
 #[test]
+fn control_characters_are_found_in_ascii_and_in_c1() {
+    let control = |given: &str| {
+        let mut p = one(ActiveAssignment, "2026-01-01", None);
+        p.given_name = crate::hr::NonBlank::parse(given).unwrap();
+        p.check()
+            .into_iter()
+            .filter(|e| matches!(e, EventError::ControlCharacter { .. }))
+            .count()
+    };
+    assert_eq!(control("Zoë Ångström"), 0);
+    assert_eq!(control("Ann\u{7}"), 1);
+    assert_eq!(control("Ann\u{7f}"), 1);
+    assert_eq!(control("Ann\u{85}e"), 1);
+    assert_eq!(control("Ann\u{9f}"), 1);
+    // U+00A0 (no-break space) also starts with 0xC2 in UTF-8 but is no control.
+    assert_eq!(control("Ann\u{a0}Lee"), 0);
+}
+
+#[test]
 fn business_rules_report_every_breach() {
     let mut p = one(ActiveAssignment, "2026-01-01", Some("2025-12-31"));
+    p.assignments.push(p.assignments[0].clone());
     p.assignments.push(p.assignments[0].clone());
     // Being recorded as one's own manager (the top of a hierarchy) is not a reason to
     // hold a record back.
@@ -113,17 +133,20 @@ fn business_rules_report_every_breach() {
         start: d("2026-01-01"),
         end: d("2025-12-31"),
     }));
-    assert!(
+    // Each repeat once: the second and the third.
+    assert_eq!(
         errors
             .iter()
-            .any(|e| matches!(e, EventError::DuplicateAssignment { .. }))
+            .filter(|e| matches!(e, EventError::DuplicateAssignment { .. }))
+            .count(),
+        2
     );
     assert!(
         errors
             .iter()
-            .any(|e| matches!(e, EventError::SeveralPrimary { count: 2, .. }))
+            .any(|e| matches!(e, EventError::SeveralPrimary { count: 3, .. }))
     );
-    assert_eq!(errors.len(), 4, "both copies end early: {errors:?}");
+    assert_eq!(errors.len(), 6, "all three copies end early: {errors:?}");
     assert!(nurse("20000002").check().is_empty());
     let empty = person("20000003", vec![]);
     assert_eq!(
