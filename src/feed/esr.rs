@@ -110,6 +110,7 @@ impl Columns {
 
 #[derive(Default)]
 struct Partial {
+    employee: Box<str>,
     person: Option<Person>,
     /// The person's first line, the next few (up to [`LINES_SHOWN`] in all; most people
     /// have one row, so no list is made for them), and how many rows in all.
@@ -131,9 +132,20 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
         errors: RowErrors::new(limits),
         ..Extract::default()
     };
-    // By employee number; sorted once at the end (a hash map, not a B-tree: a national
-    // extract is a million and a half people).
-    let mut people: FastMap<String, Partial> = FastMap::default();
+    // Each person once, in the order first met, found by employee number through a hash
+    // map (not a B-tree: a national extract is a million and a half people); sorted once
+    // at the end.
+    let mut people: Vec<Partial> = Vec::new();
+    let mut index: FastMap<Box<str>, u32> = FastMap::default();
+    let mut entry = |employee: &str, people: &mut Vec<Partial>| -> usize {
+        *index.entry(employee.into()).or_insert_with(|| {
+            people.push(Partial {
+                employee: employee.into(),
+                ..Partial::default()
+            });
+            (people.len() - 1) as u32
+        }) as usize
+    };
     while let Some(row) = table.next_row()? {
         extract.rows += 1;
         let row = match row {
@@ -147,7 +159,10 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
                     .salvage(cols.employee)
                     .and_then(|t| EmployeeNumber::parse(t).ok())
                 {
-                    let entry = people.entry(n.as_str().to_string()).or_default();
+                    let i = entry(n.as_str(), &mut people);
+                    let Some(entry) = people.get_mut(i) else {
+                        continue;
+                    };
                     entry.note_line(line);
                     entry.person = None;
                     extract.held_back.insert(n.as_str().to_string());
@@ -166,11 +181,8 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
                 continue;
             }
         };
-        // The number is copied for a new person only.
-        if !people.contains_key(employee.as_str()) {
-            people.insert(employee.as_str().to_string(), Partial::default());
-        }
-        let Some(entry) = people.get_mut(employee.as_str()) else {
+        let i = entry(employee.as_str(), &mut people);
+        let Some(entry) = people.get_mut(i) else {
             continue;
         };
         entry.note_line(row.line);
@@ -187,8 +199,11 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
                 }
                 match entry.person.as_mut() {
                     None => {
+                        // Exactly one: a first push would make room for four, and most
+                        // people have one assignment (at 280 bytes each, at national
+                        // scale that was over a gigabyte).
                         let mut p = person;
-                        p.assignments.push(assignment);
+                        p.assignments = vec![assignment];
                         entry.person = Some(p);
                     }
                     Some(existing) => {
@@ -211,51 +226,59 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
             }
         }
     }
-    let mut people: Vec<(String, Partial)> = people.into_iter().collect();
-    people.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (employee, partial) in people {
-        let first_line = partial.first_line;
-        if extract.held_back.contains(&employee) {
-            let why = if partial.rows > limits.max_rows_per_person as u64 {
-                format!(
-                    "has {} rows, more than [feeds] max_rows_per_person ({}): check the extract for repeated rows",
-                    partial.rows, limits.max_rows_per_person
-                )
-            } else {
-                "fix the bad row so their whole record can be read".to_string()
-            };
-            extract.errors.note(RowError {
-                file: table.file().to_string(),
-                line: first_line,
-                message: format!(
-                    "person {employee} held back (lines {}): {why}; their previous record stands",
-                    partial.line_list()
-                ),
-            });
-            continue;
-        }
-        let lines = partial.line_list();
-        let Some(mut person) = partial.person else {
-            continue;
-        };
-        person.line_manager = person.primary().and_then(|a| a.supervisor.clone());
-        person
-            .assignments
-            .sort_by(|a, b| a.assignment_number.cmp(&b.assignment_number));
-        let problems = person.check();
-        if problems.is_empty() {
-            extract.persons.push(person);
-        } else {
-            extract.held_back.insert(employee.clone());
+    drop(index);
+    people.sort_unstable_by(|a, b| a.employee.cmp(&b.employee));
+    // Persons taken out where they lie: collected from the list of partial records in
+    // place (a person is smaller than a partial record), not copied into a second list.
+    let file = table.file().to_string();
+    let errors = &mut extract.errors;
+    let held_back = &mut extract.held_back;
+    extract.persons = people
+        .into_iter()
+        .filter_map(|mut partial| {
+            let employee = &*partial.employee;
+            let first_line = partial.first_line;
+            if held_back.contains(employee) {
+                let why = if partial.rows > limits.max_rows_per_person as u64 {
+                    format!(
+                        "has {} rows, more than [feeds] max_rows_per_person ({}): check the extract for repeated rows",
+                        partial.rows, limits.max_rows_per_person
+                    )
+                } else {
+                    "fix the bad row so their whole record can be read".to_string()
+                };
+                errors.note(RowError {
+                    file: file.clone(),
+                    line: first_line,
+                    message: format!(
+                        "person {employee} held back (lines {}): {why}; their previous record stands",
+                        partial.line_list()
+                    ),
+                });
+                return None;
+            }
+            let mut person = partial.person.take()?;
+            person.line_manager = person.primary().and_then(|a| a.supervisor.clone());
+            person
+                .assignments
+                .sort_by(|a, b| a.assignment_number.cmp(&b.assignment_number));
+            person.assignments.shrink_to_fit();
+            let problems = person.check();
+            if problems.is_empty() {
+                return Some(person);
+            }
+            held_back.insert(employee.to_string());
+            let lines = partial.line_list();
             for p in problems {
-                extract.errors.note(RowError {
-                    file: table.file().to_string(),
+                errors.note(RowError {
+                    file: file.clone(),
                     line: first_line,
                     message: format!("person {employee} (lines {lines}): {p}"),
                 });
             }
-        }
-    }
+            None
+        })
+        .collect();
     extract
         .errors
         .listed
