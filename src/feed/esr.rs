@@ -138,13 +138,17 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
     let mut people: Vec<Partial> = Vec::new();
     let mut index: FastMap<Box<str>, u32> = FastMap::default();
     let mut entry = |employee: &str, people: &mut Vec<Partial>| -> usize {
-        *index.entry(employee.into()).or_insert_with(|| {
-            people.push(Partial {
-                employee: employee.into(),
-                ..Partial::default()
-            });
-            (people.len() - 1) as u32
-        }) as usize
+        // The number is copied for a new person only.
+        if let Some(i) = index.get(employee) {
+            return *i as usize;
+        }
+        people.push(Partial {
+            employee: employee.into(),
+            ..Partial::default()
+        });
+        let i = people.len() - 1;
+        index.insert(employee.into(), i as u32);
+        i
     };
     while let Some(row) = table.next_row()? {
         extract.rows += 1;
@@ -354,10 +358,13 @@ fn parse_row(
             "assignment {assignment_number} ends on {end} before it starts on {start}"
         ))));
     }
-    let primary = match row.get(c.primary).map(str::to_ascii_lowercase).as_deref() {
-        None | Some("n") | Some("no") => false,
-        Some("y") | Some("yes") => true,
+    let yes_no = |t: &str, word: &str| t.eq_ignore_ascii_case(word);
+    let primary = match row.get(c.primary) {
+        None => false,
+        Some(t) if yes_no(t, "n") || yes_no(t, "no") => false,
+        Some(t) if yes_no(t, "y") || yes_no(t, "yes") => true,
         Some(other) => {
+            let other = other.to_ascii_lowercase();
             return Err(fail(row.error(format!(
                 "`Primary Assignment (Y/N)` is \"{other}\": use Y or N"
             ))));

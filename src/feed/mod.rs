@@ -737,7 +737,7 @@ impl Table {
                     self.limits.max_field_bytes
                 ));
             }
-            if let Some(c) = field.chars().find(|c| c.is_control() && *c != '\t') {
+            if let Some(c) = turnstile_core::hr::control_character_but(field, Some('\t')) {
                 return Err(format!(
                     "`{column}` holds a control character ({}): remove it",
                     c.escape_unicode()

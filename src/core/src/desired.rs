@@ -11,6 +11,7 @@ use crate::hr::{Lifecycle, Person};
 use crate::policy::{AwayAction, LeaverAction, RoleModel, System};
 use jiff::civil::Date;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Why an entitlement is wanted: the rule that matched, the role it granted, and the
@@ -201,7 +202,7 @@ pub struct DesiredView<'a> {
     pub system: &'a str,
     pub presence: Presence,
     pub rule: &'static str,
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     /// `None` means leave them as they are.
     pub entitlements: Option<Grants<'a>>,
     pub container: Option<&'a str>,
@@ -213,7 +214,7 @@ impl DesiredView<'_> {
             system: self.system.to_string(),
             presence: self.presence,
             rule: self.rule.to_string(),
-            reason: self.reason.clone(),
+            reason: self.reason.to_string(),
             entitlements: self.entitlements.as_ref().map(Grants::owned),
             container: self.container.map(str::to_string),
             attributes,
@@ -306,7 +307,7 @@ fn desired_on<'a>(
         system: &system.id,
         presence: Presence::Enabled,
         rule: "",
-        reason: String::new(),
+        reason: Cow::Borrowed(""),
         entitlements: Some(grants),
         container: None,
     };
@@ -321,7 +322,7 @@ fn desired_on<'a>(
         DesiredView {
             presence,
             rule: "no-role",
-            reason: format!("no current role grants access to {}", policy.name),
+            reason: Cow::Owned(format!("no current role grants access to {}", policy.name)),
             entitlements: Some(Grants::default()),
             ..base
         }
@@ -330,20 +331,26 @@ fn desired_on<'a>(
         |action: AwayAction, rule: &'static str, what: &str, base: DesiredView<'a>| match action {
             AwayAction::Keep => DesiredView {
                 rule,
-                reason: format!("{what}; {} keeps access during {what}", policy.name),
+                reason: Cow::Owned(format!(
+                    "{what}; {} keeps access during {what}",
+                    policy.name
+                )),
                 ..base
             },
             AwayAction::Disable => DesiredView {
                 presence: Presence::DisabledIfPresent,
                 rule,
-                reason: format!("{what}; {} disables access until return", policy.name),
+                reason: Cow::Owned(format!(
+                    "{what}; {} disables access until return",
+                    policy.name
+                )),
                 ..base
             },
         };
     match lifecycle {
         Lifecycle::Active if wants_account => DesiredView {
             rule: "active",
-            reason: "in post".into(),
+            reason: Cow::Borrowed("in post"),
             ..base
         },
         Lifecycle::Future if wants_account => {
@@ -357,17 +364,19 @@ fn desired_on<'a>(
                 return DesiredView {
                     presence: Presence::DisabledIfPresent,
                     rule: "joiner",
-                    reason: format!(
+                    reason: Cow::Owned(format!(
                         "joiner starting on {first}: prepared {days} day(s) ahead, from {}",
                         prepare_from.map_or_else(String::new, |d| d.to_string())
-                    ),
+                    )),
                     ..base
                 };
             }
             DesiredView {
                 presence: Presence::Prepared,
                 rule: "joiner",
-                reason: format!("joiner starting on {first}: prepared disabled until then"),
+                reason: Cow::Owned(format!(
+                    "joiner starting on {first}: prepared disabled until then"
+                )),
                 ..base
             }
         }
@@ -417,10 +426,10 @@ fn leaver<'a>(
         return DesiredView {
             presence: Presence::DeletedIfPresent,
             rule: "leaver-retention",
-            reason: format!(
+            reason: Cow::Owned(format!(
                 "leaver since {last_text}; {} deletes accounts {days} days after the last working day",
                 policy.name
-            ),
+            )),
             entitlements: Some(Grants::default()),
             container: None,
             ..base
@@ -432,7 +441,9 @@ fn leaver<'a>(
         return DesiredView {
             presence: Presence::DisabledIfPresent,
             rule: "leaves-care",
-            reason: format!("{reason}; leaves health and care (leaving reason: {why}): closed"),
+            reason: Cow::Owned(format!(
+                "{reason}; leaves health and care (leaving reason: {why}): closed"
+            )),
             entitlements: Some(Grants::default()),
             container,
             ..base
@@ -442,7 +453,7 @@ fn leaver<'a>(
         LeaverAction::DisableAndRevoke => DesiredView {
             presence: Presence::DisabledIfPresent,
             rule: "leaver",
-            reason,
+            reason: Cow::Owned(reason),
             entitlements: Some(Grants::default()),
             container,
             ..base
@@ -450,7 +461,9 @@ fn leaver<'a>(
         LeaverAction::Disable => DesiredView {
             presence: Presence::DisabledIfPresent,
             rule: "leaver",
-            reason: format!("{reason}; role profile kept for the clinical record"),
+            reason: Cow::Owned(format!(
+                "{reason}; role profile kept for the clinical record"
+            )),
             entitlements: None,
             container,
             ..base
@@ -458,7 +471,9 @@ fn leaver<'a>(
         LeaverAction::RevokeOnly => DesiredView {
             presence: Presence::KeptIfPresent,
             rule: "leaver",
-            reason: format!("{reason}; positions end, the account itself stays with the person"),
+            reason: Cow::Owned(format!(
+                "{reason}; positions end, the account itself stays with the person"
+            )),
             entitlements: Some(Grants::default()),
             container,
             ..base

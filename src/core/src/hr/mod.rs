@@ -165,10 +165,19 @@ impl AssignmentStatus {
 /// The first control character in `text`, if any. Most text is plain ASCII, looked at a
 /// byte at a time; C1 controls (U+0080–U+009F) start with the byte 0xC2 in UTF-8.
 fn control_character(text: &str) -> Option<char> {
-    if !text.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+    control_character_but(text, None)
+}
+
+/// [`control_character`], letting `allowed` (a tab, in a CSV field) through.
+pub fn control_character_but(text: &str, allowed: Option<char>) -> Option<char> {
+    let allowed_byte = allowed.and_then(|c| u8::try_from(c).ok());
+    if !text
+        .bytes()
+        .any(|b| (b < 0x20 && Some(b) != allowed_byte) || b == 0x7f || b == 0xc2)
+    {
         return None;
     }
-    text.chars().find(|c| c.is_control())
+    text.chars().find(|c| c.is_control() && Some(*c) != allowed)
 }
 
 fn squash(text: &str) -> String {
