@@ -334,6 +334,47 @@ fn two_enabled_accounts_on_an_ungranted_system_are_duplicates_as_well() {
     assert_eq!(count(Category::ExcessEntitlement), 2, "{got:?}");
 }
 
+/// A person's accounts are grouped from all over the export (between other people's)
+/// and named in the export's order, whatever their names.
+#[test]
+fn a_persons_accounts_are_found_wherever_they_are_and_kept_in_the_exports_order() {
+    let tz = TimeZone::get("Europe/London").unwrap();
+    let people = [nurse("20000001"), nurse("20000002")];
+    let ad = [
+        recent(account("ad", "zz-nurse", Some("20000001"), true, &[])),
+        recent(account("ad", "other", Some("20000002"), true, &[])),
+        recent(account("ad", "aa-nurse", Some("20000001"), true, &[])),
+        recent(account("ad", "mm-nurse", Some("20000001"), true, &[])),
+    ];
+    let held = Held::from_accounts(&ad).unwrap();
+    let sa = [SystemAccounts {
+        system: "ad",
+        accounts: &held,
+        has_last_logon: true,
+    }];
+    let found = findings(
+        &model(),
+        &people,
+        &BTreeSet::new(),
+        &sa,
+        d("2026-11-23"),
+        &tz,
+    );
+    let duplicates: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.category == Category::DuplicateAccount)
+        .collect();
+    assert_eq!(duplicates.len(), 3, "{found:#?}");
+    for f in duplicates {
+        assert_eq!(f.employee_number.as_deref(), Some("20000001"));
+        assert!(
+            f.detail.ends_with("accounts: zz-nurse, aa-nurse, mm-nurse"),
+            "{}",
+            f.detail
+        );
+    }
+}
+
 #[test]
 fn an_account_the_service_itself_will_remove_is_reported_while_the_person_is_employed() {
     // NHSmail deletes mailboxes unused for 60 days; report from 30 days before.
