@@ -223,8 +223,9 @@ pub fn line_for(person: &Person, change: &Change, org_code: &str) -> Result<Opti
     let title = hr.get("title").cloned().unwrap_or_else(|| {
         person
             .primary()
-            .and_then(|a| a.job_role.clone())
+            .and_then(|a| a.job_role.as_deref())
             .unwrap_or_default()
+            .to_string()
     });
     let email = change.account.clone().unwrap_or_default();
     let id = person.employee_number.to_string();
@@ -769,7 +770,7 @@ mod tests {
             e.contains("Department \"Ward 7, Medicine\" holds ','"),
             "{e}"
         );
-        p.assignments[0].organisation = Some("W".repeat(65));
+        p.assignments[0].organisation = Some("W".repeat(65).into());
         let e = line_for(&p, &change(None, Action::Create), "RX1").unwrap_err();
         assert!(e.contains("longer than 64"), "{e}");
         let e = line_for(&p, &change(None, Action::Disable), "RX1").unwrap_err();

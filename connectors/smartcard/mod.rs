@@ -259,6 +259,7 @@ impl Wording for Positions {
                         .filter(|a| a.end_date.is_some())
                         .max_by_key(|a| a.end_date)
                         .and_then(|a| a.leaving_reason.clone())
+                        .map(|r| r.to_string())
                         .unwrap_or_default();
                     format!(
                         "End {which} at {at}{when} {for_card}, then close their Care Identity Service profile and cancel the card: they leave health and care (leaving reason: {why})"

@@ -7,7 +7,7 @@
 
 use super::{FeedError, Limits, Row, RowError, RowErrors, Table};
 use crate::hr::{
-    Assignment, AssignmentStatus, EmployeeNumber, IsoDate, NonBlank, Person, SdsUserId,
+    Assignment, AssignmentStatus, EmployeeNumber, Interner, IsoDate, NonBlank, Person, SdsUserId,
 };
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -136,6 +136,8 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
     // map (not a B-tree: a national extract is a million and a half people); sorted once
     // at the end.
     let mut people: Vec<Partial> = Vec::new();
+    // One copy of each staff group, job role, organisation, … for the whole extract.
+    let mut interner = Interner::default();
     let mut index: FastMap<Box<str>, u32> = FastMap::default();
     let mut entry = |employee: &str, people: &mut Vec<Partial>| -> usize {
         // The number is copied for a new person only.
@@ -196,7 +198,7 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
             extract.held_back.insert(employee.as_str().to_string());
             continue;
         }
-        match parse_row(&row, &cols, employee) {
+        match parse_row(&row, &cols, employee, &mut interner) {
             Ok((person, assignment)) => {
                 if extract.held_back.contains(person.employee_number.as_str()) {
                     continue;
@@ -283,6 +285,8 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
             None
         })
         .collect();
+    // The list was sized for partial records, larger than persons.
+    extract.persons.shrink_to_fit();
     extract
         .errors
         .listed
@@ -328,10 +332,12 @@ fn parse_row(
     row: &Row<'_>,
     c: &Columns,
     employee: EmployeeNumber,
+    interner: &mut Interner,
 ) -> Result<(Person, Assignment), (String, RowError)> {
     let emp = employee.as_str().to_string();
     let fail = |e: RowError| (emp.clone(), e);
     let text = |col: Option<usize>| row.get(col).map(str::to_string);
+    let mut shared = |col: Option<usize>| row.get(col).map(|t| interner.get(t));
     let given = row.required(Some(c.first), "First Name").map_err(fail)?;
     let family = row.required(Some(c.last), "Last Name").map_err(fail)?;
     let assignment_number = row
@@ -389,17 +395,17 @@ fn parse_row(
         primary,
         status,
         position_number: text(c.position_number),
-        position_title: text(c.position_title),
-        staff_group: text(c.staff_group),
-        job_role: text(c.job_role),
-        occupation_code: text(c.occupation),
-        organisation: text(c.organisation),
-        cost_centre: text(c.cost_centre),
-        location: text(c.location),
+        position_title: shared(c.position_title),
+        staff_group: shared(c.staff_group),
+        job_role: shared(c.job_role),
+        occupation_code: shared(c.occupation),
+        organisation: shared(c.organisation),
+        cost_centre: shared(c.cost_centre),
+        location: shared(c.location),
         supervisor,
         start_date: IsoDate(start),
         end_date: end.map(IsoDate),
-        leaving_reason: text(c.leaving_reason),
+        leaving_reason: shared(c.leaving_reason),
     };
     let person = Person {
         employee_number: employee,

@@ -85,6 +85,8 @@ pub trait Accounts: Default {
     /// The name of the account kept `index`-th.
     fn id(&self, index: usize) -> Option<&str>;
     fn keep(&mut self, system: &str, account: Read<'_>) -> Result<(), String>;
+    /// Called once the last row is read.
+    fn finish(&mut self) {}
 }
 
 impl Accounts for Vec<Account> {
@@ -145,6 +147,10 @@ impl Accounts for Held {
             a.entitlements.iter().map(|e| &**e),
         )
         .map_err(|e| e.to_string())
+    }
+
+    fn finish(&mut self) {
+        self.shrink_to_fit();
     }
 }
 
@@ -325,6 +331,7 @@ pub fn read_table<A: Accounts>(
                 detail: format!("line {}: {detail}", row.line),
             })?;
     }
+    out.accounts.finish();
     Ok(out)
 }
 

@@ -126,7 +126,7 @@ fn person(number: &str, family: &str, role: &str, end: Option<&str>) -> Person {
         "2020-01-01",
         end,
     );
-    a.position_title = Some(role.to_string());
+    a.position_title = Some(role.into());
     turnstile_core::testkit::named(number, "Amara", family, vec![a])
 }
 

@@ -22,18 +22,18 @@ pub struct AssignmentFact {
     pub status: String,
     pub lifecycle: Lifecycle,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub position_title: Option<String>,
+    pub position_title: Option<crate::hr::Shared>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub staff_group: Option<String>,
+    pub staff_group: Option<crate::hr::Shared>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub job_role: Option<String>,
+    pub job_role: Option<crate::hr::Shared>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub organisation: Option<String>,
+    pub organisation: Option<crate::hr::Shared>,
     pub start_date: Date,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_date: Option<Date>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub leaving_reason: Option<String>,
+    pub leaving_reason: Option<crate::hr::Shared>,
 }
 
 impl AssignmentFact {
@@ -57,7 +57,7 @@ impl AssignmentFact {
     pub fn describe(&self) -> String {
         let mut what = Vec::new();
         if let Some(t) = &self.position_title {
-            what.push(t.clone());
+            what.push(t.to_string());
         }
         what.push(self.status.clone());
         let dates = match self.end_date {

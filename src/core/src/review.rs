@@ -81,8 +81,9 @@ pub fn pack(
         let e = explain(model, person, mine, &|_| false, today);
         let job = person
             .primary()
-            .and_then(|a| a.position_title.clone().or_else(|| a.job_role.clone()))
-            .unwrap_or_default();
+            .and_then(|a| a.position_title.as_deref().or(a.job_role.as_deref()))
+            .unwrap_or_default()
+            .to_string();
         for a in mine {
             let system = e.systems.iter().find(|s| s.system == a.system);
             let last_logon = a.last_logon.map(|t| t.to_zoned(tz.clone()).date());

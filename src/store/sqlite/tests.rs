@@ -10,7 +10,7 @@ use rusqlite::params;
 
 fn event(id: &str, at_second: i64, ward: &str) -> HrEvent {
     let mut person = nurse("20000001");
-    person.assignments[0].organisation = Some(ward.to_string());
+    person.assignments[0].organisation = Some(ward.into());
     HrEvent {
         schema: SchemaTag,
         event_id: NonBlank::parse(id).unwrap(),
@@ -49,7 +49,11 @@ fn record(store: &mut dyn Store, e: &HrEvent) -> Outcome {
 
 fn ward(store: &dyn Store) -> String {
     let p = store.person("20000001").unwrap().unwrap();
-    p.event.person.assignments[0].organisation.clone().unwrap()
+    p.event.person.assignments[0]
+        .organisation
+        .clone()
+        .unwrap()
+        .to_string()
 }
 
 #[test]

@@ -148,6 +148,15 @@ impl Held {
             .unwrap_or("")
     }
 
+    /// Gives back the room kept for accounts that never came (a list grows by doubling,
+    /// so up to half of it).
+    pub fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.rows.shrink_to_fit();
+        self.entitlements.shrink_to_fit();
+        self.scratch = Vec::new();
+    }
+
     /// The accounts, in the order given.
     pub fn iter(&self) -> impl Iterator<Item = AccountRef<'_>> {
         self.rows.iter().map(|row| AccountRef { held: self, row })

@@ -8,7 +8,7 @@
 pub mod starters;
 mod text;
 
-pub use text::{EmployeeNumber, IsoDate, NonBlank, Rfc3339, SdsUserId};
+pub use text::{EmployeeNumber, Interner, IsoDate, NonBlank, Rfc3339, SdsUserId, Shared};
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -243,19 +243,19 @@ pub struct Assignment {
     #[serde(default)]
     pub position_number: Option<String>,
     #[serde(default)]
-    pub position_title: Option<String>,
+    pub position_title: Option<Shared>,
     #[serde(default)]
-    pub staff_group: Option<String>,
+    pub staff_group: Option<Shared>,
     #[serde(default)]
-    pub job_role: Option<String>,
+    pub job_role: Option<Shared>,
     #[serde(default)]
-    pub occupation_code: Option<String>,
+    pub occupation_code: Option<Shared>,
     #[serde(default)]
-    pub organisation: Option<String>,
+    pub organisation: Option<Shared>,
     #[serde(default)]
-    pub cost_centre: Option<String>,
+    pub cost_centre: Option<Shared>,
     #[serde(default)]
-    pub location: Option<String>,
+    pub location: Option<Shared>,
     #[serde(default)]
     pub supervisor: Option<EmployeeNumber>,
     pub start_date: IsoDate,
@@ -264,7 +264,7 @@ pub struct Assignment {
     /// ESR's leaving reason ("Retirement - Age", "Voluntary Resignation - Relocation", …),
     /// when the assignment ended. Left out of the record when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub leaving_reason: Option<String>,
+    pub leaving_reason: Option<Shared>,
 }
 
 impl Assignment {
@@ -663,7 +663,7 @@ pub fn guess_kind(previous: Option<&Person>, new: &Person, today: Date) -> Event
         (Some(Lifecycle::Absent | Lifecycle::Suspended), Lifecycle::Active) => EventKind::Return,
         (Some(_), _) => {
             let posts = |p: &Person| {
-                let mut v: Vec<(Option<String>, Option<String>, Option<String>)> = p
+                let mut v: Vec<(Option<String>, Option<Shared>, Option<Shared>)> = p
                     .assignments
                     .iter()
                     .filter(|a| a.lifecycle(today) != Lifecycle::Ended)

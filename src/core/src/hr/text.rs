@@ -184,3 +184,124 @@ impl<'de> Deserialize<'de> for Rfc3339 {
         Rfc3339::parse(&text).map_err(serde::de::Error::custom)
     }
 }
+
+/// Text that many records share (a staff group, a job role, an organisation): one copy,
+/// counted, however many assignments hold it. Reads, compares, serialises and prints as
+/// the plain text it holds; a national extract has a million and a half assignments and
+/// a few hundred distinct values in each of these fields.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Shared(std::sync::Arc<str>);
+
+impl Shared {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Shared {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Shared {
+    fn from(text: &str) -> Shared {
+        Shared(text.into())
+    }
+}
+
+impl From<String> for Shared {
+    fn from(text: String) -> Shared {
+        Shared(text.into())
+    }
+}
+
+impl PartialEq<str> for Shared {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Shared {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Shared {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Shared {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Shared::from)
+    }
+}
+
+/// Hands out one [`Shared`] per distinct text: a reader of a large extract keeps one.
+#[derive(Default)]
+pub struct Interner(
+    std::collections::HashSet<Shared, std::hash::BuildHasherDefault<crate::fast::FastHasher>>,
+);
+
+impl Interner {
+    pub fn get(&mut self, text: &str) -> Shared {
+        if let Some(s) = self.0.get(text) {
+            return s.clone();
+        }
+        let s = Shared::from(text);
+        self.0.insert(s.clone());
+        s
+    }
+}
+
+#[cfg(test)]
+mod shared_tests {
+    use super::*;
+
+    #[test]
+    fn an_interner_hands_out_one_copy_per_text_that_reads_as_the_text() {
+        let mut i = Interner::default();
+        let a = i.get("Nursing and Midwifery Registered");
+        let b = i.get("Nursing and Midwifery Registered");
+        let c = i.get("Allied Health Professionals");
+        assert!(
+            std::sync::Arc::ptr_eq(&a.0, &b.0),
+            "the same text, one copy"
+        );
+        assert!(!std::sync::Arc::ptr_eq(&a.0, &c.0));
+        assert_eq!(a, "Nursing and Midwifery Registered");
+        assert_eq!(
+            serde_json::to_string(&Some(a.clone())).unwrap(),
+            serde_json::to_string(&Some("Nursing and Midwifery Registered")).unwrap()
+        );
+        let back: Shared = serde_json::from_str("\"Ward 7\"").unwrap();
+        assert_eq!(back.as_str(), "Ward 7");
+        assert_eq!(
+            format!("{a} / {c:?}"),
+            "Nursing and Midwifery Registered / \"Allied Health Professionals\""
+        );
+    }
+}
