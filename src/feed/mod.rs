@@ -593,18 +593,20 @@ impl Table {
         while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
             self.buf.pop();
         }
+        // Validated once here (the text made from Windows-1252 is UTF-8 by construction);
+        // a national extract is most of a gigabyte.
+        let utf8 = std::str::from_utf8(&self.buf).is_ok();
         let cp1252 = match self.limits.encoding {
             Encoding::Utf8 => false,
             Encoding::Windows1252 => true,
             // Text that is not UTF-8 is, in practice, a Windows code page file.
-            Encoding::Auto => std::str::from_utf8(&self.buf).is_err(),
+            Encoding::Auto => !utf8,
         };
         if cp1252 {
             let text = windows_1252(&self.buf);
             self.buf.clear();
             self.buf.extend_from_slice(text.as_bytes());
-        }
-        if std::str::from_utf8(&self.buf).is_err() {
+        } else if !utf8 {
             return Ok(Line::NotUtf8);
         }
         if self

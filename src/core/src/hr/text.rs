@@ -256,7 +256,21 @@ impl Serialize for Shared {
 
 impl<'de> Deserialize<'de> for Shared {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Shared::from)
+        // Read as a borrowed str where the parser can give one: one allocation (the
+        // shared copy), not a String first and then its copy.
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Shared;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Shared, E> {
+                Ok(Shared::from(v))
+            }
+        }
+        d.deserialize_str(Text)
     }
 }
 
@@ -299,6 +313,9 @@ mod shared_tests {
         );
         let back: Shared = serde_json::from_str("\"Ward 7\"").unwrap();
         assert_eq!(back.as_str(), "Ward 7");
+        let escaped: Shared = serde_json::from_str("\"Ward \\\"7\\\"\"").unwrap();
+        assert_eq!(escaped.as_str(), "Ward \"7\"");
+        assert!(serde_json::from_str::<Shared>("7").is_err());
         assert_eq!(
             format!("{a} / {c:?}"),
             "Nursing and Midwifery Registered / \"Allied Health Professionals\""
