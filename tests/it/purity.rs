@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 const ALLOWED: &[&str] = &[
+    "compact_str",
     "hmac",
     "jiff",
     "serde",
