@@ -9,7 +9,8 @@
 #   scripts/bench-drift.sh 100000     # one size
 #   TURNSTILE_DRIFT_REFERENCE=/path/to/other/turnstile scripts/bench-drift.sh 100000
 #       # also runs that binary (e.g. main's) on the same files and checks that the two
-#       # reports are byte for byte the same (JSON and CSV)
+#       # reports are byte for byte the same (JSON and CSV), and that `feed esr` prints the
+#       # same events from the extract (timed too)
 #
 # Generated files are kept under bench-data/ (git-ignored) and reused. The report's time
 # is pinned (TURNSTILE_NOW) so that two runs can be compared byte for byte.
@@ -91,6 +92,17 @@ PY
     done
     printf '  reference binary: %8s wall, %7d KB peak RSS; reports identical (json, csv)\n' \
       "$(wall "$dir/reference-time.txt")" "$(rss "$dir/reference-time.txt")"
+    # The ESR reader serves `feed esr` too: the same extract as HR events, both binaries.
+    for who in ours reference; do
+      bin=target/release/turnstile
+      [ "$who" = reference ] && bin=$TURNSTILE_DRIFT_REFERENCE
+      /usr/bin/time -v "$bin" feed esr "$dir/esr-extract.csv" > "$dir/feed-$who.jsonl" \
+        2> "$dir/feed-$who-time.txt"
+    done
+    cmp "$dir/feed-ours.jsonl" "$dir/feed-reference.jsonl"
+    printf '  feed esr (events printed): ours %s wall, %d KB; reference %s wall, %d KB; events identical\n' \
+      "$(wall "$dir/feed-ours-time.txt")" "$(rss "$dir/feed-ours-time.txt")" \
+      "$(wall "$dir/feed-reference-time.txt")" "$(rss "$dir/feed-reference-time.txt")"
   fi
 done
 echo "== core benchmark (one core)"
