@@ -450,22 +450,25 @@ pub fn parse_logon(text: &str, tz: &TimeZone) -> Result<Option<Timestamp>, Strin
         Some(tp) => parse_time(tp)
             .ok_or_else(|| format!("\"{t}\" has a time that is not hh:mm or hh:mm:ss"))?,
     };
-    DateTime::from_parts(date, time)
-        .to_zoned(tz.clone())
-        .map(|z| Some(z.timestamp()))
+    // The time zone's own conversion (as `to_zoned` does, with the same choice in a
+    // clock change), without building a zoned value per row.
+    tz.to_timestamp(DateTime::from_parts(date, time))
+        .map(Some)
         .map_err(|e| format!("\"{t}\": {e}"))
 }
 
 fn parse_time(text: &str) -> Option<Time> {
-    let parts: Vec<&str> = text.split(':').collect();
     let num = |s: &str| -> Option<i8> { s.parse().ok() };
-    match parts.as_slice() {
-        [h, m] => Time::new(num(h)?, num(m)?, 0, 0).ok(),
-        [h, m, s] => {
+    // hh:mm or hh:mm:ss[.fraction], split without collecting (a cell per account).
+    let mut parts = text.split(':');
+    let (h, m) = (parts.next()?, parts.next()?);
+    match (parts.next(), parts.next()) {
+        (None, _) => Time::new(num(h)?, num(m)?, 0, 0).ok(),
+        (Some(s), None) => {
             let whole = s.split('.').next()?;
             Time::new(num(h)?, num(m)?, num(whole)?, 0).ok()
         }
-        _ => None,
+        (Some(_), Some(_)) => None,
     }
 }
 
@@ -502,6 +505,30 @@ mod tests {
             parse_logon(&ft, &tz).unwrap().unwrap().to_string(),
             "2026-01-01T00:00:00Z"
         );
+        // Clocks going back (01:30 happens twice: the first, BST) and forward (01:30 never
+        // happens: read as the hour after), as a zoned date-time reads them.
+        assert_eq!(
+            parse_logon("25/10/2026 01:30", &tz)
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            "2026-10-25T00:30:00Z"
+        );
+        assert_eq!(
+            parse_logon("29/03/2026 01:30", &tz)
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            "2026-03-29T01:30:00Z"
+        );
+        assert_eq!(
+            parse_logon("15/07/2026 09:30:15.250", &tz)
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            "2026-07-15T08:30:15Z"
+        );
+        assert!(parse_logon("15/07/2026 09:30:15:01", &tz).is_err());
         assert!(parse_logon("last tuesday", &tz).is_err());
         assert!(parse_logon("15/07/2026 25:00", &tz).is_err());
     }
