@@ -206,10 +206,19 @@ pub fn findings_on<'a>(
     tz: &TimeZone,
     workers: usize,
 ) -> Vec<Finding> {
-    let by_number: FastMap<&str, u32> = people
+    // Each employee number to the first person with it; a number given to two people
+    // (an ESR record and a sponsored identity, say) links its accounts to both, as each
+    // is judged on its own record.
+    let mut by_number: FastMap<&str, u32> = FastMap::default();
+    by_number.reserve(people.len());
+    let canonical: Vec<u32> = people
         .iter()
         .enumerate()
-        .map(|(i, p)| (p.employee_number.as_str(), i as u32))
+        .map(|(i, p)| {
+            *by_number
+                .entry(p.employee_number.as_str())
+                .or_insert(i as u32)
+        })
         .collect();
     let mut out = Vec::new();
     // Per system: its accounts linked to each known person; the rest are judged at once.
@@ -242,12 +251,15 @@ pub fn findings_on<'a>(
         out.extend(unlinked);
     }
     let judged = &judged;
+    let canonical = &canonical;
     let each = |first: usize, people: &[Person]| {
         let mut out = Vec::new();
         // Each system's accounts of the person at hand, the lists reused person to person.
         let mut mine: Vec<Vec<AccountRef<'_>>> = judged.iter().map(|_| Vec::new()).collect();
         for (offset, person) in people.iter().enumerate() {
-            let index = first + offset;
+            let index = canonical
+                .get(first + offset)
+                .map_or(usize::MAX, |i| *i as usize);
             for (j, list) in judged.iter().zip(mine.iter_mut()) {
                 j.fill(index, list);
             }

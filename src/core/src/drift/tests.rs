@@ -375,6 +375,22 @@ fn a_persons_accounts_are_found_wherever_they_are_and_kept_in_the_exports_order(
     }
 }
 
+/// One employee number on two records (an ESR record and a sponsored identity): each is
+/// judged with the number's accounts, as the two are judged on their own.
+#[test]
+fn two_records_with_one_number_are_each_judged_with_its_accounts() {
+    let got = run(
+        &[nurse("20000001"), nurse("20000001")],
+        &[
+            recent(account("ad", "one", Some("20000001"), true, &[])),
+            recent(account("ad", "two", Some("20000001"), true, &[])),
+        ],
+    );
+    let count = |c: Category| got.iter().filter(|(k, _, _)| *k == c).count();
+    assert_eq!(count(Category::DuplicateAccount), 4, "{got:?}");
+    assert_eq!(count(Category::MissingAccount), 0, "{got:?}");
+}
+
 #[test]
 fn an_account_the_service_itself_will_remove_is_reported_while_the_person_is_employed() {
     // NHSmail deletes mailboxes unused for 60 days; report from 30 days before.
