@@ -20,6 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct DueReport {
     /// People brought in line (and rescheduled for their next checkpoint, if any).
     pub settled: usize,
+    /// People whose claim ran out before their turn in the pass, taken over by another
+    /// replica: left to it, nothing made.
+    pub taken_over: usize,
     /// People whose work failed on some target and waits for another try.
     pub waiting: usize,
     /// People whose changes on some system are held by the mass-change guard (or wait
@@ -152,6 +155,15 @@ pub async fn apply_due(
     for mut w in work {
         let span = tracing::info_span!("due", person = %w.person.employee_number);
         let _enter = span.enter();
+        // The claim was taken for the whole batch; people late in a long batch could
+        // outlive it, and another replica take them and make the same changes. Renewed
+        // (from the clock, not the pass's start) just before this person's changes are
+        // made; if it is no longer ours, their plan is someone else's to make.
+        if !store.renew_claim(&w.due, crate::now().max(now))? {
+            tracing::warn!("another replica took this person over (our claim ran out): left to it");
+            report.taken_over += 1;
+            continue;
+        }
         let applied = apply_person(store, targets, &mut w, now, actor, &mut report).await?;
         if !w.held.is_empty() {
             // Left as it is, held, until a person decides: their other systems are done.

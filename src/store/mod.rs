@@ -510,6 +510,12 @@ pub trait Store {
     /// claim runs out. Work another replica holds a live claim on is left to it.
     fn due_pending(&mut self, now: Timestamp, limit: usize) -> Result<Vec<Pending>, StoreError>;
 
+    /// Renews this store's owner's claim on `work` until `now` plus the claim time, just
+    /// before its changes are made: false when the claim is no longer ours (it ran out and
+    /// another replica took the person, or settled them), and then nothing may be made
+    /// from a plan drawn up under it.
+    fn renew_claim(&mut self, work: &Pending, now: Timestamp) -> Result<bool, StoreError>;
+
     /// Takes or renews the lease `name` for this store's owner until `now + ttl`: true when
     /// it is ours (it was free, had run out, or was ours already). Jobs that must run on one
     /// replica at a time (the scheduled reconcile, notices, work items) hold one.

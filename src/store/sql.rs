@@ -763,6 +763,19 @@ impl<D: Db + 'static> Store for SqlStore<D> {
         })
     }
 
+    fn renew_claim(&mut self, work: &Pending, now: Timestamp) -> Result<bool, StoreError> {
+        let owner = self.owner.clone();
+        let until = micros(now.saturating_add(owner.claim).unwrap_or(now));
+        self.write(|db, _| {
+            // Only while still ours: a claim that ran out is ours until someone takes it.
+            let n = db.execute(
+                "UPDATE pending SET claimed_until_us = ?3 WHERE employee_number = ?1 AND claimed_by = ?2",
+                p![work.employee_number.as_str(), owner.name.as_str(), until],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
     fn pending(&self) -> Result<Vec<Pending>, StoreError> {
         self.read(|db| {
             db.query(

@@ -418,6 +418,37 @@ fn replicas_claim_due_work_one_at_a_time() {
     assert!(left.iter().all(|p| p.claimed_by.as_deref() == Some("b")), "{left:?}");
 }
 
+/// A claim is renewed only while it is still its owner's: once it ran out and another
+/// replica took the person, or once they were settled, the first cannot renew it (and so
+/// makes nothing from its plan); a claim that ran out with nobody taking it is renewed.
+#[test]
+fn a_claim_is_renewed_only_while_it_is_still_ours() {
+    let open = $shared;
+    let now = Timestamp::from_second(1_800_000_000).unwrap();
+    let owner = |name: &str| crate::store::sql::Owner {
+        name: name.into(),
+        claim: jiff::SignedDuration::from_secs(60),
+    };
+    let mut a = open().with_owner(owner("a"));
+    let mut b = open().with_owner(owner("b"));
+    for i in 0..2 {
+        record(&mut a, &version(&format!("2000000{i}"), 0));
+    }
+    let took = a.due_pending(now, 10).unwrap();
+    assert_eq!(took.len(), 2);
+    let later = now.checked_add(jiff::SignedDuration::from_secs(61)).unwrap();
+    assert!(a.renew_claim(&took[0], later).unwrap(), "ran out, nobody took it: still a's");
+    // Renewed to later + 60 s: b cannot take it at later + 30 s, but takes the other.
+    let mid = later.checked_add(jiff::SignedDuration::from_secs(30)).unwrap();
+    let took_b = b.due_pending(mid, 10).unwrap();
+    assert_eq!(took_b.len(), 1, "{took_b:?}");
+    assert_eq!(took_b[0].employee_number, took[1].employee_number);
+    assert!(!a.renew_claim(&took[1], mid).unwrap(), "b has it now");
+    assert!(b.renew_claim(&took_b[0], mid).unwrap());
+    b.settle_pending(&took_b[0], None).unwrap();
+    assert!(!a.renew_claim(&took[1], mid).unwrap(), "settled by b");
+}
+
 /// Within one batch, records at the same time judge each other as if recorded one at a
 /// time: the one fed last wins, a replay of one fed earlier in the batch is a duplicate.
 #[test]
