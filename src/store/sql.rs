@@ -772,7 +772,16 @@ impl<D: Db + 'static> Store for SqlStore<D> {
                 "UPDATE pending SET claimed_until_us = ?3 WHERE employee_number = ?1 AND claimed_by = ?2",
                 p![work.employee_number.as_str(), owner.name.as_str(), until],
             )?;
-            Ok(n > 0)
+            if n > 0 {
+                return Ok(true);
+            }
+            // Held by a plan in this very pass (holding lets go of claims, and held work is
+            // nobody's to take): their other systems are still this pass's to bring in line.
+            let held = db.query(
+                "SELECT employee_number FROM pending WHERE employee_number = ?1 AND claimed_by IS NULL AND held_by IS NOT NULL",
+                p![work.employee_number.as_str()],
+            )?;
+            Ok(!held.is_empty())
         })
     }
 

@@ -1308,8 +1308,30 @@ async fn two_replicas_on_postgresql_survive_one_killed_mid_stream() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(rng.below(1500))).await;
+        let killed = format!(":{}", first.child.id());
         first.kill();
         let at_kill = applied(&open());
+        // What the killed replica was in the middle of: the people it held claims on,
+        // and the trail as far as it went. A change it made to a target and was killed
+        // before recording leaves no entry (the survivor plans from the target and puts
+        // things right, but the trail does not show it): a later entry for the same
+        // change is then the next real one, not the same change made twice.
+        let mid_flight: std::collections::BTreeSet<String> = open()
+            .pending()
+            .unwrap()
+            .into_iter()
+            .filter(|p| {
+                p.claimed_by
+                    .as_deref()
+                    .is_some_and(|c| c.ends_with(&killed))
+            })
+            .map(|p| p.employee_number)
+            .collect();
+        let kill_seq = open()
+            .audit(&AuditFilter::default())
+            .unwrap()
+            .last()
+            .map_or(0, |e| e.seq);
         late.await.unwrap();
         let (brk, g, t) = (brokers.clone(), a.group.clone(), a.topic.clone());
         tokio::task::spawn_blocking(move || {
@@ -1363,7 +1385,7 @@ async fn two_replicas_on_postgresql_survive_one_killed_mid_stream() {
         // No change applied twice over: the same change to the same account twice in a
         // row (with nothing between undoing it) would be a change made twice. An update
         // is the same change only if it sets the same value (its reason says which).
-        let mut last: std::collections::BTreeMap<String, String> = Default::default();
+        let mut last: std::collections::BTreeMap<String, (String, u64)> = Default::default();
         for e in trail.iter().filter(|e| e.draft.outcome == "applied") {
             let account = e.draft.account.clone().unwrap_or_default();
             let target = e.draft.action.split_once(' ').map(|(_, g)| g.to_string());
@@ -1373,9 +1395,18 @@ async fn two_replicas_on_postgresql_survive_one_killed_mid_stream() {
             } else {
                 e.draft.action.clone()
             };
-            let before = last.insert(key.clone(), change.clone());
+            let before = last.insert(key.clone(), (change.clone(), e.seq));
+            let across_the_kill = before.as_ref().is_some_and(|(_, seq)| *seq <= kill_seq)
+                && e.seq > kill_seq
+                && e.draft
+                    .employee_number
+                    .as_ref()
+                    .is_some_and(|n| mid_flight.contains(n));
+            if across_the_kill {
+                continue;
+            }
             assert_ne!(
-                before.as_deref(),
+                before.map(|(c, _)| c).as_deref(),
                 Some(change.as_str()),
                 "seed {seed}: {key} had {change} applied twice in a row (see {} and {})",
                 a.log().display(),
