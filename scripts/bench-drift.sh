@@ -35,7 +35,7 @@ for n in "${sizes[@]}"; do
   if [ ! -f "$dir/esr-extract.csv" ]; then
     target/release/turnstile-synth --staff "$n" --seed 1 --today 2026-11-23 --out "$dir"
   fi
-  echo "== $n staff: $(du -sh "$dir" | cut -f1) of CSV"
+  echo "== $n staff: $(du -shc "$dir/esr-extract.csv" "$dir/exports" | tail -1 | cut -f1) of CSV"
   exports=()
   for s in ad nhsmail emis systmone smartcard; do exports+=(--export "$s=$dir/exports/$s.csv"); done
   drift() {
