@@ -96,10 +96,16 @@ pub fn reanchor(system: &str, account: &str, employee_number: &str) -> crate::pl
 /// before a disabled one, then by name. The others are duplicates for a person to sort out;
 /// Turnstile never picks one of them to disable on its own.
 pub fn primary<'a>(accounts: &[&'a Account]) -> Option<&'a Account> {
-    accounts
-        .iter()
-        .copied()
-        .min_by(|a, b| (!a.enabled, &a.id).cmp(&(!b.enabled, &b.id)))
+    primary_by(accounts, |a| (a.enabled, a.id.as_str()))
+}
+
+/// [`primary`] over any view of accounts, given each one's (enabled, name): drift holds
+/// its accounts compactly, not as [`Account`]s, and picks by the same rule.
+pub fn primary_by<'a, T: Copy>(accounts: &[T], key: impl Fn(T) -> (bool, &'a str)) -> Option<T> {
+    accounts.iter().copied().min_by(|a, b| {
+        let ((a_on, a_id), (b_on, b_id)) = (key(*a), key(*b));
+        (!a_on, a_id).cmp(&(!b_on, b_id))
+    })
 }
 
 /// An account's entitlements: sorted and free of duplicates. A sorted `Vec`, not a

@@ -433,10 +433,7 @@ fn unrecorded_leaver(
 
 /// The account acted on when a person has several: as [`crate::account::primary`].
 fn primary<'a>(accounts: &[AccountRef<'a>]) -> Option<AccountRef<'a>> {
-    accounts
-        .iter()
-        .copied()
-        .min_by(|a, b| (!a.enabled(), a.id()).cmp(&(!b.enabled(), b.id())))
+    crate::account::primary_by(accounts, |a| (a.enabled(), a.id()))
 }
 
 fn finding(

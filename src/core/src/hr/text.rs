@@ -278,9 +278,7 @@ impl<'de> Deserialize<'de> for Shared {
 
 /// Hands out one [`Shared`] per distinct text: a reader of a large extract keeps one.
 #[derive(Default)]
-pub struct Interner(
-    std::collections::HashSet<Shared, std::hash::BuildHasherDefault<crate::fast::FastHasher>>,
-);
+pub struct Interner(crate::fast::FastSet<Shared>);
 
 impl Interner {
     pub fn get(&mut self, text: &str) -> Shared {
