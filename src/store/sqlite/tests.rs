@@ -384,21 +384,27 @@ fn version(number: &str, at: i64) -> HrEvent {
 /// `$cases` is how many cases each property runs.
 macro_rules! store_suite {
     ($fresh:expr, $shared:expr, $cases:expr) => {
-/// Two replicas on one store never take the same person's due work while a claim
-/// lives; a claim that runs out is taken over; settling lets go of one's own claim only.
-#[test]
-fn replicas_claim_due_work_one_at_a_time() {
+/// Replicas `a` and `b` on one store, their claims held 60 s, with `people` recorded
+/// (20000000, 20000001, …) and due at the time returned.
+fn two_replicas(people: u32) -> (impl Store, impl Store, Timestamp) {
     let open = $shared;
-    let now = Timestamp::from_second(1_800_000_000).unwrap();
     let owner = |name: &str| crate::store::sql::Owner {
         name: name.into(),
         claim: jiff::SignedDuration::from_secs(60),
     };
     let mut a = open().with_owner(owner("a"));
-    let mut b = open().with_owner(owner("b"));
-    for i in 0..4 {
+    let b = open().with_owner(owner("b"));
+    for i in 0..people {
         record(&mut a, &version(&format!("2000000{i}"), 0));
     }
+    (a, b, Timestamp::from_second(1_800_000_000).unwrap())
+}
+
+/// Two replicas on one store never take the same person's due work while a claim
+/// lives; a claim that runs out is taken over; settling lets go of one's own claim only.
+#[test]
+fn replicas_claim_due_work_one_at_a_time() {
+    let (mut a, mut b, now) = two_replicas(4);
     let names = |w: &[Pending]| -> Vec<String> { w.iter().map(|p| p.employee_number.clone()).collect() };
     let took_a = a.due_pending(now, 2).unwrap();
     let took_b = b.due_pending(now, 10).unwrap();
@@ -423,17 +429,7 @@ fn replicas_claim_due_work_one_at_a_time() {
 /// makes nothing from its plan); a claim that ran out with nobody taking it is renewed.
 #[test]
 fn a_claim_is_renewed_only_while_it_is_still_ours() {
-    let open = $shared;
-    let now = Timestamp::from_second(1_800_000_000).unwrap();
-    let owner = |name: &str| crate::store::sql::Owner {
-        name: name.into(),
-        claim: jiff::SignedDuration::from_secs(60),
-    };
-    let mut a = open().with_owner(owner("a"));
-    let mut b = open().with_owner(owner("b"));
-    for i in 0..2 {
-        record(&mut a, &version(&format!("2000000{i}"), 0));
-    }
+    let (mut a, mut b, now) = two_replicas(2);
     let took = a.due_pending(now, 10).unwrap();
     assert_eq!(took.len(), 2);
     let later = now.checked_add(jiff::SignedDuration::from_secs(61)).unwrap();
