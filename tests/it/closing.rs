@@ -66,9 +66,7 @@ fn event(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hr_events_change_active_directory_by_themselves() {
-    let dir = Dir::ad();
-    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
-        .await;
+    let dir = Dir::ad().with_staff_groups().await;
     let brokers = brokers();
     let setup = Setup::new(&brokers, 1, true).await;
     let cfg = dir.config("ad");
@@ -415,9 +413,7 @@ async fn a_rejected_plan_changes_nothing() {
     use std::sync::Arc;
     use turnstile::engine::{held, targets::Target};
     use turnstile::store::HeldStatus;
-    let dir = Dir::openldap();
-    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
-        .await;
+    let dir = Dir::openldap().with_staff_groups().await;
     let model = turnstile::policy::RoleModel::parse("m.toml", MODEL)
         .unwrap()
         .0;
@@ -542,9 +538,7 @@ async fn a_rejected_plan_changes_nothing() {
 /// applies exactly it, under that name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mass_leaving_waits_for_a_named_approval() {
-    let dir = Dir::openldap();
-    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
-        .await;
+    let dir = Dir::openldap().with_staff_groups().await;
     let brokers = brokers();
     let setup = Setup::new(&brokers, 1, true).await;
     let cfg = dir.config("ad");
@@ -724,9 +718,7 @@ async fn a_mass_leaving_waits_for_a_named_approval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_outage_loses_nothing() {
     use crate::peers::{Proxy, env};
-    let dir = Dir::openldap();
-    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
-        .await;
+    let dir = Dir::openldap().with_staff_groups().await;
     let brokers = brokers();
     let setup = Setup::new(&brokers, 1, true).await;
     let cfg = dir.config("ad");
@@ -993,9 +985,7 @@ fn applied(store: &dyn Store) -> usize {
 
 async fn target_crash_run(seed: u64, kills: u32) -> (usize, Vec<usize>) {
     use crate::kafka::{Rng, standing};
-    let dir = Dir::openldap();
-    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
-        .await;
+    let dir = Dir::openldap().with_staff_groups().await;
     let brokers = brokers();
     let setup = Setup::new(&brokers, 2, true).await;
     let cfg = dir.config("ad");
@@ -1056,14 +1046,8 @@ async fn target_crash_run(seed: u64, kills: u32) -> (usize, Vec<usize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_applying_to_a_target_ends_in_the_state_hr_says() {
-    let runs: u64 = std::env::var("TURNSTILE_TARGET_CRASH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let base: u64 = std::env::var("TURNSTILE_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let runs: u64 = crate::peers::env_number("TURNSTILE_TARGET_CRASH_RUNS", 20);
+    let base: u64 = crate::peers::env_number("TURNSTILE_CRASH_SEED", 1);
     for i in 0..runs {
         let seed = base + i;
         let (n, at_kill) = target_crash_run(seed, 2).await;
@@ -1081,9 +1065,7 @@ async fn sigkill_while_applying_to_a_target_ends_in_the_state_hr_says() {
 async fn a_scheduled_reconciliation_over_the_share_holds_a_plan() {
     use std::sync::Arc;
     use turnstile::engine::{held, reconcile, targets::Target};
-    let dir = Dir::openldap();
-    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
-        .await;
+    let dir = Dir::openldap().with_staff_groups().await;
     let model = turnstile::policy::RoleModel::parse("m.toml", MODEL)
         .unwrap()
         .0;
@@ -1169,9 +1151,7 @@ async fn a_scheduled_reconciliation_over_the_share_holds_a_plan() {
 async fn a_leaver_entered_early_is_disabled_when_their_last_day_ends() {
     use std::sync::Arc;
     use turnstile::engine::targets::Target;
-    let dir = Dir::openldap();
-    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
-        .await;
+    let dir = Dir::openldap().with_staff_groups().await;
     let model = turnstile::policy::RoleModel::parse("m.toml", MODEL)
         .unwrap()
         .0;
@@ -1266,14 +1246,9 @@ fn use_postgres(setup: &Setup, schema: &str) {
 async fn two_replicas_on_postgresql_survive_one_killed_mid_stream() {
     use crate::kafka::{Rng, standing};
     // Five runs: with claims switched off, seed 4 applies a revoke twice.
-    let runs: u64 = std::env::var("TURNSTILE_REPLICA_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let runs: u64 = crate::peers::env_number("TURNSTILE_REPLICA_RUNS", 5);
     for seed in 1..=runs {
-        let dir = Dir::openldap();
-        dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
-            .await;
+        let dir = Dir::openldap().with_staff_groups().await;
         let brokers = brokers();
         let a = Setup::new(&brokers, 2, true).await;
         let mut b = Setup::new(&brokers, 2, false).await;

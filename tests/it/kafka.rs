@@ -1063,14 +1063,8 @@ async fn crash_run(seed: u64, kills: u32) -> (usize, usize, usize, Vec<usize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_nothing_and_applies_nothing_twice() {
-    let runs: u64 = std::env::var("TURNSTILE_CRASH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let base: u64 = std::env::var("TURNSTILE_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let runs: u64 = crate::peers::env_number("TURNSTILE_CRASH_RUNS", 20);
+    let base: u64 = crate::peers::env_number("TURNSTILE_CRASH_SEED", 1);
     let mut events = 0;
     for i in 0..runs {
         let seed = base + i;

@@ -155,6 +155,13 @@ impl Dir {
         ldap
     }
 
+    /// This directory with the groups the example role model grants made (if missing).
+    pub(crate) async fn with_staff_groups(self) -> Dir {
+        self.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
+            .await;
+        self
+    }
+
     pub(crate) async fn ensure_groups(&self, names: &[&str]) {
         let mut ldap = self.raw().await;
         for g in names {
@@ -873,9 +880,7 @@ async fn reconcile_verb_applies_audits_retries_and_guards() {
 #[tokio::test]
 async fn a_target_with_bad_credentials_is_quarantined_and_the_others_carry_on() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = Dir::openldap();
-    dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"])
-        .await;
+    let dir = Dir::openldap().with_staff_groups().await;
     let work = tempfile::tempdir().unwrap();
     let p = work.path();
     std::fs::write(p.join("model.toml"), MODEL.replace("LEAVERS", &dir.leavers)).unwrap();

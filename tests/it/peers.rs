@@ -25,6 +25,14 @@ pub fn peers() -> &'static BTreeMap<String, String> {
     })
 }
 
+/// A number from the test's own environment (runs, seeds), or `default`.
+pub fn env_number(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn env(key: &str) -> String {
     peers()
         .get(key)
