@@ -45,9 +45,10 @@ fn main() {
 
     let t = Instant::now();
     let mut planned = 0usize;
+    let mut changed = 0usize;
     for e in &events {
         let changes = turnstile::plan::plan_person(&model, &e.person, &[], today);
-        let drafts = turnstile::engine::ingest::event_drafts(
+        let draft = turnstile::engine::ingest::event_draft(
             e,
             &changes,
             jiff::Timestamp::now(),
@@ -55,7 +56,9 @@ fn main() {
             today,
             &e.person,
         );
-        planned += drafts.len();
+        planned += 1;
+        changed += changes.len();
+        std::hint::black_box(draft);
     }
     let plan = t.elapsed().as_secs_f64();
 
@@ -83,7 +86,7 @@ fn main() {
     }
     let record = t.elapsed().as_secs_f64();
     let us = |s: f64| s / total as f64 * 1e6;
-    println!("{total} events, {planned} audit entries planned:");
+    println!("{total} events, {planned} audit entries, {changed} changes planned:");
     println!(
         "  parse and check (accept):             {:>6.1} µs/event",
         us(parse)
@@ -100,11 +103,9 @@ fn main() {
         "  the daemon's floor without the broker: {:>8.0} events/s",
         total as f64 / (parse + record)
     );
-    if std::env::var_os("NO_AUDIT_INSERT").is_none() {
-        let entries = store.verify_audit(None).unwrap().unwrap().count;
-        assert_eq!(
-            entries as usize, planned,
-            "every planned entry is in the trail"
-        );
-    }
+    let entries = store.verify_audit(None).unwrap().unwrap().count;
+    assert_eq!(
+        entries as usize, planned,
+        "every event's entry is in the trail"
+    );
 }

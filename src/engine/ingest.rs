@@ -45,41 +45,56 @@ pub fn file_event(
     Ok(event)
 }
 
-/// The audit entries an applied event writes: the HR record, then each planned change.
-pub fn event_drafts(
+/// The audit entry an applied event writes: the HR record, with the changes it plans
+/// against the person's accounts as last read named in its reason. One entry per event,
+/// not one per planned change: a plan is a forecast (the change is planned again from
+/// what the target holds when it is made), and each change made is recorded then, with
+/// this event's id, its rule and its outcome.
+pub fn event_draft(
     event: &HrEvent,
     changes: &[Change],
     at: Timestamp,
     actor: &str,
     today: Date,
     person: &Person,
-) -> Vec<Draft> {
-    let number = person.employee_number.as_str().to_string();
-    let mut drafts = vec![Draft {
+) -> Draft {
+    let mut reason = record_reason(event, person, today);
+    planned_changes(changes, &mut reason);
+    Draft {
         at,
         actor: actor.to_string(),
-        employee_number: Some(number.clone()),
+        employee_number: Some(person.employee_number.as_str().to_string()),
         system: None,
         account: None,
         action: AuditAction::HrRecord.to_string(),
         outcome: AuditOutcome::Recorded.to_string(),
         rule: None,
         event_id: Some(event.event_id.as_str().to_string()),
-        reason: record_reason(event, person, today),
-    }];
-    drafts.extend(changes.iter().map(|c| Draft {
-        at,
-        actor: actor.to_string(),
-        employee_number: Some(number.clone()),
-        system: Some(c.system.clone()),
-        account: c.account.clone(),
-        action: AuditAction::Change(c.action.clone()).to_string(),
-        outcome: AuditOutcome::Planned.to_string(),
-        rule: Some(c.rule.clone()),
-        event_id: Some(event.event_id.as_str().to_string()),
-        reason: c.reason.clone(),
-    }));
-    drafts
+        reason,
+    }
+}
+
+/// Appends `; plans N changes: system action [on account] (rule R), …` to `out`, each
+/// change as its own entry would have named it.
+fn planned_changes(changes: &[Change], out: &mut String) {
+    use std::fmt::Write;
+    match changes.len() {
+        0 => out.push_str("; plans no change"),
+        1 => out.push_str("; plans 1 change: "),
+        n => {
+            let _ = write!(out, "; plans {n} changes: ");
+        }
+    }
+    for (i, c) in changes.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{} {}", c.system, c.action);
+        if let Some(account) = &c.account {
+            let _ = write!(out, " on {account}");
+        }
+        let _ = write!(out, " (rule {})", c.rule);
+    }
 }
 
 /// What an HR record says, in words that cannot be misread as a date of leaving: the
@@ -125,7 +140,7 @@ pub fn record(
     let now = crate::now();
     let outcome = store.record_event(event, &mut |_, new| {
         let changes = plan::plan_person(model, new, accounts, today);
-        event_drafts(event, &changes, now, actor, today, new)
+        vec![event_draft(event, &changes, now, actor, today, new)]
     })?;
     if matches!(outcome, Outcome::Applied { .. }) {
         link_corrections(store, &[event], actor)?;
@@ -216,7 +231,7 @@ pub fn record_batch(
             .map(|v| v.iter().collect())
             .unwrap_or_default();
         let changes = plan::plan_person(model, new, &mine, today);
-        event_drafts(event, &changes, now, actor, today, new)
+        vec![event_draft(event, &changes, now, actor, today, new)]
     })?;
     let applied: Vec<&HrEvent> = events
         .iter()
@@ -301,4 +316,54 @@ pub fn link_starters(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Action;
+
+    fn change(system: &str, account: Option<&str>, action: Action, rule: &str) -> Change {
+        Change {
+            system: system.into(),
+            employee_number: "40000001".into(),
+            account: account.map(str::to_string),
+            action,
+            rule: rule.into(),
+            reason: "because".into(),
+        }
+    }
+
+    #[test]
+    fn a_records_entry_names_every_planned_change_with_its_rule() {
+        let mut none = String::from("joiner");
+        planned_changes(&[], &mut none);
+        assert_eq!(none, "joiner; plans no change");
+
+        let mut one = String::from("leaver");
+        planned_changes(
+            &[change("emis", Some("jsmith"), Action::Disable, "leaver")],
+            &mut one,
+        );
+        assert_eq!(
+            one,
+            "leaver; plans 1 change: emis disable on jsmith (rule leaver)"
+        );
+
+        let mut two = String::from("joiner");
+        let grant = Action::Grant {
+            entitlement: "GG-Nursing".into(),
+        };
+        planned_changes(
+            &[
+                change("ad", None, Action::Create, "staff-account"),
+                change("ad", None, grant, "registered-nursing"),
+            ],
+            &mut two,
+        );
+        assert_eq!(
+            two,
+            "joiner; plans 2 changes: ad create (rule staff-account), ad grant GG-Nursing (rule registered-nursing)"
+        );
+    }
 }

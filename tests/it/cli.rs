@@ -81,12 +81,14 @@ fn feed_records_plans_and_audits_and_a_replay_changes_nothing() {
         id.starts_with("esr-20261122T060000Z-40000001-") && id.len() == 42,
         "source, time, person and a digest of the record: {id}"
     );
+    // One entry for the record, naming the changes it plans and the rule behind each:
+    // the changes themselves are recorded as they are made.
+    assert_eq!(trail.len(), 1, "{trail:#?}");
+    let reason = trail[0]["reason"].as_str().unwrap();
     assert!(
-        trail
-            .iter()
-            .any(|e| e["action"] == "change.grant GG-Nursing"
-                && e["rule"] == "registered-nursing"
-                && e["outcome"] == "planned")
+        reason.contains("plans ")
+            && reason.contains("ad grant GG-Nursing (rule registered-nursing)"),
+        "{reason}"
     );
     assert!(trail.iter().all(|e| e["employee_number"] == "40000001"));
     let before = trail.len();
