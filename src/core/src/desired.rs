@@ -105,8 +105,20 @@ pub fn person_attributes(person: &Person) -> BTreeMap<String, String> {
 
 /// The desired accounts of one person on every system of the role model, in system order.
 pub fn desired_state(person: &Person, model: &RoleModel, today: Date) -> Vec<DesiredAccount> {
+    desired_state_on(person, model, today, None)
+}
+
+/// [`desired_state`] on one system (`Some(id)`: nothing for a system the model does not
+/// declare) or on every system (`None`): what planning for one target needs, without
+/// working out the other systems.
+pub fn desired_state_on(
+    person: &Person,
+    model: &RoleModel,
+    today: Date,
+    system: Option<&str>,
+) -> Vec<DesiredAccount> {
     let attributes = person_attributes(person);
-    desired_views(person, model, today)
+    desired_views_on(person, model, today, system)
         .into_iter()
         .map(|v| v.account(attributes.clone()))
         .collect()
@@ -120,11 +132,27 @@ pub fn desired_views<'a>(
     model: &'a RoleModel,
     today: Date,
 ) -> Vec<DesiredView<'a>> {
+    desired_views_on(person, model, today, None)
+}
+
+/// [`desired_views`] on one system or on every system, as [`desired_state_on`].
+fn desired_views_on<'a>(
+    person: &'a Person,
+    model: &'a RoleModel,
+    today: Date,
+    only: Option<&str>,
+) -> Vec<DesiredView<'a>> {
+    let systems: Vec<&'a System> = match only {
+        Some(id) => model.systems.get(id).into_iter().collect(),
+        None => model.systems.values().collect(),
+    };
+    if systems.is_empty() {
+        return Vec::new();
+    }
     let lifecycle = person.lifecycle(today);
     let matched = matches(person, model, today);
-    model
-        .systems
-        .values()
+    systems
+        .into_iter()
         .map(|system| desired_on(person, lifecycle, &matched, model, system, today))
         .collect()
 }

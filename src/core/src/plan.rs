@@ -399,8 +399,6 @@ pub fn simulate(
     accounts
 }
 
-/// Every change for one person across all systems, in system order. `accounts` are the
-/// accounts linked to the person (any system); `today` is a Europe/London date.
 /// One person's changes on one target that can do what `abilities` says: the plan of
 /// [`plan_person`] for that system, without what the target cannot make.
 pub fn plan_for_target(
@@ -411,9 +409,8 @@ pub fn plan_for_target(
     system: &str,
     abilities: &Abilities,
 ) -> Vec<Change> {
-    plan_person(model, person, accounts, today)
+    plan_on(model, person, accounts, today, Some(system))
         .into_iter()
-        .filter(|c| c.system == system)
         .filter_map(|c| {
             if abilities.permits(&c.action) {
                 return Some(c);
@@ -435,14 +432,27 @@ pub fn plan_for_target(
         .collect()
 }
 
+/// Every change for one person across all systems, in system order. `accounts` are the
+/// accounts linked to the person (any system); `today` is a Europe/London date.
 pub fn plan_person(
     model: &RoleModel,
     person: &crate::hr::Person,
     accounts: &[&Account],
     today: jiff::civil::Date,
 ) -> Vec<Change> {
+    plan_on(model, person, accounts, today, None)
+}
+
+/// [`plan_person`] on one system (`Some(id)`) or on every system (`None`).
+fn plan_on(
+    model: &RoleModel,
+    person: &crate::hr::Person,
+    accounts: &[&Account],
+    today: jiff::civil::Date,
+    system: Option<&str>,
+) -> Vec<Change> {
     let employee_number = person.employee_number.as_str();
-    crate::desired::desired_state(person, model, today)
+    crate::desired::desired_state_on(person, model, today, system)
         .iter()
         .flat_map(|desired| {
             let here: Vec<&Account> = accounts

@@ -330,6 +330,21 @@ proptest! {
         prop_assert_eq!(plan_person(&m, &p, &refs, today), plan_person(&m, &p, &refs, today));
         prop_assert_eq!(desired_state(&p, &m, today), desired_state(&p, &m, today));
     }
+
+    /// Planning for one target works out that system alone; it must come to the same
+    /// changes as the whole plan has there, and nothing for a system the model lacks.
+    #[test]
+    fn a_targets_plan_is_the_whole_plan_on_its_system(p in arb_person(), accounts in arb_accounts(), offset in 0i64..900) {
+        let m = model();
+        let today = d("2026-11-23").checked_add(jiff::Span::new().days(offset)).unwrap();
+        let refs: Vec<&crate::account::Account> = accounts.iter().collect();
+        let whole = plan_person(&m, &p, &refs, today);
+        for system in SYSTEMS {
+            let here: Vec<Change> = whole.iter().filter(|c| c.system == *system).cloned().collect();
+            prop_assert_eq!(plan_for_target(&m, &p, &refs, today, system, &Abilities::ALL), here);
+        }
+        prop_assert!(plan_for_target(&m, &p, &refs, today, "no-such-system", &Abilities::ALL).is_empty());
+    }
 }
 
 #[test]
