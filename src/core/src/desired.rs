@@ -28,14 +28,18 @@ pub struct Why {
 
 impl Why {
     pub fn describe(&self) -> String {
-        let mut text = format!(
-            "role {} (rule {}, assignment {})",
-            self.role, self.rule, self.assignment
-        );
-        if let Some(until) = self.until {
-            text.push_str(&format!(", kept for handover until {until}"));
-        }
+        let mut text = String::new();
+        self.borrowed().describe_into(&mut text);
         text
+    }
+
+    pub fn borrowed(&self) -> WhyRef<'_> {
+        WhyRef {
+            rule: &self.rule,
+            role: &self.role,
+            assignment: &self.assignment,
+            until: self.until,
+        }
     }
 }
 
@@ -105,20 +109,8 @@ pub fn person_attributes(person: &Person) -> BTreeMap<String, String> {
 
 /// The desired accounts of one person on every system of the role model, in system order.
 pub fn desired_state(person: &Person, model: &RoleModel, today: Date) -> Vec<DesiredAccount> {
-    desired_state_on(person, model, today, None)
-}
-
-/// [`desired_state`] on one system (`Some(id)`: nothing for a system the model does not
-/// declare) or on every system (`None`): what planning for one target needs, without
-/// working out the other systems.
-pub fn desired_state_on(
-    person: &Person,
-    model: &RoleModel,
-    today: Date,
-    system: Option<&str>,
-) -> Vec<DesiredAccount> {
     let attributes = person_attributes(person);
-    desired_views_on(person, model, today, system)
+    desired_views(person, model, today)
         .into_iter()
         .map(|v| v.account(attributes.clone()))
         .collect()
@@ -135,8 +127,10 @@ pub fn desired_views<'a>(
     desired_views_on(person, model, today, None)
 }
 
-/// [`desired_views`] on one system or on every system, as [`desired_state_on`].
-fn desired_views_on<'a>(
+/// [`desired_views`] on one system (`Some(id)`: nothing for a system the model does not
+/// declare) or on every system (`None`): what planning for one target needs, without
+/// working out the other systems.
+pub fn desired_views_on<'a>(
     person: &'a Person,
     model: &'a RoleModel,
     today: Date,
@@ -167,6 +161,19 @@ pub struct WhyRef<'a> {
 }
 
 impl WhyRef<'_> {
+    /// [`Why::describe`], appended to `out`.
+    pub fn describe_into(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = write!(
+            out,
+            "role {} (rule {}, assignment {})",
+            self.role, self.rule, self.assignment
+        );
+        if let Some(until) = self.until {
+            let _ = write!(out, ", kept for handover until {until}");
+        }
+    }
+
     pub fn owned(self) -> Why {
         Why {
             rule: self.rule.to_string(),
@@ -204,6 +211,13 @@ impl<'a> Grants<'a> {
             .enumerate()
             .filter(|(i, (e, _))| *i == 0 || self.0[i - 1].0 != *e)
             .map(|(_, pair)| *pair)
+    }
+
+    /// Each wanted entitlement once, in order, with all its reasons in order.
+    pub fn by_entitlement(&self) -> impl Iterator<Item = (&'a str, &[(&'a str, WhyRef<'a>)])> {
+        self.0
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|run| (run[0].0, run))
     }
 
     /// Every (entitlement, reason), in order.

@@ -6,9 +6,10 @@
 //! role model allows it, and never on one that holds clinical history.
 
 use crate::account::{Account, primary};
-use crate::desired::{DesiredAccount, Presence};
+use crate::desired::{DesiredAccount, DesiredView, Grants, Presence, Why, WhyRef};
 use crate::policy::RoleModel;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// One step on one account.
@@ -146,7 +147,103 @@ pub fn plan_account(
     desired: &DesiredAccount,
     actual: &[&Account],
 ) -> Vec<Change> {
-    let Some(system) = model.systems.get(&desired.system) else {
+    let wanted = Wanted {
+        system: &desired.system,
+        presence: desired.presence,
+        rule: &desired.rule,
+        reason: &desired.reason,
+        entitlements: desired.entitlements.as_ref().map(Entitlements::Owned),
+        container: desired.container.as_deref(),
+        attributes: &desired.attributes,
+    };
+    plan_wanted(model, employee_number, &wanted, actual)
+}
+
+/// What one system's account should be, as the plan reads it: borrowed from a
+/// [`DesiredAccount`] or from a [`DesiredView`] and the person's attributes, so the rules
+/// are written once and planning a person copies nothing it does not change.
+struct Wanted<'a> {
+    system: &'a str,
+    presence: Presence,
+    rule: &'a str,
+    reason: &'a str,
+    /// `None` means leave them as they are.
+    entitlements: Option<Entitlements<'a>>,
+    container: Option<&'a str>,
+    attributes: &'a BTreeMap<String, String>,
+}
+
+impl<'a> Wanted<'a> {
+    fn view(view: &'a DesiredView<'a>, attributes: &'a BTreeMap<String, String>) -> Self {
+        Wanted {
+            system: view.system,
+            presence: view.presence,
+            rule: view.rule,
+            reason: &view.reason,
+            entitlements: view.entitlements.as_ref().map(Entitlements::Borrowed),
+            container: view.container,
+            attributes,
+        }
+    }
+}
+
+/// Wanted entitlements with their reasons, in either form; both are in entitlement order
+/// with each entitlement's reasons in order, so a plan reads the same from either.
+#[derive(Clone, Copy)]
+enum Entitlements<'a> {
+    Owned(&'a BTreeMap<String, Vec<Why>>),
+    Borrowed(&'a Grants<'a>),
+}
+
+impl Entitlements<'_> {
+    fn contains(&self, entitlement: &str) -> bool {
+        match self {
+            Entitlements::Owned(m) => m.contains_key(entitlement),
+            Entitlements::Borrowed(g) => g.contains(entitlement),
+        }
+    }
+
+    /// Each wanted entitlement in order, with the rule of its first reason and all its
+    /// reasons in words, joined by `; `.
+    fn each(&self, mut f: impl FnMut(&str, &str, String)) {
+        match self {
+            Entitlements::Owned(m) => {
+                for (e, whys) in m.iter() {
+                    let (rule, reason) = in_words(whys.iter().map(Why::borrowed));
+                    f(e, rule, reason);
+                }
+            }
+            Entitlements::Borrowed(g) => {
+                for (e, whys) in g.by_entitlement() {
+                    let (rule, reason) = in_words(whys.iter().map(|(_, why)| *why));
+                    f(e, rule, reason);
+                }
+            }
+        }
+    }
+}
+
+/// The rule of the first reason, and every reason in words joined by `; `.
+fn in_words<'w>(whys: impl Iterator<Item = WhyRef<'w>>) -> (&'w str, String) {
+    let (mut rule, mut text) = ("", String::new());
+    for (i, why) in whys.enumerate() {
+        if i == 0 {
+            rule = why.rule;
+        } else {
+            text.push_str("; ");
+        }
+        why.describe_into(&mut text);
+    }
+    (rule, text)
+}
+
+fn plan_wanted(
+    model: &RoleModel,
+    employee_number: &str,
+    desired: &Wanted<'_>,
+    actual: &[&Account],
+) -> Vec<Change> {
+    let Some(system) = model.systems.get(desired.system) else {
         return Vec::new();
     };
     let presence = match desired.presence {
@@ -170,17 +267,15 @@ pub fn plan_account(
             if presence == Presence::Prepared {
                 for a in sorted.iter().filter(|a| a.enabled) {
                     let c = Changes::new(desired, employee_number, Some(a));
-                    changes.push(c.make(Action::Disable, &desired.rule, desired.reason.clone()));
+                    changes.push(c.make(Action::Disable, desired.rule, desired.reason.to_string()));
                 }
             }
             let c = Changes::new(desired, employee_number, target);
             match target {
                 None => {
-                    changes.push(c.make(Action::Create, &desired.rule, desired.reason.clone()));
+                    changes.push(c.make(Action::Create, desired.rule, desired.reason.to_string()));
                     if let Some(wanted) = &desired.entitlements {
-                        for (e, whys) in wanted {
-                            changes.push(c.grant(e, whys));
-                        }
+                        wanted.each(|e, rule, reason| changes.push(c.grant(e, rule, reason)));
                     }
                 }
                 Some(account) => {
@@ -200,7 +295,7 @@ pub fn plan_account(
                             Action::Move {
                                 container: staff.clone(),
                             },
-                            &desired.rule,
+                            desired.rule,
                             format!(
                                 "{}; back in post, out of the leavers' container",
                                 desired.reason
@@ -210,31 +305,31 @@ pub fn plan_account(
                 }
             }
             if presence == Presence::Enabled && !target.is_some_and(|a| a.enabled) {
-                changes.push(c.make(Action::Enable, &desired.rule, desired.reason.clone()));
+                changes.push(c.make(Action::Enable, desired.rule, desired.reason.to_string()));
             }
         }
         Presence::DeletedIfPresent => {
             for a in &sorted {
                 let c = Changes::new(desired, employee_number, Some(a));
-                changes.push(c.make(Action::Delete, &desired.rule, desired.reason.clone()));
+                changes.push(c.make(Action::Delete, desired.rule, desired.reason.to_string()));
             }
         }
         Presence::DisabledIfPresent | Presence::KeptIfPresent => {
             for a in &sorted {
                 let c = Changes::new(desired, employee_number, Some(a));
                 if a.enabled && presence == Presence::DisabledIfPresent {
-                    changes.push(c.make(Action::Disable, &desired.rule, desired.reason.clone()));
+                    changes.push(c.make(Action::Disable, desired.rule, desired.reason.to_string()));
                 }
                 c.entitlements(system, a, &mut changes);
-                if let (Some(to), Some(now)) = (&desired.container, &a.container)
+                if let (Some(to), Some(now)) = (desired.container, &a.container)
                     && !to.eq_ignore_ascii_case(now)
                 {
                     changes.push(c.make(
                         Action::Move {
-                            container: to.clone(),
+                            container: to.to_string(),
                         },
-                        &desired.rule,
-                        desired.reason.clone(),
+                        desired.rule,
+                        desired.reason.to_string(),
                     ));
                 }
             }
@@ -245,14 +340,14 @@ pub fn plan_account(
 
 /// Builds the changes of one account.
 struct Changes<'a> {
-    desired: &'a DesiredAccount,
+    desired: &'a Wanted<'a>,
     employee_number: &'a str,
     account: Option<&'a Account>,
 }
 
 impl<'a> Changes<'a> {
     fn new(
-        desired: &'a DesiredAccount,
+        desired: &'a Wanted<'a>,
         employee_number: &'a str,
         account: Option<&'a Account>,
     ) -> Self {
@@ -265,7 +360,7 @@ impl<'a> Changes<'a> {
 
     fn make(&self, action: Action, rule: &str, reason: String) -> Change {
         Change {
-            system: self.desired.system.clone(),
+            system: self.desired.system.to_string(),
             employee_number: self.employee_number.to_string(),
             account: self.account.map(|a| a.id.clone()),
             action,
@@ -274,14 +369,20 @@ impl<'a> Changes<'a> {
         }
     }
 
-    fn grant(&self, entitlement: &str, whys: &[crate::desired::Why]) -> Change {
-        grant(&|a, r, s| self.make(a, r, s), entitlement, whys)
+    fn grant(&self, entitlement: &str, rule: &str, reason: String) -> Change {
+        self.make(
+            Action::Grant {
+                entitlement: entitlement.to_string(),
+            },
+            rule,
+            reason,
+        )
     }
 
     /// Brings the attributes the target reports in step with HR. An attribute HR does not
     /// supply is left alone, never cleared.
     fn attributes(&self, account: &Account, out: &mut Vec<Change>) {
-        for (attribute, value) in &self.desired.attributes {
+        for (attribute, value) in self.desired.attributes {
             if let Some(held) = account.attributes.get(attribute)
                 && held != value
             {
@@ -308,42 +409,22 @@ impl<'a> Changes<'a> {
             return;
         };
         for held in &account.entitlements {
-            if system.manages(held) && !wanted.contains_key(held) {
+            if system.manages(held) && !wanted.contains(held) {
                 out.push(self.make(
                     Action::Revoke {
                         entitlement: held.clone(),
                     },
-                    &self.desired.rule,
+                    self.desired.rule,
                     format!("no current role grants {held} ({})", self.desired.reason),
                 ));
             }
         }
-        for (e, whys) in wanted {
+        wanted.each(|e, rule, reason| {
             if !account.entitlements.contains(e) {
-                out.push(self.grant(e, whys));
+                out.push(self.grant(e, rule, reason));
             }
-        }
+        });
     }
-}
-
-fn grant(
-    change: &impl Fn(Action, &str, String) -> Change,
-    entitlement: &str,
-    whys: &[crate::desired::Why],
-) -> Change {
-    let rule = whys.first().map_or("", |w| w.rule.as_str());
-    let reason = whys
-        .iter()
-        .map(crate::desired::Why::describe)
-        .collect::<Vec<_>>()
-        .join("; ");
-    change(
-        Action::Grant {
-            entitlement: entitlement.to_string(),
-        },
-        rule,
-        reason,
-    )
 }
 
 /// What one system's accounts look like once `changes` have been applied: the model of a
@@ -452,15 +533,21 @@ fn plan_on(
     system: Option<&str>,
 ) -> Vec<Change> {
     let employee_number = person.employee_number.as_str();
-    crate::desired::desired_state_on(person, model, today, system)
+    let attributes = crate::desired::person_attributes(person);
+    crate::desired::desired_views_on(person, model, today, system)
         .iter()
-        .flat_map(|desired| {
+        .flat_map(|view| {
             let here: Vec<&Account> = accounts
                 .iter()
                 .copied()
-                .filter(|a| a.system == desired.system)
+                .filter(|a| a.system == view.system)
                 .collect();
-            plan_account(model, employee_number, desired, &here)
+            plan_wanted(
+                model,
+                employee_number,
+                &Wanted::view(view, &attributes),
+                &here,
+            )
         })
         .collect()
 }

@@ -345,6 +345,24 @@ proptest! {
         }
         prop_assert!(plan_for_target(&m, &p, &refs, today, "no-such-system", &Abilities::ALL).is_empty());
     }
+
+    /// The plan reads a person's desired state borrowed (plan_person) or owned (explain,
+    /// through plan_account): both must come to the same changes, reasons included.
+    #[test]
+    fn the_borrowed_and_the_owned_desired_state_plan_alike(p in arb_person(), accounts in arb_accounts(), offset in 0i64..900) {
+        let m = model();
+        let today = d("2026-11-23").checked_add(jiff::Span::new().days(offset)).unwrap();
+        let refs: Vec<&crate::account::Account> = accounts.iter().collect();
+        let owned: Vec<Change> = desired_state(&p, &m, today)
+            .iter()
+            .flat_map(|desired| {
+                let here: Vec<&crate::account::Account> =
+                    refs.iter().copied().filter(|a| a.system == desired.system).collect();
+                plan_account(&m, p.employee_number.as_str(), desired, &here)
+            })
+            .collect();
+        prop_assert_eq!(plan_person(&m, &p, &refs, today), owned);
+    }
 }
 
 #[test]
