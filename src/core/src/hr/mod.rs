@@ -622,10 +622,11 @@ impl HrEvent {
         h.update([0]);
         h.update(self.sequence.map(|s| s.to_string()).unwrap_or_default());
         h.update([0]);
-        // Serialising a Person cannot fail (plain strings, dates and bools); an empty
-        // record would still differ from any real one.
-        h.update(serde_json::to_vec(&self.person).unwrap_or_default());
-        crate::audit::hex(&h.finalize())
+        // Serialising a Person cannot fail (plain strings, dates and bools); it is written
+        // straight into the hash, never held as one more copy of the record.
+        let mut into = HashWriter(h);
+        let _ = serde_json::to_writer(&mut into, &self.person);
+        crate::audit::hex(&into.0.finalize())
     }
 
     /// True when `self` should replace `other` as the person's current record.
@@ -637,6 +638,20 @@ impl HrEvent {
             return a > b;
         }
         self.newness() > other.newness()
+    }
+}
+
+/// Feeds what is written to it into a SHA-256.
+struct HashWriter(sha2::Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
