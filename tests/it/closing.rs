@@ -1277,11 +1277,10 @@ async fn two_replicas_on_postgresql_survive_one_killed_mid_stream() {
         // The second half flows in over about four seconds.
         let late =
             feed_in_two_halves(&brokers, &a.topic, &records, Duration::from_millis(500)).await;
-        // Kill the first replica at a random moment once changes are being applied, with
-        // most of them still to come: after a random number of changes, from one to a
-        // third of the records. (A random wait of up to 1.5 s was enough only while
-        // recording was slow: now a replica can finish everything in that time.)
-        let kill_after = 1 + rng.below(1500) as usize * (records.len() / 3).max(1) / 1500;
+        // Kill the first replica once changes are being applied, with most of them still
+        // to come: after a random number of changes, from one to a third of the records
+        // (a random wait would depend on how fast the replicas are).
+        let kill_after = 1 + rng.below((records.len() as u64 / 3).max(1)) as usize;
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while applied(&open()) < kill_after && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
