@@ -291,13 +291,20 @@ fn arb_accounts() -> impl Strategy<Value = Vec<crate::account::Account>> {
     })
 }
 
+/// The property tests' day: `offset` days after 23 November 2026.
+fn days_after(offset: i64) -> jiff::civil::Date {
+    d("2026-11-23")
+        .checked_add(jiff::Span::new().days(offset))
+        .unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
     fn reconciling_twice_equals_reconciling_once(p in arb_person(), accounts in arb_accounts(), offset in 0i64..900) {
         let m = model();
-        let today = d("2026-11-23").checked_add(jiff::Span::new().days(offset)).unwrap();
+        let today = days_after(offset);
         let refs: Vec<&crate::account::Account> = accounts.iter().collect();
         let first = plan_person(&m, &p, &refs, today);
         let mut after: Vec<crate::account::Account> = Vec::new();
@@ -313,7 +320,7 @@ proptest! {
     #[test]
     fn clinical_history_is_never_deleted(p in arb_person(), accounts in arb_accounts(), offset in 0i64..3000) {
         let m = model();
-        let today = d("2026-11-23").checked_add(jiff::Span::new().days(offset)).unwrap();
+        let today = days_after(offset);
         let refs: Vec<&crate::account::Account> = accounts.iter().collect();
         for c in plan_person(&m, &p, &refs, today) {
             if c.action == Action::Delete {
@@ -336,7 +343,7 @@ proptest! {
     #[test]
     fn a_targets_plan_is_the_whole_plan_on_its_system(p in arb_person(), accounts in arb_accounts(), offset in 0i64..900) {
         let m = model();
-        let today = d("2026-11-23").checked_add(jiff::Span::new().days(offset)).unwrap();
+        let today = days_after(offset);
         let refs: Vec<&crate::account::Account> = accounts.iter().collect();
         let whole = plan_person(&m, &p, &refs, today);
         for system in SYSTEMS {
@@ -351,7 +358,7 @@ proptest! {
     #[test]
     fn the_borrowed_and_the_owned_desired_state_plan_alike(p in arb_person(), accounts in arb_accounts(), offset in 0i64..900) {
         let m = model();
-        let today = d("2026-11-23").checked_add(jiff::Span::new().days(offset)).unwrap();
+        let today = days_after(offset);
         let refs: Vec<&crate::account::Account> = accounts.iter().collect();
         let owned: Vec<Change> = desired_state(&p, &m, today)
             .iter()
