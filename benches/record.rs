@@ -47,7 +47,7 @@ fn main() {
     let mut planned = 0usize;
     let mut changed = 0usize;
     for e in &events {
-        let changes = turnstile::plan::plan_person(&model, &e.person, &[], today);
+        let changes = turnstile::plan::plan_person_brief(&model, &e.person, &[], today);
         let draft = turnstile::engine::ingest::event_draft(
             e,
             &changes,

@@ -139,7 +139,7 @@ pub fn record(
 ) -> Result<Outcome, StoreError> {
     let now = crate::now();
     let outcome = store.record_event(event, &mut |_, new| {
-        let changes = plan::plan_person(model, new, accounts, today);
+        let changes = plan::plan_person_brief(model, new, accounts, today);
         vec![event_draft(event, &changes, now, actor, today, new)]
     })?;
     if matches!(outcome, Outcome::Applied { .. }) {
@@ -230,7 +230,7 @@ pub fn record_batch(
             .get(new.employee_number.as_str())
             .map(|v| v.iter().collect())
             .unwrap_or_default();
-        let changes = plan::plan_person(model, new, &mine, today);
+        let changes = plan::plan_person_brief(model, new, &mine, today);
         vec![event_draft(event, &changes, now, actor, today, new)]
     })?;
     let applied: Vec<&HrEvent> = events

@@ -155,6 +155,7 @@ pub fn plan_account(
         entitlements: desired.entitlements.as_ref().map(Entitlements::Owned),
         container: desired.container.as_deref(),
         attributes: &desired.attributes,
+        words: true,
     };
     plan_wanted(model, employee_number, &wanted, actual)
 }
@@ -171,11 +172,19 @@ struct Wanted<'a> {
     entitlements: Option<Entitlements<'a>>,
     container: Option<&'a str>,
     attributes: &'a BTreeMap<String, String>,
+    /// Whether changes carry their reasons in words (not for a forecast that only names
+    /// them: formatting a reason per grant was a fifth of recording an HR event).
+    words: bool,
 }
 
 impl<'a> Wanted<'a> {
-    fn view(view: &'a DesiredView<'a>, attributes: &'a BTreeMap<String, String>) -> Self {
+    fn view(
+        view: &'a DesiredView<'a>,
+        attributes: &'a BTreeMap<String, String>,
+        words: bool,
+    ) -> Self {
         Wanted {
+            words,
             system: view.system,
             presence: view.presence,
             rule: view.rule,
@@ -203,19 +212,19 @@ impl Entitlements<'_> {
         }
     }
 
-    /// Each wanted entitlement in order, with the rule of its first reason and all its
-    /// reasons in words, joined by `; `.
-    fn each(&self, mut f: impl FnMut(&str, &str, String)) {
+    /// Each wanted entitlement in order, with the rule of its first reason and (with
+    /// `words`) all its reasons in words, joined by `; `.
+    fn each(&self, words: bool, mut f: impl FnMut(&str, &str, String)) {
         match self {
             Entitlements::Owned(m) => {
                 for (e, whys) in m.iter() {
-                    let (rule, reason) = in_words(whys.iter().map(Why::borrowed));
+                    let (rule, reason) = in_words(whys.iter().map(Why::borrowed), words);
                     f(e, rule, reason);
                 }
             }
             Entitlements::Borrowed(g) => {
                 for (e, whys) in g.by_entitlement() {
-                    let (rule, reason) = in_words(whys.iter().map(|(_, why)| *why));
+                    let (rule, reason) = in_words(whys.iter().map(|(_, why)| *why), words);
                     f(e, rule, reason);
                 }
             }
@@ -223,9 +232,12 @@ impl Entitlements<'_> {
     }
 }
 
-/// The rule of the first reason, and every reason in words joined by `; `.
-fn in_words<'w>(whys: impl Iterator<Item = WhyRef<'w>>) -> (&'w str, String) {
+/// The rule of the first reason, and (with `words`) every reason in words joined by `; `.
+fn in_words<'w>(mut whys: impl Iterator<Item = WhyRef<'w>>, words: bool) -> (&'w str, String) {
     let (mut rule, mut text) = ("", String::new());
+    if !words {
+        return (whys.next().map_or("", |why| why.rule), text);
+    }
     for (i, why) in whys.enumerate() {
         if i == 0 {
             rule = why.rule;
@@ -267,15 +279,19 @@ fn plan_wanted(
             if presence == Presence::Prepared {
                 for a in sorted.iter().filter(|a| a.enabled) {
                     let c = Changes::new(desired, employee_number, Some(a));
-                    changes.push(c.make(Action::Disable, desired.rule, desired.reason.to_string()));
+                    changes
+                        .push(c.make(Action::Disable, desired.rule, || desired.reason.to_string()));
                 }
             }
             let c = Changes::new(desired, employee_number, target);
             match target {
                 None => {
-                    changes.push(c.make(Action::Create, desired.rule, desired.reason.to_string()));
+                    changes
+                        .push(c.make(Action::Create, desired.rule, || desired.reason.to_string()));
                     if let Some(wanted) = &desired.entitlements {
-                        wanted.each(|e, rule, reason| changes.push(c.grant(e, rule, reason)));
+                        wanted.each(desired.words, |e, rule, reason| {
+                            changes.push(c.grant(e, rule, reason))
+                        });
                     }
                 }
                 Some(account) => {
@@ -296,29 +312,32 @@ fn plan_wanted(
                                 container: staff.clone(),
                             },
                             desired.rule,
-                            format!(
-                                "{}; back in post, out of the leavers' container",
-                                desired.reason
-                            ),
+                            || {
+                                format!(
+                                    "{}; back in post, out of the leavers' container",
+                                    desired.reason
+                                )
+                            },
                         ));
                     }
                 }
             }
             if presence == Presence::Enabled && !target.is_some_and(|a| a.enabled) {
-                changes.push(c.make(Action::Enable, desired.rule, desired.reason.to_string()));
+                changes.push(c.make(Action::Enable, desired.rule, || desired.reason.to_string()));
             }
         }
         Presence::DeletedIfPresent => {
             for a in &sorted {
                 let c = Changes::new(desired, employee_number, Some(a));
-                changes.push(c.make(Action::Delete, desired.rule, desired.reason.to_string()));
+                changes.push(c.make(Action::Delete, desired.rule, || desired.reason.to_string()));
             }
         }
         Presence::DisabledIfPresent | Presence::KeptIfPresent => {
             for a in &sorted {
                 let c = Changes::new(desired, employee_number, Some(a));
                 if a.enabled && presence == Presence::DisabledIfPresent {
-                    changes.push(c.make(Action::Disable, desired.rule, desired.reason.to_string()));
+                    changes
+                        .push(c.make(Action::Disable, desired.rule, || desired.reason.to_string()));
                 }
                 c.entitlements(system, a, &mut changes);
                 if let (Some(to), Some(now)) = (desired.container, &a.container)
@@ -329,7 +348,7 @@ fn plan_wanted(
                             container: to.to_string(),
                         },
                         desired.rule,
-                        desired.reason.to_string(),
+                        || desired.reason.to_string(),
                     ));
                 }
             }
@@ -358,7 +377,13 @@ impl<'a> Changes<'a> {
         }
     }
 
-    fn make(&self, action: Action, rule: &str, reason: String) -> Change {
+    /// A change; its reason is put in words only when the plan asks for them.
+    fn make(&self, action: Action, rule: &str, reason: impl FnOnce() -> String) -> Change {
+        let reason = if self.desired.words {
+            reason()
+        } else {
+            String::new()
+        };
         Change {
             system: self.desired.system.to_string(),
             employee_number: self.employee_number.to_string(),
@@ -375,7 +400,7 @@ impl<'a> Changes<'a> {
                 entitlement: entitlement.to_string(),
             },
             rule,
-            reason,
+            || reason,
         )
     }
 
@@ -392,7 +417,7 @@ impl<'a> Changes<'a> {
                         value: value.clone(),
                     },
                     "hr-record",
-                    format!("HR says {attribute} is \"{value}\" (the target holds \"{held}\")"),
+                    || format!("HR says {attribute} is \"{value}\" (the target holds \"{held}\")"),
                 ));
             }
         }
@@ -415,11 +440,11 @@ impl<'a> Changes<'a> {
                         entitlement: held.clone(),
                     },
                     self.desired.rule,
-                    format!("no current role grants {held} ({})", self.desired.reason),
+                    || format!("no current role grants {held} ({})", self.desired.reason),
                 ));
             }
         }
-        wanted.each(|e, rule, reason| {
+        wanted.each(self.desired.words, |e, rule, reason| {
             if !account.entitlements.contains(e) {
                 out.push(self.grant(e, rule, reason));
             }
@@ -490,7 +515,7 @@ pub fn plan_for_target(
     system: &str,
     abilities: &Abilities,
 ) -> Vec<Change> {
-    plan_on(model, person, accounts, today, Some(system))
+    plan_on(model, person, accounts, today, Some(system), true)
         .into_iter()
         .filter_map(|c| {
             if abilities.permits(&c.action) {
@@ -521,16 +546,30 @@ pub fn plan_person(
     accounts: &[&Account],
     today: jiff::civil::Date,
 ) -> Vec<Change> {
-    plan_on(model, person, accounts, today, None)
+    plan_on(model, person, accounts, today, None, true)
 }
 
-/// [`plan_person`] on one system (`Some(id)`) or on every system (`None`).
+/// [`plan_person`] without the reasons (each change's `reason` is empty): what a recorded
+/// HR event's audit entry forecasts, naming each change and its rule. The changes
+/// themselves are planned again, with their reasons, when they are made.
+pub fn plan_person_brief(
+    model: &RoleModel,
+    person: &crate::hr::Person,
+    accounts: &[&Account],
+    today: jiff::civil::Date,
+) -> Vec<Change> {
+    plan_on(model, person, accounts, today, None, false)
+}
+
+/// [`plan_person`] on one system (`Some(id)`) or on every system (`None`), with or
+/// without the reasons in words.
 fn plan_on(
     model: &RoleModel,
     person: &crate::hr::Person,
     accounts: &[&Account],
     today: jiff::civil::Date,
     system: Option<&str>,
+    words: bool,
 ) -> Vec<Change> {
     let employee_number = person.employee_number.as_str();
     let attributes = crate::desired::person_attributes(person);
@@ -545,7 +584,7 @@ fn plan_on(
             plan_wanted(
                 model,
                 employee_number,
-                &Wanted::view(view, &attributes),
+                &Wanted::view(view, &attributes, words),
                 &here,
             )
         })

@@ -370,6 +370,20 @@ proptest! {
             .collect();
         prop_assert_eq!(plan_person(&m, &p, &refs, today), owned);
     }
+
+    /// A record's forecast plans without reasons: the very same changes, in the same
+    /// order, each with an empty reason.
+    #[test]
+    fn the_brief_plan_is_the_plan_without_its_reasons(p in arb_person(), accounts in arb_accounts(), offset in 0i64..900) {
+        let m = model();
+        let today = days_after(offset);
+        let refs: Vec<&crate::account::Account> = accounts.iter().collect();
+        let full: Vec<Change> = plan_person(&m, &p, &refs, today)
+            .into_iter()
+            .map(|c| Change { reason: String::new(), ..c })
+            .collect();
+        prop_assert_eq!(plan_person_brief(&m, &p, &refs, today), full);
+    }
 }
 
 #[test]
