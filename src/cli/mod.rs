@@ -1123,32 +1123,12 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         Some(file) => Some(read_previous(file)?),
         None => None,
     };
-    // Every file is read (and hashed) on its own thread, all at once; what each gave is
-    // then looked at in the order given, so errors and output are as if read in turn.
-    let (extract, reads) = std::thread::scope(|scope| {
-        let tz = &tz;
-        let handles: Vec<_> = exports
-            .iter()
-            .map(|(system, file)| {
-                let columns = config.exports.get(system).cloned().unwrap_or_default();
-                scope.spawn(move || {
-                    (
-                        export::read::<drift::Held>(system, file, &columns, tz, limits),
-                        sha256_file(file),
-                    )
-                })
-            })
-            .collect();
-        let extract = (esr::read(&a.hr, limits), sha256_file(&a.hr));
-        let reads: Vec<_> = handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect();
-        (extract, reads)
-    });
+    // The files are read (and hashed) by one worker per core, the extract first and then
+    // the exports largest first, so the longest read starts at once and the rest fill the
+    // other cores (a thread per file shared the cores six ways, and the extract, the
+    // longest, finished last). What each gave is then looked at in the order given, so
+    // errors and output are as if read in turn.
+    let (extract, reads) = read_drift_inputs(&a.hr, &exports, config, &tz, limits);
     let (extract, hr_sha) = extract;
     let extract = extract?;
     report_rows(&extract.errors, &a.hr, extract.rows, limits)?;
@@ -1363,6 +1343,62 @@ fn hashed_input(
         rows,
         sha256,
     }
+}
+
+type Hashed<T> = (Result<T, crate::feed::FeedError>, Result<String, Failure>);
+
+/// Reads the HR extract and every export with one worker per core (see `drift_cmd`): this
+/// thread reads the extract, then joins the others on the exports, largest first. Gives
+/// the extract and each export (with their hashes) in the order given.
+fn read_drift_inputs(
+    hr: &Path,
+    exports: &[(String, PathBuf)],
+    config: &Config,
+    tz: &jiff::tz::TimeZone,
+    limits: &crate::feed::Limits,
+) -> (
+    Hashed<esr::Extract>,
+    Vec<Hashed<export::Export<drift::Held>>>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let mut jobs: Vec<usize> = (0..exports.len()).collect();
+    jobs.sort_by_key(|i| std::cmp::Reverse(size(&exports[*i].1)));
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut mine = Vec::new();
+        while let Some(&i) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let (system, file) = &exports[i];
+            let columns = config.exports.get(system).cloned().unwrap_or_default();
+            mine.push((
+                i,
+                (
+                    export::read::<drift::Held>(system, file, &columns, tz, limits),
+                    sha256_file(file),
+                ),
+            ));
+        }
+        mine
+    };
+    let others = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, exports.len().max(1))
+        .saturating_sub(1)
+        .max(usize::from(!exports.is_empty()));
+    let (extract, mut done) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..others).map(|_| scope.spawn(work)).collect();
+        let extract = (esr::read(hr, limits), sha256_file(hr));
+        let mut done = work();
+        for h in handles {
+            done.extend(
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        (extract, done)
+    });
+    done.sort_by_key(|(i, _)| *i);
+    (extract, done.into_iter().map(|(_, read)| read).collect())
 }
 
 pub(crate) fn sha256_file(path: &Path) -> Result<String, Failure> {
