@@ -288,13 +288,29 @@ pub fn findings_on<'a>(
     if workers == 1 || people.len() < 1000 {
         out.extend(each(0, people));
     } else {
-        let share = people.len().div_ceil(workers);
+        // Small shares taken in turn, not one share per worker: people differ in cost (a
+        // leaver with five systems against a starter with one), and one large share ran
+        // on alone for half a second at national scale while the other cores idled.
+        let share = people.len().div_ceil(workers * 16).max(1000);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let take = || {
+            let mut found = Vec::new();
+            loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let first = k.saturating_mul(share);
+                let Some(part) = people.get(first..people.len().min(first.saturating_add(share)))
+                else {
+                    break;
+                };
+                if part.is_empty() {
+                    break;
+                }
+                found.extend(each(k * share, part));
+            }
+            found
+        };
         std::thread::scope(|scope| {
-            let handles: Vec<_> = people
-                .chunks(share)
-                .enumerate()
-                .map(|(k, part)| scope.spawn(move || each(k * share, part)))
-                .collect();
+            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(take)).collect();
             for h in handles {
                 match h.join() {
                     Ok(found) => out.extend(found),
