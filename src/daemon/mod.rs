@@ -226,6 +226,51 @@ fn describe(tpl: &TopicPartitionList) -> String {
 
 type Kafka = StreamConsumer<Context>;
 
+/// How often the checkpoint thread copies SQLite's write-ahead log into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the SQLite store's write-ahead log into the database on a thread of its own
+/// (its own connection), so the recorder's commits never stop to do it: on a backlog that
+/// was a third of each commit. Without the thread, the recorder goes on doing it itself.
+fn spawn_checkpointer(config: &Config, store: &SharedStore, shutdown: watch::Receiver<bool>) {
+    if config.store.kind != crate::config::StoreKind::Sqlite {
+        return;
+    }
+    let mut own = match crate::store::open(&config.store, None, false) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("no checkpoint thread ({e}): the recorder copies the log itself");
+            return;
+        }
+    };
+    let started = std::thread::Builder::new()
+        .name("checkpoint".into())
+        .spawn(move || {
+            let mut failing = false;
+            while !*shutdown.borrow() {
+                match own.checkpoint() {
+                    Ok(_) => failing = false,
+                    Err(e) if !failing => {
+                        tracing::warn!(
+                            "copying the state store's log into it: {e}; tried again shortly"
+                        );
+                        failing = true;
+                    }
+                    Err(_) => {}
+                }
+                std::thread::sleep(CHECKPOINT_EVERY);
+            }
+        });
+    match started {
+        Ok(_) => {
+            if let Err(e) = lock(store).leave_checkpoints() {
+                tracing::warn!("the recorder goes on copying the log itself: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("no checkpoint thread ({e}): the recorder copies the log itself"),
+    }
+}
+
 /// Runs until `shutdown` turns true, then finishes the event in hand, commits and returns.
 pub async fn run(
     config: &Config,
@@ -306,6 +351,7 @@ pub async fn run(
     // Applying changes to the targets does not wait for the broker: pending work left by
     // a crash, or due while the daemon was down, is done at once.
     let applier = applier::spawn(config, model.clone(), shutdown.clone(), shared.clone());
+    spawn_checkpointer(config, &store, shutdown.clone());
 
     if !wait_for_broker(&consumer, kc, &shared, &mut shutdown).await {
         stop_applier(applier).await;

@@ -119,6 +119,17 @@ pub trait Db: Send {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
     /// Runs one query; every row.
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+    /// From now on this connection's commits leave copying the log into the database to
+    /// [`Db::checkpoint`] on another connection (SQLite's write-ahead log; nothing to do
+    /// elsewhere).
+    fn leave_checkpoints(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Copies what it can of the log into the database without waiting for anyone;
+    /// how many log pages that copied.
+    fn checkpoint(&mut self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 fn one(db: &mut dyn Db, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
@@ -447,6 +458,14 @@ const CLAIMABLE: &str = "due_us <= ?1 AND next_try_us <= ?1 AND held_by IS NULL
      AND (claimed_by IS NULL OR claimed_by = ?3 OR claimed_until_us <= ?1)";
 
 impl<D: Db + 'static> Store for SqlStore<D> {
+    fn leave_checkpoints(&mut self) -> Result<(), StoreError> {
+        self.db.borrow_mut().leave_checkpoints()
+    }
+
+    fn checkpoint(&mut self) -> Result<u64, StoreError> {
+        self.db.borrow_mut().checkpoint()
+    }
+
     fn record_events(
         &mut self,
         events: &[&HrEvent],

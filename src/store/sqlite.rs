@@ -151,6 +151,18 @@ impl rusqlite::ToSql for Value {
 }
 
 impl Db for SqliteDb {
+    fn leave_checkpoints(&mut self) -> Result<(), StoreError> {
+        Ok(self.conn.pragma_update(None, "wal_autocheckpoint", 0)?)
+    }
+
+    fn checkpoint(&mut self) -> Result<u64, StoreError> {
+        // (busy, pages in the log, pages copied); -1s when the store is not in WAL mode.
+        let copied: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(2))?;
+        Ok(copied.max(0) as u64)
+    }
+
     /// Takes the write lock at once (`BEGIN IMMEDIATE`), so a second writer waits up to
     /// the busy timeout instead of failing on its first write.
     fn begin(&mut self) -> Result<(), StoreError> {

@@ -923,3 +923,29 @@ mod on_postgres {
         12
     );
 }
+
+/// The daemon's recorder leaves copying the log to a thread of its own: what it writes is
+/// kept, readable and in the trail, and the other connection's checkpoint copies it.
+#[test]
+fn a_checkpoint_elsewhere_copies_what_the_recorder_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut recorder = SqliteStore::open(&path).unwrap();
+    let mut checkpointer = SqliteStore::open(&path).unwrap();
+    recorder.leave_checkpoints().unwrap();
+    for round in 0..2 {
+        for i in 0..3 {
+            let n = round * 3 + i;
+            record(
+                &mut recorder,
+                &event(&format!("e{n}"), n, &format!("Ward {n}")),
+            );
+        }
+        assert!(
+            checkpointer.checkpoint().unwrap() > 0,
+            "round {round}: the log's pages are copied"
+        );
+    }
+    assert_eq!(ward(&checkpointer), "Ward 5");
+    assert_eq!(count(&checkpointer), Ok(6));
+}
