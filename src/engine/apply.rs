@@ -117,6 +117,43 @@ pub fn open_items(
     Ok(open)
 }
 
+/// The entry written before one person's changes on one target are made (`apply.started`):
+/// each change that will be sent, with its account and rule, so that a run cut short
+/// between a change and its own entry still leaves the change in the trail. `None` when
+/// nothing will be sent (every change already has an open work item).
+pub fn intent(changes: &[Change], open: &BTreeSet<WorkItemKey>, by: By<'_>) -> Option<Draft> {
+    use std::fmt::Write;
+    let sent: Vec<&Change> = changes
+        .iter()
+        .filter(|c| !open.contains(&WorkItemKey::of(c)))
+        .collect();
+    let first = sent.first()?;
+    let mut reason = format!("about to make {} change(s): ", sent.len());
+    for (i, c) in sent.iter().enumerate() {
+        if i > 0 {
+            reason.push_str(", ");
+        }
+        let _ = write!(reason, "{}", c.action);
+        if let Some(account) = &c.account {
+            let _ = write!(reason, " on {account}");
+        }
+        let _ = write!(reason, " (rule {})", c.rule);
+    }
+    reason.push_str("; each is recorded with its outcome once made (one with no entry after this was cut short: the next pass plans it again from what the target holds)");
+    Some(Draft {
+        at: by.at,
+        actor: by.actor.to_string(),
+        employee_number: Some(first.employee_number.clone()),
+        system: Some(first.system.clone()),
+        account: None,
+        action: AuditAction::ApplyStarted.to_string(),
+        outcome: AuditOutcome::Started.to_string(),
+        rule: None,
+        event_id: by.event_id.map(str::to_string),
+        reason,
+    })
+}
+
 /// Makes one person's changes on one target, in order, through the connector alone: no
 /// store, so several targets can be worked at once. Stops at an error that makes the
 /// target unusable (fatal, or still transient after the connector's retries: the rest
@@ -259,6 +296,9 @@ pub async fn apply_person(
     by: By<'_>,
 ) -> Result<Tally, ApplyError> {
     let open = open_items(store, connector, changes)?;
+    if let Some(started) = intent(changes, &open, by) {
+        store.append_audit(vec![started])?;
+    }
     let (made, stop) = make_changes(connector, person, changes, &open).await;
     let tally = record_changes(store, made, by)?;
     match stop {
@@ -295,6 +335,53 @@ mod tests {
             rule: "leaver".into(),
             reason: "r".into(),
         }
+    }
+
+    /// The entry before the changes names every change that will be sent, with its
+    /// account and rule, and none that an open work item already covers.
+    #[test]
+    fn the_started_entry_names_each_change_to_be_sent() {
+        let by = By {
+            at: jiff::Timestamp::UNIX_EPOCH,
+            actor: "turnstile run",
+            event_id: Some("ev-1"),
+            due_days: 5,
+        };
+        let disable = change("jsmith", Action::Disable);
+        let revoke = change(
+            "jsmith",
+            Action::Revoke {
+                entitlement: "GG-Nursing".into(),
+            },
+        );
+        let none = BTreeSet::new();
+        let d = intent(&[disable.clone(), revoke.clone()], &none, by).unwrap();
+        assert_eq!(d.action, "apply.started");
+        assert_eq!(d.outcome, "started");
+        assert_eq!(
+            (
+                d.employee_number.as_deref(),
+                d.system.as_deref(),
+                d.event_id.as_deref()
+            ),
+            (Some("1"), Some("ad"), Some("ev-1"))
+        );
+        assert!(
+            d.reason.starts_with(
+                "about to make 2 change(s): disable on jsmith (rule leaver), revoke GG-Nursing on jsmith (rule leaver);"
+            ),
+            "{}",
+            d.reason
+        );
+        let open: BTreeSet<WorkItemKey> = [WorkItemKey::of(&revoke)].into();
+        let d = intent(&[disable.clone(), revoke.clone()], &open, by).unwrap();
+        assert!(
+            d.reason
+                .starts_with("about to make 1 change(s): disable on jsmith (rule leaver);")
+        );
+        let all: BTreeSet<WorkItemKey> =
+            [WorkItemKey::of(&disable), WorkItemKey::of(&revoke)].into();
+        assert_eq!(intent(&[disable, revoke], &all, by), None);
     }
 
     #[test]

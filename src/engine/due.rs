@@ -298,6 +298,22 @@ async fn apply_person(
         let open = apply::open_items(store, target.connector.as_ref(), &changes)?;
         go.push((index, changes, open));
     }
+    // What is about to be sent, in the trail before any of it is (one commit).
+    let started: Vec<crate::audit::Draft> = go
+        .iter()
+        .filter_map(|(index, changes, open)| {
+            let by = apply::By {
+                at: now,
+                actor,
+                event_id: Some(w.event_id.as_str()),
+                due_days: targets[*index].due_days,
+            };
+            apply::intent(changes, open, by)
+        })
+        .collect();
+    if !started.is_empty() {
+        store.append_audit(started)?;
+    }
     let person = &w.person;
     let made = futures_util::future::join_all(go.iter().map(|(index, changes, open)| {
         apply::make_changes(targets[*index].connector.as_ref(), person, changes, open)

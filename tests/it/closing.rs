@@ -860,6 +860,25 @@ async fn a_target_outage_loses_nothing() {
         "said once when it went away, not on every try:\n{log}"
     );
     assert_eq!(log.matches("target answers again").count(), 1, "{log}");
+    // Each change was announced in the trail before it was sent.
+    let trail = setup.open_store().audit(&AuditFilter::default()).unwrap();
+    for n in leavers {
+        let of = |action: &str| {
+            trail
+                .iter()
+                .find(|e| {
+                    e.draft.employee_number.as_deref() == Some(n.as_str())
+                        && e.draft.action == action
+                        && (action != "apply.started" || e.draft.reason.contains("disable"))
+                })
+                .map(|e| e.seq)
+        };
+        let (started, disabled) = (of("apply.started"), of("change.disable"));
+        assert!(
+            started.is_some() && started < disabled,
+            "{n}: apply.started ({started:?}) before change.disable ({disabled:?})"
+        );
+    }
 }
 
 /// One crash run against a real target: a stream of HR stories (in post, moving role,
@@ -960,6 +979,28 @@ async fn check_directory_as_hr_says(
         );
     }
     let trail = store.audit(&AuditFilter::default()).unwrap();
+    // Every account made is in the trail, however the runs were cut short: its create
+    // applied, or (killed between the change and its own entry) announced by the
+    // `apply.started` entry written before it was sent.
+    for number in finals.keys() {
+        if c.read_person(number).await.unwrap().is_empty() {
+            continue;
+        }
+        let mine = |e: &&turnstile::audit::Entry| {
+            e.draft.employee_number.as_deref() == Some(number.as_str())
+                && e.draft.system.as_deref() == Some("ad")
+        };
+        assert!(
+            trail
+                .iter()
+                .filter(mine)
+                .any(
+                    |e| (e.draft.action == "change.create" && e.draft.outcome == "applied")
+                        || (e.draft.action == "apply.started" && e.draft.reason.contains("create"))
+                ),
+            "{what}: {number}'s account is on the directory with no entry for its create"
+        );
+    }
     for e in trail.iter().filter(|e| e.draft.outcome == "failed") {
         assert!(
             !e.draft.reason.trim().is_empty(),

@@ -61,11 +61,15 @@ pub enum Action {
     /// A removal asked at an access review that the role model still grants: not made;
     /// the HR record or the role model has to change.
     ReviewConflict,
+    /// Changes about to be made on one target for one person, written before the first
+    /// is sent: a run cut short between a change and its own entry still leaves the
+    /// change in the trail.
+    ApplyStarted,
 }
 
 impl Action {
     /// Every kind of action as the README lists it (`change.<action>` for all changes).
-    pub const KINDS: [&'static str; 18] = [
+    pub const KINDS: [&'static str; 19] = [
         "hr.record",
         "hr.review",
         "hr.rejected",
@@ -84,6 +88,7 @@ impl Action {
         "plan.rejected",
         "review.attested",
         "review.conflict",
+        "apply.started",
     ];
 }
 
@@ -108,6 +113,7 @@ impl std::fmt::Display for Action {
             Action::PlanRejected => f.write_str("plan.rejected"),
             Action::ReviewAttested => f.write_str("review.attested"),
             Action::ReviewConflict => f.write_str("review.conflict"),
+            Action::ApplyStarted => f.write_str("apply.started"),
         }
     }
 }
@@ -137,10 +143,12 @@ pub enum Outcome {
     Approved,
     /// A held plan was rejected.
     Rejected,
+    /// Changes are about to be made; each one's own entry follows with its outcome.
+    Started,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Recorded,
         Outcome::Planned,
         Outcome::Applied,
@@ -152,6 +160,7 @@ impl Outcome {
         Outcome::Closed,
         Outcome::Approved,
         Outcome::Rejected,
+        Outcome::Started,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -167,6 +176,7 @@ impl Outcome {
             Outcome::Closed => "closed",
             Outcome::Approved => "approved",
             Outcome::Rejected => "rejected",
+            Outcome::Started => "started",
         }
     }
 }
@@ -689,6 +699,7 @@ mod tests {
             Action::PlanRejected,
             Action::ReviewAttested,
             Action::ReviewConflict,
+            Action::ApplyStarted,
         ];
         let printed: Vec<String> = every
             .iter()
