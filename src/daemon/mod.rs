@@ -231,7 +231,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// Copies the SQLite store's write-ahead log into the database on a thread of its own
 /// (its own connection), so the recorder's commits never stop to do it: on a backlog that
-/// was a third of each commit. Without the thread, the recorder goes on doing it itself.
+/// was nearly half of a commit's time. Without the thread, the recorder does it itself.
 fn spawn_checkpointer(config: &Config, store: &SharedStore, shutdown: watch::Receiver<bool>) {
     if config.store.kind != crate::config::StoreKind::Sqlite {
         return;
