@@ -122,7 +122,6 @@ pub fn open_items(
 /// between a change and its own entry still leaves the change in the trail. `None` when
 /// nothing will be sent (every change already has an open work item).
 pub fn intent(changes: &[Change], open: &BTreeSet<WorkItemKey>, by: By<'_>) -> Option<Draft> {
-    use std::fmt::Write;
     let sent: Vec<&Change> = changes
         .iter()
         .filter(|c| !open.contains(&WorkItemKey::of(c)))
@@ -133,11 +132,7 @@ pub fn intent(changes: &[Change], open: &BTreeSet<WorkItemKey>, by: By<'_>) -> O
         if i > 0 {
             reason.push_str(", ");
         }
-        let _ = write!(reason, "{}", c.action);
-        if let Some(account) = &c.account {
-            let _ = write!(reason, " on {account}");
-        }
-        let _ = write!(reason, " (rule {})", c.rule);
+        c.name_into(&mut reason);
     }
     reason.push_str("; each is recorded with its outcome once made (one with no entry after this was cut short: the next pass plans it again from what the target holds)");
     Some(Draft {

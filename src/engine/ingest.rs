@@ -89,11 +89,9 @@ fn planned_changes(changes: &[Change], out: &mut String) {
         if i > 0 {
             out.push_str(", ");
         }
-        let _ = write!(out, "{} {}", c.system, c.action);
-        if let Some(account) = &c.account {
-            let _ = write!(out, " on {account}");
-        }
-        let _ = write!(out, " (rule {})", c.rule);
+        out.push_str(&c.system);
+        out.push(' ');
+        c.name_into(out);
     }
 }
 

@@ -134,6 +134,19 @@ pub struct Change {
     pub reason: String,
 }
 
+impl Change {
+    /// Appends the change as a forecast names it, `action [on account] (rule R)`: what an
+    /// HR record's entry plans and what `apply.started` announces.
+    pub fn name_into(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = write!(out, "{}", self.action);
+        if let Some(account) = &self.account {
+            let _ = write!(out, " on {account}");
+        }
+        let _ = write!(out, " (rule {})", self.rule);
+    }
+}
+
 /// The changes for one person on one system. `actual` are the accounts linked to the
 /// person there.
 ///
