@@ -1123,11 +1123,9 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         Some(file) => Some(read_previous(file)?),
         None => None,
     };
-    // The files are read (and hashed) by one worker per core, the extract first and then
-    // the exports largest first, so the longest read starts at once and the rest fill the
-    // other cores (a thread per file shared the cores six ways, and the extract, the
-    // longest, finished last). What each gave is then looked at in the order given, so
-    // errors and output are as if read in turn.
+    // Read by one worker per core (a thread per file shared the cores six ways and the
+    // extract, the longest read, finished last); what each gave is then looked at in the
+    // order given, so errors and output are as if read in turn.
     let (extract, reads) = read_drift_inputs(&a.hr, &exports, config, &tz, limits);
     let (extract, hr_sha) = extract;
     let extract = extract?;
@@ -1380,11 +1378,14 @@ fn read_drift_inputs(
         }
         mine
     };
-    let others = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, exports.len().max(1))
-        .saturating_sub(1)
-        .max(usize::from(!exports.is_empty()));
+    // With this thread, one worker per core (at most one per export, at least one beside
+    // this thread so an export never waits for the extract).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let others = if exports.is_empty() {
+        0
+    } else {
+        cores.min(exports.len()).saturating_sub(1).max(1)
+    };
     let (extract, mut done) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..others).map(|_| scope.spawn(work)).collect();
         let extract = (esr::read(hr, limits), sha256_file(hr));

@@ -297,14 +297,9 @@ pub fn findings_on<'a>(
             let mut found = Vec::new();
             loop {
                 let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let first = k.saturating_mul(share);
-                let Some(part) = people.get(first..people.len().min(first.saturating_add(share)))
-                else {
+                let Some(part) = people.chunks(share).nth(k) else {
                     break;
                 };
-                if part.is_empty() {
-                    break;
-                }
                 found.extend(each(k * share, part));
             }
             found
