@@ -414,10 +414,24 @@ impl Drop for Daemon {
 }
 
 /// Waits until `f` holds, or fails the test with `what`.
-pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, within: Duration, f: impl FnMut() -> bool) {
+    wait_until_else(what, within, f, String::new)
+}
+
+/// [`wait_until`], failing with `what` and what `why` then says (the state to look at).
+pub fn wait_until_else(
+    what: &str,
+    within: Duration,
+    mut f: impl FnMut() -> bool,
+    why: impl Fn() -> String,
+) {
     let deadline = Instant::now() + within;
     while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting: {what} {}",
+            why()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
