@@ -434,15 +434,11 @@ pub trait Store {
     /// (a few milliseconds every few thousand pages, on whichever commit crosses the
     /// line); a [`Store::checkpoint`] on another connection does it instead. The daemon's
     /// recorder, so a backlog's batches are not held up. Nothing to do on PostgreSQL.
-    fn leave_checkpoints(&mut self) -> Result<(), StoreError> {
-        Ok(())
-    }
+    fn leave_checkpoints(&mut self) -> Result<(), StoreError>;
 
     /// Copies what it can of the write-ahead log into the database without waiting for
     /// readers or writers; how many pages it copied (0 on PostgreSQL).
-    fn checkpoint(&mut self) -> Result<u64, StoreError> {
-        Ok(0)
-    }
+    fn checkpoint(&mut self) -> Result<u64, StoreError>;
 
     /// Records `event` if it is newer than what is held. When it is applied,
     /// `follow_up(previous, new)` gives the audit entries it causes (the HR record itself
