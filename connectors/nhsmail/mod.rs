@@ -234,14 +234,18 @@ pub fn line_for(person: &Person, change: &Change, org_code: &str) -> Result<Opti
             Operation::Create,
             &[
                 ("ExternalSyncID", id),
-                ("Title", person.title.clone().unwrap_or_default()),
+                (
+                    "Title",
+                    person.title.as_deref().unwrap_or_default().to_string(),
+                ),
                 (
                     "FirstName",
                     person
                         .preferred_name
-                        .clone()
+                        .as_deref()
                         .filter(|n| !n.trim().is_empty())
-                        .unwrap_or_else(|| person.given_name.to_string()),
+                        .unwrap_or(person.given_name.as_str())
+                        .to_string(),
                 ),
                 ("LastName", person.family_name.to_string()),
                 ("DisplayName", person.display_name()),

@@ -27,7 +27,7 @@ pub fn manager_email(person: &Person, by_number: &BTreeMap<&str, &Person>) -> Op
         .line_manager
         .as_ref()
         .and_then(|m| by_number.get(m.as_str()))
-        .and_then(|m| m.work_email.clone())
+        .and_then(|m| m.work_email.as_deref().map(str::to_string))
         .filter(|e| !e.trim().is_empty())
 }
 

@@ -8,6 +8,7 @@
 use super::{FeedError, Limits, Row, RowError, RowErrors, Table};
 use crate::hr::{
     Assignment, AssignmentStatus, EmployeeNumber, Interner, IsoDate, NonBlank, Person, SdsUserId,
+    Text,
 };
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -108,15 +109,72 @@ impl Columns {
     }
 }
 
-#[derive(Default)]
+/// A person as their rows arrive: their record so far, or only their number while they
+/// have none (none read yet, or held back).
+enum Record {
+    Number(EmployeeNumber),
+    Person(Person),
+}
+
 struct Partial {
-    employee: Box<str>,
-    person: Option<Person>,
-    /// The person's first line, the next few (up to [`LINES_SHOWN`] in all; most people
-    /// have one row, so no list is made for them), and how many rows in all.
-    first_line: u64,
-    more_lines: Vec<u64>,
+    record: Record,
+    lines: Lines,
+}
+
+/// A person's first line, the next few (up to [`LINES_SHOWN`] in all; most people have
+/// one row, so no room is made for more), and how many rows in all.
+#[derive(Default)]
+struct Lines {
+    first: u64,
+    more: Option<Box<[u64; LINES_SHOWN - 1]>>,
     rows: u64,
+}
+
+/// Finds each person's partial record by employee number. While the rows come in
+/// employee-number order (as ESR writes them) the list itself is the index: a new number
+/// is the largest yet, a repeated one the last or found by binary search. The first row
+/// out of order builds a hash map of every number, used from then on.
+#[derive(Default)]
+struct Index {
+    map: Option<FastMap<EmployeeNumber, u32>>,
+}
+
+impl Index {
+    fn entry(&mut self, employee: &EmployeeNumber, people: &mut Vec<Partial>) -> usize {
+        let add = |people: &mut Vec<Partial>| {
+            people.push(Partial {
+                record: Record::Number(employee.clone()),
+                lines: Lines::default(),
+            });
+            people.len() - 1
+        };
+        let map = match &mut self.map {
+            Some(map) => map,
+            None => {
+                match people.last().map(|p| p.employee().cmp(employee)) {
+                    None | Some(std::cmp::Ordering::Less) => return add(people),
+                    Some(std::cmp::Ordering::Equal) => return people.len() - 1,
+                    Some(std::cmp::Ordering::Greater) => {}
+                }
+                if let Ok(i) = people.binary_search_by(|p| p.employee().cmp(employee)) {
+                    return i;
+                }
+                self.map.insert(
+                    people
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| (p.employee().clone(), i as u32))
+                        .collect(),
+                )
+            }
+        };
+        if let Some(i) = map.get(employee) {
+            return *i as usize;
+        }
+        let i = add(people);
+        map.insert(employee.clone(), i as u32);
+        i
+    }
 }
 
 /// Reads an ESR extract file.
@@ -132,26 +190,12 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
         errors: RowErrors::new(limits),
         ..Extract::default()
     };
-    // Each person once, in the order first met, found by employee number through a hash
-    // map (not a B-tree: a national extract is a million and a half people); sorted once
-    // at the end.
+    // Each person once, in the order first met, found by employee number (see [`Index`]);
+    // sorted once at the end.
     let mut people: Vec<Partial> = Vec::new();
     // One copy of each staff group, job role, organisation, … for the whole extract.
     let mut interner = Interner::default();
-    let mut index: FastMap<Box<str>, u32> = FastMap::default();
-    let mut entry = |employee: &str, people: &mut Vec<Partial>| -> usize {
-        // The number is copied for a new person only.
-        if let Some(i) = index.get(employee) {
-            return *i as usize;
-        }
-        people.push(Partial {
-            employee: employee.into(),
-            ..Partial::default()
-        });
-        let i = people.len() - 1;
-        index.insert(employee.into(), i as u32);
-        i
-    };
+    let mut index = Index::default();
     while let Some(row) = table.next_row()? {
         extract.rows += 1;
         let row = match row {
@@ -165,12 +209,12 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
                     .salvage(cols.employee)
                     .and_then(|t| EmployeeNumber::parse(t).ok())
                 {
-                    let i = entry(n.as_str(), &mut people);
+                    let i = index.entry(&n, &mut people);
                     let Some(entry) = people.get_mut(i) else {
                         continue;
                     };
-                    entry.note_line(line);
-                    entry.person = None;
+                    entry.lines.note(line);
+                    entry.hold_back();
                     extract.held_back.insert(n.as_str().to_string());
                 }
                 continue;
@@ -187,14 +231,14 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
                 continue;
             }
         };
-        let i = entry(employee.as_str(), &mut people);
+        let i = index.entry(&employee, &mut people);
         let Some(entry) = people.get_mut(i) else {
             continue;
         };
-        entry.note_line(row.line);
-        if entry.rows > limits.max_rows_per_person as u64 {
+        entry.lines.note(row.line);
+        if entry.lines.rows > limits.max_rows_per_person as u64 {
             // Past the limit: counted, not kept; the person is held back below.
-            entry.person = None;
+            entry.hold_back();
             extract.held_back.insert(employee.as_str().to_string());
             continue;
         }
@@ -203,16 +247,16 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
                 if extract.held_back.contains(person.employee_number.as_str()) {
                     continue;
                 }
-                match entry.person.as_mut() {
-                    None => {
+                match &mut entry.record {
+                    Record::Number(_) => {
                         // Exactly one: a first push would make room for four, and most
                         // people have one assignment (at 280 bytes each, at national
                         // scale that was over a gigabyte).
                         let mut p = person;
                         p.assignments = vec![assignment];
-                        entry.person = Some(p);
+                        entry.record = Record::Person(p);
                     }
-                    Some(existing) => {
+                    Record::Person(existing) => {
                         if assignment.primary {
                             // Person-level fields come from the primary assignment's row.
                             let assignments = std::mem::take(&mut existing.assignments);
@@ -227,43 +271,52 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
             }
             Err(e) => {
                 extract.held_back.insert(e.0.clone());
-                entry.person = None;
+                entry.hold_back();
                 extract.errors.row(e.1);
             }
         }
     }
     drop(index);
-    people.sort_unstable_by(|a, b| a.employee.cmp(&b.employee));
+    // Nothing to do for an extract in employee-number order.
+    people.sort_unstable_by(|a, b| a.employee().cmp(b.employee()));
     // Persons taken out where they lie: collected from the list of partial records in
     // place (a person is smaller than a partial record), not copied into a second list.
     let file = table.file().to_string();
     let errors = &mut extract.errors;
     let held_back = &mut extract.held_back;
+    let held = |employee: &str, lines: &Lines, errors: &mut RowErrors| {
+        let why = if lines.rows > limits.max_rows_per_person as u64 {
+            format!(
+                "has {} rows, more than [feeds] max_rows_per_person ({}): check the extract for repeated rows",
+                lines.rows, limits.max_rows_per_person
+            )
+        } else {
+            "fix the bad row so their whole record can be read".to_string()
+        };
+        errors.note(RowError {
+            file: file.clone(),
+            line: lines.first,
+            message: format!(
+                "person {employee} held back (lines {}): {why}; their previous record stands",
+                lines.list()
+            ),
+        });
+    };
     extract.persons = people
         .into_iter()
-        .filter_map(|mut partial| {
-            let employee = &*partial.employee;
-            let first_line = partial.first_line;
-            if held_back.contains(employee) {
-                let why = if partial.rows > limits.max_rows_per_person as u64 {
-                    format!(
-                        "has {} rows, more than [feeds] max_rows_per_person ({}): check the extract for repeated rows",
-                        partial.rows, limits.max_rows_per_person
-                    )
-                } else {
-                    "fix the bad row so their whole record can be read".to_string()
-                };
-                errors.note(RowError {
-                    file: file.clone(),
-                    line: first_line,
-                    message: format!(
-                        "person {employee} held back (lines {}): {why}; their previous record stands",
-                        partial.line_list()
-                    ),
-                });
-                return None;
-            }
-            let mut person = partial.person.take()?;
+        .filter_map(|Partial { record, lines }| {
+            let mut person = match record {
+                Record::Person(p) if !held_back.contains(p.employee_number.as_str()) => p,
+                Record::Person(Person {
+                    employee_number: n, ..
+                })
+                | Record::Number(n) => {
+                    if held_back.contains(n.as_str()) {
+                        held(n.as_str(), &lines, errors);
+                    }
+                    return None;
+                }
+            };
             person.line_manager = person.primary().and_then(|a| a.supervisor.clone());
             person
                 .assignments
@@ -273,13 +326,14 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
             if problems.is_empty() {
                 return Some(person);
             }
+            let employee = person.employee_number.as_str();
             held_back.insert(employee.to_string());
-            let lines = partial.line_list();
+            let list = lines.list();
             for p in problems {
                 errors.note(RowError {
                     file: file.clone(),
-                    line: first_line,
-                    message: format!("person {employee} (lines {lines}): {p}"),
+                    line: lines.first,
+                    message: format!("person {employee} (lines {list}): {p}"),
                 });
             }
             None
@@ -298,29 +352,55 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
 const LINES_SHOWN: usize = 10;
 
 impl Partial {
-    fn note_line(&mut self, line: u64) {
-        self.rows += 1;
-        if self.rows == 1 {
-            self.first_line = line;
-        } else if self.more_lines.len() + 1 < LINES_SHOWN {
-            self.more_lines.push(line);
+    fn employee(&self) -> &EmployeeNumber {
+        match &self.record {
+            Record::Number(n) => n,
+            Record::Person(p) => &p.employee_number,
         }
     }
 
+    /// Drops what was read of them (they are held back).
+    fn hold_back(&mut self) {
+        if let Record::Person(p) = &self.record {
+            self.record = Record::Number(p.employee_number.clone());
+        }
+    }
+}
+
+impl Lines {
+    fn note(&mut self, line: u64) {
+        self.rows += 1;
+        if self.rows == 1 {
+            self.first = line;
+        } else if let Some(slot) = self
+            .more
+            .get_or_insert_with(|| Box::new([0; LINES_SHOWN - 1]))
+            .get_mut(self.rows as usize - 2)
+        {
+            *slot = line;
+        }
+    }
+
+    /// The lines kept after the first.
+    fn more(&self) -> &[u64] {
+        let kept = (self.rows.saturating_sub(1) as usize).min(LINES_SHOWN - 1);
+        self.more.as_deref().map_or(&[], |m| &m[..kept])
+    }
+
     /// `4, 5` or `4, 5, … (120 rows in all)`.
-    fn line_list(&self) -> String {
+    fn list(&self) -> String {
         let lines = if self.rows == 0 {
             &[][..]
         } else {
-            std::slice::from_ref(&self.first_line)
+            std::slice::from_ref(&self.first)
         };
         let shown = lines
             .iter()
-            .chain(&self.more_lines)
+            .chain(self.more())
             .map(u64::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        if self.rows > (lines.len() + self.more_lines.len()) as u64 {
+        if self.rows > (lines.len() + self.more().len()) as u64 {
             format!("{shown}, … ({} rows in all)", self.rows)
         } else {
             shown
@@ -336,7 +416,7 @@ fn parse_row(
 ) -> Result<(Person, Assignment), (String, RowError)> {
     let emp = employee.as_str().to_string();
     let fail = |e: RowError| (emp.clone(), e);
-    let text = |col: Option<usize>| row.get(col).map(str::to_string);
+    let text = |col: Option<usize>| row.get(col).map(Text::from);
     let mut shared = |col: Option<usize>| row.get(col).map(|t| interner.get(t));
     let given = row.required(Some(c.first), "First Name").map_err(fail)?;
     let family = row.required(Some(c.last), "Last Name").map_err(fail)?;
@@ -424,6 +504,7 @@ fn parse_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn read_text(text: &str) -> Extract {
         let limits = Limits::default();
@@ -437,6 +518,33 @@ mod tests {
     }
 
     const HEADER: &str = "Employee Number,Assignment Number,Primary Assignment (Y/N),Title,First Name,Last Name,Known As,Work Email,Smartcard UUID,Staff Group,Job Role,Occupation Code,Position Number,Position Title,Organisation,Cost Centre,Location,Supervisor Employee Number,Assignment Status,Assignment Start Date,Assignment End Date\n";
+
+    proptest! {
+        /// The reader finds a person's rows by their order while the extract is in
+        /// employee-number order and by a map once it is not: either way, the same people.
+        #[test]
+        fn the_order_of_the_rows_changes_nobody(
+            order in proptest::sample::subsequence((0..14usize).collect::<Vec<_>>(), 14)
+                .prop_shuffle(),
+        ) {
+            // Seven people, two rows each; person 5's second row is bad (held back).
+            let row = |i: usize| {
+                let person = i / 2;
+                let n = 20000100 + person * 7 % 10;
+                let status = if i == 11 { "Nonsense" } else { "Active Assignment" };
+                let primary = if i % 2 == 0 { "Y" } else { "N" };
+                format!("{n},{n}-{i},{primary},,Given{person},Family{person},,,,Admin and Clerical,Receptionist,G0A,P-{i},Receptionist,Outpatients,RX1-1000,Main Hospital,,{status},01/04/2019,\n")
+            };
+            let sorted: String = (0..14).map(row).collect();
+            let shuffled: String = order.iter().map(|i| row(*i)).collect();
+            let a = read_text(&format!("{HEADER}{sorted}"));
+            let b = read_text(&format!("{HEADER}{shuffled}"));
+            prop_assert_eq!(a.persons.len(), 6);
+            prop_assert_eq!(&a.persons, &b.persons);
+            prop_assert_eq!(&a.held_back, &b.held_back);
+            prop_assert_eq!(a.errors.lines().count(), b.errors.lines().count());
+        }
+    }
 
     #[test]
     fn rows_group_into_people_and_bad_rows_hold_the_person_back() {

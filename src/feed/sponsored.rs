@@ -118,15 +118,15 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Sponsored, FeedE
                 ),
             };
             let non_blank = |t: &str| NonBlank::parse(t).map_err(|m| r.error(m));
-            let text = |c: Option<usize>| r.get(c).map(str::to_string);
+            let text = |c: Option<usize>| r.get(c);
             Ok(Person {
                 employee_number: employee_number.clone(),
                 sds_user_id,
-                title: text(title),
+                title: text(title).map(Into::into),
                 given_name: non_blank(r.required(Some(first), "First Name")?)?,
                 family_name: non_blank(r.required(Some(last), "Last Name")?)?,
                 preferred_name: None,
-                work_email: text(email),
+                work_email: text(email).map(Into::into),
                 line_manager: Some(sponsor_number.clone()),
                 assignments: vec![Assignment {
                     assignment_number: non_blank(&format!("{employee_number}-1"))?,

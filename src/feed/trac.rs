@@ -113,7 +113,7 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Starters, FeedEr
                     } else {
                         AssignmentStatus::ActiveAssignment
                     },
-                    position_number: r.get(position).map(str::to_string),
+                    position_number: r.get(position).map(crate::hr::Text::from),
                     position_title: r.get(post).map(Into::into),
                     staff_group: r.get(staff_group).map(Into::into),
                     job_role: r.get(job_role).map(Into::into),

@@ -36,7 +36,7 @@ pub fn assignment(
         assignment_number: NonBlank::parse(number).unwrap(),
         primary: number.ends_with("-1"),
         status,
-        position_number: Some(format!("P-{number}")),
+        position_number: Some(format!("P-{number}").into()),
         position_title: Some(job_role.into()),
         staff_group: Some(staff_group.into()),
         job_role: Some(job_role.into()),

@@ -8,7 +8,7 @@
 pub mod starters;
 mod text;
 
-pub use text::{EmployeeNumber, Interner, IsoDate, NonBlank, Rfc3339, SdsUserId, Shared};
+pub use text::{EmployeeNumber, Interner, IsoDate, NonBlank, Rfc3339, SdsUserId, Shared, Text};
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -241,7 +241,7 @@ pub struct Assignment {
     pub primary: bool,
     pub status: AssignmentStatus,
     #[serde(default)]
-    pub position_number: Option<String>,
+    pub position_number: Option<Text>,
     #[serde(default)]
     pub position_title: Option<Shared>,
     #[serde(default)]
@@ -363,13 +363,13 @@ pub struct Person {
     #[serde(default)]
     pub sds_user_id: Option<SdsUserId>,
     #[serde(default)]
-    pub title: Option<String>,
+    pub title: Option<Text>,
     pub given_name: NonBlank,
     pub family_name: NonBlank,
     #[serde(default)]
-    pub preferred_name: Option<String>,
+    pub preferred_name: Option<Text>,
     #[serde(default)]
-    pub work_email: Option<String>,
+    pub work_email: Option<Text>,
     #[serde(default)]
     pub line_manager: Option<EmployeeNumber>,
     pub assignments: Vec<Assignment>,
@@ -678,7 +678,7 @@ pub fn guess_kind(previous: Option<&Person>, new: &Person, today: Date) -> Event
         (Some(Lifecycle::Absent | Lifecycle::Suspended), Lifecycle::Active) => EventKind::Return,
         (Some(_), _) => {
             let posts = |p: &Person| {
-                let mut v: Vec<(Option<String>, Option<Shared>, Option<Shared>)> = p
+                let mut v: Vec<(Option<Text>, Option<Shared>, Option<Shared>)> = p
                     .assignments
                     .iter()
                     .filter(|a| a.lifecycle(today) != Lifecycle::Ended)

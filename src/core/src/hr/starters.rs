@@ -119,7 +119,7 @@ mod tests {
             start,
             None,
         );
-        a.position_number = position.map(str::to_string);
+        a.position_number = position.map(crate::hr::Text::from);
         named(number, given, family, vec![a])
     }
 
