@@ -73,7 +73,12 @@ pub struct Read<'r> {
     pub display_name: &'r str,
     pub enabled: bool,
     pub last_logon: Option<Timestamp>,
+    /// Empty when `known` is given.
     pub entitlements: Vec<Cow<'r, str>>,
+    /// The text the entitlements were read from (every entitlement cell, joined by NUL,
+    /// which no cell holds), and the list [`Accounts::recall`] gave for it.
+    pub entitlement_text: &'r str,
+    pub known: Option<u64>,
     pub container: Option<&'r str>,
     pub smartcard: Option<&'r str>,
     pub end_date: Option<Date>,
@@ -85,6 +90,11 @@ pub trait Accounts: Default {
     /// The name of the account kept `index`-th.
     fn id(&self, index: usize) -> Option<&str>;
     fn keep(&mut self, system: &str, account: Read<'_>) -> Result<(), String>;
+    /// A token for the entitlements read before from the same text, if they are kept
+    /// that way: [`Read::entitlements`] is then left empty.
+    fn recall(&self, _entitlement_text: &str) -> Option<u64> {
+        None
+    }
     /// Called once the last row is read.
     fn finish(&mut self) {}
 }
@@ -138,15 +148,21 @@ impl Accounts for Held {
     }
 
     fn keep(&mut self, _system: &str, a: Read<'_>) -> Result<(), String> {
-        self.push(
+        self.push_read(
             a.id,
             a.employee_number,
             a.display_name,
             a.enabled,
             a.last_logon,
+            a.entitlement_text,
+            a.known,
             a.entitlements.iter().map(|e| &**e),
         )
         .map_err(|e| e.to_string())
+    }
+
+    fn recall(&self, entitlement_text: &str) -> Option<u64> {
+        Held::recall(self, entitlement_text)
     }
 
     fn finish(&mut self) {
@@ -238,6 +254,7 @@ pub fn read_table<A: Accounts>(
     };
     let mut seen = Seen::default();
     let file = table.file().to_string();
+    let mut joined = String::new();
     while let Some(row) = table.next_row()? {
         out.rows += 1;
         let row = match row {
@@ -248,6 +265,19 @@ pub fn read_table<A: Accounts>(
             }
         };
         let r: &Row<'_> = &row;
+        let entitlement_text = if more_entitlements.is_empty() {
+            r.get(entitlements).unwrap_or_default()
+        } else {
+            joined.clear();
+            for c in
+                std::iter::once(entitlements).chain(more_entitlements.iter().copied().map(Some))
+            {
+                joined.push_str(r.get(c).unwrap_or_default());
+                joined.push('\0');
+            }
+            &joined
+        };
+        let known = out.accounts.recall(entitlement_text);
         let parsed = (|| -> Result<Read<'_>, RowError> {
             let id = r.required(Some(account), "Account")?;
             let enabled_text = r.required(Some(enabled), "Enabled")?;
@@ -275,8 +305,10 @@ pub fn read_table<A: Accounts>(
                 return Err(r.error(DOTNET_COLLECTION));
             }
             let end = r.date(end_date, names.end_date.as_deref().unwrap_or("end date"))?;
+            // A list read before from the same text is not read again.
             let entitlements = std::iter::once(entitlements)
                 .chain(more_entitlements.iter().copied().map(Some))
+                .filter(|_| known.is_none())
                 .filter_map(|c| r.get(c))
                 .flat_map(|cell| cell.split(separator.as_str()))
                 .map(str::trim)
@@ -296,6 +328,8 @@ pub fn read_table<A: Accounts>(
                 enabled: is_enabled,
                 last_logon: last,
                 entitlements,
+                entitlement_text,
+                known,
                 container: r.get(container),
                 smartcard: r.get(smartcard),
                 end_date: end,
@@ -604,5 +638,67 @@ kiosk,,Ward Kiosk,maybe,,\n";
                 .to_string()
                 .starts_with("ad.csv:4: `Enabled` is \"maybe\"")
         );
+    }
+
+    /// Entitlement lists read once per distinct text (held compactly) are the lists read
+    /// row by row (as connectors read them), whatever the columns repeat.
+    #[test]
+    fn remembered_entitlement_lists_are_the_lists_read() {
+        let text = "Account,Employee Number,Enabled,Entitlements,Job Category\n\
+a,1,true,GG-A;GG-B,Nurse\n\
+b,2,true,GG-A;GG-B,Doctor\n\
+c,3,true,GG-A;GG-B,Nurse\n\
+d,4,true,,Nurse\n\
+e,5,true,GG-B; GG-A,\n\
+f,6,true,GG-A;GG-B,Nurse\n\
+g,7,true,,\n";
+        let cols = ExportColumns {
+            entitlement_columns: vec!["Job Category".into()],
+            ..ExportColumns::default()
+        };
+        let read = |held: bool| -> Vec<(String, Vec<String>)> {
+            let mut t = Table::from_reader(
+                "emis.csv",
+                Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
+                &Limits::default(),
+            )
+            .unwrap();
+            let limits = Limits::default();
+            let mut out: Vec<(String, Vec<String>)> = if held {
+                let x: Export<Held> =
+                    read_table("emis", &mut t, &cols, &london(), &limits).unwrap();
+                x.accounts
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.id().to_string(),
+                            a.entitlements().map(str::to_string).collect(),
+                        )
+                    })
+                    .collect()
+            } else {
+                let x: Export = read_table("emis", &mut t, &cols, &london(), &limits).unwrap();
+                x.accounts
+                    .into_iter()
+                    .map(|a| (a.id, a.entitlements.into()))
+                    .collect()
+            };
+            for (_, e) in &mut out {
+                e.sort();
+                e.dedup();
+            }
+            out
+        };
+        let rows = read(false);
+        assert_eq!(
+            rows[1],
+            (
+                "b".into(),
+                vec!["Doctor".into(), "GG-A".into(), "GG-B".into()]
+            )
+        );
+        assert_eq!(rows[3], ("d".into(), vec!["Nurse".into()]));
+        assert_eq!(rows[6], ("g".into(), vec![]));
+        assert_eq!(read(true), rows);
     }
 }

@@ -66,7 +66,15 @@ pub struct Held {
     numbers: FastMap<Box<str>, u32>,
     /// Scratch for one row's entitlement numbers.
     scratch: Vec<u32>,
+    /// Entitlement lists already held, by the export text they were read from: accounts
+    /// given by role share a handful of lists, read and stored once each. At most
+    /// [`LIST_TEXT`] bytes of text are remembered.
+    lists: FastMap<Box<str>, (u32, u32)>,
+    list_text: usize,
 }
+
+/// How much export text [`Held`] remembers entitlement lists by.
+const LIST_TEXT: usize = 8 << 20;
 
 /// One account of a [`Held`] list.
 #[derive(Clone, Copy)]
@@ -114,12 +122,54 @@ impl Held {
         last_logon: Option<Timestamp>,
         entitlements: impl IntoIterator<Item = &'e str>,
     ) -> Result<(), TooLarge> {
-        let start = self.put(id)?;
-        let employee_len = match employee_number {
-            Some(n) => self.put(n)?.len,
-            None => NO_NUMBER,
+        let list = self.list(entitlements)?;
+        self.push_row(id, employee_number, display_name, enabled, last_logon, list)
+    }
+
+    /// The entitlement list read before from export text `cells`, if it is remembered: a
+    /// token for [`Held::push_read`].
+    pub fn recall(&self, cells: &str) -> Option<u64> {
+        self.lists
+            .get(cells)
+            .map(|&(start, len)| u64::from(start) << 32 | u64::from(len))
+    }
+
+    /// Adds one account whose entitlements were read from export text `cells`: the list
+    /// [`Held::recall`] gave (`known`), or `entitlements`, remembered by `cells`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_read<'e>(
+        &mut self,
+        id: &str,
+        employee_number: Option<&str>,
+        display_name: &str,
+        enabled: bool,
+        last_logon: Option<Timestamp>,
+        cells: &str,
+        known: Option<u64>,
+        entitlements: impl IntoIterator<Item = &'e str>,
+    ) -> Result<(), TooLarge> {
+        let list = match known {
+            Some(token) => Span {
+                start: (token >> 32) as u32,
+                len: token as u32,
+            },
+            None => {
+                let list = self.list(entitlements)?;
+                if self.list_text + cells.len() <= LIST_TEXT {
+                    self.list_text += cells.len();
+                    self.lists.insert(cells.into(), (list.start, list.len));
+                }
+                list
+            }
         };
-        let display_len = self.put(display_name)?.len;
+        self.push_row(id, employee_number, display_name, enabled, last_logon, list)
+    }
+
+    /// Entitlement names as a sorted list of numbers, stored once in `entitlements`.
+    fn list<'e>(
+        &mut self,
+        entitlements: impl IntoIterator<Item = &'e str>,
+    ) -> Result<Span, TooLarge> {
         self.scratch.clear();
         for e in entitlements {
             let n = match self.numbers.get(e) {
@@ -135,9 +185,27 @@ impl Held {
         }
         self.scratch.sort_unstable();
         self.scratch.dedup();
-        let entitlements_start = u32::try_from(self.entitlements.len()).map_err(|_| TooLarge)?;
+        let start = u32::try_from(self.entitlements.len()).map_err(|_| TooLarge)?;
         let len = u32::try_from(self.scratch.len()).map_err(|_| TooLarge)?;
         self.entitlements.extend_from_slice(&self.scratch);
+        Ok(Span { start, len })
+    }
+
+    fn push_row(
+        &mut self,
+        id: &str,
+        employee_number: Option<&str>,
+        display_name: &str,
+        enabled: bool,
+        last_logon: Option<Timestamp>,
+        entitlements: Span,
+    ) -> Result<(), TooLarge> {
+        let start = self.put(id)?;
+        let employee_len = match employee_number {
+            Some(n) => self.put(n)?.len,
+            None => NO_NUMBER,
+        };
+        let display_len = self.put(display_name)?.len;
         let (seconds, nanos, mut flags) = match last_logon {
             Some(t) => (t.as_second(), t.subsec_nanosecond(), LOGGED_ON),
             None => (0, 0, 0),
@@ -150,10 +218,7 @@ impl Held {
             id_len: start.len,
             employee_len,
             display_len,
-            entitlements: Span {
-                start: entitlements_start,
-                len,
-            },
+            entitlements,
             seconds,
             nanos,
             flags,
@@ -184,6 +249,7 @@ impl Held {
         self.rows.shrink_to_fit();
         self.entitlements.shrink_to_fit();
         self.scratch = Vec::new();
+        self.lists = FastMap::default();
     }
 
     /// The accounts, in the order given.
@@ -304,6 +370,38 @@ mod tests {
         assert_eq!(
             h.iter().map(AccountRef::id).collect::<Vec<_>>(),
             ["jsmith", "kiosk"]
+        );
+    }
+
+    #[test]
+    fn lists_are_remembered_by_their_text_within_a_bound() {
+        let mut h = Held::new();
+        h.push_read(
+            "a",
+            None,
+            "",
+            true,
+            None,
+            "GG-A;GG-B",
+            None,
+            ["GG-A", "GG-B"],
+        )
+        .unwrap();
+        let known = h.recall("GG-A;GG-B");
+        assert!(known.is_some() && h.recall("GG-A").is_none());
+        h.push_read("b", None, "", true, None, "GG-A;GG-B", known, [])
+            .unwrap();
+        let mut b: Vec<&str> = h.get(1).unwrap().entitlements().collect();
+        b.sort();
+        assert_eq!(b, ["GG-A", "GG-B"]);
+        // Text past the bound is read every time, not remembered.
+        let long = "G".repeat(LIST_TEXT);
+        h.push_read("c", None, "", true, None, &long, None, [long.as_str()])
+            .unwrap();
+        assert!(h.recall(&long).is_none());
+        assert_eq!(
+            h.get(2).unwrap().entitlements().collect::<Vec<_>>(),
+            [long.as_str()]
         );
     }
 
