@@ -255,6 +255,7 @@ pub fn read_table<A: Accounts>(
     let mut seen = Seen::default();
     let file = table.file().to_string();
     let mut joined = String::new();
+    let mut local = LocalTimes::new(tz);
     while let Some(row) = table.next_row()? {
         out.rows += 1;
         let row = match row {
@@ -295,7 +296,8 @@ pub fn read_table<A: Accounts>(
             };
             let last = match r.get(last_logon) {
                 None => None,
-                Some(t) => parse_logon(t, tz).map_err(|m| r.error(format!("`Last Logon`: {m}")))?,
+                Some(t) => parse_logon_in(t, &mut local)
+                    .map_err(|m| r.error(format!("`Last Logon`: {m}")))?,
             };
             if let Some(cell) = r.get(entitlements)
                 && cell
@@ -456,6 +458,59 @@ pub fn filetime(ticks: i64) -> Option<Timestamp> {
 /// with an optional `hh:mm[:ss]`, or an AD FILETIME number. Times without an offset are
 /// read in `tz` (Europe/London).
 pub fn parse_logon(text: &str, tz: &TimeZone) -> Result<Option<Timestamp>, String> {
+    parse_logon_in(text, &mut LocalTimes::new(tz))
+}
+
+/// Local date-times of one time zone as instants, each day's UTC offset worked out once
+/// where it holds all day (every day but the two a year when the clocks change): an
+/// export has a logon per account and a few hundred distinct days.
+pub struct LocalTimes<'z> {
+    tz: &'z TimeZone,
+    days: FastMap<Date, Option<jiff::tz::Offset>>,
+}
+
+impl<'z> LocalTimes<'z> {
+    pub fn new(tz: &'z TimeZone) -> LocalTimes<'z> {
+        LocalTimes {
+            tz,
+            days: FastMap::default(),
+        }
+    }
+
+    /// As `tz.to_timestamp` reads it (the earlier instant in a clock change).
+    pub fn to_timestamp(&mut self, at: DateTime) -> Result<Timestamp, jiff::Error> {
+        if self.days.len() >= 100_000 {
+            // Bounded whatever the export: a logon per day for 270 years.
+            self.days.clear();
+        }
+        let tz = self.tz;
+        let offset = *self
+            .days
+            .entry(at.date())
+            .or_insert_with(|| whole_day_offset(tz, at.date()));
+        match offset {
+            Some(offset) => offset.to_timestamp(at),
+            None => tz.to_timestamp(at),
+        }
+    }
+}
+
+/// The offset `tz` keeps for the whole of `date`, or `None` when it changes that day.
+fn whole_day_offset(tz: &TimeZone, date: Date) -> Option<jiff::tz::Offset> {
+    let start = tz.to_timestamp(date.to_datetime(Time::midnight())).ok()?;
+    let end = tz
+        .to_timestamp(date.tomorrow().ok()?.to_datetime(Time::midnight()))
+        .ok()?;
+    let offset = tz.to_offset(start);
+    let changes = tz
+        .following(start)
+        .next()
+        .is_some_and(|t| t.timestamp() <= end);
+    (!changes && tz.to_offset(end) == offset).then_some(offset)
+}
+
+/// [`parse_logon`], converting local times through `local`.
+pub fn parse_logon_in(text: &str, local: &mut LocalTimes<'_>) -> Result<Option<Timestamp>, String> {
     let t = text.trim();
     if t.is_empty() || t.eq_ignore_ascii_case("never") {
         return Ok(None);
@@ -471,7 +526,12 @@ pub fn parse_logon(text: &str, tz: &TimeZone) -> Result<Option<Timestamp>, Strin
             .map(Some)
             .ok_or_else(|| format!("FILETIME {t} is out of range"));
     }
-    if let Ok(ts) = t.parse::<Timestamp>() {
+    // An instant carries its offset (`Z`, `+01:00`, `-05`) after the date; most logons
+    // are local times, not worth a failed parse each.
+    let has_offset = t.ends_with(['Z', 'z', ']'])
+        || t.get(10..).is_some_and(|rest| rest.contains(['+', '-']))
+        || !t.is_ascii();
+    if has_offset && let Ok(ts) = t.parse::<Timestamp>() {
         return Ok(Some(ts));
     }
     let (date_part, time_part) = match t.split_once([' ', 'T']) {
@@ -486,7 +546,8 @@ pub fn parse_logon(text: &str, tz: &TimeZone) -> Result<Option<Timestamp>, Strin
     };
     // The time zone's own conversion (as `to_zoned` does, with the same choice in a
     // clock change), without building a zoned value per row.
-    tz.to_timestamp(DateTime::from_parts(date, time))
+    local
+        .to_timestamp(DateTime::from_parts(date, time))
         .map(Some)
         .map_err(|e| format!("\"{t}\": {e}"))
 }
@@ -565,6 +626,21 @@ mod tests {
         assert!(parse_logon("15/07/2026 09:30:15:01", &tz).is_err());
         assert!(parse_logon("last tuesday", &tz).is_err());
         assert!(parse_logon("15/07/2026 25:00", &tz).is_err());
+    }
+
+    #[test]
+    fn instants_with_an_offset_are_read_as_given() {
+        let tz = london();
+        for (text, utc) in [
+            ("2026-07-15T10:30:00+01:00", "2026-07-15T09:30:00Z"),
+            ("2026-07-15 05:30:00-04:00", "2026-07-15T09:30:00Z"),
+            ("2026-07-15T09:30:00z", "2026-07-15T09:30:00Z"),
+            ("2026-07-15T09:30:00Z[Europe/London]", "2026-07-15T09:30:00Z"),
+            ("2026-07-15T10:30:00", "2026-07-15T09:30:00Z"),
+        ] {
+            let read = parse_logon(text, &tz).map(|t| t.map(|t| t.to_string()));
+            assert_eq!(read, Ok(Some(utc.to_string())), "{text}");
+        }
     }
 
     #[test]
@@ -700,5 +776,30 @@ g,7,true,,\n";
         assert_eq!(rows[3], ("d".into(), vec!["Nurse".into()]));
         assert_eq!(rows[6], ("g".into(), vec![]));
         assert_eq!(read(true), rows);
+    }
+
+    proptest::proptest! {
+        /// Each day's offset, worked out once, gives the instants the time zone itself
+        /// gives, clock changes included (London, New York, Lord Howe's half hour, Apia's
+        /// lost day).
+        #[test]
+        fn a_day_offset_reads_local_times_as_the_zone_does(
+            zone in 0..4usize,
+            days in proptest::collection::vec((0..12_000i32, 0..24i8, 0..60i8), 1..40),
+        ) {
+            let tz = TimeZone::get(["Europe/London", "America/New_York", "Australia/Lord_Howe", "Pacific/Apia"][zone]).unwrap();
+            let mut local = LocalTimes::new(&tz);
+            let epoch = jiff::civil::date(1995, 1, 1);
+            // Each day twice: once to work its offset out, once to use it.
+            for (day, hour, minute) in days.iter().chain(days.iter()) {
+                let date = epoch.checked_add(jiff::Span::new().days(*day)).unwrap();
+                let at = date.to_datetime(Time::new(*hour, *minute, 0, 0).unwrap());
+                proptest::prop_assert_eq!(
+                    local.to_timestamp(at).ok(),
+                    tz.to_timestamp(at).ok(),
+                    "{}", at
+                );
+            }
+        }
     }
 }
