@@ -147,7 +147,7 @@ pub fn desired_views_on<'a>(
     let matched = matches(person, model, today);
     systems
         .into_iter()
-        .map(|system| desired_on(person, lifecycle, &matched, model, system, today))
+        .map(|system| desired_on(person, lifecycle, &matched, system, today))
         .collect()
 }
 
@@ -264,25 +264,31 @@ impl DesiredView<'_> {
     }
 }
 
-/// An assignment that can still give access today, with a rule it matches.
+/// An assignment that can still give access today, with a rule it matches and one role
+/// that rule grants.
 struct Match<'a> {
     assignment: &'a crate::hr::Assignment,
     ended: bool,
     rule: &'a crate::policy::Rule,
+    role: &'a crate::policy::Role,
 }
 
-/// Every (assignment, rule) match, worked out once per person for all systems. Ended
-/// assignments are kept: a system's handover period may still honour them.
+/// Every (assignment, rule, role granted) match, worked out once per person for all
+/// systems (a role named by no `[roles]` entry grants nothing). Ended assignments are kept:
+/// a system's handover period may still honour them.
 fn matches<'a>(person: &'a Person, model: &'a RoleModel, today: Date) -> Vec<Match<'a>> {
     let mut out = Vec::new();
     for assignment in &person.assignments {
         let ended = assignment.lifecycle(today) == Lifecycle::Ended;
         for rule in model.rules.iter().filter(|r| r.matches(assignment)) {
-            out.push(Match {
-                assignment,
-                ended,
-                rule,
-            });
+            for role in rule.grant.iter().filter_map(|id| model.roles.get(id)) {
+                out.push(Match {
+                    assignment,
+                    ended,
+                    rule,
+                    role,
+                });
+            }
         }
     }
     out
@@ -292,7 +298,6 @@ fn matches<'a>(person: &'a Person, model: &'a RoleModel, today: Date) -> Vec<Mat
 fn grants_on<'a>(
     lifecycle: Lifecycle,
     matched: &[Match<'a>],
-    model: &'a RoleModel,
     system: &System,
     today: Date,
 ) -> (bool, Grants<'a>) {
@@ -315,22 +320,17 @@ fn grants_on<'a>(
         } else {
             None
         };
-        for role_id in &m.rule.grant {
-            let Some(role) = model.roles.get(role_id) else {
-                continue;
-            };
-            let Some(entitlements) = role.grants.get(&system.id) else {
-                continue;
-            };
-            wants_account = true;
-            let why = WhyRef {
-                rule: &m.rule.id,
-                role: &role.id,
-                assignment: m.assignment.assignment_number.as_str(),
-                until,
-            };
-            grants.extend(entitlements.iter().map(|e| (e.as_str(), why)));
-        }
+        let Some(entitlements) = m.role.grants.get(&system.id) else {
+            continue;
+        };
+        wants_account = true;
+        let why = WhyRef {
+            rule: &m.rule.id,
+            role: &m.role.id,
+            assignment: m.assignment.assignment_number.as_str(),
+            until,
+        };
+        grants.extend(entitlements.iter().map(|e| (e.as_str(), why)));
     }
     (wants_account, Grants::new(grants))
 }
@@ -339,12 +339,11 @@ fn desired_on<'a>(
     person: &'a Person,
     lifecycle: Lifecycle,
     matched: &[Match<'a>],
-    model: &'a RoleModel,
     system: &'a System,
     today: Date,
 ) -> DesiredView<'a> {
     let policy = &system.policy;
-    let (wants_account, grants) = grants_on(lifecycle, matched, model, system, today);
+    let (wants_account, grants) = grants_on(lifecycle, matched, system, today);
     let base = DesiredView {
         system: &system.id,
         presence: Presence::Enabled,
