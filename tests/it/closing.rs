@@ -1273,6 +1273,22 @@ fn postgres_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// Drops a test's PostgreSQL schema when the test is done with it, passed or failed (on a
+/// thread of its own: the sync client cannot run inside the test's runtime).
+struct DropSchema(String);
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut db) = postgres::Client::connect(&postgres_url(), postgres::NoTls) {
+                let _ = db.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"));
+            }
+        })
+        .join();
+    }
+}
+
 /// Points a daemon's config at a PostgreSQL store in `schema`, with claims that run out
 /// after 3 s (so a killed replica's work is taken over quickly).
 fn use_postgres(setup: &Setup, schema: &str) {
@@ -1307,6 +1323,7 @@ async fn two_replicas_on_postgresql_survive_one_killed_mid_stream() {
         (b.topic, b.dlq, b.group) = (a.topic.clone(), a.dlq.clone(), a.group.clone());
         let cfg = dir.config("ad");
         let schema = crate::kafka::unique("replicas").replace('-', "_");
+        let _drop = DropSchema(schema.clone());
         for s in [&a, &b] {
             write_daemon_config_with(
                 s,
