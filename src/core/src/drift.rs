@@ -166,6 +166,9 @@ struct Judged<'a> {
     system: &'a System,
     has_last_logon: bool,
     accounts: &'a Held,
+    /// Whether Turnstile manages each entitlement name the accounts hold (by number): asked
+    /// once per name, not once per account.
+    managed: Vec<bool>,
     starts: Vec<u32>,
     order: Vec<u32>,
 }
@@ -270,16 +273,7 @@ pub fn findings_on<'a>(
                 let Some(wanted) = desired.iter().find(|d| d.system == j.system.id) else {
                     continue;
                 };
-                judge_person(
-                    j.system,
-                    person,
-                    wanted,
-                    mine,
-                    j.has_last_logon,
-                    today,
-                    tz,
-                    &mut out,
-                );
+                judge_person(j, person, wanted, mine, today, tz, &mut out);
             }
         }
         out
@@ -372,6 +366,12 @@ fn link<'a>(
         system,
         has_last_logon: accounts.has_last_logon,
         accounts: accounts.accounts,
+        managed: accounts
+            .accounts
+            .names()
+            .iter()
+            .map(|n| system.manages(n))
+            .collect(),
         starts,
         order,
     };
@@ -506,17 +506,17 @@ fn display(a: AccountRef<'_>) -> &str {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn judge_person(
-    system: &System,
+    judged: &Judged<'_>,
     person: &Person,
     desired: &DesiredView<'_>,
     accounts: &[AccountRef<'_>],
-    has_last_logon: bool,
     today: Date,
     tz: &TimeZone,
     out: &mut Vec<Finding>,
 ) {
+    let (system, has_last_logon, managed) =
+        (judged.system, judged.has_last_logon, &judged.managed[..]);
     let number = person.employee_number.as_str();
     let lifecycle = person.lifecycle(today);
     let enabled: Vec<AccountRef<'_>> = accounts.iter().copied().filter(|a| a.enabled()).collect();
@@ -564,13 +564,13 @@ fn judge_person(
             }
             if desired.presence == Presence::DisabledIfPresent {
                 for a in accounts.iter().filter(|a| !a.enabled()) {
-                    excess(system, desired, Some(*a), number, out);
+                    excess(system, managed, desired, *a, number, out);
                 }
             }
         }
         Presence::KeptIfPresent => {
             for a in accounts {
-                excess(system, desired, Some(*a), number, out);
+                excess(system, managed, desired, *a, number, out);
             }
         }
         Presence::Prepared => {
@@ -638,7 +638,7 @@ fn judge_person(
                     }
                 }
             }
-            excess(system, desired, Some(a), number, out);
+            excess(system, managed, desired, a, number, out);
         }
     }
 }
@@ -710,18 +710,26 @@ fn duplicates(
     }
 }
 
+/// `managed`: [`Judged::managed`].
 fn excess(
     system: &System,
+    managed: &[bool],
     desired: &DesiredView<'_>,
-    account: Option<AccountRef<'_>>,
+    a: AccountRef<'_>,
     number: &str,
     out: &mut Vec<Finding>,
 ) {
-    let (Some(a), Some(wanted)) = (account, &desired.entitlements) else {
+    let Some(wanted) = &desired.entitlements else {
         return;
     };
-    for held in a.entitlements() {
-        if system.manages(held) && !wanted.contains(held) {
+    let names = a.held().names();
+    for &n in a.numbers() {
+        let (Some(true), Some(held)) = (managed.get(n as usize).copied(), names.get(n as usize))
+        else {
+            continue;
+        };
+        let held = &**held;
+        if !wanted.contains(held) {
             out.push(finding(
                 Category::ExcessEntitlement,
                 system,

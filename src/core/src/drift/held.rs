@@ -252,6 +252,11 @@ impl Held {
         self.lists = FastMap::default();
     }
 
+    /// Every entitlement name the accounts hold, each once: [`AccountRef::numbers`] index it.
+    pub fn names(&self) -> &[Box<str>] {
+        &self.names
+    }
+
     /// The accounts, in the order given.
     pub fn iter(&self) -> impl Iterator<Item = AccountRef<'_>> {
         self.rows.iter().map(|row| AccountRef { held: self, row })
@@ -266,6 +271,11 @@ impl Held {
 }
 
 impl<'a> AccountRef<'a> {
+    /// The list the account is held in.
+    pub fn held(self) -> &'a Held {
+        self.held
+    }
+
     pub fn id(self) -> &'a str {
         self.held.text(self.row.start, self.row.id_len)
     }
@@ -297,7 +307,8 @@ impl<'a> AccountRef<'a> {
         Timestamp::new(r.seconds, r.nanos).ok()
     }
 
-    fn numbers(self) -> &'a [u32] {
+    /// The entitlements held, as numbers into [`Held::names`] (sorted).
+    pub fn numbers(self) -> &'a [u32] {
         let start = self.row.entitlements.start as usize;
         self.held
             .entitlements
