@@ -144,11 +144,73 @@ pub fn desired_views_on<'a>(
         return Vec::new();
     }
     let lifecycle = person.lifecycle(today);
-    let matched = matches(person, model, today);
+    let matched = matches(person, model, today, None);
     systems
         .into_iter()
         .map(|system| desired_on(person, lifecycle, &matched, system, today))
         .collect()
+}
+
+/// [`desired_views`] on every system, with the rules each assignment matches remembered
+/// in `memo` for the assignments after it with the same shared texts (drift judges a
+/// million people against the same model; their assignments share a few thousand
+/// profiles).
+pub fn desired_views_memo<'a>(
+    person: &'a Person,
+    model: &'a RoleModel,
+    today: Date,
+    memo: &mut RuleMemo<'a>,
+) -> Vec<DesiredView<'a>> {
+    let lifecycle = person.lifecycle(today);
+    let matched = matches(person, model, today, Some(memo));
+    model
+        .systems
+        .values()
+        .map(|system| desired_on(person, lifecycle, &matched, system, today))
+        .collect()
+}
+
+/// The rules an assignment matches, by the identities of its shared texts (see
+/// [`Shared::identity`](crate::hr::Shared::identity)): the assignments are borrowed for
+/// `'a`, so an identity cannot be reused by other text while the memo lives. Off when a
+/// rule reads the position number (held per person, not shared).
+pub struct RuleMemo<'a> {
+    rules: crate::fast::FastMap<[usize; 7], Vec<u32>>,
+    on: bool,
+    people: std::marker::PhantomData<&'a Person>,
+}
+
+/// Profiles remembered before the memo starts again (bounded whatever the input).
+const MEMO_PROFILES: usize = 100_000;
+
+impl<'a> RuleMemo<'a> {
+    pub fn new(model: &RoleModel) -> RuleMemo<'a> {
+        let reads_position = |c: &crate::policy::Criteria| {
+            c.fields
+                .contains_key(&crate::hr::MatchField::PositionNumber)
+        };
+        RuleMemo {
+            rules: crate::fast::FastMap::default(),
+            on: !model
+                .rules
+                .iter()
+                .any(|r| reads_position(&r.when) || r.unless.as_ref().is_some_and(reads_position)),
+            people: std::marker::PhantomData,
+        }
+    }
+
+    fn profile(a: &crate::hr::Assignment) -> [usize; 7] {
+        let id = |s: &Option<crate::hr::Shared>| s.as_ref().map_or(0, crate::hr::Shared::identity);
+        [
+            id(&a.staff_group),
+            id(&a.job_role),
+            id(&a.occupation_code),
+            id(&a.position_title),
+            id(&a.organisation),
+            id(&a.cost_centre),
+            id(&a.location),
+        ]
+    }
 }
 
 /// [`Why`], borrowed. Its fields are in the same order, so it sorts the same.
@@ -276,11 +338,45 @@ struct Match<'a> {
 /// Every (assignment, rule, role granted) match, worked out once per person for all
 /// systems (a role named by no `[roles]` entry grants nothing). Ended assignments are kept:
 /// a system's handover period may still honour them.
-fn matches<'a>(person: &'a Person, model: &'a RoleModel, today: Date) -> Vec<Match<'a>> {
+fn matches<'a>(
+    person: &'a Person,
+    model: &'a RoleModel,
+    today: Date,
+    mut memo: Option<&mut RuleMemo<'a>>,
+) -> Vec<Match<'a>> {
     let mut out = Vec::new();
+    let mut found: Vec<u32> = Vec::new();
     for assignment in &person.assignments {
         let ended = assignment.lifecycle(today) == Lifecycle::Ended;
-        for rule in model.rules.iter().filter(|r| r.matches(assignment)) {
+        let find = |found: &mut Vec<u32>| {
+            found.clear();
+            found.extend(
+                (0u32..)
+                    .zip(&model.rules)
+                    .filter(|(_, r)| r.matches(assignment))
+                    .map(|(i, _)| i),
+            );
+        };
+        match memo.as_deref_mut().filter(|m| m.on) {
+            Some(m) => {
+                let profile = RuleMemo::profile(assignment);
+                match m.rules.get(&profile) {
+                    Some(known) => {
+                        found.clear();
+                        found.extend_from_slice(known);
+                    }
+                    None => {
+                        find(&mut found);
+                        if m.rules.len() >= MEMO_PROFILES {
+                            m.rules.clear();
+                        }
+                        m.rules.insert(profile, found.clone());
+                    }
+                }
+            }
+            None => find(&mut found),
+        }
+        for rule in found.iter().filter_map(|i| model.rules.get(*i as usize)) {
             for role in rule.grant.iter().filter_map(|id| model.roles.get(id)) {
                 out.push(Match {
                     assignment,

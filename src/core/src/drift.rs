@@ -26,7 +26,7 @@
 //! Disabled accounts of people in post are left alone (they are typically inactivity
 //! disables); accounts linked to a person whose HR rows were unusable are not judged.
 
-use crate::desired::{DesiredView, Presence, desired_views};
+use crate::desired::{DesiredView, Presence, RuleMemo, desired_views_memo};
 use crate::fast::FastMap;
 use crate::hr::{Lifecycle, Person};
 use crate::policy::{RoleModel, System};
@@ -259,6 +259,7 @@ pub fn findings_on<'a>(
         let mut out = Vec::new();
         // Each system's accounts of the person at hand, the lists reused person to person.
         let mut mine: Vec<Vec<AccountRef<'_>>> = judged.iter().map(|_| Vec::new()).collect();
+        let mut memo = RuleMemo::new(model);
         for (offset, person) in people.iter().enumerate() {
             let index = canonical
                 .get(first + offset)
@@ -267,7 +268,7 @@ pub fn findings_on<'a>(
                 j.fill(index, list);
             }
             // The role model is read once per person for every system.
-            let desired = desired_views(person, model, today);
+            let desired = desired_views_memo(person, model, today, &mut memo);
             unrecorded_leaver(person, judged, &mine, today, tz, &mut out);
             for (j, mine) in judged.iter().zip(&mine) {
                 let Some(wanted) = desired.iter().find(|d| d.system == j.system.id) else {

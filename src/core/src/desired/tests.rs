@@ -410,3 +410,92 @@ fn leaving_health_and_care_closes_the_smartcard_and_moving_on_keeps_it() {
     .clone();
     assert_eq!(card.presence, Presence::KeptIfPresent);
 }
+
+/// The memo of rules matched gives every person what working the rules out afresh gives,
+/// whichever field tells two profiles apart (organisation, post title, job role, staff
+/// group), and stands aside when a rule reads the position number.
+#[test]
+fn remembered_rule_matches_are_the_rules_matched() {
+    let mut interner = crate::hr::Interner::default();
+    let today = d("2026-11-23");
+    let profiles = [
+        (
+            "Nursing and Midwifery Registered",
+            "Staff Nurse",
+            "Ward 7",
+            "Staff Nurse",
+        ),
+        (
+            "Nursing and Midwifery Registered",
+            "Staff Nurse",
+            "Nurse Bank",
+            "Staff Nurse",
+        ),
+        (
+            "Medical and Dental",
+            "Consultant",
+            "Cardiology",
+            "Caldicott Guardian and Consultant",
+        ),
+        (
+            "Medical and Dental",
+            "Consultant",
+            "Cardiology",
+            "Consultant",
+        ),
+        (
+            "Admin and Clerical",
+            "Receptionist",
+            "Outpatients",
+            "Receptionist",
+        ),
+        (
+            "Admin and Clerical",
+            "Data Analyst",
+            "Digital Services",
+            "Analyst",
+        ),
+        ("Students", "Staff Nurse", "Ward 7", "Student Nurse"),
+    ];
+    let people: Vec<Person> = (0..3)
+        .flat_map(|round| profiles.iter().enumerate().map(move |(i, p)| (round, i, p)))
+        .map(|(round, i, (group, role, org, title))| {
+            let n = format!("2000{round}{i:03}");
+            let mut a = assignment(
+                &format!("{n}-1"),
+                AssignmentStatus::ActiveAssignment,
+                group,
+                role,
+                org,
+                "2019-04-01",
+                None,
+            );
+            a.staff_group = Some(interner.get(group));
+            a.job_role = Some(interner.get(role));
+            a.organisation = Some(interner.get(org));
+            a.position_title = Some(interner.get(title));
+            for field in [&mut a.occupation_code, &mut a.cost_centre, &mut a.location] {
+                *field = field.as_deref().map(|t| interner.get(t));
+            }
+            person(&n, vec![a])
+        })
+        .collect();
+    let m = model();
+    let mut memo = RuleMemo::new(&m);
+    assert!(memo.on);
+    for p in &people {
+        assert_eq!(
+            desired_views_memo(p, &m, today, &mut memo),
+            desired_views(p, &m, today),
+            "{}",
+            p.employee_number
+        );
+    }
+    assert_eq!(memo.rules.len(), profiles.len(), "one entry per profile");
+    let mut by_position = m.clone();
+    by_position.rules[0].when.fields.insert(
+        crate::hr::MatchField::PositionNumber,
+        vec![crate::policy::Glob::new("P-*")],
+    );
+    assert!(!RuleMemo::new(&by_position).on);
+}

@@ -201,6 +201,12 @@ impl Shared {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Where the one copy lives: two `Shared` alive at once with the same identity hold
+    /// the same text (the same text may still have two copies, from two interners).
+    pub fn identity(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.0) as usize
+    }
 }
 
 impl std::ops::Deref for Shared {
