@@ -169,6 +169,13 @@ struct Judged<'a> {
     /// Whether Turnstile manages each entitlement name the accounts hold (by number): asked
     /// once per name, not once per account.
     managed: Vec<bool>,
+    /// The role model's entitlement names for this system, by where their text lives in
+    /// the model (the desired views borrow it), to the number the accounts hold each by
+    /// (`None`: no account holds it): a wanted entitlement is found without comparing text.
+    granted: FastMap<(usize, usize), Option<u32>>,
+    /// Where this system's view is in a person's desired views (one per model system, in
+    /// the model's order).
+    view: Option<usize>,
     starts: Vec<u32>,
     order: Vec<u32>,
 }
@@ -271,7 +278,11 @@ pub fn findings_on<'a>(
             let desired = desired_views_memo(person, model, today, &mut memo);
             unrecorded_leaver(person, judged, &mine, today, tz, &mut out);
             for (j, mine) in judged.iter().zip(&mine) {
-                let Some(wanted) = desired.iter().find(|d| d.system == j.system.id) else {
+                let Some(wanted) = j
+                    .view
+                    .and_then(|k| desired.get(k))
+                    .filter(|d| d.system == j.system.id)
+                else {
                     continue;
                 };
                 judge_person(j, person, wanted, mine, today, tz, &mut out);
@@ -363,10 +374,21 @@ fn link<'a>(
             *slot += 1;
         }
     }
+    let held = accounts.accounts;
+    let granted = model
+        .roles
+        .values()
+        .filter_map(|role| role.grants.get(&system.id))
+        .flatten()
+        .filter(|e| !e.is_empty())
+        .map(|e| ((e.as_ptr() as usize, e.len()), held.number(e)))
+        .collect();
     let judged = Judged {
         system,
         has_last_logon: accounts.has_last_logon,
         accounts: accounts.accounts,
+        granted,
+        view: model.systems.keys().position(|id| *id == system.id),
         managed: accounts
             .accounts
             .names()
@@ -627,7 +649,12 @@ fn judge_person(
             }
             if let Some(wanted) = &desired.entitlements {
                 for (e, why) in wanted.first_reasons() {
-                    if !a.holds(e) {
+                    let held = match judged.granted.get(&(e.as_ptr() as usize, e.len())) {
+                        Some(Some(n)) => a.numbers().binary_search(n).is_ok(),
+                        Some(None) => false,
+                        None => a.holds(e),
+                    };
+                    if !held {
                         let why = why.owned().describe();
                         out.push(finding(
                             Category::MissingEntitlement,

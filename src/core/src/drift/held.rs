@@ -252,6 +252,11 @@ impl Held {
         self.lists = FastMap::default();
     }
 
+    /// The number of an entitlement name some account holds.
+    pub fn number(&self, name: &str) -> Option<u32> {
+        self.numbers.get(name).copied()
+    }
+
     /// Every entitlement name the accounts hold, each once: [`AccountRef::numbers`] index it.
     pub fn names(&self) -> &[Box<str>] {
         &self.names
