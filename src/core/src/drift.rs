@@ -267,6 +267,7 @@ pub fn findings_on<'a>(
         // Each system's accounts of the person at hand, the lists reused person to person.
         let mut mine: Vec<Vec<AccountRef<'_>>> = judged.iter().map(|_| Vec::new()).collect();
         let mut memo = RuleMemo::new(model);
+        let mut local = crate::inactivity::LocalDates::new(tz);
         for (offset, person) in people.iter().enumerate() {
             let index = canonical
                 .get(first + offset)
@@ -276,7 +277,7 @@ pub fn findings_on<'a>(
             }
             // The role model is read once per person for every system.
             let desired = desired_views_memo(person, model, today, &mut memo);
-            unrecorded_leaver(person, judged, &mine, today, tz, &mut out);
+            unrecorded_leaver(person, judged, &mine, today, &mut local, &mut out);
             for (j, mine) in judged.iter().zip(&mine) {
                 let Some(wanted) = j
                     .view
@@ -285,7 +286,7 @@ pub fn findings_on<'a>(
                 else {
                     continue;
                 };
-                judge_person(j, person, wanted, mine, today, tz, &mut out);
+                judge_person(j, person, wanted, mine, today, &mut local, &mut out);
             }
         }
         out
@@ -410,7 +411,7 @@ fn unrecorded_leaver(
     judged: &[Judged<'_>],
     mine: &[Vec<AccountRef<'_>>],
     today: Date,
-    tz: &TimeZone,
+    local: &mut crate::inactivity::LocalDates<'_>,
     out: &mut Vec<Finding>,
 ) {
     if person.lifecycle(today) != Lifecycle::Active {
@@ -424,8 +425,9 @@ fn unrecorded_leaver(
             .iter()
             .filter(|a| a.enabled())
             .filter_map(|a| {
-                crate::inactivity::idle_days_since(a.last_logon(), person.first_day(), today, tz)
-                    .map(|d| (d, *a))
+                let since =
+                    crate::inactivity::used_since_in(a.last_logon(), person.first_day(), local)?;
+                Some((i64::from((today - since).get_days()), *a))
             })
             .min_by_key(|(d, _)| *d);
         let Some((idle, account)) = used else {
@@ -535,7 +537,7 @@ fn judge_person(
     desired: &DesiredView<'_>,
     accounts: &[AccountRef<'_>],
     today: Date,
-    tz: &TimeZone,
+    local: &mut crate::inactivity::LocalDates<'_>,
     out: &mut Vec<Finding>,
 ) {
     let (system, has_last_logon, managed) =
@@ -545,7 +547,7 @@ fn judge_person(
     let enabled: Vec<AccountRef<'_>> = accounts.iter().copied().filter(|a| a.enabled()).collect();
     let name = &system.policy.name;
     if lifecycle == Lifecycle::Ended && has_last_logon {
-        used_after_leaving(system, person, accounts, tz, out);
+        used_after_leaving(system, person, accounts, local.tz(), out);
     }
 
     match desired.presence {
@@ -636,7 +638,7 @@ fn judge_person(
                 && lifecycle == Lifecycle::Active
                 && let Some(days) = system.policy.inactivity_days
             {
-                dormant(system, person, a, days, today, tz, out);
+                dormant(system, person, a, days, today, local, out);
             }
             if has_last_logon
                 && matches!(
@@ -645,7 +647,7 @@ fn judge_person(
                 )
                 && let Some(days) = system.policy.service_removes_unused_after_days
             {
-                service_removal(system, person, a, days, today, tz, out);
+                service_removal(system, person, a, days, today, local, out);
             }
             if let Some(wanted) = &desired.entitlements {
                 for (e, why) in wanted.first_reasons() {
@@ -778,10 +780,11 @@ fn dormant(
     a: AccountRef<'_>,
     days: u32,
     today: Date,
-    tz: &TimeZone,
+    local: &mut crate::inactivity::LocalDates<'_>,
     out: &mut Vec<Finding>,
 ) {
-    let Some(since) = crate::inactivity::used_since(a.last_logon(), person.first_day(), tz) else {
+    let Some(since) = crate::inactivity::used_since_in(a.last_logon(), person.first_day(), local)
+    else {
         return;
     };
     let idle = (today - since).get_days();
@@ -809,10 +812,11 @@ fn service_removal(
     a: AccountRef<'_>,
     days: u32,
     today: Date,
-    tz: &TimeZone,
+    local: &mut crate::inactivity::LocalDates<'_>,
     out: &mut Vec<Finding>,
 ) {
-    let Some(since) = crate::inactivity::used_since(a.last_logon(), person.first_day(), tz) else {
+    let Some(since) = crate::inactivity::used_since_in(a.last_logon(), person.first_day(), local)
+    else {
         return;
     };
     let idle = i64::from((today - since).get_days());

@@ -66,6 +66,69 @@ pub fn idle_days(
     idle_days_since(account.last_logon, first_day, today, tz)
 }
 
+/// Instants as calendar dates in one time zone, each UTC day's offset found once where the
+/// zone keeps it all day (all but the two days a year its clocks change): drift turns
+/// millions of logons into dates, spread over a few hundred days.
+pub struct LocalDates<'z> {
+    tz: &'z TimeZone,
+    days: crate::fast::FastMap<i64, Option<jiff::tz::Offset>>,
+}
+
+impl<'z> LocalDates<'z> {
+    pub fn new(tz: &'z TimeZone) -> LocalDates<'z> {
+        LocalDates {
+            tz,
+            days: crate::fast::FastMap::default(),
+        }
+    }
+
+    pub fn tz(&self) -> &'z TimeZone {
+        self.tz
+    }
+
+    /// `tz.to_datetime(at).date()`.
+    pub fn date(&mut self, at: Timestamp) -> Date {
+        if self.days.len() >= 100_000 {
+            // Bounded whatever the input.
+            self.days.clear();
+        }
+        let tz = self.tz;
+        let day = at.as_second().div_euclid(86_400);
+        let offset = *self
+            .days
+            .entry(day)
+            .or_insert_with(|| whole_day_offset(tz, day));
+        match offset {
+            Some(offset) => offset.to_datetime(at).date(),
+            None => tz.to_datetime(at).date(),
+        }
+    }
+}
+
+/// The offset `tz` keeps through UTC day `day` (days since 1970), or `None` when it
+/// changes during it.
+fn whole_day_offset(tz: &TimeZone, day: i64) -> Option<jiff::tz::Offset> {
+    let start = Timestamp::from_second(day.checked_mul(86_400)?).ok()?;
+    let end = Timestamp::from_second(day.checked_add(1)?.checked_mul(86_400)?).ok()?;
+    let changes = tz
+        .following(start)
+        .next()
+        .is_some_and(|t| t.timestamp() <= end);
+    (!changes).then(|| tz.to_offset(start))
+}
+
+/// [`used_since`], through `local`.
+pub fn used_since_in(
+    last_logon: Option<Timestamp>,
+    first_day: Option<Date>,
+    local: &mut LocalDates<'_>,
+) -> Option<Date> {
+    match last_logon {
+        Some(ts) => Some(local.date(ts)),
+        None => first_day,
+    }
+}
+
 /// [`idle_days`], from the last logon alone.
 pub fn idle_days_since(
     last_logon: Option<Timestamp>,
@@ -280,5 +343,26 @@ mod tests {
             ),
             Verdict::Notify { .. }
         ));
+    }
+
+    proptest::proptest! {
+        /// Each UTC day's offset, found once, gives the dates the zone itself gives,
+        /// clock changes included (London, New York, Lord Howe's half hour, Apia's lost
+        /// day), each instant asked twice so the second answer comes from the memory.
+        #[test]
+        fn a_day_offset_dates_instants_as_the_zone_does(
+            zone in 0..4usize,
+            instants in proptest::collection::vec(-1_000_000_000i64..2_500_000_000, 1..60),
+        ) {
+            let tz = TimeZone::get(
+                ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Pacific/Apia"][zone],
+            )
+            .unwrap();
+            let mut local = LocalDates::new(&tz);
+            for s in instants.iter().chain(instants.iter()) {
+                let at = Timestamp::from_second(*s).unwrap();
+                proptest::prop_assert_eq!(local.date(at), tz.to_datetime(at).date(), "{}", at);
+            }
+        }
     }
 }
