@@ -374,8 +374,19 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
-    /// SIGTERM, then waits (bounded) for the exit status.
+    /// SIGTERM, then waits (bounded) for the exit status. A daemon still starting is
+    /// first let finish (its admin endpoint answers, or it exits, within 30 s): a test may
+    /// find all it waits for done the moment the daemon starts, and a signal before the
+    /// process has installed its handlers is the signal's default, an abrupt death, which
+    /// is not the stop these tests check.
     pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        let up = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < up
+            && self.get("/healthz").is_none()
+            && self.child.try_wait().ok().flatten().is_none()
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
