@@ -148,12 +148,15 @@ impl Accounts for Held {
     }
 
     fn keep(&mut self, _system: &str, a: Read<'_>) -> Result<(), String> {
+        let given = turnstile_core::drift::held::Given {
+            id: a.id,
+            employee_number: a.employee_number,
+            display_name: a.display_name,
+            enabled: a.enabled,
+            last_logon: a.last_logon,
+        };
         self.push_read(
-            a.id,
-            a.employee_number,
-            a.display_name,
-            a.enabled,
-            a.last_logon,
+            given,
             a.entitlement_text,
             a.known,
             a.entitlements.iter().map(|e| &**e),

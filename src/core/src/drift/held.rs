@@ -76,6 +76,17 @@ pub struct Held {
 /// How much export text [`Held`] remembers entitlement lists by.
 const LIST_TEXT: usize = 8 << 20;
 
+/// An account's own fields, as an export or a connector gives them (its entitlements
+/// apart).
+#[derive(Debug, Clone, Copy)]
+pub struct Given<'s> {
+    pub id: &'s str,
+    pub employee_number: Option<&'s str>,
+    pub display_name: &'s str,
+    pub enabled: bool,
+    pub last_logon: Option<Timestamp>,
+}
+
 /// One account of a [`Held`] list.
 #[derive(Clone, Copy)]
 pub struct AccountRef<'a> {
@@ -92,14 +103,14 @@ impl Held {
     pub fn from_accounts(accounts: &[Account]) -> Result<Held, TooLarge> {
         let mut held = Held::new();
         for a in accounts {
-            held.push(
-                &a.id,
-                a.employee_number.as_deref(),
-                &a.display_name,
-                a.enabled,
-                a.last_logon,
-                a.entitlements.iter().map(String::as_str),
-            )?;
+            let given = Given {
+                id: &a.id,
+                employee_number: a.employee_number.as_deref(),
+                display_name: &a.display_name,
+                enabled: a.enabled,
+                last_logon: a.last_logon,
+            };
+            held.push(given, a.entitlements.iter().map(String::as_str))?;
         }
         Ok(held)
     }
@@ -115,15 +126,11 @@ impl Held {
     /// Adds one account; entitlements given twice are kept once.
     pub fn push<'e>(
         &mut self,
-        id: &str,
-        employee_number: Option<&str>,
-        display_name: &str,
-        enabled: bool,
-        last_logon: Option<Timestamp>,
+        given: Given<'_>,
         entitlements: impl IntoIterator<Item = &'e str>,
     ) -> Result<(), TooLarge> {
         let list = self.list(entitlements)?;
-        self.push_row(id, employee_number, display_name, enabled, last_logon, list)
+        self.push_row(given, list)
     }
 
     /// The entitlement list read before from export text `cells`, if it is remembered: a
@@ -136,14 +143,9 @@ impl Held {
 
     /// Adds one account whose entitlements were read from export text `cells`: the list
     /// [`Held::recall`] gave (`known`), or `entitlements`, remembered by `cells`.
-    #[allow(clippy::too_many_arguments)]
     pub fn push_read<'e>(
         &mut self,
-        id: &str,
-        employee_number: Option<&str>,
-        display_name: &str,
-        enabled: bool,
-        last_logon: Option<Timestamp>,
+        given: Given<'_>,
         cells: &str,
         known: Option<u64>,
         entitlements: impl IntoIterator<Item = &'e str>,
@@ -162,7 +164,7 @@ impl Held {
                 list
             }
         };
-        self.push_row(id, employee_number, display_name, enabled, last_logon, list)
+        self.push_row(given, list)
     }
 
     /// Entitlement names as a sorted list of numbers, stored once in `entitlements`.
@@ -191,26 +193,18 @@ impl Held {
         Ok(Span { start, len })
     }
 
-    fn push_row(
-        &mut self,
-        id: &str,
-        employee_number: Option<&str>,
-        display_name: &str,
-        enabled: bool,
-        last_logon: Option<Timestamp>,
-        entitlements: Span,
-    ) -> Result<(), TooLarge> {
-        let start = self.put(id)?;
-        let employee_len = match employee_number {
+    fn push_row(&mut self, given: Given<'_>, entitlements: Span) -> Result<(), TooLarge> {
+        let start = self.put(given.id)?;
+        let employee_len = match given.employee_number {
             Some(n) => self.put(n)?.len,
             None => NO_NUMBER,
         };
-        let display_len = self.put(display_name)?.len;
-        let (seconds, nanos, mut flags) = match last_logon {
+        let display_len = self.put(given.display_name)?.len;
+        let (seconds, nanos, mut flags) = match given.last_logon {
             Some(t) => (t.as_second(), t.subsec_nanosecond(), LOGGED_ON),
             None => (0, 0, 0),
         };
-        if enabled {
+        if given.enabled {
             flags |= ENABLED;
         }
         self.rows.push(Row {
@@ -351,20 +345,33 @@ impl fmt::Debug for AccountRef<'_> {
 mod tests {
     use super::*;
 
+    fn given<'s>(
+        id: &'s str,
+        employee_number: Option<&'s str>,
+        display_name: &'s str,
+        enabled: bool,
+        last_logon: Option<Timestamp>,
+    ) -> Given<'s> {
+        Given {
+            id,
+            employee_number,
+            display_name,
+            enabled,
+            last_logon,
+        }
+    }
+
     #[test]
     fn accounts_come_back_as_given() {
         let mut h = Held::new();
         let t: Timestamp = "2026-11-20T09:00:00.5Z".parse().unwrap();
         h.push(
-            "jsmith",
-            Some("20000001"),
-            "Jane Smith",
-            true,
-            Some(t),
+            given("jsmith", Some("20000001"), "Jane Smith", true, Some(t)),
             ["GG-B", "GG-A", "GG-B"],
         )
         .unwrap();
-        h.push("kiosk", None, "", false, None, ["GG-A"]).unwrap();
+        h.push(given("kiosk", None, "", false, None), ["GG-A"])
+            .unwrap();
         assert_eq!(h.len(), 2);
         let a = h.get(0).unwrap();
         assert_eq!(
@@ -392,28 +399,24 @@ mod tests {
     #[test]
     fn lists_are_remembered_by_their_text_within_a_bound() {
         let mut h = Held::new();
-        h.push_read(
-            "a",
-            None,
-            "",
-            true,
-            None,
-            "GG-A;GG-B",
-            None,
-            ["GG-A", "GG-B"],
-        )
-        .unwrap();
+        let a = given("a", None, "", true, None);
+        h.push_read(a, "GG-A;GG-B", None, ["GG-A", "GG-B"]).unwrap();
         let known = h.recall("GG-A;GG-B");
         assert!(known.is_some() && h.recall("GG-A").is_none());
-        h.push_read("b", None, "", true, None, "GG-A;GG-B", known, [])
+        h.push_read(given("b", None, "", true, None), "GG-A;GG-B", known, [])
             .unwrap();
         let mut b: Vec<&str> = h.get(1).unwrap().entitlements().collect();
         b.sort();
         assert_eq!(b, ["GG-A", "GG-B"]);
         // Text past the bound is read every time, not remembered.
         let long = "G".repeat(LIST_TEXT);
-        h.push_read("c", None, "", true, None, &long, None, [long.as_str()])
-            .unwrap();
+        h.push_read(
+            given("c", None, "", true, None),
+            &long,
+            None,
+            [long.as_str()],
+        )
+        .unwrap();
         assert!(h.recall(&long).is_none());
         assert_eq!(
             h.get(2).unwrap().entitlements().collect::<Vec<_>>(),
@@ -432,17 +435,13 @@ mod tests {
         ];
         for (i, t) in times.iter().enumerate() {
             let n = format!("2000000{i}");
-            h.push(
-                &format!("u{i}"),
-                Some(&n),
-                "",
-                i % 2 == 0,
-                Some(t.parse().unwrap()),
-                [],
-            )
-            .unwrap();
+            let id = format!("u{i}");
+            let logon = Some(t.parse().unwrap());
+            h.push(given(&id, Some(&n), "", i % 2 == 0, logon), [])
+                .unwrap();
         }
-        h.push("none", Some(""), "Shown", false, None, []).unwrap();
+        h.push(given("none", Some(""), "Shown", false, None), [])
+            .unwrap();
         for (i, t) in times.iter().enumerate() {
             let a = h.get(i).unwrap();
             assert_eq!(a.last_logon(), Some(t.parse().unwrap()), "{t}");
