@@ -190,10 +190,8 @@ impl<'de> Deserialize<'de> for Rfc3339 {
 /// Text that many records share (a staff group, a job role, an organisation): one copy,
 /// counted, however many assignments hold it. Reads, compares, serialises and prints as
 /// the plain text it holds; a national extract has a million and a half assignments and
-/// a few hundred distinct values in each of these fields.
-///
-/// One pointer wide (the text's length lives with the text): an assignment holds eight of
-/// these, and a national extract a million and a half assignments.
+/// a few hundred distinct values in each of these fields. One pointer wide (the text's
+/// length lives with the text): an assignment holds eight.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Shared(std::sync::Arc<Box<str>>);
 
@@ -206,14 +204,6 @@ impl Shared {
     /// the same text (the same text may still have two copies, from two interners).
     pub fn identity(&self) -> usize {
         std::sync::Arc::as_ptr(&self.0) as usize
-    }
-}
-
-impl std::ops::Deref for Shared {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
     }
 }
 
@@ -235,56 +225,6 @@ impl From<String> for Shared {
     }
 }
 
-impl PartialEq<str> for Shared {
-    fn eq(&self, other: &str) -> bool {
-        **self.0 == *other
-    }
-}
-
-impl PartialEq<&str> for Shared {
-    fn eq(&self, other: &&str) -> bool {
-        **self.0 == **other
-    }
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self.0, f)
-    }
-}
-
-impl fmt::Display for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for Shared {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Shared {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Read as a borrowed str where the parser can give one: one allocation (the
-        // shared copy), not a String first and then its copy.
-        struct Text;
-        impl serde::de::Visitor<'_> for Text {
-            type Value = Shared;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Shared, E> {
-                Ok(Shared::from(v))
-            }
-        }
-        d.deserialize_str(Text)
-    }
-}
-
 /// A record's own free text (a title, a preferred name, a work email, a position number):
 /// held inline up to 24 bytes, so most cost no allocation of their own. Reads, compares,
 /// serialises and prints as the plain text it holds.
@@ -293,14 +233,6 @@ pub struct Text(compact_str::CompactString);
 
 impl Text {
     pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::ops::Deref for Text {
-    type Target = str;
-
-    fn deref(&self) -> &str {
         &self.0
     }
 }
@@ -317,53 +249,71 @@ impl From<String> for Text {
     }
 }
 
-impl PartialEq<str> for Text {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
+/// What [`Shared`] and [`Text`] share: each reads, compares, prints and serialises as the
+/// plain text it holds (through its `as_str` and `From<&str>`).
+macro_rules! reads_as_text {
+    ($name:ident) => {
+        impl std::ops::Deref for $name {
+            type Target = str;
 
-impl PartialEq<&str> for Text {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl fmt::Debug for Text {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl fmt::Display for Text {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for Text {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl serde::de::Visitor<'_> for Visit {
-            type Value = Text;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
-                Ok(Text::from(v))
+            fn deref(&self) -> &str {
+                self.as_str()
             }
         }
-        d.deserialize_str(Visit)
-    }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self.as_str(), f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                // Read as a borrowed str where the parser can give one: no String first.
+                struct Visit;
+                impl serde::de::Visitor<'_> for Visit {
+                    type Value = $name;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a string")
+                    }
+
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        Ok($name::from(v))
+                    }
+                }
+                d.deserialize_str(Visit)
+            }
+        }
+    };
 }
+
+reads_as_text!(Shared);
+reads_as_text!(Text);
 
 /// Hands out one [`Shared`] per distinct text: a reader of a large extract keeps one.
 #[derive(Default)]
