@@ -464,52 +464,29 @@ pub fn parse_logon(text: &str, tz: &TimeZone) -> Result<Option<Timestamp>, Strin
     parse_logon_in(text, &mut LocalTimes::new(tz))
 }
 
-/// Local date-times of one time zone as instants, each day's UTC offset worked out once
-/// where it holds all day (every day but the two a year when the clocks change): an
-/// export has a logon per account and a few hundred distinct days.
-pub struct LocalTimes<'z> {
-    tz: &'z TimeZone,
-    days: FastMap<Date, Option<jiff::tz::Offset>>,
-}
+/// Local date-times of one time zone as instants, through each local day's offset found
+/// once ([`DayOffsets`](turnstile_core::clock::DayOffsets)): an export has a logon per
+/// account and a few hundred distinct days.
+pub struct LocalTimes<'z>(turnstile_core::clock::DayOffsets<'z, Date>);
 
 impl<'z> LocalTimes<'z> {
     pub fn new(tz: &'z TimeZone) -> LocalTimes<'z> {
-        LocalTimes {
-            tz,
-            days: FastMap::default(),
-        }
+        LocalTimes(turnstile_core::clock::DayOffsets::new(tz))
     }
 
     /// As `tz.to_timestamp` reads it (the earlier instant in a clock change).
     pub fn to_timestamp(&mut self, at: DateTime) -> Result<Timestamp, jiff::Error> {
-        if self.days.len() >= 100_000 {
-            // Bounded whatever the export: a logon per day for 270 years.
-            self.days.clear();
-        }
-        let tz = self.tz;
-        let offset = *self
-            .days
-            .entry(at.date())
-            .or_insert_with(|| whole_day_offset(tz, at.date()));
-        match offset {
+        let date = at.date();
+        let local_day = |tz: &TimeZone| {
+            let start = tz.to_timestamp(date.to_datetime(Time::midnight())).ok()?;
+            let next = date.tomorrow().ok()?.to_datetime(Time::midnight());
+            Some((start, tz.to_timestamp(next).ok()?))
+        };
+        match self.0.offset(date, local_day) {
             Some(offset) => offset.to_timestamp(at),
-            None => tz.to_timestamp(at),
+            None => self.0.tz().to_timestamp(at),
         }
     }
-}
-
-/// The offset `tz` keeps for the whole of `date`, or `None` when it changes that day.
-fn whole_day_offset(tz: &TimeZone, date: Date) -> Option<jiff::tz::Offset> {
-    let start = tz.to_timestamp(date.to_datetime(Time::midnight())).ok()?;
-    let end = tz
-        .to_timestamp(date.tomorrow().ok()?.to_datetime(Time::midnight()))
-        .ok()?;
-    let offset = tz.to_offset(start);
-    let changes = tz
-        .following(start)
-        .next()
-        .is_some_and(|t| t.timestamp() <= end);
-    (!changes && tz.to_offset(end) == offset).then_some(offset)
 }
 
 /// [`parse_logon`], converting local times through `local`.
@@ -787,19 +764,31 @@ g,7,true,,\n";
     proptest::proptest! {
         /// Each day's offset, worked out once, gives the instants the time zone itself
         /// gives, clock changes included (London, New York, Lord Howe's half hour, Apia's
-        /// lost day).
+        /// lost day). Local times anywhere, and within a day and a half of a change.
         #[test]
         fn a_day_offset_reads_local_times_as_the_zone_does(
             zone in 0..4usize,
-            days in proptest::collection::vec((0..12_000i32, 0..24i8, 0..60i8), 1..40),
+            days in proptest::collection::vec((0..12_000i32, 0..24i8, 0..60i8), 1..30),
+            near in proptest::collection::vec((1995..2035i16, 0..2usize, -2160..2160i64), 1..30),
         ) {
             let tz = TimeZone::get(["Europe/London", "America/New_York", "Australia/Lord_Howe", "Pacific/Apia"][zone]).unwrap();
             let mut local = LocalTimes::new(&tz);
             let epoch = jiff::civil::date(1995, 1, 1);
-            // Each day twice: once to work its offset out, once to use it.
-            for (day, hour, minute) in days.iter().chain(days.iter()) {
+            let anywhere = days.iter().map(|(day, hour, minute)| {
                 let date = epoch.checked_add(jiff::Span::new().days(*day)).unwrap();
-                let at = date.to_datetime(Time::new(*hour, *minute, 0, 0).unwrap());
+                date.to_datetime(Time::new(*hour, *minute, 0, 0).unwrap())
+            });
+            // Local wall-clock times around a change (minutes either side of it).
+            let around = near.iter().filter_map(|(year, nth, minutes)| {
+                let from = jiff::civil::date(*year, 1, 1).to_zoned(tz.clone()).ok()?;
+                let change = tz.following(from.timestamp()).nth(*nth)?.timestamp();
+                let local = tz.to_datetime(change);
+                local.checked_add(jiff::Span::new().minutes(*minutes)).ok()
+            });
+            let all: Vec<DateTime> = anywhere.chain(around).collect();
+            // Each day twice: once to work its offset out, once to use it.
+            for at in all.iter().chain(all.iter()) {
+                let at = *at;
                 proptest::prop_assert_eq!(
                     local.to_timestamp(at).ok(),
                     tz.to_timestamp(at).ok(),

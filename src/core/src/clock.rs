@@ -31,6 +31,56 @@ pub fn add_days(date: Date, days: i64) -> Option<Date> {
         .and_then(|span| date.checked_add(span).ok())
 }
 
+/// Days of one time zone to the UTC offset it keeps all through each, worked out once
+/// per day (a day in which the clocks change has none: it goes through the zone itself).
+/// Readers that turn millions of times into instants or dates meet a few hundred days;
+/// `K` names a day as the reader counts them (a local date, a UTC day number).
+pub struct DayOffsets<'z, K> {
+    tz: &'z TimeZone,
+    days: crate::fast::FastMap<K, Option<jiff::tz::Offset>>,
+}
+
+/// Days remembered before [`DayOffsets`] starts again (bounded whatever the input).
+const MAX_DAYS: usize = 100_000;
+
+impl<'z, K: std::hash::Hash + Eq> DayOffsets<'z, K> {
+    pub fn new(tz: &'z TimeZone) -> DayOffsets<'z, K> {
+        DayOffsets {
+            tz,
+            days: crate::fast::FastMap::default(),
+        }
+    }
+
+    pub fn tz(&self) -> &'z TimeZone {
+        self.tz
+    }
+
+    /// The offset the zone keeps all through the day `day`, which runs from the first
+    /// to the second instant `bounds` gives (asked once per day); `None` when the clocks
+    /// change in it or it cannot be bounded.
+    pub fn offset(
+        &mut self,
+        day: K,
+        bounds: impl FnOnce(&TimeZone) -> Option<(Timestamp, Timestamp)>,
+    ) -> Option<jiff::tz::Offset> {
+        if self.days.len() >= MAX_DAYS {
+            self.days.clear();
+        }
+        let tz = self.tz;
+        *self.days.entry(day).or_insert_with(|| {
+            let (start, end) = bounds(tz)?;
+            // A change at the very first instant counts: the day's first local times may
+            // be the hour the clocks skipped (Apia's midnight changes).
+            let before = start.checked_sub(jiff::SignedDuration::from_nanos(1)).ok()?;
+            let changes = tz
+                .following(before)
+                .next()
+                .is_some_and(|t| t.timestamp() <= end);
+            (!changes).then(|| tz.to_offset(start))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

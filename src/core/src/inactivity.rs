@@ -66,55 +66,32 @@ pub fn idle_days(
     idle_days_since(account.last_logon, first_day, today, tz)
 }
 
-/// Instants as calendar dates in one time zone, each UTC day's offset found once where the
-/// zone keeps it all day (all but the two days a year its clocks change): drift turns
-/// millions of logons into dates, spread over a few hundred days.
-pub struct LocalDates<'z> {
-    tz: &'z TimeZone,
-    days: crate::fast::FastMap<i64, Option<jiff::tz::Offset>>,
-}
+/// Instants as calendar dates in one time zone, through each UTC day's offset found once
+/// ([`DayOffsets`](crate::clock::DayOffsets)): drift turns millions of logons into dates.
+pub struct LocalDates<'z>(crate::clock::DayOffsets<'z, i64>);
 
 impl<'z> LocalDates<'z> {
     pub fn new(tz: &'z TimeZone) -> LocalDates<'z> {
-        LocalDates {
-            tz,
-            days: crate::fast::FastMap::default(),
-        }
+        LocalDates(crate::clock::DayOffsets::new(tz))
     }
 
     pub fn tz(&self) -> &'z TimeZone {
-        self.tz
+        self.0.tz()
     }
 
     /// `tz.to_datetime(at).date()`.
     pub fn date(&mut self, at: Timestamp) -> Date {
-        if self.days.len() >= 100_000 {
-            // Bounded whatever the input.
-            self.days.clear();
-        }
-        let tz = self.tz;
         let day = at.as_second().div_euclid(86_400);
-        let offset = *self
-            .days
-            .entry(day)
-            .or_insert_with(|| whole_day_offset(tz, day));
-        match offset {
+        let utc_day = |_: &TimeZone| {
+            let start = Timestamp::from_second(day.checked_mul(86_400)?).ok()?;
+            let end = Timestamp::from_second(day.checked_add(1)?.checked_mul(86_400)?).ok()?;
+            Some((start, end))
+        };
+        match self.0.offset(day, utc_day) {
             Some(offset) => offset.to_datetime(at).date(),
-            None => tz.to_datetime(at).date(),
+            None => self.tz().to_datetime(at).date(),
         }
     }
-}
-
-/// The offset `tz` keeps through UTC day `day` (days since 1970), or `None` when it
-/// changes during it.
-fn whole_day_offset(tz: &TimeZone, day: i64) -> Option<jiff::tz::Offset> {
-    let start = Timestamp::from_second(day.checked_mul(86_400)?).ok()?;
-    let end = Timestamp::from_second(day.checked_add(1)?.checked_mul(86_400)?).ok()?;
-    let changes = tz
-        .following(start)
-        .next()
-        .is_some_and(|t| t.timestamp() <= end);
-    (!changes).then(|| tz.to_offset(start))
 }
 
 /// [`used_since`], through `local`.
@@ -349,17 +326,28 @@ mod tests {
         /// Each UTC day's offset, found once, gives the dates the zone itself gives,
         /// clock changes included (London, New York, Lord Howe's half hour, Apia's lost
         /// day), each instant asked twice so the second answer comes from the memory.
+        /// Instants anywhere, and within a day and a half of one of the zone's changes.
         #[test]
         fn a_day_offset_dates_instants_as_the_zone_does(
             zone in 0..4usize,
-            instants in proptest::collection::vec(-1_000_000_000i64..2_500_000_000, 1..60),
+            instants in proptest::collection::vec(-1_000_000_000i64..2_500_000_000, 1..30),
+            near in proptest::collection::vec((1995..2035i16, 0..2usize, -129_600..129_600i64), 1..30),
         ) {
             let tz = TimeZone::get(
                 ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Pacific/Apia"][zone],
             )
             .unwrap();
             let mut local = LocalDates::new(&tz);
-            for s in instants.iter().chain(instants.iter()) {
+            let changes: Vec<i64> = near
+                .iter()
+                .filter_map(|(year, nth, shift)| {
+                    let from = jiff::civil::date(*year, 1, 1).to_zoned(tz.clone()).ok()?;
+                    let t = tz.following(from.timestamp()).nth(*nth)?;
+                    Some(t.timestamp().as_second() + shift)
+                })
+                .collect();
+            let all: Vec<i64> = instants.iter().chain(&changes).copied().collect();
+            for s in all.iter().chain(all.iter()) {
                 let at = Timestamp::from_second(*s).unwrap();
                 proptest::prop_assert_eq!(local.date(at), tz.to_datetime(at).date(), "{}", at);
             }
