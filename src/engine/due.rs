@@ -298,17 +298,18 @@ async fn apply_person(
         let open = apply::open_items(store, target.connector.as_ref(), &changes)?;
         go.push((index, changes, open));
     }
+    let event_id = w.event_id.clone();
+    let by = |due_days| apply::By {
+        at: now,
+        actor,
+        event_id: Some(event_id.as_str()),
+        due_days,
+    };
     // What is about to be sent, in the trail before any of it is (one commit).
     let started: Vec<crate::audit::Draft> = go
         .iter()
         .filter_map(|(index, changes, open)| {
-            let by = apply::By {
-                at: now,
-                actor,
-                event_id: Some(w.event_id.as_str()),
-                due_days: targets[*index].due_days,
-            };
-            apply::intent(changes, open, by)
+            apply::intent(changes, open, by(targets[*index].due_days))
         })
         .collect();
     if !started.is_empty() {
@@ -319,18 +320,11 @@ async fn apply_person(
         apply::make_changes(targets[*index].connector.as_ref(), person, changes, open)
     }))
     .await;
-    let event_id = w.event_id.clone();
     let mut applied = false;
     for ((index, _, _), (done, stop)) in go.into_iter().zip(made) {
         let target = &mut targets[index];
         let system = target.system().to_string();
-        let by = apply::By {
-            at: now,
-            actor,
-            event_id: Some(event_id.as_str()),
-            due_days: target.due_days,
-        };
-        let t = apply::record_changes(store, done, by)?;
+        let t = apply::record_changes(store, done, by(target.due_days))?;
         applied |= t.applied + t.work_items > 0;
         report.tally += t;
         *report.per_system.entry(system.clone()).or_default() += t;

@@ -71,7 +71,9 @@ impl<'z, K: std::hash::Hash + Eq> DayOffsets<'z, K> {
             let (start, end) = bounds(tz)?;
             // A change at the very first instant counts: the day's first local times may
             // be the hour the clocks skipped (Apia's midnight changes).
-            let before = start.checked_sub(jiff::SignedDuration::from_nanos(1)).ok()?;
+            let before = start
+                .checked_sub(jiff::SignedDuration::from_nanos(1))
+                .ok()?;
             let changes = tz
                 .following(before)
                 .next()

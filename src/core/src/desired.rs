@@ -136,19 +136,10 @@ pub fn desired_views_on<'a>(
     today: Date,
     only: Option<&str>,
 ) -> Vec<DesiredView<'a>> {
-    let systems: Vec<&'a System> = match only {
-        Some(id) => model.systems.get(id).into_iter().collect(),
-        None => model.systems.values().collect(),
-    };
-    if systems.is_empty() {
-        return Vec::new();
+    match only {
+        Some(id) => views(person, model, today, model.systems.get(id), None),
+        None => views(person, model, today, model.systems.values(), None),
     }
-    let lifecycle = person.lifecycle(today);
-    let matched = matches(person, model, today, None);
-    systems
-        .into_iter()
-        .map(|system| desired_on(person, lifecycle, &matched, system, today))
-        .collect()
 }
 
 /// [`desired_views`] on every system, with the rules each assignment matches remembered
@@ -161,11 +152,24 @@ pub fn desired_views_memo<'a>(
     today: Date,
     memo: &mut RuleMemo<'a>,
 ) -> Vec<DesiredView<'a>> {
+    views(person, model, today, model.systems.values(), Some(memo))
+}
+
+/// The views on `systems` (none when there are none: no rule is matched for nothing).
+fn views<'a>(
+    person: &'a Person,
+    model: &'a RoleModel,
+    today: Date,
+    systems: impl IntoIterator<Item = &'a System>,
+    memo: Option<&mut RuleMemo<'a>>,
+) -> Vec<DesiredView<'a>> {
+    let mut systems = systems.into_iter().peekable();
+    if systems.peek().is_none() {
+        return Vec::new();
+    }
     let lifecycle = person.lifecycle(today);
-    let matched = matches(person, model, today, Some(memo));
-    model
-        .systems
-        .values()
+    let matched = matches(person, model, today, memo);
+    systems
         .map(|system| desired_on(person, lifecycle, &matched, system, today))
         .collect()
 }
