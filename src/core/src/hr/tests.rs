@@ -119,6 +119,34 @@ fn control_characters_are_found_in_ascii_and_in_c1() {
     assert_eq!(control("Ann\u{a0}Lee"), 0);
 }
 
+use proptest::prelude::*;
+
+proptest::proptest! {
+    /// The quick look for a control character finds the same one as going through the
+    /// text a character at a time, wherever it lies in a long text and whatever is let
+    /// through (a tab in a CSV field).
+    #[test]
+    fn the_quick_control_check_finds_what_a_plain_search_finds(
+        plain in "[a-zA-Z0-9 ,.;ëÅ\u{a0}]{0,150}",
+        at in 0usize..151,
+        odd in proptest::prop_oneof![
+            proptest::strategy::Just(None),
+            proptest::char::range('\u{0}', '\u{1f}').prop_map(Some),
+            proptest::char::range('\u{7f}', '\u{a0}').prop_map(Some),
+        ],
+        tab in proptest::bool::ANY,
+    ) {
+        let mut text = plain.clone();
+        if let Some(c) = odd {
+            let at = text.char_indices().map(|(i, _)| i).nth(at).unwrap_or(text.len());
+            text.insert(at, c);
+        }
+        let allowed = tab.then_some('\t');
+        let plainly = text.chars().find(|c| c.is_control() && Some(*c) != allowed);
+        prop_assert_eq!(control_character_but(&text, allowed), plainly);
+    }
+}
+
 #[test]
 fn business_rules_report_every_breach() {
     let mut p = one(ActiveAssignment, "2026-01-01", Some("2025-12-31"));
