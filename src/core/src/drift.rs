@@ -277,7 +277,11 @@ pub fn findings_on<'a>(
             }
             // The role model is read once per person for every system.
             let desired = desired_views_memo(person, model, today, &mut memo);
-            unrecorded_leaver(person, judged, &mine, today, &mut local, &mut out);
+            // Asked once per person, not once per system: each asks every assignment.
+            let lifecycle = person.lifecycle(today);
+            unrecorded_leaver(
+                person, lifecycle, judged, &mine, today, &mut local, &mut out,
+            );
             for (j, mine) in judged.iter().zip(&mine) {
                 let Some(wanted) = j
                     .view
@@ -286,7 +290,8 @@ pub fn findings_on<'a>(
                 else {
                     continue;
                 };
-                judge_person(j, person, wanted, mine, today, &mut local, &mut out);
+                let at = (lifecycle, today);
+                judge_person(j, person, wanted, mine, at, &mut local, &mut out);
             }
         }
         out
@@ -408,13 +413,14 @@ fn link<'a>(
 /// line manager to confirm. No single system's dormancy says this.
 fn unrecorded_leaver(
     person: &Person,
+    lifecycle: Lifecycle,
     judged: &[Judged<'_>],
     mine: &[Vec<AccountRef<'_>>],
     today: Date,
     local: &mut crate::inactivity::LocalDates<'_>,
     out: &mut Vec<Finding>,
 ) {
-    if person.lifecycle(today) != Lifecycle::Active {
+    if lifecycle != Lifecycle::Active {
         return;
     }
     let mut limit: Option<u32> = None;
@@ -536,14 +542,13 @@ fn judge_person(
     person: &Person,
     desired: &DesiredView<'_>,
     accounts: &[AccountRef<'_>],
-    today: Date,
+    (lifecycle, today): (Lifecycle, Date),
     local: &mut crate::inactivity::LocalDates<'_>,
     out: &mut Vec<Finding>,
 ) {
     let (system, has_last_logon, managed) =
         (judged.system, judged.has_last_logon, &judged.managed[..]);
     let number = person.employee_number.as_str();
-    let lifecycle = person.lifecycle(today);
     let enabled: Vec<AccountRef<'_>> = accounts.iter().copied().filter(|a| a.enabled()).collect();
     let name = &system.policy.name;
     if lifecycle == Lifecycle::Ended && has_last_logon {
