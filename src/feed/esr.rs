@@ -414,8 +414,9 @@ fn parse_row(
     employee: EmployeeNumber,
     interner: &mut Interner,
 ) -> Result<(Person, Assignment), (String, RowError)> {
-    let emp = employee.as_str().to_string();
-    let fail = |e: RowError| (emp.clone(), e);
+    // The number as text only when a row fails (inline: no allocation per row).
+    let emp = employee.clone();
+    let fail = |e: RowError| (emp.as_str().to_string(), e);
     let text = |col: Option<usize>| row.get(col).map(Text::from);
     let mut shared = |col: Option<usize>| row.get(col).map(|t| interner.get(t));
     let given = row.required(Some(c.first), "First Name").map_err(fail)?;

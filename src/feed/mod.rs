@@ -847,9 +847,37 @@ impl Row<'_> {
     }
 }
 
+/// Year, month and day of `dd/mm/yyyy` or `yyyy-mm-dd` written with every digit.
+fn full_date(b: &[u8]) -> Option<(i16, i8, i8)> {
+    let digits = |from: usize, to: usize| {
+        b.get(from..to)?.iter().try_fold(0i16, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + i16::from(c - b'0'))
+        })
+    };
+    let (y, m, d) = match b {
+        [_, _, b'/', _, _, b'/', _, _, _, _] => (digits(6, 10)?, digits(3, 5)?, digits(0, 2)?),
+        [_, _, _, _, b'-', _, _, b'-', _, _] => (digits(0, 4)?, digits(5, 7)?, digits(8, 10)?),
+        _ => return None,
+    };
+    Some((y, i8::try_from(m).ok()?, i8::try_from(d).ok()?))
+}
+
 /// `dd/mm/yyyy` (UK order) or ISO `yyyy-mm-dd`.
 pub fn parse_date(text: &str) -> Result<Date, String> {
     let text = text.trim();
+    // Nearly every date is written in full (`23/11/2026`, `2026-11-23`): read those
+    // digit by digit; anything else (`1/2/2026`) and every error take the general path.
+    if let Some((y, m, d)) = full_date(text.as_bytes())
+        && y >= 1900
+        && let Ok(date) = Date::new(y, m, d)
+    {
+        return Ok(date);
+    }
+    general_date(text)
+}
+
+/// [`parse_date`] of trimmed `text`, however it is written.
+fn general_date(text: &str) -> Result<Date, String> {
     // Exactly three parts, without collecting them (a date per row of a national extract).
     let three = |sep: char| -> Option<(&str, &str, &str)> {
         let mut parts = text.split(sep);
@@ -1181,6 +1209,17 @@ mod tests {
                     prop_assert_eq!(got.get(&(i as u64 + 2)), Some(&Ok(want)));
                 }
             }
+        }
+    }
+
+    proptest! {
+        /// Dates read digit by digit come out as the general reading gives them, and
+        /// whatever that refuses is still refused.
+        #[test]
+        fn full_dates_read_as_the_general_reading_reads_them(
+            text in "[0-9]{2}/[0-9]{2}/[0-9]{4}|[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9/ -]{8,12}|[0-9a/-]{10}"
+        ) {
+            prop_assert_eq!(parse_date(&text), general_date(text.trim()));
         }
     }
 
