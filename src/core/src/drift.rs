@@ -537,17 +537,20 @@ fn display(a: AccountRef<'_>) -> &str {
     }
 }
 
+/// One person's accounts on one system against what the role model wants there. `at` is
+/// the person's lifecycle on `today`, worked out once for all their systems.
 fn judge_person(
     judged: &Judged<'_>,
     person: &Person,
     desired: &DesiredView<'_>,
     accounts: &[AccountRef<'_>],
-    (lifecycle, today): (Lifecycle, Date),
+    at: (Lifecycle, Date),
     local: &mut crate::inactivity::LocalDates<'_>,
     out: &mut Vec<Finding>,
 ) {
     let (system, has_last_logon, managed) =
         (judged.system, judged.has_last_logon, &judged.managed[..]);
+    let (lifecycle, today) = at;
     let number = person.employee_number.as_str();
     let enabled: Vec<AccountRef<'_>> = accounts.iter().copied().filter(|a| a.enabled()).collect();
     let name = &system.policy.name;
