@@ -14,6 +14,7 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::path::Path;
+use turnstile_core::drift::held::Given;
 use turnstile_core::fast::{FastMap, FastSet};
 
 /// Per-system column names, where an export does not use the CONTRACT ones.
@@ -66,13 +67,10 @@ pub struct Export<A = Vec<Account>> {
     pub has_last_logon: bool,
 }
 
-/// One account as an export row gave it.
+/// One account as an export row gave it: its own fields, as drift's compact store takes
+/// them, and the rest.
 pub struct Read<'r> {
-    pub id: &'r str,
-    pub employee_number: Option<&'r str>,
-    pub display_name: &'r str,
-    pub enabled: bool,
-    pub last_logon: Option<Timestamp>,
+    pub account: Given<'r>,
     /// Empty when `known` is given.
     pub entitlements: Vec<Cow<'r, str>>,
     /// The text the entitlements were read from (every entitlement cell, joined by NUL,
@@ -108,12 +106,13 @@ impl Accounts for Vec<Account> {
         self.get(index).map(|a| a.id.as_str())
     }
 
-    fn keep(&mut self, system: &str, a: Read<'_>) -> Result<(), String> {
+    fn keep(&mut self, system: &str, read: Read<'_>) -> Result<(), String> {
+        let a = read.account;
         let mut attributes = std::collections::BTreeMap::new();
-        if let Some(card) = a.smartcard {
+        if let Some(card) = read.smartcard {
             attributes.insert(crate::account::SDS_USER_ID.to_string(), card.to_string());
         }
-        if let Some(end) = a.end_date {
+        if let Some(end) = read.end_date {
             attributes.insert(END_DATE.to_string(), end.to_string());
         }
         self.push(Account {
@@ -123,13 +122,13 @@ impl Accounts for Vec<Account> {
             display_name: a.display_name.to_string(),
             enabled: a.enabled,
             last_logon: a.last_logon,
-            entitlements: a
+            entitlements: read
                 .entitlements
                 .into_iter()
                 .map(Cow::into_owned)
                 .collect::<Vec<_>>()
                 .into(),
-            container: a.container.map(str::to_string),
+            container: read.container.map(str::to_string),
             attributes,
         });
         Ok(())
@@ -148,15 +147,8 @@ impl Accounts for Held {
     }
 
     fn keep(&mut self, _system: &str, a: Read<'_>) -> Result<(), String> {
-        let given = turnstile_core::drift::held::Given {
-            id: a.id,
-            employee_number: a.employee_number,
-            display_name: a.display_name,
-            enabled: a.enabled,
-            last_logon: a.last_logon,
-        };
         self.push_read(
-            given,
+            a.account,
             a.entitlement_text,
             a.known,
             a.entitlements.iter().map(|e| &**e),
@@ -327,11 +319,13 @@ pub fn read_table<A: Accounts>(
                 })
                 .collect();
             Ok(Read {
-                id,
-                employee_number: r.get(Some(employee)),
-                display_name: r.get(display).unwrap_or_default(),
-                enabled: is_enabled,
-                last_logon: last,
+                account: Given {
+                    id,
+                    employee_number: r.get(Some(employee)),
+                    display_name: r.get(display).unwrap_or_default(),
+                    enabled: is_enabled,
+                    last_logon: last,
+                },
                 entitlements,
                 entitlement_text,
                 known,
@@ -354,7 +348,7 @@ pub fn read_table<A: Accounts>(
                 continue;
             }
         };
-        let id = read.id;
+        let id = read.account.id;
         let index = out.accounts.count() as u32;
         let first = seen.first(id, lower_hash(id), index, |i| out.accounts.id(i as usize));
         if !first {
