@@ -288,7 +288,9 @@ impl PgDb {
             .as_ref()
             .is_some_and(postgres::Client::is_closed)
         {
-            self.client = None;
+            if let Some(client) = self.client.take() {
+                close(client);
+            }
             self.statements.clear();
         }
         if self.client.is_none() {
@@ -334,7 +336,10 @@ impl PgDb {
                     "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema};"
                 ));
             }
-            off_runtime(|| client.batch_execute(&setup)).map_err(|e| open_err(e.to_string()))?;
+            if let Err(e) = off_runtime(|| client.batch_execute(&setup)) {
+                close(client);
+                return Err(open_err(e.to_string()));
+            }
             self.client = Some(client);
         }
         self.client
@@ -402,9 +407,15 @@ impl Drop for PgDb {
     /// Closing the connection blocks on the client's own runtime: done beside async code.
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
-            off_runtime(move || drop(client));
+            close(client);
         }
     }
+}
+
+/// Drops a connection. Closing blocks on the client's own runtime, which panics on a
+/// thread that drives async code: done beside it.
+fn close(client: postgres::Client) {
+    off_runtime(move || drop(client));
 }
 
 fn params(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
