@@ -336,9 +336,29 @@ impl PgDb {
                     "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema};"
                 ));
             }
-            if let Err(e) = off_runtime(|| client.batch_execute(&setup)) {
+            // `CREATE SCHEMA IF NOT EXISTS` is not safe against itself: when another
+            // replica (or `audit verify`) makes the schema at the same moment, one of the
+            // two fails with a unique violation once the other commits. The schema is
+            // there then, so the next try skips making it.
+            let mut made = off_runtime(|| client.batch_execute(&setup));
+            for _ in 0..3 {
+                match &made {
+                    Err(e) if made_meanwhile(e) => {
+                        made = off_runtime(|| client.batch_execute(&setup));
+                    }
+                    _ => break,
+                }
+            }
+            if let Err(e) = made {
                 close(client);
-                return Err(open_err(e.to_string()));
+                return Err(open_err(format!(
+                    "cannot set up the session{}: {}",
+                    self.schema
+                        .as_ref()
+                        .map(|s| format!(" in schema {s}"))
+                        .unwrap_or_default(),
+                    describe(&e)
+                )));
             }
             self.client = Some(client);
         }
@@ -391,15 +411,27 @@ fn pg_error(e: postgres::Error) -> StoreError {
         Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
             StoreError::Busy
         }
-        _ => StoreError::Database(match e.as_db_error() {
-            Some(db) => format!(
-                "PostgreSQL: {} ({}){}",
-                db.message(),
-                db.code().code(),
-                db.detail().map(|d| format!(": {d}")).unwrap_or_default()
-            ),
-            None => format!("PostgreSQL: {}", with_sources(&e)),
-        }),
+        _ => StoreError::Database(describe(&e)),
+    }
+}
+
+/// The error of making a schema that another connection made at the same time.
+fn made_meanwhile(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code()
+        .is_some_and(|c| *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::DUPLICATE_SCHEMA)
+}
+
+/// What the server said, with its SQLSTATE, rather than the client's bare "db error".
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!(
+            "PostgreSQL: {} ({}){}",
+            db.message(),
+            db.code().code(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        ),
+        None => format!("PostgreSQL: {}", with_sources(e)),
     }
 }
 
@@ -580,6 +612,27 @@ mod unit {
         assert!(PgDb::new("postgres://h/db", Some("a;DROP")).is_err());
         let err = PgDb::new("postgres://h:notaport/db", None).err().unwrap();
         assert!(err.to_string().contains("[store] url"), "{err}");
+    }
+
+    /// A replica starting while another is making the store's schema opens it: the
+    /// server fails PostgreSQL's own `CREATE SCHEMA IF NOT EXISTS` when another connection
+    /// made the schema meanwhile (what failed CI with "db error" when two replicas and a
+    /// test's reader started together).
+    #[test]
+    fn a_schema_made_by_another_connection_meanwhile_is_opened() {
+        let schema = test_schema();
+        let mut other = PgDb::new(&test_url(), None).unwrap();
+        other
+            .batch(&format!("BEGIN; CREATE SCHEMA {schema}"))
+            .unwrap();
+        let opened = std::thread::scope(|s| {
+            let opening = s.spawn(|| PgDb::new(&test_url(), Some(&schema))?.is_set_up());
+            // The opener waits on the uncommitted schema, then finds it made.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            other.batch("COMMIT").unwrap();
+            opening.join().unwrap()
+        });
+        assert!(matches!(opened, Ok(false)), "{schema}: {opened:?}");
     }
 
     /// The trail refuses UPDATE, DELETE and TRUNCATE; a row changed with the guard
