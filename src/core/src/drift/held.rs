@@ -5,7 +5,7 @@
 //! attribute map); at national scale (7.5 million accounts) that was gigabytes and a
 //! quarter of the run in malloc and free. Drift needs only the name, the employee number,
 //! the display name, whether it is enabled, the last logon and the entitlements, so that
-//! is all that is kept, in about 50 bytes plus the text.
+//! is all that is kept, in 32 bytes plus the text.
 
 use crate::account::Account;
 use crate::fast::FastMap;
@@ -32,11 +32,12 @@ struct Span {
 
 /// No employee number (`Row::employee_len`).
 const NO_NUMBER: u32 = u32::MAX;
-/// `Row::flags`.
-const ENABLED: u8 = 1;
-const LOGGED_ON: u8 = 2;
+/// `Row::nanos_flags`: the two bits above a second's nanoseconds (under 2^30).
+const ENABLED: u32 = 1 << 31;
+const LOGGED_ON: u32 = 1 << 30;
+const NANOS: u32 = LOGGED_ON - 1;
 
-/// One account in 40 bytes (a national export is millions of rows): its name, employee
+/// One account in 32 bytes (a national export is millions of rows): its name, employee
 /// number and display name lie one after the other in `text` from `start`.
 #[derive(Debug, Clone, Copy)]
 struct Row {
@@ -45,14 +46,14 @@ struct Row {
     /// [`NO_NUMBER`]: the account carries no employee number.
     employee_len: u32,
     display_len: u32,
-    /// Where the row's entitlement numbers start in `entitlements`, and how many.
-    entitlements: Span,
-    /// The last logon (when [`LOGGED_ON`]), as jiff gives it: seconds since 1970 and
-    /// their fraction.
+    /// Where the row's entitlement list is in `entitlements`: its length, then its
+    /// numbers (accounts given by role share a list, so the length is mostly held once).
+    list: u32,
+    /// The last logon's fraction of a second in nanoseconds (when [`LOGGED_ON`]), with
+    /// [`ENABLED`] and [`LOGGED_ON`] in the bits above.
+    nanos_flags: u32,
+    /// The last logon's seconds since 1970, as jiff gives them.
     seconds: i64,
-    nanos: i32,
-    /// [`ENABLED`], [`LOGGED_ON`].
-    flags: u8,
 }
 
 /// One system's accounts, in the order they were given.
@@ -60,7 +61,8 @@ struct Row {
 pub struct Held {
     text: String,
     rows: Vec<Row>,
-    /// Each row's entitlements as numbers into `names`, sorted and free of repeats.
+    /// Each row's entitlement list: its length, then numbers into `names`, sorted and
+    /// free of repeats.
     entitlements: Vec<u32>,
     names: Vec<Box<str>>,
     numbers: FastMap<Box<str>, u32>,
@@ -69,7 +71,7 @@ pub struct Held {
     /// Entitlement lists already held, by the export text they were read from: accounts
     /// given by role share a handful of lists, read and stored once each. At most
     /// [`LIST_TEXT`] bytes of text are remembered.
-    lists: FastMap<Box<str>, (u32, u32)>,
+    lists: FastMap<Box<str>, u32>,
     list_text: usize,
 }
 
@@ -136,9 +138,7 @@ impl Held {
     /// The entitlement list read before from export text `cells`, if it is remembered: a
     /// token for [`Held::push_read`].
     pub fn recall(&self, cells: &str) -> Option<u64> {
-        self.lists
-            .get(cells)
-            .map(|&(start, len)| u64::from(start) << 32 | u64::from(len))
+        self.lists.get(cells).map(|&list| u64::from(list))
     }
 
     /// Adds one account whose entitlements were read from export text `cells`: the list
@@ -150,16 +150,13 @@ impl Held {
         known: Option<u64>,
         entitlements: impl IntoIterator<Item = &'e str>,
     ) -> Result<(), TooLarge> {
-        let list = match known {
-            Some(token) => Span {
-                start: (token >> 32) as u32,
-                len: token as u32,
-            },
+        let list = match known.and_then(|token| u32::try_from(token).ok()) {
+            Some(list) => list,
             None => {
                 let list = self.list(entitlements)?;
                 if self.list_text + cells.len() <= LIST_TEXT {
                     self.list_text += cells.len();
-                    self.lists.insert(cells.into(), (list.start, list.len));
+                    self.lists.insert(cells.into(), list);
                 }
                 list
             }
@@ -167,11 +164,12 @@ impl Held {
         self.push_row(given, list)
     }
 
-    /// Entitlement names as a sorted list of numbers, stored once in `entitlements`.
+    /// Entitlement names as a sorted list of numbers after its length, stored once in
+    /// `entitlements`: where it starts.
     fn list<'e>(
         &mut self,
         entitlements: impl IntoIterator<Item = &'e str>,
-    ) -> Result<Span, TooLarge> {
+    ) -> Result<u32, TooLarge> {
         self.scratch.clear();
         for e in entitlements {
             let n = match self.numbers.get(e) {
@@ -189,33 +187,43 @@ impl Held {
         self.scratch.dedup();
         let start = u32::try_from(self.entitlements.len()).map_err(|_| TooLarge)?;
         let len = u32::try_from(self.scratch.len()).map_err(|_| TooLarge)?;
+        self.entitlements.push(len);
         self.entitlements.extend_from_slice(&self.scratch);
-        Ok(Span { start, len })
+        Ok(start)
     }
 
-    fn push_row(&mut self, given: Given<'_>, entitlements: Span) -> Result<(), TooLarge> {
+    fn push_row(&mut self, given: Given<'_>, list: u32) -> Result<(), TooLarge> {
         let start = self.put(given.id)?;
         let employee_len = match given.employee_number {
             Some(n) => self.put(n)?.len,
             None => NO_NUMBER,
         };
         let display_len = self.put(given.display_name)?.len;
-        let (seconds, nanos, mut flags) = match given.last_logon {
-            Some(t) => (t.as_second(), t.subsec_nanosecond(), LOGGED_ON),
-            None => (0, 0, 0),
+        let (seconds, mut nanos_flags) = match given.last_logon {
+            Some(t) => {
+                // As whole seconds and a fraction from 0 up (jiff gives the fraction the
+                // sign of the seconds, negative before 1970).
+                let (s, n) = (t.as_second(), t.subsec_nanosecond());
+                let (s, n) = if n < 0 {
+                    (s - 1, n + 1_000_000_000)
+                } else {
+                    (s, n)
+                };
+                (s, n.unsigned_abs() & NANOS | LOGGED_ON)
+            }
+            None => (0, 0),
         };
         if given.enabled {
-            flags |= ENABLED;
+            nanos_flags |= ENABLED;
         }
         self.rows.push(Row {
             start: start.start,
             id_len: start.len,
             employee_len,
             display_len,
-            entitlements,
+            list,
+            nanos_flags,
             seconds,
-            nanos,
-            flags,
         });
         Ok(())
     }
@@ -295,24 +303,23 @@ impl<'a> AccountRef<'a> {
     }
 
     pub fn enabled(self) -> bool {
-        self.row.flags & ENABLED != 0
+        self.row.nanos_flags & ENABLED != 0
     }
 
     pub fn last_logon(self) -> Option<Timestamp> {
         let r = self.row;
-        if r.flags & LOGGED_ON == 0 {
+        if r.nanos_flags & LOGGED_ON == 0 {
             return None;
         }
-        Timestamp::new(r.seconds, r.nanos).ok()
+        Timestamp::new(r.seconds, (r.nanos_flags & NANOS) as i32).ok()
     }
 
     /// The entitlements held, as numbers into [`Held::names`] (sorted).
     pub fn numbers(self) -> &'a [u32] {
-        let start = self.row.entitlements.start as usize;
-        self.held
-            .entitlements
-            .get(start..start + self.row.entitlements.len as usize)
-            .unwrap_or(&[])
+        let all = &self.held.entitlements;
+        let start = self.row.list as usize;
+        let len = all.get(start).map_or(0, |n| *n as usize);
+        all.get(start + 1..start + 1 + len).unwrap_or(&[])
     }
 
     /// The entitlements held (in no particular order).
@@ -425,11 +432,14 @@ mod tests {
     }
 
     #[test]
-    fn an_account_costs_forty_bytes_and_keeps_its_logon_to_the_nanosecond() {
-        assert_eq!(std::mem::size_of::<Row>(), 40);
+    fn an_account_costs_thirty_two_bytes_and_keeps_its_logon_to_the_nanosecond() {
+        assert_eq!(std::mem::size_of::<Row>(), 32);
         let mut h = Held::new();
         let times = [
             "1969-12-31T23:59:58.25Z",
+            "1969-12-31T23:59:59.5Z",
+            "1969-12-31T23:59:59.999999999Z",
+            "2026-11-20T09:00:00.999999999Z",
             "2026-11-20T09:00:00.000000001Z",
             "1970-01-01T00:00:00Z",
         ];
@@ -449,7 +459,7 @@ mod tests {
             assert_eq!(a.employee_number(), Some(format!("2000000{i}").as_str()));
             assert_eq!(a.display_name(), "");
         }
-        let last = h.get(3).unwrap();
+        let last = h.get(times.len()).unwrap();
         assert_eq!(
             (
                 last.id(),

@@ -691,3 +691,34 @@ fn findings_are_the_same_whatever_the_number_of_workers() {
         assert!(one == many, "{workers} workers gave other findings");
     }
 }
+
+/// Numbers of digits are keyed as integers without two numbers meeting: leading zeros,
+/// lengths and numbers that are not digits (TRAC references, over 15 digits) stay apart.
+#[test]
+fn employee_numbers_keyed_as_integers_stay_apart() {
+    let numbers = [
+        "123",
+        "0123",
+        "00123",
+        "1230",
+        "0",
+        "00",
+        "999999999999999",
+        "1000000000000000",
+        "0999999999999999",
+        "TRAC-123",
+        "12a3",
+        "",
+    ];
+    let mut by = ByNumber::with_capacity(numbers.len());
+    for (i, n) in numbers.iter().enumerate() {
+        assert_eq!(by.first(n, i as u32), i as u32, "{n} met another number");
+    }
+    for (i, n) in numbers.iter().enumerate() {
+        assert_eq!(by.get(n), Some(i as u32), "{n}");
+        // A second person with the number links to the first.
+        assert_eq!(by.first(n, 100), i as u32, "{n}");
+    }
+    assert_eq!(by.get("1234"), None);
+    assert_eq!(by.get("0000123"), None);
+}
