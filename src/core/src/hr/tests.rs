@@ -477,3 +477,35 @@ fn a_post_terminated_before_its_start_has_ended() {
         Lifecycle::Future
     );
 }
+
+/// The checked strings a person holds many of take 16 bytes, 16 as an `Option` too.
+#[test]
+fn checked_strings_take_sixteen_bytes() {
+    use std::mem::size_of;
+    assert_eq!(size_of::<EmployeeNumber>(), 16);
+    assert_eq!(size_of::<Option<EmployeeNumber>>(), 16);
+    assert_eq!(size_of::<Option<SdsUserId>>(), 16);
+    assert_eq!(size_of::<NonBlank>(), 16);
+}
+
+proptest::proptest! {
+    /// Held in place or on the heap, a checked string reads back as given and compares,
+    /// orders and hashes as its text does (the order sorts people by employee number).
+    #[test]
+    fn checked_strings_read_compare_and_hash_as_their_text(
+        a in "\\PC{1,20}|[a-z]{1,30}",
+        b in "\\PC{1,20}|[a-z]{1,30}",
+    ) {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let (Ok(x), Ok(y)) = (NonBlank::parse(&a), NonBlank::parse(&b)) else {
+            return Ok(());
+        };
+        proptest::prop_assert_eq!(x.as_str(), a.as_str());
+        proptest::prop_assert_eq!(y.to_string(), b.clone());
+        proptest::prop_assert_eq!(x.cmp(&y), a.cmp(&b));
+        proptest::prop_assert_eq!(x == y, a == b);
+        let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        proptest::prop_assert_eq!(h.hash_one(&x) == h.hash_one(&y), a == b);
+        proptest::prop_assert_eq!(format!("{x:?}"), format!("NonBlank({a:?})"));
+    }
+}
