@@ -491,10 +491,10 @@ fn parse_row(
     let person = Person {
         employee_number: employee,
         sds_user_id,
-        title: text(c.title),
+        title: shared(c.title),
         given_name: non_blank(given)?,
         family_name: non_blank(family)?,
-        preferred_name: text(c.known_as),
+        preferred_name: shared(c.known_as),
         work_email: text(c.email),
         line_manager: None,
         assignments: Vec::new(),

@@ -349,11 +349,12 @@ pub fn findings_on<'a>(
 /// One system's accounts linked to people, and the findings on those linked to nobody.
 type Linked<'a> = (Judged<'a>, Vec<Finding>);
 
-/// Employee numbers to the index of the first person with each. Numbers of digits only
-/// (ESR's) are keyed as integers: half the room of a key that points at text, and found
-/// without comparing text, millions of times at national scale.
+/// Employee numbers to the index of the first person with each. Numbers of up to nine
+/// digits with no leading zero (ESR's eight) are keyed as integers: a third of the room of
+/// a key that points at text, and found without comparing text, millions of times at
+/// national scale.
 struct ByNumber<'p> {
-    digits: FastMap<u64, u32>,
+    digits: FastMap<u32, u32>,
     other: FastMap<&'p str, u32>,
 }
 
@@ -367,20 +368,21 @@ impl<'p> ByNumber<'p> {
         }
     }
 
-    /// Up to 15 digits as one integer, their count in the bits above the value (10^15 <
-    /// 2^50), so `0123` and `123` stay apart.
-    fn key(number: &str) -> Option<u64> {
-        if number.is_empty() || number.len() > 15 {
+    /// The number as an integer when it is written as one (1 to 9 digits, no leading
+    /// zero but `0` itself), so one integer stands for one text: `0123` is not keyed.
+    fn key(number: &str) -> Option<u32> {
+        let b = number.as_bytes();
+        if b.is_empty() || b.len() > 9 || (b[0] == b'0' && b.len() > 1) {
             return None;
         }
-        let mut value = 0u64;
-        for b in number.bytes() {
-            if !b.is_ascii_digit() {
+        let mut value = 0u32;
+        for d in b {
+            if !d.is_ascii_digit() {
                 return None;
             }
-            value = value * 10 + u64::from(b - b'0');
+            value = value * 10 + u32::from(d - b'0');
         }
-        Some((number.len() as u64) << 50 | value)
+        Some(value)
     }
 
     /// Records `index` for `number` unless a person came first with it: the first's index.

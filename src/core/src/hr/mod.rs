@@ -369,11 +369,11 @@ pub struct Person {
     #[serde(default)]
     pub sds_user_id: Option<SdsUserId>,
     #[serde(default)]
-    pub title: Option<Text>,
+    pub title: Option<Shared>,
     pub given_name: NonBlank,
     pub family_name: NonBlank,
     #[serde(default)]
-    pub preferred_name: Option<Text>,
+    pub preferred_name: Option<Shared>,
     #[serde(default)]
     pub work_email: Option<Text>,
     #[serde(default)]

@@ -262,7 +262,8 @@ impl<'de> Deserialize<'de> for Rfc3339 {
     }
 }
 
-/// Text that many records share (a staff group, a job role, an organisation): one copy,
+/// Text that many records share (a staff group, a job role, an organisation, a title, a
+/// known-as name): one copy,
 /// counted, however many assignments hold it. Reads, compares, serialises and prints as
 /// the plain text it holds; a national extract has a million and a half assignments and
 /// a few hundred distinct values in each of these fields. One pointer wide (the text's
@@ -300,7 +301,7 @@ impl From<String> for Shared {
     }
 }
 
-/// A record's own free text (a title, a preferred name, a work email, a position number):
+/// A record's own free text (a work email, a position number):
 /// held inline up to 24 bytes, so most cost no allocation of their own. Reads, compares,
 /// serialises and prints as the plain text it holds.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
