@@ -244,7 +244,9 @@ pub fn read_table(table: &mut Table, limits: &Limits) -> Result<Extract, FeedErr
         }
         match parse_row(&row, &cols, employee, &mut interner) {
             Ok((person, assignment)) => {
-                if extract.held_back.contains(person.employee_number.as_str()) {
+                if !extract.held_back.is_empty()
+                    && extract.held_back.contains(person.employee_number.as_str())
+                {
                     continue;
                 }
                 match &mut entry.record {

@@ -797,6 +797,20 @@ impl Table {
     }
 }
 
+/// [`str::trim`], answered at once for a cell that neither starts nor ends with a space
+/// (nearly every one): str's own decodes a character at each end, once per cell of
+/// every row, 2-3 % of a national drift.
+fn trim(cell: &str) -> &str {
+    // An ASCII byte that is not whitespace is a character that is not whitespace.
+    let solid = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii() && !matches!(b, b' ' | 9..=13));
+    let bytes = cell.as_bytes();
+    if solid(bytes.first()) && solid(bytes.last()) {
+        cell
+    } else {
+        cell.trim()
+    }
+}
+
 /// Fields split at every comma, quotes stripped: only for naming whose bad line it was.
 fn lenient_fields(line: &str, delimiter: u8) -> Vec<String> {
     line.split(char::from(delimiter))
@@ -818,7 +832,7 @@ impl Row<'_> {
     pub fn get(&self, column: Option<usize>) -> Option<&str> {
         column
             .and_then(|i| self.record.get(self.text, i))
-            .map(str::trim)
+            .map(trim)
             .filter(|s| !s.is_empty())
     }
 
@@ -1220,6 +1234,12 @@ mod tests {
             text in "[0-9]{2}/[0-9]{2}/[0-9]{4}|[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9/ -]{8,12}|[0-9a/-]{10}"
         ) {
             prop_assert_eq!(parse_date(&text), general_date(text.trim()));
+        }
+
+        /// The quick trim trims as `str::trim` does, whatever the cell.
+        #[test]
+        fn the_quick_trim_trims_as_str_trims(cell in "[ \\t\\n\\x0b\\x0c\\r\\x1c\\u{85}\\u{a0}\\u{3000}a-z\\PC]{0,12}") {
+            prop_assert_eq!(trim(&cell), cell.trim());
         }
     }
 

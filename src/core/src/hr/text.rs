@@ -39,18 +39,24 @@ impl Short {
     fn as_str(&self) -> &str {
         match self {
             // Whole text copied in: always UTF-8, the check never fails.
-            Short::Inline { len, bytes } => {
-                std::str::from_utf8(bytes.get(..usize::from(*len)).unwrap_or_default())
-                    .unwrap_or_default()
-            }
+            Short::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
             Short::Heap(text) => text,
+        }
+    }
+
+    /// The text's bytes, not checked again: what comparing, ordering and hashing read
+    /// (UTF-8 orders byte by byte as its characters do).
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Short::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Short::Heap(text) => text.as_bytes(),
         }
     }
 }
 
 impl PartialEq for Short {
     fn eq(&self, other: &Short) -> bool {
-        self.as_str() == other.as_str()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -64,13 +70,15 @@ impl PartialOrd for Short {
 
 impl Ord for Short {
     fn cmp(&self, other: &Short) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
 impl std::hash::Hash for Short {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
+        // As `str` hashes.
+        state.write(self.as_bytes());
+        state.write_u8(0xff);
     }
 }
 
