@@ -502,13 +502,18 @@ fn unrecorded_leaver(
             .filter_map(|a| {
                 let since =
                     crate::inactivity::used_since_in(a.last_logon(), person.first_day(), local)?;
-                Some((i64::from((today - since).get_days()), *a))
+                Some((crate::inactivity::days_between(since, today), *a))
             })
             .min_by_key(|(d, _)| *d);
         let Some((idle, account)) = used else {
             continue;
         };
         if let Some(days) = j.system.policy.inactivity_days {
+            // Used within this system's own limit, so within the longest: in use (most
+            // people, found at their first system).
+            if idle <= i64::from(days) {
+                return;
+            }
             limit = Some(limit.map_or(days, |l| l.max(days)));
         }
         freshest.push((idle, j.system, account));
@@ -864,8 +869,8 @@ fn dormant(
     else {
         return;
     };
-    let idle = (today - since).get_days();
-    if i64::from(idle) > i64::from(days) {
+    let idle = crate::inactivity::days_between(since, today);
+    if idle > i64::from(days) {
         let what = match a.last_logon() {
             Some(_) => format!("last logon {since}, {idle} days ago"),
             None => format!("never logged on since starting on {since}"),
@@ -896,7 +901,7 @@ fn service_removal(
     else {
         return;
     };
-    let idle = i64::from((today - since).get_days());
+    let idle = crate::inactivity::days_between(since, today);
     let notice = i64::from(system.policy.service_removal_notice_days);
     if idle + notice < i64::from(days) {
         return;
