@@ -334,6 +334,8 @@ impl DesiredView<'_> {
 /// that rule grants.
 struct Match<'a> {
     assignment: &'a crate::hr::Assignment,
+    /// The assignment's number, read once per match rather than once per system.
+    number: &'a str,
     ended: bool,
     rule: &'a crate::policy::Rule,
     role: &'a crate::policy::Role,
@@ -384,6 +386,7 @@ fn matches<'a>(
             for role in rule.grant.iter().filter_map(|id| model.roles.get(id)) {
                 out.push(Match {
                     assignment,
+                    number: assignment.assignment_number.as_str(),
                     ended,
                     rule,
                     role,
@@ -427,7 +430,7 @@ fn grants_on<'a>(
         let why = WhyRef {
             rule: &m.rule.id,
             role: &m.role.id,
-            assignment: m.assignment.assignment_number.as_str(),
+            assignment: m.number,
             until,
         };
         grants.extend(entitlements.iter().map(|e| (e.as_str(), why)));

@@ -291,6 +291,7 @@ pub fn findings_on<'a>(
             let desired = desired_views_memo(person, model, today, &mut memo);
             // Asked once per person, not once per system: each asks every assignment.
             let lifecycle = person.lifecycle(today);
+            let number = person.employee_number.as_str();
             unrecorded_leaver(
                 person, lifecycle, judged, &mine, today, &mut local, &mut out,
             );
@@ -302,7 +303,7 @@ pub fn findings_on<'a>(
                 else {
                     continue;
                 };
-                let at = (lifecycle, today);
+                let at = (lifecycle, today, number);
                 judge_person(j, person, wanted, mine, at, &mut local, &mut out);
             }
         }
@@ -612,21 +613,27 @@ fn display(a: AccountRef<'_>) -> &str {
 }
 
 /// One person's accounts on one system against what the role model wants there. `at` is
-/// the person's lifecycle on `today`, worked out once for all their systems.
+/// the person's lifecycle on `today` and their employee number, worked out once for all
+/// their systems.
 fn judge_person(
     judged: &Judged<'_>,
     person: &Person,
     desired: &DesiredView<'_>,
     accounts: &[AccountRef<'_>],
-    at: (Lifecycle, Date),
+    at: (Lifecycle, Date, &str),
     local: &mut crate::inactivity::LocalDates<'_>,
     out: &mut Vec<Finding>,
 ) {
     let (system, has_last_logon, managed) =
         (judged.system, judged.has_last_logon, &judged.managed[..]);
-    let (lifecycle, today) = at;
-    let number = person.employee_number.as_str();
-    let enabled: Vec<AccountRef<'_>> = accounts.iter().copied().filter(|a| a.enabled()).collect();
+    let (lifecycle, today, number) = at;
+    // Nearly always every account is enabled: then no list is made (one per person and
+    // system, millions at national scale).
+    let enabled: std::borrow::Cow<'_, [AccountRef<'_>]> = if accounts.iter().all(|a| a.enabled()) {
+        std::borrow::Cow::Borrowed(accounts)
+    } else {
+        std::borrow::Cow::Owned(accounts.iter().copied().filter(|a| a.enabled()).collect())
+    };
     let name = &system.policy.name;
     if lifecycle == Lifecycle::Ended && has_last_logon {
         used_after_leaving(system, person, accounts, local.tz(), out);
@@ -634,7 +641,7 @@ fn judge_person(
 
     match desired.presence {
         Presence::DisabledIfPresent | Presence::DeletedIfPresent => {
-            for a in &enabled {
+            for a in enabled.iter() {
                 let (category, detail) = match lifecycle {
                     Lifecycle::Ended => (
                         Category::LeaverStillActive,
@@ -681,7 +688,7 @@ fn judge_person(
             }
         }
         Presence::Prepared => {
-            for a in &enabled {
+            for a in enabled.iter() {
                 out.push(finding(
                     Category::EnabledBeforeStart,
                     system,
