@@ -345,8 +345,6 @@ pub fn findings_on<'a>(
     out
 }
 
-/// One system's accounts linked to the people given (by their index in `people`), and
-/// the findings for those linked to nobody.
 /// One system's accounts linked to people, and the findings on those linked to nobody.
 type Linked<'a> = (Judged<'a>, Vec<Finding>);
 
@@ -402,6 +400,8 @@ impl<'p> ByNumber<'p> {
     }
 }
 
+/// One system's accounts linked to the people given (by their index in `people`), and
+/// the findings for those linked to nobody.
 fn link<'a>(
     model: &RoleModel,
     system: &'a System,

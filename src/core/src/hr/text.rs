@@ -271,11 +271,10 @@ impl<'de> Deserialize<'de> for Rfc3339 {
 }
 
 /// Text that many records share (a staff group, a job role, an organisation, a title, a
-/// known-as name): one copy,
-/// counted, however many assignments hold it. Reads, compares, serialises and prints as
-/// the plain text it holds; a national extract has a million and a half assignments and
-/// a few hundred distinct values in each of these fields. One pointer wide (the text's
-/// length lives with the text): an assignment holds eight.
+/// known-as name): one copy, counted, however many records hold it. Reads, compares,
+/// serialises and prints as the plain text it holds; a national extract has a million
+/// and a half assignments and a few hundred distinct values in each of these fields. One
+/// pointer wide (the text's length lives with the text): an assignment holds eight.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Shared(std::sync::Arc<Box<str>>);
 
