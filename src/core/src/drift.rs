@@ -235,33 +235,9 @@ pub fn findings_on<'a>(
         Some(link(model, system, s, &by_number, unjudged, people.len()))
     };
     let linked: Vec<Option<Linked<'_>>> = if workers > 1 && people.len() >= 1000 {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let take = || {
-            let mut done = Vec::new();
-            loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(s) = systems.get(k) else {
-                    break;
-                };
-                done.push((k, link_all(s)));
-            }
-            done
-        };
-        let mut done: Vec<(usize, Option<Linked<'_>>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers.clamp(1, systems.len().max(1)))
-                .map(|_| scope.spawn(take))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
-        // In the order the systems were given, whichever worker linked each.
-        done.sort_unstable_by_key(|(k, _)| *k);
-        done.into_iter().map(|(_, j)| j).collect()
+        in_turn(systems.len(), workers, |k| {
+            systems.get(k).and_then(link_all)
+        })
     } else {
         systems.iter().map(link_all).collect()
     };
@@ -317,32 +293,50 @@ pub fn findings_on<'a>(
         // leaver with five systems against a starter with one), and one large share ran
         // on alone for half a second at national scale while the other cores idled.
         let share = people.len().div_ceil(workers * 16).max(1000);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let take = || {
-            let mut found = Vec::new();
-            loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(part) = people.chunks(share).nth(k) else {
-                    break;
-                };
-                found.extend(each(k * share, part));
-            }
-            found
-        };
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(take)).collect();
-            for h in handles {
-                match h.join() {
-                    Ok(found) => out.extend(found),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
+        let parts: Vec<&[Person]> = people.chunks(share).collect();
+        let found = in_turn(parts.len(), workers, |k| {
+            parts
+                .get(k)
+                .map_or_else(Vec::new, |part| each(k * share, part))
         });
+        out.extend(found.into_iter().flatten());
     }
     // Equal findings are identical (the order is on every field), so an unstable sort
     // gives the same bytes as a stable one.
     out.sort_unstable();
     out
+}
+
+/// `job(0)` up to `job(jobs - 1)` on up to `workers` threads, each taking the next job
+/// when it finishes one (jobs of unequal cost share the cores out evenly): the results in
+/// job order, whichever thread did each.
+fn in_turn<T: Send>(jobs: usize, workers: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let take = || {
+        let mut done = Vec::new();
+        loop {
+            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if k >= jobs {
+                break;
+            }
+            done.push((k, job(k)));
+        }
+        done
+    };
+    let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.clamp(1, jobs.max(1)))
+            .map(|_| scope.spawn(take))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    done.sort_unstable_by_key(|(k, _)| *k);
+    done.into_iter().map(|(_, t)| t).collect()
 }
 
 /// One system's accounts linked to people, and the findings on those linked to nobody.
