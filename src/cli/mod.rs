@@ -1370,10 +1370,9 @@ fn read_drift_inputs(
             let columns = config.exports.get(system).cloned().unwrap_or_default();
             mine.push((
                 i,
-                (
-                    export::read::<drift::Held>(system, file, &columns, tz, limits),
-                    sha256_file(file),
-                ),
+                read_hashed(file, limits, |table| {
+                    export::read_table::<drift::Held>(system, table, &columns, tz, limits)
+                }),
             ));
         }
         mine
@@ -1388,7 +1387,7 @@ fn read_drift_inputs(
     };
     let (extract, mut done) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..others).map(|_| scope.spawn(work)).collect();
-        let extract = (esr::read(hr, limits), sha256_file(hr));
+        let extract = read_hashed(hr, limits, |table| esr::read_table(table, limits));
         let mut done = work();
         for h in handles {
             done.extend(
@@ -1400,6 +1399,29 @@ fn read_drift_inputs(
     });
     done.sort_by_key(|(i, _)| *i);
     (extract, done.into_iter().map(|(_, read)| read).collect())
+}
+
+/// What `read` makes of the CSV file at `path`, with the file's SHA-256 worked out from
+/// the same reading.
+fn read_hashed<T>(
+    path: &Path,
+    limits: &crate::feed::Limits,
+    read: impl FnOnce(&mut crate::feed::Table) -> Result<T, crate::feed::FeedError>,
+) -> Hashed<T> {
+    match crate::feed::Table::open_hashed(path, limits) {
+        Ok((mut table, digest)) => {
+            let made = read(&mut table);
+            drop(table);
+            let hashed = digest.finish().map_err(|e| {
+                Failure::Runtime(format!(
+                    "{}: cannot read it again to hash it: {e}",
+                    path.display()
+                ))
+            });
+            (made, hashed)
+        }
+        Err(e) => (Err(e), sha256_file(path)),
+    }
 }
 
 pub(crate) fn sha256_file(path: &Path) -> Result<String, Failure> {

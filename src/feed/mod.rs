@@ -485,6 +485,54 @@ fn detect_delimiter(line: &str) -> u8 {
         .map_or(b',', |(d, _)| d)
 }
 
+/// A file's SHA-256, worked out from the bytes a [`Table`] reads as it reads them: a
+/// report's inputs are read once for their rows and their digests.
+pub struct Digest {
+    path: std::path::PathBuf,
+    seen: std::rc::Rc<std::cell::RefCell<(sha2::Sha256, u64)>>,
+}
+
+/// A file that passes every byte read from it through a [`Digest`].
+struct Hashing {
+    file: std::fs::File,
+    seen: std::rc::Rc<std::cell::RefCell<(sha2::Sha256, u64)>>,
+}
+
+impl Read for Hashing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest as _;
+        let n = self.file.read(buf)?;
+        let mut seen = self.seen.borrow_mut();
+        seen.0.update(&buf[..n]);
+        seen.1 += n as u64;
+        Ok(n)
+    }
+}
+
+impl Digest {
+    /// The file's SHA-256 in lower-case hex: of what the table read, and of the rest of
+    /// the file where the table stopped before its end.
+    pub fn finish(self) -> std::io::Result<String> {
+        use sha2::Digest as _;
+        use std::io::{Seek, SeekFrom};
+        let (mut hash, read) = match std::rc::Rc::try_unwrap(self.seen) {
+            Ok(cell) => cell.into_inner(),
+            Err(shared) => shared.borrow().clone(),
+        };
+        let mut rest = std::fs::File::open(&self.path)?;
+        rest.seek(SeekFrom::Start(read))?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = rest.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+        }
+        Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
 impl Table {
     pub fn open(path: &Path, limits: &Limits) -> Result<Table, FeedError> {
         let file = path.display().to_string();
@@ -493,6 +541,26 @@ impl Table {
             source,
         })?;
         Table::from_reader(&file, Box::new(handle), limits)
+    }
+
+    /// [`Table::open`], with the file's [`Digest`] worked out as it is read.
+    pub fn open_hashed(path: &Path, limits: &Limits) -> Result<(Table, Digest), FeedError> {
+        let file = path.display().to_string();
+        let handle = std::fs::File::open(path).map_err(|source| FeedError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(Default::default()));
+        let input = Hashing {
+            file: handle,
+            seen: seen.clone(),
+        };
+        let table = Table::from_reader(&file, Box::new(input), limits)?;
+        let digest = Digest {
+            path: path.to_path_buf(),
+            seen,
+        };
+        Ok((table, digest))
     }
 
     pub fn from_reader(
@@ -952,6 +1020,44 @@ mod tests {
             assert!(out.insert(line, value).is_none(), "line {line} given twice");
         }
         out
+    }
+
+    /// The digest a table works out as it reads is the file's own SHA-256, whether the
+    /// table read every line or stopped after its header.
+    #[test]
+    fn a_digest_made_while_reading_is_the_whole_file_s() {
+        use sha2::Digest as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("extract.csv");
+        let mut text = String::from("Employee Number,First Name\n");
+        for n in 0..20_000 {
+            text.push_str(&format!("{n},Name {n}\n"));
+        }
+        std::fs::write(&path, &text).unwrap();
+        let want: String = sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let limits = Limits::default();
+
+        let (mut table, digest) = Table::open_hashed(&path, &limits).unwrap();
+        let mut rows = 0;
+        while table.next_row().unwrap().is_some() {
+            rows += 1;
+        }
+        drop(table);
+        assert_eq!(rows, 20_000);
+        assert_eq!(digest.finish().unwrap(), want, "read to the end");
+
+        let (table, digest) = Table::open_hashed(&path, &limits).unwrap();
+        drop(table);
+        assert_eq!(digest.finish().unwrap(), want, "stopped after the header");
+
+        // Still held by the table: the digest is of what it read, then of the rest.
+        let (mut table, digest) = Table::open_hashed(&path, &limits).unwrap();
+        assert!(table.next_row().unwrap().is_some());
+        assert_eq!(digest.finish().unwrap(), want, "table still open");
+        assert!(table.next_row().unwrap().is_some());
     }
 
     #[test]
