@@ -167,6 +167,10 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
          ALTER TABLE pending ADD COLUMN claimed_until_us BIGINT NOT NULL DEFAULT 0;
          CREATE TABLE lease (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_us BIGINT NOT NULL);",
     ),
+    (
+        3,
+        "CREATE INDEX person_provisional ON person (employee_number) WHERE substr(employee_number, 1, 5) = 'TRAC-';",
+    ),
 ];
 
 impl ToSql for Value {

@@ -451,6 +451,14 @@ fn read_entry(r: &Row) -> Result<(Entry, String, i64), StoreError> {
 
 const ENTRY_COLUMNS: &str = "seq, at, actor, employee_number, system, account, action, outcome, rule, event_id, reason, prev_hash, hash, mac, at_us";
 
+/// The TRAC starters not yet linked to an ESR record. Asked on every batch the daemon
+/// records, so it reads the partial index `person_provisional` (the same condition),
+/// never the whole person table: `LIKE` cannot use an index on either backend.
+pub(super) const PROVISIONAL_STARTERS: &str = "SELECT employee_number, event_json FROM person
+     WHERE substr(employee_number, 1, 5) = 'TRAC-'
+       AND employee_number NOT IN (SELECT provisional FROM starter_link)
+     ORDER BY employee_number";
+
 const REFUSED_KNOWN: &str = "SELECT 1 FROM refused WHERE topic = ?1 AND \"partition\" = ?2 AND \"offset\" = ?3 AND digest = ?4";
 
 /// The due rows nobody else holds a live claim on.
@@ -1306,15 +1314,10 @@ impl<D: Db + 'static> Store for SqlStore<D> {
 
     fn provisional_starters(&self) -> Result<Vec<crate::hr::Person>, StoreError> {
         self.read(|db| {
-            db.query(
-                "SELECT employee_number, event_json FROM person
-                 WHERE employee_number LIKE 'TRAC-%' AND employee_number NOT IN (SELECT provisional FROM starter_link)
-                 ORDER BY employee_number",
-                &[],
-            )?
-            .iter()
-            .map(|r| Ok(decode_event(&r.text(0)?, &r.text(1)?)?.person))
-            .collect()
+            db.query(PROVISIONAL_STARTERS, &[])?
+                .iter()
+                .map(|r| Ok(decode_event(&r.text(0)?, &r.text(1)?)?.person))
+                .collect()
         })
     }
 

@@ -209,7 +209,7 @@ impl Db for SqliteDb {
 
 /// The schema's versions (see [`super::sql::migrate`]): 1 is the schema as it was before
 /// versions were kept (`SCHEMA` and [`legacy_migrate`] bring any earlier store to it);
-/// 2 lets replicas claim due work and hold leases.
+/// 2 lets replicas claim due work and hold leases; 3 finds TRAC starters by index.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, ""),
     (
@@ -217,6 +217,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         "ALTER TABLE pending ADD COLUMN claimed_by TEXT;
          ALTER TABLE pending ADD COLUMN claimed_until_us INTEGER NOT NULL DEFAULT 0;
          CREATE TABLE lease (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_us INTEGER NOT NULL);",
+    ),
+    (
+        3,
+        "CREATE INDEX person_provisional ON person (employee_number) WHERE substr(employee_number, 1, 5) = 'TRAC-';",
     ),
 ];
 

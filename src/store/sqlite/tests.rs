@@ -894,6 +894,25 @@ proptest! {
     }
 }
 
+/// The TRAC starters are exactly the people whose number starts `TRAC-` (as
+/// `is_provisional` says, letter case and all) and who are not linked to ESR yet.
+#[test]
+fn provisional_starters_are_the_unlinked_trac_numbers_only() {
+    let mut s = $fresh;
+    for number in ["TRAC-0002", "20000001", "TRAC-0001", "trac-0003", "TRACK0004", "XTRAC-0005", "TRAC-0006"] {
+        record(&mut s, &version(number, 0));
+    }
+    let draft = note(&version("20000001", 0)).remove(0);
+    s.link_starter("TRAC-0006", "20000001", draft).unwrap();
+    let starters: Vec<String> = s
+        .provisional_starters()
+        .unwrap()
+        .iter()
+        .map(|p| p.employee_number.to_string())
+        .collect();
+    assert_eq!(starters, ["TRAC-0001", "TRAC-0002"]);
+}
+
     };
 }
 
@@ -922,6 +941,32 @@ mod on_postgres {
         crate::store::postgres::test_shared(),
         12
     );
+}
+
+/// The daemon asks for the TRAC starters on every batch it records: the question reads
+/// their index, not every person.
+#[test]
+fn provisional_starters_are_found_by_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let plan: Vec<String> = Connection::open(&path)
+        .unwrap()
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            crate::store::sql::PROVISIONAL_STARTERS
+        ))
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("USING INDEX person_provisional")),
+        "{plan:?}"
+    );
+    assert!(!plan.iter().any(|step| step == "SCAN person"), "{plan:?}");
 }
 
 /// The daemon's recorder leaves copying the log to a thread of its own: what it writes is
