@@ -1412,38 +1412,21 @@ fn read_hashed<T>(
         Ok((mut table, digest)) => {
             let made = read(&mut table);
             drop(table);
-            let hashed = digest.finish().map_err(|e| {
-                Failure::Runtime(format!(
-                    "{}: cannot read it again to hash it: {e}",
-                    path.display()
-                ))
-            });
-            (made, hashed)
+            (made, digest.finish().map_err(|e| hash_failed(path, e)))
         }
         Err(e) => (Err(e), sha256_file(path)),
     }
 }
 
 pub(crate) fn sha256_file(path: &Path) -> Result<String, Failure> {
-    use sha2::Digest;
-    use std::io::Read;
-    let fail = |e: std::io::Error| {
-        Failure::Runtime(format!(
-            "{}: cannot read it again to hash it: {e}",
-            path.display()
-        ))
-    };
-    let mut f = std::fs::File::open(path).map_err(fail)?;
-    let mut hash = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).map_err(fail)?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-    }
-    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    crate::feed::sha256_of(path).map_err(|e| hash_failed(path, e))
+}
+
+fn hash_failed(path: &Path, e: std::io::Error) -> Failure {
+    Failure::Runtime(format!(
+        "{}: cannot read it again to hash it: {e}",
+        path.display()
+    ))
 }
 
 fn audit_cmd(config: &Config, a: AuditArgs) -> Result<u8, Failure> {

@@ -509,6 +509,16 @@ impl Read for Hashing {
     }
 }
 
+/// The SHA-256 of the file at `path`, in lower-case hex, read in blocks: memory stays
+/// bounded whatever its size.
+pub fn sha256_of(path: &Path) -> std::io::Result<String> {
+    Digest {
+        path: path.to_path_buf(),
+        seen: Default::default(),
+    }
+    .finish()
+}
+
 impl Digest {
     /// The file's SHA-256 in lower-case hex: of what the table read, and of the rest of
     /// the file where the table stopped before its end.
@@ -529,27 +539,28 @@ impl Digest {
             }
             hash.update(&buf[..n]);
         }
-        Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+        Ok(crate::audit::hex(&hash.finalize()))
+    }
+}
+
+/// The file at `path`, with the name its errors give.
+fn open_file(path: &Path) -> Result<(String, std::fs::File), FeedError> {
+    let file = path.display().to_string();
+    match std::fs::File::open(path) {
+        Ok(handle) => Ok((file, handle)),
+        Err(source) => Err(FeedError::Io { file, source }),
     }
 }
 
 impl Table {
     pub fn open(path: &Path, limits: &Limits) -> Result<Table, FeedError> {
-        let file = path.display().to_string();
-        let handle = std::fs::File::open(path).map_err(|source| FeedError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let (file, handle) = open_file(path)?;
         Table::from_reader(&file, Box::new(handle), limits)
     }
 
     /// [`Table::open`], with the file's [`Digest`] worked out as it is read.
     pub fn open_hashed(path: &Path, limits: &Limits) -> Result<(Table, Digest), FeedError> {
-        let file = path.display().to_string();
-        let handle = std::fs::File::open(path).map_err(|source| FeedError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let (file, handle) = open_file(path)?;
         let seen = std::rc::Rc::new(std::cell::RefCell::new(Default::default()));
         let input = Hashing {
             file: handle,
@@ -1034,10 +1045,7 @@ mod tests {
             text.push_str(&format!("{n},Name {n}\n"));
         }
         std::fs::write(&path, &text).unwrap();
-        let want: String = sha2::Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let want = crate::audit::hex(&sha2::Sha256::digest(text.as_bytes()));
         let limits = Limits::default();
 
         let (mut table, digest) = Table::open_hashed(&path, &limits).unwrap();
@@ -1058,6 +1066,7 @@ mod tests {
         assert!(table.next_row().unwrap().is_some());
         assert_eq!(digest.finish().unwrap(), want, "table still open");
         assert!(table.next_row().unwrap().is_some());
+        assert_eq!(sha256_of(&path).unwrap(), want, "the file alone");
     }
 
     #[test]
