@@ -3,9 +3,9 @@
 //! usage, config or input, 3 drift found with `--fail-on-drift`.
 
 use crate::config::Config;
-use crate::drift::{self, SystemAccounts};
+use crate::drift;
 use crate::engine::ingest;
-use crate::feed::{self, esr, export, trac};
+use crate::feed::{self, esr, trac};
 use crate::hr::{self, HrEvent, IsoDate, Person, Rfc3339, Source};
 use crate::plan;
 use crate::policy::{Findings, RoleModel};
@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod connect;
+mod drift_read;
 mod evidence;
 mod explain;
 mod history;
@@ -347,7 +348,7 @@ struct ValidateArgs {
 }
 
 /// How a verb failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Failure {
     /// Bad usage, config or input: exit 2.
     #[error("{0}")]
@@ -379,8 +380,12 @@ impl From<crate::store::StoreError> for Failure {
 /// Every feed error is about the input file (unreadable, bad CSV, missing column): exit 2.
 impl From<feed::FeedError> for Failure {
     fn from(e: feed::FeedError) -> Self {
-        Failure::Usage(e.to_string())
+        feed_failed(&e)
     }
+}
+
+fn feed_failed(e: &feed::FeedError) -> Failure {
+    Failure::Usage(e.to_string())
 }
 
 /// Opens the configured store for writing (creating it if there is none), with the audit
@@ -1123,38 +1128,52 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         Some(file) => Some(read_previous(file)?),
         None => None,
     };
-    // Read by one worker per core (a thread per file shared the cores six ways and the
-    // extract, the longest read, finished last); what each gave is then looked at in the
-    // order given, so errors and output are as if read in turn.
-    let (extract, reads) = read_drift_inputs(&a.hr, &exports, config, &tz, limits);
-    let (extract, hr_sha) = extract;
-    let extract = extract?;
+    // Read by one worker per core, each export linked as soon as it and the people are
+    // read (see `drift_read`); what each gave is then looked at in the order given, so
+    // errors and output are as if read in turn.
+    let hr_slot = std::sync::OnceLock::new();
+    let slots: Vec<std::sync::OnceLock<_>> =
+        exports.iter().map(|_| std::sync::OnceLock::new()).collect();
+    let linked = drift_read::read_and_link(
+        &a.hr,
+        a.sponsored.as_deref(),
+        &exports,
+        config,
+        &tz,
+        limits,
+        &model,
+        &hr_slot,
+        &slots,
+    );
+    let hr_read = hr_slot.get().ok_or_else(|| not_read(&a.hr))?;
+    let (extract, hr_sha) = &hr_read.extract;
+    let extract = extract.as_ref().map_err(feed_failed)?;
     report_rows(&extract.errors, &a.hr, extract.rows, limits)?;
-    let mut files = vec![hashed_input("hr", None, &a.hr, extract.rows, hr_sha?)];
-    if extract.persons.is_empty() {
+    let hr_sha = hr_sha.as_ref().map_err(Clone::clone)?;
+    let mut files = vec![hashed_input(
+        "hr",
+        None,
+        &a.hr,
+        extract.rows,
+        hr_sha.clone(),
+    )];
+    if hr_read.esr_people == 0 {
         return Err(Failure::Usage(format!(
             "{}: no usable HR record in {} rows; the report would call every account an orphan",
             a.hr.display(),
             extract.rows
         )));
     }
-    let mut extract = extract;
-    let mut sponsored = Vec::new();
-    if let Some(file) = &a.sponsored {
-        let s = crate::feed::sponsored::read(file, limits)?;
+    let mut row_errors = extract.errors.listed.clone();
+    let mut row_errors_not_listed = extract.errors.unlisted;
+    if let (Some(file), Some(s)) = (&a.sponsored, &hr_read.sponsored) {
+        let s = s.as_ref().map_err(feed_failed)?;
         report_rows(&s.errors, file, s.rows, limits)?;
         files.push(input_file("sponsored", None, file, s.rows)?);
-        for p in &s.persons {
-            sponsored.push(drift::SponsoredIdentity {
-                employee_number: p.employee_number.to_string(),
-                sponsor: p.line_manager.as_ref().map(|m| m.to_string()),
-                ends: p.last_working_day(),
-            });
-        }
-        extract.errors.listed.extend(s.errors.listed);
-        extract.errors.unlisted += s.errors.unlisted;
-        extract.persons.extend(s.persons);
+        row_errors.extend(s.errors.listed.iter().cloned());
+        row_errors_not_listed += s.errors.unlisted;
     }
+    let sponsored = hr_read.sponsored_ids.clone();
     if !sponsored.is_empty() {
         eprintln!(
             "note: {} sponsored identities (not on ESR) judged with the rest; listed under inputs.sponsored",
@@ -1165,15 +1184,16 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         hr_rows: extract.rows,
         people: extract.persons.len(),
         people_held_back: extract.held_back.len(),
-        row_errors_not_listed: extract.errors.unlisted,
-        row_errors: extract.errors.listed,
+        row_errors_not_listed,
+        row_errors,
         sponsored,
         ..drift::Inputs::default()
     };
     let mut history = history::History::load();
     let mut read = Vec::new();
-    for ((system, file), (x, sha)) in exports.iter().zip(reads) {
-        let x = x?;
+    for ((system, file), slot) in exports.iter().zip(&slots) {
+        let (x, sha) = slot.get().ok_or_else(|| not_read(file))?;
+        let x = x.as_ref().map_err(feed_failed)?;
         report_rows(&x.errors, file, x.rows, limits)?;
         if x.accounts.is_empty() && x.rows > 0 {
             return Err(Failure::Usage(format!(
@@ -1219,7 +1239,13 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
                 )));
             }
         }
-        files.push(hashed_input("export", Some(system), file, x.rows, sha?));
+        files.push(hashed_input(
+            "export",
+            Some(system),
+            file,
+            x.rows,
+            sha.clone()?,
+        ));
         if !x.has_last_logon {
             inputs.notes.push(format!(
                 "{}: no last-logon column, so dormant accounts on {system} were not judged",
@@ -1234,25 +1260,10 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
     for n in &inputs.notes {
         eprintln!("note: {n}");
     }
-    let systems: Vec<SystemAccounts<'_>> = read
-        .iter()
-        .map(|(system, x)| SystemAccounts {
-            system,
-            accounts: &x.accounts,
-            has_last_logon: x.has_last_logon,
-        })
-        .collect();
+    // Every input was usable, so the people were indexed and every export linked.
+    let (people, linked) = linked.ok_or_else(|| not_read(&a.hr))?;
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    let findings = drift::findings_on(
-        &model,
-        &extract.persons,
-        &extract.held_back,
-        &systems,
-        today,
-        &tz,
-        workers,
-    );
-    drop(systems);
+    let findings = people.judge(&model, linked, today, &tz, workers);
     inputs.files = files;
     let mut report = drift::Report::new(crate::now(), today, findings, inputs);
     if let Some(previous) = &previous {
@@ -1283,8 +1294,8 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
     // would only add seconds at national scale.
     std::mem::forget(report);
     std::mem::forget(read);
-    std::mem::forget(extract.persons);
-    std::mem::forget(extract.held_back);
+    std::mem::forget(slots);
+    std::mem::forget(hr_slot);
     std::mem::forget(text);
     Ok(if a.fail_on_drift && findings > 0 {
         3
@@ -1343,79 +1354,12 @@ fn hashed_input(
     }
 }
 
-type Hashed<T> = (Result<T, crate::feed::FeedError>, Result<String, Failure>);
-
-/// Reads the HR extract and every export with one worker per core (see `drift_cmd`): this
-/// thread reads the extract, then joins the others on the exports, largest first. Gives
-/// the extract and each export (with their hashes) in the order given.
-fn read_drift_inputs(
-    hr: &Path,
-    exports: &[(String, PathBuf)],
-    config: &Config,
-    tz: &jiff::tz::TimeZone,
-    limits: &crate::feed::Limits,
-) -> (
-    Hashed<esr::Extract>,
-    Vec<Hashed<export::Export<drift::Held>>>,
-) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let mut jobs: Vec<usize> = (0..exports.len()).collect();
-    jobs.sort_by_key(|i| std::cmp::Reverse(size(&exports[*i].1)));
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut mine = Vec::new();
-        while let Some(&i) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
-            let (system, file) = &exports[i];
-            let columns = config.exports.get(system).cloned().unwrap_or_default();
-            mine.push((
-                i,
-                read_hashed(file, limits, |table| {
-                    export::read_table::<drift::Held>(system, table, &columns, tz, limits)
-                }),
-            ));
-        }
-        mine
-    };
-    // With this thread, one worker per core (at most one per export, at least one beside
-    // this thread so an export never waits for the extract).
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let others = if exports.is_empty() {
-        0
-    } else {
-        cores.min(exports.len()).saturating_sub(1).max(1)
-    };
-    let (extract, mut done) = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..others).map(|_| scope.spawn(work)).collect();
-        let extract = read_hashed(hr, limits, |table| esr::read_table(table, limits));
-        let mut done = work();
-        for h in handles {
-            done.extend(
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        (extract, done)
-    });
-    done.sort_by_key(|(i, _)| *i);
-    (extract, done.into_iter().map(|(_, read)| read).collect())
-}
-
-/// What `read` makes of the CSV file at `path`, with the file's SHA-256 worked out from
-/// the same reading.
-fn read_hashed<T>(
-    path: &Path,
-    limits: &crate::feed::Limits,
-    read: impl FnOnce(&mut crate::feed::Table) -> Result<T, crate::feed::FeedError>,
-) -> Hashed<T> {
-    match crate::feed::Table::open_hashed(path, limits) {
-        Ok((mut table, digest)) => {
-            let made = read(&mut table);
-            drop(table);
-            (made, digest.finish().map_err(|e| hash_failed(path, e)))
-        }
-        Err(e) => (Err(e), sha256_file(path)),
-    }
+/// An input the run needed was never read: a fault in Turnstile, not in the input.
+fn not_read(file: &Path) -> Failure {
+    Failure::Runtime(format!(
+        "{}: was not read, though nothing said it could not be; please report this",
+        file.display()
+    ))
 }
 
 pub(crate) fn sha256_file(path: &Path) -> Result<String, Failure> {

@@ -205,8 +205,11 @@ pub fn findings(
     findings_on(model, people, unjudged, systems, today, tz, 1)
 }
 
-/// [`findings`], with the people shared out among `workers` threads. The result is the
-/// same whatever the number: every finding is sorted on all its fields at the end.
+/// [`findings`], with the work shared out among `workers` threads. The result is the same
+/// whatever the number: every finding is sorted on all its fields at the end.
+///
+/// In three steps a caller may also take one by one, to link each export as soon as it is
+/// read: [`People::new`], [`People::link`] per system, then [`People::judge`].
 pub fn findings_on<'a>(
     model: &'a RoleModel,
     people: &[Person],
@@ -216,40 +219,119 @@ pub fn findings_on<'a>(
     tz: &TimeZone,
     workers: usize,
 ) -> Vec<Finding> {
-    // Each employee number to the first person with it; a number given to two people
-    // (an ESR record and a sponsored identity, say) links its accounts to both, as each
-    // is judged on its own record.
-    let mut by_number = ByNumber::with_capacity(people.len());
-    let canonical: Vec<u32> = people
-        .iter()
-        .enumerate()
-        .map(|(i, p)| by_number.first(p.employee_number.as_str(), i as u32))
-        .collect();
-    let mut out = Vec::new();
-    // Per system: its accounts linked to each known person; the rest are judged at once.
+    let index = People::new(people, unjudged);
     // The systems shared out among the workers when there are many people (a lookup per
     // account, 7.5 million at national scale): no more at once than there are workers,
     // as each holds a list the length of its export while it links.
-    let link_all = |s: &SystemAccounts<'a>| {
-        let system = model.systems.get(s.system)?;
-        Some(link(model, system, s, &by_number, unjudged, people.len()))
-    };
-    let linked: Vec<Option<Linked<'_>>> = if workers > 1 && people.len() >= 1000 {
+    let linked: Vec<Option<LinkedSystem<'_>>> = if workers > 1 && people.len() >= 1000 {
         in_turn(systems.len(), workers, |k| {
-            systems.get(k).and_then(link_all)
+            systems.get(k).and_then(|s| index.link(model, s))
         })
     } else {
-        systems.iter().map(link_all).collect()
+        systems.iter().map(|s| index.link(model, s)).collect()
     };
-    let mut judged: Vec<Judged<'_>> = Vec::with_capacity(linked.len());
-    for (j, unlinked) in linked.into_iter().flatten() {
-        judged.push(j);
-        out.extend(unlinked);
+    index.judge(model, linked, today, tz, workers)
+}
+
+/// The people a report judges, indexed by employee number: each number to the first
+/// person with it. A number given to two people (an ESR record and a sponsored identity,
+/// say) links its accounts to both, as each is judged on its own record.
+pub struct People<'p> {
+    people: &'p [Person],
+    /// Numbers whose HR rows were unusable: their accounts are not judged.
+    unjudged: &'p BTreeSet<String>,
+    by_number: ByNumber<'p>,
+    /// Each person's index of the first person with their number.
+    canonical: Vec<u32>,
+}
+
+/// One system's accounts linked to the people of a [`People`], and the findings on those
+/// linked to nobody.
+pub struct LinkedSystem<'a> {
+    judged: Judged<'a>,
+    unlinked: Vec<Finding>,
+}
+
+impl<'p> People<'p> {
+    pub fn new(people: &'p [Person], unjudged: &'p BTreeSet<String>) -> People<'p> {
+        let mut by_number = ByNumber::with_capacity(people.len());
+        let canonical = people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| by_number.first(p.employee_number.as_str(), i as u32))
+            .collect();
+        People {
+            people,
+            unjudged,
+            by_number,
+            canonical,
+        }
     }
-    // Linked: the numbers are not looked up again.
-    drop(by_number);
-    let judged = &judged;
-    let canonical = &canonical;
+
+    /// One system's accounts linked to these people (`None`: the role model has no such
+    /// system). Systems may be linked in any order, on any thread.
+    pub fn link<'a>(
+        &self,
+        model: &'a RoleModel,
+        accounts: &SystemAccounts<'a>,
+    ) -> Option<LinkedSystem<'a>> {
+        let system = model.systems.get(accounts.system)?;
+        let (judged, unlinked) = link(
+            model,
+            system,
+            accounts,
+            &self.by_number,
+            self.unjudged,
+            self.people.len(),
+        );
+        Some(LinkedSystem { judged, unlinked })
+    }
+
+    /// The findings on every person and every linked system, with the people shared out
+    /// among `workers` threads; `linked` is in the order the systems were given (a
+    /// finding naming several systems names them in that order).
+    pub fn judge<'a>(
+        self,
+        model: &'a RoleModel,
+        linked: Vec<Option<LinkedSystem<'a>>>,
+        today: Date,
+        tz: &TimeZone,
+        workers: usize,
+    ) -> Vec<Finding> {
+        let People {
+            people,
+            by_number,
+            canonical,
+            ..
+        } = self;
+        // Linked: the numbers are not looked up again.
+        drop(by_number);
+        let mut out = Vec::new();
+        let mut judged: Vec<Judged<'_>> = Vec::with_capacity(linked.len());
+        for l in linked.into_iter().flatten() {
+            judged.push(l.judged);
+            out.extend(l.unlinked);
+        }
+        out.extend(judge_people(
+            model, people, &canonical, &judged, today, tz, workers,
+        ));
+        // Equal findings are identical (the order is on every field), so an unstable
+        // sort gives the same bytes as a stable one.
+        out.sort_unstable();
+        out
+    }
+}
+
+/// The findings on `people` against each system's accounts linked to them.
+fn judge_people(
+    model: &RoleModel,
+    people: &[Person],
+    canonical: &[u32],
+    judged: &[Judged<'_>],
+    today: Date,
+    tz: &TimeZone,
+    workers: usize,
+) -> Vec<Finding> {
     let each = |first: usize, people: &[Person]| {
         let mut out = Vec::new();
         // Each system's accounts of the person at hand, the lists reused person to person.
@@ -287,24 +369,19 @@ pub fn findings_on<'a>(
     };
     let workers = workers.clamp(1, 64);
     if workers == 1 || people.len() < 1000 {
-        out.extend(each(0, people));
-    } else {
-        // Small shares taken in turn, not one share per worker: people differ in cost (a
-        // leaver with five systems against a starter with one), and one large share ran
-        // on alone for half a second at national scale while the other cores idled.
-        let share = people.len().div_ceil(workers * 16).max(1000);
-        let parts: Vec<&[Person]> = people.chunks(share).collect();
-        let found = in_turn(parts.len(), workers, |k| {
-            parts
-                .get(k)
-                .map_or_else(Vec::new, |part| each(k * share, part))
-        });
-        out.extend(found.into_iter().flatten());
+        return each(0, people);
     }
-    // Equal findings are identical (the order is on every field), so an unstable sort
-    // gives the same bytes as a stable one.
-    out.sort_unstable();
-    out
+    // Small shares taken in turn, not one share per worker: people differ in cost (a
+    // leaver with five systems against a starter with one), and one large share ran on
+    // alone for half a second at national scale while the other cores idled.
+    let share = people.len().div_ceil(workers * 16).max(1000);
+    let parts: Vec<&[Person]> = people.chunks(share).collect();
+    let found = in_turn(parts.len(), workers, |k| {
+        parts
+            .get(k)
+            .map_or_else(Vec::new, |part| each(k * share, part))
+    });
+    found.into_iter().flatten().collect()
 }
 
 /// `job(0)` up to `job(jobs - 1)` on up to `workers` threads, each taking the next job
@@ -338,9 +415,6 @@ fn in_turn<T: Send>(jobs: usize, workers: usize, job: impl Fn(usize) -> T + Sync
     done.sort_unstable_by_key(|(k, _)| *k);
     done.into_iter().map(|(_, t)| t).collect()
 }
-
-/// One system's accounts linked to people, and the findings on those linked to nobody.
-type Linked<'a> = (Judged<'a>, Vec<Finding>);
 
 /// Employee numbers to the index of the first person with each. Numbers of up to nine
 /// digits with no leading zero (ESR's eight) are keyed as integers: a third of the room of
