@@ -323,21 +323,32 @@ impl<'p> People<'p> {
 }
 
 /// The findings on `people` against each system's accounts linked to them.
-fn judge_people(
-    model: &RoleModel,
-    people: &[Person],
+fn judge_people<'a>(
+    model: &'a RoleModel,
+    people: &'a [Person],
     canonical: &[u32],
-    judged: &[Judged<'_>],
+    judged: &'a [Judged<'a>],
     today: Date,
-    tz: &TimeZone,
+    tz: &'a TimeZone,
     workers: usize,
 ) -> Vec<Finding> {
-    let each = |first: usize, people: &[Person]| {
+    // What a worker keeps from one share of people to the next: each system's accounts
+    // of the person at hand (the lists reused person to person), the rules each profile
+    // of assignment matches (learnt once per worker, not once per share: a trust has
+    // thousands of profiles), and the local dates of logons.
+    struct Kept<'a> {
+        mine: Vec<Vec<AccountRef<'a>>>,
+        memo: RuleMemo<'a>,
+        local: crate::inactivity::LocalDates<'a>,
+    }
+    let start = || Kept {
+        mine: judged.iter().map(|_| Vec::new()).collect(),
+        memo: RuleMemo::new(model),
+        local: crate::inactivity::LocalDates::new(tz),
+    };
+    let each = |kept: &mut Kept<'a>, first: usize, people: &'a [Person]| {
+        let Kept { mine, memo, local } = kept;
         let mut out = Vec::new();
-        // Each system's accounts of the person at hand, the lists reused person to person.
-        let mut mine: Vec<Vec<AccountRef<'_>>> = judged.iter().map(|_| Vec::new()).collect();
-        let mut memo = RuleMemo::new(model);
-        let mut local = crate::inactivity::LocalDates::new(tz);
         for (offset, person) in people.iter().enumerate() {
             let index = canonical
                 .get(first + offset)
@@ -346,14 +357,12 @@ fn judge_people(
                 j.fill(index, list);
             }
             // The role model is read once per person for every system.
-            let desired = desired_views_memo(person, model, today, &mut memo);
+            let desired = desired_views_memo(person, model, today, memo);
             // Asked once per person, not once per system: each asks every assignment.
             let lifecycle = person.lifecycle(today);
             let number = person.employee_number.as_str();
-            unrecorded_leaver(
-                person, lifecycle, judged, &mine, today, &mut local, &mut out,
-            );
-            for (j, mine) in judged.iter().zip(&mine) {
+            unrecorded_leaver(person, lifecycle, judged, mine, today, local, &mut out);
+            for (j, mine) in judged.iter().zip(mine.iter()) {
                 let Some(wanted) = j
                     .view
                     .and_then(|k| desired.get(k))
@@ -362,24 +371,24 @@ fn judge_people(
                     continue;
                 };
                 let at = (lifecycle, today, number);
-                judge_person(j, person, wanted, mine, at, &mut local, &mut out);
+                judge_person(j, person, wanted, mine, at, local, &mut out);
             }
         }
         out
     };
     let workers = workers.clamp(1, 64);
     if workers == 1 || people.len() < 1000 {
-        return each(0, people);
+        return each(&mut start(), 0, people);
     }
     // Small shares taken in turn, not one share per worker: people differ in cost (a
     // leaver with five systems against a starter with one), and one large share ran on
     // alone for half a second at national scale while the other cores idled.
     let share = people.len().div_ceil(workers * 16).max(1000);
     let parts: Vec<&[Person]> = people.chunks(share).collect();
-    let found = in_turn(parts.len(), workers, |k| {
+    let found = in_turn_keeping(parts.len(), workers, start, |kept, k| {
         parts
             .get(k)
-            .map_or_else(Vec::new, |part| each(k * share, part))
+            .map_or_else(Vec::new, |part| each(kept, k * share, part))
     });
     found.into_iter().flatten().collect()
 }
@@ -388,15 +397,26 @@ fn judge_people(
 /// when it finishes one (jobs of unequal cost share the cores out evenly): the results in
 /// job order, whichever thread did each.
 fn in_turn<T: Send>(jobs: usize, workers: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    in_turn_keeping(jobs, workers, || (), |_, k| job(k))
+}
+
+/// [`in_turn`], each worker keeping what `start` gives it from one job to the next.
+fn in_turn_keeping<K, T: Send>(
+    jobs: usize,
+    workers: usize,
+    start: impl Fn() -> K + Sync,
+    job: impl Fn(&mut K, usize) -> T + Sync,
+) -> Vec<T> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let take = || {
+        let mut kept = start();
         let mut done = Vec::new();
         loop {
             let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if k >= jobs {
                 break;
             }
-            done.push((k, job(k)));
+            done.push((k, job(&mut kept, k)));
         }
         done
     };
