@@ -937,13 +937,17 @@ fn out_format(
 
 /// Writes `text` to the `--out` file, or to standard output.
 fn write_out(out: Option<&Path>, text: &str) -> Result<(), Failure> {
+    write_pieces(out, &[text.as_bytes()])
+}
+
+/// [`write_out`], of text given in pieces.
+fn write_pieces(out: Option<&Path>, pieces: &[impl AsRef<[u8]>]) -> Result<(), Failure> {
+    let each = |w: &mut dyn Write| pieces.iter().try_for_each(|p| w.write_all(p.as_ref()));
     match out {
-        Some(path) => std::fs::write(path, text)
+        Some(path) => std::fs::File::create(path)
+            .and_then(|mut f| each(&mut f))
             .map_err(|e| Failure::Runtime(format!("{}: cannot write it: {e}", path.display()))),
-        None => std::io::stdout()
-            .lock()
-            .write_all(text.as_bytes())
-            .map_err(write_failed),
+        None => each(&mut std::io::stdout().lock()).map_err(write_failed),
     }
 }
 
@@ -1269,8 +1273,14 @@ fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
     if let Some(previous) = &previous {
         drift::compare(&mut report, previous);
     }
-    let text = report::render(&report, format).map_err(Failure::Runtime)?;
-    write_out(a.out.as_deref(), &text)?;
+    let text = match format {
+        Format::Json => report::json_pieces(&report, workers),
+        other => report::render(&report, other)
+            .map(String::into_bytes)
+            .map(|t| vec![t]),
+    }
+    .map_err(Failure::Runtime)?;
+    write_pieces(a.out.as_deref(), &text)?;
     // Remembered only once the report is written.
     for (system, x) in &read {
         if let Some((_, file)) = exports.iter().find(|(s, _)| s == system) {

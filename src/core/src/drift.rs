@@ -1215,7 +1215,7 @@ pub fn compare(report: &mut Report, previous: &Previous) {
 }
 
 /// What the report was made from, and what could not be read.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Inputs {
     pub hr_rows: u64,
     pub people: usize,
