@@ -179,16 +179,31 @@ fn views<'a>(
 /// `'a`, so an identity cannot be reused by other text while the memo lives. Off when a
 /// rule reads the position number (held per person, not shared).
 pub struct RuleMemo<'a> {
-    rules: crate::fast::FastMap<[usize; 7], Vec<u32>>,
+    rules: crate::fast::FastMap<Profile, Vec<u32>>,
     on: bool,
+    /// Each rule's roles, found by name once rather than once per assignment matched.
+    roles: Vec<Vec<&'a crate::policy::Role>>,
     people: std::marker::PhantomData<&'a Person>,
+}
+
+/// The identities of an assignment's shared texts that rules read. Compared field by
+/// field (an array of them was compared by a call to `memcmp`, once per assignment).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Profile {
+    staff_group: usize,
+    job_role: usize,
+    occupation_code: usize,
+    position_title: usize,
+    organisation: usize,
+    cost_centre: usize,
+    location: usize,
 }
 
 /// Profiles remembered before the memo starts again (bounded whatever the input).
 const MEMO_PROFILES: usize = 100_000;
 
 impl<'a> RuleMemo<'a> {
-    pub fn new(model: &RoleModel) -> RuleMemo<'a> {
+    pub fn new(model: &'a RoleModel) -> RuleMemo<'a> {
         let reads_position = |c: &crate::policy::Criteria| {
             c.fields
                 .contains_key(&crate::hr::MatchField::PositionNumber)
@@ -199,21 +214,31 @@ impl<'a> RuleMemo<'a> {
                 .rules
                 .iter()
                 .any(|r| reads_position(&r.when) || r.unless.as_ref().is_some_and(reads_position)),
+            roles: model
+                .rules
+                .iter()
+                .map(|r| {
+                    r.grant
+                        .iter()
+                        .filter_map(|id| model.roles.get(id))
+                        .collect()
+                })
+                .collect(),
             people: std::marker::PhantomData,
         }
     }
 
-    fn profile(a: &crate::hr::Assignment) -> [usize; 7] {
+    fn profile(a: &crate::hr::Assignment) -> Profile {
         let id = |s: &Option<crate::hr::Shared>| s.as_ref().map_or(0, crate::hr::Shared::identity);
-        [
-            id(&a.staff_group),
-            id(&a.job_role),
-            id(&a.occupation_code),
-            id(&a.position_title),
-            id(&a.organisation),
-            id(&a.cost_centre),
-            id(&a.location),
-        ]
+        Profile {
+            staff_group: id(&a.staff_group),
+            job_role: id(&a.job_role),
+            occupation_code: id(&a.occupation_code),
+            position_title: id(&a.position_title),
+            organisation: id(&a.organisation),
+            cost_centre: id(&a.cost_centre),
+            location: id(&a.location),
+        }
     }
 }
 
@@ -262,6 +287,12 @@ impl<'a> Grants<'a> {
         list.sort_unstable();
         list.dedup();
         Grants(list)
+    }
+
+    /// The entitlements of one role on one system (a set: in order, each once), all for
+    /// the same reason: already as [`Grants::new`] would leave them.
+    fn of_one(entitlements: &'a std::collections::BTreeSet<String>, why: WhyRef<'a>) -> Grants<'a> {
+        Grants(entitlements.iter().map(|e| (e.as_str(), why)).collect())
     }
 
     pub fn contains(&self, entitlement: &str) -> bool {
@@ -382,15 +413,27 @@ fn matches<'a>(
             }
             None => find(&mut found),
         }
-        for rule in found.iter().filter_map(|i| model.rules.get(*i as usize)) {
-            for role in rule.grant.iter().filter_map(|id| model.roles.get(id)) {
+        let known = memo.as_deref().map(|m| &m.roles);
+        for &i in &found {
+            let Some(rule) = model.rules.get(i as usize) else {
+                continue;
+            };
+            let mut push = |role| {
                 out.push(Match {
                     assignment,
                     number: assignment.assignment_number.as_str(),
                     ended,
                     rule,
                     role,
-                });
+                })
+            };
+            match known.and_then(|r| r.get(i as usize)) {
+                Some(roles) => roles.iter().copied().for_each(&mut push),
+                None => rule
+                    .grant
+                    .iter()
+                    .filter_map(|id| model.roles.get(id))
+                    .for_each(&mut push),
             }
         }
     }
@@ -405,6 +448,8 @@ fn grants_on<'a>(
     today: Date,
 ) -> (bool, Grants<'a>) {
     let mut wants_account = false;
+    // Most people hold one role on a system: its set is taken as it is, never sorted.
+    let mut first: Option<(&'a std::collections::BTreeSet<String>, WhyRef<'a>)> = None;
     let mut grants = Vec::new();
     let grace = system.policy.mover_grace_days;
     for m in matched {
@@ -433,9 +478,21 @@ fn grants_on<'a>(
             assignment: m.number,
             until,
         };
-        grants.extend(entitlements.iter().map(|e| (e.as_str(), why)));
+        match first {
+            None => first = Some((entitlements, why)),
+            Some((earlier, earlier_why)) => {
+                if grants.is_empty() {
+                    grants.extend(earlier.iter().map(|e| (e.as_str(), earlier_why)));
+                }
+                grants.extend(entitlements.iter().map(|e| (e.as_str(), why)));
+            }
+        }
     }
-    (wants_account, Grants::new(grants))
+    let grants = match first {
+        Some((entitlements, why)) if grants.is_empty() => Grants::of_one(entitlements, why),
+        _ => Grants::new(grants),
+    };
+    (wants_account, grants)
 }
 
 fn desired_on<'a>(
