@@ -724,3 +724,38 @@ fn employee_numbers_keyed_as_integers_stay_apart() {
     assert_eq!(by.get("1234"), None);
     assert_eq!(by.get("0000123"), None);
 }
+
+/// Numbers close together are held as a list: every number links to its first person,
+/// numbers outside the list's span are still found, and a number nobody has is not.
+#[test]
+fn close_numbers_are_indexed_by_a_list() {
+    let numbers: Vec<String> = (20_000_000u32..20_003_000)
+        .filter(|n| n % 3 != 0)
+        .map(|n| n.to_string())
+        .collect();
+    let mut by = ByNumber::for_numbers(numbers.iter().map(String::as_str));
+    assert!(!by.dense.is_empty(), "held as a list");
+    for (i, n) in numbers.iter().enumerate() {
+        assert_eq!(by.first(n, i as u32), i as u32, "{n} met another number");
+    }
+    for (i, n) in numbers.iter().enumerate() {
+        assert_eq!(by.get(n), Some(i as u32), "{n}");
+        assert_eq!(
+            by.first(n, 99_999),
+            i as u32,
+            "{n}: the first person keeps it"
+        );
+    }
+    assert_eq!(by.get("20000001"), None, "nobody has it");
+    assert_eq!(by.get("020000001"), None, "another text, another number");
+    for (n, i) in [("19999999", 7_000), ("20003001", 7_001), ("4", 7_002)] {
+        assert_eq!(by.get(n), None);
+        assert_eq!(by.first(n, i), i, "{n}: outside the list");
+        assert_eq!(by.get(n), Some(i), "{n}");
+    }
+    let far = ["20000001", "90000001", "10"];
+    assert!(
+        ByNumber::for_numbers(far.into_iter()).dense.is_empty(),
+        "far apart: a table"
+    );
+}
