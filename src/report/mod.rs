@@ -74,35 +74,11 @@ pub fn json_pieces(report: &Report, workers: usize) -> Result<Vec<Vec<u8>>, Stri
         .div_ceil(workers.clamp(1, 64) * 4)
         .max(1000);
     let parts: Vec<&[Finding]> = report.findings.chunks(share).collect();
-    let rendered: Vec<Result<Vec<u8>, String>> = if parts.len() == 1 {
-        parts.iter().map(|p| findings_json(p, true)).collect()
-    } else {
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let take = || {
-            let mut done = Vec::new();
-            loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(part) = parts.get(k) else {
-                    break done;
-                };
-                done.push((k, findings_json(part, k == 0)));
-            }
-        };
-        let mut done: Vec<(usize, Result<Vec<u8>, String>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers.clamp(1, parts.len()))
-                .map(|_| scope.spawn(take))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
-        done.sort_unstable_by_key(|(k, _)| *k);
-        done.into_iter().map(|(_, r)| r).collect()
-    };
+    let rendered = crate::drift::in_turn(parts.len(), workers, |k| {
+        parts
+            .get(k)
+            .map_or_else(|| Ok(Vec::new()), |part| findings_json(part, k == 0))
+    });
     let mut pieces = vec![text];
     for r in rendered {
         pieces.push(r?);

@@ -397,7 +397,7 @@ fn judge_people<'a>(
 /// `job(0)` up to `job(jobs - 1)` on up to `workers` threads, each taking the next job
 /// when it finishes one (jobs of unequal cost share the cores out evenly): the results in
 /// job order, whichever thread did each.
-fn in_turn<T: Send>(jobs: usize, workers: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+pub fn in_turn<T: Send>(jobs: usize, workers: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
     in_turn_keeping(jobs, workers, || (), |_, k| job(k))
 }
 
