@@ -1,7 +1,8 @@
 //! Where the daemon's time per event goes when it records a backlog: the same steps as
-//! `turnstile run` (the record's JSON parsed and checked by `accept`, then batches of 500
-//! recorded by `ingest::record_batch` into a durable SQLite store, one transaction each),
-//! timed step by step on one core, with no broker in the way.
+//! `turnstile run` (the record's JSON parsed and checked by `accept`, batches of 500
+//! planned by `ingest::plan_events`, then recorded by `ingest::record_planned` into a
+//! durable SQLite store, one transaction each), timed step by step on one core, then
+//! pipelined on two threads as the daemon runs them, with no broker in the way.
 //!
 //! `cargo bench --bench record` (`TURNSTILE_BENCH_EVENTS`, default 50,000). With
 //! `TURNSTILE_BENCH_STORE=postgres` the store is the local PostgreSQL
@@ -12,9 +13,13 @@
 mod common;
 
 use std::time::Instant;
+use turnstile::engine::ingest;
 use turnstile::hr::HrEvent;
 use turnstile::store::Store;
 use turnstile::store::sqlite::SqliteStore;
+
+/// Records per batch, as the daemon takes them at most.
+const BATCH: usize = 500;
 
 fn main() {
     let total: u64 = std::env::var("TURNSTILE_BENCH_EVENTS")
@@ -42,100 +47,124 @@ fn main() {
         .map(|(k, v)| turnstile::daemon::accept(Some(k.as_bytes()), Some(v)).unwrap())
         .collect();
     let parse = t.elapsed().as_secs_f64();
-
-    let t = Instant::now();
-    let mut planned = 0usize;
-    let mut changed = 0usize;
-    for e in &events {
-        let changes = turnstile::plan::plan_person_brief(&model, &e.person, &[], today);
-        let draft = turnstile::engine::ingest::event_draft(
-            e,
-            &changes,
-            jiff::Timestamp::now(),
-            "bench",
-            today,
-            &e.person,
-        );
-        planned += 1;
-        changed += changes.len();
-        std::hint::black_box(draft);
-    }
-    let plan = t.elapsed().as_secs_f64();
+    let refs: Vec<&HrEvent> = events.iter().collect();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut store: Box<dyn Store> = match std::env::var("TURNSTILE_BENCH_STORE").as_deref() {
-        Ok("postgres") => {
+    let postgres = std::env::var("TURNSTILE_BENCH_STORE").as_deref() == Ok("postgres");
+    let open = |name: &str| -> Box<dyn Store + Send> {
+        if postgres {
             let url = std::env::var("TURNSTILE_TEST_POSTGRES")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            let schema = format!("bench_record_{}", std::process::id());
-            println!("store: PostgreSQL, schema {schema}");
+            let schema = format!("bench_record_{}_{name}", std::process::id());
             Box::new(
                 turnstile::store::postgres::PgStore::connect(&url, Some(&schema), false).unwrap(),
             )
-        }
-        _ => {
-            println!("store: SQLite (WAL, synchronous=FULL)");
-            Box::new(SqliteStore::open(&dir.path().join("state.db")).unwrap())
+        } else {
+            Box::new(SqliteStore::open(&dir.path().join(format!("{name}.db"))).unwrap())
         }
     };
-    let record_all = |store: &mut dyn Store| {
-        let t = Instant::now();
-        for batch in events.chunks(500) {
-            let refs: Vec<&HrEvent> = batch.iter().collect();
-            turnstile::engine::ingest::record_batch(store, &model, &refs, today, "bench").unwrap();
+    println!(
+        "store: {}",
+        if postgres {
+            "PostgreSQL, a schema of its own"
+        } else {
+            "SQLite (WAL, synchronous=FULL), the log copied by a thread beside, as the daemon does"
         }
-        t.elapsed().as_secs_f64()
-    };
-    let mut record = record_all(store.as_mut());
-    let mut inline = None;
-    if std::env::var("TURNSTILE_BENCH_STORE").as_deref() != Ok("postgres") {
-        // As the daemon records: the log copied into the database by a thread of its own.
-        let path = dir.path().join("checkpointed.db");
-        let mut recorder = SqliteStore::open(&path).unwrap();
-        let mut checkpointer = SqliteStore::open(&path).unwrap();
-        recorder.leave_checkpoints().unwrap();
+    );
+    // As the daemon records: the log copied into the database by a thread of its own.
+    let beside = |name: &str, work: &mut dyn FnMut() -> f64| -> f64 {
+        let mut checkpointer = open(name);
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let beside = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             scope.spawn(|| {
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     checkpointer.checkpoint().unwrap();
                     std::thread::sleep(std::time::Duration::from_millis(250));
                 }
             });
-            let took = record_all(&mut recorder);
+            let took = work();
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             took
+        })
+    };
+
+    // One step after the other, on one core.
+    let mut store = open("steps");
+    store.leave_checkpoints().unwrap();
+    let t = Instant::now();
+    let planned: Vec<Vec<ingest::Planned>> = refs
+        .chunks(BATCH)
+        .map(|batch| ingest::plan_events(store.as_ref(), &model, batch, today, "bench").unwrap())
+        .collect();
+    let plan = t.elapsed().as_secs_f64();
+    let record = beside("steps", &mut || {
+        let t = Instant::now();
+        for (batch, planned) in refs.chunks(BATCH).zip(&planned) {
+            ingest::record_planned(store.as_mut(), batch, planned, "bench").unwrap();
+        }
+        t.elapsed().as_secs_f64()
+    });
+    drop(planned);
+
+    // As the daemon does it: the next batch parsed and planned (reading accounts on a
+    // connection of its own) while the store writes the one before.
+    let mut recorder = open("pipelined");
+    recorder.leave_checkpoints().unwrap();
+    let mut planner = Some(open("pipelined"));
+    let (records, model) = (&records, &model);
+    let pipelined = beside("pipelined", &mut || {
+        let t = Instant::now();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<HrEvent>, Vec<ingest::Planned>)>(1);
+        let planner = planner.take().unwrap();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for batch in records.chunks(BATCH) {
+                    let events: Vec<HrEvent> = batch
+                        .iter()
+                        .map(|(k, v)| {
+                            turnstile::daemon::accept(Some(k.as_bytes()), Some(v)).unwrap()
+                        })
+                        .collect();
+                    let refs: Vec<&HrEvent> = events.iter().collect();
+                    let planned =
+                        ingest::plan_events(planner.as_ref(), model, &refs, today, "bench")
+                            .unwrap();
+                    tx.send((events, planned)).unwrap();
+                }
+                drop(tx);
+            });
+            for (events, planned) in rx {
+                let refs: Vec<&HrEvent> = events.iter().collect();
+                ingest::record_planned(recorder.as_mut(), &refs, &planned, "bench").unwrap();
+            }
         });
-        inline = Some(record);
-        record = beside;
-    }
+        t.elapsed().as_secs_f64()
+    });
+
     let us = |s: f64| s / total as f64 * 1e6;
-    println!("{total} events, {planned} audit entries, {changed} changes planned:");
+    println!("{total} events, batches of {BATCH}:");
     println!(
-        "  parse and check (accept):             {:>6.1} µs/event",
+        "  parse and check (accept):                  {:>6.1} µs/event",
         us(parse)
     );
     println!(
-        "  plan and audit drafts (no store):     {:>6.1} µs/event",
+        "  plan_events (accounts, plan, digest, JSON): {:>6.1} µs/event",
         us(plan)
     );
-    if let Some(inline) = inline {
-        println!(
-            "  record_batch, copying the log itself: {:>6.1} µs/event",
-            us(inline)
-        );
-    }
     println!(
-        "  record_batch (plan + store, durable): {:>6.1} µs/event",
+        "  record_planned (store, durable):            {:>6.1} µs/event",
         us(record)
     );
     println!(
-        "  the daemon's floor without the broker: {:>8.0} events/s",
-        total as f64 / (parse + record)
+        "  one after the other, one core:     {:>8.0} events/s",
+        total as f64 / (parse + plan + record)
     );
-    let entries = store.verify_audit(None).unwrap().unwrap().count;
-    assert_eq!(
-        entries as usize, planned,
-        "every event's entry is in the trail"
+    println!(
+        "  pipelined, two threads (as `run`): {:>8.0} events/s",
+        total as f64 / pipelined
     );
+    for s in [&store, &recorder] {
+        let entries = s.verify_audit(None).unwrap().unwrap().count;
+        assert_eq!(entries, total, "every event's entry is in the trail");
+    }
 }

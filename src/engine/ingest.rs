@@ -9,7 +9,7 @@ use crate::audit::{Action as AuditAction, Draft, Outcome as AuditOutcome};
 use crate::hr::{EventKind, HrEvent, NonBlank, Person, Rfc3339, SchemaTag, Source};
 use crate::plan::{self, Change};
 use crate::policy::RoleModel;
-use crate::store::{Outcome, Store, StoreError};
+use crate::store::{Encoded, Outcome, Ready, Store, StoreError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
@@ -208,28 +208,82 @@ pub fn link_corrections(
     Ok(())
 }
 
-/// Records `events` in order, in one transaction, each with the changes it plans against
-/// the person's accounts as the store last read them. One outcome per event.
-pub fn record_batch(
-    store: &mut dyn Store,
+/// What recording one event needs that follows from the event and the person's accounts
+/// alone: its digest and stored JSON, and the audit entry it writes if it is applied (its
+/// time set when it is). Pure, so a caller with a second core works out the next batch's
+/// while the store writes this one.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    encoded: Encoded,
+    draft: Draft,
+}
+
+/// Plans each of `events` against the accounts of their people as the store last read
+/// them (one read for the batch).
+pub fn plan_events(
+    store: &dyn Store,
     model: &RoleModel,
     events: &[&HrEvent],
     today: Date,
     actor: &str,
-) -> Result<Vec<Outcome>, StoreError> {
+) -> Result<Vec<Planned>, StoreError> {
     let numbers: std::collections::BTreeSet<&str> = events
         .iter()
         .map(|e| e.person.employee_number.as_str())
         .collect();
     let accounts = store.accounts_of_people(&numbers.into_iter().collect::<Vec<_>>())?;
+    let mut mine: Vec<&Account> = Vec::new();
+    events
+        .iter()
+        .map(|event| {
+            mine.clear();
+            if let Some(held) = accounts.get(event.person.employee_number.as_str()) {
+                mine.extend(held);
+            }
+            let changes = plan::plan_person_brief(model, &event.person, &mine, today);
+            Ok(Planned {
+                encoded: Encoded::of(event)?,
+                draft: event_draft(
+                    event,
+                    &changes,
+                    Timestamp::UNIX_EPOCH,
+                    actor,
+                    today,
+                    &event.person,
+                ),
+            })
+        })
+        .collect()
+}
+
+/// Records `events` (planned by [`plan_events`], in the same order) in one transaction.
+/// One outcome per event.
+pub fn record_planned(
+    store: &mut dyn Store,
+    events: &[&HrEvent],
+    planned: &[Planned],
+    actor: &str,
+) -> Result<Vec<Outcome>, StoreError> {
+    if events.len() != planned.len() {
+        return Err(StoreError::Corrupt {
+            key: "record_planned".into(),
+            detail: format!(
+                "{} events but {} plans: a bug, nothing was recorded",
+                events.len(),
+                planned.len()
+            ),
+        });
+    }
+    let ready: Vec<Ready<'_>> = events
+        .iter()
+        .zip(planned)
+        .map(|(e, p)| p.encoded.ready(e))
+        .collect();
     let now = crate::now();
-    let outcomes = store.record_events(events, &mut |event, _, new| {
-        let mine: Vec<&Account> = accounts
-            .get(new.employee_number.as_str())
-            .map(|v| v.iter().collect())
-            .unwrap_or_default();
-        let changes = plan::plan_person_brief(model, new, &mine, today);
-        vec![event_draft(event, &changes, now, actor, today, new)]
+    let outcomes = store.record_ready(&ready, &mut |i, _, _, _| {
+        let mut draft = planned[i].draft.clone();
+        draft.at = now;
+        vec![draft]
     })?;
     let applied: Vec<&HrEvent> = events
         .iter()
@@ -239,6 +293,19 @@ pub fn record_batch(
         .collect();
     link_corrections(store, &applied, actor)?;
     Ok(outcomes)
+}
+
+/// Records `events` in order, in one transaction, each with the changes it plans against
+/// the person's accounts as the store last read them. One outcome per event.
+pub fn record_batch(
+    store: &mut dyn Store,
+    model: &RoleModel,
+    events: &[&HrEvent],
+    today: Date,
+    actor: &str,
+) -> Result<Vec<Outcome>, StoreError> {
+    let planned = plan_events(store, model, events, today, actor)?;
+    record_planned(store, events, &planned, actor)
 }
 
 /// A short label for logs, metrics and summaries.

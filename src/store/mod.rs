@@ -14,8 +14,50 @@ use crate::audit::{Break, Draft, Entry, Verified};
 use crate::hr::{HrEvent, Person};
 use jiff::Timestamp;
 
-/// Gives an applied event's audit entries: `(event, previous record, new record)`.
-pub type EventFollowUp<'a> = dyn FnMut(&HrEvent, Option<&Person>, &Person) -> Vec<Draft> + 'a;
+/// Gives an applied event's audit entries: `(its place in the batch, event, previous
+/// record, new record)`.
+pub type EventFollowUp<'a> =
+    dyn FnMut(usize, &HrEvent, Option<&Person>, &Person) -> Vec<Draft> + 'a;
+
+/// An event with what storing it needs that follows from the event alone: its content
+/// digest and its JSON as stored. Worked out before the write transaction, so a caller
+/// with a second core (the daemon) does it while the store writes the batch before.
+#[derive(Debug, Clone, Copy)]
+pub struct Ready<'a> {
+    pub event: &'a HrEvent,
+    /// [`HrEvent::content_digest`].
+    pub digest: &'a str,
+    /// The event as stored: its JSON.
+    pub json: &'a str,
+}
+
+/// The owned half of a [`Ready`]: see [`Encoded::of`].
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub digest: String,
+    pub json: String,
+}
+
+impl Encoded {
+    /// `event`'s digest and stored JSON.
+    pub fn of(event: &HrEvent) -> Result<Encoded, StoreError> {
+        Ok(Encoded {
+            digest: event.content_digest(),
+            json: serde_json::to_string(event).map_err(|e| StoreError::Corrupt {
+                key: event.person.employee_number.to_string(),
+                detail: e.to_string(),
+            })?,
+        })
+    }
+
+    pub fn ready<'a>(&'a self, event: &'a HrEvent) -> Ready<'a> {
+        Ready {
+            event,
+            digest: &self.digest,
+            json: &self.json,
+        }
+    }
+}
 
 /// The newest record held for a person.
 #[derive(Debug, Clone)]
@@ -448,8 +490,9 @@ pub trait Store {
         event: &HrEvent,
         follow_up: &mut dyn FnMut(Option<&Person>, &Person) -> Vec<Draft>,
     ) -> Result<Outcome, StoreError> {
-        let mut outcomes =
-            self.record_events(&[event], &mut |_, previous, new| follow_up(previous, new))?;
+        let mut outcomes = self.record_events(&[event], &mut |_, _, previous, new| {
+            follow_up(previous, new)
+        })?;
         outcomes.pop().ok_or_else(|| StoreError::Corrupt {
             key: event.event_id.as_str().to_string(),
             detail: "recording gave no outcome".into(),
@@ -457,11 +500,29 @@ pub trait Store {
     }
 
     /// Records several events, in order, in one transaction: as if each were recorded on
-    /// its own, but with one durable commit. `follow_up(event, previous, new)` gives each
-    /// applied event's audit entries. One outcome per event, in order.
+    /// its own, but with one durable commit. `follow_up(i, event, previous, new)` gives
+    /// each applied event's audit entries. One outcome per event, in order.
     fn record_events(
         &mut self,
         events: &[&HrEvent],
+        follow_up: &mut EventFollowUp<'_>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let encoded = events
+            .iter()
+            .map(|e| Encoded::of(e))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ready: Vec<Ready<'_>> = events
+            .iter()
+            .zip(&encoded)
+            .map(|(e, x)| x.ready(e))
+            .collect();
+        self.record_ready(&ready, follow_up)
+    }
+
+    /// [`Store::record_events`] with each event's digest and JSON worked out beforehand.
+    fn record_ready(
+        &mut self,
+        events: &[Ready<'_>],
         follow_up: &mut EventFollowUp<'_>,
     ) -> Result<Vec<Outcome>, StoreError>;
 

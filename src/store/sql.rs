@@ -9,8 +9,8 @@
 
 use super::{
     AuditFilter, Channel, DeadLettered, Dormancy, EventFollowUp, HeldPlan, HeldStatus, Outcome,
-    Pending, Settled, Store, StoreError, StoredPerson, WorkItem, WorkItemKey, WorkItemStatus,
-    judge,
+    Pending, Ready, Settled, Store, StoreError, StoredPerson, WorkItem, WorkItemKey,
+    WorkItemStatus, judge,
 };
 use crate::account::Account;
 use crate::audit::{self, AuditKey, Break, Draft, Entry, Verified};
@@ -474,9 +474,9 @@ impl<D: Db + 'static> Store for SqlStore<D> {
         self.db.borrow_mut().checkpoint()
     }
 
-    fn record_events(
+    fn record_ready(
         &mut self,
-        events: &[&HrEvent],
+        events: &[Ready<'_>],
         follow_up: &mut EventFollowUp<'_>,
     ) -> Result<Vec<Outcome>, StoreError> {
         self.write(|db, audit_key| {
@@ -484,7 +484,7 @@ impl<D: Db + 'static> Store for SqlStore<D> {
             // newest record seen in the batch stands in for it.
             let keys: BTreeSet<&str> = events
                 .iter()
-                .map(|e| e.person.employee_number.as_str())
+                .map(|e| e.event.person.employee_number.as_str())
                 .collect();
             let stored = stored_events(db, &keys.into_iter().collect::<Vec<_>>())?;
             let mut latest: HashMap<&str, &HrEvent> = HashMap::new();
@@ -492,13 +492,14 @@ impl<D: Db + 'static> Store for SqlStore<D> {
             // What the batch writes, all at the end: the batch's audit entries in event
             // order, each person's last record, their pending work, the contents seen.
             let mut trail = Vec::new();
-            let mut records: BTreeMap<&str, &HrEvent> = BTreeMap::new();
+            let mut records: BTreeMap<&str, &Ready<'_>> = BTreeMap::new();
             let mut made_due: BTreeMap<&str, i64> = BTreeMap::new();
-            let mut seen: Vec<(&str, String)> = Vec::new();
-            for &event in events {
+            let mut seen: Vec<(&str, &str)> = Vec::new();
+            for (i, ready) in events.iter().enumerate() {
+                let event = ready.event;
                 let key = event.person.employee_number.as_str();
                 let current = latest.get(key).copied().or_else(|| stored.get(key));
-                let digest = event.content_digest();
+                let digest = ready.digest;
                 // Only a tie needs to know whether this content was recorded before.
                 let seen_before = match current {
                     Some(cur) if cur.ties(event) && cur.person != event.person => {
@@ -507,7 +508,7 @@ impl<D: Db + 'static> Store for SqlStore<D> {
                             || exists(
                                 db,
                                 "SELECT 1 FROM event_seen WHERE event_id = ?1 AND digest = ?2",
-                                p![id, digest.as_str()],
+                                p![id, digest],
                             )?
                     }
                     _ => false,
@@ -515,7 +516,7 @@ impl<D: Db + 'static> Store for SqlStore<D> {
                 let outcome = judge(current, event, seen_before);
                 match &outcome {
                     Outcome::Applied { previous } => {
-                        trail.extend(follow_up(event, previous.as_ref(), &event.person));
+                        trail.extend(follow_up(i, event, previous.as_ref(), &event.person));
                         *made_due.entry(key).or_default() += 1;
                     }
                     Outcome::Unchanged => {}
@@ -525,17 +526,17 @@ impl<D: Db + 'static> Store for SqlStore<D> {
                     }
                 }
                 latest.insert(key, event);
-                records.insert(key, event);
+                records.insert(key, ready);
                 seen.push((event.event_id.as_str(), digest));
                 outcomes.push(outcome);
             }
             let mut values = Vec::new();
-            for (key, event) in &records {
+            for (key, ready) in &records {
                 values.extend([
                     Value::from(*key),
-                    Value::from(encode(key, event)?),
-                    Value::from(event.event_id.as_str()),
-                    Value::from(event.occurred_at.to_string()),
+                    Value::from(ready.json),
+                    Value::from(ready.event.event_id.as_str()),
+                    Value::from(ready.event.occurred_at.to_string()),
                 ]);
             }
             insert_rows(
@@ -572,7 +573,7 @@ impl<D: Db + 'static> Store for SqlStore<D> {
             )?;
             values.clear();
             for (id, digest) in &seen {
-                values.extend([Value::from(*id), Value::from(digest.as_str())]);
+                values.extend([Value::from(*id), Value::from(*digest)]);
             }
             insert_rows(
                 db,

@@ -457,7 +457,7 @@ fn ties_within_one_batch_are_judged_as_one_at_a_time() {
     let singles: Vec<Outcome> = order.iter().map(|e| record(&mut one, e)).collect();
     let mut batched = $fresh;
     let outcomes = batched
-        .record_events(&order, &mut |e, _, _| note(e))
+        .record_events(&order, &mut |_, e, _, _| note(e))
         .unwrap();
     assert_eq!(singles, outcomes);
     assert_eq!(ward(&batched), "Ward 9");
@@ -662,7 +662,7 @@ proptest! {
         while !rest.is_empty() {
             let n = (*cut.next().unwrap()).min(rest.len());
             let batch: Vec<&HrEvent> = rest.drain(..n).collect();
-            outcomes.extend(batched.record_events(&batch, &mut |e, _, _| note(e)).unwrap());
+            outcomes.extend(batched.record_events(&batch, &mut |_, e, _, _| note(e)).unwrap());
         }
         prop_assert_eq!(singles, outcomes);
         prop_assert_eq!(ward(&one), ward(&batched));
