@@ -40,6 +40,19 @@ pub async fn create_topic(brokers: &str, name: &str, partitions: i32) {
     }
 }
 
+/// Many records per batch, as a busy producer writes them: for a backlog that consumers
+/// read from its start only (tansu stalls a consumer *resuming* inside a multi-record
+/// batch, TESTBED.md; one reading from the start is not affected).
+pub fn batching_producer(brokers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("enable.idempotence", "false")
+        .create()
+        .unwrap()
+}
+
 /// One record per batch: tansu's memory storage stalls a consumer resuming inside a
 /// multi-record batch (TESTBED.md).
 pub fn producer(brokers: &str) -> FutureProducer {

@@ -389,77 +389,109 @@ pub async fn run(
 
     let worker = Worker {
         model,
+        planner: planner_store(config, &store),
         store,
         producer: &producer,
         dead_letter_topic: kc.dead_letter_topic(),
         shared: &shared,
     };
-    let mut summary = Summary::default();
-    let mut last_error: Option<(String, Instant)> = None;
-    loop {
-        let message = tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|s| *s) => break,
-            m = consumer.recv() => m.map(|m| m.detach()),
-        };
-        let message = match message {
-            Ok(m) => {
-                last_error = None;
-                m
+    // Two stages, so both cores work on a backlog: this loop reads and plans the next
+    // batch while the recorder writes the one before. One batch is recorded at a time,
+    // in the order read; a batch's offsets are stored once it is durable.
+    let (to_record, mut recording) = tokio::sync::mpsc::channel::<Prepared>(1);
+    let (to_settle, mut settled) = tokio::sync::mpsc::unbounded_channel::<Recorded>();
+    let (worker, mut stop) = (&worker, shutdown.clone());
+    let recorder = async move {
+        let mut summary = Summary::default();
+        while let Some(prepared) = recording.recv().await {
+            if *stop.borrow() {
+                break;
             }
-            Err(e) => {
-                // The same error repeats on every poll (a missing topic, say): say it
-                // when it changes, and once a minute while it lasts.
-                let text = e.to_string();
-                if last_error
-                    .as_ref()
-                    .is_none_or(|(t, at): &(String, Instant)| {
-                        *t != text || at.elapsed() > Duration::from_secs(60)
-                    })
-                {
-                    tracing::warn!("reading from Kafka: {text}; retrying");
-                    last_error = Some((text, Instant::now()));
-                }
-                tokio::select! {
-                    _ = shutdown.wait_for(|s| *s) => break,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                }
+            let done = worker.record(&prepared, &mut stop, &mut summary).await;
+            let _ = to_settle.send(Recorded {
+                batch: prepared.batch,
+                done,
+            });
+            if !done {
+                break;
             }
-        };
-        // Take whatever else has already arrived, without waiting, so the batch is
-        // recorded with one durable commit.
-        let mut batch = vec![message];
-        while batch.len() < MAX_BATCH {
-            tokio::select! {
+        }
+        // Dropping `to_settle` here tells the reader every recorded batch is settled.
+        drop(to_settle);
+        summary
+    };
+    let reader = async {
+        let mut last_error: Option<(String, Instant)> = None;
+        loop {
+            let next = tokio::select! {
                 biased;
-                m = consumer.recv() => match m {
-                    Ok(m) => batch.push(m.detach()),
-                    Err(_) => break,
+                _ = shutdown.wait_for(|s| *s) => Next::Stop,
+                r = settled.recv() => match r {
+                    Some(r) => Next::Settle(r),
+                    None => Next::Stop,
                 },
-                _ = std::future::ready(()) => break,
+                m = consumer.recv() => Next::Message(m.map(|m| m.detach())),
+            };
+            let message = match next {
+                Next::Stop => break,
+                Next::Settle(r) => {
+                    if !settle(&consumer, r) {
+                        break;
+                    }
+                    continue;
+                }
+                Next::Message(Ok(m)) => {
+                    last_error = None;
+                    m
+                }
+                Next::Message(Err(e)) => {
+                    // The same error repeats on every poll (a missing topic, say): say it
+                    // when it changes, and once a minute while it lasts.
+                    let text = e.to_string();
+                    if last_error
+                        .as_ref()
+                        .is_none_or(|(t, at): &(String, Instant)| {
+                            *t != text || at.elapsed() > Duration::from_secs(60)
+                        })
+                    {
+                        tracing::warn!("reading from Kafka: {text}; retrying");
+                        last_error = Some((text, Instant::now()));
+                    }
+                    tokio::select! {
+                        _ = shutdown.wait_for(|s| *s) => break,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    }
+                }
+            };
+            // Take whatever else has already arrived, without waiting, so the batch is
+            // recorded with one durable commit.
+            let mut batch = vec![message];
+            while batch.len() < MAX_BATCH {
+                tokio::select! {
+                    biased;
+                    m = consumer.recv() => match m {
+                        Ok(m) => batch.push(m.detach()),
+                        Err(_) => break,
+                    },
+                    _ = std::future::ready(()) => break,
+                }
+            }
+            let Some(prepared) = worker.prepare(batch, &mut shutdown.clone()).await else {
+                break;
+            };
+            if to_record.send(prepared).await.is_err() {
+                // The recorder stopped (shutdown, or a batch it could not finish).
+                break;
             }
         }
-        shared.with_health(|h| h.in_hand = Some((describe_batch(&batch), Instant::now())));
-        let done = worker.handle(&batch, &mut shutdown, &mut summary).await;
-        shared.with_health(|h| h.in_hand = None);
-        if !done {
-            // Shutting down mid-batch: no offset of it is stored, so it is read again
-            // after the restart (and changes nothing where it was in fact recorded).
-            break;
+        // No more batches: the recorder finishes the one in hand, and the offsets of
+        // what it made durable are stored.
+        drop(to_record);
+        while let Some(r) = settled.recv().await {
+            settle(&consumer, r);
         }
-        for message in &batch {
-            if let Err(e) =
-                consumer.store_offset(message.topic(), message.partition(), message.offset())
-            {
-                // The partition was revoked meanwhile: its new owner reads the event
-                // again, which changes nothing.
-                tracing::warn!(
-                    offset = message.offset(),
-                    "cannot store the offset: {e}; the event will be read again and change nothing"
-                );
-            }
-        }
-    }
+    };
+    let (summary, ()) = tokio::join!(recorder, reader);
     checker.abort();
     let _ = checker.await;
     stop_applier(applier).await;
@@ -694,47 +726,144 @@ enum Delivery {
     Interrupted,
 }
 
+/// What the reading stage waits on next.
+enum Next {
+    Stop,
+    Settle(Recorded),
+    Message(rdkafka::error::KafkaResult<OwnedMessage>),
+}
+
+/// A batch read, parsed and planned, for the recorder.
+struct Prepared {
+    batch: Vec<OwnedMessage>,
+    /// The events that could be used, with the batch's index of each record.
+    good: Vec<usize>,
+    events: Arc<(Vec<HrEvent>, Vec<ingest::Planned>)>,
+    bad: Vec<(usize, DeadLetter)>,
+    started: Instant,
+}
+
+/// A batch the recorder is done with: durable (its offsets may be stored), or not
+/// (shutdown came while it was retrying; read again after the restart).
+struct Recorded {
+    batch: Vec<OwnedMessage>,
+    done: bool,
+}
+
+/// Stores the offsets of a batch made durable. False when it was not: nothing more is
+/// read, as the daemon is stopping.
+fn settle(consumer: &Kafka, recorded: Recorded) -> bool {
+    if !recorded.done {
+        // Shutting down mid-batch: no offset of it is stored, so it is read again after
+        // the restart (and changes nothing where it was in fact recorded).
+        return false;
+    }
+    for message in &recorded.batch {
+        if let Err(e) =
+            consumer.store_offset(message.topic(), message.partition(), message.offset())
+        {
+            // The partition was revoked meanwhile: its new owner reads the event again,
+            // which changes nothing.
+            tracing::warn!(
+                offset = message.offset(),
+                "cannot store the offset: {e}; the event will be read again and change nothing"
+            );
+        }
+    }
+    true
+}
+
+/// The store connection the reading stage plans on (it reads people's accounts): one of
+/// its own, so planning the next batch never waits for the recorder's transaction. The
+/// shared one if a second cannot be opened.
+fn planner_store(config: &Config, shared: &SharedStore) -> SharedStore {
+    // It writes nothing, so it needs no audit key.
+    match crate::store::open(&config.store, None, false) {
+        Ok(s) => Arc::new(Mutex::new(s)),
+        Err(e) => {
+            tracing::warn!(
+                "planning on the recorder's store connection ({e}): reading and recording take turns"
+            );
+            shared.clone()
+        }
+    }
+}
+
 struct Worker<'a> {
     model: Arc<RoleModel>,
     store: SharedStore,
+    /// The reading stage's own connection: see [`planner_store`].
+    planner: SharedStore,
     producer: &'a FutureProducer,
     dead_letter_topic: String,
     shared: &'a Shared,
 }
 
 impl Worker<'_> {
-    /// Records the good events of a batch (one transaction) and dead-letters the others.
-    /// True when every effect is durable (so the offsets may be stored); false when
-    /// shutdown came while something was still being retried.
-    async fn handle(
+    /// Parses a batch and plans its good events against their people's accounts (on the
+    /// planner's connection). None when shutdown came while the store was failing.
+    async fn prepare(
         &self,
-        batch: &[OwnedMessage],
+        batch: Vec<OwnedMessage>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<Prepared> {
+        let started = Instant::now();
+        let mut good = Vec::new();
+        let mut events = Vec::new();
+        let mut bad = Vec::new();
+        for (i, m) in batch.iter().enumerate() {
+            match accept(m.key(), m.payload()) {
+                Ok(e) => {
+                    good.push(i);
+                    events.push(e);
+                }
+                Err(r) => bad.push((i, r)),
+            }
+        }
+        let events = Arc::new(events);
+        let planned = if events.is_empty() {
+            Vec::new()
+        } else {
+            let (model, shared_events) = (self.model.clone(), events.clone());
+            self.with_store_on(&self.planner, shutdown, "plan HR events", move |store| {
+                let today = crate::clock::today(jiff::Timestamp::now());
+                let refs: Vec<&HrEvent> = shared_events.iter().collect();
+                ingest::plan_events(store, &model, &refs, today, ACTOR)
+            })
+            .await?
+        };
+        let events = Arc::try_unwrap(events).unwrap_or_else(|shared| (*shared).clone());
+        Some(Prepared {
+            batch,
+            good,
+            events: Arc::new((events, planned)),
+            bad,
+            started,
+        })
+    }
+
+    /// Records the good events of a prepared batch (one transaction) and dead-letters the
+    /// others. True when every effect is durable (so the offsets may be stored); false
+    /// when shutdown came while something was still being retried.
+    async fn record(
+        &self,
+        prepared: &Prepared,
         shutdown: &mut watch::Receiver<bool>,
         summary: &mut Summary,
     ) -> bool {
-        let started = Instant::now();
+        let batch = &prepared.batch;
         let metrics = &self.shared.metrics;
-        let mut good: Vec<&OwnedMessage> = Vec::new();
-        let mut events: Vec<HrEvent> = Vec::new();
-        let mut bad: Vec<(&OwnedMessage, DeadLetter)> = Vec::new();
-        for m in batch {
-            match accept(m.key(), m.payload()) {
-                Ok(e) => {
-                    good.push(m);
-                    events.push(e);
-                }
-                Err(r) => bad.push((m, r)),
-            }
-        }
+        self.shared
+            .with_health(|h| h.in_hand = Some((describe_batch(batch), Instant::now())));
+        let events = &prepared.events.0;
         if !events.is_empty() {
             // Shared with the store task (retried as a whole), not copied.
-            let events = Arc::new(events);
-            let (model, shared_events) = (self.model.clone(), events.clone());
+            let shared_events = prepared.events.clone();
             let Some(labels) = self
                 .with_store(shutdown, "record HR events", move |store| {
-                    let today = crate::clock::today(jiff::Timestamp::now());
-                    let refs: Vec<&HrEvent> = shared_events.iter().collect();
-                    let labels = ingest::record_batch(store, &model, &refs, today, ACTOR)
+                    let (events, planned) = &*shared_events;
+                    let refs: Vec<&HrEvent> = events.iter().collect();
+                    let labels = ingest::record_planned(store, &refs, planned, ACTOR)
                         .map(|o| o.iter().map(ingest::outcome_label).collect::<Vec<_>>())?;
                     // A starter TRAC announced, now on ESR: linked before anything is
                     // applied for them, so their prepared accounts are not made twice.
@@ -748,18 +877,20 @@ impl Worker<'_> {
                 })
                 .await
             else {
+                self.shared.with_health(|h| h.in_hand = None);
                 return false;
             };
             if labels.contains(&"recorded") {
                 self.shared.wake.notify_one();
             }
-            for ((m, e), label) in good.iter().zip(events.iter()).zip(labels) {
+            for ((&i, e), label) in prepared.good.iter().zip(events.iter()).zip(labels) {
                 metrics.count_event(label);
-                let _span = event_span(m, Some(e)).entered();
+                let _span = event_span(&batch[i], Some(e)).entered();
                 tracing::debug!(outcome = label, kind = e.kind.as_str(), "HR event");
             }
         }
-        for (m, dead_letter) in &bad {
+        for (i, dead_letter) in &prepared.bad {
+            let m = &batch[*i];
             let span = event_span(m, None);
             match self
                 .dead_letter(m, dead_letter, shutdown)
@@ -779,11 +910,15 @@ impl Worker<'_> {
                     );
                 }
                 Delivery::SentBefore => {}
-                Delivery::Interrupted => return false,
+                Delivery::Interrupted => {
+                    self.shared.with_health(|h| h.in_hand = None);
+                    return false;
+                }
             }
         }
+        self.shared.with_health(|h| h.in_hand = None);
         summary.events += batch.len() as u64;
-        let each = started.elapsed().as_secs_f64() / batch.len() as f64;
+        let each = prepared.started.elapsed().as_secs_f64() / batch.len() as f64;
         let now = jiff::Timestamp::now().as_millisecond();
         for m in batch {
             metrics.event_seconds.observe(each);
@@ -808,10 +943,25 @@ impl Worker<'_> {
         T: Send + 'static,
         F: Fn(&mut dyn Store) -> Result<T, StoreError> + Send + Sync + 'static,
     {
+        self.with_store_on(&self.store, shutdown, what, f).await
+    }
+
+    /// [`Worker::with_store`] on the given connection.
+    async fn with_store_on<T, F>(
+        &self,
+        store: &SharedStore,
+        shutdown: &mut watch::Receiver<bool>,
+        what: &str,
+        f: F,
+    ) -> Option<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Store) -> Result<T, StoreError> + Send + Sync + 'static,
+    {
         let f = Arc::new(f);
         let mut retry = Retry::from(Duration::from_millis(100));
         loop {
-            let (store, f) = (self.store.clone(), f.clone());
+            let (store, f) = (store.clone(), f.clone());
             let result = tokio::task::spawn_blocking(move || f(&mut **lock(&store)))
                 .await
                 .unwrap_or_else(|e| {
