@@ -41,13 +41,11 @@ pub struct Encoded {
 impl Encoded {
     /// `event`'s digest and stored JSON.
     pub fn of(event: &HrEvent) -> Result<Encoded, StoreError> {
-        Ok(Encoded {
-            digest: event.content_digest(),
-            json: serde_json::to_string(event).map_err(|e| StoreError::Corrupt {
-                key: event.person.employee_number.to_string(),
-                detail: e.to_string(),
-            })?,
-        })
+        let (json, digest) = event.json_and_digest().map_err(|e| StoreError::Corrupt {
+            key: event.person.employee_number.to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(Encoded { digest, json })
     }
 
     pub fn ready<'a>(&'a self, event: &'a HrEvent) -> Ready<'a> {

@@ -620,6 +620,16 @@ impl HrEvent {
     /// A digest of what the event says (source, time, sequence and the whole person record;
     /// not the `kind` hint or the id): two events with the same digest have the same effect.
     pub fn content_digest(&self) -> String {
+        // Serialising a Person cannot fail (plain strings, dates and bools); it is written
+        // straight into the hash, never held as one more copy of the record.
+        let mut into = HashWriter(self.digest_head());
+        let _ = serde_json::to_writer(&mut into, &self.person);
+        crate::audit::hex(&sha2::Digest::finalize(into.0))
+    }
+
+    /// The hash of what the digest covers before the person: source, time and sequence,
+    /// each ended by a zero.
+    fn digest_head(&self) -> sha2::Sha256 {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         h.update(self.source.as_str().as_bytes());
@@ -628,11 +638,45 @@ impl HrEvent {
         h.update([0]);
         h.update(self.sequence.map(|s| s.to_string()).unwrap_or_default());
         h.update([0]);
-        // Serialising a Person cannot fail (plain strings, dates and bools); it is written
-        // straight into the hash, never held as one more copy of the record.
-        let mut into = HashWriter(h);
-        let _ = serde_json::to_writer(&mut into, &self.person);
-        crate::audit::hex(&into.0.finalize())
+        h
+    }
+
+    /// The event's JSON, as `serde_json::to_string` writes it, and its
+    /// [`HrEvent::content_digest`], from one serialisation of the person: what a store
+    /// needs to record it.
+    pub fn json_and_digest(&self) -> Result<(String, String), serde_json::Error> {
+        /// Every field before the person, as the derived `Serialize` writes them.
+        #[derive(Serialize)]
+        struct Head<'a> {
+            schema: SchemaTag,
+            event_id: &'a NonBlank,
+            source: Source,
+            kind: EventKind,
+            occurred_at: &'a Rfc3339,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sequence: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            replaces: Option<&'a EmployeeNumber>,
+        }
+        let mut out = serde_json::to_vec(&Head {
+            schema: self.schema,
+            event_id: &self.event_id,
+            source: self.source,
+            kind: self.kind,
+            occurred_at: &self.occurred_at,
+            sequence: self.sequence,
+            replaces: self.replaces.as_ref(),
+        })?;
+        // `{…}` becomes `{…,"person":` and the person follows, hashed where it lies.
+        out.pop();
+        out.extend_from_slice(b",\"person\":");
+        let start = out.len();
+        serde_json::to_writer(&mut out, &self.person)?;
+        let mut h = self.digest_head();
+        sha2::Digest::update(&mut h, &out[start..]);
+        out.push(b'}');
+        let json = String::from_utf8(out).map_err(serde::ser::Error::custom)?;
+        Ok((json, crate::audit::hex(&sha2::Digest::finalize(h))))
     }
 
     /// True when `self` should replace `other` as the person's current record.
