@@ -292,7 +292,8 @@ impl KafkaConfig {
     }
 
     /// The consumer: offsets stored by hand after each event is recorded, committed on a
-    /// timer and at shutdown; a new group starts at the earliest event.
+    /// timer and at shutdown; a new group starts at the earliest event. A fetch waits at
+    /// most [`FETCH_WAIT_MS`] unless `[kafka.consumer]` says otherwise.
     pub fn consumer_config(&self) -> ClientConfig {
         let mut c = self.common();
         c.set("group.id", &self.group_id)
@@ -304,7 +305,8 @@ impl KafkaConfig {
             )
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", FETCH_WAIT_MS);
         for (k, v) in self.consumer.iter() {
             c.set(k, v);
         }
@@ -325,6 +327,14 @@ impl KafkaConfig {
         c
     }
 }
+
+/// How long a fetch may wait for records, in ms (librdkafka's default is 500). A Kafka
+/// broker answers as soon as it has records, so this only sets how often an idle consumer
+/// asks again; a broker that answers only when the wait runs out (tansu) holds every event
+/// up to this long and paces a backlog by it: at 500 ms about 39,000 events/s reach a bare
+/// consumer, at 20 ms ten times as many. 100 ms keeps a leaver's wait short at the cost of
+/// ten small requests a second while the topic is quiet.
+pub const FETCH_WAIT_MS: &str = "100";
 
 /// Why publishing failed.
 #[derive(Debug, thiserror::Error)]
@@ -477,7 +487,15 @@ mod tests {
         let cc = c.consumer_config();
         assert_eq!(cc.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(cc.get("enable.auto.commit"), Some("true"));
+        assert_eq!(cc.get("fetch.wait.max.ms"), Some("100"));
         assert_eq!(c.producer_config().get("acks"), Some("all"));
+        let mut tuned = KafkaConfig::default();
+        tuned.consumer.insert("fetch.wait.max.ms", "20");
+        assert_eq!(
+            tuned.consumer_config().get("fetch.wait.max.ms"),
+            Some("20"),
+            "[kafka.consumer] has the last word"
+        );
 
         let mut bad = KafkaConfig {
             security_protocol: SecurityProtocol::SaslSsl,
