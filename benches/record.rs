@@ -4,7 +4,8 @@
 //! durable SQLite store, one transaction each), timed step by step on one core, then
 //! pipelined on two threads as the daemon runs them, with no broker in the way.
 //!
-//! `cargo bench --bench record` (`TURNSTILE_BENCH_EVENTS`, default 50,000). With
+//! `cargo bench --bench record` (`TURNSTILE_BENCH_EVENTS`, default 50,000;
+//! `TURNSTILE_BENCH_BATCH`, default the daemon's most, 500). With
 //! `TURNSTILE_BENCH_STORE=postgres` the store is the local PostgreSQL
 //! (`TURNSTILE_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432/test`), in a
 //! schema of its own, as replicas would share it.
@@ -17,9 +18,6 @@ use turnstile::engine::ingest;
 use turnstile::hr::HrEvent;
 use turnstile::store::Store;
 use turnstile::store::sqlite::SqliteStore;
-
-/// Records per batch, as the daemon takes them at most.
-const BATCH: usize = 500;
 
 fn main() {
     let total: u64 = std::env::var("TURNSTILE_BENCH_EVENTS")
@@ -37,6 +35,11 @@ fn main() {
     .unwrap()
     .0;
     let today: jiff::civil::Date = "2026-11-23".parse().unwrap();
+    // Records per batch: at most as many as the daemon takes (`TURNSTILE_BENCH_BATCH`).
+    let batch_size: usize = std::env::var("TURNSTILE_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(turnstile::daemon::MAX_BATCH);
     let records: Vec<(String, Vec<u8>)> = (20_000_000..20_000_000 + total)
         .map(|n| (n.to_string(), common::hr_event(n)))
         .collect();
@@ -93,13 +96,13 @@ fn main() {
     store.leave_checkpoints().unwrap();
     let t = Instant::now();
     let planned: Vec<Vec<ingest::Planned>> = refs
-        .chunks(BATCH)
+        .chunks(batch_size)
         .map(|batch| ingest::plan_events(store.as_ref(), &model, batch, today, "bench").unwrap())
         .collect();
     let plan = t.elapsed().as_secs_f64();
     let record = beside("steps", &mut || {
         let t = Instant::now();
-        for (batch, planned) in refs.chunks(BATCH).zip(&planned) {
+        for (batch, planned) in refs.chunks(batch_size).zip(&planned) {
             ingest::record_planned(store.as_mut(), batch, planned, "bench").unwrap();
         }
         t.elapsed().as_secs_f64()
@@ -118,7 +121,7 @@ fn main() {
         let planner = planner.take().unwrap();
         std::thread::scope(|scope| {
             scope.spawn(move || {
-                for batch in records.chunks(BATCH) {
+                for batch in records.chunks(batch_size) {
                     let events: Vec<HrEvent> = batch
                         .iter()
                         .map(|(k, v)| {
@@ -142,7 +145,7 @@ fn main() {
     });
 
     let us = |s: f64| s / total as f64 * 1e6;
-    println!("{total} events, batches of {BATCH}:");
+    println!("{total} events, batches of {batch_size}:");
     println!(
         "  parse and check (accept):                  {:>6.1} µs/event",
         us(parse)

@@ -36,7 +36,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 /// The most records taken into one batch (one durable commit).
-const MAX_BATCH: usize = 500;
+pub const MAX_BATCH: usize = 500;
 
 /// Who the audit trail says recorded an event.
 pub const ACTOR: &str = "turnstile run";
