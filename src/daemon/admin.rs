@@ -359,8 +359,10 @@ pub struct HealthState {
     /// Set once the consumer has subscribed.
     pub consuming: bool,
     pub shutting_down: bool,
-    /// The batch being worked on, and since when.
+    /// The batch being recorded, and since when.
     pub in_hand: Option<(String, std::time::Instant)>,
+    /// The batch being planned (read beside the one recorded), and since when.
+    pub in_plan: Option<(String, std::time::Instant)>,
     /// How long work in hand may take before it counts as stuck.
     pub stall_after: std::time::Duration,
     /// Targets in quarantine, with why: changes for them wait as pending.
@@ -427,13 +429,13 @@ impl HealthState {
                 "partition {p} is stalled: the consumer is not moving and does not stand at the end of the partition"
             ));
         }
-        if let Some((what, since)) = &self.in_hand
-            && since.elapsed() >= self.stall_after
-        {
-            out.push(format!(
-                "stuck for {}s on {what}: the state store or the dead-letter topic is failing (see the log); it is retried, nothing is skipped",
-                since.elapsed().as_secs()
-            ));
+        for (what, since) in [&self.in_hand, &self.in_plan].into_iter().flatten() {
+            if since.elapsed() >= self.stall_after {
+                out.push(format!(
+                    "stuck for {}s on {what}: the state store or the dead-letter topic is failing (see the log); it is retried, nothing is skipped",
+                    since.elapsed().as_secs()
+                ));
+            }
         }
         if self.shutting_down {
             out.push("shutting down".to_string());

@@ -824,13 +824,18 @@ impl Worker<'_> {
         let planned = if events.is_empty() {
             Vec::new()
         } else {
+            self.shared
+                .with_health(|h| h.in_plan = Some((describe_batch(&batch), Instant::now())));
             let (model, shared_events) = (self.model.clone(), events.clone());
-            self.with_store_on(&self.planner, shutdown, "plan HR events", move |store| {
-                let today = crate::clock::today(jiff::Timestamp::now());
-                let refs: Vec<&HrEvent> = shared_events.iter().collect();
-                ingest::plan_events(store, &model, &refs, today, ACTOR)
-            })
-            .await?
+            let planned = self
+                .with_store_on(&self.planner, shutdown, "plan HR events", move |store| {
+                    let today = crate::clock::today(jiff::Timestamp::now());
+                    let refs: Vec<&HrEvent> = shared_events.iter().collect();
+                    ingest::plan_events(store, &model, &refs, today, ACTOR)
+                })
+                .await;
+            self.shared.with_health(|h| h.in_plan = None);
+            planned?
         };
         let events = Arc::try_unwrap(events).unwrap_or_else(|shared| (*shared).clone());
         Some(Prepared {

@@ -86,6 +86,16 @@ fn health_reports_every_problem_and_metrics_encode() {
         "{p:?}"
     );
     shared.with_health(|h| h.in_hand = None);
+    // So is a batch whose planning waits on a failing store, while nothing is recorded.
+    shared.with_health(|h| {
+        h.in_plan = Some(("2 record(s) from hr[1] offset 9".into(), Instant::now()))
+    });
+    let p = shared.with_health(|h| h.problems());
+    assert!(
+        p[0].contains("stuck for") && p[0].contains("offset 9"),
+        "{p:?}"
+    );
+    shared.with_health(|h| h.in_plan = None);
 
     shared.metrics.count_event("recorded");
     shared.metrics.count(&shared.metrics.dead_letters, "rules");
