@@ -210,8 +210,8 @@ pub fn link_corrections(
 
 /// What recording one event needs that follows from the event and the person's accounts
 /// alone: its digest and stored JSON, and the audit entry it writes if it is applied (its
-/// time set when it is). Pure, so a caller with a second core works out the next batch's
-/// while the store writes this one.
+/// time set when it is). Worked out outside the store's write transaction, so the daemon
+/// plans the next batch while the store writes this one.
 #[derive(Debug, Clone)]
 pub struct Planned {
     encoded: Encoded,
@@ -256,8 +256,8 @@ pub fn plan_events(
         .collect()
 }
 
-/// Records `events` (planned by [`plan_events`], in the same order) in one transaction.
-/// One outcome per event.
+/// Records `events` (planned by [`plan_events`], in the same order) in one transaction,
+/// as if each were recorded on its own. One outcome per event.
 pub fn record_planned(
     store: &mut dyn Store,
     events: &[&HrEvent],
@@ -293,19 +293,6 @@ pub fn record_planned(
         .collect();
     link_corrections(store, &applied, actor)?;
     Ok(outcomes)
-}
-
-/// Records `events` in order, in one transaction, each with the changes it plans against
-/// the person's accounts as the store last read them. One outcome per event.
-pub fn record_batch(
-    store: &mut dyn Store,
-    model: &RoleModel,
-    events: &[&HrEvent],
-    today: Date,
-    actor: &str,
-) -> Result<Vec<Outcome>, StoreError> {
-    let planned = plan_events(store, model, events, today, actor)?;
-    record_planned(store, events, &planned, actor)
 }
 
 /// A short label for logs, metrics and summaries.
