@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 pub mod held;
-pub use held::{AccountRef, Held, TooLarge};
+pub use held::{AccountRef, Held, Number, TooLarge};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -501,18 +501,7 @@ impl<'p> ByNumber<'p> {
     /// The number as an integer when it is written as one (1 to 9 digits, no leading
     /// zero but `0` itself), so one integer stands for one text: `0123` is not keyed.
     fn key(number: &str) -> Option<u32> {
-        let b = number.as_bytes();
-        if b.is_empty() || b.len() > 9 || (b[0] == b'0' && b.len() > 1) {
-            return None;
-        }
-        let mut value = 0u32;
-        for d in b {
-            if !d.is_ascii_digit() {
-                return None;
-            }
-            value = value * 10 + u32::from(d - b'0');
-        }
-        Some(value)
+        held::digits(number)
     }
 
     /// Records `index` for `number` unless a person came first with it: the first's index.
@@ -533,11 +522,24 @@ impl<'p> ByNumber<'p> {
 
     fn get(&self, number: &str) -> Option<u32> {
         match Self::key(number) {
-            Some(k) => match self.dense.get(k.wrapping_sub(self.base) as usize) {
-                Some(&slot) => (slot != NO_ONE).then_some(slot),
-                None => self.digits.get(&k).copied(),
-            },
+            Some(k) => self.get_key(k),
             None => self.other.get(number).copied(),
+        }
+    }
+
+    fn get_key(&self, k: u32) -> Option<u32> {
+        match self.dense.get(k.wrapping_sub(self.base) as usize) {
+            Some(&slot) => (slot != NO_ONE).then_some(slot),
+            None => self.digits.get(&k).copied(),
+        }
+    }
+
+    /// [`ByNumber::get`] for a number as an export's accounts hold it: one held as an
+    /// integer is the same key ([`held::digits`] is [`ByNumber::key`]'s rule).
+    fn get_held(&self, number: Number<'_>) -> Option<u32> {
+        match number {
+            Number::Digits(k) => self.get_key(k),
+            Number::Text(t) => self.get(t),
         }
     }
 }
@@ -559,12 +561,12 @@ fn link<'a>(
     let mut starts = vec![0u32; people + 1];
     for a in accounts.accounts.iter() {
         let who = match a.employee_number() {
-            Some(n) => match by_number.get(n) {
+            Some(n) => match by_number.get_held(n) {
                 Some(i) => {
                     starts[i as usize] += 1;
                     i
                 }
-                None if unjudged.contains(n) => u32::MAX,
+                None if n.with_str(|n| unjudged.contains(n)) => u32::MAX,
                 None => {
                     unlinked(model, system, a, &mut out);
                     u32::MAX
@@ -706,9 +708,11 @@ fn finding(
         category,
         system: system.id.clone(),
         account: account.map(|a| a.id().to_string()),
-        employee_number: employee_number
-            .or_else(|| account.and_then(AccountRef::employee_number))
-            .map(str::to_string),
+        employee_number: employee_number.map(str::to_string).or_else(|| {
+            account
+                .and_then(AccountRef::employee_number)
+                .map(|n| n.to_string())
+        }),
         detail,
         severity: category.severity(),
         last_logon: account.and_then(AccountRef::last_logon),

@@ -5,7 +5,8 @@
 //! attribute map); at national scale (7.5 million accounts) that was gigabytes and a
 //! quarter of the run in malloc and free. Drift needs only the name, the employee number,
 //! the display name, whether it is enabled, the last logon and the entitlements, so that
-//! is all that is kept, in 32 bytes plus the text.
+//! is all that is kept, in 32 bytes plus the text. An employee number written as an
+//! integer (ESR's eight digits) is held in the row, not in the text.
 
 use crate::account::Account;
 use crate::fast::FastMap;
@@ -32,6 +33,8 @@ struct Span {
 
 /// No employee number (`Row::employee_len`).
 const NO_NUMBER: u32 = u32::MAX;
+/// `Row::employee_len`: the number is this bit plus its value (under 2^30), not text.
+const DIGITS: u32 = 1 << 31;
 /// `Row::nanos_flags`: the two bits above a second's nanoseconds (under 2^30).
 const ENABLED: u32 = 1 << 31;
 const LOGGED_ON: u32 = 1 << 30;
@@ -43,7 +46,8 @@ const NANOS: u32 = LOGGED_ON - 1;
 struct Row {
     start: u32,
     id_len: u32,
-    /// [`NO_NUMBER`]: the account carries no employee number.
+    /// The employee number's length in `text`; [`DIGITS`] and its value when it is
+    /// written as an integer ([`digits`]); [`NO_NUMBER`]: the account carries none.
     employee_len: u32,
     display_len: u32,
     /// Where the row's entitlement list is in `entitlements`: its length, then its
@@ -54,6 +58,62 @@ struct Row {
     nanos_flags: u32,
     /// The last logon's seconds since 1970, as jiff gives them.
     seconds: i64,
+}
+
+/// An employee number's value when it is written as an integer: 1 to 9 digits, no
+/// leading zero but `0` itself, so the value gives back exactly the same text.
+pub fn digits(number: &str) -> Option<u32> {
+    let b = number.as_bytes();
+    if b.is_empty() || b.len() > 9 || (b[0] == b'0' && b.len() > 1) {
+        return None;
+    }
+    let mut value = 0u32;
+    for d in b {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + u32::from(d - b'0');
+    }
+    Some(value)
+}
+
+/// An account's employee number as held: the integer it is written as ([`digits`]), or
+/// its text. Shown, both are the text the export gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Number<'a> {
+    Digits(u32),
+    Text(&'a str),
+}
+
+impl Number<'_> {
+    /// Calls `f` with the number's text (digits written into a buffer on the stack).
+    pub fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            Number::Text(t) => f(t),
+            Number::Digits(mut v) => {
+                let mut buf = [0u8; 10];
+                let mut at = buf.len();
+                loop {
+                    at -= 1;
+                    buf[at] = b'0' + (v % 10) as u8;
+                    v /= 10;
+                    if v == 0 {
+                        break;
+                    }
+                }
+                f(std::str::from_utf8(&buf[at..]).unwrap_or(""))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Number<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Number::Digits(v) => write!(f, "{v}"),
+            Number::Text(t) => f.write_str(t),
+        }
+    }
 }
 
 /// One system's accounts, in the order they were given.
@@ -195,7 +255,16 @@ impl Held {
     fn push_row(&mut self, given: Given<'_>, list: u32) -> Result<(), TooLarge> {
         let start = self.put(given.id)?;
         let employee_len = match given.employee_number {
-            Some(n) => self.put(n)?.len,
+            Some(n) => match digits(n) {
+                Some(value) => DIGITS | value,
+                None => {
+                    let len = self.put(n)?.len;
+                    if len >= DIGITS {
+                        return Err(TooLarge);
+                    }
+                    len
+                }
+            },
             None => NO_NUMBER,
         };
         let display_len = self.put(given.display_name)?.len;
@@ -287,14 +356,19 @@ impl<'a> AccountRef<'a> {
         self.held.text(self.row.start, self.row.id_len)
     }
 
-    pub fn employee_number(self) -> Option<&'a str> {
+    pub fn employee_number(self) -> Option<Number<'a>> {
         let r = self.row;
-        (r.employee_len != NO_NUMBER).then(|| self.held.text(r.start + r.id_len, r.employee_len))
+        match r.employee_len {
+            NO_NUMBER => None,
+            n if n & DIGITS != 0 => Some(Number::Digits(n & !DIGITS)),
+            n => Some(Number::Text(self.held.text(r.start + r.id_len, n))),
+        }
     }
 
     pub fn display_name(self) -> &'a str {
         let r = self.row;
-        let number = if r.employee_len == NO_NUMBER {
+        // Only a number held as text lies between the name and the display name.
+        let number = if r.employee_len & DIGITS != 0 {
             0
         } else {
             r.employee_len
@@ -383,7 +457,7 @@ mod tests {
         let a = h.get(0).unwrap();
         assert_eq!(
             (a.id(), a.employee_number(), a.display_name(), a.enabled()),
-            ("jsmith", Some("20000001"), "Jane Smith", true)
+            ("jsmith", Some(Number::Digits(20000001)), "Jane Smith", true)
         );
         assert_eq!(a.last_logon(), Some(t));
         let mut e: Vec<&str> = a.entitlements().collect();
@@ -456,7 +530,10 @@ mod tests {
             let a = h.get(i).unwrap();
             assert_eq!(a.last_logon(), Some(t.parse().unwrap()), "{t}");
             assert_eq!(a.enabled(), i % 2 == 0);
-            assert_eq!(a.employee_number(), Some(format!("2000000{i}").as_str()));
+            assert_eq!(
+                a.employee_number().map(|n| n.to_string()),
+                Some(format!("2000000{i}"))
+            );
             assert_eq!(a.display_name(), "");
         }
         let last = h.get(times.len()).unwrap();
@@ -467,7 +544,48 @@ mod tests {
                 last.display_name(),
                 last.last_logon()
             ),
-            ("none", Some(""), "Shown", None)
+            ("none", Some(Number::Text("")), "Shown", None)
+        );
+    }
+
+    /// A number written as an integer is held in the row and shown as the same text; any
+    /// other (a leading zero, letters, ten digits) is held as text, and the display name
+    /// after it is found either way.
+    #[test]
+    fn numbers_written_as_integers_take_no_text() {
+        let numbers = [
+            "20000001",
+            "0",
+            "7",
+            "999999999",
+            "01234567",
+            "1234567890",
+            "E12345",
+            " 123",
+            "",
+        ];
+        let mut h = Held::new();
+        for n in numbers {
+            h.push(given("u", Some(n), "Shown Name", true, None), [])
+                .unwrap();
+        }
+        for (i, n) in numbers.iter().enumerate() {
+            let a = h.get(i).unwrap();
+            let held = a.employee_number().unwrap();
+            assert_eq!(held.to_string(), *n);
+            assert_eq!(held.with_str(str::to_string), *n);
+            assert_eq!(
+                matches!(held, Number::Digits(_)),
+                i < 4,
+                "{n} is held as {held:?}"
+            );
+            assert_eq!(a.display_name(), "Shown Name");
+        }
+        // The four integers cost no text: only the other five numbers are in it.
+        let text: usize = numbers[4..].iter().map(|n| n.len()).sum();
+        assert_eq!(
+            h.text.len(),
+            numbers.len() * ("u".len() + "Shown Name".len()) + text
         );
     }
 }
