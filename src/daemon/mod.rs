@@ -407,7 +407,12 @@ pub async fn run(
             if *stop.borrow() {
                 break;
             }
+            // In hand while it is recorded: the health checks report it if that lasts.
+            worker.shared.with_health(|h| {
+                h.in_hand = Some((describe_batch(&prepared.batch), Instant::now()))
+            });
             let done = worker.record(&prepared, &mut stop, &mut summary).await;
+            worker.shared.with_health(|h| h.in_hand = None);
             let Prepared { batch, events, .. } = prepared;
             // Freeing a batch's events took a third of the async thread on a backlog.
             drop_aside(events);
@@ -897,8 +902,6 @@ impl Worker<'_> {
     ) -> bool {
         let batch: &[OwnedMessage] = &prepared.batch;
         let metrics = &self.shared.metrics;
-        self.shared
-            .with_health(|h| h.in_hand = Some((describe_batch(batch), Instant::now())));
         let events = &prepared.events.0;
         if !events.is_empty() {
             // Shared with the store task (retried as a whole), not copied.
@@ -921,7 +924,6 @@ impl Worker<'_> {
                 })
                 .await
             else {
-                self.shared.with_health(|h| h.in_hand = None);
                 return false;
             };
             if labels.contains(&"recorded") {
@@ -954,13 +956,9 @@ impl Worker<'_> {
                     );
                 }
                 Delivery::SentBefore => {}
-                Delivery::Interrupted => {
-                    self.shared.with_health(|h| h.in_hand = None);
-                    return false;
-                }
+                Delivery::Interrupted => return false,
             }
         }
-        self.shared.with_health(|h| h.in_hand = None);
         summary.events += batch.len() as u64;
         let each = prepared.started.elapsed().as_secs_f64() / batch.len() as f64;
         let now = jiff::Timestamp::now().as_millisecond();

@@ -465,7 +465,7 @@ impl<'p> ByNumber<'p> {
     /// Room for `numbers`, as a list when they lie close together.
     fn for_numbers(numbers: impl Iterator<Item = &'p str> + Clone) -> ByNumber<'p> {
         let (mut low, mut high, mut count) = (u32::MAX, 0u32, 0usize);
-        for k in numbers.filter_map(Self::key) {
+        for k in numbers.filter_map(held::digits) {
             low = low.min(k);
             high = high.max(k);
             count += 1;
@@ -498,15 +498,9 @@ impl<'p> ByNumber<'p> {
         }
     }
 
-    /// The number as an integer when it is written as one (1 to 9 digits, no leading
-    /// zero but `0` itself), so one integer stands for one text: `0123` is not keyed.
-    fn key(number: &str) -> Option<u32> {
-        held::digits(number)
-    }
-
     /// Records `index` for `number` unless a person came first with it: the first's index.
     fn first(&mut self, number: &'p str, index: u32) -> u32 {
-        match Self::key(number) {
+        match held::digits(number) {
             Some(k) => match self.dense.get_mut(k.wrapping_sub(self.base) as usize) {
                 Some(slot) => {
                     if *slot == NO_ONE {
@@ -521,7 +515,7 @@ impl<'p> ByNumber<'p> {
     }
 
     fn get(&self, number: &str) -> Option<u32> {
-        match Self::key(number) {
+        match held::digits(number) {
             Some(k) => self.get_key(k),
             None => self.other.get(number).copied(),
         }
@@ -535,7 +529,7 @@ impl<'p> ByNumber<'p> {
     }
 
     /// [`ByNumber::get`] for a number as an export's accounts hold it: one held as an
-    /// integer is the same key ([`held::digits`] is [`ByNumber::key`]'s rule).
+    /// integer is the same key (both key by [`held::digits`]).
     fn get_held(&self, number: Number<'_>) -> Option<u32> {
         match number {
             Number::Digits(k) => self.get_key(k),
