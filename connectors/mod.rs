@@ -179,6 +179,32 @@ pub trait Connector: Send + Sync {
         })
     }
 
+    /// The accounts that may be `person`'s though not linked to them: every account with
+    /// no anchor (or an anchor written another way) that correlation's rules could match.
+    /// The default reads every account; a connector that can search overrides it with a
+    /// narrower query. Correlation itself decides; this only has to include every
+    /// account a rule could match.
+    fn find_candidates<'a>(
+        &'a self,
+        person: &'a Person,
+    ) -> BoxFuture<'a, Result<Vec<Account>, ConnectorError>> {
+        let _ = person;
+        Box::pin(async move {
+            Ok(self
+                .read_accounts()
+                .await?
+                .into_iter()
+                .filter(|a| {
+                    crate::correlate::unlinked(a)
+                        || a.employee_number.as_deref().is_some_and(|n| {
+                            n.trim().trim_start_matches('0')
+                                == person.employee_number.as_str().trim_start_matches('0')
+                        })
+                })
+                .collect())
+        })
+    }
+
     /// Applies one planned change for `person`.
     fn apply<'a>(
         &'a self,
@@ -203,4 +229,10 @@ pub trait Connector: Send + Sync {
 
     /// A cheap check that the target answers (bind, list one entry, read the file).
     fn health(&self) -> BoxFuture<'_, Result<(), ConnectorError>>;
+
+    /// How the target names new accounts, when Turnstile names them: correlation looks
+    /// for the name (and its numbered forms) a person would have been given.
+    fn naming(&self) -> Option<crate::naming::Naming> {
+        None
+    }
 }

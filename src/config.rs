@@ -70,6 +70,9 @@ impl Default for NotifyConfig {
 /// Working days a work item has before it is overdue, unless configured.
 pub const DEFAULT_DUE_DAYS: u32 = 5;
 
+/// The sub-table of `[targets.<system>]` the engine reads for correlation.
+const CORRELATION: &str = "correlation";
+
 /// `[work_items]`: defaults for every system with no API, and `[work_items.systems.<s>]`
 /// for one system (each key falls back to the default).
 #[derive(Debug, Clone, Deserialize)]
@@ -387,7 +390,14 @@ pub struct GuardConfig {
     pub min_removals: u64,
     pub max_removals: u64,
     pub max_removal_share: f64,
-    /// Per-system limits in place of the two above: `[guard.systems.ad] max_removals = 20`.
+    /// Accounts a reconciliation may create on one system in a window without a person's
+    /// approval: a first run against a directory that was never correlated must not make
+    /// a second account for everyone. `min_creates` or fewer are never held.
+    pub min_creates: u64,
+    pub max_creates: u64,
+    /// ... and as a share of the accounts the system held when read.
+    pub max_create_share: f64,
+    /// Per-system limits in place of the ones above: `[guard.systems.ad] max_removals = 20`.
     pub systems: BTreeMap<String, GuardLimits>,
 }
 
@@ -398,6 +408,9 @@ pub struct Limits {
     pub min_removals: u64,
     pub max_removals: u64,
     pub max_removal_share: f64,
+    pub min_creates: u64,
+    pub max_creates: u64,
+    pub max_create_share: f64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -406,6 +419,9 @@ pub struct GuardLimits {
     pub min_removals: Option<u64>,
     pub max_removals: Option<u64>,
     pub max_removal_share: Option<f64>,
+    pub min_creates: Option<u64>,
+    pub max_creates: Option<u64>,
+    pub max_create_share: Option<f64>,
 }
 
 impl Default for GuardConfig {
@@ -415,6 +431,9 @@ impl Default for GuardConfig {
             min_removals: 10,
             max_removals: 50,
             max_removal_share: 0.05,
+            min_creates: 10,
+            max_creates: 50,
+            max_create_share: 0.05,
             systems: BTreeMap::new(),
         }
     }
@@ -435,6 +454,11 @@ impl GuardConfig {
             max_removal_share: own
                 .and_then(|l| l.max_removal_share)
                 .unwrap_or(self.max_removal_share),
+            min_creates: own.and_then(|l| l.min_creates).unwrap_or(self.min_creates),
+            max_creates: own.and_then(|l| l.max_creates).unwrap_or(self.max_creates),
+            max_create_share: own
+                .and_then(|l| l.max_create_share)
+                .unwrap_or(self.max_create_share),
         }
     }
 
@@ -445,19 +469,43 @@ impl GuardConfig {
                 ("window_secs", self.window_secs.into(), 60, 7 * 86_400),
                 ("min_removals", self.min_removals.into(), 0, 1_000_000),
                 ("max_removals", self.max_removals.into(), 0, 1_000_000),
+                ("min_creates", self.min_creates.into(), 0, 1_000_000),
+                ("max_creates", self.max_creates.into(), 0, 1_000_000),
             ],
         );
-        let shares = std::iter::once(("[guard]".to_string(), Some(self.max_removal_share))).chain(
-            self.systems
-                .iter()
-                .map(|(s, l)| (format!("[guard.systems.{s}]"), l.max_removal_share)),
-        );
-        for (section, share) in shares {
+        let shares = [
+            (
+                "[guard]".to_string(),
+                "max_removal_share",
+                Some(self.max_removal_share),
+            ),
+            (
+                "[guard]".to_string(),
+                "max_create_share",
+                Some(self.max_create_share),
+            ),
+        ]
+        .into_iter()
+        .chain(self.systems.iter().flat_map(|(s, l)| {
+            [
+                (
+                    format!("[guard.systems.{s}]"),
+                    "max_removal_share",
+                    l.max_removal_share,
+                ),
+                (
+                    format!("[guard.systems.{s}]"),
+                    "max_create_share",
+                    l.max_create_share,
+                ),
+            ]
+        }));
+        for (section, key, share) in shares {
             if let Some(share) = share
                 && !(0.0..=1.0).contains(&share)
             {
                 out.push(format!(
-                    "{section} max_removal_share is {share}: use a share from 0 to 1 (0.05 = 5%)"
+                    "{section} {key} is {share}: use a share from 0 to 1 (0.05 = 5%)"
                 ));
             }
         }
@@ -465,6 +513,8 @@ impl GuardConfig {
             for (key, n) in [
                 ("min_removals", l.min_removals),
                 ("max_removals", l.max_removals),
+                ("min_creates", l.min_creates),
+                ("max_creates", l.max_creates),
             ] {
                 if let Some(n) = n {
                     out.extend(out_of_range(
@@ -800,6 +850,8 @@ impl Config {
                 Some(toml::Value::String(k)) => k,
                 _ => String::new(),
             };
+            // The engine's own keys, not the connector's.
+            settings.remove(CORRELATION);
             out.push((id.clone(), kind, settings));
         }
         for (id, table) in &self.ldap {
@@ -809,6 +861,20 @@ impl Config {
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    /// A target's correlation settings, `[targets.<system>.correlation]` (the defaults
+    /// when the section is absent: every rule, narrowed by department, links proposed).
+    pub fn correlation(&self, system: &str) -> Result<crate::correlate::Settings, String> {
+        match self.targets.get(system).and_then(|t| t.get(CORRELATION)) {
+            None => Ok(Default::default()),
+            Some(v) => v.clone().try_into().map_err(|e: toml::de::Error| {
+                format!(
+                    "[targets.{system}.correlation] {} (rules: anchor, email, smartcard, name, account_name; narrow_by: department, manager, location; adopt: propose, auto, off)",
+                    e.message().trim_end()
+                )
+            }),
+        }
     }
 
     /// Every number out of its sane range, named by its key: no arithmetic on a setting
@@ -887,6 +953,9 @@ impl Config {
             (None, None) => {}
         }
         for (id, kind, _) in self.target_sections() {
+            if let Err(e) = self.correlation(&id) {
+                out.push(e);
+            }
             if kind.is_empty() {
                 out.push(format!(
                     "[targets.{id}] has no `type`: say which connector it is (e.g. type = \"ldap\")"

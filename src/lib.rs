@@ -15,8 +15,8 @@
 #![deny(unsafe_code)]
 
 pub use turnstile_core::{
-    account, audit, clock, desired, drift, evidence, explain, hr, inactivity, input, plan, policy,
-    review, schedule, work,
+    account, audit, clock, correlate, desired, drift, evidence, explain, hr, inactivity, input,
+    naming, plan, policy, review, schedule, work,
 };
 
 /// The current instant: `TURNSTILE_NOW` (RFC 3339) when it is set — for rehearsals and

@@ -212,55 +212,8 @@ fn check(result: ldap3::LdapResult) -> Result<(), Failure> {
     }
 }
 
-/// Lower-case ASCII letters and digits of a name (Zoë → zoe, O'Brien → obrien).
-fn ascii_name(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' | 'À' | 'Á' | 'Â' | 'Ä' => 'a',
-            'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => 'e',
-            'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => 'i',
-            'ò' | 'ó' | 'ô' | 'ö' | 'õ' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Ö' => 'o',
-            'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => 'u',
-            'ç' | 'Ç' => 'c',
-            'ñ' | 'Ñ' => 'n',
-            c => c,
-        })
-        .filter(char::is_ascii_alphanumeric)
-        .flat_map(|c| c.to_lowercase())
-        .collect()
-}
-
-/// The account name a pattern gives for a person, before collision handling.
-pub fn base_name(pattern: &str, person: &Person, max_len: usize) -> String {
-    let first = ascii_name(
-        person
-            .preferred_name
-            .as_deref()
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or(person.given_name.as_str()),
-    );
-    let last = ascii_name(person.family_name.as_str());
-    let name = pattern
-        .replace("{first}", &first)
-        .replace("{last}", &last)
-        .replace("{f}", first.get(..1).unwrap_or(""));
-    let name = if name.is_empty() {
-        ascii_name(person.employee_number.as_str())
-    } else {
-        name
-    };
-    name.chars().take(max_len).collect()
-}
-
-/// The `n`th candidate for a name (1 is the name itself), kept within `max_len`.
-pub fn candidate(base: &str, n: u32, max_len: usize) -> String {
-    if n <= 1 {
-        return base.to_string();
-    }
-    let suffix = n.to_string();
-    let keep = max_len.saturating_sub(suffix.len());
-    format!("{}{suffix}", base.chars().take(keep).collect::<String>())
-}
+/// Account naming is the core's ([`crate::naming`]), shared with correlation and SCIM.
+pub use crate::naming::{base_name, candidate};
 
 /// A random password meeting AD complexity, for an account that must change it at first
 /// logon. It is set once and never logged or stored.
@@ -356,18 +309,40 @@ impl LdapConnector {
         ]
     }
 
+    /// The attributes correlation compares (besides the person attributes above), with
+    /// the LDAP attribute holding each; read only, never written by correlation.
+    fn match_attrs(&self) -> &'static [(&'static str, &'static str)] {
+        use crate::correlate::attr;
+        match self.config.dialect {
+            Dialect::ActiveDirectory => &[
+                (attr::GIVEN_NAME, "givenName"),
+                (attr::FAMILY_NAME, "sn"),
+                (attr::LOCATION, "l"),
+                (attr::UPN, "userPrincipalName"),
+            ],
+            Dialect::OpenLdap => &[
+                (attr::GIVEN_NAME, "givenName"),
+                (attr::FAMILY_NAME, "sn"),
+                (attr::LOCATION, "l"),
+            ],
+        }
+    }
+
     /// Sets one person attribute; `manager` is given as an employee number and written as
     /// the manager's DN.
     async fn update(&self, account: &str, attribute: &str, value: &str) -> Result<(), Failure> {
         let entry = self.must_find(account).await?;
         if attribute == crate::plan::ANCHOR {
+            // An empty anchor takes it off (a link undone).
+            let values: HashSet<Vec<u8>> = if value.trim().is_empty() {
+                HashSet::new()
+            } else {
+                [value.as_bytes().to_vec()].into()
+            };
             return self
                 .modify(
                     &entry.dn,
-                    vec![Mod::Replace(
-                        self.anchor_attr().as_bytes().to_vec(),
-                        [value.as_bytes().to_vec()].into(),
-                    )],
+                    vec![Mod::Replace(self.anchor_attr().as_bytes().to_vec(), values)],
                 )
                 .await;
         }
@@ -701,6 +676,84 @@ impl LdapConnector {
         Ok(accounts)
     }
 
+    /// The entries a correlation rule could match for `person`: no anchor (or one ending
+    /// in their number), and their email, a word of their surname, or the start of the
+    /// account name their pattern gives. Correlation decides among them.
+    async fn candidate_accounts(&self, person: &Person) -> Result<Vec<Account>, Failure> {
+        use escape::filter_value as v;
+        let mut any = Vec::new();
+        if let Some(mail) = person
+            .work_email
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| m.contains('@'))
+        {
+            any.push(format!("(mail={})", v(mail)));
+            if self.config.dialect == Dialect::ActiveDirectory {
+                any.push(format!("(userPrincipalName={})", v(mail)));
+                any.push(format!("(proxyAddresses=smtp:{})", v(mail)));
+            }
+        }
+        // The longest plain run of the surname: LDAP compares without case, not without
+        // accents or hyphens, so the search is wide and correlation narrows it.
+        let word: String = person
+            .family_name
+            .as_str()
+            .split(|c: char| !c.is_alphanumeric())
+            .max_by_key(|w| w.chars().count())
+            .unwrap_or("")
+            .to_string();
+        if word.chars().count() >= 2 {
+            let plain = crate::naming::fold(&word);
+            for attr in ["sn", "displayName", "cn"] {
+                any.push(format!("({attr}=*{}*)", v(&word)));
+                if !plain.is_empty() && !plain.eq_ignore_ascii_case(&word) {
+                    any.push(format!("({attr}=*{}*)", v(&plain)));
+                }
+            }
+        }
+        let base = base_name(&self.config.name_pattern, person, self.config.name_max_len);
+        let stem: String = base
+            .chars()
+            .take(self.config.name_max_len.saturating_sub(3).max(1))
+            .collect();
+        if !stem.is_empty() {
+            any.push(format!("({}={}*)", self.account_attr(), v(&stem)));
+        }
+        let number = person.employee_number.as_str().trim_start_matches('0');
+        if !number.is_empty() {
+            any.push(format!("({}=*{})", self.anchor_attr(), v(number)));
+        }
+        if any.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filter = format!("(&{}(|{}))", self.account_filter(), any.concat());
+        let groups = if self.config.dialect == Dialect::OpenLdap {
+            let dns: Vec<String> = self
+                .lookup(&filter, &["1.1"])
+                .await?
+                .into_iter()
+                .map(|e| format!("(member={})", escape::filter_value(&e.dn)))
+                .collect();
+            if dns.is_empty() {
+                return Ok(Vec::new());
+            }
+            format!("(&(objectClass=groupOfNames)(|{}))", dns.concat())
+        } else {
+            String::new()
+        };
+        let accounts = self.read_matching(&filter, &groups).await?;
+        Ok(accounts
+            .into_iter()
+            .filter(|a| {
+                crate::correlate::unlinked(a)
+                    || a.employee_number
+                        .as_deref()
+                        .is_some_and(|n| n.trim().trim_start_matches('0') == number)
+            })
+            .collect())
+    }
+
     /// The anchor (employee number) of the entry at `dn`, if it exists and has one.
     async fn anchor_at(&self, dn: &str) -> Result<Option<String>, Failure> {
         let dn = dn.to_string();
@@ -735,6 +788,10 @@ impl LdapConnector {
         let d = self.config.dialect;
         let mut attrs = vec![self.account_attr(), self.anchor_attr(), "cn"];
         attrs.extend(self.person_attrs().map(|(_, ldap)| ldap));
+        attrs.extend(self.match_attrs().iter().map(|(_, ldap)| *ldap));
+        if d == Dialect::ActiveDirectory {
+            attrs.push("proxyAddresses");
+        }
         match d {
             Dialect::ActiveDirectory => {
                 attrs.extend(["userAccountControl", "lastLogonTimestamp", "memberOf"])
@@ -815,11 +872,30 @@ impl LdapConnector {
                     last_logon,
                     entitlements: entitlements.into_iter().collect(),
                     container: parent_dn(&e.dn),
-                    attributes: self
-                        .person_attrs()
-                        .into_iter()
-                        .map(|(name, ldap)| (name.to_string(), one(&e, ldap).unwrap_or_default()))
-                        .collect(),
+                    attributes: {
+                        let mut attributes: BTreeMap<String, String> = self
+                            .person_attrs()
+                            .into_iter()
+                            .map(|(name, ldap)| {
+                                (name.to_string(), one(&e, ldap).unwrap_or_default())
+                            })
+                            .collect();
+                        // What correlation compares, only where the entry holds it.
+                        for (name, ldap) in self.match_attrs() {
+                            if let Some(v) = one(&e, ldap).filter(|v| !v.trim().is_empty()) {
+                                attributes.insert(name.to_string(), v);
+                            }
+                        }
+                        if let Some(more) = e.attrs.get("proxyAddresses")
+                            && !more.is_empty()
+                        {
+                            attributes.insert(
+                                crate::correlate::attr::OTHER_MAIL.to_string(),
+                                more.join(";"),
+                            );
+                        }
+                        attributes
+                    },
                 },
             ))
         };
@@ -1241,6 +1317,17 @@ impl Connector for LdapConnector {
         })
     }
 
+    fn find_candidates<'a>(
+        &'a self,
+        person: &'a Person,
+    ) -> BoxFuture<'a, Result<Vec<Account>, ConnectorError>> {
+        Box::pin(async move {
+            self.candidate_accounts(person)
+                .await
+                .map_err(|f| self.to_error(None, f))
+        })
+    }
+
     fn apply<'a>(
         &'a self,
         person: &'a Person,
@@ -1251,6 +1338,13 @@ impl Connector for LdapConnector {
             self.apply_change(person, change)
                 .await
                 .map_err(|f| self.to_error(Some(change), f))
+        })
+    }
+
+    fn naming(&self) -> Option<crate::naming::Naming> {
+        Some(crate::naming::Naming {
+            pattern: self.config.name_pattern.clone(),
+            max_len: self.config.name_max_len,
         })
     }
 

@@ -744,12 +744,12 @@ impl ScimConnector {
             return Ok(a.id.clone());
         }
         let base =
-            super::ldap::base_name(&self.config.name_pattern, person, self.config.name_max_len);
+            crate::naming::base_name(&self.config.name_pattern, person, self.config.name_max_len);
         let mut last = None;
         for n in 1..=self.config.name_candidates {
             let name = format!(
                 "{}{}",
-                super::ldap::candidate(&base, n, self.config.name_max_len),
+                crate::naming::candidate(&base, n, self.config.name_max_len),
                 self.config.name_suffix
             );
             // The service says whether a name is taken (409 uniqueness) in the same
@@ -1048,6 +1048,13 @@ impl Connector for ScimConnector {
                 .await
                 .map(|account| Applied::Done { account })
                 .map_err(|f| self.error(Some(change), f))
+        })
+    }
+
+    fn naming(&self) -> Option<crate::naming::Naming> {
+        Some(crate::naming::Naming {
+            pattern: self.config.name_pattern.clone(),
+            max_len: self.config.name_max_len,
         })
     }
 

@@ -24,6 +24,7 @@ mod drift_read;
 mod evidence;
 mod explain;
 mod history;
+mod matches;
 mod review;
 
 #[derive(Parser, Debug)]
@@ -79,6 +80,13 @@ enum Verb {
     /// removal times, joiners set up in time, dormancy, generic accounts, reviews,
     /// changes made outside Turnstile, and the audit trail's verification.
     Evidence(evidence::EvidenceArgs),
+    /// The first-rollout survey of one system, touching nothing: every HR person and
+    /// every account classified (linked, strong match, disputed, no candidate, orphan,
+    /// generic), as json, csv or html.
+    Onboard(matches::OnboardArgs),
+    /// Existing accounts correlation found for people (proposals and disputes), and a
+    /// person's decisions: list, show, accept, accept-strong, reject, unlink, excess.
+    Matches(matches::MatchesArgs),
     /// Admin API tokens: `token new --name N --role viewer|operator|approver` prints a
     /// new random token once and the [[tokens]] entry (its SHA-256) for the tokens file.
     Token(TokenArgs),
@@ -470,6 +478,8 @@ fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
         Verb::Drift(a) => drift_cmd(&config, a),
         Verb::Audit(a) => audit_cmd(&config, a),
         Verb::Held(a) => held_cmd(&config, a),
+        Verb::Onboard(a) => matches::onboard_cmd(&config, a),
+        Verb::Matches(a) => matches::matches_cmd(&config, a),
         Verb::WorkItems(a) => work_items_cmd(&config, a),
         Verb::Approve(a) => approve_cmd(&config, a),
         Verb::Reenable(a) => reenable_cmd(&config, a),
@@ -1534,6 +1544,36 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
                 r.changes.len(),
                 r.people,
                 r.removed
+            );
+        }
+        let c = &r.correlation;
+        if c.looked > 0 || c.kept > 0 {
+            println!(
+                "{id}: correlation: {} without an account looked for, {} linked to an existing account, {} proposed, {} disputed, {} with no candidate{}",
+                c.looked,
+                c.linked.len(),
+                c.proposed,
+                c.disputed,
+                c.no_candidate,
+                if c.kept > 0 {
+                    format!(
+                        "; {} entitlement(s) granted by hand on adopted accounts kept for a decision",
+                        c.kept
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if c.proposed + c.disputed > 0 {
+            eprintln!(
+                "note: {id}: nothing was created for {} person(s) who may already have an account; decide with `turnstile matches`",
+                c.proposed + c.disputed
+            );
+        }
+        if let Some((plan, people)) = r.creates_held {
+            eprintln!(
+                "error: {id}: the creates of {people} person(s) are held by the guard on creates as HP-{plan:06}, with nothing created for them; check `turnstile onboard --system {id}` for accounts they may already have, then `turnstile approve {plan} --as NAME` or `turnstile reject {plan} --as NAME --reason TEXT`"
             );
         }
         if let Some((plan, people)) = r.held {

@@ -67,6 +67,9 @@ struct Work {
     /// A target this person needs is away (quarantined or unreachable) until its next
     /// probe, the earliest of them.
     away_until: Option<Timestamp>,
+    /// Links correlation makes for this person (by target index), recorded once their
+    /// anchor change is applied.
+    links: Vec<(usize, super::correlation::PendingLink)>,
 }
 
 impl Work {
@@ -113,6 +116,7 @@ pub async fn apply_due(
             problems: Vec::new(),
             failed: false,
             away_until: None,
+            links: Vec::new(),
         };
         let aliases: Vec<String> = links
             .iter()
@@ -120,6 +124,7 @@ pub async fn apply_due(
             .map(|(p, _)| p.clone())
             .collect();
         plan_person(model, targets, &mut w, &aliases, today, now).await;
+        correlate_person(model, store, targets, &mut w, today, now, actor).await?;
         work.push(w);
     }
     for (index, target) in targets.iter().enumerate() {
@@ -269,6 +274,73 @@ async fn plan_person(
     }
 }
 
+/// Before a create on any target: the accounts the person may already have there, found
+/// by the target's own search and judged by correlation. A proposal or a dispute stops
+/// every change for them on that target until a person decides; a link replaces the
+/// create. An adopted account's entitlements granted by hand are kept.
+async fn correlate_person(
+    model: &RoleModel,
+    store: &mut dyn Store,
+    targets: &mut [Target],
+    w: &mut Work,
+    today: jiff::civil::Date,
+    now: Timestamp,
+    actor: &str,
+) -> Result<(), StoreError> {
+    if w.planned.is_empty() {
+        return Ok(());
+    }
+    let person = w.person.clone();
+    for (index, changes) in std::mem::take(&mut w.planned) {
+        let target = &mut targets[index];
+        let system = target.system().to_string();
+        let settings = target.correlation.clone();
+        let mut planned = vec![(&person, changes)];
+        if settings.enabled()
+            && planned[0]
+                .1
+                .iter()
+                .any(|c| c.action == plan::Action::Create)
+        {
+            let mut accounts = match target.connector.find_candidates(&person).await {
+                Ok(a) => a,
+                Err(e) => {
+                    target.failed(&e, now);
+                    w.away(
+                        target,
+                        format!("{system}: looking for existing accounts: {e}"),
+                    );
+                    continue;
+                }
+            };
+            let naming = target.connector.naming();
+            let abilities = target.connector.capabilities().abilities();
+            let ctx = super::correlation::Ctx {
+                model,
+                system: &system,
+                settings: &settings,
+                naming: naming.as_ref(),
+                abilities: &abilities,
+                today,
+                now,
+                actor,
+                dry_run: false,
+                full: false,
+            };
+            let (_, links) =
+                super::correlation::before_creates(&ctx, store, &mut accounts, &mut planned)?;
+            w.links.extend(links.into_iter().map(|l| (index, l)));
+        }
+        super::correlation::keep_excess(store, &system, &settings, &mut planned)?;
+        if let Some((_, changes)) = planned.pop()
+            && !changes.is_empty()
+        {
+            w.planned.push((index, changes));
+        }
+    }
+    Ok(())
+}
+
 /// Applies one person's planned changes except what is held, on every target at once
 /// (each target's changes in order); then writes down what each did, target by target.
 /// True when some change was applied.
@@ -328,6 +400,15 @@ async fn apply_person(
         applied |= t.applied + t.work_items > 0;
         report.tally += t;
         *report.per_system.entry(system.clone()).or_default() += t;
+        if stop.is_none() && t.failed == 0 && t.skipped == 0 {
+            let links: Vec<super::correlation::PendingLink> = w
+                .links
+                .iter()
+                .filter(|(i, _)| *i == index)
+                .map(|(_, l)| l.clone())
+                .collect();
+            super::correlation::record_links(store, links, &|_| true, now, actor)?;
+        }
         if let Some(e) = stop {
             target.failed(&e, now);
             w.away(target, e.to_string());

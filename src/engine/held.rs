@@ -53,6 +53,55 @@ pub fn over_limit(system: &str, taken: usize, accounts: usize, l: Limits) -> Opt
     None
 }
 
+/// Why creating `made` accounts in a window (those already made plus those about to be)
+/// is over the guard's limit for creates, or `None` when it is within it; `accounts` is
+/// how many the system held when read.
+pub fn over_create_limit(system: &str, made: usize, accounts: usize, l: Limits) -> Option<String> {
+    let window = describe_window(l.window_secs);
+    if made as u64 <= l.min_creates {
+        return None;
+    }
+    if made as u64 > l.max_creates {
+        return Some(format!(
+            "{made} account(s) would be created on {system} within {window}, over [guard] max_creates {}",
+            l.max_creates
+        ));
+    }
+    if accounts > 0 && made as f64 > l.max_create_share * accounts as f64 {
+        return Some(format!(
+            "{made} account(s) would be created on {system} within {window}, {:.1}% of the {accounts} it holds, over [guard] max_create_share {:.1}%",
+            made as f64 * 100.0 / accounts as f64,
+            l.max_create_share * 100.0
+        ));
+    }
+    None
+}
+
+/// Judges the creates a reconciliation would make on `system` (`creating`: each person's
+/// changes there), holding them as a plan when over the limit for creates: a directory
+/// that was never correlated cannot get a second account for everyone in one run.
+pub fn judge_creates(
+    store: &mut dyn Store,
+    guard: &GuardConfig,
+    system: &str,
+    creating: &[(&str, &[Change])],
+    accounts_read: usize,
+    now: Timestamp,
+    actor: &str,
+) -> Result<Verdict, StoreError> {
+    if creating.is_empty() {
+        return Ok(Verdict::Go);
+    }
+    let window_start = now
+        .checked_sub(SignedDuration::from_secs(guard.window_secs as i64))
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let made = store.created_since(system, window_start)? + creating.len();
+    let Some(reason) = over_create_limit(system, made, accounts_read, guard.limits(system)) else {
+        return Ok(Verdict::Go);
+    };
+    store_plan(store, system, &reason, creating, now, actor)
+}
+
 fn describe_window(secs: u64) -> String {
     match secs {
         s if s % 3600 == 0 => format!("{} hour(s)", s / 3600),
@@ -411,6 +460,9 @@ mod tests {
             min_removals: 10,
             max_removals: 50,
             max_removal_share: 0.05,
+            min_creates: 10,
+            max_creates: 50,
+            max_create_share: 0.05,
         };
         assert_eq!(over_limit("ad", 50, 10_000, limits), None);
         let by_count = over_limit("ad", 51, 10_000, limits).unwrap();
@@ -433,6 +485,22 @@ mod tests {
         };
         assert!(over_limit("ad", 0, 0, strict).is_none());
         assert!(over_limit("ad", 1, 0, strict).is_some());
+    }
+
+    #[test]
+    fn creates_are_held_over_their_own_limits() {
+        let limits = GuardConfig::default().limits("ad");
+        assert_eq!(over_create_limit("ad", 10, 0, limits), None);
+        assert_eq!(over_create_limit("ad", 50, 0, limits), None);
+        let by_count = over_create_limit("ad", 51, 0, limits).unwrap();
+        assert!(
+            by_count.contains("51 account(s) would be created on ad"),
+            "{by_count}"
+        );
+        assert!(by_count.contains("max_creates 50"), "{by_count}");
+        assert_eq!(over_create_limit("ad", 12, 240, limits), None);
+        let by_share = over_create_limit("ad", 13, 240, limits).unwrap();
+        assert!(by_share.contains("5.4% of the 240"), "{by_share}");
     }
 
     #[test]

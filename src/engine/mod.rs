@@ -13,6 +13,7 @@
 //!   each with its own state (online, or quarantined with a reason and a next probe).
 
 pub mod apply;
+pub mod correlation;
 pub mod due;
 pub mod held;
 pub mod inactivity;

@@ -73,6 +73,11 @@ pub struct SystemReport {
     /// People whose changes were held by the windowed guard, and the plan they are in or
     /// wait behind.
     pub held: Option<(u64, usize)>,
+    /// People whose creates were held by the guard on creates, and the plan they are in.
+    pub creates_held: Option<(u64, usize)>,
+    /// What correlation found before any create: links made, matches proposed or
+    /// disputed, entitlements of adopted accounts kept for a decision.
+    pub correlation: super::correlation::Found,
     /// Work items the export read this run confirmed or cancelled.
     pub settled: Vec<crate::store::WorkItem>,
     /// Inactivity notices recorded this run, and the ones that could not be sent.
@@ -84,7 +89,7 @@ impl SystemReport {
     /// True when an operator must look: a failed change, a quarantine, a hold or an
     /// unreadable target.
     pub fn needs_attention(&self) -> bool {
-        if self.held.is_some() {
+        if self.held.is_some() || self.creates_held.is_some() {
             return true;
         }
         match &self.result {
@@ -149,6 +154,8 @@ pub async fn reconcile_target(
         removed: 0,
         share: 0.0,
         held: None,
+        creates_held: None,
+        correlation: Default::default(),
         settled: Vec::new(),
         notices: Default::default(),
         result: TargetOutcome::DryRun,
@@ -186,6 +193,27 @@ pub async fn reconcile_target(
     let mut planned = plan_all(run, people, &accounts, &system, &abilities);
     mark_outside_changes(run, &mut planned, &before, &system, &abilities);
     drop(before);
+    // Before any create: the accounts people already have (linked, proposed or
+    // disputed); an adopted account's entitlements granted by hand are kept.
+    let naming = target.connector.naming();
+    let ctx = super::correlation::Ctx {
+        model: run.model,
+        system: &system,
+        settings: &target.correlation,
+        naming: naming.as_ref(),
+        abilities: &abilities,
+        today: run.today,
+        now: run.now,
+        actor: run.actor,
+        dry_run: run.dry_run,
+        full: true,
+    };
+    let (mut found, links) =
+        super::correlation::before_creates(&ctx, store, &mut accounts, &mut planned)?;
+    found.kept +=
+        super::correlation::keep_excess(store, &system, &target.correlation, &mut planned)?;
+    planned.retain(|(_, c)| !c.is_empty());
+    report.correlation = found;
     // Inactivity with notice: disables whose notice period has passed join the plan; an
     // account disabled for inactivity is not enabled again without approval.
     let inactivity = match run.model.systems.get(&system) {
@@ -287,6 +315,31 @@ pub async fn reconcile_target(
             planned.retain(|(p, _)| !held.contains(p.employee_number.as_str()));
         }
     }
+    // Creates are guarded like removals: more than the guard allows in a window become a
+    // held plan for a person to approve.
+    if let (Some(guard), false) = (run.guard, run.approve) {
+        let creating: Vec<(&str, &[Change])> = planned
+            .iter()
+            .filter(|(_, c)| c.iter().any(|c| c.action == plan::Action::Create))
+            .map(|(p, c)| (p.employee_number.as_str(), c.as_slice()))
+            .collect();
+        let verdict = super::held::judge_creates(
+            store,
+            guard,
+            &system,
+            &creating,
+            report.accounts_read,
+            run.now,
+            run.actor,
+        )?;
+        if let super::held::Verdict::Held(plan) = verdict {
+            let held: std::collections::BTreeSet<String> =
+                creating.iter().map(|(e, _)| e.to_string()).collect();
+            report.creates_held = Some((plan.id, held.len()));
+            planned.retain(|(p, _)| !held.contains(p.employee_number.as_str()));
+        }
+    }
+    let mut linked_ok = std::collections::BTreeSet::new();
     let mut tally = Tally::default();
     for (person, changes) in &planned {
         // The HR record the plan was made from is the event behind each change (the
@@ -308,14 +361,27 @@ pub async fn reconcile_target(
         )
         .await
         {
-            Ok(t) => tally += t,
+            Ok(t) => {
+                if t.failed == 0 && t.skipped == 0 {
+                    linked_ok.insert(person.employee_number.to_string());
+                }
+                tally += t
+            }
             Err(ApplyError::Target(e)) => {
+                super::correlation::record_links(
+                    store,
+                    links,
+                    &|n| linked_ok.contains(n),
+                    run.now,
+                    run.actor,
+                )?;
                 report.result = unusable(target, e, run.now, tally);
                 return Ok(report);
             }
             Err(ApplyError::Store(e)) => return Err(e),
         }
     }
+    super::correlation::record_links(store, links, &|n| linked_ok.contains(n), run.now, run.actor)?;
     report.notices = super::inactivity::notify(
         store,
         run.notify,

@@ -73,6 +73,8 @@ pub struct Target {
     pub state: TargetState,
     /// Working days a work item on this target has before it is overdue.
     pub due_days: u32,
+    /// How existing accounts are found before anything is created.
+    pub correlation: crate::correlate::Settings,
 }
 
 impl Target {
@@ -81,6 +83,7 @@ impl Target {
             connector,
             state: TargetState::Online,
             due_days: crate::config::DEFAULT_DUE_DAYS,
+            correlation: Default::default(),
         }
     }
 
@@ -204,10 +207,18 @@ pub fn build(config: &Config, model: &RoleModel) -> Result<Vec<Target>, Vec<Stri
             allows_delete: policy.allows_delete(),
             limits: &config.feeds,
         };
+        let correlation = match config.correlation(&system) {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
         match connectors::build(&kind, settings, &ctx) {
             Ok(c) => {
                 let mut target = Target::new(Arc::from(c));
                 target.due_days = config.work_items.delivery(&system).due_days;
+                target.correlation = correlation;
                 targets.push(target);
             }
             Err(e) => problems.push(e),

@@ -5,6 +5,7 @@
 //! An HR record and the audit entries it causes are written in one transaction: either
 //! both are durable or neither is.
 
+pub mod matches;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
@@ -345,6 +346,20 @@ pub enum StoreError {
     },
     #[error("there is no held plan HP-{0:06}; `turnstile held` lists them")]
     NoSuchPlan(u64),
+    #[error("there is no match M-{0:06}; `turnstile matches` lists them")]
+    NoSuchMatch(u64),
+    #[error(
+        "match M-{id:06} is {status}, not open{by}: a match is decided once; see `turnstile matches show M-{id:06}`"
+    )]
+    MatchDecided {
+        id: u64,
+        status: &'static str,
+        by: String,
+    },
+    #[error(
+        "{system} account {account} was not linked by correlation (no adoption is recorded for it); `turnstile matches` lists what was"
+    )]
+    NotAdopted { system: String, account: String },
     #[error(
         "state store holds a record it cannot read for {key}: {detail}; it was written by another version or edited by hand"
     )]
@@ -469,7 +484,7 @@ pub fn judge(current: Option<&HrEvent>, incoming: &HrEvent, seen_before: bool) -
     }
 }
 
-pub trait Store {
+pub trait Store: matches::Matches {
     /// This connection's commits stop copying SQLite's write-ahead log into the database
     /// (a few milliseconds every few thousand pages, on whichever commit crosses the
     /// line); a [`Store::checkpoint`] on another connection does it instead. The daemon's
@@ -662,6 +677,10 @@ pub trait Store {
 
     /// How many accounts the last full read of `system` found.
     fn account_count(&self, system: &str) -> Result<usize, StoreError>;
+
+    /// Accounts created on `system` since `since` (applied, or raised as work items): what
+    /// the guard on creates counts.
+    fn created_since(&self, system: &str, since: Timestamp) -> Result<usize, StoreError>;
 
     /// The active (open, reopened or overdue) work item for this change, if there is one.
     fn open_work_item(&self, key: &WorkItemKey) -> Result<Option<WorkItem>, StoreError>;

@@ -63,6 +63,8 @@ macro_rules! p {
     ($($v:expr),* $(,)?) => { &[$(Value::from($v)),*] };
 }
 
+mod matches;
+
 /// One row read.
 pub struct Row(pub Vec<Value>);
 
@@ -1009,6 +1011,20 @@ impl<D: Db + 'static> Store for SqlStore<D> {
                 db,
                 "SELECT count(DISTINCT account) FROM audit WHERE at_us >= ?2 AND system = ?1 AND outcome = 'applied'
                  AND (action = 'change.disable' OR action = 'change.delete' OR action LIKE 'change.revoke %')",
+                p![system, micros(since)],
+            )?
+            .map(|r| r.int(0))
+            .transpose()?;
+            Ok(n.unwrap_or(0) as usize)
+        })
+    }
+
+    fn created_since(&self, system: &str, since: Timestamp) -> Result<usize, StoreError> {
+        self.read(|db| {
+            let n = one(
+                db,
+                "SELECT count(*) FROM audit WHERE at_us >= ?2 AND system = ?1 AND action = 'change.create'
+                 AND (outcome = 'applied' OR outcome = 'work_item')",
                 p![system, micros(since)],
             )?
             .map(|r| r.int(0))

@@ -209,7 +209,8 @@ impl Db for SqliteDb {
 
 /// The schema's versions (see [`super::sql::migrate`]): 1 is the schema as it was before
 /// versions were kept (`SCHEMA` and [`legacy_migrate`] bring any earlier store to it);
-/// 2 lets replicas claim due work and hold leases; 3 finds TRAC starters by index.
+/// 2 lets replicas claim due work and hold leases; 3 finds TRAC starters by index; 4 keeps
+/// correlation's matches and adoptions.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, ""),
     (
@@ -222,7 +223,42 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         "CREATE INDEX person_provisional ON person (employee_number) WHERE substr(employee_number, 1, 5) = 'TRAC-';",
     ),
+    (4, CORRELATION),
 ];
+
+/// Version 4: correlation's matches, refusals and adoptions (the same on PostgreSQL but for
+/// the id column).
+const CORRELATION: &str = "CREATE TABLE account_match (
+    id              INTEGER PRIMARY KEY,
+    system          TEXT NOT NULL,
+    employee_number TEXT NOT NULL,
+    situation       TEXT NOT NULL,
+    candidates_json TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    account         TEXT,
+    found_at        TEXT NOT NULL,
+    decided_at      TEXT,
+    decided_by      TEXT,
+    note            TEXT
+);
+CREATE UNIQUE INDEX account_match_live ON account_match (system, employee_number) WHERE status IN ('open', 'accepted');
+CREATE TABLE match_refusal (
+    system          TEXT NOT NULL,
+    employee_number TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    PRIMARY KEY (system, employee_number, account)
+);
+CREATE TABLE adoption (
+    system          TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    employee_number TEXT NOT NULL,
+    linked_at       TEXT NOT NULL,
+    evidence        TEXT NOT NULL,
+    linked_by       TEXT NOT NULL,
+    excess          TEXT NOT NULL,
+    kept_json       TEXT NOT NULL,
+    PRIMARY KEY (system, account)
+);";
 
 impl SqlStore<SqliteDb> {
     /// Opens the store at `path`, creating it (readable by its owner only: it holds

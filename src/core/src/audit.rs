@@ -65,11 +65,24 @@ pub enum Action {
     /// is sent: a run cut short between a change and its own entry still leaves the
     /// change in the trail.
     ApplyStarted,
+    /// Correlation found an existing account a person may own (a strong match proposed,
+    /// or several candidates disputed): nothing was created for them.
+    AccountMatched,
+    /// A person accepted or rejected a proposed or disputed match.
+    MatchDecided,
+    /// An existing account was linked to a person: the anchor written onto it, with the
+    /// rule that matched and who approved it.
+    AccountLinked,
+    /// A link was undone: the anchor taken off, the account refused for that person.
+    AccountUnlinked,
+    /// A person decided what happens to an adopted account's entitlements granted by
+    /// hand: revoked, or kept for an access review.
+    ExcessDecided,
 }
 
 impl Action {
     /// Every kind of action as the README lists it (`change.<action>` for all changes).
-    pub const KINDS: [&'static str; 19] = [
+    pub const KINDS: [&'static str; 24] = [
         "hr.record",
         "hr.review",
         "hr.rejected",
@@ -89,6 +102,11 @@ impl Action {
         "review.attested",
         "review.conflict",
         "apply.started",
+        "account.matched",
+        "match.decided",
+        "account.linked",
+        "account.unlinked",
+        "excess.decided",
     ];
 }
 
@@ -114,6 +132,11 @@ impl std::fmt::Display for Action {
             Action::ReviewAttested => f.write_str("review.attested"),
             Action::ReviewConflict => f.write_str("review.conflict"),
             Action::ApplyStarted => f.write_str("apply.started"),
+            Action::AccountMatched => f.write_str("account.matched"),
+            Action::MatchDecided => f.write_str("match.decided"),
+            Action::AccountLinked => f.write_str("account.linked"),
+            Action::AccountUnlinked => f.write_str("account.unlinked"),
+            Action::ExcessDecided => f.write_str("excess.decided"),
         }
     }
 }
@@ -700,6 +723,11 @@ mod tests {
             Action::ReviewAttested,
             Action::ReviewConflict,
             Action::ApplyStarted,
+            Action::AccountMatched,
+            Action::MatchDecided,
+            Action::AccountLinked,
+            Action::AccountUnlinked,
+            Action::ExcessDecided,
         ];
         let printed: Vec<String> = every
             .iter()

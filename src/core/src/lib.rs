@@ -20,6 +20,7 @@
 pub mod account;
 pub mod audit;
 pub mod clock;
+pub mod correlate;
 pub mod desired;
 pub mod drift;
 pub mod evidence;
@@ -28,6 +29,7 @@ pub mod fast;
 pub mod hr;
 pub mod inactivity;
 pub mod input;
+pub mod naming;
 pub mod plan;
 pub mod policy;
 pub mod review;

@@ -913,6 +913,86 @@ fn provisional_starters_are_the_unlinked_trac_numbers_only() {
     assert_eq!(starters, ["TRAC-0001", "TRAC-0002"]);
 }
 
+/// Correlation's state: a match is noted once (again only when its candidates change),
+/// decided once, a rejection refuses its accounts, and a link records the adoption with
+/// what it held by hand; every step is in the trail, which still verifies.
+#[test]
+fn matches_are_noted_once_decided_once_and_links_remembered() {
+    use crate::correlate::{Candidate, Rule, Situation};
+    use crate::store::matches::{Adoption, Excess, MatchDecision, MatchStatus, Matches};
+    let mut s = $fresh;
+    let at: Timestamp = "2026-12-01T09:00:00Z".parse().unwrap();
+    let draft = |action: &str| Draft {
+        at,
+        actor: "test".into(),
+        employee_number: Some("20000001".into()),
+        system: Some("ad".into()),
+        account: None,
+        action: action.into(),
+        outcome: "held".into(),
+        rule: None,
+        event_id: None,
+        reason: "test".into(),
+    };
+    let cand = |a: &str, strong: bool| Candidate {
+        account: a.into(),
+        rules: vec![if strong { Rule::Email } else { Rule::Name }],
+        narrowed_by: vec![],
+        strong,
+    };
+    let strong = Situation::Strong { candidate: cand("aokafor", true), others: vec![] };
+    let (m, new) = s.note_match("ad", "20000001", &strong, draft("account.matched")).unwrap();
+    assert!(new);
+    assert_eq!((m.situation.as_str(), m.status), ("strong", MatchStatus::Open));
+    let (again, written) = s.note_match("ad", "20000001", &strong, draft("account.matched")).unwrap();
+    assert_eq!((again.id, written), (m.id, false), "unchanged: nothing written");
+    let disputed = Situation::Disputed { candidates: vec![cand("aokafor", true), cand("aokafor2", false)] };
+    let (changed, written) = s.note_match("ad", "20000001", &disputed, draft("account.matched")).unwrap();
+    assert_eq!((changed.id, written, changed.situation.as_str()), (m.id, true, "disputed"));
+    let rejected = s
+        .decide_match(m.id, &MatchDecision::Reject { accounts: vec!["aokafor2".into()], reason: "not hers".into() }, draft("match.decided"))
+        .unwrap();
+    assert_eq!(rejected.status, MatchStatus::Rejected);
+    assert!(matches!(
+        s.decide_match(m.id, &MatchDecision::Accept { account: "aokafor".into() }, draft("match.decided")),
+        Err(StoreError::MatchDecided { .. })
+    ));
+    assert!(matches!(s.decide_match(999, &MatchDecision::Accept { account: "x".into() }, draft("match.decided")), Err(StoreError::NoSuchMatch(999))));
+    assert_eq!(s.refusals("ad").unwrap()["20000001"].iter().collect::<Vec<_>>(), ["aokafor2"]);
+    // A new match for them, accepted and linked.
+    let (m2, _) = s.note_match("ad", "20000001", &strong, draft("account.matched")).unwrap();
+    assert_ne!(m2.id, m.id);
+    s.decide_match(m2.id, &MatchDecision::Accept { account: "aokafor".into() }, draft("match.decided")).unwrap();
+    let adoption = Adoption {
+        system: "ad".into(),
+        account: "AOkafor".into(),
+        employee_number: "20000001".into(),
+        linked_at: at,
+        evidence: "email".into(),
+        linked_by: "test".into(),
+        excess: Excess::Undecided,
+        kept: vec!["GG-Old".into()],
+    };
+    s.record_link(&adoption, draft("account.linked")).unwrap();
+    assert_eq!(s.account_match(m2.id).unwrap().unwrap().status, MatchStatus::Linked);
+    let adopted = s.adoptions("ad").unwrap();
+    assert_eq!(adopted["aokafor"].kept, ["GG-Old"]);
+    let decided = s.decide_excess("ad", "aokafor", Excess::Revoke, draft("excess.decided")).unwrap();
+    assert_eq!(decided.excess, Excess::Revoke);
+    assert!(matches!(s.decide_excess("ad", "nobody", Excess::Keep, draft("excess.decided")), Err(StoreError::NotAdopted { .. })));
+    // Closing leaves decided matches alone.
+    let (m3, _) = s.note_match("ad", "20000002", &strong, draft("account.matched")).unwrap();
+    assert_eq!(s.close_matches("ad", &Default::default(), at).unwrap(), 1);
+    assert_eq!(s.account_match(m3.id).unwrap().unwrap().status, MatchStatus::Closed);
+    s.record_unlink("ad", "aokafor", "20000001", draft("account.unlinked")).unwrap();
+    assert!(s.adoptions("ad").unwrap().is_empty());
+    assert!(s.refusals("ad").unwrap()["20000001"].contains("aokafor"));
+    let actions: Vec<String> = s.audit(&Default::default()).unwrap().into_iter().map(|e| e.draft.action).collect();
+    assert_eq!(actions.iter().filter(|a| *a == "account.matched").count(), 4);
+    assert_eq!(actions.iter().filter(|a| *a == "match.decided").count(), 2);
+    assert!(count(&s).is_ok());
+}
+
     };
 }
 

@@ -1,0 +1,274 @@
+use super::*;
+use crate::testkit::{account, named, nurse};
+use proptest::prelude::*;
+
+fn with(mut a: Account, pairs: &[(&str, &str)]) -> Account {
+    for (k, v) in pairs {
+        a.attributes.insert(k.to_string(), v.to_string());
+    }
+    a
+}
+
+fn naming() -> Naming {
+    Naming {
+        pattern: "{f}{last}".into(),
+        max_len: 20,
+    }
+}
+
+fn situation_of(people: &[Person], accounts: &[Account], settings: &Settings) -> Vec<Situation> {
+    let n = naming();
+    let ix = Index::new(accounts, settings, Some(&n));
+    let refs: Vec<&Person> = people.iter().collect();
+    let out = correlate(&ix, &refs, &BTreeMap::new());
+    people
+        .iter()
+        .map(|p| out[p.employee_number.as_str()].clone())
+        .collect()
+}
+
+#[test]
+fn email_is_strong_and_names_fold() {
+    let mut p = nurse("20000001");
+    p.work_email = Some("Amara.Okafor@nhs.net".into());
+    let accounts = vec![
+        with(
+            account("ad", "aokafor", None, true, &[]),
+            &[(
+                attr::OTHER_MAIL,
+                "SMTP:amara.okafor@nhs.net;smtp:a.o@x.nhs.uk",
+            )],
+        ),
+        with(
+            account("ad", "svc-okafor", None, true, &[]),
+            &[(attr::DISPLAY_NAME, "Okafor backup service")],
+        ),
+    ];
+    let s = situation_of(&[p], &accounts, &Settings::default());
+    let Situation::Strong { candidate, others } = &s[0] else {
+        panic!("{s:?}")
+    };
+    assert_eq!(candidate.account, "aokafor");
+    assert_eq!(candidate.rules, vec![Rule::Email, Rule::AccountName]);
+    assert!(others.is_empty(), "the service account is not theirs");
+}
+
+#[test]
+fn a_name_alone_is_weak_and_a_department_makes_it_strong() {
+    let p = nurse("20000001");
+    let bare = with(
+        account("ad", "amara1", None, true, &[]),
+        &[(attr::GIVEN_NAME, "AMARA"), (attr::FAMILY_NAME, "O'Kafor")],
+    );
+    let s = situation_of(
+        std::slice::from_ref(&p),
+        std::slice::from_ref(&bare),
+        &Settings::default(),
+    );
+    assert!(
+        matches!(&s[0], Situation::Disputed { candidates } if candidates.len() == 1 && !candidates[0].strong),
+        "{s:?}"
+    );
+    let placed = with(bare, &[(attr::DEPARTMENT, "ward 7 medicine")]);
+    let s = situation_of(&[p], &[placed], &Settings::default());
+    let Situation::Strong { candidate, .. } = &s[0] else {
+        panic!("{s:?}")
+    };
+    assert_eq!(candidate.evidence(), "name + department");
+}
+
+#[test]
+fn known_as_names_and_reversed_display_names_match() {
+    let mut p = named("20000002", "Margaret", "Smith-Jones", vec![]);
+    p.preferred_name = Some("Peggy".into());
+    let accounts = vec![with(
+        account("ad", "x1", None, true, &[]),
+        &[(attr::DISPLAY_NAME, "Smith Jones, Peggy")],
+    )];
+    let s = situation_of(&[p], &accounts, &Settings::default());
+    assert_eq!(s[0].candidates().len(), 1, "{s:?}");
+    assert_eq!(s[0].candidates()[0].rules, vec![Rule::Name]);
+}
+
+#[test]
+fn twins_are_disputed_and_one_account_is_never_two_peoples() {
+    let a = named("20000003", "John", "Smith", vec![]);
+    let b = named("20000004", "John", "Smith", vec![]);
+    let accounts = vec![
+        with(
+            account("ad", "jsmith", None, true, &[]),
+            &[(attr::MAIL, "john.smith@nhs.net")],
+        ),
+        account("ad", "jsmith2", None, true, &[]),
+    ];
+    // Both have the same work email on record (a data error): one account, two claims.
+    let mut a2 = a.clone();
+    a2.work_email = Some("john.smith@nhs.net".into());
+    let mut b2 = b.clone();
+    b2.work_email = Some("john.smith@nhs.net".into());
+    let s = situation_of(&[a2, b2], &accounts, &Settings::default());
+    assert!(
+        s.iter().all(|s| matches!(s, Situation::Disputed { .. })),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn anchors_written_another_way_are_found() {
+    let p = nurse("20000005");
+    let accounts = vec![account("ad", "aok", Some(" 020000005"), true, &[])];
+    let s = situation_of(&[p], &accounts, &Settings::default());
+    assert!(
+        matches!(&s[0], Situation::Strong { candidate, .. } if candidate.rules == vec![Rule::Anchor]),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn numbered_and_shortened_account_names_are_weak_candidates() {
+    let p = named("20000006", "Alexandra", "Featherstonehaugh", vec![]);
+    let n = Naming {
+        pattern: "{first}{last}".into(),
+        max_len: 20,
+    };
+    let accounts = vec![
+        account("ad", "alexandrafeatherst12", None, true, &[]),
+        account("ad", "alexandrafeatherston", None, true, &[]),
+        account("ad", "alexandrafeath", None, true, &[]),
+    ];
+    let settings = Settings::default();
+    let ix = Index::new(&accounts, &settings, Some(&n));
+    let c = ix.candidates(&p, &BTreeSet::new());
+    let names: Vec<&str> = c.iter().map(|c| c.account.as_str()).collect();
+    assert_eq!(names, ["alexandrafeatherst12", "alexandrafeatherston"]);
+    assert!(c.iter().all(|c| !c.strong));
+}
+
+#[test]
+fn refused_accounts_are_left_out_and_no_candidate_means_create() {
+    let mut p = nurse("20000007");
+    p.work_email = Some("amara.okafor@nhs.net".into());
+    let accounts = vec![with(
+        account("ad", "aokafor", None, true, &[]),
+        &[(attr::MAIL, "amara.okafor@nhs.net")],
+    )];
+    let settings = Settings::default();
+    let n = naming();
+    let ix = Index::new(&accounts, &settings, Some(&n));
+    let refused = BTreeMap::from([(
+        "20000007".to_string(),
+        BTreeSet::from(["aokafor".to_string()]),
+    )]);
+    let out = correlate(&ix, &[&p], &refused);
+    assert_eq!(out["20000007"], Situation::NoCandidate);
+    assert_eq!(
+        decide(out["20000007"].clone(), Adopt::Auto),
+        Decision::Create
+    );
+}
+
+#[test]
+fn linked_accounts_are_never_candidates() {
+    let mut p = nurse("20000008");
+    p.work_email = Some("amara.okafor@nhs.net".into());
+    let accounts = vec![with(
+        account("ad", "aokafor", Some("20000099"), true, &[]),
+        &[(attr::MAIL, "amara.okafor@nhs.net")],
+    )];
+    let s = situation_of(&[p], &accounts, &Settings::default());
+    assert_eq!(s[0], Situation::NoCandidate);
+}
+
+#[test]
+fn settings_parse_and_refuse_unknown_keys() {
+    let s: Settings = toml::from_str("rules = [\"email\", \"name\"]\nadopt = \"auto\"").unwrap();
+    assert_eq!(s.rules, vec![Rule::Email, Rule::Name]);
+    assert_eq!(s.adopt, Adopt::Auto);
+    assert!(toml::from_str::<Settings>("rule = []").is_err());
+    assert!(toml::from_str::<Settings>("rules = [\"shoe_size\"]").is_err());
+    assert!(
+        !Settings {
+            adopt: Adopt::Off,
+            ..Settings::default()
+        }
+        .enabled()
+    );
+}
+
+const GIVEN: [&str; 4] = ["Amara", "Priya", "John", "Zoë"];
+const FAMILY: [&str; 4] = ["Okafor", "Raman", "Smith", "O'Brien"];
+const DEPTS: [&str; 3] = ["Ward 7", "Pharmacy", ""];
+
+fn arb_person() -> impl Strategy<Value = (usize, usize, usize, bool)> {
+    (0..4usize, 0..4usize, 0..3usize, any::<bool>())
+}
+
+fn arb_account() -> impl Strategy<Value = (usize, usize, usize, u8, bool, u8)> {
+    (
+        0..4usize,
+        0..4usize,
+        0..3usize,
+        0..4u8,
+        any::<bool>(),
+        0..6u8,
+    )
+}
+
+proptest! {
+    /// For random directories and HR sets: no account is linked to two people, no person
+    /// to two accounts, and a create is decided only when no candidate exists at all.
+    #[test]
+    fn correlation_never_links_twice_and_never_creates_beside_a_candidate(
+        people in proptest::collection::vec(arb_person(), 0..12),
+        accounts in proptest::collection::vec(arb_account(), 0..14),
+        auto in any::<bool>(),
+    ) {
+        let people: Vec<Person> = people.iter().enumerate().map(|(i, (g, f, d, mail))| {
+            let mut p = named(&format!("2000{i:04}"), GIVEN[*g], FAMILY[*f], vec![crate::testkit::assignment(
+                &format!("2000{i:04}-1"), crate::hr::AssignmentStatus::ActiveAssignment,
+                "Admin", "Clerk", if DEPTS[*d].trim().is_empty() { "Estates" } else { DEPTS[*d] },
+                "2020-01-01", None)]);
+            if *mail { p.work_email = Some(format!("{}.{}@nhs.net", fold(GIVEN[*g]), fold(FAMILY[*f])).as_str().into()); }
+            p
+        }).collect();
+        let mut ids = BTreeSet::new();
+        let accounts: Vec<Account> = accounts.iter().enumerate().map(|(i, (g, f, d, n, mail, anchor))| {
+            let id = format!("{}{}{}", &fold(GIVEN[*g])[..1], fold(FAMILY[*f]), if *n == 0 { String::new() } else { (n + 1).to_string() });
+            let number = match anchor { 0 => Some(format!("02000{:04}", i % 12)), 1 => Some(format!("2000{:04}", i % 12)), _ => None };
+            let mut a = account("ad", &format!("{id}-{i}"), number.as_deref(), true, &[]);
+            if *n < 2 && !ids.contains(&id) { a.id = id; }
+            ids.insert(a.id.clone());
+            a.attributes.insert(attr::GIVEN_NAME.into(), GIVEN[*g].into());
+            a.attributes.insert(attr::FAMILY_NAME.into(), FAMILY[*f].into());
+            a.attributes.insert(attr::DEPARTMENT.into(), DEPTS[*d].into());
+            if *mail { a.attributes.insert(attr::MAIL.into(), format!("{}.{}@nhs.net", fold(GIVEN[*g]), fold(FAMILY[*f]))); }
+            a
+        }).collect();
+        let settings = Settings::default();
+        let n = naming();
+        let ix = Index::new(&accounts, &settings, Some(&n));
+        let refs: Vec<&Person> = people.iter().collect();
+        let out = correlate(&ix, &refs, &BTreeMap::new());
+        prop_assert_eq!(out.len(), people.len());
+        let mut linked: BTreeMap<String, &str> = BTreeMap::new();
+        for p in &people {
+            let number = p.employee_number.as_str();
+            let s = out[number].clone();
+            let all = ix.candidates(p, &BTreeSet::new());
+            match decide(s.clone(), if auto { Adopt::Auto } else { Adopt::Propose }) {
+                Decision::Create => prop_assert!(all.is_empty(), "create beside {:?}", all),
+                Decision::Link(c) | Decision::Propose(c, _) => {
+                    prop_assert!(c.strong);
+                    prop_assert_eq!(all.iter().filter(|x| x.strong).count(), 1);
+                    prop_assert!(linked.insert(c.account.clone(), number).is_none(), "{} twice", c.account);
+                }
+                Decision::Dispute(cs) => prop_assert!(!cs.is_empty()),
+            }
+            // Every candidate is unlinked or carries this person's anchor written another way.
+            for c in s.candidates() {
+                let a = accounts.iter().find(|a| a.id == c.account).unwrap();
+                prop_assert!(unlinked(a) || normal_anchor(a.employee_number.as_deref().unwrap()) == normal_anchor(number));
+            }
+        }
+    }
+}

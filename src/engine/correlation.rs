@@ -1,0 +1,858 @@
+//! Correlation in the engine's pass: before any create, find the accounts people already
+//! have ([`crate::correlate`] decides; this module reads and writes what it needs).
+//!
+//! - A person whose plan on a system starts with a create is correlated against the
+//!   system's unlinked accounts. No candidate: the create goes ahead. A strong candidate
+//!   on a target with `adopt = "auto"`, or a match a person accepted: the account is
+//!   linked (the anchor written onto it, then planned as theirs). Otherwise the match is
+//!   stored (`turnstile matches`) and nothing is created or changed for that person on
+//!   that system until someone decides.
+//! - An adopted account keeps the entitlements it held when it was linked that no role
+//!   grants, until a person decides (`turnstile matches excess`), or the target says
+//!   `revoke_unmanaged_after_adoption = true`.
+//!
+//! It never creates, and never links an account to a second person.
+
+use crate::account::Account;
+use crate::audit::{Action as AuditAction, Draft, Outcome as AuditOutcome};
+use crate::correlate::{self, Candidate, Decision, Index, Settings, Situation};
+use crate::hr::Person;
+use crate::naming::Naming;
+use crate::plan::{self, Action, Change};
+use crate::policy::RoleModel;
+use crate::store::matches::{Adoption, Excess, MatchStatus};
+use crate::store::{Store, StoreError};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The rule name a link's anchor change carries in the trail.
+pub const RULE: &str = "correlation";
+
+/// What correlation did on one target in one pass.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// People correlated (no account linked, a create planned).
+    pub looked: usize,
+    /// People with no candidate: their create goes ahead.
+    pub no_candidate: usize,
+    /// Accounts linked in this pass (adopted automatically, or accepted earlier).
+    pub linked: Vec<(String, String)>,
+    /// People with a strong match waiting for a person's acceptance.
+    pub proposed: usize,
+    /// People with several or only weak candidates.
+    pub disputed: usize,
+    /// Revokes of entitlements granted by hand on adopted accounts, kept for a decision.
+    pub kept: usize,
+}
+
+/// A link about to be made: recorded (adoption and `account.linked`) once its anchor
+/// change is applied.
+#[derive(Debug, Clone)]
+pub struct PendingLink {
+    pub adoption: Adoption,
+    pub reason: String,
+}
+
+/// What one pass brings to correlation on one target.
+pub struct Ctx<'a> {
+    pub model: &'a RoleModel,
+    pub system: &'a str,
+    pub settings: &'a Settings,
+    pub naming: Option<&'a Naming>,
+    pub abilities: &'a plan::Abilities,
+    pub today: Date,
+    pub now: Timestamp,
+    pub actor: &'a str,
+    /// Read and plan; write nothing.
+    pub dry_run: bool,
+    /// `accounts` is the target's whole read: matches of people not correlated in this
+    /// pass are closed (they were linked another way, or need no account now).
+    pub full: bool,
+}
+
+/// The change that writes a person's anchor onto an existing account.
+pub fn link_change(system: &str, account: &str, employee_number: &str, why: &str) -> Change {
+    Change {
+        system: system.to_string(),
+        employee_number: employee_number.to_string(),
+        account: Some(account.to_string()),
+        action: Action::Update {
+            attribute: plan::ANCHOR.to_string(),
+            value: employee_number.to_string(),
+        },
+        rule: RULE.into(),
+        reason: format!("their existing account, linked: {why}"),
+    }
+}
+
+/// The entitlements an account holds that the person's role does not grant there and
+/// the system manages: what adoption keeps until a person decides.
+fn excess_of(ctx: &Ctx<'_>, person: &Person, account: &Account) -> Vec<String> {
+    let mine = [account];
+    plan::plan_for_target(
+        ctx.model,
+        person,
+        &mine,
+        ctx.today,
+        ctx.system,
+        ctx.abilities,
+    )
+    .into_iter()
+    .filter_map(|c| match c.action {
+        Action::Revoke { entitlement } => Some(entitlement),
+        _ => None,
+    })
+    .collect()
+}
+
+/// Correlates the people in `planned` whose changes on this system start from a create,
+/// against the unlinked accounts in `accounts`; rewrites or removes their changes as
+/// [`Decision`] says, and stores matches. Returns what it found and the links to record
+/// once their anchor changes are applied.
+pub fn before_creates<'p>(
+    ctx: &Ctx<'_>,
+    store: &mut dyn Store,
+    accounts: &mut [Account],
+    planned: &mut Vec<(&'p Person, Vec<Change>)>,
+) -> Result<(Found, Vec<PendingLink>), StoreError> {
+    let mut found = Found::default();
+    let mut links = Vec::new();
+    if !ctx.settings.enabled() {
+        return Ok((found, links));
+    }
+    let creating: Vec<&'p Person> = planned
+        .iter()
+        .filter(|(_, c)| c.iter().any(|c| c.action == Action::Create))
+        .map(|(p, _)| *p)
+        .collect();
+    let accepted: BTreeMap<String, String> = store
+        .account_matches(Some(ctx.system), Some(MatchStatus::Accepted))?
+        .into_iter()
+        .filter_map(|m| Some((m.employee_number, m.account?)))
+        .collect();
+    let mut still = BTreeSet::new();
+    if !creating.is_empty() {
+        let refused = store.refusals(ctx.system)?;
+        let situations: BTreeMap<String, Situation> = {
+            let ix = Index::new(accounts, ctx.settings, ctx.naming);
+            correlate::correlate(&ix, &creating, &refused)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect()
+        };
+        // One account is never linked twice in a pass, even by an acceptance.
+        let mut taken: BTreeSet<String> = BTreeSet::new();
+        for person in creating {
+            let number = person.employee_number.as_str();
+            let Some(situation) = situations.get(number).cloned() else {
+                continue;
+            };
+            found.looked += 1;
+            let decision = match accepted.get(number) {
+                Some(account) => match accounts
+                    .iter()
+                    .find(|a| a.id.eq_ignore_ascii_case(account) && correlate::unlinked(a))
+                {
+                    Some(a) => {
+                        let evidence = situation
+                            .candidates()
+                            .into_iter()
+                            .find(|c| c.account.eq_ignore_ascii_case(&a.id))
+                            .cloned()
+                            .unwrap_or(Candidate {
+                                account: a.id.clone(),
+                                rules: Vec::new(),
+                                narrowed_by: Vec::new(),
+                                strong: false,
+                            });
+                        Decision::Link(evidence)
+                    }
+                    // The accepted account is gone or someone else's now: ask again.
+                    None => correlate::decide(situation, ctx.settings.adopt),
+                },
+                None => correlate::decide(situation.clone(), ctx.settings.adopt),
+            };
+            let decision = match decision {
+                Decision::Link(c) if !taken.insert(c.account.to_ascii_lowercase()) => {
+                    Decision::Dispute(vec![c])
+                }
+                d => d,
+            };
+            match decision {
+                Decision::Create => found.no_candidate += 1,
+                Decision::Link(candidate) => {
+                    let by = match accepted.get(number) {
+                        Some(_) => "accepted by a person (turnstile matches accept)".to_string(),
+                        None => format!(
+                            "adopted by itself ([targets.{}.correlation] adopt = \"auto\")",
+                            ctx.system
+                        ),
+                    };
+                    let evidence = if candidate.rules.is_empty() {
+                        "a person's choice".to_string()
+                    } else {
+                        candidate.evidence()
+                    };
+                    let Some(account) = accounts
+                        .iter_mut()
+                        .find(|a| a.id.eq_ignore_ascii_case(&candidate.account))
+                    else {
+                        continue;
+                    };
+                    account.employee_number = Some(number.to_string());
+                    let kept = excess_of(ctx, person, account);
+                    let why = format!("matched by {evidence}; {by}");
+                    let mut changes = vec![link_change(ctx.system, &account.id, number, &why)];
+                    let mine = [&*account];
+                    changes.extend(
+                        plan::plan_for_target(
+                            ctx.model,
+                            person,
+                            &mine,
+                            ctx.today,
+                            ctx.system,
+                            ctx.abilities,
+                        )
+                        .into_iter()
+                        .filter(|c| {
+                            ctx.settings.revoke_unmanaged_after_adoption
+                                || !matches!(&c.action, Action::Revoke { entitlement } if kept.contains(entitlement))
+                        }),
+                    );
+                    if !ctx.settings.revoke_unmanaged_after_adoption {
+                        found.kept += kept.len();
+                    }
+                    found.linked.push((number.to_string(), account.id.clone()));
+                    links.push(PendingLink {
+                        adoption: Adoption {
+                            system: ctx.system.to_string(),
+                            account: account.id.clone(),
+                            employee_number: number.to_string(),
+                            linked_at: ctx.now,
+                            evidence,
+                            linked_by: ctx.actor.to_string(),
+                            excess: if ctx.settings.revoke_unmanaged_after_adoption {
+                                Excess::Revoke
+                            } else {
+                                Excess::Undecided
+                            },
+                            kept,
+                        },
+                        reason: why,
+                    });
+                    if let Some((_, c)) = planned
+                        .iter_mut()
+                        .find(|(p, _)| p.employee_number.as_str() == number)
+                    {
+                        *c = changes;
+                    }
+                }
+                Decision::Propose(candidate, others) => {
+                    found.proposed += 1;
+                    still.insert(number.to_string());
+                    let s = Situation::Strong { candidate, others };
+                    note(ctx, store, number, &s)?;
+                    planned.retain(|(p, _)| p.employee_number.as_str() != number);
+                }
+                Decision::Dispute(candidates) => {
+                    found.disputed += 1;
+                    still.insert(number.to_string());
+                    let s = Situation::Disputed { candidates };
+                    note(ctx, store, number, &s)?;
+                    planned.retain(|(p, _)| p.employee_number.as_str() != number);
+                }
+            }
+        }
+    }
+    if ctx.full && !ctx.dry_run {
+        // Accepted matches wait for their link; the rest that no pass asked about are done.
+        still.extend(links.iter().map(|l| l.adoption.employee_number.clone()));
+        store.close_matches(ctx.system, &still, ctx.now)?;
+    }
+    Ok((found, links))
+}
+
+/// Stores a match (unless dry-running), with its `account.matched` entry when it is new
+/// or its candidates changed.
+fn note(
+    ctx: &Ctx<'_>,
+    store: &mut dyn Store,
+    number: &str,
+    s: &Situation,
+) -> Result<(), StoreError> {
+    if ctx.dry_run {
+        return Ok(());
+    }
+    let words: Vec<String> = s
+        .candidates()
+        .iter()
+        .map(|c| format!("{} ({})", c.account, c.evidence()))
+        .collect();
+    let reason = match s {
+        Situation::Strong { .. } => format!(
+            "a strong match was found and nothing was created: {}; accept with `turnstile matches accept`",
+            words.join(", ")
+        ),
+        _ => format!(
+            "several or only weak candidates were found and nothing was created: {}; a person decides with `turnstile matches`",
+            words.join(", ")
+        ),
+    };
+    store.note_match(
+        ctx.system,
+        number,
+        s,
+        Draft {
+            at: ctx.now,
+            actor: ctx.actor.to_string(),
+            employee_number: Some(number.to_string()),
+            system: Some(ctx.system.to_string()),
+            account: None,
+            action: AuditAction::AccountMatched.to_string(),
+            outcome: AuditOutcome::Held.to_string(),
+            rule: Some(RULE.into()),
+            event_id: None,
+            reason,
+        },
+    )?;
+    Ok(())
+}
+
+/// Records each link whose anchor change was applied: the adoption and `account.linked`
+/// (with the rule that matched and who approved it).
+pub fn record_links(
+    store: &mut dyn Store,
+    links: Vec<PendingLink>,
+    applied: &dyn Fn(&str) -> bool,
+    at: Timestamp,
+    actor: &str,
+) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for link in links {
+        if !applied(&link.adoption.employee_number) {
+            continue;
+        }
+        let kept = &link.adoption.kept;
+        let reason = if kept.is_empty() {
+            link.reason.clone()
+        } else {
+            format!(
+                "{}; entitlements it held that no role grants are kept until a person decides: {}",
+                link.reason,
+                kept.join(", ")
+            )
+        };
+        store.record_link(
+            &link.adoption,
+            Draft {
+                at,
+                actor: actor.to_string(),
+                employee_number: Some(link.adoption.employee_number.clone()),
+                system: Some(link.adoption.system.clone()),
+                account: Some(link.adoption.account.clone()),
+                action: AuditAction::AccountLinked.to_string(),
+                outcome: AuditOutcome::Applied.to_string(),
+                rule: Some(RULE.into()),
+                event_id: None,
+                reason,
+            },
+        )?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Takes out of `planned` the revokes of entitlements an adopted account held by hand
+/// when it was linked, unless a person approved revoking them or the target revokes
+/// unmanaged entitlements after adoption. Returns how many were kept.
+pub fn keep_excess(
+    store: &dyn Store,
+    system: &str,
+    settings: &Settings,
+    planned: &mut [(&Person, Vec<Change>)],
+) -> Result<usize, StoreError> {
+    if settings.revoke_unmanaged_after_adoption {
+        return Ok(0);
+    }
+    let adopted = store.adoptions(system)?;
+    if adopted.is_empty() {
+        return Ok(0);
+    }
+    let mut kept = 0;
+    for (_, changes) in planned.iter_mut() {
+        changes.retain(|c| {
+            let keep = match (&c.action, c.account.as_deref()) {
+                (Action::Revoke { entitlement }, Some(account)) => adopted
+                    .get(&account.to_lowercase())
+                    .is_some_and(|a| a.excess != Excess::Revoke && a.kept.contains(entitlement)),
+                _ => false,
+            };
+            kept += usize::from(keep);
+            !keep
+        });
+    }
+    Ok(kept)
+}
+
+/// Why a person's decision on a match could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The decision names something it cannot: exit 2, nothing changed.
+    #[error("{0}")]
+    Refused(String),
+    #[error(
+        "{system} cannot be changed now ({reason}); the decision is recorded and the next pass carries it out"
+    )]
+    Target { system: String, reason: String },
+}
+
+/// What accepting a match did.
+#[derive(Debug)]
+pub struct Accepted {
+    pub account: String,
+    /// The link was written now (else the next pass writes it).
+    pub linked: bool,
+    pub tally: super::apply::Tally,
+    /// Entitlements it holds by hand that no role grants, kept until a person decides.
+    pub kept: Vec<String>,
+}
+
+fn decision_draft(
+    m: &crate::store::matches::AccountMatch,
+    action: AuditAction,
+    outcome: AuditOutcome,
+    by: &str,
+    at: Timestamp,
+    account: Option<&str>,
+    reason: String,
+) -> Draft {
+    Draft {
+        at,
+        actor: by.to_string(),
+        employee_number: Some(m.employee_number.clone()),
+        system: Some(m.system.clone()),
+        account: account.map(str::to_string),
+        action: action.to_string(),
+        outcome: outcome.to_string(),
+        rule: Some(RULE.into()),
+        event_id: None,
+        reason,
+    }
+}
+
+/// A person accepts an open match: `account` (one of its candidates; for a proposal the
+/// strong one when not given) is theirs. The acceptance is recorded under `by`; then the
+/// link is written at once, through the target's connector (the anchor, then what their
+/// role grants, entitlements granted by hand kept), unless the target cannot take
+/// changes now, when the next pass writes it. Nothing that takes access away is applied
+/// here: that is the pass's, under the guard.
+pub async fn accept(
+    model: &RoleModel,
+    store: &mut dyn Store,
+    targets: &mut [super::targets::Target],
+    id: u64,
+    account: Option<&str>,
+    by: &str,
+    now: Timestamp,
+) -> Result<Accepted, DecisionError> {
+    use crate::store::matches::MatchDecision;
+    let m = store
+        .account_match(id)?
+        .ok_or(StoreError::NoSuchMatch(id))?;
+    if m.status != MatchStatus::Open {
+        return Err(StoreError::MatchDecided {
+            id,
+            status: m.status.as_str(),
+            by: m.decided_by.clone().unwrap_or_default(),
+        }
+        .into());
+    }
+    let chosen = match account {
+        Some(a) => m
+            .candidates
+            .iter()
+            .find(|c| c.account.eq_ignore_ascii_case(a))
+            .ok_or_else(|| {
+                DecisionError::Refused(format!(
+                    "{} has no candidate `{a}` (candidates: {}): a match is accepted only for an account it put forward",
+                    m.reference(),
+                    m.candidates.iter().map(|c| c.account.as_str()).collect::<Vec<_>>().join(", ")
+                ))
+            })?,
+        None => m.proposed().ok_or_else(|| {
+            DecisionError::Refused(format!(
+                "{} is disputed ({} candidates): say which account is theirs with --account",
+                m.reference(),
+                m.candidates.len()
+            ))
+        })?,
+    }
+    .clone();
+    let target = targets
+        .iter_mut()
+        .find(|t| t.system() == m.system)
+        .ok_or_else(|| {
+            DecisionError::Refused(format!(
+                "{} is for `{}`, and no [targets.{}] is configured here: decide it where that target is configured",
+                m.reference(),
+                m.system,
+                m.system
+            ))
+        })?;
+    let stored = store.person(&m.employee_number)?.ok_or_else(|| {
+        DecisionError::Refused(format!(
+            "{}: employee {} has no HR record here any more; nothing to link",
+            m.reference(),
+            m.employee_number
+        ))
+    })?;
+    store.decide_match(
+        id,
+        &MatchDecision::Accept {
+            account: chosen.account.clone(),
+        },
+        decision_draft(
+            &m,
+            AuditAction::MatchDecided,
+            AuditOutcome::Approved,
+            by,
+            now,
+            Some(&chosen.account),
+            format!(
+                "accepted by {by}: {} is theirs (matched by {})",
+                chosen.account,
+                if chosen.rules.is_empty() {
+                    "a person's choice".to_string()
+                } else {
+                    chosen.evidence()
+                }
+            ),
+        ),
+    )?;
+    let mut outcome = Accepted {
+        account: chosen.account.clone(),
+        linked: false,
+        tally: Default::default(),
+        kept: Vec::new(),
+    };
+    let away = |target: &super::targets::Target, reason: String| DecisionError::Target {
+        system: target.system().to_string(),
+        reason,
+    };
+    if let Err(reason) = target.ready(now).await {
+        return Err(away(target, reason));
+    }
+    let person = stored.event.person;
+    let mut accounts = match target.connector.find_candidates(&person).await {
+        Ok(a) => a,
+        Err(e) => {
+            target.failed(&e, now);
+            return Err(away(target, e.to_string()));
+        }
+    };
+    if !accounts
+        .iter()
+        .any(|a| a.id.eq_ignore_ascii_case(&chosen.account) && correlate::unlinked(a))
+    {
+        return Err(DecisionError::Refused(format!(
+            "{}: {} is no longer an unlinked account on {} (deleted, renamed or linked to someone since); the acceptance is recorded, and the next pass asks again",
+            m.reference(),
+            chosen.account,
+            m.system
+        )));
+    }
+    let settings = target.correlation.clone();
+    let naming = target.connector.naming();
+    let abilities = target.connector.capabilities().abilities();
+    let system = m.system.clone();
+    let ctx = Ctx {
+        model,
+        system: &system,
+        settings: &settings,
+        naming: naming.as_ref(),
+        abilities: &abilities,
+        today: crate::clock::today(now),
+        now,
+        actor: by,
+        dry_run: false,
+        full: false,
+    };
+    // Planned as if a create were due: the acceptance turns it into the link.
+    let mut planned = vec![(
+        &person,
+        vec![Change {
+            system: system.clone(),
+            employee_number: m.employee_number.clone(),
+            account: None,
+            action: Action::Create,
+            rule: RULE.into(),
+            reason: String::new(),
+        }],
+    )];
+    let (_, links) = before_creates(&ctx, store, &mut accounts, &mut planned)?;
+    let Some((_, changes)) = planned.pop() else {
+        return Ok(outcome);
+    };
+    let changes: Vec<Change> = changes
+        .into_iter()
+        .filter(|c| !c.action.takes_access())
+        .collect();
+    let event_id = stored.event.event_id.as_str().to_string();
+    let result = super::apply::apply_person(
+        target.connector.as_ref(),
+        store,
+        &person,
+        &changes,
+        super::apply::By {
+            at: now,
+            actor: by,
+            event_id: Some(&event_id),
+            due_days: target.due_days,
+        },
+    )
+    .await;
+    match result {
+        Ok(t) => {
+            outcome.tally = t;
+            let anchored = t.failed == 0 && t.skipped == 0;
+            outcome.kept = links
+                .first()
+                .map(|l| l.adoption.kept.clone())
+                .unwrap_or_default();
+            outcome.linked = record_links(store, links, &|_| anchored, now, by)? > 0;
+            Ok(outcome)
+        }
+        Err(super::apply::ApplyError::Target(e)) => {
+            target.failed(&e, now);
+            Err(away(target, e.to_string()))
+        }
+        Err(super::apply::ApplyError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// A person rejects an open match: `accounts` (default: every candidate) are not theirs,
+/// and are never put forward for them again. With no candidate left, the next pass may
+/// create an account for them (under the guard on creates).
+pub fn reject(
+    store: &mut dyn Store,
+    id: u64,
+    accounts: &[String],
+    by: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<crate::store::matches::AccountMatch, DecisionError> {
+    use crate::store::matches::MatchDecision;
+    let m = store
+        .account_match(id)?
+        .ok_or(StoreError::NoSuchMatch(id))?;
+    let refused: Vec<String> = if accounts.is_empty() {
+        m.candidates.iter().map(|c| c.account.clone()).collect()
+    } else {
+        for a in accounts {
+            if !m
+                .candidates
+                .iter()
+                .any(|c| c.account.eq_ignore_ascii_case(a))
+            {
+                return Err(DecisionError::Refused(format!(
+                    "{} has no candidate `{a}`: only the accounts it put forward can be rejected",
+                    m.reference()
+                )));
+            }
+        }
+        accounts.to_vec()
+    };
+    let draft = decision_draft(
+        &m,
+        AuditAction::MatchDecided,
+        AuditOutcome::Rejected,
+        by,
+        now,
+        None,
+        format!(
+            "rejected by {by}: {} not theirs: {reason}",
+            refused.join(", ")
+        ),
+    );
+    Ok(store.decide_match(
+        id,
+        &MatchDecision::Reject {
+            accounts: refused,
+            reason: reason.to_string(),
+        },
+        draft,
+    )?)
+}
+
+/// Undoes a link: the anchor taken off `account` on its target, the adoption forgotten,
+/// the account refused for that person (so it is not proposed again), `account.unlinked`
+/// recorded. The person may then get an account of their own (under the guard).
+pub async fn unlink(
+    store: &mut dyn Store,
+    targets: &mut [super::targets::Target],
+    system: &str,
+    account: &str,
+    by: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<String, DecisionError> {
+    let target = targets
+        .iter_mut()
+        .find(|t| t.system() == system)
+        .ok_or_else(|| {
+            DecisionError::Refused(format!("no [targets.{system}] is configured here"))
+        })?;
+    if let Err(reason) = target.ready(now).await {
+        return Err(DecisionError::Target {
+            system: system.to_string(),
+            reason,
+        });
+    }
+    let accounts = match target.connector.read_accounts().await {
+        Ok(a) => a,
+        Err(e) => {
+            target.failed(&e, now);
+            return Err(DecisionError::Target {
+                system: system.to_string(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    let Some(found) = accounts.iter().find(|a| a.id.eq_ignore_ascii_case(account)) else {
+        return Err(DecisionError::Refused(format!(
+            "{system} has no account `{account}`"
+        )));
+    };
+    let Some(number) = found
+        .employee_number
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+    else {
+        return Err(DecisionError::Refused(format!(
+            "{system} account {account} is not linked to anyone: nothing to undo"
+        )));
+    };
+    let person = match store.person(&number)? {
+        Some(p) => p.event.person,
+        None => {
+            return Err(DecisionError::Refused(format!(
+                "{system} account {account} is linked to {number}, who has no HR record here; clear the anchor on the target itself"
+            )));
+        }
+    };
+    let change = Change {
+        system: system.to_string(),
+        employee_number: number.clone(),
+        account: Some(found.id.clone()),
+        action: Action::Update {
+            attribute: plan::ANCHOR.to_string(),
+            value: String::new(),
+        },
+        rule: RULE.into(),
+        reason: format!("link undone by {by}: {reason}"),
+    };
+    let t = super::apply::apply_person(
+        target.connector.as_ref(),
+        store,
+        &person,
+        std::slice::from_ref(&change),
+        super::apply::By {
+            at: now,
+            actor: by,
+            event_id: None,
+            due_days: target.due_days,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        super::apply::ApplyError::Target(e) => DecisionError::Target {
+            system: system.to_string(),
+            reason: e.to_string(),
+        },
+        super::apply::ApplyError::Store(e) => e.into(),
+    })?;
+    if t.failed > 0 {
+        return Err(DecisionError::Target {
+            system: system.to_string(),
+            reason: "the anchor could not be taken off (see `turnstile audit`)".into(),
+        });
+    }
+    store.record_unlink(
+        system,
+        &found.id,
+        &number,
+        Draft {
+            at: now,
+            actor: by.to_string(),
+            employee_number: Some(number.clone()),
+            system: Some(system.to_string()),
+            account: Some(found.id.clone()),
+            action: AuditAction::AccountUnlinked.to_string(),
+            outcome: AuditOutcome::Applied.to_string(),
+            rule: Some(RULE.into()),
+            event_id: None,
+            reason: format!("unlinked by {by}: {reason}; not proposed for them again"),
+        },
+    )?;
+    Ok(number)
+}
+
+/// A person's decision on an adopted account's entitlements granted by hand: `revoke`
+/// lets the next pass revoke them; keep leaves them for an access review.
+pub fn decide_excess(
+    store: &mut dyn Store,
+    system: &str,
+    account: &str,
+    revoke: bool,
+    by: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Adoption, DecisionError> {
+    let adopted = store.adoptions(system)?;
+    let a = adopted.get(&account.to_lowercase()).ok_or_else(|| {
+        DecisionError::Refused(
+            StoreError::NotAdopted {
+                system: system.to_string(),
+                account: account.to_string(),
+            }
+            .to_string(),
+        )
+    })?;
+    let (excess, words) = if revoke {
+        (Excess::Revoke, "approved revoking")
+    } else {
+        (Excess::Keep, "kept")
+    };
+    Ok(store.decide_excess(
+        system,
+        account,
+        excess,
+        Draft {
+            at: now,
+            actor: by.to_string(),
+            employee_number: Some(a.employee_number.clone()),
+            system: Some(system.to_string()),
+            account: Some(a.account.clone()),
+            action: AuditAction::ExcessDecided.to_string(),
+            outcome: if revoke {
+                AuditOutcome::Approved
+            } else {
+                AuditOutcome::Rejected
+            }
+            .to_string(),
+            rule: Some(RULE.into()),
+            event_id: None,
+            reason: format!(
+                "{by} {words} the entitlements it held by hand when linked ({}): {reason}",
+                if a.kept.is_empty() {
+                    "none".to_string()
+                } else {
+                    a.kept.join(", ")
+                }
+            ),
+        },
+    )?)
+}
