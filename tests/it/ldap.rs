@@ -17,7 +17,7 @@ use turnstile::policy::RoleModel;
 use turnstile::store::sqlite::SqliteStore;
 use turnstile_core::testkit;
 
-const MODEL: &str = r#"
+pub(crate) const MODEL: &str = r#"
 version = 1
 [systems.dir]
 name = "Directory"
@@ -46,11 +46,11 @@ match = { job_role = ["Administrator"] }
 "#;
 
 pub(crate) struct Dir {
-    dialect: Dialect,
-    base: String,
-    staff: String,
-    leavers: String,
-    groups: String,
+    pub(crate) dialect: Dialect,
+    pub(crate) base: String,
+    pub(crate) staff: String,
+    pub(crate) leavers: String,
+    pub(crate) groups: String,
 }
 
 impl Dir {
@@ -131,7 +131,7 @@ impl Dir {
 
     /// A raw ldap3 connection as the administrator, for setup and for checks the connector
     /// must not be trusted to make about itself.
-    async fn raw(&self) -> ldap3::Ldap {
+    pub(crate) async fn raw(&self) -> ldap3::Ldap {
         let cfg = self.config("raw");
         let mut settings = ldap3::LdapConnSettings::new();
         if cfg.url.starts_with("ldaps") {
@@ -183,7 +183,7 @@ impl Dir {
     }
 
     /// The entry of an account, read with the raw client.
-    async fn entry(&self, account: &str) -> Option<ldap3::SearchEntry> {
+    pub(crate) async fn entry(&self, account: &str) -> Option<ldap3::SearchEntry> {
         let mut ldap = self.raw().await;
         let attr = if self.dialect == Dialect::ActiveDirectory {
             "sAMAccountName"
@@ -205,7 +205,7 @@ impl Dir {
 }
 
 /// Runs the `turnstile` binary in `dir`: its exit code and everything it printed.
-fn turnstile_in(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+pub(crate) fn turnstile_in(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
         .args(args)
         .current_dir(dir)
@@ -221,7 +221,7 @@ fn turnstile_in(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
-fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
         let t = std::time::SystemTime::now()
