@@ -55,6 +55,21 @@ struct NhsmailConfig {
     min_report_share: f64,
     #[serde(default)]
     report_columns: ReportColumns,
+    /// The domain of the national service's addresses: a joiner whose ESR work email is in
+    /// it already has an account, which is joined to this organisation, not created.
+    #[serde(default = "nhs_net")]
+    national_domain: String,
+}
+
+fn nhs_net() -> String {
+    "nhs.net".into()
+}
+
+/// The person's work email when it is an address of the national service.
+fn national_address(person: &Person, domain: &str) -> Option<String> {
+    let mail = person.work_email.as_deref()?.trim().to_ascii_lowercase();
+    let (_, at) = mail.rsplit_once('@')?;
+    (!domain.is_empty() && at == domain.to_ascii_lowercase()).then_some(mail)
 }
 
 fn nine_tenths() -> f64 {
@@ -457,6 +472,11 @@ impl Nhsmail {
                 }
                 let mut attributes = std::collections::BTreeMap::new();
                 attributes.insert("nhsmail_status".to_string(), state.trim().to_string());
+                // The address, for correlation's email rule.
+                attributes.insert(
+                    crate::correlate::attr::OTHER_MAIL.to_string(),
+                    address.to_ascii_lowercase(),
+                );
                 if display.is_some() {
                     attributes.insert(
                         "display_name".to_string(),
@@ -653,6 +673,23 @@ impl Connector for Nhsmail {
             };
             if implied {
                 return Ok(Applied::Done { account: None });
+            }
+            // NHSmail accounts are national and move with the person: a joiner whose work
+            // email is already an NHSmail address (and who is not in this organisation's
+            // report, or correlation would have found it) is joined, never given a
+            // second mailbox. The next report that lists it, with their ExternalSyncID,
+            // confirms the item.
+            if change.action == Action::Create
+                && let Some(address) = national_address(person, &self.config.national_domain)
+            {
+                return Ok(Applied::WorkItem {
+                    text: format!(
+                        "In the NHSmail Portal, join the existing national account {address} of {} to organisation {} (the Portal's join; within its 30 days as leaver elsewhere, or reactivate it) and set its ExternalSyncID to {} — do not create a new mailbox",
+                        who(person),
+                        self.config.org_code,
+                        person.employee_number
+                    ),
+                });
             }
             let line = line_for(person, change, &self.config.org_code).map_err(permanent)?;
             if let Some(l) = &line {

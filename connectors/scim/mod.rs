@@ -536,6 +536,34 @@ impl ScimConnector {
                 .map(|e| text(e.get("value")))
                 .unwrap_or_default(),
         );
+        // What correlation compares, only where the user holds it.
+        {
+            use crate::correlate::attr;
+            let name = user.get("name");
+            for (key, field) in [
+                (attr::GIVEN_NAME, "givenName"),
+                (attr::FAMILY_NAME, "familyName"),
+            ] {
+                let v = text(name.and_then(|n| n.get(field)));
+                if !v.trim().is_empty() {
+                    attributes.insert(key.to_string(), v);
+                }
+            }
+            let all: Vec<String> = user
+                .get("emails")
+                .and_then(Value::as_array)
+                .map(|emails| {
+                    emails
+                        .iter()
+                        .map(|e| text(e.get("value")))
+                        .filter(|v| !v.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !all.is_empty() {
+                attributes.insert(attr::OTHER_MAIL.to_string(), all.join(";"));
+            }
+        }
         let last_logon = self
             .config
             .last_logon_attribute

@@ -13,6 +13,7 @@ use turnstile::connectors::scim::{ENTERPRISE, ScimConfig, ScimConnector};
 use turnstile::engine;
 use turnstile::hr::{AssignmentStatus, Person};
 use turnstile::policy::RoleModel;
+use turnstile::store::matches::Matches;
 use turnstile::store::sqlite::SqliteStore;
 
 const MODEL: &str = r#"version = 1
@@ -278,11 +279,15 @@ async fn a_taken_user_name_gets_the_next_or_is_a_permanent_clash() {
     ensure_groups(&["SC-Staff", "SC-Nursing", "SC-Admin"]).await;
     let tag = std::process::id();
     let family = format!("Clash{tag}");
-    // Someone else holds amara.clashNNN already.
+    // Someone else holds amara.clashNNN already (linked to them: not a candidate).
     let (status, _) = raw(
         reqwest::Method::POST,
         "/Users",
-        Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("amara.clash{tag}")})),
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+            "userName": format!("amara.clash{tag}"),
+            ENTERPRISE: {"employeeNumber": format!("X{tag}")}
+        })),
     )
     .await;
     assert_eq!(status, 201);
@@ -334,6 +339,111 @@ async fn a_taken_user_name_gets_the_next_or_is_a_permanent_clash() {
         users_of(&format!("S{tag}2")).await[0]["userName"],
         format!("amara.clash{tag}2")
     );
+}
+
+/// Records `person` as the HR record the store holds.
+fn record(store: &mut SqliteStore, model: &RoleModel, person: &Person) {
+    use turnstile::engine::ingest;
+    use turnstile::hr::{EventKind, Source};
+    let now = jiff::Timestamp::now();
+    let event = ingest::file_event(Source::Esr, person.clone(), now, EventKind::Joiner).unwrap();
+    ingest::record(
+        store,
+        model,
+        &event,
+        &[],
+        turnstile::clock::today(now),
+        "test",
+    )
+    .unwrap();
+}
+
+/// Users the service held before Turnstile, without `employeeNumber`: the first pass
+/// proposes the one found by email and creates nothing; accepting it writes the
+/// employee number onto that user, and a pass after changes nothing. A name-only match
+/// is disputed, never a numbered duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_users_are_linked_not_duplicated() {
+    ensure_groups(&["SC-Staff", "SC-Nursing", "SC-Admin"]).await;
+    let tag = std::process::id();
+    let family = format!("Existing{tag}");
+    let mail = format!("amara.existing{tag}@nhs.net");
+    for (user, email) in [
+        (format!("aexist{tag}"), Some(mail.clone())),
+        (format!("amara.{}", family.to_lowercase()), None),
+    ] {
+        let mut body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": user,
+            "name": {"givenName": "Amara", "familyName": family},
+        });
+        if let Some(e) = email {
+            body["emails"] = json!([{"value": e, "type": "work", "primary": true}]);
+        }
+        let (status, _) = raw(reqwest::Method::POST, "/Users", Some(body)).await;
+        assert_eq!(status, 201);
+    }
+    let m = model();
+    let r = run(&m);
+    let c = connector("");
+    let mut store = SqliteStore::in_memory().unwrap();
+    let mut targets = vec![engine::targets::Target::new(c.clone())];
+    let mut p = person(&format!("E{tag}1"), &family, "Staff Nurse", None);
+    p.work_email = Some(mail.as_str().into());
+    record(&mut store, &m, &p);
+    let report = engine::reconcile::reconcile_target(
+        &r,
+        &mut store,
+        &mut targets[0],
+        std::slice::from_ref(&p),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.correlation.proposed, 1, "{report:?}");
+    assert!(
+        report.changes.is_empty(),
+        "nothing created: {:?}",
+        report.changes
+    );
+    assert!(users_of(&format!("E{tag}1")).await.is_empty());
+    let open = store.account_matches(Some("rota"), None).unwrap();
+    let accepted = engine::correlation::accept(
+        &m,
+        &mut store,
+        &mut targets,
+        open[0].id,
+        None,
+        "Ruth IG",
+        jiff::Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    assert!(accepted.linked, "{accepted:?}");
+    let linked = users_of(&format!("E{tag}1")).await;
+    assert_eq!(linked.len(), 1);
+    assert_eq!(linked[0]["userName"], format!("aexist{tag}"));
+    let again = engine::reconcile::reconcile_target(
+        &r,
+        &mut store,
+        &mut targets[0],
+        std::slice::from_ref(&p),
+    )
+    .await
+    .unwrap();
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    // Someone of the same name with no email on record: the name alone is disputed.
+    let q = person(&format!("E{tag}2"), &family, "Staff Nurse", None);
+    record(&mut store, &m, &q);
+    let report = engine::reconcile::reconcile_target(
+        &r,
+        &mut store,
+        &mut targets[0],
+        std::slice::from_ref(&q),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.correlation.disputed, 1, "{report:?}");
+    assert!(users_of(&format!("E{tag}2")).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

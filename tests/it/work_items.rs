@@ -744,6 +744,103 @@ async fn the_daemon_raises_and_sends_work_items_by_itself() {
 /// as batches one at a time, the next mailbox report confirms them, one contradicting a
 /// line reopens it, and an empty or cut-short report is refused, never read as everyone
 /// gone.
+/// NHSmail accounts are national: a joiner whose ESR work email is already an NHSmail
+/// address that this organisation's report does not list is joined (a work item), never
+/// given a second mailbox; one the report lists without their ExternalSyncID is proposed
+/// for linking. The next report that lists the joined account confirms the item.
+#[test]
+fn an_nhsmail_joiner_from_elsewhere_is_joined_and_a_listed_one_proposed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"{}\"\n[reconcile]\nmax_removal_share = 1.0\n\
+             [targets.nhsmail]\ntype = \"nhsmail\"\nreport = \"report.csv\"\noutbox = \"outbox\"\norg_code = \"RX1\"\n",
+            policy()
+        ),
+    )
+    .unwrap();
+    let header = "Employee Number,Assignment Number,Primary Assignment (Y/N),Title,First Name,Last Name,Work Email,Staff Group,Job Role,Organisation,Assignment Status,Assignment Start Date,Assignment End Date\n";
+    std::fs::write(
+        p.join("esr.csv"),
+        format!(
+            "{header}42100001,42100001-1,Y,Ms,Priya,Raman,priya.raman@nhs.net,Nursing and Midwifery Registered,Staff Nurse,Ward 7 Medicine,Active Assignment,01/04/2019,\n\
+             42100002,42100002-1,Y,Mr,Tom,Hughes,tom.hughes3@nhs.net,Admin and Clerical,Administrator,Estates,Active Assignment,01/04/2019,\n"
+        ),
+    )
+    .unwrap();
+    let report = |priya: bool| {
+        let mut text =
+            String::from("Email Address,ExternalSyncID,Display Name,Status,Last Logon\n");
+        for i in 0..20 {
+            text.push_str(&format!(
+                "other{i}@nhs.net,4400{i:04},Other {i},Active,2026-11-20 09:00\n"
+            ));
+        }
+        // Tom's mailbox is this organisation's, made before Turnstile: no ExternalSyncID.
+        text.push_str("tom.hughes3@nhs.net,,Tom Hughes,Active,2026-11-19 09:00\n");
+        if priya {
+            text.push_str("priya.raman@nhs.net,42100001,Priya Raman,Active,\n");
+        }
+        std::fs::write(p.join("report.csv"), text).unwrap();
+    };
+    report(false);
+    let o = turnstile(
+        &["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"],
+        p,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("1 proposed, 0 disputed, 1 with no candidate"),
+        "{}",
+        text(&o)
+    );
+    // No create line anywhere: not queued, not released.
+    assert!(!p.join("outbox/queue/create.csv").exists());
+    let released: Vec<String> = std::fs::read_dir(p.join("outbox"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("nhsmail-create"))
+        .collect();
+    assert!(released.is_empty(), "{released:?}");
+    let all = items(p);
+    let join = by_action(&all, "create");
+    assert_eq!(join["employee_number"], "42100001");
+    assert!(
+        join["detail"]
+            .as_str()
+            .unwrap()
+            .contains("join the existing national account priya.raman@nhs.net")
+            && join["detail"]
+                .as_str()
+                .unwrap()
+                .contains("do not create a new mailbox"),
+        "{join:#}"
+    );
+    assert!(
+        all.iter().all(|i| i["employee_number"] != "42100002"),
+        "nothing raised for Tom: {all:#?}"
+    );
+    let o = turnstile(&["matches", "list", "--format", "json"], p);
+    let listed = text(&o);
+    assert!(
+        listed.contains("tom.hughes3@nhs.net") && listed.contains("\"email\""),
+        "{listed}"
+    );
+    // The administrator joined it; the next report lists it under her number.
+    report(true);
+    let o = turnstile(&["reconcile", "--today", "2026-11-23"], p);
+    assert!(
+        text(&o).contains("work item(s) confirmed by the export"),
+        "{}",
+        text(&o)
+    );
+}
+
 #[test]
 fn nhsmail_batches_go_one_at_a_time_and_the_report_confirms_them() {
     let dir = tempfile::tempdir().unwrap();

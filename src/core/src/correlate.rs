@@ -348,11 +348,15 @@ impl<'a> Index<'a> {
                 }
             }
             if wants(Rule::AccountName) {
+                // Under the name itself (a base may end in digits) and under its stem.
                 let id = a.id.to_ascii_lowercase();
                 let stem = id
                     .trim_end_matches(|c: char| c.is_ascii_digit())
                     .to_string();
-                ix.stem.entry(stem).or_default().push((id, i));
+                if stem != id {
+                    ix.stem.entry(stem).or_default().push((id.clone(), i));
+                }
+                ix.stem.entry(id.clone()).or_default().push((id, i));
             }
         }
         ix

@@ -142,6 +142,14 @@ fn numbered_and_shortened_account_names_are_weak_candidates() {
     let names: Vec<&str> = c.iter().map(|c| c.account.as_str()).collect();
     assert_eq!(names, ["alexandrafeatherst12", "alexandrafeatherston"]);
     assert!(c.iter().all(|c| !c.strong));
+    // A base that ends in digits (a pattern with a number in it) is found as it is.
+    let n = Naming {
+        pattern: "{last}{f}7".into(),
+        max_len: 20,
+    };
+    let accounts = vec![account("ad", "featherstonehaugha7", None, true, &[])];
+    let ix = Index::new(&accounts, &settings, Some(&n));
+    assert_eq!(ix.candidates(&p, &BTreeSet::new()).len(), 1);
 }
 
 #[test]
