@@ -389,22 +389,6 @@ fn print_match(out: &mut dyn Write, m: &AccountMatch) -> std::io::Result<()> {
     Ok(())
 }
 
-fn match_json(m: &AccountMatch) -> serde_json::Value {
-    serde_json::json!({
-        "id": m.reference(),
-        "system": m.system,
-        "employee_number": m.employee_number,
-        "situation": m.situation,
-        "status": m.status.as_str(),
-        "candidates": m.candidates,
-        "account": m.account,
-        "found_at": m.found_at,
-        "decided_at": m.decided_at,
-        "decided_by": m.decided_by,
-        "note": m.note,
-    })
-}
-
 pub fn matches_cmd(config: &Config, a: MatchesArgs) -> Result<u8, Failure> {
     let verb = a.verb.unwrap_or(MatchVerb::List {
         system: None,
@@ -429,7 +413,8 @@ pub fn matches_cmd(config: &Config, a: MatchesArgs) -> Result<u8, Failure> {
             };
             let all = store.account_matches(system.as_deref(), status)?;
             if format == TextOrJson::Json {
-                return print_json(&all.iter().map(match_json).collect::<Vec<_>>()).map(|_| 0);
+                return print_json(&all.iter().map(AccountMatch::to_json).collect::<Vec<_>>())
+                    .map(|_| 0);
             }
             let mut out = std::io::stdout().lock();
             if all.is_empty() {
@@ -447,7 +432,7 @@ pub fn matches_cmd(config: &Config, a: MatchesArgs) -> Result<u8, Failure> {
                 Failure::Usage(crate::store::StoreError::NoSuchMatch(id).to_string())
             })?;
             if format == TextOrJson::Json {
-                return print_json(&match_json(&m)).map(|_| 0);
+                return print_json(&m.to_json()).map(|_| 0);
             }
             let mut out = std::io::stdout().lock();
             print_match(&mut out, &m).map_err(write_failed)?;

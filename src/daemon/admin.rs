@@ -95,6 +95,9 @@ pub struct Metrics {
     pub work_items: Family<SystemStatusLabel, Gauge>,
     /// Work items sent, by channel (webhook, email, escalation).
     pub work_items_sent: Family<KindLabel, Counter>,
+    /// Open matches (proposed or disputed) waiting for a person, by system and situation
+    /// (`strong`, `disputed`): people for whom nothing is created until someone decides.
+    pub account_matches: Family<SystemStatusLabel, Gauge>,
 }
 
 impl Metrics {
@@ -118,6 +121,7 @@ impl Metrics {
             target_up: Family::default(),
             work_items: Family::default(),
             work_items_sent: Family::default(),
+            account_matches: Family::default(),
             registry: Registry::default(),
         };
         registry.register("events", "HR events consumed, by outcome", m.events.clone());
@@ -201,6 +205,11 @@ impl Metrics {
             "Work items sent, by kind (webhook, email, escalation)",
             m.work_items_sent.clone(),
         );
+        registry.register(
+            "account_matches",
+            "Open matches waiting for a person's decision (nothing is created for them meanwhile), by system and situation (strong, disputed)",
+            m.account_matches.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -216,6 +225,27 @@ impl Metrics {
                     .get_or_create(&KindLabel { kind: kind.into() })
                     .inc_by(n as u64);
             }
+        }
+    }
+
+    /// The open matches as the store holds them now.
+    pub fn set_account_matches(&self, open: &[crate::store::matches::AccountMatch]) {
+        let mut counts: std::collections::BTreeMap<(String, String), i64> = Default::default();
+        for m in open {
+            for situation in ["strong", "disputed"] {
+                counts
+                    .entry((m.system.clone(), situation.into()))
+                    .or_default();
+            }
+            *counts
+                .entry((m.system.clone(), m.situation.clone()))
+                .or_default() += 1;
+        }
+        self.account_matches.clear();
+        for ((system, status), n) in counts {
+            self.account_matches
+                .get_or_create(&SystemStatusLabel { system, status })
+                .set(n);
         }
     }
 

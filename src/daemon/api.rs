@@ -332,6 +332,8 @@ fn json(value: &serde_json::Value) -> Response {
         .into_response()
 }
 
+mod matches;
+
 /// Every route, with the role it needs (the table the tests walk).
 pub const ROUTES: &[(&str, &str, Role)] = &[
     ("GET", "/metrics", Role::Viewer),
@@ -346,6 +348,10 @@ pub const ROUTES: &[(&str, &str, Role)] = &[
     ("POST", "/api/v1/targets/{system}/probe", Role::Operator),
     ("GET", "/api/v1/work-items", Role::Viewer),
     ("GET", "/api/v1/audit/verify", Role::Viewer),
+    ("GET", "/api/v1/matches", Role::Viewer),
+    ("GET", "/api/v1/matches/{id}", Role::Viewer),
+    ("POST", "/api/v1/matches/{id}/accept", Role::Operator),
+    ("POST", "/api/v1/matches/{id}/reject", Role::Operator),
 ];
 
 pub fn router(api: Api) -> Router {
@@ -362,6 +368,10 @@ pub fn router(api: Api) -> Router {
         .route("/api/v1/targets/{system}/probe", post(probe))
         .route("/api/v1/work-items", get(work_items))
         .route("/api/v1/audit/verify", get(verify))
+        .route("/api/v1/matches", get(matches::list))
+        .route("/api/v1/matches/{id}", get(matches::one))
+        .route("/api/v1/matches/{id}/accept", post(matches::accept))
+        .route("/api/v1/matches/{id}/reject", post(matches::reject))
         .with_state(api)
 }
 

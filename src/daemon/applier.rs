@@ -9,6 +9,7 @@ use super::admin::Shared;
 use crate::config::Config;
 use crate::engine::{due, reconcile, targets};
 use crate::policy::RoleModel;
+use crate::store::matches::MatchStatus;
 use crate::store::{HeldStatus, Store};
 use jiff::Timestamp;
 use std::sync::Arc;
@@ -170,6 +171,9 @@ async fn run(
             && let Ok(pending) = store.pending()
         {
             shared.metrics.set_pending(&pending, now);
+            if let Ok(open) = store.account_matches(None, Some(MatchStatus::Open)) {
+                shared.metrics.set_account_matches(&open);
+            }
             last_gauges = Some(Instant::now());
         }
         shared.with_health(|h| {

@@ -143,6 +143,7 @@ pub fn before_creates<'p>(
         };
         // One account is never linked twice in a pass, even by an acceptance.
         let mut taken: BTreeSet<String> = BTreeSet::new();
+        let mut notes = Vec::new();
         for person in creating {
             let number = person.employee_number.as_str();
             let Some(situation) = situations.get(number).cloned() else {
@@ -252,17 +253,20 @@ pub fn before_creates<'p>(
                     found.proposed += 1;
                     still.insert(number.to_string());
                     let s = Situation::Strong { candidate, others };
-                    note(ctx, store, number, &s)?;
+                    notes.push(note(ctx, number, s));
                     planned.retain(|(p, _)| p.employee_number.as_str() != number);
                 }
                 Decision::Dispute(candidates) => {
                     found.disputed += 1;
                     still.insert(number.to_string());
                     let s = Situation::Disputed { candidates };
-                    note(ctx, store, number, &s)?;
+                    notes.push(note(ctx, number, s));
                     planned.retain(|(p, _)| p.employee_number.as_str() != number);
                 }
             }
+        }
+        if !ctx.dry_run {
+            store.note_matches(ctx.system, notes)?;
         }
     }
     if ctx.full && !ctx.dry_run {
@@ -273,17 +277,8 @@ pub fn before_creates<'p>(
     Ok((found, links))
 }
 
-/// Stores a match (unless dry-running), with its `account.matched` entry when it is new
-/// or its candidates changed.
-fn note(
-    ctx: &Ctx<'_>,
-    store: &mut dyn Store,
-    number: &str,
-    s: &Situation,
-) -> Result<(), StoreError> {
-    if ctx.dry_run {
-        return Ok(());
-    }
+/// A match to store, with its `account.matched` entry.
+fn note(ctx: &Ctx<'_>, number: &str, s: Situation) -> (String, Situation, Draft) {
     let words: Vec<String> = s
         .candidates()
         .iter()
@@ -299,24 +294,19 @@ fn note(
             words.join(", ")
         ),
     };
-    store.note_match(
-        ctx.system,
-        number,
-        s,
-        Draft {
-            at: ctx.now,
-            actor: ctx.actor.to_string(),
-            employee_number: Some(number.to_string()),
-            system: Some(ctx.system.to_string()),
-            account: None,
-            action: AuditAction::AccountMatched.to_string(),
-            outcome: AuditOutcome::Held.to_string(),
-            rule: Some(RULE.into()),
-            event_id: None,
-            reason,
-        },
-    )?;
-    Ok(())
+    let draft = Draft {
+        at: ctx.now,
+        actor: ctx.actor.to_string(),
+        employee_number: Some(number.to_string()),
+        system: Some(ctx.system.to_string()),
+        account: None,
+        action: AuditAction::AccountMatched.to_string(),
+        outcome: AuditOutcome::Held.to_string(),
+        rule: Some(RULE.into()),
+        event_id: None,
+        reason,
+    };
+    (number.to_string(), s, draft)
 }
 
 /// Records each link whose anchor change was applied: the adoption and `account.linked`

@@ -37,6 +37,11 @@ pub fn guidance(c: Category) -> (&'static str, &'static str, &'static str) {
             "Find its owner and link it (employee number), or disable it. An orphan is a way in that nobody answers for.",
             "CQC Regulation 17 (every user has a named account); DSPT / CAF B2.",
         ),
+        Category::PossibleDuplicate => (
+            "An enabled account with no employee number whose display name is that of one person in the HR extract: their account not yet linked, or a second one.",
+            "If it is theirs and they have no other, link it (`turnstile matches`, or put the employee number on it); if they have another, disable this one. Left alone, it is a way in nobody answers for.",
+            "Trust procedure: one account per user per system; CQC Regulation 17; DSPT / CAF B2.",
+        ),
         Category::GenericAccount => (
             "An enabled shared login with no approved exception.",
             "Replace it with named accounts, or record an approved exception in the role model.",

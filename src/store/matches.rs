@@ -72,6 +72,23 @@ impl AccountMatch {
         reference(self.id)
     }
 
+    /// As the CLI's `--format json` and the admin API show it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.reference(),
+            "system": self.system,
+            "employee_number": self.employee_number,
+            "situation": self.situation,
+            "status": self.status.as_str(),
+            "candidates": self.candidates,
+            "account": self.account,
+            "found_at": self.found_at,
+            "decided_at": self.decided_at,
+            "decided_by": self.decided_by,
+            "note": self.note,
+        })
+    }
+
     /// The candidate a proposal proposes: the strong one.
     pub fn proposed(&self) -> Option<&Candidate> {
         (self.situation == "strong")
@@ -151,17 +168,39 @@ impl Excess {
 
 /// Correlation's state in the store.
 pub trait Matches {
-    /// Stores what correlation found for a person with no account linked on `system`.
-    /// An open match for them is updated in place when its candidates changed; a new one
-    /// is made (with `draft`, its `account.matched` entry) otherwise. Returns the match
-    /// and whether anything was written.
+    /// Stores what correlation found for people with no account linked on `system`, in
+    /// one transaction: for each, an open match is updated in place when its candidates
+    /// changed, or a new one made, with its `account.matched` entry (the draft); one whose
+    /// candidates are unchanged writes nothing. Returns how many were written.
+    fn note_matches(
+        &mut self,
+        system: &str,
+        found: Vec<(String, Situation, Draft)>,
+    ) -> Result<usize, StoreError>;
+
+    /// [`Matches::note_matches`] for one person: the match as it stands and whether
+    /// anything was written.
     fn note_match(
         &mut self,
         system: &str,
         employee_number: &str,
         situation: &Situation,
         draft: Draft,
-    ) -> Result<(AccountMatch, bool), StoreError>;
+    ) -> Result<(AccountMatch, bool), StoreError> {
+        let written = self.note_matches(
+            system,
+            vec![(employee_number.to_string(), situation.clone(), draft)],
+        )?;
+        let m = self
+            .account_matches(Some(system), Some(MatchStatus::Open))?
+            .into_iter()
+            .find(|m| m.employee_number == employee_number)
+            .ok_or_else(|| StoreError::Corrupt {
+                key: format!("{system}/{employee_number}"),
+                detail: "the match just written is not open".into(),
+            })?;
+        Ok((m, written > 0))
+    }
 
     /// Matches, oldest first, optionally of one system and status.
     fn account_matches(

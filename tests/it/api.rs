@@ -87,7 +87,7 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
     )
     .unwrap();
     setup.write_config(&format!(
-        "tokens_file = \"{}\"\nmax_failed_auth_per_minute = 40\n[targets.emis]\ntype = \"emis\"\npath = \"{}\"\n",
+        "tokens_file = \"{}\"\nmax_failed_auth_per_minute = 40\nreconcile_every_secs = 0\n[targets.emis]\ntype = \"emis\"\npath = \"{}\"\n",
         tokens.display(),
         emis.display()
     ));
@@ -102,6 +102,38 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
         let mut store = setup.open_store();
         hold(&mut store, "ad", "40000001", "alee");
         hold(&mut store, "emis", "40000002", "GP2");
+        // A proposal correlation made for someone with an EMIS user not yet linked (no
+        // scheduled pass runs here to find them gone from HR and close it).
+        use turnstile::correlate::{Candidate, Rule, Situation};
+        use turnstile::store::matches::Matches;
+        let proposal = Situation::Strong {
+            candidate: Candidate {
+                account: "GP3".into(),
+                rules: vec![Rule::Smartcard],
+                narrowed_by: vec![],
+                strong: true,
+            },
+            others: vec![],
+        };
+        store
+            .note_match(
+                "emis",
+                "40000003",
+                &proposal,
+                Draft {
+                    at: jiff::Timestamp::now(),
+                    actor: "test".into(),
+                    employee_number: Some("40000003".into()),
+                    system: Some("emis".into()),
+                    account: None,
+                    action: "account.matched".into(),
+                    outcome: "held".into(),
+                    rule: None,
+                    event_id: None,
+                    reason: "test".into(),
+                },
+            )
+            .unwrap();
     }
     let mut daemon = setup.start();
     let base = format!("http://{}", setup.admin);
@@ -181,6 +213,39 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
         .await
         .unwrap();
     assert_eq!(verified["intact"], true, "{verified}");
+    let open: serde_json::Value = call("GET", "/api/v1/matches?system=emis", Some(VIEWER), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(open[0]["id"], "M-000001", "{open}");
+    assert_eq!(open[0]["candidates"][0]["rules"][0], "smartcard", "{open}");
+    // An operator rejects it: recorded under the token's name, and decided once.
+    let r = call(
+        "POST",
+        "/api/v1/matches/M-000001/reject",
+        Some(OPERATOR),
+        Some("{\"reason\":\"GP3 is a locum's account\"}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
+    let r = call(
+        "POST",
+        "/api/v1/matches/1/reject",
+        Some(OPERATOR),
+        Some("{\"reason\":\"again\"}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 409, "a decided match stays decided");
+    let trail = setup.open_store().audit(&AuditFilter::default()).unwrap();
+    let decided = trail
+        .iter()
+        .find(|e| e.draft.action == "match.decided")
+        .expect("the decision is in the trail");
+    assert_eq!(decided.draft.actor, "on-call (admin API)");
     // Approving needs the plan's target configured here: said, and nothing decided.
     let r = call(
         "POST",

@@ -56,10 +56,11 @@ pub enum Category {
     ExcessEntitlement,
     ServiceRemovalDue,
     PossibleUnrecordedLeaver,
+    PossibleDuplicate,
 }
 
 impl Category {
-    pub const ALL: [Category; 13] = [
+    pub const ALL: [Category; 14] = [
         Category::LeaverStillActive,
         Category::UsedAfterLeaving,
         Category::AbsentStillActive,
@@ -73,6 +74,7 @@ impl Category {
         Category::ExcessEntitlement,
         Category::ServiceRemovalDue,
         Category::PossibleUnrecordedLeaver,
+        Category::PossibleDuplicate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +92,7 @@ impl Category {
             Category::ExcessEntitlement => "excess_entitlement",
             Category::ServiceRemovalDue => "service_removal_due",
             Category::PossibleUnrecordedLeaver => "possible_unrecorded_leaver",
+            Category::PossibleDuplicate => "possible_duplicate",
         }
     }
 
@@ -103,6 +106,7 @@ impl Category {
             | Category::EnabledBeforeStart
             | Category::GenericAccount
             | Category::DuplicateAccount
+            | Category::PossibleDuplicate
             | Category::DormantAccount
             | Category::ExcessEntitlement
             | Category::ServiceRemovalDue => Severity::Medium,
@@ -243,6 +247,79 @@ pub struct People<'p> {
     by_number: ByNumber<'p>,
     /// Each person's index of the first person with their number.
     canonical: Vec<u32>,
+    /// People by their folded name, made the first time an account with no employee
+    /// number is met (most exports never need it).
+    names: std::sync::OnceLock<Names>,
+}
+
+/// People by a hash of their folded name (`first last` and `last first`, with the
+/// known-as name too): each entry is the hash's top bits over the person's index, sorted,
+/// 8 bytes a name. A hit is checked against the person's own name.
+struct Names(Vec<u64>);
+
+const NAME_INDEX_BITS: u32 = 22;
+
+fn name_hash(folded: &str) -> u64 {
+    // FNV-1a: deterministic, no I/O, good enough to spread names.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in folded.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn name_keys(p: &Person) -> Vec<String> {
+    use crate::naming::fold;
+    let last = fold(p.family_name.as_str());
+    let mut firsts = vec![fold(p.given_name.as_str())];
+    if let Some(k) = p.preferred_name.as_deref().map(fold)
+        && !k.is_empty()
+        && !firsts.contains(&k)
+    {
+        firsts.push(k);
+    }
+    let mut out = Vec::with_capacity(firsts.len() * 2);
+    for f in firsts.iter().filter(|f| !f.is_empty()) {
+        out.push(format!("{f}{last}"));
+        out.push(format!("{last}{f}"));
+    }
+    out
+}
+
+impl Names {
+    fn new(people: &[Person]) -> Names {
+        let mut keys: Vec<u64> = Vec::new();
+        if people.len() < (1usize << NAME_INDEX_BITS) {
+            for (i, p) in people.iter().enumerate() {
+                for k in name_keys(p) {
+                    keys.push((name_hash(&k) << NAME_INDEX_BITS) | i as u64);
+                }
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        Names(keys)
+    }
+
+    /// The people whose name folds to `folded`, in index order.
+    fn find(&self, people: &[Person], folded: &str) -> Vec<u32> {
+        let top = name_hash(folded) << NAME_INDEX_BITS;
+        let mask = (1u64 << NAME_INDEX_BITS) - 1;
+        let from = self.0.partition_point(|k| (k & !mask) < top);
+        let mut out: Vec<u32> = self.0[from..]
+            .iter()
+            .take_while(|k| (**k & !mask) == top)
+            .map(|k| (k & mask) as u32)
+            .filter(|i| {
+                people
+                    .get(*i as usize)
+                    .is_some_and(|p| name_keys(p).iter().any(|k| k == folded))
+            })
+            .collect();
+        out.dedup();
+        out
+    }
 }
 
 /// One system's accounts linked to the people of a [`People`], and the findings on those
@@ -266,6 +343,7 @@ impl<'p> People<'p> {
             unjudged,
             by_number,
             canonical,
+            names: std::sync::OnceLock::new(),
         }
     }
 
@@ -277,6 +355,18 @@ impl<'p> People<'p> {
         accounts: &SystemAccounts<'a>,
     ) -> Option<LinkedSystem<'a>> {
         let system = model.systems.get(accounts.system)?;
+        let named_like = |display: &str| -> Option<&'p Person> {
+            let folded = crate::naming::fold(display);
+            if folded.is_empty() {
+                return None;
+            }
+            let names = self.names.get_or_init(|| Names::new(self.people));
+            // Only one person of that name: two would be a guess.
+            match names.find(self.people, &folded)[..] {
+                [one] => self.people.get(one as usize),
+                _ => None,
+            }
+        };
         let (judged, unlinked) = link(
             model,
             system,
@@ -284,6 +374,7 @@ impl<'p> People<'p> {
             &self.by_number,
             self.unjudged,
             self.people.len(),
+            &named_like,
         );
         Some(LinkedSystem { judged, unlinked })
     }
@@ -540,13 +631,14 @@ impl<'p> ByNumber<'p> {
 
 /// One system's accounts linked to the people given (by their index in `people`), and
 /// the findings for those linked to nobody.
-fn link<'a>(
+fn link<'a, 'p>(
     model: &RoleModel,
     system: &'a System,
     accounts: &SystemAccounts<'a>,
     by_number: &ByNumber<'_>,
     unjudged: &BTreeSet<String>,
     people: usize,
+    named_like: &dyn Fn(&str) -> Option<&'p Person>,
 ) -> (Judged<'a>, Vec<Finding>) {
     let mut out = Vec::new();
     // Whose each account is (`u32::MAX`: nobody's), then a counting sort by person,
@@ -567,7 +659,22 @@ fn link<'a>(
                 }
             },
             None => {
-                unlinked(model, system, a, &mut out);
+                match (a.enabled(), named_like(a.display_name())) {
+                    (true, Some(p)) if !model.is_approved_generic(&system.id, a.id()) => {
+                        out.push(finding(
+                            Category::PossibleDuplicate,
+                            system,
+                            Some(a),
+                            Some(p.employee_number.as_str()),
+                            format!(
+                                "enabled, no employee number, named \"{}\" like {} in the HR extract: their account not yet linked, or a second one (link it with `turnstile matches`, or retire it)",
+                                a.display_name(),
+                                p.display_name()
+                            ),
+                        ));
+                    }
+                    _ => unlinked(model, system, a, &mut out),
+                }
                 u32::MAX
             }
         };

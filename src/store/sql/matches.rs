@@ -69,57 +69,63 @@ const ADOPTION_COLUMNS: &str =
     "system, account, employee_number, linked_at, evidence, linked_by, excess, kept_json";
 
 impl<D: Db + 'static> Matches for SqlStore<D> {
-    fn note_match(
+    fn note_matches(
         &mut self,
         system: &str,
-        employee_number: &str,
-        situation: &Situation,
-        mut draft: Draft,
-    ) -> Result<(AccountMatch, bool), StoreError> {
-        let candidates: Vec<Candidate> = situation.candidates().into_iter().cloned().collect();
-        let json = encode(employee_number, &candidates)?;
-        let kind = situation.name();
+        found: Vec<(String, Situation, Draft)>,
+    ) -> Result<usize, StoreError> {
+        if found.is_empty() {
+            return Ok(0);
+        }
         self.write(|db, key| {
-            let open = one(
-                db,
-                &format!(
-                    "SELECT {COLUMNS} FROM account_match WHERE system = ?1 AND employee_number = ?2 AND status = 'open'"
-                ),
-                p![system, employee_number],
-            )?
-            .as_ref()
-            .map(read_match)
-            .transpose()?;
-            if let Some(m) = open {
-                if m.situation == kind && m.candidates == candidates {
-                    return Ok((m, false));
+            let mut written = 0;
+            let mut drafts = Vec::new();
+            for (employee_number, situation, mut draft) in found {
+                let candidates: Vec<Candidate> =
+                    situation.candidates().into_iter().cloned().collect();
+                let json = encode(&employee_number, &candidates)?;
+                let kind = situation.name();
+                let open = one(
+                    db,
+                    &format!(
+                        "SELECT {COLUMNS} FROM account_match WHERE system = ?1 AND employee_number = ?2 AND status = 'open'"
+                    ),
+                    p![system, employee_number.as_str()],
+                )?
+                .as_ref()
+                .map(read_match)
+                .transpose()?;
+                if let Some(m) = open {
+                    if m.situation == kind && m.candidates == candidates {
+                        continue;
+                    }
+                    db.execute(
+                        "UPDATE account_match SET situation = ?2, candidates_json = ?3 WHERE id = ?1",
+                        p![m.id as i64, kind, json.as_str()],
+                    )?;
+                    draft.reason =
+                        format!("{}: candidates changed: {}", m.reference(), draft.reason);
+                } else {
+                    let id = one(
+                        db,
+                        "INSERT INTO account_match (system, employee_number, situation, candidates_json, status, found_at) VALUES (?1, ?2, ?3, ?4, 'open', ?5) RETURNING id",
+                        p![
+                            system,
+                            employee_number.as_str(),
+                            kind,
+                            json.as_str(),
+                            draft.at.to_string()
+                        ],
+                    )?
+                    .ok_or_else(|| StoreError::Database("a new match was given no id".into()))?
+                    .int(0)?;
+                    draft.reason = format!("{}: {}", reference(id as u64), draft.reason);
                 }
-                db.execute(
-                    "UPDATE account_match SET situation = ?2, candidates_json = ?3 WHERE id = ?1",
-                    p![m.id as i64, kind, json.as_str()],
-                )?;
-                let m = by_id(db, m.id as i64)?.ok_or_else(|| StoreError::Corrupt {
-                    key: reference(m.id),
-                    detail: "the match just updated is not there".into(),
-                })?;
-                draft.reason = format!("{}: candidates changed: {}", m.reference(), draft.reason);
-                append(db, key, vec![draft])?;
-                return Ok((m, true));
+                drafts.push(draft);
+                written += 1;
             }
-            let id = one(
-                db,
-                "INSERT INTO account_match (system, employee_number, situation, candidates_json, status, found_at) VALUES (?1, ?2, ?3, ?4, 'open', ?5) RETURNING id",
-                p![system, employee_number, kind, json.as_str(), draft.at.to_string()],
-            )?
-            .ok_or_else(|| StoreError::Database("a new match was given no id".into()))?
-            .int(0)?;
-            draft.reason = format!("{}: {}", reference(id as u64), draft.reason);
-            append(db, key, vec![draft])?;
-            let m = by_id(db, id)?.ok_or_else(|| StoreError::Corrupt {
-                key: reference(id as u64),
-                detail: "the match just written is not there".into(),
-            })?;
-            Ok((m, true))
+            append(db, key, drafts)?;
+            Ok(written)
         })
     }
 

@@ -273,12 +273,63 @@ fn categories_and_severities_are_named_as_the_contract_says() {
             "missing_entitlement",
             "excess_entitlement",
             "service_removal_due",
-            "possible_unrecorded_leaver"
+            "possible_unrecorded_leaver",
+            "possible_duplicate"
         ]
     );
     assert_eq!(
         [Severity::High, Severity::Medium, Severity::Low].map(Severity::as_str),
         ["high", "medium", "low"]
+    );
+}
+
+/// An unlinked account named like one person in the extract is a possible duplicate of
+/// theirs, not an orphan; named like two people, or like nobody, it stays an orphan.
+#[test]
+fn an_unanchored_account_named_like_one_person_is_a_possible_duplicate() {
+    let mut known_as = crate::testkit::named(
+        "20000002",
+        "Margaret",
+        "Smith-Jones",
+        nurse("x").assignments,
+    );
+    known_as.preferred_name = Some("Peggy".into());
+    let people = vec![
+        nurse("20000001"),
+        known_as,
+        crate::testkit::named("20000003", "John", "Smith", vec![]),
+        crate::testkit::named("20000004", "John", "Smith", vec![]),
+    ];
+    let named = |id: &str, display: &str| {
+        let mut a = recent(account("ad", id, None, true, &[]));
+        a.display_name = display.into();
+        a
+    };
+    let accounts = vec![
+        recent(account(
+            "ad",
+            "aokafor",
+            Some("20000001"),
+            true,
+            &["GG-AllStaff", "GG-Clinical", "GG-Nursing"],
+        )),
+        named("aokafor.old", "OKAFOR, Amara"),
+        named("pjones", "Peggy Smith Jones"),
+        named("jsmith", "John Smith"),
+        named("nobody", "Zed Nobody"),
+    ];
+    let got: Vec<_> = run(&people, &accounts)
+        .into_iter()
+        .filter(|f| matches!(f.0, Category::PossibleDuplicate | Category::OrphanAccount))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Category::OrphanAccount, s("jsmith"), None),
+            (Category::OrphanAccount, s("nobody"), None),
+            (Category::PossibleDuplicate, s("aokafor.old"), s("20000001")),
+            (Category::PossibleDuplicate, s("pjones"), s("20000002")),
+        ]
     );
 }
 
