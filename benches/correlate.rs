@@ -254,6 +254,11 @@ fn main() {
         first / bare
     );
     let _ = std::io::stdout().flush();
+    if std::env::var_os("TURNSTILE_BENCH_KEEP").is_some() {
+        // For a profile: the folder (config, store) and the OU stay.
+        eprintln!("kept: {} and {ou}", dir.keep().display());
+        return;
+    }
     // Leave the directory as it was.
     let _ = Command::new("ldapdelete")
         .args(["-x", "-r", "-H", url, "-D", bind, "-w", pw, &ou])

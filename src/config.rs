@@ -1152,4 +1152,31 @@ mod tests {
             "{err}"
         );
     }
+
+    /// Correlation and the guard on creates are checked with everything else, named by
+    /// key; the connector never sees the engine's `correlation` table.
+    #[test]
+    fn correlation_and_create_guard_settings_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[guard]\nmax_create_share = 2\n[guard.systems.ad]\nmax_creates = 2000000\n[targets.ad]\ntype = \"emis\"\npath = \"x.csv\"\n[targets.ad.correlation]\nrules = [\"email\", \"shoe_size\"]\n";
+        let path = write(dir.path(), "a.toml", text, 0o600);
+        let err = Config::load(&path, true).unwrap_err().to_string();
+        assert!(err.contains("[guard] max_create_share is 2"), "{err}");
+        assert!(
+            err.contains("[guard.systems.ad] max_creates is 2000000"),
+            "{err}"
+        );
+        assert!(
+            err.contains("[targets.ad.correlation]") && err.contains("shoe_size"),
+            "{err}"
+        );
+        let text = "[targets.ad]\ntype = \"emis\"\npath = \"x.csv\"\n[targets.ad.correlation]\nadopt = \"auto\"\nnarrow_by = [\"manager\"]\n";
+        let path = write(dir.path(), "b.toml", text, 0o600);
+        let config = Config::load(&path, true).unwrap();
+        let c = config.correlation("ad").unwrap();
+        assert_eq!(c.adopt, crate::correlate::Adopt::Auto);
+        assert_eq!(c.narrow_by, vec![crate::correlate::Narrow::Manager]);
+        let (_, _, settings) = config.target_sections().remove(0);
+        assert!(!settings.contains_key("correlation"), "{settings:?}");
+    }
 }

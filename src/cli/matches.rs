@@ -174,14 +174,23 @@ pub fn onboard_cmd(config: &Config, a: OnboardArgs) -> Result<u8, Failure> {
         )));
     };
     let store = open_existing_store(config)?;
-    let people: Vec<crate::hr::Person> = store
-        .persons()?
-        .into_iter()
-        .map(|p| p.event.person)
-        .collect();
     let rt = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
-    let mut accounts = rt
-        .block_on(target.connector.read_accounts())
+    // The target is read while the HR records are read from the store.
+    let connector = target.connector.clone();
+    let (people, accounts) = std::thread::scope(|scope| {
+        let reading = scope.spawn(|| rt.block_on(connector.read_accounts()));
+        let people = store.persons();
+        let accounts = reading.join();
+        (people, accounts)
+    });
+    let people: Vec<crate::hr::Person> = people?.into_iter().map(|p| p.event.person).collect();
+    let mut accounts = accounts
+        .map_err(|_| {
+            Failure::Runtime(format!(
+                "{}: reading its accounts stopped unexpectedly",
+                a.system
+            ))
+        })?
         .map_err(|e| Failure::Runtime(format!("{}: cannot read its accounts: {e}", a.system)))?;
     let cards: std::collections::BTreeMap<String, String> = people
         .iter()
@@ -208,6 +217,8 @@ pub fn onboard_cmd(config: &Config, a: OnboardArgs) -> Result<u8, Failure> {
         &refused,
         day,
     );
+    // The inputs are done with: the survey holds what it reports.
+    drop((people, accounts, refused));
     let text = match format {
         Format::Json => {
             serde_json::to_string_pretty(&s).map_err(|e| Failure::Runtime(e.to_string()))? + "\n"
@@ -216,6 +227,7 @@ pub fn onboard_cmd(config: &Config, a: OnboardArgs) -> Result<u8, Failure> {
         Format::Html => survey_html(&s, day)?,
     };
     write_out(a.out.as_deref(), &text)?;
+    drop(text);
     let counts = |m: &std::collections::BTreeMap<&str, usize>| {
         m.iter()
             .map(|(k, v)| format!("{v} {k}"))

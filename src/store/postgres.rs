@@ -187,6 +187,7 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
     note            TEXT
 );
 CREATE UNIQUE INDEX account_match_live ON account_match (system, employee_number) WHERE status IN ('open', 'accepted');
+CREATE INDEX account_match_person ON account_match (system, employee_number);
 CREATE TABLE match_refusal (
     system          TEXT NOT NULL,
     employee_number TEXT NOT NULL,

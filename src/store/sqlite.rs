@@ -242,6 +242,7 @@ const CORRELATION: &str = "CREATE TABLE account_match (
     note            TEXT
 );
 CREATE UNIQUE INDEX account_match_live ON account_match (system, employee_number) WHERE status IN ('open', 'accepted');
+CREATE INDEX account_match_person ON account_match (system, employee_number);
 CREATE TABLE match_refusal (
     system          TEXT NOT NULL,
     employee_number TEXT NOT NULL,

@@ -4,9 +4,10 @@
 
 use super::{Index, Settings, Situation, correlate, unlinked};
 use crate::account::Account;
+use crate::desired::Presence;
 use crate::hr::Person;
 use crate::naming::Naming;
-use crate::plan::{self, Abilities, Action};
+use crate::plan::Abilities;
 use crate::policy::RoleModel;
 use jiff::civil::Date;
 use serde::Serialize;
@@ -79,8 +80,13 @@ pub fn survey(
             });
             continue;
         }
-        let changes = plan::plan_for_target(model, p, &[], today, target.system, target.abilities);
-        if changes.iter().any(|c| c.action == Action::Create) {
+        // With no account there, a create is planned exactly when the person should have
+        // one (enabled, or prepared before their start): the desired view says so without
+        // planning every grant.
+        let wants = crate::desired::desired_views_on(p, model, today, Some(target.system))
+            .iter()
+            .any(|v| matches!(v.presence, Presence::Enabled | Presence::Prepared));
+        if wants {
             creating.push(p);
         } else {
             rows.push(PersonRow {
@@ -95,6 +101,10 @@ pub fn survey(
     let mut claims: BTreeMap<String, (bool, BTreeSet<String>)> = BTreeMap::new();
     if target.settings.enabled() {
         let ix = Index::new(accounts, target.settings, target.naming);
+        let by_number: BTreeMap<&str, &Person> = creating
+            .iter()
+            .map(|p| (p.employee_number.as_str(), *p))
+            .collect();
         for (number, s) in correlate(&ix, &creating, refused) {
             let strong = matches!(s, Situation::Strong { .. });
             for c in s.candidates() {
@@ -102,9 +112,7 @@ pub fn survey(
                 e.0 |= strong && c.strong;
                 e.1.insert(number.to_string());
             }
-            let person = creating
-                .iter()
-                .find(|p| p.employee_number.as_str() == number);
+            let person = by_number.get(number);
             rows.push(PersonRow {
                 employee_number: number.to_string(),
                 name: person.map(|p| p.display_name()).unwrap_or_default(),
