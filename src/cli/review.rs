@@ -12,6 +12,7 @@ use crate::plan::{Action, Change};
 use crate::report::page::{self, Card, Column, Kind, Table};
 use crate::report::safe_cell;
 use crate::review::{Line, managers, pack, staff_of};
+use crate::store::reviews::{IssuedLine, IssuedPack};
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -78,7 +79,7 @@ pub(super) fn review_cmd(config: &Config, a: ReviewArgs) -> Result<u8, Failure> 
     }
     let today = today(a.common.today.as_deref())?;
     let model = load_model(config, a.common.policy.as_deref())?;
-    let store = open_existing_store(config)?;
+    let mut store = open_existing_store(config)?;
     let people: Vec<Person> = store
         .persons()?
         .into_iter()
@@ -113,6 +114,25 @@ pub(super) fn review_cmd(config: &Config, a: ReviewArgs) -> Result<u8, Failure> 
         let lines = pack(&model, &staff, &by_person, today, &tz);
         let id = format!("{today}/{manager}");
         let csv = pack_csv(&id, manager, &lines)?;
+        // Kept as issued: what is read back acts only on these lines.
+        store.issue_pack(&IssuedPack {
+            id: id.clone(),
+            manager: manager.clone(),
+            issued_at: crate::now(),
+            digest: {
+                use sha2::Digest;
+                format!("{:x}", sha2::Sha256::digest(csv.as_bytes()))
+            },
+            lines: lines
+                .iter()
+                .map(|l| IssuedLine {
+                    employee_number: l.employee_number.clone(),
+                    system: l.system.clone(),
+                    account: l.account.clone(),
+                    entitlement: l.entitlement.clone(),
+                })
+                .collect(),
+        })?;
         match &a.out {
             None => std::io::stdout()
                 .lock()
@@ -261,6 +281,54 @@ fn record_cmd(config: &Config, a: RecordArgs) -> Result<u8, Failure> {
     let mut store = open_existing_store(config)?;
     let now = crate::now();
     let acting = actor(Some(by), "turnstile review record")?;
+    // Every line must be one the pack put in front of its manager, as issued: a line
+    // naming another account, system or entitlement — a service account, say — is
+    // refused with the whole file, and nothing is recorded.
+    let mut issued = BTreeMap::new();
+    let mut refused = Vec::new();
+    for (pack_id, _) in &packs {
+        match store.issued_pack(pack_id)? {
+            Some(p) => {
+                issued.insert(pack_id.to_string(), p);
+            }
+            None => refused.push(format!(
+                "{}: pack `{pack_id}` was never issued from this store: only a pack `turnstile review` wrote can be recorded",
+                a.file.display()
+            )),
+        }
+    }
+    for d in &decided {
+        let Some(p) = issued.get(&d.pack) else {
+            continue;
+        };
+        let line = IssuedLine {
+            employee_number: d.employee_number.clone(),
+            system: d.system.clone(),
+            account: d.account.clone(),
+            entitlement: d.entitlement.clone(),
+        };
+        if p.manager != d.manager || !p.holds(&line) {
+            refused.push(format!(
+                "{}:{}: not a line of pack {} as issued (manager {}, employee {}, {} account {}{}): a pack acts only on what was put in front of its manager",
+                a.file.display(),
+                d.line,
+                d.pack,
+                crate::report::terminal_safe(&d.manager),
+                crate::report::terminal_safe(&d.employee_number),
+                crate::report::terminal_safe(&d.system),
+                crate::report::terminal_safe(&d.account),
+                d.entitlement
+                    .as_deref()
+                    .map_or_else(String::new, |e| format!(", entitlement {}", crate::report::terminal_safe(e)))
+            ));
+        }
+    }
+    if !refused.is_empty() {
+        return Err(Failure::Usage(format!(
+            "nothing was recorded:\n{}",
+            refused.join("\n")
+        )));
+    }
     // Per person: their removals, split into those to make and those the role model
     // still grants.
     let mut to_make: BTreeMap<String, Vec<Change>> = BTreeMap::new();
@@ -343,7 +411,7 @@ fn record_cmd(config: &Config, a: RecordArgs) -> Result<u8, Failure> {
                     },
                     None => Action::Disable,
                 },
-                rule: "access-review".into(),
+                rule: crate::engine::decided::RULE.into(),
                 reason: format!("removed at access review pack {} by {by}{comment}", d.pack),
             });
     }
@@ -379,54 +447,42 @@ fn record_cmd(config: &Config, a: RecordArgs) -> Result<u8, Failure> {
             ),
         });
     }
-    store.append_audit(drafts)?;
+    // A dry run records nothing: it says what would be recorded and made.
+    if !a.dry_run {
+        store.append_audit(drafts)?;
+    }
     let removals: usize = to_make.values().map(Vec::len).sum();
     let mut failed = 0;
     let mut applied = 0;
     let mut not_here: BTreeMap<String, usize> = BTreeMap::new();
+    let mut stopped = false;
     if !a.dry_run && removals > 0 {
+        // Through the engine, like every change: the guard, then each target's state.
         let mut targets = crate::engine::targets::build(config, &model)
             .map_err(|problems| Failure::Usage(problems.join("\n")))?;
         let runtime = super::runtime(&mut tokio::runtime::Builder::new_current_thread())?;
-        for (number, changes) in &to_make {
-            let Some(person) = store.person(number)? else {
-                continue;
-            };
-            let mut by_system: BTreeMap<&str, Vec<Change>> = BTreeMap::new();
-            for c in changes {
-                by_system
-                    .entry(c.system.as_str())
-                    .or_default()
-                    .push(c.clone());
-            }
-            for (system, changes) in by_system {
-                let Some(target) = targets.iter_mut().find(|t| t.system() == system) else {
-                    *not_here.entry(system.to_string()).or_default() += changes.len();
-                    continue;
-                };
-                let result = runtime.block_on(crate::engine::apply::apply_person(
-                    target.connector.as_ref(),
-                    store.as_mut(),
-                    &person.event.person,
-                    &changes,
-                    crate::engine::apply::By {
-                        at: now,
-                        actor: &acting,
-                        event_id: None,
-                        due_days: target.due_days,
-                    },
-                ));
-                match result {
-                    Ok(t) => {
-                        applied += t.applied + t.work_items;
-                        failed += t.failed;
-                    }
-                    Err(e) => {
-                        failed += changes.len();
-                        eprintln!("error: {system}: {e}");
-                    }
-                }
-            }
+        let done = runtime.block_on(crate::engine::decided::apply(
+            store.as_mut(),
+            &mut targets,
+            &config.guard,
+            &to_make,
+            now,
+            &acting,
+        ))?;
+        applied = done.tally.applied + done.tally.work_items;
+        failed = done.tally.failed;
+        not_here = done.not_here;
+        for (system, plan, people) in &done.held {
+            stopped = true;
+            eprintln!(
+                "error: {system}: the removals for {people} person(s) are held by the mass-change guard as HP-{plan:06}, none made; see `turnstile held {plan}`, then `turnstile approve {plan} --as NAME` or `turnstile reject {plan} --as NAME --reason TEXT`"
+            );
+        }
+        for (system, reason) in &done.away {
+            stopped = true;
+            eprintln!(
+                "error: {system} cannot take changes now ({reason}); its removals were not made: record the pack again once it answers"
+            );
         }
     }
     println!(
@@ -437,7 +493,7 @@ fn record_cmd(config: &Config, a: RecordArgs) -> Result<u8, Failure> {
         tally.get("remove").copied().unwrap_or(0),
         undecided.len(),
         if a.dry_run {
-            "; --dry-run: no change made".to_string()
+            "; --dry-run: nothing recorded, no change made".to_string()
         } else {
             format!("; {applied} made, {failed} failed")
         }
@@ -453,7 +509,7 @@ fn record_cmd(config: &Config, a: RecordArgs) -> Result<u8, Failure> {
             "note: {system}: {n} removal(s) not made, no [targets.{system}] is configured here: they are in the audit trail as decided; make them by hand or run `review record` where the target is configured"
         );
     }
-    Ok(if failed > 0 || !not_here.is_empty() {
+    Ok(if failed > 0 || stopped || !not_here.is_empty() {
         1
     } else {
         0

@@ -329,9 +329,16 @@ pub async fn approve(
         };
         let mine: Vec<&crate::account::Account> = accounts.iter().collect();
         let fresh = plan::plan_for_target(model, &person, &mine, today, &plan.system, &abilities);
-        let (still, gone): (Vec<Change>, Vec<Change>) = held_changes
-            .into_iter()
-            .partition(|c| fresh.iter().any(|f| same_change(f, c)));
+        // A person's decision (an access review removal) is still needed while the account
+        // still has what was decided away; anything else, while today's plan still asks
+        // for it.
+        let (still, gone): (Vec<Change>, Vec<Change>) = held_changes.into_iter().partition(|c| {
+            if c.rule == super::decided::RULE {
+                super::decided::still_applies(c, &accounts)
+            } else {
+                fresh.iter().any(|f| same_change(f, c))
+            }
+        });
         no_longer_needed += gone.len();
         if still.is_empty() {
             continue;

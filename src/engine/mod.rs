@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod correlation;
+pub mod decided;
 pub mod due;
 pub mod held;
 pub mod inactivity;

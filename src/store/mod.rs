@@ -7,6 +7,7 @@
 
 pub mod matches;
 pub mod postgres;
+pub mod reviews;
 pub mod sql;
 pub mod sqlite;
 
@@ -484,7 +485,7 @@ pub fn judge(current: Option<&HrEvent>, incoming: &HrEvent, seen_before: bool) -
     }
 }
 
-pub trait Store: matches::Matches {
+pub trait Store: matches::Matches + reviews::Reviews {
     /// This connection's commits stop copying SQLite's write-ahead log into the database
     /// (a few milliseconds every few thousand pages, on whichever commit crosses the
     /// line); a [`Store::checkpoint`] on another connection does it instead. The daemon's

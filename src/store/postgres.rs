@@ -206,6 +206,25 @@ CREATE TABLE adoption (
     PRIMARY KEY (system, account)
 );",
     ),
+    (
+        5,
+        "CREATE TABLE review_pack (
+    id              TEXT PRIMARY KEY,
+    manager         TEXT NOT NULL,
+    issued_at       TEXT NOT NULL,
+    digest          TEXT NOT NULL,
+    lines           BIGINT NOT NULL
+);
+CREATE TABLE review_line (
+    pack_id         TEXT NOT NULL REFERENCES review_pack (id),
+    ord             BIGINT NOT NULL,
+    employee_number TEXT NOT NULL,
+    system          TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    entitlement     TEXT,
+    PRIMARY KEY (pack_id, ord)
+);",
+    ),
 ];
 
 impl ToSql for Value {

@@ -64,6 +64,7 @@ macro_rules! p {
 }
 
 mod matches;
+mod reviews;
 
 /// One row read.
 pub struct Row(pub Vec<Value>);

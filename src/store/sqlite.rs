@@ -210,7 +210,7 @@ impl Db for SqliteDb {
 /// The schema's versions (see [`super::sql::migrate`]): 1 is the schema as it was before
 /// versions were kept (`SCHEMA` and [`legacy_migrate`] bring any earlier store to it);
 /// 2 lets replicas claim due work and hold leases; 3 finds TRAC starters by index; 4 keeps
-/// correlation's matches and adoptions.
+/// correlation's matches and adoptions; 5 the review packs issued.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, ""),
     (
@@ -224,7 +224,27 @@ const MIGRATIONS: &[(i64, &str)] = &[
         "CREATE INDEX person_provisional ON person (employee_number) WHERE substr(employee_number, 1, 5) = 'TRAC-';",
     ),
     (4, CORRELATION),
+    (5, REVIEW_PACKS),
 ];
+
+/// Version 5: access review packs as issued, so a pack read back acts only on its own
+/// lines (the same on PostgreSQL).
+const REVIEW_PACKS: &str = "CREATE TABLE review_pack (
+    id              TEXT PRIMARY KEY,
+    manager         TEXT NOT NULL,
+    issued_at       TEXT NOT NULL,
+    digest          TEXT NOT NULL,
+    lines           BIGINT NOT NULL
+);
+CREATE TABLE review_line (
+    pack_id         TEXT NOT NULL REFERENCES review_pack (id),
+    ord             BIGINT NOT NULL,
+    employee_number TEXT NOT NULL,
+    system          TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    entitlement     TEXT,
+    PRIMARY KEY (pack_id, ord)
+);";
 
 /// Version 4: correlation's matches, refusals and adoptions (the same on PostgreSQL but for
 /// the id column).

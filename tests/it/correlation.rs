@@ -12,24 +12,24 @@ use turnstile::connectors::Connector;
 use turnstile::connectors::ldap::{Dialect, LdapConnector};
 
 /// One account made by hand, years ago: no anchor.
-struct Hand<'a> {
-    id: &'a str,
-    given: &'a str,
-    sn: &'a str,
-    display: &'a str,
-    mail: Option<&'a str>,
-    department: Option<&'a str>,
+pub(crate) struct Hand<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) given: &'a str,
+    pub(crate) sn: &'a str,
+    pub(crate) display: &'a str,
+    pub(crate) mail: Option<&'a str>,
+    pub(crate) department: Option<&'a str>,
 }
 
-struct Day1 {
-    dir: Dir,
+pub(crate) struct Day1 {
+    pub(crate) dir: Dir,
     /// The OU this run's accounts live in (users_container and base_dn).
-    ou: String,
-    legacy_group: String,
+    pub(crate) ou: String,
+    pub(crate) legacy_group: String,
 }
 
 impl Day1 {
-    async fn new(dir: Dir, tag: &str) -> Day1 {
+    pub(crate) async fn new(dir: Dir, tag: &str) -> Day1 {
         let name = format!("{tag}-{}", run_id());
         let ou = match dir.dialect {
             Dialect::ActiveDirectory => format!("OU={name},{}", dir.base),
@@ -79,14 +79,14 @@ impl Day1 {
         }
     }
 
-    fn dn(&self, id: &str) -> String {
+    pub(crate) fn dn(&self, id: &str) -> String {
         match self.dir.dialect {
             Dialect::ActiveDirectory => format!("CN={id},{}", self.ou),
             Dialect::OpenLdap => format!("uid={id},{}", self.ou),
         }
     }
 
-    async fn add(&self, h: &Hand<'_>) {
+    pub(crate) async fn add(&self, h: &Hand<'_>) {
         let mut ldap = self.dir.raw().await;
         let dn = self.dn(h.id);
         let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = Vec::new();
@@ -143,7 +143,7 @@ impl Day1 {
         assert_eq!(r.rc, 0, "adding {dn}: {r:?}");
     }
 
-    async fn add_to_group(&self, id: &str, group: &str) {
+    pub(crate) async fn add_to_group(&self, id: &str, group: &str) {
         let mut ldap = self.dir.raw().await;
         let group_dn = format!("CN={group},{}", self.dir.groups);
         let member = self.dn(id);
@@ -157,7 +157,7 @@ impl Day1 {
         assert_eq!(r.rc, 0, "{group_dn} += {member}: {r:?}");
     }
 
-    fn connector(&self) -> LdapConnector {
+    pub(crate) fn connector(&self) -> LdapConnector {
         let mut cfg = self.dir.config("dir");
         cfg.base_dn = self.ou.clone();
         cfg.users_container = self.ou.clone();
@@ -166,7 +166,7 @@ impl Day1 {
 
     /// A working folder with the role model, the bind password (mode 600) and a config
     /// whose `[targets.dir]` is this run's OU, plus `extra` config text.
-    fn folder(&self, extra: &str) -> tempfile::TempDir {
+    pub(crate) fn folder(&self, extra: &str) -> tempfile::TempDir {
         let work = tempfile::tempdir().unwrap();
         let p = work.path();
         std::fs::write(

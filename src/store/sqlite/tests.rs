@@ -913,6 +913,36 @@ fn provisional_starters_are_the_unlinked_trac_numbers_only() {
     assert_eq!(starters, ["TRAC-0001", "TRAC-0002"]);
 }
 
+/// A review pack is kept as issued; issued again the same day, its lines are replaced.
+#[test]
+fn review_packs_are_kept_as_issued() {
+    use crate::store::reviews::{IssuedLine, IssuedPack, Reviews};
+    let mut s = $fresh;
+    let line = |account: &str, ent: Option<&str>| IssuedLine {
+        employee_number: "20000001".into(),
+        system: "ad".into(),
+        account: account.into(),
+        entitlement: ent.map(str::to_string),
+    };
+    let mut pack = IssuedPack {
+        id: "2026-11-23/20001111".into(),
+        manager: "20001111".into(),
+        issued_at: "2026-11-23T09:00:00Z".parse().unwrap(),
+        digest: "abc".into(),
+        lines: vec![line("aokafor", None), line("aokafor", Some("GG-Nursing"))],
+    };
+    s.issue_pack(&pack).unwrap();
+    let got = s.issued_pack(&pack.id).unwrap().unwrap();
+    assert_eq!(got, pack);
+    assert!(got.holds(&line("AOKAFOR", Some("GG-Nursing"))));
+    assert!(!got.holds(&line("svc-backup", Some("GG-Nursing"))));
+    assert!(!got.holds(&line("aokafor", Some("APP-Rostering"))));
+    pack.lines.truncate(1);
+    s.issue_pack(&pack).unwrap();
+    assert_eq!(s.issued_pack(&pack.id).unwrap().unwrap().lines.len(), 1);
+    assert_eq!(s.issued_pack("2026-10-01/20001111").unwrap(), None);
+}
+
 /// Correlation's state: a match is noted once (again only when its candidates change),
 /// decided once, a rejection refuses its accounts, and a link records the adoption with
 /// what it held by hand; every step is in the trail, which still verifies.
