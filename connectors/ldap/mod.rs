@@ -216,23 +216,35 @@ fn check(result: ldap3::LdapResult) -> Result<(), Failure> {
 pub use crate::naming::{base_name, candidate};
 
 /// A random password meeting AD complexity, for an account that must change it at first
-/// logon. It is set once and never logged or stored.
-fn initial_password() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::from("Ts-");
+/// logon: 24 characters drawn from the operating system's random source (not a hash
+/// seed), set once and never logged or stored. Without a random source nothing is
+/// created.
+fn initial_password() -> Result<String, Failure> {
+    use std::io::Read;
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    for _ in 0..4 {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u64(0x5eed);
-        let mut v = h.finish();
-        for _ in 0..6 {
-            out.push(ALPHABET[(v % ALPHABET.len() as u64) as usize] as char);
-            v /= ALPHABET.len() as u64;
-        }
+    let mut bytes = [0u8; 48];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| {
+            Failure::Refused(format!(
+                "no random source for the first password (/dev/urandom: {e}); nothing created"
+            ))
+        })?;
+    let mut out = String::from("Ts-");
+    // Rejection sampling: only bytes below the largest multiple of the alphabet's size,
+    // so every character is equally likely.
+    let limit = 256 - 256 % ALPHABET.len();
+    for b in bytes.iter().filter(|b| usize::from(**b) < limit).take(24) {
+        out.push(ALPHABET[usize::from(*b) % ALPHABET.len()] as char);
+    }
+    if out.len() < 3 + 24 {
+        return Err(Failure::Refused(
+            "the random source gave too few usable bytes for the first password; nothing created"
+                .into(),
+        ));
     }
     out.push_str("!7");
-    out
+    Ok(out)
 }
 
 /// `"password"` as UTF-16LE, as AD's `unicodePwd` wants it.
@@ -1057,7 +1069,7 @@ impl LdapConnector {
                     vec![
                         Mod::Replace(
                             b"unicodePwd".to_vec(),
-                            [unicode_pwd(&initial_password())].into(),
+                            [unicode_pwd(&initial_password()?)].into(),
                         ),
                         Mod::Replace(b"pwdLastSet".to_vec(), [b"0".to_vec()].into()),
                     ],
@@ -1392,13 +1404,14 @@ mod tests {
     #[test]
     fn passwords_are_utf16le_and_complex() {
         assert_eq!(unicode_pwd("ab"), vec![b'"', 0, b'a', 0, b'b', 0, b'"', 0]);
-        let p = initial_password();
+        let p = initial_password().unwrap();
         assert!(
             p.len() >= 20
                 && p.chars().any(|c| c.is_ascii_uppercase())
                 && p.chars().any(|c| c.is_ascii_digit())
         );
-        assert_ne!(initial_password(), initial_password());
+        assert_ne!(initial_password().unwrap(), initial_password().unwrap());
+        assert_eq!(p.len(), 3 + 24 + 2);
     }
 
     #[test]

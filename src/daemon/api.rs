@@ -165,6 +165,9 @@ struct Limiter(HashMap<IpAddr, (u32, Instant)>);
 
 const WINDOW: Duration = Duration::from_secs(60);
 
+/// The most addresses the failed-authentication count keeps.
+const LIMITER_CAP: usize = 10_000;
+
 impl Limiter {
     /// Seconds to wait when `ip` is over the limit.
     fn blocked(&mut self, ip: IpAddr, max: u32) -> Option<u64> {
@@ -178,9 +181,19 @@ impl Limiter {
     }
 
     fn failed(&mut self, ip: IpAddr) {
-        // Bounded whatever the traffic: old windows go first.
-        if self.0.len() >= 10_000 {
+        // Bounded whatever the traffic: old windows go first, then (a flood from more
+        // addresses than that within one window) the oldest window still open.
+        if self.0.len() >= LIMITER_CAP && !self.0.contains_key(&ip) {
             self.0.retain(|_, (_, since)| since.elapsed() < WINDOW);
+            if self.0.len() >= LIMITER_CAP
+                && let Some(oldest) = self
+                    .0
+                    .iter()
+                    .min_by_key(|(_, (_, since))| *since)
+                    .map(|(ip, _)| *ip)
+            {
+                self.0.remove(&oldest);
+            }
         }
         let e = self.0.entry(ip).or_insert((0, Instant::now()));
         if e.1.elapsed() >= WINDOW {
@@ -229,25 +242,27 @@ impl Api {
                 "the admin API is off: set [daemon] tokens_file to a file of token hashes",
             ));
         };
-        let mut limiter = self
-            .limiter
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(wait) = limiter.blocked(ip, self.max_failed) {
-            return Err(Problem {
-                retry_after: Some(wait),
-                ..problem(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too many failed authentications from this address; wait",
-                )
-            });
-        }
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
+        // The token first: a valid one is never refused for others' failures (behind an
+        // ingress or NAT every client has the same address). Only failures are limited.
         let Some(token) = presented.and_then(|p| tokens.find(p)) else {
+            let mut limiter = self
+                .limiter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(wait) = limiter.blocked(ip, self.max_failed) {
+                return Err(Problem {
+                    retry_after: Some(wait),
+                    ..problem(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too many failed authentications from this address; wait",
+                    )
+                });
+            }
             limiter.failed(ip);
             tracing::warn!(
                 client = %ip,
@@ -835,6 +850,23 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         (dir, path)
+    }
+
+    /// The failed-authentication count stays bounded whatever addresses a flood comes
+    /// from, and still limits the address failing now.
+    #[test]
+    fn the_failure_count_is_bounded() {
+        let mut l = Limiter(HashMap::new());
+        for i in 0..(LIMITER_CAP as u32 + 500) {
+            l.failed(IpAddr::from(i.to_be_bytes()));
+        }
+        assert!(l.0.len() <= LIMITER_CAP, "{}", l.0.len());
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        for _ in 0..3 {
+            l.failed(ip);
+        }
+        assert!(l.blocked(ip, 3).is_some());
+        assert!(l.0.len() <= LIMITER_CAP);
     }
 
     #[test]
