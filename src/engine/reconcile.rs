@@ -187,7 +187,11 @@ pub async fn reconcile_target(
     // person's once linked: re-anchored on the target first of all.
     let reanchored = crate::account::relink(&mut accounts, &store.starter_links()?);
     let before = store.accounts(Some(&system))?;
-    store.replace_accounts(&system, &accounts)?;
+    // A dry run writes nothing anywhere: the snapshot stays what the last real run read,
+    // so the next real run still sees what was changed outside Turnstile since.
+    if !run.dry_run {
+        store.replace_accounts(&system, &accounts)?;
+    }
     report.accounts_read = accounts.len();
     let abilities = target.connector.capabilities().abilities();
     let mut planned = plan_all(run, people, &accounts, &system, &abilities);
@@ -555,6 +559,7 @@ fn unusable(target: &mut Target, e: ConnectorError, now: Timestamp, tally: Tally
 mod tests {
     use super::*;
     use crate::connectors::export_file::{Generic, Manual};
+    use crate::store::matches::Matches;
     use crate::store::sqlite::SqliteStore;
     use crate::store::{Store, WorkItemStatus};
     use crate::testkit::{d, model, nurse};
@@ -681,6 +686,47 @@ mod tests {
             trail_has(&store, "reopened"),
             "the trail says it was reopened"
         );
+    }
+
+    /// A dry run reads and plans and writes nothing: not the account snapshot, not the
+    /// trail, not a match.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_dry_run_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let export = dir.path().join("systmone.csv");
+        std::fs::write(&export, format!("{HEADER}old1,20000009,Old One,true,,\n")).unwrap();
+        let m = model();
+        let mut target = Target::new(Arc::new(Manual {
+            system: "systmone".into(),
+            path: export.clone(),
+            columns: Default::default(),
+            limits: Default::default(),
+            wording: Box::new(Generic),
+        }));
+        let mut store = SqliteStore::in_memory().unwrap();
+        let people = vec![nurse("20000001")];
+        reconcile_target(&run(&m), &mut store, &mut target, &people)
+            .await
+            .unwrap();
+        let snapshot = store.accounts(Some("systmone")).unwrap();
+        let trail = store.audit(&Default::default()).unwrap().len();
+        // Changed outside Turnstile since; a dry run sees it and stores nothing.
+        std::fs::write(
+            &export,
+            format!("{HEADER}old1,20000009,Old One,false,,\nnew1,,Amara Okafor,true,,\n"),
+        )
+        .unwrap();
+        let dry = Run {
+            dry_run: true,
+            ..run(&m)
+        };
+        let report = reconcile_target(&dry, &mut store, &mut target, &people)
+            .await
+            .unwrap();
+        assert_eq!(report.accounts_read, 2);
+        assert_eq!(store.accounts(Some("systmone")).unwrap(), snapshot);
+        assert_eq!(store.audit(&Default::default()).unwrap().len(), trail);
+        assert!(store.account_matches(None, None).unwrap().is_empty());
     }
 
     fn trail_has(store: &SqliteStore, words: &str) -> bool {
