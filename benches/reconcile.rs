@@ -12,7 +12,7 @@ mod common;
 
 use common::peers;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 const MODEL: &str = r#"version = 1
@@ -28,53 +28,18 @@ grant = ["nurse"]
 match = { job_role = ["Staff Nurse"] }
 "#;
 
-/// Runs a command, failing loudly.
-fn sh(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-async fn bare_search(url: &str, bind: &str, pw: &str, base: &str) -> usize {
-    use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
-    let (conn, mut ldap) = ldap3::LdapConnAsync::new(url).await.unwrap();
-    ldap3::drive!(conn);
-    ldap.simple_bind(bind, pw).await.unwrap().success().unwrap();
-    let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
-        Box::new(EntriesOnly::new()),
-        Box::new(PagedResults::new(500)),
-    ];
-    let mut stream = ldap
-        .streaming_search_with(
-            adapters,
-            base,
-            ldap3::Scope::Subtree,
-            "(objectClass=inetOrgPerson)",
-            vec![
-                "uid",
-                "employeeNumber",
-                "cn",
-                "displayName",
-                "title",
-                "ou",
-                "mail",
-                "manager",
-                "employeeType",
-            ],
-        )
-        .await
-        .unwrap();
-    let mut n = 0;
-    while let Some(e) = stream.next().await.unwrap() {
-        std::hint::black_box(ldap3::SearchEntry::construct(e));
-        n += 1;
-    }
-    stream.finish().await.success().unwrap();
-    n
-}
+/// What the connector reads of each entry, so the floor reads it too.
+const ATTRS: &[&str] = &[
+    "uid",
+    "employeeNumber",
+    "cn",
+    "displayName",
+    "title",
+    "ou",
+    "mail",
+    "manager",
+    "employeeType",
+];
 
 fn main() {
     let people: usize = std::env::var("TURNSTILE_BENCH_PEOPLE")
@@ -92,17 +57,12 @@ fn main() {
     let run = format!("R{}", std::process::id());
     let ou = format!("ou={run},{base}");
     let staff = format!("ou=Staff,{ou}");
-    let groups = format!("ou=Groups,{ou}");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
 
     // The directory: an OU of its own and the people. (No group: slapd's test instance
     // cannot index one entry holding 100,000 members.)
-    let mut ldif = format!(
-        "dn: {ou}\nobjectClass: organizationalUnit\nou: {run}\n\n\
-         dn: {staff}\nobjectClass: organizationalUnit\nou: Staff\n\n\
-         dn: {groups}\nobjectClass: organizationalUnit\nou: Groups\n\n"
-    );
+    let mut ldif = String::new();
     let mut esr = String::from(
         "Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Job Role,Position Title,Organisation,Assignment Status,Assignment Start Date,Assignment End Date\n",
     );
@@ -117,69 +77,16 @@ fn main() {
             "{n},{n}-1,Y,Bench,P{i},Staff Nurse,Staff Nurse,Ward 7,Active Assignment,01/01/2020,\n"
         ));
     }
-    std::fs::write(d.join("people.ldif"), &ldif).unwrap();
-    std::fs::write(d.join("esr.csv"), &esr).unwrap();
-    std::fs::write(d.join("model.toml"), MODEL).unwrap();
-    std::fs::write(d.join("pw"), pw).unwrap();
-    std::fs::set_permissions(
-        d.join("pw"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    std::fs::write(
-        d.join("turnstile.toml"),
-        format!(
-            "[store]\npath = \"state.db\"\n[policy]\npath = \"model.toml\"\n\
-             [targets.dir]\ntype = \"ldap\"\ndialect = \"open_ldap\"\nurl = \"{url}\"\nbind_dn = \"{bind}\"\n\
-             bind_password_file = \"pw\"\nallow_plain_bind = true\nbase_dn = \"{staff}\"\n\
-             users_container = \"{staff}\"\ngroups_container = \"{groups}\"\npage_size = 500\n"
-        ),
-    )
-    .unwrap();
-    let t = Instant::now();
-    sh(Command::new("ldapadd")
-        .args(["-x", "-H", url, "-D", bind, "-w", pw, "-f"])
-        .arg(d.join("people.ldif")));
-    eprintln!(
-        "ldapadd: {people} people in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
-    sh(Command::new(&bin)
-        .args(["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"])
-        .current_dir(d));
-
-    let timed = |label: &str, args: &[&str]| -> (f64, u64, String) {
-        let out = Command::new("/usr/bin/time")
-            .arg("-v")
-            .arg(&bin)
-            .args(args)
-            .current_dir(d)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{label}: {err}");
-        let field = |name: &str| {
-            err.lines()
-                .find_map(|l| l.trim().strip_prefix(name))
-                .map(|v| v.trim().to_string())
-                .unwrap_or_default()
-        };
-        let rss_kb: u64 = field("Maximum resident set size (kbytes):")
-            .parse()
-            .unwrap_or(0);
-        let wall = field("Elapsed (wall clock) time (h:mm:ss or m:ss):");
-        let secs = wall
-            .rsplit(':')
-            .enumerate()
-            .map(|(i, v)| v.parse::<f64>().unwrap_or(0.0) * 60f64.powi(i as i32))
-            .sum::<f64>();
-        (
-            secs,
-            rss_kb,
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+    let trust = common::SlapdTrust {
+        bin: &bin,
+        dir: d,
+        peers: &p,
+        ou: &ou,
+        model: MODEL,
     };
+    trust.load(people, &ldif, &esr);
+
+    let timed = |label: &str, args: &[&str]| common::timed(&bin, d, label, args);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -187,7 +94,7 @@ fn main() {
     let mut rows = Vec::new();
     for round in 1..=3 {
         let t = Instant::now();
-        let n = rt.block_on(bare_search(url, bind, pw, &staff));
+        let n = rt.block_on(common::bare_search(url, bind, pw, &staff, ATTRS));
         let bare = t.elapsed().as_secs_f64();
         assert_eq!(n, people);
         let (ours, rss, out) = timed("reconcile", &["reconcile", "--today", "2026-11-23"]);
@@ -202,12 +109,8 @@ fn main() {
         );
         rows.push((bare, ours, rss));
     }
-    let med = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let bare = med(rows.iter().map(|r| r.0).collect());
-    let ours = med(rows.iter().map(|r| r.1).collect());
+    let bare = common::median(rows.iter().map(|r| r.0).collect());
+    let ours = common::median(rows.iter().map(|r| r.1).collect());
     let rss = rows.iter().map(|r| r.2).max().unwrap_or(0);
     println!(
         "reconcile of {people} persons against {people} slapd accounts: median {ours:.2} s vs bare search {bare:.2} s (ratio {:.2}; goal <= 1.5), peak RSS {} MB (goal <= 300)",

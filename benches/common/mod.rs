@@ -126,3 +126,151 @@ pub fn hr_event(number: u64) -> Vec<u8> {
     }))
     .unwrap()
 }
+
+/// A bare paged ldap3 search of `base` for inetOrgPerson entries with `attrs`, each entry
+/// taken apart as the connector would: the floor a reconcile or a correlation is put
+/// beside. The number of entries read.
+pub async fn bare_search(url: &str, bind: &str, pw: &str, base: &str, attrs: &[&str]) -> usize {
+    use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+    let (conn, mut ldap) = ldap3::LdapConnAsync::new(url).await.unwrap();
+    ldap3::drive!(conn);
+    ldap.simple_bind(bind, pw).await.unwrap().success().unwrap();
+    let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+        Box::new(EntriesOnly::new()),
+        Box::new(PagedResults::new(500)),
+    ];
+    let mut stream = ldap
+        .streaming_search_with(
+            adapters,
+            base,
+            ldap3::Scope::Subtree,
+            "(objectClass=inetOrgPerson)",
+            attrs.to_vec(),
+        )
+        .await
+        .unwrap();
+    let mut n = 0;
+    while let Some(e) = stream.next().await.unwrap() {
+        std::hint::black_box(ldap3::SearchEntry::construct(e));
+        n += 1;
+    }
+    stream.finish().await.success().unwrap();
+    n
+}
+
+/// Runs `bin args` in `dir` under `/usr/bin/time -v`: wall seconds, peak RSS in KB and
+/// what it printed. A failed run fails the bench, naming `label`.
+pub fn timed(bin: &str, dir: &std::path::Path, label: &str, args: &[&str]) -> (f64, u64, String) {
+    let out = std::process::Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(bin)
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{label}: {err}");
+    let field = |name: &str| {
+        err.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let rss_kb: u64 = field("Maximum resident set size (kbytes):")
+        .parse()
+        .unwrap_or(0);
+    let wall = field("Elapsed (wall clock) time (h:mm:ss or m:ss):");
+    let secs = wall
+        .rsplit(':')
+        .enumerate()
+        .map(|(i, v)| v.parse::<f64>().unwrap_or(0.0) * 60f64.powi(i as i32))
+        .sum::<f64>();
+    (
+        secs,
+        rss_kb,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The median of some timings.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// A trust in slapd for the benches that compare with a bare search: the accounts of
+/// `ldif` loaded with `ldapadd` (the OU and its Staff and Groups made first), and in `d`
+/// the role model, the bind password (mode 600), a config whose `[targets.dir]` is that
+/// Staff OU, and the HR records of `esr` recorded with `feed esr --apply`.
+pub struct SlapdTrust<'a> {
+    pub bin: &'a str,
+    pub dir: &'a std::path::Path,
+    pub peers: &'a BTreeMap<String, String>,
+    /// `ou=<run>,<base>`; Staff and Groups live under it.
+    pub ou: &'a str,
+    pub model: &'a str,
+}
+
+impl SlapdTrust<'_> {
+    pub fn staff(&self) -> String {
+        format!("ou=Staff,{}", self.ou)
+    }
+
+    /// Loads `ldif` (the people) and records `esr`; says how long ldapadd took.
+    pub fn load(&self, people: usize, ldif: &str, esr: &str) {
+        let p = self.peers;
+        let (url, bind, pw) = (&p["SLAPD_URL"], &p["SLAPD_BIND"], &p["SLAPD_PASSWORD"]);
+        let (d, ou, staff) = (self.dir, self.ou, self.staff());
+        let groups = format!("ou=Groups,{ou}");
+        let run = ou
+            .strip_prefix("ou=")
+            .and_then(|r| r.split(',').next())
+            .unwrap_or("bench");
+        let head = format!(
+            "dn: {ou}\nobjectClass: organizationalUnit\nou: {run}\n\n\
+             dn: {staff}\nobjectClass: organizationalUnit\nou: Staff\n\n\
+             dn: {groups}\nobjectClass: organizationalUnit\nou: Groups\n\n"
+        );
+        std::fs::write(d.join("people.ldif"), format!("{head}{ldif}")).unwrap();
+        std::fs::write(d.join("esr.csv"), esr).unwrap();
+        std::fs::write(d.join("model.toml"), self.model).unwrap();
+        std::fs::write(d.join("pw"), pw).unwrap();
+        std::fs::set_permissions(
+            d.join("pw"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("turnstile.toml"),
+            format!(
+                "[store]\npath = \"state.db\"\n[policy]\npath = \"model.toml\"\n\
+                 [targets.dir]\ntype = \"ldap\"\ndialect = \"open_ldap\"\nurl = \"{url}\"\nbind_dn = \"{bind}\"\n\
+                 bind_password_file = \"pw\"\nallow_plain_bind = true\nbase_dn = \"{staff}\"\n\
+                 users_container = \"{staff}\"\ngroups_container = \"{groups}\"\npage_size = 500\n"
+            ),
+        )
+        .unwrap();
+        let t = std::time::Instant::now();
+        sh(std::process::Command::new("ldapadd")
+            .args(["-x", "-H", url, "-D", bind, "-w", pw, "-f"])
+            .arg(d.join("people.ldif")));
+        eprintln!(
+            "ldapadd: {people} people in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        sh(std::process::Command::new(self.bin)
+            .args(["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"])
+            .current_dir(d));
+    }
+}
+
+/// Runs a command, failing loudly.
+pub fn sh(cmd: &mut std::process::Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -662,19 +662,8 @@ impl LdapConnector {
             self.anchor_attr(),
             escape::filter_value(employee_number)
         );
-        let groups = if self.config.dialect == Dialect::OpenLdap {
-            let dns: Vec<String> = self
-                .lookup(&filter, &["1.1"])
-                .await?
-                .into_iter()
-                .map(|e| format!("(member={})", escape::filter_value(&e.dn)))
-                .collect();
-            if dns.is_empty() {
-                return Ok(Vec::new());
-            }
-            format!("(&(objectClass=groupOfNames)(|{}))", dns.concat())
-        } else {
-            String::new()
+        let Some(groups) = self.groups_of_matching(&filter).await? else {
+            return Ok(Vec::new());
         };
         let mut accounts = self.read_matching(&filter, &groups).await?;
         for a in &mut accounts {
@@ -686,6 +675,27 @@ impl LdapConnector {
             }
         }
         Ok(accounts)
+    }
+
+    /// OpenLDAP (no memberOf): the filter for the groups the entries `filter` finds are
+    /// members of, or `None` when it finds none; AD needs none (empty).
+    async fn groups_of_matching(&self, filter: &str) -> Result<Option<String>, Failure> {
+        if self.config.dialect != Dialect::OpenLdap {
+            return Ok(Some(String::new()));
+        }
+        let dns: Vec<String> = self
+            .lookup(filter, &["1.1"])
+            .await?
+            .into_iter()
+            .map(|e| format!("(member={})", escape::filter_value(&e.dn)))
+            .collect();
+        if dns.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "(&(objectClass=groupOfNames)(|{}))",
+            dns.concat()
+        )))
     }
 
     /// The entries a correlation rule could match for `person`: no anchor (or one ending
@@ -740,19 +750,8 @@ impl LdapConnector {
             return Ok(Vec::new());
         }
         let filter = format!("(&{}(|{}))", self.account_filter(), any.concat());
-        let groups = if self.config.dialect == Dialect::OpenLdap {
-            let dns: Vec<String> = self
-                .lookup(&filter, &["1.1"])
-                .await?
-                .into_iter()
-                .map(|e| format!("(member={})", escape::filter_value(&e.dn)))
-                .collect();
-            if dns.is_empty() {
-                return Ok(Vec::new());
-            }
-            format!("(&(objectClass=groupOfNames)(|{}))", dns.concat())
-        } else {
-            String::new()
+        let Some(groups) = self.groups_of_matching(&filter).await? else {
+            return Ok(Vec::new());
         };
         let accounts = self.read_matching(&filter, &groups).await?;
         Ok(accounts

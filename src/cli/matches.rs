@@ -192,15 +192,7 @@ pub fn onboard_cmd(config: &Config, a: OnboardArgs) -> Result<u8, Failure> {
             ))
         })?
         .map_err(|e| Failure::Runtime(format!("{}: cannot read its accounts: {e}", a.system)))?;
-    let cards: std::collections::BTreeMap<String, String> = people
-        .iter()
-        .filter_map(|p| {
-            p.sds_user_id
-                .as_ref()
-                .map(|c| (c.to_string(), p.employee_number.to_string()))
-        })
-        .collect();
-    crate::account::link_by_smartcard(&mut accounts, &cards);
+    crate::account::link_by_smartcard(&mut accounts, &crate::account::smartcards(&people));
     let naming = target.connector.naming();
     let abilities = target.connector.capabilities().abilities();
     let refused = store.refusals(&a.system)?;
@@ -298,76 +290,78 @@ fn survey_html(
         "linked" => "good",
         _ => "",
     };
-    body.push_str("<h2>People</h2>\n");
-    let cards: Vec<Card<'_>> = s
-        .people_by_class
-        .iter()
-        .map(|(k, v)| Card {
-            label: k,
-            value: v.to_string(),
-            tone: tone(k),
-        })
-        .collect();
-    body.push_str(&page::cards(&cards));
-    let people = Table {
-        id: "people".into(),
-        columns: vec![
-            Column::new("Class", Kind::Text, true),
-            Column::new("Employee number", Kind::Code, false),
-            Column::new("Name", Kind::Text, false),
-            Column::new("Accounts or candidates (what matched)", Kind::Text, false),
-        ],
-        rows: s
-            .people
+    // One section per side: its cards by class, then its table.
+    let mut section = |title: &str,
+                       counts: &std::collections::BTreeMap<&'static str, usize>,
+                       table: Table|
+     -> Result<(), Failure> {
+        body.push_str(&format!("<h2>{title}</h2>\n"));
+        let cards: Vec<Card<'_>> = counts
             .iter()
-            .map(|p| {
-                vec![
-                    p.class.to_string(),
-                    p.employee_number.clone(),
-                    p.name.clone(),
-                    p.accounts.join("; "),
-                ]
+            .map(|(k, v)| Card {
+                label: k,
+                value: v.to_string(),
+                tone: tone(k),
             })
-            .collect(),
-        page_size: 50,
+            .collect();
+        body.push_str(&page::cards(&cards));
+        body.push_str(&table.html().map_err(Failure::Runtime)?);
+        Ok(())
     };
-    body.push_str(&people.html().map_err(Failure::Runtime)?);
-    body.push_str("<h2>Accounts</h2>\n");
-    let cards: Vec<Card<'_>> = s
-        .accounts_by_class
-        .iter()
-        .map(|(k, v)| Card {
-            label: k,
-            value: v.to_string(),
-            tone: tone(k),
-        })
-        .collect();
-    body.push_str(&page::cards(&cards));
-    let accounts = Table {
-        id: "accounts".into(),
-        columns: vec![
-            Column::new("Class", Kind::Text, true),
-            Column::new("Account", Kind::Code, false),
-            Column::new("Display name", Kind::Text, false),
-            Column::new("Enabled", Kind::Text, true),
-            Column::new("Person", Kind::Code, false),
-        ],
-        rows: s
-            .accounts
-            .iter()
-            .map(|a| {
-                vec![
-                    a.class.to_string(),
-                    a.account.clone(),
-                    a.display_name.clone(),
-                    if a.enabled { "yes" } else { "no" }.to_string(),
-                    a.employee_numbers.join("; "),
-                ]
-            })
-            .collect(),
-        page_size: 50,
-    };
-    body.push_str(&accounts.html().map_err(Failure::Runtime)?);
+    section(
+        "People",
+        &s.people_by_class,
+        Table {
+            id: "people".into(),
+            columns: vec![
+                Column::new("Class", Kind::Text, true),
+                Column::new("Employee number", Kind::Code, false),
+                Column::new("Name", Kind::Text, false),
+                Column::new("Accounts or candidates (what matched)", Kind::Text, false),
+            ],
+            rows: s
+                .people
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.class.to_string(),
+                        p.employee_number.clone(),
+                        p.name.clone(),
+                        p.accounts.join("; "),
+                    ]
+                })
+                .collect(),
+            page_size: 50,
+        },
+    )?;
+    section(
+        "Accounts",
+        &s.accounts_by_class,
+        Table {
+            id: "accounts".into(),
+            columns: vec![
+                Column::new("Class", Kind::Text, true),
+                Column::new("Account", Kind::Code, false),
+                Column::new("Display name", Kind::Text, false),
+                Column::new("Enabled", Kind::Text, true),
+                Column::new("Person", Kind::Code, false),
+            ],
+            rows: s
+                .accounts
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.class.to_string(),
+                        a.account.clone(),
+                        a.display_name.clone(),
+                        if a.enabled { "yes" } else { "no" }.to_string(),
+                        a.employee_numbers.join("; "),
+                    ]
+                })
+                .collect(),
+            page_size: 50,
+        },
+    )?;
     Ok(page::document(
         &format!("First rollout survey: {}", s.system),
         &body,

@@ -410,6 +410,38 @@ async fn with_store<T: Send + 'static>(
     .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?
 }
 
+/// Runs `f` off the async threads with what a decision that acts on targets needs: the
+/// role model, a store connection, the configured targets and a runtime of its own.
+async fn with_targets<T: Send + 'static>(
+    api: &Api,
+    f: impl FnOnce(
+        &RoleModel,
+        &mut dyn crate::store::Store,
+        &mut [crate::engine::targets::Target],
+        &tokio::runtime::Runtime,
+    ) -> Result<T, Problem>
+    + Send
+    + 'static,
+) -> Result<T, Problem> {
+    let config = api.config.clone();
+    let model = api.model.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut targets = crate::engine::targets::build(&config, &model)
+            .map_err(|p| problem(StatusCode::CONFLICT, &p.join("; ")))?;
+        let key = config
+            .audit_key()
+            .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+        let mut store = crate::store::open(&config.store, key, true).map_err(store_error)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+        f(&model, store.as_mut(), &mut targets, &runtime)
+    })
+    .await
+    .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?
+}
+
 /// A viewer's read: authorised, then `f` on a store connection of its own, as JSON.
 async fn read(
     (State(api), ConnectInfo(addr), headers): Ctx,
@@ -538,34 +570,21 @@ async fn approve(
 ) -> Result<Response, Problem> {
     let name = api.authorise(&headers, addr.0.ip(), Role::Approver)?;
     let id = plan_id(&id)?;
-    let config = api.config.clone();
-    let model = api.model.clone();
     let by = format!("{name} (admin API)");
-    // Approving applies the plan through the targets: a connection and targets of its own.
-    let done = tokio::task::spawn_blocking(move || {
-        let mut targets = crate::engine::targets::build(&config, &model)
-            .map_err(|p| problem(StatusCode::CONFLICT, &p.join("; ")))?;
-        let key = config
-            .audit_key()
-            .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
-        let mut store = crate::store::open(&config.store, key, true).map_err(store_error)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    // Approving applies the plan through the targets.
+    let a = with_targets(&api, move |model, store, targets, runtime| {
         runtime
             .block_on(crate::engine::held::approve(
-                &model,
-                store.as_mut(),
-                &mut targets,
+                model,
+                store,
+                targets,
                 id,
                 &by,
                 crate::now(),
             ))
             .map_err(decide_error)
     })
-    .await;
-    let a = done.map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))??;
+    .await?;
     Ok(json(&serde_json::json!({
         "plan": a.plan,
         "applied": a.tally.applied,

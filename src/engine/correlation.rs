@@ -86,24 +86,34 @@ pub fn link_change(system: &str, account: &str, employee_number: &str, why: &str
     }
 }
 
-/// The entitlements an account holds that the person's role does not grant there and
-/// the system manages: what adoption keeps until a person decides.
-fn excess_of(ctx: &Ctx<'_>, person: &Person, account: &Account) -> Vec<String> {
+/// What an account just linked to `person` needs, planned once: the changes, and the
+/// entitlements it holds that no role grants there (the system manages them), which
+/// adoption keeps until a person decides unless the target revokes them at once.
+fn plan_adopted(ctx: &Ctx<'_>, person: &Person, account: &Account) -> (Vec<Change>, Vec<String>) {
     let mine = [account];
-    plan::plan_for_target(
+    let planned = plan::plan_for_target(
         ctx.model,
         person,
         &mine,
         ctx.today,
         ctx.system,
         ctx.abilities,
-    )
-    .into_iter()
-    .filter_map(|c| match c.action {
-        Action::Revoke { entitlement } => Some(entitlement),
-        _ => None,
-    })
-    .collect()
+    );
+    let kept: Vec<String> = planned
+        .iter()
+        .filter_map(|c| match &c.action {
+            Action::Revoke { entitlement } => Some(entitlement.clone()),
+            _ => None,
+        })
+        .collect();
+    if ctx.settings.revoke_unmanaged_after_adoption {
+        return (planned, Vec::new());
+    }
+    let changes = planned
+        .into_iter()
+        .filter(|c| !matches!(c.action, Action::Revoke { .. }))
+        .collect();
+    (changes, kept)
 }
 
 /// Correlates the people in `planned` whose changes on this system start from a create,
@@ -223,28 +233,11 @@ pub fn before_creates<'p>(
                         continue;
                     };
                     account.employee_number = Some(number.to_string());
-                    let kept = excess_of(ctx, person, account);
+                    let (planned_here, kept) = plan_adopted(ctx, person, account);
                     let why = format!("matched by {evidence}; {by}");
                     let mut changes = vec![link_change(ctx.system, &account.id, number, &why)];
-                    let mine = [&*account];
-                    changes.extend(
-                        plan::plan_for_target(
-                            ctx.model,
-                            person,
-                            &mine,
-                            ctx.today,
-                            ctx.system,
-                            ctx.abilities,
-                        )
-                        .into_iter()
-                        .filter(|c| {
-                            ctx.settings.revoke_unmanaged_after_adoption
-                                || !matches!(&c.action, Action::Revoke { entitlement } if kept.contains(entitlement))
-                        }),
-                    );
-                    if !ctx.settings.revoke_unmanaged_after_adoption {
-                        found.kept += kept.len();
-                    }
+                    changes.extend(planned_here);
+                    found.kept += kept.len();
                     found.linked.push((number.to_string(), account.id.clone()));
                     links.push(PendingLink {
                         adoption: Adoption {

@@ -174,15 +174,7 @@ pub async fn reconcile_target(
             return Ok(report);
         }
     };
-    let cards: std::collections::BTreeMap<String, String> = people
-        .iter()
-        .filter_map(|p| {
-            p.sds_user_id
-                .as_ref()
-                .map(|c| (c.to_string(), p.employee_number.to_string()))
-        })
-        .collect();
-    crate::account::link_by_smartcard(&mut accounts, &cards);
+    crate::account::link_by_smartcard(&mut accounts, &crate::account::smartcards(people));
     // A TRAC starter's prepared accounts, held under the provisional key, are the ESR
     // person's once linked: re-anchored on the target first of all.
     let reanchored = crate::account::relink(&mut accounts, &store.starter_links()?);
@@ -590,13 +582,7 @@ mod tests {
         let export = dir.path().join("systmone.csv");
         std::fs::write(&export, HEADER).unwrap();
         let m = model();
-        let mut target = Target::new(Arc::new(Manual {
-            system: "systmone".into(),
-            path: export.clone(),
-            columns: Default::default(),
-            limits: Default::default(),
-            wording: Box::new(Generic),
-        }));
+        let mut target = systmone(&export);
         let mut store = SqliteStore::in_memory().unwrap();
         let people = vec![nurse("20000001")];
         let r = run(&m);
@@ -696,13 +682,7 @@ mod tests {
         let export = dir.path().join("systmone.csv");
         std::fs::write(&export, format!("{HEADER}old1,20000009,Old One,true,,\n")).unwrap();
         let m = model();
-        let mut target = Target::new(Arc::new(Manual {
-            system: "systmone".into(),
-            path: export.clone(),
-            columns: Default::default(),
-            limits: Default::default(),
-            wording: Box::new(Generic),
-        }));
+        let mut target = systmone(&export);
         let mut store = SqliteStore::in_memory().unwrap();
         let people = vec![nurse("20000001")];
         reconcile_target(&run(&m), &mut store, &mut target, &people)
@@ -727,6 +707,17 @@ mod tests {
         assert_eq!(store.accounts(Some("systmone")).unwrap(), snapshot);
         assert_eq!(store.audit(&Default::default()).unwrap().len(), trail);
         assert!(store.account_matches(None, None).unwrap().is_empty());
+    }
+
+    /// A SystmOne target read from the export file at `export`.
+    fn systmone(export: &std::path::Path) -> Target {
+        Target::new(Arc::new(Manual {
+            system: "systmone".into(),
+            path: export.to_path_buf(),
+            columns: Default::default(),
+            limits: Default::default(),
+            wording: Box::new(Generic),
+        }))
     }
 
     fn trail_has(store: &SqliteStore, words: &str) -> bool {

@@ -63,6 +63,71 @@ macro_rules! p {
     ($($v:expr),* $(,)?) => { &[$(Value::from($v)),*] };
 }
 
+/// Schema version 4 as both backends write it, but for `account_match`'s id column (an
+/// alias of SQLite's rowid; an identity column on PostgreSQL): correlation's matches,
+/// refusals and adoptions. Macros, so each backend's migration is one literal.
+macro_rules! account_match_columns {
+    () => {
+        "
+    system          TEXT NOT NULL,
+    employee_number TEXT NOT NULL,
+    situation       TEXT NOT NULL,
+    candidates_json TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    account         TEXT,
+    found_at        TEXT NOT NULL,
+    decided_at      TEXT,
+    decided_by      TEXT,
+    note            TEXT
+);
+CREATE UNIQUE INDEX account_match_live ON account_match (system, employee_number) WHERE status IN ('open', 'accepted');
+CREATE INDEX account_match_person ON account_match (system, employee_number);
+"
+    };
+}
+pub(crate) use account_match_columns;
+
+macro_rules! correlation_tables {
+    () => {
+        "CREATE TABLE match_refusal (
+    system          TEXT NOT NULL,
+    employee_number TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    PRIMARY KEY (system, employee_number, account)
+);
+CREATE TABLE adoption (
+    system          TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    employee_number TEXT NOT NULL,
+    linked_at       TEXT NOT NULL,
+    evidence        TEXT NOT NULL,
+    linked_by       TEXT NOT NULL,
+    excess          TEXT NOT NULL,
+    kept_json       TEXT NOT NULL,
+    PRIMARY KEY (system, account)
+);"
+    };
+}
+pub(crate) use correlation_tables;
+
+/// Schema version 5, the same on both backends: access review packs as issued.
+pub const REVIEW_PACK_TABLES: &str = "CREATE TABLE review_pack (
+    id              TEXT PRIMARY KEY,
+    manager         TEXT NOT NULL,
+    issued_at       TEXT NOT NULL,
+    digest          TEXT NOT NULL,
+    lines           BIGINT NOT NULL
+);
+CREATE TABLE review_line (
+    pack_id         TEXT NOT NULL REFERENCES review_pack (id),
+    ord             BIGINT NOT NULL,
+    employee_number TEXT NOT NULL,
+    system          TEXT NOT NULL,
+    account         TEXT NOT NULL,
+    entitlement     TEXT,
+    PRIMARY KEY (pack_id, ord)
+);";
+
 mod matches;
 mod reviews;
 

@@ -229,57 +229,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
 
 /// Version 5: access review packs as issued, so a pack read back acts only on its own
 /// lines (the same on PostgreSQL).
-const REVIEW_PACKS: &str = "CREATE TABLE review_pack (
-    id              TEXT PRIMARY KEY,
-    manager         TEXT NOT NULL,
-    issued_at       TEXT NOT NULL,
-    digest          TEXT NOT NULL,
-    lines           BIGINT NOT NULL
-);
-CREATE TABLE review_line (
-    pack_id         TEXT NOT NULL REFERENCES review_pack (id),
-    ord             BIGINT NOT NULL,
-    employee_number TEXT NOT NULL,
-    system          TEXT NOT NULL,
-    account         TEXT NOT NULL,
-    entitlement     TEXT,
-    PRIMARY KEY (pack_id, ord)
-);";
+const REVIEW_PACKS: &str = super::sql::REVIEW_PACK_TABLES;
 
 /// Version 4: correlation's matches, refusals and adoptions (the same on PostgreSQL but for
 /// the id column).
-const CORRELATION: &str = "CREATE TABLE account_match (
-    id              INTEGER PRIMARY KEY,
-    system          TEXT NOT NULL,
-    employee_number TEXT NOT NULL,
-    situation       TEXT NOT NULL,
-    candidates_json TEXT NOT NULL,
-    status          TEXT NOT NULL,
-    account         TEXT,
-    found_at        TEXT NOT NULL,
-    decided_at      TEXT,
-    decided_by      TEXT,
-    note            TEXT
+const CORRELATION: &str = concat!(
+    "CREATE TABLE account_match (\n    id              INTEGER PRIMARY KEY,",
+    super::sql::account_match_columns!(),
+    super::sql::correlation_tables!()
 );
-CREATE UNIQUE INDEX account_match_live ON account_match (system, employee_number) WHERE status IN ('open', 'accepted');
-CREATE INDEX account_match_person ON account_match (system, employee_number);
-CREATE TABLE match_refusal (
-    system          TEXT NOT NULL,
-    employee_number TEXT NOT NULL,
-    account         TEXT NOT NULL,
-    PRIMARY KEY (system, employee_number, account)
-);
-CREATE TABLE adoption (
-    system          TEXT NOT NULL,
-    account         TEXT NOT NULL,
-    employee_number TEXT NOT NULL,
-    linked_at       TEXT NOT NULL,
-    evidence        TEXT NOT NULL,
-    linked_by       TEXT NOT NULL,
-    excess          TEXT NOT NULL,
-    kept_json       TEXT NOT NULL,
-    PRIMARY KEY (system, account)
-);";
 
 impl SqlStore<SqliteDb> {
     /// Opens the store at `path`, creating it (readable by its owner only: it holds

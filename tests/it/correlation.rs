@@ -7,6 +7,7 @@
 //! the shared directory is never another run's candidate.
 
 use crate::ldap::{Dir, MODEL, run_id, turnstile_in};
+use crate::peers::json_in as json;
 use std::collections::HashSet;
 use turnstile::connectors::Connector;
 use turnstile::connectors::ldap::{Dialect, LdapConnector};
@@ -219,14 +220,6 @@ fn row(n: u32, first: &str, last: &str, known: &str, mail: &str, role: &str, org
         e(n),
         e(n)
     )
-}
-
-fn json(out: &str) -> serde_json::Value {
-    let at = out
-        .find(['[', '{'])
-        .unwrap_or_else(|| panic!("no JSON in {out}"));
-    let mut de = serde_json::Deserializer::from_str(&out[at..]).into_iter::<serde_json::Value>();
-    de.next().unwrap().unwrap()
 }
 
 async fn day_one(dir: Dir, tag: &str) {

@@ -98,3 +98,12 @@ impl Proxy {
         self.down.store(false, Ordering::SeqCst);
     }
 }
+
+/// The first JSON value in what a command printed (after any lines of text before it).
+pub fn json_in(out: &str) -> serde_json::Value {
+    let at = out
+        .find(['[', '{'])
+        .unwrap_or_else(|| panic!("no JSON in {out}"));
+    let mut de = serde_json::Deserializer::from_str(&out[at..]).into_iter::<serde_json::Value>();
+    de.next().unwrap().unwrap()
+}

@@ -4,15 +4,8 @@
 
 use crate::correlation::{Day1, Hand};
 use crate::ldap::{Dir, turnstile_in};
+use crate::peers::json_in as json;
 use turnstile::connectors::Connector;
-
-fn json(out: &str) -> serde_json::Value {
-    let at = out
-        .find(['[', '{'])
-        .unwrap_or_else(|| panic!("no JSON in {out}"));
-    let mut de = serde_json::Deserializer::from_str(&out[at..]).into_iter::<serde_json::Value>();
-    de.next().unwrap().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_returned_pack_changes_only_what_it_put_in_front_of_the_manager() {

@@ -42,6 +42,18 @@ pub struct Account {
 /// id), for systems whose exports carry no ESR employee number (CIS positions, SystmOne).
 pub const SDS_USER_ID: &str = "sds_user_id";
 
+/// Each person's smartcard UUID to their employee number, for [`link_by_smartcard`].
+pub fn smartcards(people: &[crate::hr::Person]) -> std::collections::BTreeMap<String, String> {
+    people
+        .iter()
+        .filter_map(|p| {
+            p.sds_user_id
+                .as_ref()
+                .map(|c| (c.to_string(), p.employee_number.to_string()))
+        })
+        .collect()
+}
+
 /// Links each account that carries no employee number but a smartcard UUID to the person
 /// whose HR record has that UUID (`cards`: UUID → employee number). A UUID no person holds
 /// leaves the account unlinked (an orphan for drift). Returns how many were linked.

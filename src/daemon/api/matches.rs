@@ -2,7 +2,7 @@
 //! disputes), and an operator's decision on each, through the engine like the CLI's
 //! `turnstile matches`.
 
-use super::{Ctx, Peer, Problem, Role, json, problem, read, store_error, with_store};
+use super::{Ctx, Peer, Problem, Role, json, problem, read, store_error, with_store, with_targets};
 use crate::engine::correlation::DecisionError;
 use crate::store::matches::{MatchStatus, parse_reference};
 use axum::body::Bytes;
@@ -123,25 +123,13 @@ pub async fn accept(
             )
         })?
     };
-    let config = api.config.clone();
-    let model = api.model.clone();
     let by = format!("{name} (admin API)");
-    let done = tokio::task::spawn_blocking(move || {
-        let mut targets = crate::engine::targets::build(&config, &model)
-            .map_err(|p| problem(StatusCode::CONFLICT, &p.join("; ")))?;
-        let key = config
-            .audit_key()
-            .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
-        let mut store = crate::store::open(&config.store, key, true).map_err(store_error)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    let a = with_targets(&api, move |model, store, targets, runtime| {
         runtime
             .block_on(crate::engine::correlation::accept(
-                &model,
-                store.as_mut(),
-                &mut targets,
+                model,
+                store,
+                targets,
                 id,
                 body.account.as_deref(),
                 &by,
@@ -149,8 +137,7 @@ pub async fn accept(
             ))
             .map_err(decision_error)
     })
-    .await;
-    let a = done.map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))??;
+    .await?;
     tracing::info!(id, by = %name, account = %a.account, "admin API: match accepted");
     Ok(json(&serde_json::json!({
         "id": crate::store::matches::reference(id),
