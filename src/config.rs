@@ -660,6 +660,60 @@ pub mod files {
         Ok(())
     }
 
+    /// Writes a file that holds personal data (a report, a review pack, a survey): readable
+    /// by its owner only (0600), written whole (a temporary file beside it, synced, then
+    /// renamed over it, so a reader never sees half of it), and never through a symbolic
+    /// link (one at `path` is refused: it could point anywhere).
+    pub fn write_private(path: &Path, pieces: &[&[u8]]) -> Result<(), String> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let shown = path.display();
+        if let Ok(m) = std::fs::symlink_metadata(path)
+            && m.file_type().is_symlink()
+        {
+            return Err(format!(
+                "{shown}: is a symbolic link: refused (personal data is never written through a link); give the real path"
+            ));
+        }
+        // A device or a pipe (`--out /dev/stdout`) is written as it is: never replaced.
+        if let Ok(m) = std::fs::metadata(path)
+            && !m.is_file()
+        {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| format!("{shown}: cannot write it: {e}"))?;
+            for piece in pieces {
+                f.write_all(piece)
+                    .map_err(|e| format!("{shown}: cannot write it: {e}"))?;
+            }
+            return Ok(());
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| format!("{shown}: not a file name"))?;
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let written = (|| {
+            // create_new: never opens what is already there (a link included).
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            for piece in pieces {
+                f.write_all(piece)?;
+            }
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(format!("{shown}: cannot write it: {e}"));
+        }
+        Ok(())
+    }
+
     /// Reads a secret file after checking its mode; surrounding whitespace is dropped.
     pub fn read_secret(path: &Path, what: &str) -> Result<Vec<u8>, String> {
         check_private(path, what)?;
@@ -1178,5 +1232,37 @@ mod tests {
         assert_eq!(c.narrow_by, vec![crate::correlate::Narrow::Manager]);
         let (_, _, settings) = config.target_sections().remove(0);
         assert!(!settings.contains_key("correlation"), "{settings:?}");
+    }
+
+    /// A report is written owner-only and whole, and never through a symbolic link.
+    #[test]
+    fn personal_data_is_written_private_whole_and_not_through_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("report.html");
+        files::write_private(&out, &[b"<p>", b"names</p>"]).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "<p>names</p>");
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Written again over an older, wider file: it becomes owner-only.
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+        files::write_private(&out, &[b"again"]).unwrap();
+        assert_eq!(
+            std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let elsewhere = dir.path().join("elsewhere.txt");
+        std::fs::write(&elsewhere, "untouched").unwrap();
+        let link = dir.path().join("link.html");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        let err = files::write_private(&link, &[b"names"]).unwrap_err();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "untouched");
+        // Nothing left behind.
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 3);
+        // A device is written as it is, never replaced by a file.
+        files::write_private(std::path::Path::new("/dev/null"), &[b"gone"]).unwrap();
+        assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
     }
 }

@@ -954,9 +954,11 @@ fn write_out(out: Option<&Path>, text: &str) -> Result<(), Failure> {
 fn write_pieces(out: Option<&Path>, pieces: &[impl AsRef<[u8]>]) -> Result<(), Failure> {
     let each = |w: &mut dyn Write| pieces.iter().try_for_each(|p| w.write_all(p.as_ref()));
     match out {
-        Some(path) => std::fs::File::create(path)
-            .and_then(|mut f| each(&mut f))
-            .map_err(|e| Failure::Runtime(format!("{}: cannot write it: {e}", path.display()))),
+        // Reports hold personal data: owner-only, whole, never through a link.
+        Some(path) => {
+            let pieces: Vec<&[u8]> = pieces.iter().map(AsRef::as_ref).collect();
+            crate::config::files::write_private(path, &pieces).map_err(Failure::Runtime)
+        }
         None => each(&mut std::io::stdout().lock()).map_err(write_failed),
     }
 }
