@@ -1452,27 +1452,30 @@ fn audit_cmd(config: &Config, a: AuditArgs) -> Result<u8, Failure> {
             let io = write_failed;
             for e in &entries {
                 let d = &e.draft;
+                // Every field may carry text from a feed or a topic: printed safe, so no
+                // control character rewrites the terminal or forges a line.
+                let p = crate::input::printable;
                 writeln!(
                     out,
                     "#{} {} {} {} {}{}{} [{}] by {}{}{}: {}",
                     e.seq,
                     d.at,
-                    d.employee_number.as_deref().unwrap_or("-"),
-                    d.action,
-                    d.outcome,
+                    p(d.employee_number.as_deref().unwrap_or("-")),
+                    p(&d.action),
+                    p(&d.outcome),
                     d.system
                         .as_deref()
-                        .map(|s| format!(" on {s}"))
+                        .map(|s| format!(" on {}", p(s)))
                         .unwrap_or_default(),
                     d.account
                         .as_deref()
-                        .map(|s| format!(" account {s}"))
+                        .map(|s| format!(" account {}", p(s)))
                         .unwrap_or_default(),
-                    d.rule.as_deref().unwrap_or("-"),
-                    d.actor,
+                    p(d.rule.as_deref().unwrap_or("-")),
+                    p(&d.actor),
                     if d.event_id.is_some() { " event " } else { "" },
-                    d.event_id.as_deref().unwrap_or(""),
-                    d.reason
+                    p(d.event_id.as_deref().unwrap_or("")),
+                    p(&d.reason)
                 )
                 .map_err(io)?;
             }

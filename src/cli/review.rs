@@ -313,13 +313,13 @@ fn record_cmd(config: &Config, a: RecordArgs) -> Result<u8, Failure> {
                 a.file.display(),
                 d.line,
                 d.pack,
-                crate::report::terminal_safe(&d.manager),
-                crate::report::terminal_safe(&d.employee_number),
-                crate::report::terminal_safe(&d.system),
-                crate::report::terminal_safe(&d.account),
+                crate::input::printable(&d.manager),
+                crate::input::printable(&d.employee_number),
+                crate::input::printable(&d.system),
+                crate::input::printable(&d.account),
                 d.entitlement
                     .as_deref()
-                    .map_or_else(String::new, |e| format!(", entitlement {}", crate::report::terminal_safe(e)))
+                    .map_or_else(String::new, |e| format!(", entitlement {}", crate::input::printable(e)))
             ));
         }
     }

@@ -1197,7 +1197,16 @@ fn dead_letter_draft(message: &OwnedMessage, dead_letter: &DeadLetter, dlq: &str
     let value: Option<serde_json::Value> = message
         .payload()
         .and_then(|p| serde_json::from_slice(p).ok());
-    let text = |v: Option<&serde_json::Value>| v.and_then(|x| x.as_str()).map(str::to_string);
+    // The payload failed its checks: what it says of itself goes into the trail only
+    // printable (no control character) and at most 64 characters long.
+    let text = |v: Option<&serde_json::Value>| {
+        v.and_then(|x| x.as_str()).map(|s| {
+            crate::input::printable(s)
+                .chars()
+                .take(64)
+                .collect::<String>()
+        })
+    };
     Draft {
         at: jiff::Timestamp::now(),
         actor: ACTOR.into(),
@@ -1216,7 +1225,7 @@ fn dead_letter_draft(message: &OwnedMessage, dead_letter: &DeadLetter, dlq: &str
         reason: format!(
             "{}: {} (read from {}[{}] at offset {}; sent to {dlq})",
             dead_letter.kind,
-            dead_letter.reason,
+            crate::input::printable(&dead_letter.reason),
             message.topic(),
             message.partition(),
             message.offset()

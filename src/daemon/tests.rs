@@ -109,3 +109,33 @@ fn health_reports_every_problem_and_metrics_encode() {
         "{text}"
     );
 }
+
+/// What an unusable payload says of itself reaches the trail printable and short: a CR/LF
+/// or an ESC in its employee number or event id cannot forge a log line or drive a
+/// terminal.
+#[test]
+fn a_dead_letter_s_own_words_are_made_printable() {
+    let payload = br#"{"event_id": "e\r\nFAKE audit line", "person": {"employee_number": "2000\u001b[2J0001xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}"#;
+    let message = rdkafka::message::OwnedMessage::new(
+        Some(payload.to_vec()),
+        Some(b"20000001".to_vec()),
+        "hr".into(),
+        rdkafka::Timestamp::NotAvailable,
+        0,
+        7,
+        None,
+    );
+    let dead = DeadLetter {
+        kind: "shape",
+        reason: "bad\nline".into(),
+    };
+    let d = dead_letter_draft(&message, &dead, "hr.dlq");
+    let n = d.employee_number.unwrap();
+    let id = d.event_id.unwrap();
+    for text in [&n, &id, &d.reason] {
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+    }
+    assert!(n.starts_with("2000\\u{1b}[2J0001"), "{n}");
+    assert!(n.chars().count() <= 64, "{n}");
+    assert!(id.contains("\\u{d}\\u{a}FAKE"), "{id}");
+}

@@ -112,26 +112,6 @@ fn findings_json(findings: &[Finding], first: bool) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Text from an input made safe to print on a terminal or in a log line: control
-/// characters (CR and LF included, which could forge a line; ESC, which could drive the
-/// terminal) are written as `\u{..}` escapes, everything else as it is.
-pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    std::borrow::Cow::Owned(
-        text.chars()
-            .map(|c: char| {
-                if c.is_control() {
-                    c.escape_unicode().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
-}
-
 /// Cells that a spreadsheet would run as a formula get a leading apostrophe (CSV injection).
 pub fn safe_cell(text: &str) -> String {
     match text.chars().next() {
