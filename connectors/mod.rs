@@ -188,19 +188,12 @@ pub trait Connector: Send + Sync {
         &'a self,
         person: &'a Person,
     ) -> BoxFuture<'a, Result<Vec<Account>, ConnectorError>> {
-        let _ = person;
         Box::pin(async move {
             Ok(self
                 .read_accounts()
                 .await?
                 .into_iter()
-                .filter(|a| {
-                    crate::correlate::unlinked(a)
-                        || a.employee_number.as_deref().is_some_and(|n| {
-                            n.trim().trim_start_matches('0')
-                                == person.employee_number.as_str().trim_start_matches('0')
-                        })
-                })
+                .filter(|a| crate::correlate::could_be_theirs(a, person))
                 .collect())
         })
     }

@@ -756,12 +756,7 @@ impl LdapConnector {
         let accounts = self.read_matching(&filter, &groups).await?;
         Ok(accounts
             .into_iter()
-            .filter(|a| {
-                crate::correlate::unlinked(a)
-                    || a.employee_number
-                        .as_deref()
-                        .is_some_and(|n| n.trim().trim_start_matches('0') == number)
-            })
+            .filter(|a| crate::correlate::could_be_theirs(a, person))
             .collect())
     }
 

@@ -232,6 +232,17 @@ pub fn unlinked(account: &Account) -> bool {
         .is_none_or(|n| n.trim().is_empty())
 }
 
+/// Whether `account` could be `person`'s in correlation's eyes: linked to nobody, or
+/// anchored on their employee number written another way. What a connector's search for
+/// candidates keeps; correlation itself decides among them.
+pub fn could_be_theirs(account: &Account, person: &Person) -> bool {
+    unlinked(account)
+        || account
+            .employee_number
+            .as_deref()
+            .is_some_and(|n| normal_anchor(n) == normal_anchor(person.employee_number.as_str()))
+}
+
 /// An employee number written another way, as the anchor rule compares it: trimmed,
 /// leading zeros off, upper case.
 fn normal_anchor(text: &str) -> String {

@@ -183,6 +183,12 @@ fn linked_accounts_are_never_candidates() {
         account("ad", "aokafor", Some("20000099"), true, &[]),
         &[(attr::MAIL, "amara.okafor@nhs.net")],
     )];
+    assert!(!could_be_theirs(&accounts[0], &p));
+    assert!(could_be_theirs(&account("ad", "x", None, true, &[]), &p));
+    assert!(could_be_theirs(
+        &account("ad", "x", Some(" 020000008"), true, &[]),
+        &p
+    ));
     let s = situation_of(&[p], &accounts, &Settings::default());
     assert_eq!(s[0], Situation::NoCandidate);
 }
