@@ -116,6 +116,21 @@ fn plan_adopted(ctx: &Ctx<'_>, person: &Person, account: &Account) -> (Vec<Chang
     (changes, kept)
 }
 
+/// Correlation's part of a pass on one target, for the reconcile pass and the daemon's
+/// per-event path alike: [`before_creates`], then the adopted accounts' entitlements
+/// granted by hand kept out of the plan ([`keep_excess`]).
+pub fn prepare(
+    ctx: &Ctx<'_>,
+    store: &mut dyn Store,
+    accounts: &mut [Account],
+    planned: &mut Vec<(&Person, Vec<Change>)>,
+) -> Result<(Found, Vec<PendingLink>), StoreError> {
+    let (mut found, links) = before_creates(ctx, store, accounts, planned)?;
+    found.kept += keep_excess(store, ctx.system, ctx.settings, planned)?;
+    planned.retain(|(_, c)| !c.is_empty());
+    Ok((found, links))
+}
+
 /// Correlates the people in `planned` whose changes on this system start from a create,
 /// against the unlinked accounts in `accounts`; rewrites or removes their changes as
 /// [`Decision`] says, and stores matches. Returns what it found and the links to record
@@ -136,21 +151,20 @@ pub fn before_creates<'p>(
         .filter(|(_, c)| c.iter().any(|c| c.action == Action::Create))
         .map(|(p, _)| *p)
         .collect();
-    let accepted: BTreeMap<String, String> = store
-        .account_matches(Some(ctx.system), Some(MatchStatus::Accepted))?
-        .into_iter()
-        .filter_map(|m| Some((m.employee_number, m.account?)))
-        .collect();
-    let mut still = BTreeSet::new();
+    // People waiting for a decision (proposed or disputed) in this pass.
+    let mut waiting: BTreeSet<String> = BTreeSet::new();
     if !creating.is_empty() {
+        let accepted: BTreeMap<String, String> = store
+            .account_matches(Some(ctx.system), Some(MatchStatus::Accepted))?
+            .into_iter()
+            .filter_map(|m| Some((m.employee_number, m.account?)))
+            .collect();
         let refused = store.refusals(ctx.system)?;
-        let situations: BTreeMap<String, Situation> = {
-            let ix = Index::new(accounts, ctx.settings, ctx.naming);
-            correlate::correlate(&ix, &creating, &refused)
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect()
-        };
+        let mut situations = correlate::correlate(
+            &Index::new(accounts, ctx.settings, ctx.naming),
+            &creating,
+            &refused,
+        );
         // One account is never linked twice in a pass, even by an acceptance.
         let mut taken: BTreeSet<String> = BTreeSet::new();
         let mut notes = Vec::new();
@@ -161,7 +175,6 @@ pub fn before_creates<'p>(
             .enumerate()
             .map(|(i, (p, _))| (p.employee_number.to_string(), i))
             .collect();
-        let mut waiting: BTreeSet<String> = BTreeSet::new();
         let mut replaced: Vec<(usize, Vec<Change>)> = Vec::new();
         // Accounts by name (lower case), for the links: made only when there is one.
         let wants_links = ctx.settings.adopt == correlate::Adopt::Auto || !accepted.is_empty();
@@ -176,7 +189,7 @@ pub fn before_creates<'p>(
         };
         for person in creating {
             let number = person.employee_number.as_str();
-            let Some(situation) = situations.get(number).cloned() else {
+            let Some(situation) = situations.remove(number) else {
                 continue;
             };
             found.looked += 1;
@@ -203,7 +216,7 @@ pub fn before_creates<'p>(
                     // The accepted account is gone or someone else's now: ask again.
                     None => correlate::decide(situation, ctx.settings.adopt),
                 },
-                None => correlate::decide(situation.clone(), ctx.settings.adopt),
+                None => correlate::decide(situation, ctx.settings.adopt),
             };
             let decision = match decision {
                 Decision::Link(c) if !taken.insert(c.account.to_ascii_lowercase()) => {
@@ -221,11 +234,7 @@ pub fn before_creates<'p>(
                             ctx.system
                         ),
                     };
-                    let evidence = if candidate.rules.is_empty() {
-                        "a person's choice".to_string()
-                    } else {
-                        candidate.evidence()
-                    };
+                    let evidence = candidate.evidence();
                     let Some(account) = by_id
                         .get(&candidate.account.to_ascii_lowercase())
                         .and_then(|i| accounts.get_mut(*i))
@@ -262,14 +271,12 @@ pub fn before_creates<'p>(
                 }
                 Decision::Propose(candidate, others) => {
                     found.proposed += 1;
-                    still.insert(number.to_string());
                     let s = Situation::Strong { candidate, others };
                     notes.push(note(ctx, number, s));
                     waiting.insert(number.to_string());
                 }
                 Decision::Dispute(candidates) => {
                     found.disputed += 1;
-                    still.insert(number.to_string());
                     let s = Situation::Disputed { candidates };
                     notes.push(note(ctx, number, s));
                     waiting.insert(number.to_string());
@@ -289,7 +296,9 @@ pub fn before_creates<'p>(
         }
     }
     if ctx.full && !ctx.dry_run {
-        // Accepted matches wait for their link; the rest that no pass asked about are done.
+        // Those waiting and those linked now keep their matches; the rest that no pass
+        // asked about are done.
+        let mut still = waiting;
         still.extend(links.iter().map(|l| l.adoption.employee_number.clone()));
         store.close_matches(ctx.system, &still, ctx.now)?;
     }
@@ -375,13 +384,16 @@ pub fn record_links(
 /// Takes out of `planned` the revokes of entitlements an adopted account held by hand
 /// when it was linked, unless a person approved revoking them or the target revokes
 /// unmanaged entitlements after adoption. Returns how many were kept.
-pub fn keep_excess(
+fn keep_excess(
     store: &dyn Store,
     system: &str,
     settings: &Settings,
     planned: &mut [(&Person, Vec<Change>)],
 ) -> Result<usize, StoreError> {
-    if settings.revoke_unmanaged_after_adoption {
+    let revokes = planned
+        .iter()
+        .any(|(_, c)| c.iter().any(|c| matches!(c.action, Action::Revoke { .. })));
+    if settings.revoke_unmanaged_after_adoption || !revokes {
         return Ok(0);
     }
     let adopted = store.adoptions(system)?;
@@ -429,9 +441,9 @@ pub struct Accepted {
     pub kept: Vec<String>,
 }
 
+/// The `match.decided` entry of a person's decision on `m`.
 fn decision_draft(
     m: &crate::store::matches::AccountMatch,
-    action: AuditAction,
     outcome: AuditOutcome,
     by: &str,
     at: Timestamp,
@@ -444,7 +456,7 @@ fn decision_draft(
         employee_number: Some(m.employee_number.clone()),
         system: Some(m.system.clone()),
         account: account.map(str::to_string),
-        action: action.to_string(),
+        action: AuditAction::MatchDecided.to_string(),
         outcome: outcome.to_string(),
         rule: Some(RULE.into()),
         event_id: None,
@@ -525,7 +537,6 @@ pub async fn accept(
         },
         decision_draft(
             &m,
-            AuditAction::MatchDecided,
             AuditOutcome::Approved,
             by,
             now,
@@ -533,11 +544,7 @@ pub async fn accept(
             format!(
                 "accepted by {by}: {} is theirs (matched by {})",
                 chosen.account,
-                if chosen.rules.is_empty() {
-                    "a person's choice".to_string()
-                } else {
-                    chosen.evidence()
-                }
+                chosen.evidence()
             ),
         ),
     )?;
@@ -676,7 +683,6 @@ pub fn reject(
     };
     let draft = decision_draft(
         &m,
-        AuditAction::MatchDecided,
         AuditOutcome::Rejected,
         by,
         now,

@@ -296,13 +296,13 @@ async fn correlate_person(
         let system = target.system().to_string();
         let settings = target.correlation.clone();
         let mut planned = vec![(&person, changes)];
-        if settings.enabled()
-            && planned[0]
-                .1
-                .iter()
-                .any(|c| c.action == plan::Action::Create)
-        {
-            let mut accounts = match target.connector.find_candidates(&person).await {
+        // Only a create needs the target searched for what the person may already have.
+        let creates = planned[0]
+            .1
+            .iter()
+            .any(|c| c.action == plan::Action::Create);
+        let mut accounts = if settings.enabled() && creates {
+            match target.connector.find_candidates(&person).await {
                 Ok(a) => a,
                 Err(e) => {
                     target.failed(&e, now);
@@ -312,29 +312,27 @@ async fn correlate_person(
                     );
                     continue;
                 }
-            };
-            let naming = target.connector.naming();
-            let abilities = target.connector.capabilities().abilities();
-            let ctx = super::correlation::Ctx {
-                model,
-                system: &system,
-                settings: &settings,
-                naming: naming.as_ref(),
-                abilities: &abilities,
-                today,
-                now,
-                actor,
-                dry_run: false,
-                full: false,
-            };
-            let (_, links) =
-                super::correlation::before_creates(&ctx, store, &mut accounts, &mut planned)?;
-            w.links.extend(links.into_iter().map(|l| (index, l)));
-        }
-        super::correlation::keep_excess(store, &system, &settings, &mut planned)?;
-        if let Some((_, changes)) = planned.pop()
-            && !changes.is_empty()
-        {
+            }
+        } else {
+            Vec::new()
+        };
+        let naming = target.connector.naming();
+        let abilities = target.connector.capabilities().abilities();
+        let ctx = super::correlation::Ctx {
+            model,
+            system: &system,
+            settings: &settings,
+            naming: naming.as_ref(),
+            abilities: &abilities,
+            today,
+            now,
+            actor,
+            dry_run: false,
+            full: false,
+        };
+        let (_, links) = super::correlation::prepare(&ctx, store, &mut accounts, &mut planned)?;
+        w.links.extend(links.into_iter().map(|l| (index, l)));
+        if let Some((_, changes)) = planned.pop() {
             w.planned.push((index, changes));
         }
     }
@@ -400,14 +398,14 @@ async fn apply_person(
         applied |= t.applied + t.work_items > 0;
         report.tally += t;
         *report.per_system.entry(system.clone()).or_default() += t;
+        let (here, others) = std::mem::take(&mut w.links)
+            .into_iter()
+            .partition(|(i, _)| *i == index);
+        w.links = others;
         if stop.is_none() && t.failed == 0 && t.skipped == 0 {
-            let links: Vec<super::correlation::PendingLink> = w
-                .links
-                .iter()
-                .filter(|(i, _)| *i == index)
-                .map(|(_, l)| l.clone())
-                .collect();
-            super::correlation::record_links(store, links, &|_| true, now, actor)?;
+            let here: Vec<super::correlation::PendingLink> =
+                here.into_iter().map(|(_, l)| l).collect();
+            super::correlation::record_links(store, here, &|_| true, now, actor)?;
         }
         if let Some(e) = stop {
             target.failed(&e, now);

@@ -92,14 +92,18 @@ pub fn judge_creates(
     if creating.is_empty() {
         return Ok(Verdict::Go);
     }
-    let window_start = now
-        .checked_sub(SignedDuration::from_secs(guard.window_secs as i64))
-        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let window_start = window_start(guard, now);
     let made = store.created_since(system, window_start)? + creating.len();
     let Some(reason) = over_create_limit(system, made, accounts_read, guard.limits(system)) else {
         return Ok(Verdict::Go);
     };
     store_plan(store, system, &reason, creating, now, actor)
+}
+
+/// Where the guard's window that ends `now` begins.
+fn window_start(guard: &GuardConfig, now: Timestamp) -> Timestamp {
+    now.checked_sub(SignedDuration::from_secs(guard.window_secs as i64))
+        .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 fn describe_window(secs: u64) -> String {
@@ -148,9 +152,7 @@ pub fn judge(
         return Ok(waiting);
     }
     let all: Vec<&Change> = losing.iter().flat_map(|(_, c)| c.iter()).collect();
-    let window_start = now
-        .checked_sub(SignedDuration::from_secs(guard.window_secs as i64))
-        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let window_start = window_start(guard, now);
     let taken = store.access_taken_since(system, window_start)? + accounts_losing_access(&all);
     let accounts = store.account_count(system)?;
     let Some(reason) = over_limit(system, taken, accounts, guard.limits(system)) else {

@@ -204,11 +204,7 @@ pub async fn reconcile_target(
         dry_run: run.dry_run,
         full: true,
     };
-    let (mut found, links) =
-        super::correlation::before_creates(&ctx, store, &mut accounts, &mut planned)?;
-    found.kept +=
-        super::correlation::keep_excess(store, &system, &target.correlation, &mut planned)?;
-    planned.retain(|(_, c)| !c.is_empty());
+    let (found, links) = super::correlation::prepare(&ctx, store, &mut accounts, &mut planned)?;
     report.correlation = found;
     // Inactivity with notice: disables whose notice period has passed join the plan; an
     // account disabled for inactivity is not enabled again without approval.
@@ -337,6 +333,7 @@ pub async fn reconcile_target(
     }
     let mut linked_ok = std::collections::BTreeSet::new();
     let mut tally = Tally::default();
+    let mut stopped = None;
     for (person, changes) in &planned {
         // The HR record the plan was made from is the event behind each change (the
         // contract: every change is recorded with the event that caused it).
@@ -364,20 +361,18 @@ pub async fn reconcile_target(
                 tally += t
             }
             Err(ApplyError::Target(e)) => {
-                super::correlation::record_links(
-                    store,
-                    links,
-                    &|n| linked_ok.contains(n),
-                    run.now,
-                    run.actor,
-                )?;
-                report.result = unusable(target, e, run.now, tally);
-                return Ok(report);
+                stopped = Some(e);
+                break;
             }
             Err(ApplyError::Store(e)) => return Err(e),
         }
     }
+    // The links whose anchor was written, also when the target stopped part way.
     super::correlation::record_links(store, links, &|n| linked_ok.contains(n), run.now, run.actor)?;
+    if let Some(e) = stopped {
+        report.result = unusable(target, e, run.now, tally);
+        return Ok(report);
+    }
     report.notices = super::inactivity::notify(
         store,
         run.notify,

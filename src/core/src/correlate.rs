@@ -172,8 +172,12 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    /// The evidence in words: `email, name + department`.
+    /// The evidence in words: `email, name + department`; an account no rule matched
+    /// (a person chose it) says so.
     pub fn evidence(&self) -> String {
+        if self.rules.is_empty() {
+            return "a person's choice".into();
+        }
         let mut out = Vec::new();
         for r in &self.rules {
             if *r == Rule::Name && !self.narrowed_by.is_empty() {
