@@ -228,18 +228,18 @@ impl Metrics {
         }
     }
 
-    /// The open matches as the store holds them now.
-    pub fn set_account_matches(&self, open: &[crate::store::matches::AccountMatch]) {
+    /// The open matches as the store counts them now: (system, situation, count).
+    pub fn set_account_matches(&self, open: &[(String, String, usize)]) {
         let mut counts: std::collections::BTreeMap<(String, String), i64> = Default::default();
-        for m in open {
-            for situation in ["strong", "disputed"] {
-                counts
-                    .entry((m.system.clone(), situation.into()))
-                    .or_default();
+        for (system, situation, n) in open {
+            // Every system with any keeps a zero for the other situation, so a cleared
+            // count shows.
+            for s in ["strong", "disputed"] {
+                counts.entry((system.clone(), s.into())).or_default();
             }
             *counts
-                .entry((m.system.clone(), m.situation.clone()))
-                .or_default() += 1;
+                .entry((system.clone(), situation.clone()))
+                .or_default() += *n as i64;
         }
         self.account_matches.clear();
         for ((system, status), n) in counts {

@@ -9,7 +9,6 @@ use super::admin::Shared;
 use crate::config::Config;
 use crate::engine::{due, reconcile, targets};
 use crate::policy::RoleModel;
-use crate::store::matches::MatchStatus;
 use crate::store::{HeldStatus, Store};
 use jiff::Timestamp;
 use std::sync::Arc;
@@ -171,7 +170,7 @@ async fn run(
             && let Ok(pending) = store.pending()
         {
             shared.metrics.set_pending(&pending, now);
-            if let Ok(open) = store.account_matches(None, Some(MatchStatus::Open)) {
+            if let Ok(open) = store.open_match_counts() {
                 shared.metrics.set_account_matches(&open);
             }
             last_gauges = Some(Instant::now());

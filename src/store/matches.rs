@@ -229,6 +229,10 @@ pub trait Matches {
         at: Timestamp,
     ) -> Result<usize, StoreError>;
 
+    /// Open matches counted by (system, situation), for the metrics: counted by the
+    /// store, not read and decoded.
+    fn open_match_counts(&self) -> Result<Vec<(String, String, usize)>, StoreError>;
+
     /// For each person, the accounts of `system` they were said not to own.
     fn refusals(&self, system: &str) -> Result<BTreeMap<String, BTreeSet<String>>, StoreError>;
 

@@ -199,13 +199,20 @@ impl<D: Db + 'static> Matches for SqlStore<D> {
         still: &BTreeSet<String>,
         at: Timestamp,
     ) -> Result<usize, StoreError> {
-        let live = self.account_matches(Some(system), None)?;
-        let gone: Vec<u64> = live
+        // Only the live ones, and only their keys: a pass on day one has 100,000.
+        let gone: Vec<u64> = self.read(|db| {
+            db.query(
+                "SELECT id, employee_number FROM account_match WHERE system = ?1 AND status IN ('open', 'accepted')",
+                p![system],
+            )?
             .iter()
-            .filter(|m| matches!(m.status, MatchStatus::Open | MatchStatus::Accepted))
-            .filter(|m| !still.contains(&m.employee_number))
-            .map(|m| m.id)
-            .collect();
+            .filter_map(|r| match (r.int(0), r.text(1)) {
+                (Ok(id), Ok(n)) if !still.contains(&n) => Some(Ok(id as u64)),
+                (Err(e), _) | (_, Err(e)) => Some(Err(e)),
+                _ => None,
+            })
+            .collect::<Result<_, StoreError>>()
+        })?;
         if gone.is_empty() {
             return Ok(0);
         }
@@ -217,6 +224,18 @@ impl<D: Db + 'static> Matches for SqlStore<D> {
                 )?;
             }
             Ok(gone.len())
+        })
+    }
+
+    fn open_match_counts(&self) -> Result<Vec<(String, String, usize)>, StoreError> {
+        self.read(|db| {
+            db.query(
+                "SELECT system, situation, count(*) FROM account_match WHERE status = 'open' GROUP BY system, situation ORDER BY system, situation",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)? as usize)))
+            .collect()
         })
     }
 

@@ -974,6 +974,7 @@ fn matches_are_noted_once_decided_once_and_links_remembered() {
     let (m, new) = s.note_match("ad", "20000001", &strong, draft("account.matched")).unwrap();
     assert!(new);
     assert_eq!((m.situation.as_str(), m.status), ("strong", MatchStatus::Open));
+    assert_eq!(s.open_match_counts().unwrap(), [("ad".to_string(), "strong".to_string(), 1)]);
     let (again, written) = s.note_match("ad", "20000001", &strong, draft("account.matched")).unwrap();
     assert_eq!((again.id, written), (m.id, false), "unchanged: nothing written");
     let disputed = Situation::Disputed { candidates: vec![cand("aokafor", true), cand("aokafor2", false)] };
