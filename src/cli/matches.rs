@@ -3,8 +3,8 @@
 //! decisions on them).
 
 use super::{
-    Common, Failure, TextOrJson, actor, decider, load_model, local_time, open_existing_store,
-    out_format, print_json, runtime, today, write_failed, write_out,
+    Common, Failure, TextOrJson, actor, decider, load_model, local_time, one_line,
+    open_existing_store, out_format, print_json, runtime, today, write_failed, write_out,
 };
 use crate::config::Config;
 use crate::engine::correlation::{self, DecisionError};
@@ -126,14 +126,6 @@ enum MatchVerb {
         #[arg(long, value_name = "TEXT", required = true)]
         reason: String,
     },
-}
-
-fn one_line(what: &str, text: &str) -> Result<String, Failure> {
-    let t = text.trim();
-    if t.is_empty() || t.chars().any(char::is_control) {
-        return Err(Failure::Usage(format!("{what}: one line, not blank")));
-    }
-    Ok(t.to_string())
 }
 
 fn match_id(text: &str) -> Result<u64, Failure> {
@@ -498,7 +490,7 @@ pub fn matches_cmd(config: &Config, a: MatchesArgs) -> Result<u8, Failure> {
             let id = match_id(&id)?;
             let name = decider(&by)?.to_string();
             let acting = actor(Some(&name), "turnstile matches reject")?;
-            let reason = one_line("--reason", &reason)?;
+            let reason = one_line(&reason, "--reason: one line, not blank")?.to_string();
             let mut store = open_existing_store(config)?;
             let m = correlation::reject(store.as_mut(), id, &accounts, &acting, &reason, now)
                 .map_err(decision_failed)?;
@@ -519,7 +511,7 @@ pub fn matches_cmd(config: &Config, a: MatchesArgs) -> Result<u8, Failure> {
         } => {
             let name = decider(&by)?.to_string();
             let acting = actor(Some(&name), "turnstile matches unlink")?;
-            let reason = one_line("--reason", &reason)?;
+            let reason = one_line(&reason, "--reason: one line, not blank")?.to_string();
             let model = load_model(config, policy.as_deref())?;
             let mut targets = crate::engine::targets::build(config, &model)
                 .map_err(|problems| Failure::Usage(problems.join("\n")))?;
@@ -549,7 +541,7 @@ pub fn matches_cmd(config: &Config, a: MatchesArgs) -> Result<u8, Failure> {
         } => {
             let name = decider(&by)?.to_string();
             let acting = actor(Some(&name), "turnstile matches excess")?;
-            let reason = one_line("--reason", &reason)?;
+            let reason = one_line(&reason, "--reason: one line, not blank")?.to_string();
             let mut store = open_existing_store(config)?;
             let a = correlation::decide_excess(
                 store.as_mut(),

@@ -1734,15 +1734,22 @@ fn plan_id(text: &str) -> Result<u64, Failure> {
     })
 }
 
+/// Text a person gives with a decision (a name, a reason), trimmed: refused with
+/// `problem` when it is blank or not one printable line.
+fn one_line<'a>(text: &'a str, problem: &str) -> Result<&'a str, Failure> {
+    let t = text.trim();
+    if t.is_empty() || t.chars().any(char::is_control) {
+        return Err(Failure::Usage(problem.to_string()));
+    }
+    Ok(t)
+}
+
 /// A decision's name must say who: not blank, one printable line.
 fn decider(by: &str) -> Result<&str, Failure> {
-    let by = by.trim();
-    if by.is_empty() || by.chars().any(char::is_control) {
-        return Err(Failure::Usage(
-            "--as: give the name of the person deciding (one line, not blank)".into(),
-        ));
-    }
-    Ok(by)
+    one_line(
+        by,
+        "--as: give the name of the person deciding (one line, not blank)",
+    )
 }
 
 fn held_cmd(config: &Config, a: HeldArgs) -> Result<u8, Failure> {
@@ -1869,12 +1876,10 @@ fn approve_cmd(config: &Config, a: DecideArgs) -> Result<u8, Failure> {
 fn reject_cmd(config: &Config, a: RejectArgs) -> Result<u8, Failure> {
     let id = plan_id(&a.decide.id)?;
     let by = decider(&a.decide.by)?;
-    let reason = a.reason.trim();
-    if reason.is_empty() || reason.chars().any(char::is_control) {
-        return Err(Failure::Usage(
-            "--reason: say why the plan is rejected (one line, not blank)".into(),
-        ));
-    }
+    let reason = one_line(
+        &a.reason,
+        "--reason: say why the plan is rejected (one line, not blank)",
+    )?;
     let model = load_model(config, a.decide.policy.as_deref())?;
     let mut store = open_existing_store(config)?;
     let plan = crate::engine::held::reject(&model, store.as_mut(), id, by, reason, crate::now())
@@ -1889,12 +1894,10 @@ fn reject_cmd(config: &Config, a: RejectArgs) -> Result<u8, Failure> {
 
 fn reenable_cmd(config: &Config, a: ReenableArgs) -> Result<u8, Failure> {
     let by = decider(&a.by)?.to_string();
-    let reason = a.reason.trim();
-    if reason.is_empty() || reason.chars().any(char::is_control) {
-        return Err(Failure::Usage(
-            "--reason: say why the account is needed again (one line)".into(),
-        ));
-    }
+    let reason = one_line(
+        &a.reason,
+        "--reason: say why the account is needed again (one line)",
+    )?;
     let mut store = open_existing_store(config)?;
     let dormant = store.dormancy(&a.system)?;
     let Some(d) = dormant.get(&a.account.to_lowercase()) else {
