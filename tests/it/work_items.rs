@@ -740,27 +740,14 @@ async fn the_daemon_raises_and_sends_work_items_by_itself() {
     );
 }
 
-/// NHSmail through the Portal's bulk upload: a leaver's line and a joiner's line go out
-/// as batches one at a time, the next mailbox report confirms them, one contradicting a
-/// line reopens it, and an empty or cut-short report is refused, never read as everyone
-/// gone.
 /// NHSmail accounts are national: a joiner whose ESR work email is already an NHSmail
 /// address that this organisation's report does not list is joined (a work item), never
 /// given a second mailbox; one the report lists without their ExternalSyncID is proposed
 /// for linking. The next report that lists the joined account confirms the item.
 #[test]
 fn an_nhsmail_joiner_from_elsewhere_is_joined_and_a_listed_one_proposed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = nhsmail_folder();
     let p = dir.path();
-    std::fs::write(
-        p.join("turnstile.toml"),
-        format!(
-            "[store]\npath = \"state.db\"\n[policy]\npath = \"{}\"\n[reconcile]\nmax_removal_share = 1.0\n\
-             [targets.nhsmail]\ntype = \"nhsmail\"\nreport = \"report.csv\"\noutbox = \"outbox\"\norg_code = \"RX1\"\n",
-            policy()
-        ),
-    )
-    .unwrap();
     let header = "Employee Number,Assignment Number,Primary Assignment (Y/N),Title,First Name,Last Name,Work Email,Staff Group,Job Role,Organisation,Assignment Status,Assignment Start Date,Assignment End Date\n";
     std::fs::write(
         p.join("esr.csv"),
@@ -841,12 +828,11 @@ fn an_nhsmail_joiner_from_elsewhere_is_joined_and_a_listed_one_proposed() {
     );
 }
 
-#[test]
-fn nhsmail_batches_go_one_at_a_time_and_the_report_confirms_them() {
+/// A folder with a config whose only target is NHSmail (report.csv, outbox/, org RX1).
+fn nhsmail_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path();
     std::fs::write(
-        p.join("turnstile.toml"),
+        dir.path().join("turnstile.toml"),
         format!(
             "[store]\npath = \"state.db\"\n[policy]\npath = \"{}\"\n[reconcile]\nmax_removal_share = 1.0\n\
              [targets.nhsmail]\ntype = \"nhsmail\"\nreport = \"report.csv\"\noutbox = \"outbox\"\norg_code = \"RX1\"\n",
@@ -854,6 +840,17 @@ fn nhsmail_batches_go_one_at_a_time_and_the_report_confirms_them() {
         ),
     )
     .unwrap();
+    dir
+}
+
+/// NHSmail through the Portal's bulk upload: a leaver's line and a joiner's line go out
+/// as batches one at a time, the next mailbox report confirms them, one contradicting a
+/// line reopens it, and an empty or cut-short report is refused, never read as everyone
+/// gone.
+#[test]
+fn nhsmail_batches_go_one_at_a_time_and_the_report_confirms_them() {
+    let dir = nhsmail_folder();
+    let p = dir.path();
     let header = "Employee Number,Assignment Number,Primary Assignment (Y/N),Title,First Name,Last Name,Staff Group,Job Role,Organisation,Assignment Status,Assignment Start Date,Assignment End Date\n";
     std::fs::write(
         p.join("esr.csv"),
