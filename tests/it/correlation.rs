@@ -297,6 +297,12 @@ async fn day_one(dir: Dir, tag: &str) {
     let work = d.folder("");
     let p = work.path();
     let run = |args: &[&str]| turnstile_in(p, args);
+    // A command that must succeed: what it printed.
+    let ok = |args: &[&str]| {
+        let (code, out) = run(args);
+        assert_eq!(code, Some(0), "{out}");
+        out
+    };
     std::fs::write(
         p.join("esr.csv"),
         [
@@ -336,7 +342,7 @@ async fn day_one(dir: Dir, tag: &str) {
         .concat(),
     )
     .unwrap();
-    let (code, out) = run(&[
+    ok(&[
         "feed",
         "esr",
         "esr.csv",
@@ -346,10 +352,9 @@ async fn day_one(dir: Dir, tag: &str) {
         "--today",
         "2026-11-23",
     ]);
-    assert_eq!(code, Some(0), "{out}");
 
     // The survey touches nothing and says where everyone stands.
-    let (code, out) = run(&[
+    let out = ok(&[
         "onboard",
         "--system",
         "dir",
@@ -358,7 +363,6 @@ async fn day_one(dir: Dir, tag: &str) {
         "--format",
         "json",
     ]);
-    assert_eq!(code, Some(0), "{out}");
     let survey = json(&out);
     let class_of = |n: u32| {
         survey["people"]
@@ -390,8 +394,7 @@ async fn day_one(dir: Dir, tag: &str) {
     );
 
     // The first reconcile: nothing created for anyone who has an account; Nadia's made.
-    let (code, out) = run(&["reconcile", "--today", "2026-11-23"]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = ok(&["reconcile", "--today", "2026-11-23"]);
     assert!(
         out.contains("4 proposed, 2 disputed, 1 with no candidate"),
         "{out}"
@@ -416,8 +419,7 @@ async fn day_one(dir: Dir, tag: &str) {
             .all(|a| a.employee_number.is_none())
     );
 
-    let (code, out) = run(&["matches", "list", "--format", "json"]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = ok(&["matches", "list", "--format", "json"]);
     let open = json(&out);
     let id_of = |n: u32| {
         open.as_array()
@@ -428,8 +430,7 @@ async fn day_one(dir: Dir, tag: &str) {
             .unwrap()
     };
     // A second pass proposes nothing new and still creates nothing.
-    let (code, out) = run(&["reconcile", "--today", "2026-11-23"]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = ok(&["reconcile", "--today", "2026-11-23"]);
     assert_eq!(
         c.read_accounts().await.unwrap().len(),
         hands.len() + 1,
@@ -437,7 +438,7 @@ async fn day_one(dir: Dir, tag: &str) {
     );
 
     // Siobhan says soneill is not hers: rejected, then an account of her own is made.
-    let (code, out) = run(&[
+    ok(&[
         "matches",
         "reject",
         &id_of(4),
@@ -446,7 +447,6 @@ async fn day_one(dir: Dir, tag: &str) {
         "--reason",
         "a different Siobhan, left in 2019",
     ]);
-    assert_eq!(code, Some(0), "{out}");
     // The twins: one of them picks jsmith (a dispute needs the account named).
     let (code, out) = run(&["matches", "accept", &id_of(5), "--as", "Ruth IG"]);
     assert_eq!(
@@ -454,7 +454,7 @@ async fn day_one(dir: Dir, tag: &str) {
         Some(2),
         "a dispute is not accepted without --account: {out}"
     );
-    let (code, out) = run(&[
+    ok(&[
         "matches",
         "accept",
         &id_of(5),
@@ -463,10 +463,8 @@ async fn day_one(dir: Dir, tag: &str) {
         "--as",
         "Ruth IG",
     ]);
-    assert_eq!(code, Some(0), "{out}");
     // Every strong proposal left, after review.
-    let (code, out) = run(&["matches", "accept-strong", "--as", "Ruth IG"]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = ok(&["matches", "accept-strong", "--as", "Ruth IG"]);
     assert_eq!(out.matches(" linked").count(), 3, "{out}");
     assert!(
         out.contains(&d.legacy_group),
@@ -499,8 +497,7 @@ async fn day_one(dir: Dir, tag: &str) {
 
     // The pass after: Siobhan gets her own account; nothing else changes, the
     // hand-granted group survives, the remaining twin still waits.
-    let (code, out) = run(&["reconcile", "--today", "2026-11-23"]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = ok(&["reconcile", "--today", "2026-11-23"]);
     assert!(
         out.contains("accounts read, 4 change(s) for 1 person(s)"),
         "only Siobhan's create, two grants, enable: {out}"
@@ -521,8 +518,7 @@ async fn day_one(dir: Dir, tag: &str) {
         linked(&accounts, "jsmith2").employee_number.is_none(),
         "the other twin's candidates wait"
     );
-    let (code, out) = run(&["reconcile", "--today", "2026-11-23"]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = ok(&["reconcile", "--today", "2026-11-23"]);
     assert!(
         out.contains("accounts read, 0 change(s)"),
         "a pass after linking changes nothing: {out}"
@@ -556,7 +552,7 @@ async fn day_one(dir: Dir, tag: &str) {
         && t["outcome"] == "applied"));
 
     // The hand-granted group goes only once a person approves revoking it.
-    let (code, out) = run(&[
+    ok(&[
         "matches",
         "excess",
         "--system",
@@ -569,15 +565,13 @@ async fn day_one(dir: Dir, tag: &str) {
         "--reason",
         "not needed on Ward 7",
     ]);
-    assert_eq!(code, Some(0), "{out}");
-    let (code, out) = run(&["reconcile", "--today", "2026-11-23"]);
-    assert_eq!(code, Some(0), "{out}");
+    ok(&["reconcile", "--today", "2026-11-23"]);
     let tina = linked(&c.read_accounts().await.unwrap(), "tjones");
     assert!(!tina.entitlements.contains(&d.legacy_group), "{tina:?}");
     assert!(tina.entitlements.contains("GG-Nursing"), "{tina:?}");
 
     // Unlinking undoes a link: the anchor comes off and it is not proposed again.
-    let (code, out) = run(&[
+    ok(&[
         "matches",
         "unlink",
         "--system",
@@ -589,7 +583,6 @@ async fn day_one(dir: Dir, tag: &str) {
         "--reason",
         "linked in error",
     ]);
-    assert_eq!(code, Some(0), "{out}");
     assert!(
         linked(&c.read_accounts().await.unwrap(), "gadeyemi")
             .employee_number

@@ -28,6 +28,12 @@ async fn a_returned_pack_changes_only_what_it_put_in_front_of_the_manager() {
     let work = d.folder("[guard]\nmin_removals = 0\nmax_removals = 0\n");
     let p = work.path();
     let run = |args: &[&str]| turnstile_in(p, args);
+    // A command that must succeed: what it printed.
+    let ok = |args: &[&str]| {
+        let (code, out) = run(args);
+        assert_eq!(code, Some(0), "{out}");
+        out
+    };
     let tag = crate::ldap::run_id();
     let (boss, nurse) = (format!("{tag}-M1"), format!("{tag}-N1"));
     std::fs::write(
@@ -39,10 +45,8 @@ async fn a_returned_pack_changes_only_what_it_put_in_front_of_the_manager() {
         ),
     )
     .unwrap();
-    let (code, out) = run(&["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"]);
-    assert_eq!(code, Some(0), "{out}");
-    let (code, out) = run(&["reconcile", "--today", "2026-11-23"]);
-    assert_eq!(code, Some(0), "{out}");
+    ok(&["feed", "esr", "esr.csv", "--apply", "--today", "2026-11-23"]);
+    ok(&["reconcile", "--today", "2026-11-23"]);
     // The nurse was given a group by hand since: on her pack as granted by nothing.
     let c = d.connector();
     let mine = |accounts: &[turnstile::account::Account], n: &str| {
@@ -55,10 +59,9 @@ async fn a_returned_pack_changes_only_what_it_put_in_front_of_the_manager() {
     let hers = mine(&c.read_accounts().await.unwrap(), &nurse).id;
     d.add_to_group(&hers, &app).await;
     // Read again: the pack is made from what the target was last seen to hold.
-    let (code, out) = run(&["reconcile", "--today", "2026-11-23"]);
-    assert_eq!(code, Some(0), "{out}");
+    ok(&["reconcile", "--today", "2026-11-23"]);
 
-    let (code, out) = run(&[
+    ok(&[
         "review",
         "--manager",
         &boss,
@@ -67,7 +70,6 @@ async fn a_returned_pack_changes_only_what_it_put_in_front_of_the_manager() {
         "--today",
         "2026-11-23",
     ]);
-    assert_eq!(code, Some(0), "{out}");
     let pack =
         std::fs::read_to_string(p.join(format!("packs/review-{boss}-2026-11-23.csv"))).unwrap();
     let mut lines: Vec<String> = pack.lines().map(str::to_string).collect();
@@ -135,7 +137,7 @@ async fn a_returned_pack_changes_only_what_it_put_in_front_of_the_manager() {
     // nothing; the real one goes through the guard, which holds it as a plan.
     let remove_legacy = |i: usize, _: &str| if i == legacy_line { "remove" } else { "keep" };
     std::fs::write(p.join("done.csv"), decided(&remove_legacy, &[])).unwrap();
-    let (code, out) = run(&[
+    let out = ok(&[
         "review",
         "record",
         "done.csv",
@@ -143,7 +145,6 @@ async fn a_returned_pack_changes_only_what_it_put_in_front_of_the_manager() {
         "Mia Manager",
         "--dry-run",
     ]);
-    assert_eq!(code, Some(0), "{out}");
     let after_dry = json(&run(&["audit", "--format", "json"]).1)
         .as_array()
         .unwrap()
@@ -163,8 +164,7 @@ async fn a_returned_pack_changes_only_what_it_put_in_front_of_the_manager() {
     let (_, held) = run(&["held", "--format", "json"]);
     let plan = json(&held);
     let id = plan["id"].as_u64().unwrap().to_string();
-    let (code, out) = run(&["approve", &id, "--as", "Ruth IG"]);
-    assert_eq!(code, Some(0), "{out}");
+    let out = ok(&["approve", &id, "--as", "Ruth IG"]);
     let accounts = c.read_accounts().await.unwrap();
     assert!(
         !mine(&accounts, &nurse).entitlements.contains(&app),
