@@ -358,6 +358,18 @@ fn record(store: &mut SqliteStore, model: &RoleModel, person: &Person) {
     .unwrap();
 }
 
+/// One reconcile pass of `target` for `person` against `store`.
+async fn pass(
+    r: &engine::reconcile::Run<'_>,
+    store: &mut SqliteStore,
+    target: &mut engine::targets::Target,
+    person: &Person,
+) -> engine::reconcile::SystemReport {
+    engine::reconcile::reconcile_target(r, store, target, std::slice::from_ref(person))
+        .await
+        .unwrap()
+}
+
 /// Users the service held before Turnstile, without `employeeNumber`: the first pass
 /// proposes the one found by email and creates nothing; accepting it writes the
 /// employee number onto that user, and a pass after changes nothing. A name-only match
@@ -391,14 +403,7 @@ async fn existing_users_are_linked_not_duplicated() {
     let mut p = person(&format!("E{tag}1"), &family, "Staff Nurse", None);
     p.work_email = Some(mail.as_str().into());
     record(&mut store, &m, &p);
-    let report = engine::reconcile::reconcile_target(
-        &r,
-        &mut store,
-        &mut targets[0],
-        std::slice::from_ref(&p),
-    )
-    .await
-    .unwrap();
+    let report = pass(&r, &mut store, &mut targets[0], &p).await;
     assert_eq!(report.correlation.proposed, 1, "{report:?}");
     assert!(
         report.changes.is_empty(),
@@ -422,26 +427,12 @@ async fn existing_users_are_linked_not_duplicated() {
     let linked = users_of(&format!("E{tag}1")).await;
     assert_eq!(linked.len(), 1);
     assert_eq!(linked[0]["userName"], format!("aexist{tag}"));
-    let again = engine::reconcile::reconcile_target(
-        &r,
-        &mut store,
-        &mut targets[0],
-        std::slice::from_ref(&p),
-    )
-    .await
-    .unwrap();
+    let again = pass(&r, &mut store, &mut targets[0], &p).await;
     assert!(again.changes.is_empty(), "{:?}", again.changes);
     // Someone of the same name with no email on record: the name alone is disputed.
     let q = person(&format!("E{tag}2"), &family, "Staff Nurse", None);
     record(&mut store, &m, &q);
-    let report = engine::reconcile::reconcile_target(
-        &r,
-        &mut store,
-        &mut targets[0],
-        std::slice::from_ref(&q),
-    )
-    .await
-    .unwrap();
+    let report = pass(&r, &mut store, &mut targets[0], &q).await;
     assert_eq!(report.correlation.disputed, 1, "{report:?}");
     assert!(users_of(&format!("E{tag}2")).await.is_empty());
 }
