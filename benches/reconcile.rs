@@ -42,10 +42,7 @@ const ATTRS: &[&str] = &[
 ];
 
 fn main() {
-    let people: usize = std::env::var("TURNSTILE_BENCH_PEOPLE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let people = common::env_or("TURNSTILE_BENCH_PEOPLE", 100_000) as usize;
     let bin = std::env::var("TURNSTILE_BIN").unwrap_or_else(|_| "target/release/turnstile".into());
     let p = peers();
     let (url, bind, pw, base) = (
