@@ -1556,7 +1556,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
             println!(
                 "{id}: correlation: {} without an account looked for, {} linked to an existing account, {} proposed, {} disputed, {} with no candidate{}",
                 c.looked,
-                c.linked.len(),
+                c.linked,
                 c.proposed,
                 c.disputed,
                 c.no_candidate,

@@ -36,8 +36,9 @@ pub struct Found {
     pub looked: usize,
     /// People with no candidate: their create goes ahead.
     pub no_candidate: usize,
-    /// Accounts linked in this pass (adopted automatically, or accepted earlier).
-    pub linked: Vec<(String, String)>,
+    /// Accounts linked in this pass (adopted automatically, or accepted earlier): their
+    /// anchor change is planned.
+    pub linked: usize,
     /// People with a strong match waiting for a person's acceptance.
     pub proposed: usize,
     /// People with several or only weak candidates.
@@ -247,7 +248,7 @@ pub fn before_creates<'p>(
                     let mut changes = vec![link_change(ctx.system, &account.id, number, &why)];
                     changes.extend(planned_here);
                     found.kept += kept.len();
-                    found.linked.push((number.to_string(), account.id.clone()));
+                    found.linked += 1;
                     links.push(PendingLink {
                         adoption: Adoption {
                             system: ctx.system.to_string(),
