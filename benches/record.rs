@@ -7,7 +7,7 @@
 //! `cargo bench --bench record` (`TURNSTILE_BENCH_EVENTS`, default 50,000;
 //! `TURNSTILE_BENCH_BATCH`, default the daemon's most, 500). With
 //! `TURNSTILE_BENCH_STORE=postgres` the store is the local PostgreSQL
-//! (`TURNSTILE_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432/test`), in a
+//! (`TURNSTILE_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432/test?sslmode=disable`), in a
 //! schema of its own, as replicas would share it.
 
 #[allow(dead_code)]
@@ -56,8 +56,9 @@ fn main() {
     let postgres = std::env::var("TURNSTILE_BENCH_STORE").as_deref() == Ok("postgres");
     let open = |name: &str| -> Box<dyn Store + Send> {
         if postgres {
-            let url = std::env::var("TURNSTILE_TEST_POSTGRES")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let url = std::env::var("TURNSTILE_TEST_POSTGRES").unwrap_or_else(|_| {
+                "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".into()
+            });
             let schema = format!("bench_record_{}_{name}", std::process::id());
             Box::new(
                 turnstile::store::postgres::PgStore::connect(&url, Some(&schema), false).unwrap(),

@@ -341,6 +341,18 @@ pub struct DaemonConfig {
     /// PEM key in `tls_key_file` (private to the daemon's user). Both or neither.
     pub tls_cert_file: Option<std::path::PathBuf>,
     pub tls_key_file: Option<std::path::PathBuf>,
+    /// A client that has not sent a request's complete headers this long after connecting
+    /// (or after its last answer) is disconnected.
+    pub header_timeout_secs: u64,
+    /// Connections the admin endpoint keeps open at once; one more is closed at once.
+    pub max_connections: usize,
+    /// Connections one client address may hold open at once (behind an ingress every
+    /// client has its address, so keep it well above what the ingress opens).
+    pub max_connections_per_peer: usize,
+    /// Bearer tokens over plain HTTP on an address other than loopback are refused: anyone
+    /// on the network path could read and replay them. Set this to accept it knowingly
+    /// (TLS ends at a sidecar or ingress on the same host, say).
+    pub allow_plaintext_tokens: bool,
 }
 
 impl Default for DaemonConfig {
@@ -357,7 +369,32 @@ impl Default for DaemonConfig {
             max_failed_auth_per_minute: 10,
             tls_cert_file: None,
             tls_key_file: None,
+            header_timeout_secs: 10,
+            max_connections: 512,
+            max_connections_per_peer: 256,
+            allow_plaintext_tokens: false,
         }
+    }
+}
+
+impl DaemonConfig {
+    /// Whether `listen` names a loopback address only (`127.0.0.1:…`, `[::1]:…`,
+    /// `localhost:…`).
+    pub fn listens_on_loopback(&self) -> bool {
+        if let Ok(a) = self.listen.parse::<std::net::SocketAddr>() {
+            return a.ip().is_loopback();
+        }
+        self.listen
+            .rsplit_once(':')
+            .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
+    }
+
+    /// Tokens sent in clear over a network: refused unless `allow_plaintext_tokens`.
+    pub fn plaintext_tokens(&self) -> bool {
+        self.tokens_file.is_some()
+            && self.tls_cert_file.is_none()
+            && !self.listen.is_empty()
+            && !self.listens_on_loopback()
     }
 }
 
@@ -551,11 +588,18 @@ pub struct StoreConfig {
     /// The PostgreSQL schema to keep the tables in (made if missing); default the
     /// server's search path (`public`).
     pub schema: Option<String>,
-    /// PEM certificate(s) the PostgreSQL server's certificate must chain to (TLS
-    /// verified, host name included). Without it TLS is used when the server offers it
-    /// but not verified, as libpq's default `sslmode=prefer`; `sslmode=disable` in the
-    /// URL turns TLS off, `sslmode=require` refuses a server without it.
+    /// PEM certificate(s) the PostgreSQL server's certificate may chain to, beside the
+    /// system's roots. The server's certificate is always verified, its host name
+    /// included. To a host other than loopback TLS is required (a URL's `sslmode=prefer`
+    /// or none becomes `require`, so a peer in the middle cannot strip it;
+    /// `sslmode=disable` is refused); on loopback or a Unix socket the URL's `sslmode`
+    /// stands (default `prefer`).
     pub ca_file: Option<PathBuf>,
+    /// Accept any certificate for any host name, and plain text to a network host:
+    /// whoever sits between Turnstile and its store can then read all the personal data
+    /// it holds and write work the applier carries out. For a test bench only; `validate`
+    /// and every start warn while it is set.
+    pub tls_insecure_skip_verify: bool,
     /// How long a replica's claim on a person's due work holds if the replica vanishes
     /// mid-change; another replica takes the work over after it.
     pub claim_secs: u64,
@@ -570,6 +614,7 @@ impl Default for StoreConfig {
             url_file: None,
             schema: None,
             ca_file: None,
+            tls_insecure_skip_verify: false,
             claim_secs: 120,
         }
     }
@@ -774,14 +819,31 @@ fn holds_literal_secret(table: &toml::Table) -> bool {
         toml::Value::Table(t) => holds_literal_secret(t),
         toml::Value::String(v) => {
             let key = key.to_ascii_lowercase();
-            !v.is_empty()
+            (!v.is_empty()
                 && !key.ends_with("_file")
                 && ["password", "token", "secret"]
                     .iter()
-                    .any(|w| key.contains(w))
+                    .any(|w| key.contains(w)))
+                || (key.ends_with("url") && url_holds_password(v))
         }
         _ => false,
     })
+}
+
+/// Whether a connection URL carries a password: `scheme://user:password@host…`, or a
+/// `key=value` connection string with `password=`.
+fn url_holds_password(url: &str) -> bool {
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if let Some((user_info, _)) = authority.rsplit_once('@')
+            && user_info.contains(':')
+        {
+            return true;
+        }
+    }
+    url.to_ascii_lowercase()
+        .split(['&', '?', ' '])
+        .any(|kv| kv.trim().starts_with("password="))
 }
 
 impl Config {
@@ -977,8 +1039,22 @@ impl Config {
                     1,
                     10_000,
                 ),
+                ("header_timeout_secs", d.header_timeout_secs.into(), 1, 300),
+                ("max_connections", d.max_connections as i128, 1, 100_000),
+                (
+                    "max_connections_per_peer",
+                    d.max_connections_per_peer as i128,
+                    1,
+                    100_000,
+                ),
             ],
         ));
+        if d.plaintext_tokens() && !d.allow_plaintext_tokens {
+            out.push(format!(
+                "[daemon] listen = \"{}\" is not a loopback address and the admin API takes bearer tokens over plain HTTP, where anyone on the path can read and replay them: set tls_cert_file and tls_key_file, listen on 127.0.0.1, or set allow_plaintext_tokens = true if TLS ends in front of it on the same host",
+                d.listen
+            ));
+        }
         if let Some(file) = &d.tokens_file
             && let Err(e) = crate::daemon::api::Tokens::load(file)
         {
@@ -1086,6 +1162,70 @@ mod tests {
             .to_string();
         assert!(err.contains("does not exist"), "{err}");
         assert!(Config::load(&dir.path().join("nope.toml"), false).is_ok());
+    }
+
+    /// Bearer tokens in clear on a network address are refused unless named as allowed;
+    /// on loopback, or over TLS, they are fine.
+    #[test]
+    fn plaintext_tokens_on_a_network_address_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = write(
+            dir.path(),
+            "tokens.toml",
+            &format!(
+                "[[tokens]]\nname = \"a\"\nrole = \"viewer\"\nsha256 = \"{}\"\n",
+                "ab".repeat(32)
+            ),
+            0o600,
+        );
+        let mut c = Config::default();
+        c.daemon.tokens_file = Some(tokens);
+        let refused = |c: &Config| {
+            c.check()
+                .iter()
+                .any(|p| p.contains("allow_plaintext_tokens"))
+        };
+        for (listen, loopback) in [
+            ("127.0.0.1:9464", true),
+            ("[::1]:9464", true),
+            ("localhost:9464", true),
+            ("0.0.0.0:9464", false),
+            ("[::]:9464", false),
+            ("10.1.2.3:9464", false),
+            ("admin.trust.nhs.uk:9464", false),
+        ] {
+            c.daemon.listen = listen.into();
+            assert_eq!(c.daemon.listens_on_loopback(), loopback, "{listen}");
+            assert_eq!(refused(&c), !loopback, "{listen}");
+        }
+        c.daemon.allow_plaintext_tokens = true;
+        assert!(!refused(&c), "allowed knowingly");
+        c.daemon.allow_plaintext_tokens = false;
+        c.daemon.tokens_file = None;
+        assert!(!refused(&c), "no tokens, nothing to read off the wire");
+    }
+
+    /// A PostgreSQL URL with a password in it is a secret: a config others can read that
+    /// holds one is refused (before: accepted, as `url` names no password).
+    #[test]
+    fn a_store_url_with_a_password_is_a_secret() {
+        for (url, secret) in [
+            ("postgres://ts:s3cret@db:5432/t", true),
+            ("postgres://ts@db:5432/t", false),
+            ("postgres://db:5432/t?user=ts&password=s3cret", true),
+            ("host=db user=ts password=s3cret", true),
+            ("postgres://db/t?sslmode=require", false),
+        ] {
+            assert_eq!(url_holds_password(url), secret, "{url}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[store]\nkind = \"postgres\"\nurl = \"postgres://ts:s3cret@db:5432/t\"\n";
+        let open = write(dir.path(), "open.toml", text, 0o644);
+        let err = Config::load(&open, true).unwrap_err().to_string();
+        assert!(err.contains("other users can read"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        let private = write(dir.path(), "private.toml", text, 0o600);
+        assert!(Config::load(&private, true).is_ok());
     }
 
     fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {

@@ -587,6 +587,27 @@ fn validate(config: &Config, policy: Option<&Path>, connect: bool) -> Result<u8,
             }
         }
     }
+    // Settings that knowingly weaken transport security are said at every check.
+    for (on, message) in [
+        (
+            config.store.kind == crate::config::StoreKind::Postgres
+                && config.store.tls_insecure_skip_verify,
+            "[store] tls_insecure_skip_verify = true: the PostgreSQL server's certificate is not checked and plain text is allowed; whoever sits between can read every record and write work the applier carries out",
+        ),
+        (
+            config.daemon.allow_plaintext_tokens && config.daemon.plaintext_tokens(),
+            "[daemon] allow_plaintext_tokens = true: bearer tokens reach the admin endpoint over plain HTTP on a network address",
+        ),
+    ] {
+        if on {
+            problems.push(crate::policy::Problem {
+                file: "config".into(),
+                line: None,
+                message: message.into(),
+                warning: true,
+            });
+        }
+    }
     if connect {
         problems.extend(connect::try_peers(config, model.as_ref()));
     }

@@ -1,11 +1,11 @@
 //! The admin endpoint's health checks, `/healthz` and `/readyz`, and the daemon's metrics
 //! (served as `/metrics` by `api`).
 //!
-//! `/readyz` also names each quarantined target and each plan held for a person's
-//! decision; `/healthz` (liveness) does not, since restarting cures neither.
-//!
 //! Both health checks answer 503 while a partition is stalled or the broker cannot be
-//! reached, with the reasons in the body: a stuck consumer must not look healthy.
+//! reached (a stuck consumer must not look healthy), and `/readyz` also while the applier
+//! cannot run. They are open, so they name the parts only; the reasons, and what needs a
+//! person (held plans, quarantined targets, overdue work items), are at `/api/v1/status`
+//! for token holders, redacted of URLs' secrets.
 
 use axum::Router;
 use axum::extract::State;
@@ -410,10 +410,12 @@ pub struct HealthState {
 }
 
 impl HealthState {
-    /// Reasons the daemon is not ready (`/readyz`): everything that keeps it from doing
-    /// its job, including a quarantined target and a plan waiting for a person.
-    pub fn problems(&self) -> Vec<String> {
-        let mut out = self.liveness_problems();
+    /// What needs a person's attention without making the daemon unready: quarantined or
+    /// unreachable targets, held plans, an applier that cannot run, overdue work items and
+    /// failed deliveries, with the reasons. Served to token holders only
+    /// (`/api/v1/status`), since reasons can carry URLs and a service's error text.
+    pub fn attention(&self) -> Vec<String> {
+        let mut out = Vec::new();
         for (system, reason) in &self.quarantined {
             out.push(format!(
                 "target {system} is quarantined: {reason}; its changes wait as pending and are applied once it answers"
@@ -443,9 +445,47 @@ impl HealthState {
         out
     }
 
-    /// Reasons the process itself is unwell (`/healthz`): a stuck consumer or store. A
-    /// target that is down or a plan that waits for a person is not cured by a restart,
-    /// so those show in `/readyz` only.
+    /// The parts that keep this replica from doing its job (`/readyz`): those of
+    /// [`HealthState::not_live`] and an applier that cannot run. Names only, no reasons:
+    /// the route is open. A held plan, a quarantined target or an overdue work item is an
+    /// alert (metrics, `/api/v1/status`), not unreadiness: taking the pod out of its
+    /// Service would only hide the admin API from the people who must act.
+    pub fn not_ready(&self) -> Vec<String> {
+        let mut out = self.not_live();
+        if self.applier_error.is_some() {
+            out.push("applier".into());
+        }
+        out
+    }
+
+    /// The parts of the process that are unwell (`/healthz`), by name.
+    pub fn not_live(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.consuming {
+            out.push("consumer".to_string());
+        }
+        if self.broker_error.is_some() {
+            out.push("broker".to_string());
+        }
+        for p in &self.stalled {
+            out.push(format!("partition {p}"));
+        }
+        if [&self.in_hand, &self.in_plan]
+            .into_iter()
+            .flatten()
+            .any(|(_, since)| since.elapsed() >= self.stall_after)
+        {
+            out.push("recorder".to_string());
+        }
+        if self.shutting_down {
+            out.push("shutting down".to_string());
+        }
+        out
+    }
+
+    /// Why the process is unwell, in full (`/api/v1/status`): a stuck consumer or store.
+    /// A target that is down or a plan that waits for a person is not cured by a restart,
+    /// so those are in [`HealthState::attention`].
     pub fn liveness_problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         if !self.consuming {
@@ -515,20 +555,24 @@ pub fn router(shared: Shared) -> Router {
 }
 
 async fn live(State(s): State<Shared>) -> impl IntoResponse {
-    answer(s.with_health(|h| h.liveness_problems()))
+    answer(s.with_health(|h| h.not_live()))
 }
 
 async fn ready(State(s): State<Shared>) -> impl IntoResponse {
-    answer(s.with_health(|h| h.problems()))
+    answer(s.with_health(|h| h.not_ready()))
 }
 
-fn answer(problems: Vec<String>) -> impl IntoResponse {
-    if problems.is_empty() {
+/// `ok`, or 503 naming the parts that are not, one per line, and where the reasons are.
+fn answer(parts: Vec<String>) -> impl IntoResponse {
+    if parts.is_empty() {
         (StatusCode::OK, "ok\n".to_string())
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("{}\n", problems.join("\n")),
+            format!(
+                "not ok: {}\nreasons: GET /api/v1/status with a token, or the log\n",
+                parts.join(", ")
+            ),
         )
     }
 }

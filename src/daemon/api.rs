@@ -347,11 +347,35 @@ fn json(value: &serde_json::Value) -> Response {
         .into_response()
 }
 
+/// The most a request body may hold: every body the API takes is a line or two of JSON.
+const MAX_BODY: usize = 16 * 1024;
+
+/// How long a client may take to send a request body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request's body, read only once its token has been checked (a handler takes
+/// `axum::body::Body` and calls this after `authorise`, never the `Bytes` extractor, which
+/// reads before the handler runs): at most `MAX_BODY` bytes within `BODY_TIMEOUT`.
+async fn read_body(body: axum::body::Body) -> Result<Bytes, Problem> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) => Err(problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the request body is over {MAX_BODY} bytes or was cut short"),
+        )),
+        Err(_) => Err(problem(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive in time",
+        )),
+    }
+}
+
 mod matches;
 
 /// Every route, with the role it needs (the table the tests walk).
 pub const ROUTES: &[(&str, &str, Role)] = &[
     ("GET", "/metrics", Role::Viewer),
+    ("GET", "/api/v1/status", Role::Viewer),
     ("GET", "/api/v1/people/{n}", Role::Viewer),
     ("GET", "/api/v1/held", Role::Viewer),
     ("GET", "/api/v1/held/{id}", Role::Viewer),
@@ -372,6 +396,7 @@ pub const ROUTES: &[(&str, &str, Role)] = &[
 pub fn router(api: Api) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
+        .route("/api/v1/status", get(status))
         .route("/api/v1/people/{n}", get(person))
         .route("/api/v1/held", get(held_list))
         .route("/api/v1/held/{id}", get(held_one))
@@ -469,14 +494,44 @@ async fn metrics((State(api), ConnectInfo(addr), headers): Ctx) -> Result<Respon
         .into_response())
 }
 
+/// Longest reason `/api/v1/status` shows; the log has the whole.
+const REASON_CHARS: usize = 300;
+
+/// `GET /api/v1/status`: what `/healthz` and `/readyz` name, with the reasons, and what
+/// needs a person; every reason with URLs' credentials and query strings taken out.
+async fn status((State(api), ConnectInfo(addr), headers): Ctx) -> Result<Response, Problem> {
+    api.authorise(&headers, addr.0.ip(), Role::Viewer)?;
+    let redact = |v: Vec<String>| -> Vec<String> {
+        v.iter()
+            .map(|t| crate::input::redacted(t, REASON_CHARS))
+            .collect()
+    };
+    let (not_live, not_ready, problems, attention) = api.shared.with_health(|h| {
+        (
+            h.not_live(),
+            h.not_ready(),
+            h.liveness_problems(),
+            h.attention(),
+        )
+    });
+    Ok(json(&serde_json::json!({
+        "live": not_live.is_empty(),
+        "ready": not_ready.is_empty(),
+        "not_ready": not_ready,
+        "problems": redact(problems),
+        "attention": redact(attention),
+    })))
+}
+
 async fn person(
     State(api): State<Api>,
     ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(n): Path<String>,
 ) -> Result<Response, Problem> {
-    api.authorise(&headers, addr.0.ip(), Role::Viewer)?;
+    let reader = api.authorise(&headers, addr.0.ip(), Role::Viewer)?;
     let model = api.model.clone();
+    let ip = addr.0.ip();
     with_store(&api, move |store| {
         let Some(p) = store.person(&n).map_err(store_error)? else {
             return Err(problem(
@@ -495,6 +550,22 @@ async fn person(
                 employee_number: Some(n.clone()),
                 since: None,
             })
+            .map_err(store_error)?;
+        // Who read whose record, in the trail, before the answer leaves: a read that
+        // cannot be recorded is not answered.
+        store
+            .append_audit(vec![crate::audit::Draft {
+                at: crate::now(),
+                actor: format!("{reader} (admin API)"),
+                employee_number: Some(n.clone()),
+                system: None,
+                account: None,
+                action: crate::audit::Action::ApiRead.to_string(),
+                outcome: crate::audit::Outcome::Recorded.to_string(),
+                rule: None,
+                event_id: None,
+                reason: format!("GET /api/v1/people/{n} from {ip}"),
+            }])
             .map_err(store_error)?;
         Ok(json(&serde_json::json!({
             "hr_record": p.event,
@@ -599,9 +670,10 @@ async fn reject(
     ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, Problem> {
     let name = api.authorise(&headers, addr.0.ip(), Role::Approver)?;
+    let body = read_body(body).await?;
     let id = plan_id(&id)?;
     #[derive(Deserialize)]
     struct Body {
@@ -774,88 +846,26 @@ async fn verify(ctx: Ctx) -> Result<Response, Problem> {
 }
 
 /// The client's address, for the failed-authentication limit and the log, over plain TCP
-/// or TLS.
+/// or TLS (put on each request by `serve`).
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
-    for Peer
-{
-    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        Peer(*s.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(s: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        Peer(*s.remote_addr())
-    }
-}
-
-/// The admin endpoint over TLS (`[daemon] tls_cert_file` and `tls_key_file`, PEM; the key
-/// in PKCS#8, private to the daemon's user). A handshake that fails or takes longer than
-/// 10 s drops that connection only.
-pub struct TlsListener {
-    tcp: tokio::net::TcpListener,
-    acceptor: tokio_native_tls::TlsAcceptor,
-}
-
-impl TlsListener {
-    pub fn new(
-        tcp: tokio::net::TcpListener,
-        cert: &FsPath,
-        key: &FsPath,
-    ) -> Result<TlsListener, String> {
-        let cert_pem = std::fs::read(cert)
-            .map_err(|e| format!("{}: cannot read the certificate: {e}", cert.display()))?;
-        let key_pem = crate::config::files::read_secret(key, "the admin endpoint's TLS key")?;
-        let identity = native_tls::Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
-            format!(
-                "{} and {}: not a PEM certificate and PKCS#8 key ({e}); convert the key with `openssl pkcs8 -topk8 -nocrypt`",
-                cert.display(),
-                key.display()
-            )
-        })?;
-        let acceptor = native_tls::TlsAcceptor::new(identity)
-            .map_err(|e| format!("the admin endpoint's TLS settings: {e}"))?;
-        Ok(TlsListener {
-            tcp,
-            acceptor: acceptor.into(),
-        })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_native_tls::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (stream, addr) = match self.tcp.accept().await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("admin endpoint: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            match tokio::time::timeout(Duration::from_secs(10), self.acceptor.accept(stream)).await
-            {
-                Ok(Ok(tls)) => return (tls, addr),
-                Ok(Err(e)) => {
-                    tracing::debug!(client = %addr, "admin endpoint: TLS handshake failed: {e}")
-                }
-                Err(_) => {
-                    tracing::debug!(client = %addr, "admin endpoint: TLS handshake timed out")
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
+/// The admin endpoint's TLS (`[daemon] tls_cert_file` and `tls_key_file`, PEM; the key in
+/// PKCS#8, private to the daemon's user).
+pub fn tls_acceptor(cert: &FsPath, key: &FsPath) -> Result<tokio_native_tls::TlsAcceptor, String> {
+    let cert_pem = std::fs::read(cert)
+        .map_err(|e| format!("{}: cannot read the certificate: {e}", cert.display()))?;
+    let key_pem = crate::config::files::read_secret(key, "the admin endpoint's TLS key")?;
+    let identity = native_tls::Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
+        format!(
+            "{} and {}: not a PEM certificate and PKCS#8 key ({e}); convert the key with `openssl pkcs8 -topk8 -nocrypt`",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    let acceptor = native_tls::TlsAcceptor::new(identity)
+        .map_err(|e| format!("the admin endpoint's TLS settings: {e}"))?;
+    Ok(acceptor.into())
 }
 
 #[cfg(test)]
@@ -942,6 +952,71 @@ mod tests {
         // A window over: counted afresh.
         l.0.insert(a, (3, Instant::now().checked_sub(WINDOW).unwrap()));
         assert_eq!(l.blocked(a, 3), None);
+    }
+
+    /// A held plan, a quarantined target and a failed delivery leave the open `/readyz` at
+    /// 200 `ok` (before: 503 naming each, with the webhook URL and its signature);
+    /// `/api/v1/status` gives the reasons to a token holder only, without the signature.
+    #[tokio::test]
+    async fn readiness_names_parts_only_and_the_reasons_need_a_token() {
+        use tower_service::Service;
+        let good = format!("{:x}", Sha256::digest(b"tst_viewer"));
+        let (_d, tokens) = file(
+            &format!("[[tokens]]\nname = \"dash\"\nrole = \"viewer\"\nsha256 = \"{good}\"\n"),
+            0o600,
+        );
+        let mut config = Config::default();
+        config.daemon.tokens_file = Some(tokens);
+        let model = RoleModel::parse(
+            "m.toml",
+            &std::fs::read_to_string("examples/role-model.toml").unwrap(),
+        )
+        .unwrap()
+        .0;
+        let shared = Shared::new();
+        shared.with_health(|h| {
+            h.consuming = true;
+            h.held = vec![("HP-000001".into(), "ad".into(), "12 removals".into())];
+            h.quarantined = vec![("emis".into(), "credentials refused".into())];
+            h.work_item_errors =
+                vec!["WI-000001 to https://hook.example/x?sig=SIGNATURE: 500".into()];
+        });
+        let api = Api::new(Arc::new(config), Arc::new(model), shared.clone()).unwrap();
+        let mut app = crate::daemon::admin::router(shared.clone()).merge(router(api));
+        let peer = ConnectInfo(Peer("127.0.0.1:5000".parse().unwrap()));
+        let mut get = async |path: &str, token: Option<&str>| {
+            let mut req = axum::http::Request::get(path);
+            if let Some(t) = token {
+                req = req.header("authorization", format!("Bearer {t}"));
+            }
+            let mut req = req.body(axum::body::Body::empty()).unwrap();
+            req.extensions_mut().insert(peer);
+            let r = app.call(req).await.unwrap();
+            let status = r.status().as_u16();
+            let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        };
+        assert_eq!(get("/readyz", None).await, (200, "ok\n".to_string()));
+        assert_eq!(get("/api/v1/status", None).await.0, 401);
+        let (status, body) = get("/api/v1/status", Some("tst_viewer")).await;
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["ready"], true);
+        let attention = v["attention"].to_string();
+        assert!(
+            attention.contains("HP-000001") && attention.contains("emis"),
+            "{v}"
+        );
+        assert!(attention.contains("https://hook.example/x?…"), "{v}");
+        assert!(!body.contains("SIGNATURE"), "{body}");
+        // Unready: the part named, the reason not.
+        shared.with_health(|h| h.broker_error = Some("kafka.internal:9092 refused".into()));
+        let (status, body) = get("/readyz", None).await;
+        assert_eq!(status, 503);
+        assert!(
+            body.contains("broker") && !body.contains("kafka.internal"),
+            "{body}"
+        );
     }
 
     #[test]

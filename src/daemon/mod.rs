@@ -11,6 +11,7 @@ pub mod admin;
 pub mod api;
 pub mod applier;
 pub mod progress;
+pub mod serve;
 
 use crate::audit::Draft;
 use crate::config::Config;
@@ -309,6 +310,12 @@ pub async fn run(
     let admin = if config.daemon.listen.is_empty() {
         None
     } else {
+        if config.daemon.plaintext_tokens() && !config.daemon.allow_plaintext_tokens {
+            return Err(DaemonError::Config(vec![format!(
+                "[daemon] listen = \"{}\": bearer tokens over plain HTTP on a network address are refused; set tls_cert_file and tls_key_file, listen on 127.0.0.1, or set allow_plaintext_tokens = true if TLS ends in front of it on the same host",
+                config.daemon.listen
+            )]));
+        }
         let listener = tokio::net::TcpListener::bind(&config.daemon.listen)
             .await
             .map_err(|e| DaemonError::Listen {
@@ -320,32 +327,34 @@ pub async fn run(
             .map(|a| a.to_string())
             .unwrap_or_default();
         tracing::info!(%addr, "admin endpoint: /healthz /readyz /metrics /api/v1");
-        let mut stop = shutdown.clone();
         let api = api::Api::new(Arc::new(config.clone()), model.clone(), shared.clone())
             .map_err(|e| DaemonError::Config(vec![format!("[daemon] tokens_file: {e}")]))?;
         let app = admin::router(shared.clone()).merge(api::router(api));
-        let stopped = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        match (&config.daemon.tls_cert_file, &config.daemon.tls_key_file) {
+        let tls = match (&config.daemon.tls_cert_file, &config.daemon.tls_key_file) {
             (Some(cert), Some(key)) => {
-                let tls = api::TlsListener::new(listener, cert, key)
+                let tls = api::tls_acceptor(cert, key)
                     .map_err(|e| DaemonError::Config(vec![format!("[daemon] TLS: {e}")]))?;
                 tracing::info!("admin endpoint: TLS");
-                let app = app.into_make_service_with_connect_info::<api::Peer>();
-                Some(tokio::spawn(async move {
-                    let _ = axum::serve(tls, app).with_graceful_shutdown(stopped).await;
-                }))
+                Some(tls)
             }
             _ => {
-                let app = app.into_make_service_with_connect_info::<api::Peer>();
-                Some(tokio::spawn(async move {
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(stopped)
-                        .await;
-                }))
+                if config.daemon.plaintext_tokens() {
+                    tracing::warn!(
+                        listen = %config.daemon.listen,
+                        "admin endpoint: bearer tokens over plain HTTP on a network address (allow_plaintext_tokens = true); anyone on the path can read them"
+                    );
+                }
+                None
             }
-        }
+        };
+        Some(tokio::spawn(serve::serve(
+            listener,
+            tls,
+            app,
+            serve::Limits::from_config(&config.daemon),
+            shutdown.clone(),
+            Duration::from_secs(config.daemon.shutdown_timeout_secs.max(1)),
+        )))
     };
 
     // Applying changes to the targets does not wait for the broker: pending work left by

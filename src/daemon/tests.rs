@@ -62,15 +62,13 @@ fn every_unusable_record_says_why() {
 #[test]
 fn health_reports_every_problem_and_metrics_encode() {
     let shared = Shared::new();
-    assert!(
-        !shared.with_health(|h| h.problems()).is_empty(),
-        "not yet consuming"
-    );
+    assert_eq!(shared.with_health(|h| h.not_ready()), ["consumer"]);
     shared.with_health(|h| h.consuming = true);
-    assert!(shared.with_health(|h| h.problems()).is_empty());
+    assert!(shared.with_health(|h| h.not_ready()).is_empty());
     shared.with_health(|h| h.stalled = vec!["hr[3]".into()]);
-    let p = shared.with_health(|h| h.problems());
-    assert!(p[0].contains("hr[3]"), "{p:?}");
+    assert_eq!(shared.with_health(|h| h.not_live()), ["partition hr[3]"]);
+    let p = shared.with_health(|h| h.liveness_problems());
+    assert!(p[0].contains("hr[3]") && p[0].contains("stalled"), "{p:?}");
     shared.with_health(|h| h.stalled.clear());
 
     // Work in hand for longer than the stall limit is stuck; for less, it is not.
@@ -78,9 +76,10 @@ fn health_reports_every_problem_and_metrics_encode() {
         h.stall_after = Duration::from_secs(60);
         h.in_hand = Some(("1 record(s) from hr[0] offset 5".into(), Instant::now()))
     });
-    assert!(shared.with_health(|h| h.problems()).is_empty());
+    assert!(shared.with_health(|h| h.not_ready()).is_empty());
     shared.with_health(|h| h.stall_after = Duration::ZERO);
-    let p = shared.with_health(|h| h.problems());
+    assert_eq!(shared.with_health(|h| h.not_ready()), ["recorder"]);
+    let p = shared.with_health(|h| h.liveness_problems());
     assert!(
         p[0].contains("stuck for") && p[0].contains("offset 5"),
         "{p:?}"
@@ -90,12 +89,25 @@ fn health_reports_every_problem_and_metrics_encode() {
     shared.with_health(|h| {
         h.in_plan = Some(("2 record(s) from hr[1] offset 9".into(), Instant::now()))
     });
-    let p = shared.with_health(|h| h.problems());
+    let p = shared.with_health(|h| h.liveness_problems());
     assert!(
         p[0].contains("stuck for") && p[0].contains("offset 9"),
         "{p:?}"
     );
     shared.with_health(|h| h.in_plan = None);
+
+    // What needs a person is an alert, not unreadiness; an applier that cannot run is
+    // unreadiness.
+    shared.with_health(|h| {
+        h.held = vec![("HP-000001".into(), "ad".into(), "12 removals".into())];
+        h.quarantined = vec![("emis".into(), "credentials refused".into())];
+        h.work_item_errors = vec!["WI-000001 to https://hook/x?sig=S: 500".into()];
+    });
+    assert!(shared.with_health(|h| h.not_ready()).is_empty());
+    assert_eq!(shared.with_health(|h| h.attention()).len(), 3);
+    shared.with_health(|h| h.applier_error = Some("store locked".into()));
+    assert_eq!(shared.with_health(|h| h.not_ready()), ["applier"]);
+    assert!(shared.with_health(|h| h.not_live()).is_empty());
 
     shared.metrics.count_event("recorded");
     shared.metrics.count(&shared.metrics.dead_letters, "rules");

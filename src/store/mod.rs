@@ -395,10 +395,10 @@ pub fn open(
                 name: sql::replica_name(),
                 claim,
             };
-            let store = postgres::PgStore::connect_verified(
+            let store = postgres::PgStore::connect_with(
                 config.url.expose(),
                 config.schema.as_deref(),
-                config.ca_file.as_deref(),
+                postgres::PgTls::from_config(config),
                 must_exist,
             )?;
             Ok(Box::new(store.with_audit_key(key).with_owner(owner)))
@@ -438,7 +438,7 @@ pub fn look(config: &crate::config::StoreConfig) -> Result<String, StoreError> {
         },
         crate::config::StoreKind::Postgres => {
             let mut db = postgres::PgDb::new(config.url.expose(), config.schema.as_deref())?;
-            db.ca_file = config.ca_file.clone();
+            db.tls = postgres::PgTls::from_config(config);
             Ok(if db.is_set_up()? {
                 format!("{} answers and holds a Turnstile store", db.shown)
             } else {

@@ -211,15 +211,47 @@ impl ToSql for Value {
     to_sql_checked!();
 }
 
+/// How the connection to PostgreSQL is protected (`[store] ca_file`,
+/// `tls_insecure_skip_verify`).
+#[derive(Debug, Clone, Default)]
+pub struct PgTls {
+    /// PEM certificate(s) the server's may chain to, beside the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Accept any certificate and host name, and plain text to a network host.
+    pub insecure_skip_verify: bool,
+}
+
+impl PgTls {
+    pub fn from_config(c: &crate::config::StoreConfig) -> PgTls {
+        PgTls {
+            ca_file: c.ca_file.clone(),
+            insecure_skip_verify: c.tls_insecure_skip_verify,
+        }
+    }
+}
+
+/// Said once per process: the store's TLS is not checked.
+fn warn_insecure(shown: &str) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        tracing::warn!(
+            store = %shown,
+            "[store] tls_insecure_skip_verify = true: the PostgreSQL server's certificate is not checked and plain text is allowed; whoever sits between can read every record and write work the applier carries out"
+        )
+    });
+}
+
 /// One connection to PostgreSQL, made again after it is lost.
 pub struct PgDb {
     config: postgres::Config,
     /// Where it is, for messages: host, port and database, never the password.
     pub(super) shown: String,
     schema: Option<String>,
-    /// PEM certificate(s) the server's certificate must chain to; without, TLS is used
-    /// when the server offers it but not verified (as libpq's `sslmode=prefer|require`).
-    pub(super) ca_file: Option<std::path::PathBuf>,
+    /// How the connection is protected.
+    pub(super) tls: PgTls,
+    /// The server is reached over a network (not loopback, not a Unix socket): TLS is
+    /// required there.
+    network: bool,
     client: Option<postgres::Client>,
     statements: HashMap<String, postgres::Statement>,
 }
@@ -234,6 +266,15 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
         Ok(v) => v,
         Err(panic) => std::panic::resume_unwind(panic),
     })
+}
+
+/// Whether a host name or address is this machine's loopback: no network path to attack.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `?N` parameters (SQLite's and the shared statements') as PostgreSQL's `$N`.
@@ -269,6 +310,10 @@ impl PgDb {
                 postgres::config::Host::Unix(path) => path.display().to_string(),
             })
             .collect();
+        let network = config.get_hosts().iter().any(|h| match h {
+            postgres::config::Host::Tcp(name) => !is_loopback(name),
+            postgres::config::Host::Unix(_) => false,
+        });
         let port = config.get_ports().first().copied().unwrap_or(5432);
         let shown = format!(
             "postgres://{}:{port}/{}",
@@ -289,7 +334,8 @@ impl PgDb {
             config,
             shown,
             schema: schema.map(str::to_string),
-            ca_file: None,
+            tls: PgTls::default(),
+            network,
             client: None,
             statements: HashMap::new(),
         })
@@ -317,8 +363,27 @@ impl PgDb {
                 detail,
             };
             let mut tls = native_tls::TlsConnector::builder();
-            match &self.ca_file {
-                Some(path) => {
+            if self.tls.insecure_skip_verify {
+                warn_insecure(&shown);
+                tls.danger_accept_invalid_certs(true)
+                    .danger_accept_invalid_hostnames(true);
+            } else {
+                if self.network {
+                    // TLS to a network host, or nothing: `prefer` would let a peer in the
+                    // middle answer "no TLS here" and read the session.
+                    match config.get_ssl_mode() {
+                        postgres::config::SslMode::Disable => {
+                            return Err(open_err(
+                                "sslmode=disable to a host other than loopback: the session, every record included, would cross the network in clear; remove it (TLS is required and verified), or set [store] tls_insecure_skip_verify = true on a test bench".into(),
+                            ));
+                        }
+                        postgres::config::SslMode::Prefer => {
+                            config.ssl_mode(postgres::config::SslMode::Require);
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(path) = &self.tls.ca_file {
                     let pem = std::fs::read(path).map_err(|e| {
                         open_err(format!("[store] ca_file {}: {e}", path.display()))
                     })?;
@@ -330,19 +395,23 @@ impl PgDb {
                     })?;
                     tls.add_root_certificate(ca);
                 }
-                None => {
-                    tls.danger_accept_invalid_certs(true);
-                }
             }
             let tls = tls
                 .build()
                 .map_err(|e| open_err(format!("cannot set up TLS: {e}")))?;
             let tls = postgres_native_tls::MakeTlsConnector::new(tls);
-            let mut client =
-                off_runtime(|| config.connect(tls)).map_err(|e| StoreError::Connect {
+            let mut client = off_runtime(|| config.connect(tls)).map_err(|e| {
+                let mut detail = with_sources(&e);
+                if detail.contains("certificate verify failed") {
+                    detail.push_str(
+                        "; the server's certificate did not verify: give [store] ca_file the CA that signed it, and name the host in the url as the certificate does",
+                    );
+                }
+                StoreError::Connect {
                     url: shown.clone(),
-                    detail: with_sources(&e),
-                })?;
+                    detail,
+                }
+            })?;
             let mut setup = format!("SET lock_timeout = '{LOCK_TIMEOUT}';");
             if let Some(schema) = &self.schema {
                 setup.push_str(&format!(
@@ -533,18 +602,18 @@ impl SqlStore<PgDb> {
         schema: Option<&str>,
         must_exist: bool,
     ) -> Result<PgStore, StoreError> {
-        Self::connect_verified(url, schema, None, must_exist)
+        Self::connect_with(url, schema, PgTls::default(), must_exist)
     }
 
-    /// As [`Self::connect`], verifying the server's certificate against `ca_file`.
-    pub fn connect_verified(
+    /// As [`Self::connect`], with the TLS settings `tls`.
+    pub fn connect_with(
         url: &str,
         schema: Option<&str>,
-        ca_file: Option<&std::path::Path>,
+        tls: PgTls,
         must_exist: bool,
     ) -> Result<PgStore, StoreError> {
         let mut db = PgDb::new(url, schema)?;
-        db.ca_file = ca_file.map(std::path::Path::to_path_buf);
+        db.tls = tls;
         if must_exist && !db.is_set_up()? {
             return Err(StoreError::Missing {
                 path: db.shown.clone(),
@@ -559,7 +628,7 @@ impl SqlStore<PgDb> {
 #[cfg(test)]
 pub(crate) fn test_url() -> String {
     std::env::var("TURNSTILE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".into())
 }
 
 /// A new schema name for one test store; schemas of test runs over an hour old are
@@ -625,6 +694,112 @@ mod unit {
         assert!(PgDb::new("postgres://h/db", Some("a;DROP")).is_err());
         let err = PgDb::new("postgres://h:notaport/db", None).err().unwrap();
         assert!(err.to_string().contains("[store] url"), "{err}");
+    }
+
+    /// A TLS front for the test database with a certificate for `db.other.example`, on
+    /// 127.0.0.1: it answers PostgreSQL's SSLRequest with `S`, ends TLS and hands the
+    /// session on to the real server in plain text. Its address and the certificate.
+    fn tls_front(dir: &std::path::Path) -> (String, std::path::PathBuf, tokio::runtime::Runtime) {
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let o = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=db.other.example",
+                "-addext",
+                "subjectAltName=DNS:db.other.example",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let identity = native_tls::Identity::from_pkcs8(
+            &std::fs::read(&cert).unwrap(),
+            &std::fs::read(&key).unwrap(),
+        )
+        .unwrap();
+        let acceptor: tokio_native_tls::TlsAcceptor =
+            native_tls::TlsAcceptor::new(identity).unwrap().into();
+        let real: postgres::Config = test_url().parse().unwrap();
+        let upstream = match &real.get_hosts()[0] {
+            postgres::config::Host::Tcp(h) => {
+                format!("{h}:{}", real.get_ports().first().copied().unwrap_or(5432))
+            }
+            postgres::config::Host::Unix(_) => panic!("the test database must be on TCP"),
+        };
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        runtime.spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut client, _)) = listener.accept().await {
+                let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let mut request = [0u8; 8];
+                    client.read_exact(&mut request).await?;
+                    assert_eq!(request, [0, 0, 0, 8, 4, 210, 22, 47], "an SSLRequest");
+                    client.write_all(b"S").await?;
+                    let Ok(mut tls) = acceptor.accept(client).await else {
+                        return Ok::<_, std::io::Error>(());
+                    };
+                    let mut server = tokio::net::TcpStream::connect(upstream).await?;
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+                    Ok(())
+                });
+            }
+        });
+        (addr, cert, runtime)
+    }
+
+    /// The store's TLS is verified by default: a server whose certificate is for another
+    /// host name is refused, even with that certificate pinned as `ca_file`; only
+    /// `tls_insecure_skip_verify` lets it through (before: any certificate was accepted
+    /// without a word). To a network host, `sslmode=disable` is refused.
+    #[test]
+    fn a_certificate_for_another_host_name_is_refused_unless_named_insecure() {
+        let dir = tempfile::tempdir().unwrap();
+        let (addr, cert, _front) = tls_front(dir.path());
+        let real: postgres::Config = test_url().parse().unwrap();
+        let user = real.get_user().unwrap_or("postgres");
+        let db = real.get_dbname().unwrap_or("test");
+        let url = format!("postgres://{user}@{addr}/{db}");
+        let open = |tls: PgTls| PgStore::connect_with(&url, Some(&test_schema()), tls, false);
+        let refused = open(PgTls::default()).err().expect("refused by default");
+        assert!(matches!(refused, StoreError::Connect { .. }), "{refused}");
+        let pinned = PgTls {
+            ca_file: Some(cert),
+            insecure_skip_verify: false,
+        };
+        let refused = open(pinned).err().expect("the host name is checked too");
+        let said = refused.to_string();
+        assert!(said.contains("address mismatch"), "{said}");
+        assert!(
+            said.contains("give [store] ca_file"),
+            "and says what to do: {said}"
+        );
+        let insecure = PgTls {
+            ca_file: None,
+            insecure_skip_verify: true,
+        };
+        assert!(open(insecure).is_ok(), "accepted when named insecure");
+
+        let mut plain = PgDb::new(
+            "postgres://ts@db.trust.nhs.uk:5432/turnstile?sslmode=disable",
+            None,
+        )
+        .unwrap();
+        let err = plain.is_set_up().err().unwrap().to_string();
+        assert!(
+            err.contains("sslmode=disable to a host other than loopback"),
+            "{err}"
+        );
     }
 
     /// A replica starting while another is making the store's schema opens it: the

@@ -411,6 +411,18 @@ async fn the_admin_endpoint_speaks_tls_when_given_a_certificate() {
     }
     let status = answered.expect("the endpoint answers over TLS");
     assert!(status == 200 || status == 503, "{status}");
+    // 100 clients that connect and never start their handshake stall nothing: each
+    // handshake runs on its own task (before: inside the accept loop, 10 s each).
+    let idle = idle_connections(&setup.admin, 100);
+    let started = std::time::Instant::now();
+    let r = https.get(&url).send().await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "/healthz over TLS took {took:?} beside 100 idle connections"
+    );
+    assert!([200, 503].contains(&r.status().as_u16()));
+    drop(idle);
     // Plain HTTP gets no answer.
     let plain = reqwest::Client::new()
         .get(format!("http://{}/healthz", setup.admin))
@@ -418,5 +430,96 @@ async fn the_admin_endpoint_speaks_tls_when_given_a_certificate() {
         .send()
         .await;
     assert!(plain.is_err(), "plain HTTP answered: {plain:?}");
+    daemon.terminate(Duration::from_secs(20));
+}
+
+/// `n` TCP connections to `addr` that send nothing.
+fn idle_connections(addr: &str, n: usize) -> Vec<std::net::TcpStream> {
+    (0..n)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect()
+}
+
+/// No client can stall the plain-HTTP endpoint: 100 idle connections leave `/healthz`
+/// answering at once, a client that never finishes its headers is cut off after
+/// `header_timeout_secs`, and a request with no token is answered 401 without waiting for
+/// a body it announces and never sends (before: the body was read before the token was
+/// checked, and a slow header was waited for without end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_client_can_stall_the_admin_endpoint() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new(&brokers(), 1, true).await;
+    let tokens = setup.dir.path().join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "[[tokens]]\nname = \"approver\"\nrole = \"approver\"\nsha256 = \"{}\"\n",
+            sha(APPROVER)
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).unwrap();
+    setup.write_config(&format!(
+        "tokens_file = \"{}\"\nheader_timeout_secs = 1\nreconcile_every_secs = 0\n",
+        tokens.display()
+    ));
+    let mut daemon = setup.start();
+    wait_until(
+        "the admin endpoint answers",
+        Duration::from_secs(30),
+        || daemon.get("/healthz").is_some(),
+    );
+    let idle = idle_connections(&setup.admin, 100);
+    let started = std::time::Instant::now();
+    assert!(daemon.get("/healthz").is_some());
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "/healthz took {took:?} beside 100 idle connections"
+    );
+
+    // Half a request line, then nothing: disconnected after about a second.
+    let mut slow = std::net::TcpStream::connect(&setup.admin).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow:")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "a client that never finishes its headers was held {took:?}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&buf).contains("200 OK"),
+        "and is not answered as if it had"
+    );
+
+    // A body announced and never sent, without a token: 401 at once.
+    let mut post = std::net::TcpStream::connect(&setup.admin).unwrap();
+    post.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    post.write_all(
+        b"POST /api/v1/held/1/reject HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut head = [0u8; 12];
+    post.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 401", "{}", String::from_utf8_lossy(&head));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // With the token, an over-long body is refused before it is read whole.
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/held/1/reject", setup.admin))
+        .bearer_auth(APPROVER)
+        .body(format!("{{\"reason\":\"{}\"}}", "x".repeat(100_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    drop(idle);
     daemon.terminate(Duration::from_secs(20));
 }

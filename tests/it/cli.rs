@@ -536,7 +536,7 @@ fn validate_connect_tries_every_peer_and_names_each_that_does_not_answer() {
     let p = dir.path();
     let schema = crate::kafka::unique("validate").replace('-', "_");
     let url = std::env::var("TURNSTILE_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".into());
     let topic = crate::kafka::unique("nothing-here");
     std::fs::write(
         p.join("t.toml"),

@@ -174,6 +174,7 @@ fn the_chart_lints_renders_and_holds_what_a_platform_team_expects() {
         ("store.kind=postgres", "store.postgres.urlSecret"),
         ("store.kind=mysql", "use sqlite"),
         ("replicas=2", "keep replicas: 1"),
+        ("admin.tokensSecret=t", "admin.allowPlaintextTokens"),
     ] {
         let o = helm(&["template", "t", "helm/turnstile", "--set", set]);
         assert!(!o.status.success(), "{set} rendered");

@@ -908,8 +908,9 @@ async fn waits_for_a_broker_that_is_down_and_resumes_after_it_goes_away_mid_stre
     );
     let (status, body) = daemon.get("/readyz").expect("admin endpoint answers");
     assert_eq!(status, 503);
+    // The open route names the part, not the reason (which is in the log).
     assert!(
-        body.contains("unreachable") || body.contains("not consuming"),
+        body.contains("broker") || body.contains("consumer"),
         "{body}"
     );
 
@@ -935,7 +936,7 @@ async fn waits_for_a_broker_that_is_down_and_resumes_after_it_goes_away_mid_stre
     wait_until("the daemon notices", Duration::from_secs(30), || {
         daemon
             .get("/readyz")
-            .is_some_and(|(s, b)| s == 503 && b.contains("unreachable"))
+            .is_some_and(|(s, b)| s == 503 && b.contains("broker"))
     });
     let during = setup.recorded();
     std::thread::sleep(Duration::from_secs(2));
@@ -995,7 +996,7 @@ async fn a_partition_that_stops_moving_with_lag_is_reported_not_healthy() {
             break;
         }
         if let Some((503, body)) = &ready
-            && body.contains("stalled")
+            && body.contains("partition ")
         {
             let (_, metrics) = daemon.get("/metrics").unwrap();
             assert!(
@@ -1131,7 +1132,7 @@ async fn a_missing_dead_letter_topic_holds_consumption_until_it_exists() {
     );
     let (status, body) = daemon.get("/readyz").unwrap();
     assert_eq!(status, 503);
-    assert!(body.contains("stuck for"), "{body}");
+    assert!(body.contains("recorder"), "{body}");
 
     create_topic(&setup.brokers, &setup.dlq, 1).await;
     wait_until("the daemon catches up", Duration::from_secs(60), || {

@@ -151,7 +151,7 @@ alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 # trust auth, database test), which runs before any session; started here only if it is
 # installed and down, never stopped.
 check_postgres() {
-  local url="${TURNSTILE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
+  local url="${TURNSTILE_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
   pg_isready -q -d "$url" 2>/dev/null && return 0
   if command -v pg_ctlcluster >/dev/null; then
     for c in /etc/postgresql/*/main; do

@@ -68,7 +68,9 @@ template:
         ports:
           - { name: admin, containerPort: {{ .Values.daemon.port }} }
         # Both answer 503 while the broker is unreachable or a partition is stalled;
-        # /readyz also while a target is quarantined or a plan waits past its age.
+        # /readyz also while the applier cannot run. A held plan or a quarantined target
+        # is an alert (metrics, /api/v1/status), not unreadiness: the pod stays in its
+        # Service so that approvers can reach the admin API.
         readinessProbe:
           httpGet: { path: /readyz, port: admin{{ if .Values.admin.tlsSecret }}, scheme: HTTPS{{ end }} }
           periodSeconds: 10

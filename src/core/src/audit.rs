@@ -78,11 +78,14 @@ pub enum Action {
     /// A person decided what happens to an adopted account's entitlements granted by
     /// hand: revoked, or kept for an access review.
     ExcessDecided,
+    /// A token holder read a person's record through the admin API: who, whom, when (so
+    /// an information governance lead can answer "who looked at this record").
+    ApiRead,
 }
 
 impl Action {
     /// Every kind of action as the README lists it (`change.<action>` for all changes).
-    pub const KINDS: [&'static str; 24] = [
+    pub const KINDS: [&'static str; 25] = [
         "hr.record",
         "hr.review",
         "hr.rejected",
@@ -107,6 +110,7 @@ impl Action {
         "account.linked",
         "account.unlinked",
         "excess.decided",
+        "api.read",
     ];
 }
 
@@ -137,6 +141,7 @@ impl std::fmt::Display for Action {
             Action::AccountLinked => f.write_str("account.linked"),
             Action::AccountUnlinked => f.write_str("account.unlinked"),
             Action::ExcessDecided => f.write_str("excess.decided"),
+            Action::ApiRead => f.write_str("api.read"),
         }
     }
 }

@@ -42,3 +42,63 @@ pub fn printable(text: &str) -> Cow<'_, str> {
             .collect(),
     )
 }
+
+/// Text for a reader who should not see secrets carried in URLs: every `scheme://…` in it
+/// loses its user and password, query string (webhook signatures, tokens) and fragment,
+/// and the whole is made [`printable`] and cut to `max` characters.
+pub fn redacted(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max));
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        out.push_str(&rest[..at + 3]);
+        let after = &rest[at + 3..];
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
+            .unwrap_or(after.len());
+        let url = &after[..end];
+        let cut = url.find(['?', '#']).unwrap_or(url.len());
+        let (authority_and_path, tail) = url.split_at(cut);
+        let path_at = authority_and_path
+            .find('/')
+            .unwrap_or(authority_and_path.len());
+        let (authority, path) = authority_and_path.split_at(path_at);
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if host.len() < authority.len() {
+            out.push_str("…@");
+        }
+        out.push_str(host);
+        out.push_str(path);
+        if !tail.is_empty() {
+            out.push_str("?…");
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    let shown = printable(&out);
+    if shown.chars().count() > max {
+        let mut cut: String = shown.chars().take(max).collect();
+        cut.push('…');
+        cut
+    } else {
+        shown.into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_credentials_queries_and_fragments() {
+        let t = "WI-000003 to https://hooks.example/api/x?sig=SECRET&se=1: 500; also http://user:pw@host:8080/p#frag done";
+        let r = redacted(t, 1000);
+        assert_eq!(
+            r,
+            "WI-000003 to https://hooks.example/api/x?… 500; also http://…@host:8080/p?… done"
+        );
+        assert!(!r.contains("SECRET") && !r.contains("pw"));
+        assert_eq!(redacted("no url here", 1000), "no url here");
+        assert_eq!(redacted("line\nforged", 1000), "line\\u{a}forged");
+        assert_eq!(redacted("abcdef", 3), "abc…");
+    }
+}

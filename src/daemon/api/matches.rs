@@ -5,7 +5,6 @@
 use super::{Ctx, Peer, Problem, Role, json, problem, read, store_error, with_store, with_targets};
 use crate::engine::correlation::DecisionError;
 use crate::store::matches::{MatchStatus, parse_reference};
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -103,9 +102,10 @@ pub async fn accept(
     ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, Problem> {
     let name = api.authorise(&headers, addr.0.ip(), Role::Operator)?;
+    let body = super::read_body(body).await?;
     let id = match_id(&id)?;
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -156,9 +156,10 @@ pub async fn reject(
     ConnectInfo(addr): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, Problem> {
     let name = api.authorise(&headers, addr.0.ip(), Role::Operator)?;
+    let body = super::read_body(body).await?;
     let id = match_id(&id)?;
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]

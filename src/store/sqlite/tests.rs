@@ -1044,7 +1044,7 @@ mod on_sqlite {
 }
 
 /// The same suite on the local PostgreSQL (`TURNSTILE_TEST_POSTGRES`, default
-/// `postgres://postgres@127.0.0.1:5432/test`), each store in a schema of its own.
+/// `postgres://postgres@127.0.0.1:5432/test?sslmode=disable`), each store in a schema of its own.
 mod on_postgres {
     use super::*;
     store_suite!(
