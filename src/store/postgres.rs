@@ -180,6 +180,7 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
         ),
     ),
     (5, super::sql::REVIEW_PACK_TABLES),
+    (6, super::sql::HEAD_SEAL),
 ];
 
 impl ToSql for Value {
@@ -414,8 +415,11 @@ impl PgDb {
             })?;
             let mut setup = format!("SET lock_timeout = '{LOCK_TIMEOUT}';");
             if let Some(schema) = &self.schema {
+                // Made only when missing: PostgreSQL checks the right to create a schema
+                // before `IF NOT EXISTS`, and the runtime role of a set-up that separates
+                // the owner from it has no such right.
                 setup.push_str(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema};"
+                    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = lower('{schema}')) THEN CREATE SCHEMA IF NOT EXISTS {schema}; END IF; END $$; SET search_path TO {schema};"
                 ));
             }
             // `CREATE SCHEMA IF NOT EXISTS` is not safe against itself: when another

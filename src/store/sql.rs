@@ -274,7 +274,8 @@ impl<D: Db + 'static> SqlStore<D> {
     ) -> Result<T, StoreError> {
         let mut db = self.db.borrow_mut();
         db.begin()?;
-        match f(&mut *db, self.key.as_ref()) {
+        HEAD_WRITTEN.set(None);
+        let done = match f(&mut *db, self.key.as_ref()) {
             Ok(v) => match db.commit() {
                 Ok(()) => Ok(v),
                 Err(e) => {
@@ -286,7 +287,14 @@ impl<D: Db + 'static> SqlStore<D> {
                 db.rollback();
                 Err(e)
             }
+        };
+        if let (Ok(_), Some((seq, hash))) = (&done, HEAD_WRITTEN.take()) {
+            // Once durable, the new head is said for shipping off the host (a log
+            // collector, syslog): the outside anchor `audit --verify --expect-head` checks
+            // the trail against, which nobody with the store alone can rewrite.
+            tracing::info!(target: "turnstile::audit::head", seq, hash = %hash, "audit head");
         }
+        done
     }
 
     fn read<T>(
@@ -327,10 +335,38 @@ fn encode<T: serde::Serialize>(key: &str, value: &T) -> Result<String, StoreErro
     })
 }
 
-fn head(db: &mut dyn Db) -> Result<Option<(u64, String)>, StoreError> {
-    one(db, "SELECT seq, hash FROM audit_head WHERE id = 1", &[])?
-        .map(|r| Ok((r.int(0)? as u64, r.text(1)?)))
-        .transpose()
+thread_local! {
+    /// The head the current write transaction moved the trail to, said once committed.
+    static HEAD_WRITTEN: std::cell::RefCell<Option<(u64, String)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Schema version 6 on both backends: the trail's head carries its seal, the MAC of its
+/// number and hash under the audit key (NULL without a key).
+pub(super) const HEAD_SEAL: &str = "ALTER TABLE audit_head ADD COLUMN mac TEXT;";
+
+/// The trail's head as recorded: its newest entry's number and hash, and the seal (MAC
+/// under the audit key) written with them, if any.
+struct Head {
+    seq: u64,
+    hash: String,
+    mac: Option<String>,
+}
+
+fn head(db: &mut dyn Db) -> Result<Option<Head>, StoreError> {
+    one(
+        db,
+        "SELECT seq, hash, mac FROM audit_head WHERE id = 1",
+        &[],
+    )?
+    .map(|r| {
+        Ok(Head {
+            seq: r.int(0)? as u64,
+            hash: r.text(1)?,
+            mac: r.opt_text(2)?,
+        })
+    })
+    .transpose()
 }
 
 fn micros(ts: Timestamp) -> i64 {
@@ -464,23 +500,59 @@ fn append(
     if drafts.is_empty() {
         return Ok(Vec::new());
     }
-    let mut prev = head(db)?;
+    let found = head(db)?;
+    let mut prev = found.as_ref().map(|h| (h.seq, h.hash.clone()));
+    let mut values = Vec::with_capacity((drafts.len() + 1) * 15);
+    // A head the key did not seal is said in the trail itself before anything is chained
+    // to it: once after an upgrade or after the key is first configured; at any other
+    // time, someone without the key cut entries off the end and moved the head back.
+    if let (Some(key), Some(h)) = (key, &found)
+        && !key.seals_head(h.seq, &h.hash, h.mac.as_deref())
+    {
+        tracing::warn!(
+            head = h.seq,
+            "the audit trail's head is not sealed with the audit key: sealed now and noted as audit.resealed; unless this store was just upgraded or the key just configured, compare the trail with the head last shipped off the host"
+        );
+        let note = Draft {
+            at: drafts[0].at,
+            actor: "turnstile".into(),
+            employee_number: None,
+            system: None,
+            account: None,
+            action: audit::Action::AuditResealed.to_string(),
+            outcome: audit::Outcome::Recorded.to_string(),
+            rule: None,
+            event_id: None,
+            reason: format!(
+                "the head (entry {}) carried no valid seal under the audit key: a store written before heads were sealed or without the key, or entries cut off the end",
+                h.seq
+            ),
+        };
+        let entry = audit::chain(
+            prev.as_ref().map(|(s, h)| (*s, h.as_str())),
+            note,
+            Some(key),
+        );
+        prev = Some((entry.seq, entry.hash.clone()));
+        audit_values(&entry, &mut values);
+    }
     let mut out = Vec::with_capacity(drafts.len());
     for draft in drafts {
         let entry = audit::chain(prev.as_ref().map(|(s, h)| (*s, h.as_str())), draft, key);
         prev = Some((entry.seq, entry.hash.clone()));
         out.push(entry);
     }
-    let mut values = Vec::with_capacity(out.len() * 15);
     for entry in &out {
         audit_values(entry, &mut values);
     }
     insert_rows(db, AUDIT_INSERT, 15, "", &values)?;
     if let Some((seq, hash)) = prev {
+        let mac = key.map(|k| k.head_mac(seq, &hash));
+        HEAD_WRITTEN.set(Some((seq, hash.clone())));
         db.execute(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-            p![seq as i64, hash],
+            "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac",
+            p![seq as i64, hash, mac],
         )?;
     }
     Ok(out)
@@ -1537,11 +1609,18 @@ impl<D: Db + 'static> Store for SqlStore<D> {
             }
             entries.push(entry);
         }
-        let verified = audit::verify(
+        let mut verified = audit::verify(
             &entries,
-            head.as_ref().map(|(s, h)| (*s, h.as_str())),
+            head.as_ref().map(|h| (h.seq, h.hash.as_str())),
             self.key.as_ref(),
         );
+        // With the key, the head must carry its seal: a trail cut short whose head was
+        // moved back still chains, but nobody without the key can seal the shorter head.
+        if let (Ok(_), Some(key), Some(h)) = (&verified, self.key.as_ref(), &head)
+            && !key.seals_head(h.seq, &h.hash, h.mac.as_deref())
+        {
+            verified = Err(Break::HeadUnsealed { head: h.seq });
+        }
         Ok(match (verified, expected_head) {
             (Ok(v), Some(expected)) => audit::expect_head(&entries, expected).map(|()| v),
             (other, _) => other,
@@ -1660,6 +1739,24 @@ fn read_work_item(r: &Row) -> Result<WorkItem, StoreError> {
 /// is recorded in `schema_migration`. A store newer than this program (a version it does
 /// not know) is refused rather than written to.
 pub fn migrate(db: &mut dyn Db, migrations: &[(i64, &str)]) -> Result<(), StoreError> {
+    let newest_known = migrations.last().map_or(0, |(v, _)| *v);
+    // A store already at this version is opened without any DDL: the runtime role of a
+    // PostgreSQL set-up that separates the schema's owner from it may not create tables
+    // (so it cannot alter or disable the trail's triggers either).
+    db.begin()?;
+    let applied = db.query("SELECT version FROM schema_migration", &[]);
+    db.rollback();
+    if let Ok(rows) = applied {
+        let have: BTreeSet<i64> = rows.iter().filter_map(|r| r.int(0).ok()).collect();
+        if let Some(&newest) = have.last()
+            && newest > newest_known
+        {
+            return Err(newer_than_known(newest, newest_known));
+        }
+        if migrations.iter().all(|(v, _)| have.contains(v)) {
+            return Ok(());
+        }
+    }
     db.begin()?;
     let made = db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migration (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
@@ -1672,7 +1769,6 @@ pub fn migrate(db: &mut dyn Db, migrations: &[(i64, &str)]) -> Result<(), StoreE
             return Err(e);
         }
     }
-    let newest_known = migrations.last().map_or(0, |(v, _)| *v);
     for (version, sql) in migrations {
         db.begin()?;
         let result = (|| {
@@ -1706,11 +1802,15 @@ pub fn migrate(db: &mut dyn Db, migrations: &[(i64, &str)]) -> Result<(), StoreE
         .flatten()
         .unwrap_or(0);
     if newest > newest_known {
-        return Err(StoreError::Database(format!(
-            "the store's schema is version {newest}, newer than this Turnstile knows ({newest_known}): run the newer version, or restore a backup taken before it upgraded the store"
-        )));
+        return Err(newer_than_known(newest, newest_known));
     }
     Ok(())
+}
+
+fn newer_than_known(newest: i64, newest_known: i64) -> StoreError {
+    StoreError::Database(format!(
+        "the store's schema is version {newest}, newer than this Turnstile knows ({newest_known}): run the newer version, or restore a backup taken before it upgraded the store"
+    ))
 }
 
 /// The statements of a migration, split at `;` ending a line (a `$$` body is kept whole).

@@ -210,7 +210,8 @@ impl Db for SqliteDb {
 /// The schema's versions (see [`super::sql::migrate`]): 1 is the schema as it was before
 /// versions were kept (`SCHEMA` and [`legacy_migrate`] bring any earlier store to it);
 /// 2 lets replicas claim due work and hold leases; 3 finds TRAC starters by index; 4 keeps
-/// correlation's matches and adoptions; 5 the review packs issued.
+/// correlation's matches and adoptions; 5 the review packs issued; 6 seals the trail's
+/// head with the audit key.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, ""),
     (
@@ -225,6 +226,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (4, CORRELATION),
     (5, REVIEW_PACKS),
+    (6, super::sql::HEAD_SEAL),
 ];
 
 /// Version 5: access review packs as issued, so a pack read back acts only on its own

@@ -101,6 +101,10 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
     {
         let mut store = setup.open_store();
         hold(&mut store, "ad", "40000001", "alee");
+        // 40000001's HR record, so that reading it is answered (and recorded).
+        let hr: turnstile::hr::HrEvent =
+            serde_json::from_value(crate::kafka::event("40000001", 1, false)).unwrap();
+        store.record_event(&hr, &mut |_, _| Vec::new()).unwrap();
         hold(&mut store, "emis", "40000002", "GP2");
         // A proposal correlation made for someone with an EMIS user not yet linked (no
         // scheduled pass runs here to find them gone from HR and close it).
@@ -354,6 +358,20 @@ async fn every_route_needs_its_role_and_a_decision_is_recorded_under_the_token_s
         assert!(!log.contains(&t[4..20]), "part of a token reached the log");
     }
     assert!(log.contains("admin API: authentication failed"), "{log}");
+    // Each new head of the trail is said once durable, for shipping off the host, and
+    // the person read above was recorded as read.
+    let head = setup.open_store().verify_audit(None).unwrap().unwrap().head;
+    assert!(
+        log.contains(&format!("seq={} hash={}", head.0, head.1)),
+        "the last head in the log: {log}"
+    );
+    let trail = setup.open_store().audit(&AuditFilter::default()).unwrap();
+    assert!(
+        trail.iter().any(|e| e.draft.action == "api.read"
+            && e.draft.actor == "dashboard (admin API)"
+            && e.draft.employee_number.as_deref() == Some("40000001")),
+        "the read of 40000001 is in the trail"
+    );
 }
 
 /// With a certificate configured the endpoint speaks only TLS; a key others can read is

@@ -19,4 +19,5 @@ mod review;
 mod schema;
 mod scim;
 mod sponsored;
+mod store_roles;
 mod work_items;

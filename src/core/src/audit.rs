@@ -78,6 +78,10 @@ pub enum Action {
     /// A person decided what happens to an adopted account's entitlements granted by
     /// hand: revoked, or kept for an access review.
     ExcessDecided,
+    /// The trail's head was found without a valid seal under the audit key and sealed
+    /// again: once after an upgrade or after the key was first configured; any other time,
+    /// entries may have been cut off the end.
+    AuditResealed,
     /// A token holder read a person's record through the admin API: who, whom, when (so
     /// an information governance lead can answer "who looked at this record").
     ApiRead,
@@ -85,7 +89,7 @@ pub enum Action {
 
 impl Action {
     /// Every kind of action as the README lists it (`change.<action>` for all changes).
-    pub const KINDS: [&'static str; 25] = [
+    pub const KINDS: [&'static str; 26] = [
         "hr.record",
         "hr.review",
         "hr.rejected",
@@ -111,6 +115,7 @@ impl Action {
         "account.unlinked",
         "excess.decided",
         "api.read",
+        "audit.resealed",
     ];
 }
 
@@ -142,6 +147,7 @@ impl std::fmt::Display for Action {
             Action::AccountUnlinked => f.write_str("account.unlinked"),
             Action::ExcessDecided => f.write_str("excess.decided"),
             Action::ApiRead => f.write_str("api.read"),
+            Action::AuditResealed => f.write_str("audit.resealed"),
         }
     }
 }
@@ -279,16 +285,32 @@ impl AuditKey {
 
     /// The MAC of entry `seq` with hash `hash`.
     pub fn mac(&self, seq: u64, hash: &str) -> String {
+        self.mac_with(b"turnstile.audit.mac/v1\0", seq, hash)
+    }
+
+    /// The MAC of the trail's head (its newest entry `seq` with hash `hash`): an entry's
+    /// own MAC cannot show that entries after it were cut off and the head moved back;
+    /// this one can, since nobody without the key can seal the shorter head.
+    pub fn head_mac(&self, seq: u64, hash: &str) -> String {
+        self.mac_with(b"turnstile.audit.head/v1\0", seq, hash)
+    }
+
+    fn mac_with(&self, domain: &[u8], seq: u64, hash: &str) -> String {
         use hmac::{Hmac, Mac};
         // HMAC takes a key of any length, so this cannot fail.
         let Ok(mut m) = Hmac::<Sha256>::new_from_slice(&self.0) else {
             return String::new();
         };
-        m.update(b"turnstile.audit.mac/v1\0");
+        m.update(domain);
         m.update(seq.to_string().as_bytes());
         m.update(b"\0");
         m.update(hash.as_bytes());
         hex(&m.finalize().into_bytes())
+    }
+
+    /// Whether `mac` seals the head (`seq`, `hash`).
+    pub fn seals_head(&self, seq: u64, hash: &str, mac: Option<&str>) -> bool {
+        mac.is_some_and(|m| m == self.head_mac(seq, hash))
     }
 }
 
@@ -391,6 +413,10 @@ pub enum Break {
         "the trail no longer holds entry {seq} (it ends at entry {last}): entries were removed, or this is not the store the head was taken from"
     )]
     HeadGone { seq: u64, last: u64 },
+    #[error(
+        "the recorded newest entry {head} is not sealed with the audit key: entries were cut off the end and the head moved back by someone without the key (or the store was last written before heads were sealed, or without the key: the next entry written seals it, noting `audit.resealed`); compare with the head you last shipped off the host"
+    )]
+    HeadUnsealed { head: u64 },
     #[error(
         "entry {seq} no longer has the hash of the head you gave: the trail was rewritten (re-chained) since that head was taken"
     )]
@@ -733,6 +759,8 @@ mod tests {
             Action::AccountLinked,
             Action::AccountUnlinked,
             Action::ExcessDecided,
+            Action::ApiRead,
+            Action::AuditResealed,
         ];
         let printed: Vec<String> = every
             .iter()

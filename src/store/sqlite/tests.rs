@@ -275,6 +275,47 @@ fn a_rechained_trail_fools_the_plain_chain_but_not_the_shipped_head_or_the_key()
     );
 }
 
+/// With the key set, a trail cut short whose head was moved back fails verification:
+/// nobody without the key can seal the shorter head (before: it verified as a whole,
+/// shorter trail). The next entry written says so in the trail before sealing it again.
+#[test]
+fn a_trail_cut_short_with_the_key_set_fails_verification() {
+    let key = AuditKey::new(&[42u8; 32]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let keyed = || {
+        SqliteStore::open(&path)
+            .unwrap()
+            .with_audit_key(Some(key.clone()))
+    };
+    {
+        let mut s = keyed();
+        for i in 0..5 {
+            record(&mut s, &event(&format!("e{i}"), i, &format!("Ward {i}")));
+        }
+    }
+    assert_eq!(count(&keyed()), Ok(5));
+    let raw = Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "DROP TRIGGER audit_no_delete;
+         DELETE FROM audit WHERE seq = 5;
+         UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit WHERE seq = 4);",
+    )
+    .unwrap();
+    assert_eq!(count(&keyed()), Err(Break::HeadUnsealed { head: 4 }));
+    // The seal of another head does not fit this one either.
+    raw.execute_batch("UPDATE audit_head SET mac = (SELECT mac FROM audit WHERE seq = 4)")
+        .unwrap();
+    assert_eq!(count(&keyed()), Err(Break::HeadUnsealed { head: 4 }));
+    // Written to again, the trail first notes the unsealed head, then seals it.
+    let mut s = keyed();
+    record(&mut s, &event("e9", 9, "Ward 9"));
+    let trail = s.audit(&AuditFilter::default()).unwrap();
+    assert_eq!(trail[4].draft.action, "audit.resealed", "{:?}", trail[4]);
+    assert!(trail[4].draft.reason.contains("entry 4"), "{:?}", trail[4]);
+    assert_eq!(count(&s), Ok(trail.len() as u64));
+}
+
 #[test]
 fn a_second_writer_waits_for_the_first_instead_of_failing_at_once() {
     let dir = tempfile::tempdir().unwrap();
