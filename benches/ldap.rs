@@ -50,6 +50,7 @@ fn config(p: &BTreeMap<String, String>, dialect: Dialect) -> LdapConfig {
         tls_verify_hostname: false,
         timeout_secs: 30,
         page_size: 500,
+        max_entries: 2_000_000,
         retries: 2,
         upn_suffix: Some("example.nhs.uk".into()),
         name_pattern: "{first}{last}".into(),

@@ -99,6 +99,9 @@ pub struct WorkItemsConfig {
     pub timeout_secs: u64,
     /// How often the daemon sends new items and checks for overdue ones.
     pub send_every_secs: u64,
+    /// Accept `http://` webhook URLs to hosts other than this machine's loopback (the
+    /// token and the items would cross the network in clear).
+    pub allow_plain_http: bool,
     pub systems: BTreeMap<String, WorkItemsSystem>,
 }
 
@@ -115,6 +118,7 @@ impl Default for WorkItemsConfig {
             retry_min_ms: 500,
             timeout_secs: 30,
             send_every_secs: 60,
+            allow_plain_http: false,
             systems: BTreeMap::new(),
         }
     }
@@ -201,11 +205,17 @@ impl WorkItemsConfig {
                     "{section} sends email but [smtp] host is not set: set [smtp] host and from"
                 ));
             }
-            if let Some((url, _)) = &d.webhook
-                && !(url.starts_with("https://") || url.starts_with("http://"))
-            {
-                out.push(format!(
-                    "{section} webhook_url \"{url}\" is not an http(s) URL"
+            if let Some((url, _)) = &d.webhook {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    out.push(format!(
+                        "{section} webhook_url \"{url}\" is not an http(s) URL"
+                    ));
+                }
+                out.extend(plain_http(
+                    &section,
+                    "webhook_url",
+                    url,
+                    self.allow_plain_http,
                 ));
             }
         }
@@ -240,6 +250,8 @@ pub struct SmtpConfig {
     /// From a file (mode 600) or `TURNSTILE__SMTP__PASSWORD`.
     pub password: Secret,
     pub password_file: Option<PathBuf>,
+    /// Accept logging in over `tls = "none"` to a relay other than loopback.
+    pub allow_plaintext_login: bool,
 }
 
 impl Default for SmtpConfig {
@@ -252,6 +264,7 @@ impl Default for SmtpConfig {
             username: None,
             password: Secret::default(),
             password_file: None,
+            allow_plaintext_login: false,
         }
     }
 }
@@ -271,8 +284,46 @@ impl SmtpConfig {
         if self.username.is_some() && self.password.is_empty() {
             out.push("[smtp] username is set without a password: set password_file".into());
         }
+        if self.tls == SmtpTls::None
+            && self.username.is_some()
+            && !is_loopback_host(&self.host)
+            && !self.allow_plaintext_login
+        {
+            out.push(format!(
+                "[smtp] tls = \"none\" with a username: the password would cross the network to {} in clear; use tls = \"starttls\" or \"tls\", or set allow_plaintext_login = true for a relay you trust on the path",
+                self.host
+            ));
+        }
         out
     }
+}
+
+/// Whether `host` (a name or an address, `[v6]` too) is this machine's loopback.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Credentials and personal data go to `url` (the `key` of `section`): `https://`, or
+/// `http://` to this machine's loopback only (a test peer, a local relay), unless
+/// `allowed` (the section's `allow_plain_http`) names the exception.
+pub fn plain_http(section: &str, key: &str, url: &str, allowed: bool) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    (!allowed && !is_loopback_host(host)).then(|| {
+        format!(
+            "{section} {key} \"{}\" is plain http to {host}: the credentials and personal data it carries would cross the network in clear; use https://, or set allow_plain_http = true in {section} to accept it knowingly",
+            crate::input::redacted(url, 200)
+        )
+    })
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -381,12 +432,9 @@ impl DaemonConfig {
     /// Whether `listen` names a loopback address only (`127.0.0.1:…`, `[::1]:…`,
     /// `localhost:…`).
     pub fn listens_on_loopback(&self) -> bool {
-        if let Ok(a) = self.listen.parse::<std::net::SocketAddr>() {
-            return a.ip().is_loopback();
-        }
         self.listen
             .rsplit_once(':')
-            .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
+            .is_some_and(|(host, _)| is_loopback_host(host))
     }
 
     /// Tokens sent in clear over a network: refused unless `allow_plaintext_tokens`.
@@ -1226,6 +1274,52 @@ mod tests {
         assert!(!err.contains("s3cret"), "{err}");
         let private = write(dir.path(), "private.toml", text, 0o600);
         assert!(Config::load(&private, true).is_ok());
+    }
+
+    /// Credentials and personal data never go out in clear unless a setting says so:
+    /// `http://` to a host other than loopback, and an SMTP login without TLS, are refused
+    /// (before: accepted without a word).
+    #[test]
+    fn plain_http_and_plaintext_smtp_logins_need_a_named_exception() {
+        for (url, refused) in [
+            ("https://hooks.trust.nhs.uk/x", false),
+            ("http://127.0.0.1:8080/x", false),
+            ("http://localhost/x", false),
+            ("http://[::1]:9/x", false),
+            ("http://hooks.trust.nhs.uk/x?sig=abc", true),
+            ("http://user:pw@10.0.0.5/x", true),
+        ] {
+            let said = plain_http("[work_items]", "webhook_url", url, false);
+            assert_eq!(said.is_some(), refused, "{url}: {said:?}");
+            if let Some(said) = said {
+                assert!(!said.contains("sig=abc") && !said.contains("pw"), "{said}");
+            }
+            assert!(plain_http("[work_items]", "webhook_url", url, true).is_none());
+        }
+        let mut c = Config::default();
+        c.work_items.webhook_url = Some("http://hooks.trust.nhs.uk/x".into());
+        assert!(c.check().iter().any(|p| p.contains("allow_plain_http")));
+        c.work_items.allow_plain_http = true;
+        assert!(!c.check().iter().any(|p| p.contains("allow_plain_http")));
+
+        c.smtp = SmtpConfig {
+            host: "relay.trust.nhs.uk".into(),
+            from: "turnstile@trust.nhs.uk".into(),
+            tls: SmtpTls::None,
+            username: Some("turnstile".into()),
+            password: Secret::new("pw"),
+            ..SmtpConfig::default()
+        };
+        assert!(
+            c.check()
+                .iter()
+                .any(|p| p.contains("allow_plaintext_login"))
+        );
+        c.smtp.host = "127.0.0.1".into();
+        assert!(c.check().is_empty(), "{:?}", c.check());
+        c.smtp.host = "relay.trust.nhs.uk".into();
+        c.smtp.allow_plaintext_login = true;
+        assert!(c.check().is_empty(), "{:?}", c.check());
     }
 
     fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {

@@ -71,6 +71,10 @@ pub struct LdapConfig {
     pub timeout_secs: u64,
     #[serde(default = "page")]
     pub page_size: i32,
+    /// The most entries one search may return before the read is refused (never held
+    /// whole, never cut short silently).
+    #[serde(default = "two_million")]
+    pub max_entries: u64,
     /// Attempts after the first for transient failures.
     #[serde(default = "three")]
     pub retries: usize,
@@ -97,6 +101,9 @@ fn thirty() -> u64 {
 }
 fn page() -> i32 {
     500
+}
+fn two_million() -> u64 {
+    2_000_000
 }
 fn three() -> usize {
     3
@@ -542,6 +549,7 @@ impl LdapConnector {
         let filter = filter.to_string();
         let attrs: Vec<String> = attrs.iter().map(|a| a.to_string()).collect();
         let page = self.config.page_size;
+        let max = self.config.max_entries;
         self.exchange("search", |mut ldap| {
             let (base, filter, attrs) = (base.clone(), filter.clone(), attrs.clone());
             async move {
@@ -554,7 +562,18 @@ impl LdapConnector {
                     .await
                     .map_err(from_ldap)?;
                 let mut out = Vec::new();
+                let mut seen: u64 = 0;
                 while let Some(entry) = stream.next().await.map_err(from_ldap)? {
+                    seen += 1;
+                    if seen > max {
+                        // Asked to stop; the connection stays usable for what follows.
+                        let ldap = stream.ldap_handle();
+                        let id = ldap.last_id();
+                        let _ = ldap.abandon(id).await;
+                        return Err(Failure::Refused(format!(
+                            "{base}: the search returns more than {max} entries (max_entries): refused rather than held in memory; raise max_entries if the directory really holds that many"
+                        )));
+                    }
                     out.extend(convert(SearchEntry::construct(entry)));
                 }
                 check(stream.finish().await)?;
@@ -1284,6 +1303,7 @@ impl LdapConfig {
             &[
                 ("timeout_secs", self.timeout_secs.into(), 1, 3600),
                 ("page_size", self.page_size.into(), 1, 100_000),
+                ("max_entries", self.max_entries.into(), 1, 100_000_000),
                 ("retries", self.retries as i128, 0, 20),
                 ("name_max_len", self.name_max_len as i128, 3, 256),
             ],
@@ -1427,6 +1447,7 @@ mod tests {
                 tls_verify_hostname: true,
                 timeout_secs: 1,
                 page_size: 100,
+                max_entries: two_million(),
                 retries: 0,
                 upn_suffix: None,
                 name_pattern: pattern(),

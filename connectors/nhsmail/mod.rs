@@ -59,6 +59,9 @@ struct NhsmailConfig {
     /// it already has an account, which is joined to this organisation, not created.
     #[serde(default = "nhs_net")]
     national_domain: String,
+    /// Accept an `http://` upload_url to a host other than this machine's loopback.
+    #[serde(default)]
+    allow_plain_http: bool,
 }
 
 fn nhs_net() -> String {
@@ -199,6 +202,14 @@ impl Line {
             if let Some(bad) = value.chars().find(|c| !allowed(*c)) {
                 return Err(format!(
                     "{heading} \"{value}\" holds '{bad}', which the Portal's bulk upload refuses"
+                ));
+            }
+            // A field a spreadsheet would read as a formula (the batch is opened in one
+            // before upload): `=`, `+` and `;` are refused above; `-` and `@` may stand
+            // inside a value (a double-barrelled name, an address), never at its start.
+            if let Some(first @ ('-' | '@')) = value.chars().next() {
+                return Err(format!(
+                    "{heading} \"{value}\" starts with '{first}', which a spreadsheet reads as a formula: correct the HR record"
                 ));
             }
             fields.push(value);
@@ -376,6 +387,14 @@ fn build(
             c.org_code
         ));
     }
+    if let Some(url) = &c.upload_url {
+        problems.extend(crate::config::plain_http(
+            &section,
+            "upload_url",
+            url,
+            c.allow_plain_http,
+        ));
+    }
     if !(0.0..=1.0).contains(&c.min_report_share) {
         problems.push(format!(
             "{section} min_report_share is {}: use a share from 0 to 1",
@@ -544,7 +563,8 @@ impl Nhsmail {
             text.push_str(&row);
             text.push_str("\r\n");
         }
-        std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))
+        // Names and addresses: private (0600), whole, never through a link.
+        crate::config::files::write_private(&file, &[text.as_bytes()])
     }
 
     /// Releases queued lines as batches, one operation at a time, only when no released
@@ -816,5 +836,50 @@ mod tests {
         assert!(e.contains("longer than 64"), "{e}");
         let e = line_for(&p, &change(None, Action::Disable), "RX1").unwrap_err();
         assert!(e.contains("EmailAddress is required"), "{e}");
+        // Formula starters at the front of a field, from an HR record anyone can edit.
+        for bad in ["-2 Ward", "@SUM(A1)"] {
+            p.assignments[0].organisation = Some(bad.into());
+            let e = line_for(&p, &change(None, Action::Create), "RX1").unwrap_err();
+            assert!(e.contains("starts with"), "{bad}: {e}");
+        }
+        p.assignments[0].organisation = Some("Ward 7 - Medicine".into());
+        assert!(line_for(&p, &change(None, Action::Create), "RX1").is_ok());
+    }
+
+    /// A queued batch holds names and addresses: written private (0600), not with the
+    /// umask's mode.
+    #[test]
+    fn queued_lines_are_written_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let c = Nhsmail {
+            system: "nhsmail".into(),
+            config: NhsmailConfig {
+                report: dir.path().join("report.csv"),
+                outbox: dir.path().join("outbox"),
+                org_code: "RX1".into(),
+                upload_url: None,
+                upload_token: Default::default(),
+                upload_token_file: None,
+                min_report_share: 0.9,
+                report_columns: ReportColumns::default(),
+                national_domain: nhs_net(),
+                allow_plain_http: false,
+            },
+            limits: Limits::default(),
+            http: None,
+            lock: Mutex::new(()),
+        };
+        let line = line_for(
+            &amara("Staff Nurse", None),
+            &change(None, Action::Create),
+            "RX1",
+        )
+        .unwrap()
+        .unwrap();
+        c.enqueue(&line).unwrap();
+        let file = c.queue().join("create.csv");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
     }
 }

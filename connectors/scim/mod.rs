@@ -81,6 +81,23 @@ pub struct ScimConfig {
     /// e.g. `urn:example:params:scim:schemas:extension:activity:2.0:User:lastLogon`.
     #[serde(default)]
     pub last_logon_attribute: Option<String>,
+    /// Accept `http://` for `url` and the OAuth2 `token_url` to a host other than this
+    /// machine's loopback (tokens and personal data would cross the network in clear).
+    #[serde(default)]
+    pub allow_plain_http: bool,
+    /// The largest answer read (bytes); a larger one is refused, never held whole.
+    #[serde(default = "thirty_two_mib")]
+    pub max_response_bytes: usize,
+    /// The most users (or groups) a list may return before the read is refused.
+    #[serde(default = "two_million")]
+    pub max_resources: u64,
+}
+
+fn thirty_two_mib() -> usize {
+    32 << 20
+}
+fn two_million() -> u64 {
+    2_000_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,11 +172,32 @@ fn build(
             c.url
         ));
     }
+    problems.extend(crate::config::plain_http(
+        &section,
+        "url",
+        &c.url,
+        c.allow_plain_http,
+    ));
+    if let Some(o) = &c.oauth2 {
+        problems.extend(crate::config::plain_http(
+            &section,
+            "oauth2.token_url",
+            &o.token_url,
+            c.allow_plain_http,
+        ));
+    }
     problems.extend(crate::config::out_of_range(
         &section,
         &[
             ("timeout_secs", c.timeout_secs.into(), 1, 3600),
             ("page_size", c.page_size.into(), 1, 10_000),
+            (
+                "max_response_bytes",
+                c.max_response_bytes as i128,
+                1 << 16,
+                1 << 30,
+            ),
+            ("max_resources", c.max_resources.into(), 1, 100_000_000),
             ("retries", c.retries as i128, 0, 20),
             ("name_candidates", c.name_candidates.into(), 1, 999),
             ("name_max_len", c.name_max_len as i128, 3, 256),
@@ -175,6 +213,32 @@ fn build(
         return Err(problems.join("; "));
     }
     ScimConnector::new(ctx.system, c, ctx.allows_delete).map(|s| Box::new(s) as Box<dyn Connector>)
+}
+
+/// A response body, read up to `cap` bytes: a larger one is refused, never held whole.
+async fn read_capped(mut r: reqwest::Response, cap: usize) -> Result<String, String> {
+    if r.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(format!(
+            "the answer is {} bytes, more than max_response_bytes ({cap}): refused",
+            r.content_length().unwrap_or_default()
+        ));
+    }
+    let mut body = Vec::new();
+    loop {
+        match r.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > cap {
+                    return Err(format!(
+                        "the answer runs past max_response_bytes ({cap}): refused"
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(String::from_utf8_lossy(&body).into_owned()),
+            // Cut off mid-answer: read as no body at all, never as half of one.
+            Err(_) => return Ok(String::new()),
+        }
+    }
 }
 
 /// A SCIM error body (RFC 7644 §3.12).
@@ -409,7 +473,9 @@ impl ScimConnector {
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
                         .and_then(retry_after);
-                    let text = r.text().await.unwrap_or_default();
+                    let text = read_capped(r, self.config.max_response_bytes)
+                        .await
+                        .map_err(|e| Failure::Fatal(format!("{url}: {e}")))?;
                     let json: Option<Value> = if text.trim().is_empty() {
                         None
                     } else {
@@ -422,10 +488,14 @@ impl ScimConnector {
                         .as_ref()
                         .and_then(|j| serde_json::from_value(j.clone()).ok())
                         .unwrap_or_default();
-                    let detail = error
+                    // The service's own words, short: they reach the log and the API.
+                    let detail: String = error
                         .detail
-                        .clone()
-                        .unwrap_or_else(|| text.chars().take(200).collect());
+                        .as_deref()
+                        .unwrap_or(&text)
+                        .chars()
+                        .take(200)
+                        .collect();
                     match status {
                         401 | 403 => {
                             return Err(Failure::Fatal(format!(
@@ -478,8 +548,10 @@ impl ScimConnector {
     async fn list(&self, resource: &str, filter: Option<&str>) -> Result<Vec<Value>, Failure> {
         let mut out = Vec::new();
         let mut start: u64 = 1;
-        // Bounded: a server that keeps answering pages never makes this loop forever.
-        for _ in 0..1_000_000 {
+        // Bounded in pages and in resources held: a server that keeps answering pages
+        // never makes this loop run for ever or hold more than the cap.
+        let max = self.config.max_resources;
+        for _ in 0..max.div_ceil(u64::from(self.config.page_size.max(1))) + 1 {
             let mut url = reqwest::Url::parse(&self.url(resource))
                 .map_err(|e| Failure::Fatal(format!("url {}: {e}", self.base)))?;
             url.query_pairs_mut()
@@ -498,13 +570,20 @@ impl ScimConnector {
                     Failure::Transient(format!("{resource}: the answer is not a SCIM list"))
                 })?;
             let got = page.resources.len() as u64;
+            if out.len() as u64 + got > max {
+                return Err(Failure::Fatal(format!(
+                    "{resource}: the service lists more than {max} (max_resources): refused rather than held in memory; raise max_resources if it really holds that many"
+                )));
+            }
             out.extend(page.resources);
             start += got;
             if got == 0 || start > page.total_results {
                 return Ok(out);
             }
         }
-        Ok(out)
+        Err(Failure::Fatal(format!(
+            "{resource}: the service kept answering pages past {max} resources (max_resources): refused"
+        )))
     }
 
     fn account_of(

@@ -90,13 +90,13 @@ impl History {
                 self.runs.remove(k);
             }
         }
-        let write = || -> std::io::Result<()> {
+        // The files read and their counts: private (0600), whole, never through a link.
+        let write = || -> Result<(), String> {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
             }
-            let tmp = path.with_extension(format!("json.{}", std::process::id()));
-            std::fs::write(&tmp, serde_json::to_vec(&self.runs).unwrap_or_default())?;
-            std::fs::rename(&tmp, &path)
+            let json = serde_json::to_vec(&self.runs).unwrap_or_default();
+            crate::config::files::write_private(&path, &[&json])
         };
         if let Err(e) = write() {
             eprintln!(

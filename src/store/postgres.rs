@@ -269,15 +269,6 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-/// Whether a host name or address is this machine's loopback: no network path to attack.
-fn is_loopback(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || bare
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// `?N` parameters (SQLite's and the shared statements') as PostgreSQL's `$N`.
 fn dollar_params(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
@@ -312,7 +303,7 @@ impl PgDb {
             })
             .collect();
         let network = config.get_hosts().iter().any(|h| match h {
-            postgres::config::Host::Tcp(name) => !is_loopback(name),
+            postgres::config::Host::Tcp(name) => !crate::config::is_loopback_host(name),
             postgres::config::Host::Unix(_) => false,
         });
         let port = config.get_ports().first().copied().unwrap_or(5432);

@@ -109,6 +109,7 @@ impl Dir {
             tls_verify_hostname: false,
             timeout_secs: 10,
             page_size: 50,
+            max_entries: 2_000_000,
             retries: 2,
             upn_suffix: Some("example.nhs.uk".into()),
             name_pattern: "{f}{last}".into(),
@@ -1397,4 +1398,40 @@ async fn an_employee_number_correction_relinks_the_account() {
             .any(|e| e.draft.action == "hr.review" && e.draft.reason.contains("already linked")),
         "{flagged:?}"
     );
+}
+
+/// A directory search returning more than `max_entries` is refused with the setting
+/// named (the target then stops as fatal), never held whole or cut short silently; the
+/// connection stays usable (before: every entry was held, however many).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_past_its_cap_is_refused_not_held() {
+    use turnstile::connectors::Connector;
+    let dir = Dir::openldap();
+    let mut raw = dir.raw().await;
+    let run = run_id();
+    for i in 0..2 {
+        let uid = format!("cap{run}{i}");
+        let dn = format!("uid={uid},{}", dir.staff);
+        let r = raw
+            .add(
+                &dn,
+                vec![
+                    ("objectClass", ["inetOrgPerson"].into()),
+                    ("uid", [uid.as_str()].into()),
+                    ("cn", [uid.as_str()].into()),
+                    ("sn", ["Cap"].into()),
+                ],
+            )
+            .await
+            .unwrap();
+        assert!(r.rc == 0 || r.rc == 68, "{r:?}");
+    }
+    let mut capped = dir.config("capped");
+    capped.max_entries = 1;
+    let c = LdapConnector::new(capped, false);
+    let e = c.read_accounts().await.expect_err("refused");
+    assert!(e.to_string().contains("max_entries"), "{e}");
+    assert!(c.health().await.is_ok(), "the connection is still usable");
+    let whole = LdapConnector::new(dir.config("whole"), false);
+    assert!(whole.read_accounts().await.unwrap().len() >= 2);
 }

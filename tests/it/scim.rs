@@ -609,3 +609,29 @@ async fn oauth2_client_credentials_are_fetched_once_and_used() {
         "form-encoded: {request}"
     );
 }
+
+/// A list longer than `max_resources` is refused with the setting named, never held
+/// whole or cut short silently (before: up to a million pages were read, then whatever
+/// had arrived was taken as the whole list).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_past_its_cap_is_refused_not_held_or_cut_short() {
+    use turnstile::connectors::Connector;
+    let tag = std::process::id();
+    for i in 0..2 {
+        let (status, _) = raw(
+            reqwest::Method::POST,
+            "/Users",
+            Some(serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": format!("cap.{tag}.{i}"),
+            })),
+        )
+        .await;
+        assert!(status == 201 || status == 409, "{status}");
+    }
+    let capped = connector("page_size = 1\nmax_resources = 1\n");
+    let e = capped.read_accounts().await.expect_err("refused");
+    assert!(e.to_string().contains("max_resources"), "{e}");
+    let whole = connector("");
+    assert!(whole.read_accounts().await.unwrap().len() >= 2);
+}
