@@ -554,6 +554,13 @@ fn an_export_much_smaller_than_the_last_run_on_it_is_refused() {
     std::fs::write(p.join("ad.csv"), &full).unwrap();
     let o = run(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The history names the files read: readable by its owner only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let kept = state.join("turnstile/drift-history.json");
+        let mode = std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", kept.display());
+    }
     // A few accounts fewer: a real change, taken.
     let fewer: String = full.lines().take(400).map(|l| format!("{l}\n")).collect();
     std::fs::write(p.join("ad.csv"), &fewer).unwrap();
