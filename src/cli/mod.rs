@@ -264,7 +264,7 @@ struct PlanArgs {
 
 #[derive(Args, Debug)]
 struct ReconcileArgs {
-    /// Only this system (as in the role model and `[ldap.<system>]`).
+    /// Only this system (as in the role model and `[targets.<system>]`).
     #[arg(long)]
     system: Option<String>,
     /// Read the targets and show what would change, changing nothing.

@@ -61,6 +61,8 @@ pub struct PartitionLabel {
 /// Every metric the daemon keeps.
 pub struct Metrics {
     registry: Registry,
+    /// Each family's exposed name (`turnstile_…`), as registered.
+    names: Vec<String>,
     /// Events by outcome: recorded, unchanged, duplicate, stale, dead_lettered.
     pub events: Family<OutcomeLabel, Counter>,
     /// Dead letters by kind: empty, shape, rules, key.
@@ -98,11 +100,32 @@ pub struct Metrics {
     /// Open matches (proposed or disputed) waiting for a person, by system and situation
     /// (`strong`, `disputed`): people for whom nothing is created until someone decides.
     pub account_matches: Family<SystemStatusLabel, Gauge>,
+    /// The newest audit entry this process wrote (read from the store as it encodes).
+    pub audit_head_seq: Gauge,
+}
+
+/// Registers `metric` as `turnstile_<name>` and notes the name.
+fn register(
+    registry: &mut Registry,
+    names: &mut Vec<String>,
+    name: &str,
+    help: &str,
+    metric: impl prometheus_client::registry::Metric,
+) {
+    names.push(format!("turnstile_{name}"));
+    registry.register(name, help, metric);
 }
 
 impl Metrics {
+    /// Every metric family's name, as Prometheus sees it (before `_total`, `_bucket`…),
+    /// whether or not it holds a series yet: what alert rules and dashboards may query.
+    pub fn families(&self) -> &[String] {
+        &self.names
+    }
+
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("turnstile");
+        let mut names = Vec::new();
         let m = Metrics {
             events: Family::default(),
             dead_letters: Family::default(),
@@ -122,95 +145,148 @@ impl Metrics {
             work_items: Family::default(),
             work_items_sent: Family::default(),
             account_matches: Family::default(),
+            audit_head_seq: Gauge::default(),
             registry: Registry::default(),
+            names: Vec::new(),
         };
-        registry.register("events", "HR events consumed, by outcome", m.events.clone());
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
+            "events",
+            "HR events consumed, by outcome",
+            m.events.clone(),
+        );
+        register(
+            &mut registry,
+            &mut names,
             "dead_letters",
             "HR events sent to the dead-letter topic, by kind of fault",
             m.dead_letters.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "event_seconds",
             "Time to record an HR event and its planned changes (a batch's time shared among its events)",
             m.event_seconds.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "event_age_seconds",
             "From an event's Kafka timestamp to its effect being durable",
             m.event_age_seconds.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "retries",
             "Failed attempts that were retried, by what failed",
             m.retries.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "partition_lag",
             "Events waiting per assigned partition",
             m.lag.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "partition_stalled",
             "1 when a partition has events waiting but the consumer is not moving",
             m.stalled.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "broker_up",
             "1 when the last check reached the Kafka broker",
             m.broker_up.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "changes",
             "Changes the daemon made on the targets, by system and outcome",
             m.changes.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "pending",
             "People with work waiting, by state (due, retrying, held, scheduled)",
             m.pending.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "pending_oldest_seconds",
             "Age of the oldest work that is due and not yet done",
             m.pending_oldest_seconds.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "effective_to_applied_seconds",
             "From the moment work fell due (HR record arrived, checkpoint day began) to its changes applied",
             m.effective_to_applied_seconds.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "held_plans",
             "Plans held by the mass-change guard, waiting for a person's decision",
             m.held_plans.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "target_quarantined",
             "1 while a target is quarantined",
             m.quarantined.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "target_up",
             "1 while a target takes changes (neither quarantined nor unreachable)",
             m.target_up.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "work_items",
             "Work items waiting for an administrator, by system and status (open, reopened, overdue)",
             m.work_items.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "work_items_sent",
             "Work items sent, by kind (webhook, email, escalation)",
             m.work_items_sent.clone(),
         );
-        registry.register(
+        register(
+            &mut registry,
+            &mut names,
             "account_matches",
             "Open matches waiting for a person's decision (nothing is created for them meanwhile), by system and situation (strong, disputed)",
             m.account_matches.clone(),
         );
-        Metrics { registry, ..m }
+        register(
+            &mut registry,
+            &mut names,
+            "audit_head_seq",
+            "The newest audit trail entry this process wrote: it moves with every recorded change",
+            m.audit_head_seq.clone(),
+        );
+        Metrics {
+            registry,
+            names,
+            ..m
+        }
     }
 
     /// Counts what one delivery run sent.
@@ -353,6 +429,9 @@ impl Metrics {
     }
 
     pub fn encode(&self) -> String {
+        let head = crate::store::sql::AUDIT_HEAD_SEQ.load(std::sync::atomic::Ordering::Relaxed);
+        self.audit_head_seq
+            .set(i64::try_from(head).unwrap_or(i64::MAX));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

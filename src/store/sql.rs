@@ -289,6 +289,7 @@ impl<D: Db + 'static> SqlStore<D> {
             }
         };
         if let (Ok(_), Some((seq, hash))) = (&done, HEAD_WRITTEN.take()) {
+            AUDIT_HEAD_SEQ.fetch_max(seq, std::sync::atomic::Ordering::Relaxed);
             // Once durable, the new head is said for shipping off the host (a log
             // collector, syslog): the outside anchor `audit --verify --expect-head` checks
             // the trail against, which nobody with the store alone can rewrite.
@@ -334,6 +335,10 @@ fn encode<T: serde::Serialize>(key: &str, value: &T) -> Result<String, StoreErro
         detail: e.to_string(),
     })
 }
+
+/// The newest head this process wrote (`turnstile_audit_head_seq`): a trail whose head
+/// stops moving while events are recorded is not being written.
+pub static AUDIT_HEAD_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 thread_local! {
     /// The head the current write transaction moved the trail to, said once committed.

@@ -12,6 +12,7 @@ pub mod inactivity;
 mod inputs;
 mod kafka;
 pub mod ldap;
+mod ops;
 pub mod peers;
 mod purity;
 pub mod reports;

@@ -33,6 +33,8 @@ install() {
   command -v samba >/dev/null || need+=(samba samba-ad-dc samba-ad-provision samba-common-bin)
   command -v ldapadd >/dev/null || need+=(ldap-utils)
   command -v pg_isready >/dev/null || need+=(postgresql-client)
+  # promtool, for the alert rules' checks and unit tests (tests/it/ops.rs).
+  command -v promtool >/dev/null || need+=(prometheus)
   # Headless Chromium for the HTML report tests (tests/it/browser.rs).
   command -v chromium >/dev/null || need+=(chromium)
   # What the bundled librdkafka (rdkafka-sys) builds with.
