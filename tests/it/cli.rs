@@ -38,6 +38,42 @@ fn validate_names_every_problem_and_accepts_the_example() {
     }
 }
 
+/// Settings that knowingly weaken transport security are accepted, and said each time
+/// the config is checked.
+#[test]
+fn validate_warns_of_an_unverified_store_and_plaintext_tokens() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "[[tokens]]\nname = \"a\"\nrole = \"viewer\"\nsha256 = \"{}\"\n",
+            "ab".repeat(32)
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(
+        dir.path().join("turnstile.toml"),
+        format!(
+            "[store]\nkind = \"postgres\"\nurl = \"postgres://ts@db.trust.nhs.uk/t\"\ntls_insecure_skip_verify = true\n[daemon]\nlisten = \"0.0.0.0:9464\"\ntokens_file = \"{}\"\nallow_plaintext_tokens = true\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let o = turnstile(&["validate", "--policy", &policy()], dir.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains(
+            "tls_insecure_skip_verify = true: the PostgreSQL server's certificate is not checked"
+        ),
+        "{t}"
+    );
+    assert!(t.contains("allow_plaintext_tokens = true"), "{t}");
+}
+
 #[test]
 fn feed_records_plans_and_audits_and_a_replay_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
