@@ -1548,24 +1548,26 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
         notify: sender.mails().then_some(&sender),
     };
     let runtime = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
-    if !a.dry_run {
-        let expired = crate::engine::starters::expire(
-            store.as_mut(),
-            &model,
-            today,
-            config.feeds.trac_unconfirmed_days,
-            &actor,
-        )?;
-        if expired > 0 {
-            println!(
-                "starters: {expired} TRAC starter(s) not on ESR {} days after their start date, taken as not starting",
-                config.feeds.trac_unconfirmed_days
-            );
-        }
+    let pass = crate::engine::pass::Pass {
+        run,
+        trac_unconfirmed_days: config.feeds.trac_unconfirmed_days,
+        sponsor_notice_days: config.notify.sponsor_notice_days,
+        deliver: Some(&sender),
+    };
+    let done = runtime.block_on(crate::engine::pass::run(
+        &pass,
+        store.as_mut(),
+        &mut targets,
+    ))?;
+    if done.expired > 0 {
+        println!(
+            "starters: {} TRAC starter(s) not on ESR {} days after their start date, taken as not starting",
+            done.expired, config.feeds.trac_unconfirmed_days
+        );
     }
-    let reports = runtime.block_on(reconcile::reconcile(&run, store.as_mut(), &mut targets))?;
+    let reports = &done.targets;
     let mut attention = false;
-    for r in &reports {
+    for r in reports {
         let id = &r.system;
         attention |= r.needs_attention();
         if !matches!(
@@ -1684,15 +1686,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
         }
     }
     if !a.dry_run {
-        let after = runtime.block_on(crate::engine::notices::after_reconcile(
-            store.as_mut(),
-            sender.mails().then_some(&sender),
-            today,
-            config.notify.sponsor_notice_days,
-            crate::now(),
-            &actor,
-        ))?;
-        let (managers, told) = (&after.starters, &after.sponsors);
+        let (managers, told) = (&done.after.starters, &done.after.sponsors);
         if managers.recorded > 0 {
             println!(
                 "starters: {} hiring manager notice(s) of a starter not starting sent and recorded",
@@ -1715,7 +1709,7 @@ fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
             attention = true;
             eprintln!("error: {f}; sent again next run");
         }
-        let sent = runtime.block_on(sender.deliver(store.as_mut(), crate::now(), &actor))?;
+        let sent = done.delivered.unwrap_or_default();
         if sent != crate::engine::work::Delivered::default() {
             println!(
                 "work items: {} sent to the service desk, {} emailed, {} became overdue, {} escalated",

@@ -249,73 +249,62 @@ async fn scheduled_reconcile(
     let sender = crate::engine::work::Sender::new(config)
         .map_err(|e| tracing::error!("inactivity notices cannot be sent: {e}"))
         .ok();
-    // Starters TRAC announced and ESR never listed are taken as not starting first.
-    if let Err(e) = crate::engine::starters::expire(
-        store,
-        model,
-        crate::clock::today(now),
-        config.feeds.trac_unconfirmed_days,
-        ACTOR,
-    ) {
-        tracing::error!("starters not on ESR: {e}");
-    }
-    let run = reconcile::Run {
-        model,
-        today: crate::clock::today(now),
-        now,
-        actor: ACTOR,
-        dry_run: false,
-        approve: false,
-        max_removal_share: config.reconcile.max_removal_share,
-        guard: Some(&config.guard),
-        hold_as_plan: true,
-        notify: sender.as_ref().filter(|s| s.mails()),
+    let pass = crate::engine::pass::Pass {
+        run: reconcile::Run {
+            model,
+            today: crate::clock::today(now),
+            now,
+            actor: ACTOR,
+            dry_run: false,
+            approve: false,
+            max_removal_share: config.reconcile.max_removal_share,
+            guard: Some(&config.guard),
+            hold_as_plan: true,
+            notify: sender.as_ref().filter(|s| s.mails()),
+        },
+        trac_unconfirmed_days: config.feeds.trac_unconfirmed_days,
+        sponsor_notice_days: config.notify.sponsor_notice_days,
+        // Work items go out on their own cadence (`send_work_items`).
+        deliver: None,
     };
-    match reconcile::reconcile(&run, store, targets).await {
-        Ok(reports) => {
-            for r in reports {
-                match &r.result {
-                    reconcile::TargetOutcome::Applied(t) => tracing::info!(
-                        system = %r.system,
-                        accounts = r.accounts_read,
-                        applied = t.applied,
-                        failed = t.failed,
-                        held = r.held.map_or(0, |(_, n)| n),
-                        "scheduled reconciliation"
-                    ),
-                    reconcile::TargetOutcome::Held => tracing::error!(
-                        system = %r.system,
-                        removed = r.removed,
-                        "scheduled reconciliation held: it would disable or delete {} of {} accounts; run `turnstile reconcile --system {} --dry-run` and approve",
-                        r.removed,
-                        r.accounts_read,
-                        r.system
-                    ),
-                    other => {
-                        tracing::warn!(system = %r.system, outcome = ?other, "scheduled reconciliation")
-                    }
-                }
+    let done = match crate::engine::pass::run(&pass, store, targets).await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!("scheduled reconciliation: {e}");
+            return;
+        }
+    };
+    for r in &done.targets {
+        match &r.result {
+            reconcile::TargetOutcome::Applied(t) => tracing::info!(
+                system = %r.system,
+                accounts = r.accounts_read,
+                applied = t.applied,
+                failed = t.failed,
+                held = r.held.map_or(0, |(_, n)| n),
+                "scheduled reconciliation"
+            ),
+            reconcile::TargetOutcome::Held => tracing::error!(
+                system = %r.system,
+                removed = r.removed,
+                "scheduled reconciliation held: it would disable or delete {} of {} accounts; run `turnstile reconcile --system {} --dry-run` and approve",
+                r.removed,
+                r.accounts_read,
+                r.system
+            ),
+            other => {
+                tracing::warn!(system = %r.system, outcome = ?other, "scheduled reconciliation")
             }
         }
-        Err(e) => tracing::error!("scheduled reconciliation: {e}"),
     }
-    // Hiring managers and sponsors told, with the same relay, as `reconcile` does it.
-    match crate::engine::notices::after_reconcile(
-        store,
-        sender.as_ref().filter(|s| s.mails()),
-        crate::clock::today(now),
-        config.notify.sponsor_notice_days,
-        now,
-        ACTOR,
-    )
-    .await
+    for f in done
+        .after
+        .starters
+        .failed
+        .iter()
+        .chain(&done.after.sponsors.failed)
     {
-        Ok(after) => {
-            for f in after.starters.failed.iter().chain(&after.sponsors.failed) {
-                tracing::warn!("{f}; sent again next time");
-            }
-        }
-        Err(e) => tracing::error!("starter and sponsorship notices: {e}"),
+        tracing::warn!("{f}; sent again next time");
     }
 }
 

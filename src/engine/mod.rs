@@ -2,6 +2,8 @@
 //! the admin API and the tests all call it; none of them plans or applies on its own.
 //!
 //! - [`ingest`]: record an HR event with the changes it plans (one transaction).
+//! - [`pass`]: the one full pass (starters expired, every target reconciled, notices about
+//!   people, work items sent) that `turnstile reconcile` and the daemon's schedule run.
 //! - [`reconcile`]: read a target, plan against the HR records held, guard against mass
 //!   removal, apply, audit; per target, so one target's quarantine never stops another.
 //! - [`apply`]: one person's changes on one target, each audited; work items tracked.
@@ -20,6 +22,7 @@ pub mod held;
 pub mod inactivity;
 pub mod ingest;
 pub mod notices;
+pub mod pass;
 pub mod reconcile;
 pub mod sponsorship;
 pub mod starters;

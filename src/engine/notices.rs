@@ -6,7 +6,6 @@
 use super::work::{Mail, Sender};
 use crate::hr::Person;
 use crate::store::{Store, StoreError};
-use jiff::civil::Date;
 use std::collections::BTreeMap;
 
 /// What one kind of notice did in a run.
@@ -102,36 +101,4 @@ pub async fn send<T>(
         out.recorded += group.len();
     }
     Ok(out)
-}
-
-/// What the notices that follow a reconciliation did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct AfterReconcile {
-    /// Hiring managers told of starters not starting.
-    pub starters: Sent,
-    /// Sponsors told of ends.
-    pub sponsors: Sent,
-}
-
-/// The notices about people that follow every reconciliation, the same for `reconcile`
-/// and the daemon's scheduled one: hiring managers of starters who will not start, and
-/// sponsors of people whose access ends within `sponsor_notice_days`.
-pub async fn after_reconcile(
-    store: &mut dyn Store,
-    sender: Option<&Sender>,
-    today: Date,
-    sponsor_notice_days: u32,
-    at: jiff::Timestamp,
-    actor: &str,
-) -> Result<AfterReconcile, StoreError> {
-    let people: Vec<Person> = store
-        .persons()?
-        .into_iter()
-        .map(|p| p.event.person)
-        .collect();
-    let not_starting = super::starters::to_tell(store, &people, today)?;
-    let starters = super::starters::tell(store, sender, &not_starting, at, actor).await?;
-    let endings = super::sponsorship::ending(store, &people, today, sponsor_notice_days)?;
-    let sponsors = super::sponsorship::warn(store, sender, &endings, at, actor).await?;
-    Ok(AfterReconcile { starters, sponsors })
 }
