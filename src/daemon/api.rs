@@ -17,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -372,46 +372,80 @@ async fn read_body(body: axum::body::Body) -> Result<Bytes, Problem> {
 
 mod matches;
 
-/// Every route, with the role it needs (the table the tests walk).
-pub const ROUTES: &[(&str, &str, Role)] = &[
-    ("GET", "/metrics", Role::Viewer),
-    ("GET", "/api/v1/status", Role::Viewer),
-    ("GET", "/api/v1/people/{n}", Role::Viewer),
-    ("GET", "/api/v1/held", Role::Viewer),
-    ("GET", "/api/v1/held/{id}", Role::Viewer),
-    ("POST", "/api/v1/held/{id}/approve", Role::Approver),
-    ("POST", "/api/v1/held/{id}/reject", Role::Approver),
-    ("GET", "/api/v1/pending", Role::Viewer),
-    ("POST", "/api/v1/pending/{n}/retry", Role::Operator),
-    ("GET", "/api/v1/targets", Role::Viewer),
-    ("POST", "/api/v1/targets/{system}/probe", Role::Operator),
-    ("GET", "/api/v1/work-items", Role::Viewer),
-    ("GET", "/api/v1/audit/verify", Role::Viewer),
-    ("GET", "/api/v1/matches", Role::Viewer),
-    ("GET", "/api/v1/matches/{id}", Role::Viewer),
-    ("POST", "/api/v1/matches/{id}/accept", Role::Operator),
-    ("POST", "/api/v1/matches/{id}/reject", Role::Operator),
-];
+/// Every route: method, path, the role it needs, and its handler. The router is built
+/// from this table alone, the tests walk it (every route × no token, a wrong one and each
+/// role) and compare it with `schemas/admin-api.openapi.yaml`.
+fn table() -> Vec<(&'static str, &'static str, Role, MethodRouter<Api>)> {
+    vec![
+        ("GET", "/metrics", Role::Viewer, get(metrics)),
+        ("GET", "/api/v1/status", Role::Viewer, get(status)),
+        ("GET", "/api/v1/people/{n}", Role::Viewer, get(person)),
+        ("GET", "/api/v1/held", Role::Viewer, get(held_list)),
+        ("GET", "/api/v1/held/{id}", Role::Viewer, get(held_one)),
+        (
+            "POST",
+            "/api/v1/held/{id}/approve",
+            Role::Approver,
+            post(approve),
+        ),
+        (
+            "POST",
+            "/api/v1/held/{id}/reject",
+            Role::Approver,
+            post(reject),
+        ),
+        ("GET", "/api/v1/pending", Role::Viewer, get(pending)),
+        (
+            "POST",
+            "/api/v1/pending/{n}/retry",
+            Role::Operator,
+            post(retry),
+        ),
+        ("GET", "/api/v1/targets", Role::Viewer, get(targets)),
+        (
+            "POST",
+            "/api/v1/targets/{system}/probe",
+            Role::Operator,
+            post(probe),
+        ),
+        ("GET", "/api/v1/work-items", Role::Viewer, get(work_items)),
+        ("GET", "/api/v1/audit/verify", Role::Viewer, get(verify)),
+        ("GET", "/api/v1/matches", Role::Viewer, get(matches::list)),
+        (
+            "GET",
+            "/api/v1/matches/{id}",
+            Role::Viewer,
+            get(matches::one),
+        ),
+        (
+            "POST",
+            "/api/v1/matches/{id}/accept",
+            Role::Operator,
+            post(matches::accept),
+        ),
+        (
+            "POST",
+            "/api/v1/matches/{id}/reject",
+            Role::Operator,
+            post(matches::reject),
+        ),
+    ]
+}
+
+/// Every route with the role it needs: (method, path, role).
+pub fn routes() -> Vec<(&'static str, &'static str, Role)> {
+    table()
+        .into_iter()
+        .map(|(method, path, role, _)| (method, path, role))
+        .collect()
+}
 
 pub fn router(api: Api) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/people/{n}", get(person))
-        .route("/api/v1/held", get(held_list))
-        .route("/api/v1/held/{id}", get(held_one))
-        .route("/api/v1/held/{id}/approve", post(approve))
-        .route("/api/v1/held/{id}/reject", post(reject))
-        .route("/api/v1/pending", get(pending))
-        .route("/api/v1/pending/{n}/retry", post(retry))
-        .route("/api/v1/targets", get(targets))
-        .route("/api/v1/targets/{system}/probe", post(probe))
-        .route("/api/v1/work-items", get(work_items))
-        .route("/api/v1/audit/verify", get(verify))
-        .route("/api/v1/matches", get(matches::list))
-        .route("/api/v1/matches/{id}", get(matches::one))
-        .route("/api/v1/matches/{id}/accept", post(matches::accept))
-        .route("/api/v1/matches/{id}/reject", post(matches::reject))
+    table()
+        .into_iter()
+        .fold(Router::new(), |r, (_, path, _, handler)| {
+            r.route(path, handler)
+        })
         .with_state(api)
 }
 
@@ -1016,6 +1050,47 @@ mod tests {
         assert!(
             body.contains("broker") && !body.contains("kafka.internal"),
             "{body}"
+        );
+    }
+
+    /// The route table and `schemas/admin-api.openapi.yaml` name the same routes with
+    /// the same methods and roles; the health checks are open in both.
+    #[test]
+    fn the_routes_are_the_ones_the_openapi_file_describes() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/admin-api.openapi.yaml"
+        ))
+        .unwrap();
+        let mut described = std::collections::BTreeSet::new();
+        let mut open = Vec::new();
+        let (mut path, mut method) = (String::new(), String::new());
+        for line in text.lines() {
+            if let Some(p) = line.strip_prefix("  /").and_then(|p| p.strip_suffix(':')) {
+                path = format!("/{p}");
+            } else if let Some(m) = line.strip_prefix("    ").and_then(|m| m.strip_suffix(':'))
+                && ["get", "post", "put", "patch", "delete"].contains(&m)
+            {
+                method = m.to_uppercase();
+                open.push((method.clone(), path.clone()));
+            } else if let Some(role) = line.strip_prefix("      x-role: ") {
+                open.retain(|o| *o != (method.clone(), path.clone()));
+                described.insert((method.clone(), path.clone(), role.trim().to_string()));
+            }
+        }
+        let served: std::collections::BTreeSet<(String, String, String)> = routes()
+            .into_iter()
+            .map(|(m, p, r)| (m.to_string(), p.to_string(), r.as_str().to_string()))
+            .collect();
+        assert_eq!(served, described);
+        open.sort();
+        assert_eq!(
+            open,
+            [
+                ("GET".to_string(), "/healthz".to_string()),
+                ("GET".to_string(), "/readyz".to_string())
+            ],
+            "only the health checks go without a role"
         );
     }
 
