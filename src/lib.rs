@@ -19,6 +19,14 @@ pub use turnstile_core::{
     naming, plan, policy, review, schedule, work,
 };
 
+/// The wall clock, for measuring against other systems' clocks only (a Kafka record's
+/// timestamp, an HTTP date, when a migration ran): never for business time, which is
+/// [`now`]. The one place the edge crate reads the system clock
+/// (`tests/it/purity.rs` holds every other file to it).
+pub fn wall_clock() -> jiff::Timestamp {
+    jiff::Timestamp::now()
+}
+
 /// The current instant: `TURNSTILE_NOW` (RFC 3339) when it is set — for rehearsals and
 /// tests that play a month of events in minutes (`turnstile` refuses to start when it is
 /// not a valid instant) — else the system clock.

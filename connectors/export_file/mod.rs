@@ -185,7 +185,7 @@ impl Manual {
         .map_err(|e| self.fatal(e.to_string()))?;
         whole(&read.errors, read.rows).map_err(|e| self.fatal(e))?;
         // An account whose contract or employment profile has ended cannot be used.
-        let today = crate::clock::today(jiff::Timestamp::now());
+        let today = crate::clock::today(crate::now());
         let mut accounts = read.accounts;
         for a in &mut accounts {
             if let Some(end) = a.attributes.remove(export::END_DATE)

@@ -585,9 +585,7 @@ impl Nhsmail {
                 if !queued.exists() {
                     continue;
                 }
-                let stamp = jiff::Timestamp::now()
-                    .strftime("%Y%m%dT%H%M%SZ")
-                    .to_string();
+                let stamp = crate::wall_clock().strftime("%Y%m%dT%H%M%SZ").to_string();
                 let to = outbox.join(format!("nhsmail-{}-{stamp}.csv", op.name()));
                 std::fs::rename(&queued, &to)
                     .map_err(|e| self.fatal(format!("{}: {e}", queued.display())))?;

@@ -1071,7 +1071,8 @@ fn retry_after(text: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let at = jiff::fmt::rfc2822::parse(text).ok()?.timestamp();
-    let now = jiff::Timestamp::now();
+    // An HTTP date is the server's wall clock.
+    let now = crate::wall_clock();
     Some(Duration::from_secs(
         u64::try_from(at.as_second().saturating_sub(now.as_second())).unwrap_or(0),
     ))

@@ -434,7 +434,7 @@ impl Connector for Smartcard {
             match &self.org_code {
                 None => self.manual.read_export(),
                 Some(org) => {
-                    let today = crate::clock::today(jiff::Timestamp::now());
+                    let today = crate::clock::today(crate::now());
                     let (accounts, held) = self.read_positions(org, today)?;
                     self.wording.remember(held);
                     Ok(accounts)

@@ -53,7 +53,7 @@ pub(super) fn try_peers(config: &Config, model: Option<&RoleModel>) -> Vec<Probl
     if let Some(model) = model
         && let Ok(mut targets) = crate::engine::targets::build(config, model)
     {
-        let now = jiff::Timestamp::now();
+        let now = crate::now();
         for t in &mut targets {
             // Asked as a quarantined target is: one health check, now.
             t.unreachable("not yet tried".into(), now);

@@ -93,7 +93,7 @@ async fn run(
         if *shutdown.borrow() {
             break;
         }
-        let now = Timestamp::now();
+        let now = crate::now();
         // Probes an operator asked for, before anything else.
         let asked: Vec<String> = std::mem::take(&mut *super::lock(&shared.probe))
             .into_iter()
@@ -335,9 +335,9 @@ async fn send_work_items(config: Config, mut shutdown: watch::Receiver<bool>, sh
             }
         }
         if let Some(store) = store.as_mut()
-            && lead.holds(store.as_mut(), Timestamp::now())
+            && lead.holds(store.as_mut(), crate::now())
         {
-            let now = Timestamp::now();
+            let now = crate::now();
             match sender.deliver(store.as_mut(), now, ACTOR).await {
                 Ok(sent) => {
                     if sent.posted + sent.emailed + sent.escalated + sent.overdue > 0 {

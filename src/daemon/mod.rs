@@ -882,7 +882,7 @@ impl Worker<'_> {
                 let planned = if parsed.events.is_empty() {
                     Vec::new()
                 } else {
-                    let today = crate::clock::today(jiff::Timestamp::now());
+                    let today = crate::clock::today(crate::now());
                     let refs: Vec<&HrEvent> = parsed.events.iter().collect();
                     ingest::plan_events(store, &model, &refs, today, ACTOR)?
                 };
@@ -970,7 +970,8 @@ impl Worker<'_> {
         }
         summary.events += batch.len() as u64;
         let each = prepared.started.elapsed().as_secs_f64() / batch.len() as f64;
-        let now = jiff::Timestamp::now().as_millisecond();
+        // Against the broker's own timestamps: the wall clock, not business time.
+        let now = crate::wall_clock().as_millisecond();
         for m in batch {
             metrics.event_seconds.observe(each);
             if let Some(ms) = m.timestamp().to_millis() {
@@ -1104,7 +1105,7 @@ impl Worker<'_> {
                 &origin,
                 dead_letter.kind,
                 &dead_letter.reason,
-                jiff::Timestamp::now(),
+                crate::wall_clock(),
             );
             let mut record: FutureRecord<'_, [u8], [u8]> =
                 FutureRecord::to(&self.dead_letter_topic).headers(headers);
@@ -1217,7 +1218,7 @@ fn dead_letter_draft(message: &OwnedMessage, dead_letter: &DeadLetter, dlq: &str
         })
     };
     Draft {
-        at: jiff::Timestamp::now(),
+        at: crate::now(),
         actor: ACTOR.into(),
         employee_number: text(
             value

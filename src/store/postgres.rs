@@ -633,7 +633,7 @@ pub(crate) fn test_schema() -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     static SWEPT: std::sync::Once = std::sync::Once::new();
-    let now = jiff::Timestamp::now().as_second();
+    let now = crate::wall_clock().as_second();
     SWEPT.call_once(|| {
         let mut db = PgDb::new(&test_url(), None).unwrap();
         let old: Vec<String> = db

@@ -695,7 +695,7 @@ impl<D: Db + 'static> Store for SqlStore<D> {
             // Their access is brought in line as soon as a daemon can. A claim on them
             // stays: the replica applying them now plans again. Each applied record
             // counts one generation (a new row starts at 0, as if recorded one by one).
-            let now = micros(Timestamp::now());
+            let now = micros(crate::now());
             values.clear();
             for (key, n) in &made_due {
                 values.extend([
@@ -1788,7 +1788,7 @@ pub fn migrate(db: &mut dyn Db, migrations: &[(i64, &str)]) -> Result<(), StoreE
                 }
                 db.execute(
                     "INSERT INTO schema_migration (version, applied_at) VALUES (?1, ?2)",
-                    p![*version, Timestamp::now().to_string()],
+                    p![*version, crate::wall_clock().to_string()],
                 )?;
             }
             Ok(())

@@ -84,3 +84,43 @@ fn the_readme_lists_the_audit_vocabulary_of_the_core() {
         .collect();
     assert_eq!(line("- outcomes: "), outcomes);
 }
+
+/// Business time has one source, `turnstile::now()` (which honours `TURNSTILE_NOW` for
+/// rehearsals); the system clock is read in `src/lib.rs` alone (`now` and `wall_clock`).
+/// Before, the daemon, the store and three connectors read the system clock in nine
+/// places, so a rehearsal under `TURNSTILE_NOW` mixed injected and real time (a record
+/// made due at the real time, judged against the injected one).
+#[test]
+fn the_edge_crate_reads_the_clock_in_one_place() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut offenders = Vec::new();
+    let mut stack = vec![root.join("src"), root.join("connectors")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                // The core has its own ban, in its clippy.toml.
+                if path != root.join("src/core") {
+                    stack.push(path);
+                }
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") || path == root.join("src/lib.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                for call in ["Timestamp::now()", "SystemTime::now()", "Zoned::now()"] {
+                    if line.contains(call) {
+                        offenders.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "use turnstile::now() (business time) or turnstile::wall_clock() (measuring against another system's clock):\n{}",
+        offenders.join("\n")
+    );
+}
