@@ -67,6 +67,36 @@ impl Default for NotifyConfig {
     }
 }
 
+/// The kinds of email a trust may word itself.
+pub const TEMPLATES: [&str; 3] = ["inactivity", "sponsorship", "starter"];
+
+impl NotifyConfig {
+    /// Reads `[notify] templates`: each file there must start `Subject:` and use
+    /// `{list}`. Kind → text, for the kinds the trust worded.
+    pub fn templates(&self) -> Result<BTreeMap<String, String>, String> {
+        let mut out = BTreeMap::new();
+        let Some(dir) = &self.templates else {
+            return Ok(out);
+        };
+        for kind in TEMPLATES {
+            let path = dir.join(format!("{kind}.txt"));
+            if !path.exists() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("[notify] templates: {}: {e}", path.display()))?;
+            if !text.starts_with("Subject:") || !text.contains("{list}") {
+                return Err(format!(
+                    "[notify] templates: {} must start with a `Subject:` line and put `{{list}}` in the body",
+                    path.display()
+                ));
+            }
+            out.insert(kind.to_string(), text);
+        }
+        Ok(out)
+    }
+}
+
 /// Working days a work item has before it is overdue, unless configured.
 pub const DEFAULT_DUE_DAYS: u32 = 5;
 
@@ -1054,7 +1084,7 @@ impl Config {
         out.extend(self.guard.check());
         out.extend(self.work_items.check(&self.smtp));
         out.extend(self.smtp.check());
-        if let Err(e) = crate::engine::work::templates(self.notify.templates.as_deref()) {
+        if let Err(e) = self.notify.templates() {
             out.push(e);
         }
         if let Some(f) = &self.notify.fallback
@@ -1104,7 +1134,7 @@ impl Config {
             ));
         }
         if let Some(file) = &d.tokens_file
-            && let Err(e) = crate::daemon::api::Tokens::load(file)
+            && let Err(e) = crate::tokens::Tokens::load(file)
         {
             out.push(format!("[daemon] tokens_file: {e}"));
         }

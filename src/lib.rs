@@ -52,5 +52,6 @@ pub mod kafka;
 pub mod report;
 pub mod retry;
 pub mod store;
+pub mod tokens;
 #[cfg(test)]
 pub(crate) use turnstile_core::testkit;

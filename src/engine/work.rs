@@ -227,7 +227,7 @@ impl Sender {
         Ok(Sender {
             config: config.work_items.clone(),
             fallback: config.notify.fallback.clone(),
-            templates: templates(config.notify.templates.as_deref())?,
+            templates: config.notify.templates()?,
             http,
             smtp,
         })
@@ -404,33 +404,6 @@ impl Sender {
             .map(|_| ())
             .map_err(|e| format!("the mail relay refused or could not be reached: {e}"))
     }
-}
-
-/// The kinds of email a trust may word itself.
-pub const TEMPLATES: [&str; 3] = ["inactivity", "sponsorship", "starter"];
-
-/// Reads `[notify] templates`: each file there must start `Subject:` and use `{list}`.
-pub fn templates(dir: Option<&std::path::Path>) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
-    let Some(dir) = dir else {
-        return Ok(out);
-    };
-    for kind in TEMPLATES {
-        let path = dir.join(format!("{kind}.txt"));
-        if !path.exists() {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("[notify] templates: {}: {e}", path.display()))?;
-        if !text.starts_with("Subject:") || !text.contains("{list}") {
-            return Err(format!(
-                "[notify] templates: {} must start with a `Subject:` line and put `{{list}}` in the body",
-                path.display()
-            ));
-        }
-        out.insert(kind.to_string(), text);
-    }
-    Ok(out)
 }
 
 /// A template filled in: the subject from its first line, the body after the blank line.

@@ -124,3 +124,53 @@ fn the_edge_crate_reads_the_clock_in_one_place() {
         offenders.join("\n")
     );
 }
+
+/// The layers of the edge crate: settings, the store, the feeds, the reports and the
+/// connectors are below the engine, which is below the daemon and the CLI. A lower layer
+/// never names a higher one (tests aside: `tests.rs` files and `#[cfg(test)]` modules).
+/// Before, `config.rs` reached up into the daemon for the tokens file and into the
+/// engine for the notice templates.
+#[test]
+fn no_lower_layer_imports_a_higher_one() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lower = [
+        "src/config.rs",
+        "src/tokens.rs",
+        "src/kafka.rs",
+        "src/retry.rs",
+        "src/store",
+        "src/feed",
+        "src/report",
+        "connectors",
+    ];
+    let higher = ["crate::engine", "crate::daemon", "crate::cli"];
+    let mut files = Vec::new();
+    let mut stack: Vec<std::path::PathBuf> = lower.iter().map(|p| root.join(p)).collect();
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        } else if path.extension().is_some_and(|e| e == "rs")
+            && path.file_name().is_some_and(|n| n != "tests.rs")
+        {
+            files.push(path);
+        }
+    }
+    assert!(files.len() > 20, "{files:?}");
+    let mut offenders = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (i, line) in code.lines().enumerate() {
+            let line = line.trim();
+            if line.starts_with("//") {
+                continue;
+            }
+            if let Some(up) = higher.iter().find(|h| line.contains(*h)) {
+                offenders.push(format!("{}:{}: names {up}: {line}", path.display(), i + 1));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{}", offenders.join("\n"));
+}
