@@ -9,80 +9,10 @@ use crate::drift::{Category, Report, Severity};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// What a category means, what to do, and the expectation it touches.
+/// What a category means, what to do, and the expectation it touches (declared with the
+/// category, in the core).
 pub fn guidance(c: Category) -> (&'static str, &'static str, &'static str) {
-    match c {
-        Category::LeaverStillActive => (
-            "An account that is still enabled although its owner's last working day is over.",
-            "Disable it today (Turnstile does so by itself when it manages the system); check with the line manager whether the leaving date is right.",
-            "CQC Regulation 17 (good governance: access withdrawn promptly when staff leave); DSPT / CAF B2 (identity and access control).",
-        ),
-        Category::UsedAfterLeaving => (
-            "A leaver's account was signed in to after the end of their last working day: someone used the access after they left.",
-            "Treat as a possible information-governance incident: find out who signed in and what they looked at (the system's own audit), disable the account, and record it in the trust's incident system.",
-            "CQC Regulation 17 (audit logs checked for irregular access); DSPT / CAF B2 and C1 (security monitoring).",
-        ),
-        Category::AbsentStillActive => (
-            "Enabled while its owner is suspended or away, on a system the role model says to disable for that absence.",
-            "Disable it for the absence; it is enabled again on return.",
-            "CQC Regulation 17; DSPT / CAF B2 (access matches current duties).",
-        ),
-        Category::EnabledBeforeStart => (
-            "Enabled before its owner's first day.",
-            "Disable it until the first day; accounts are prepared disabled.",
-            "DSPT / CAF B2 (access only while needed).",
-        ),
-        Category::OrphanAccount => (
-            "An enabled account linked to nobody in the HR extract.",
-            "Find its owner and link it (employee number), or disable it. An orphan is a way in that nobody answers for.",
-            "CQC Regulation 17 (every user has a named account); DSPT / CAF B2.",
-        ),
-        Category::PossibleDuplicate => (
-            "An enabled account with no employee number whose display name is that of one person in the HR extract: their account not yet linked, or a second one.",
-            "If it is theirs and they have no other, link it (`turnstile matches`, or put the employee number on it); if they have another, disable this one. Left alone, it is a way in nobody answers for.",
-            "Trust procedure: one account per user per system; CQC Regulation 17; DSPT / CAF B2.",
-        ),
-        Category::GenericAccount => (
-            "An enabled shared login with no approved exception.",
-            "Replace it with named accounts, or record an approved exception in the role model.",
-            "CQC Regulation 17 (named accounts, never a shared login); DSPT / CAF B2 (users uniquely identified).",
-        ),
-        Category::DuplicateAccount => (
-            "Someone in post with more than one enabled account on one system.",
-            "Keep the account they use and disable the others.",
-            "Trust procedure: one account per user per system; DSPT / CAF B2.",
-        ),
-        Category::DormantAccount => (
-            "The enabled account of someone at work that has not been used for longer than the system's inactivity limit.",
-            "Tell the line manager, then disable it after the notice period (Turnstile does this with a week's notice).",
-            "Trust procedure: disable after 1-3 months unused, the line manager told a week before; DSPT / CAF B2.",
-        ),
-        Category::MissingAccount => (
-            "Someone whose role grants a system has no account there.",
-            "Create the account (or raise the work item) so they can do their job from day one.",
-            "CQC Regulation 12 (safe care: staff can reach the records they need); trust procedure: set up within 1 working day.",
-        ),
-        Category::MissingEntitlement => (
-            "An entitlement a role grants that the account does not hold.",
-            "Grant it, or correct the role model if the role no longer needs it.",
-            "CQC Regulation 12 (safe care); DSPT / CAF B2 (access set by role).",
-        ),
-        Category::ExcessEntitlement => (
-            "Access no current role grants: a managed group held without a reason, or an enabled account on a system none of the person's roles grants.",
-            "Remove it, or add the rule that should grant it. Moves leave this behind most often.",
-            "CQC Regulation 17 (need to know, withdrawn when duties change); DSPT / CAF B2 (least privilege).",
-        ),
-        Category::ServiceRemovalDue => (
-            "The service itself will soon remove this unused account of someone still employed (NHSmail deletes mailboxes unused for a set time).",
-            "Ask the person to sign in, or accept the removal if they no longer need it.",
-            "CQC Regulation 12 (staff keep the tools they need).",
-        ),
-        Category::PossibleUnrecordedLeaver => (
-            "Someone ESR has at work whose accounts are unused on every system that reports logons: they may have left without ESR being told.",
-            "Ask the line manager; if they have left, record the leaving in ESR so every account follows.",
-            "CQC Regulation 17 (accounts deactivated promptly when staff leave); DSPT Standard 4 (an up-to-date staff register).",
-        ),
-    }
+    c.guidance()
 }
 
 fn london_time(t: jiff::Timestamp) -> String {
