@@ -26,8 +26,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use turnstile::store::AuditFilter;
+use turnstile::store::prelude::*;
 use turnstile::store::sqlite::SqliteStore;
-use turnstile::store::{AuditFilter, Store};
 
 const MODEL: &str = r#"version = 1
 [systems.ad]

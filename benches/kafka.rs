@@ -19,8 +19,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use turnstile::store::AuditFilter;
+use turnstile::store::prelude::*;
 use turnstile::store::sqlite::SqliteStore;
-use turnstile::store::{AuditFilter, Store};
 
 const PARTITIONS: i32 = 3;
 

@@ -546,9 +546,9 @@ fn unusable(target: &mut Target, e: ConnectorError, now: Timestamp, tally: Tally
 mod tests {
     use super::*;
     use crate::connectors::export_file::{Generic, Manual};
-    use crate::store::matches::Matches;
+    use crate::store::WorkItemStatus;
+    use crate::store::prelude::*;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{Store, WorkItemStatus};
     use crate::testkit::{d, model, nurse};
     use std::sync::Arc;
 

@@ -485,7 +485,12 @@ pub fn judge(current: Option<&HrEvent>, incoming: &HrEvent, seen_before: bool) -
     }
 }
 
-pub trait Store: matches::Matches + reviews::Reviews {
+/// The state store: every kind of data it keeps has a trait of its own (bring the ones
+/// you call into scope, or `use crate::store::prelude::*`); `Store` is all of them, plus
+/// the write-ahead log's upkeep.
+pub trait Store:
+    People + Accounts + Trail + Work + Held + WorkItems + Notices + matches::Matches + reviews::Reviews
+{
     /// This connection's commits stop copying SQLite's write-ahead log into the database
     /// (a few milliseconds every few thousand pages, on whichever commit crosses the
     /// line); a [`Store::checkpoint`] on another connection does it instead. The daemon's
@@ -495,7 +500,10 @@ pub trait Store: matches::Matches + reviews::Reviews {
     /// Copies what it can of the write-ahead log into the database without waiting for
     /// readers or writers; how many pages it copied (0 on PostgreSQL).
     fn checkpoint(&mut self) -> Result<u64, StoreError>;
+}
 
+/// HR records: recording events, reading people, TRAC starters' links.
+pub trait People {
     /// Records `event` if it is newer than what is held. When it is applied,
     /// `follow_up(previous, new)` gives the audit entries it causes (the HR record itself
     /// and the planned changes); they are written in the same transaction.
@@ -555,6 +563,26 @@ pub trait Store: matches::Matches + reviews::Reviews {
         actor: &str,
     ) -> Result<usize, StoreError>;
 
+    /// Links a TRAC starter's provisional key to their ESR employee number, with the trail
+    /// entry saying so, in one transaction: the provisional record is no longer one of
+    /// [`Store::persons`], its pending work is dropped, and its accounts are re-anchored by
+    /// the next plan.
+    fn link_starter(
+        &mut self,
+        provisional: &str,
+        employee_number: &str,
+        draft: Draft,
+    ) -> Result<(), StoreError>;
+
+    /// Provisional key → ESR employee number, for every starter linked.
+    fn starter_links(&self) -> Result<std::collections::BTreeMap<String, String>, StoreError>;
+
+    /// The provisional (TRAC) starters not yet linked.
+    fn provisional_starters(&self) -> Result<Vec<Person>, StoreError>;
+}
+
+/// Accounts as last read from each target, and counts over them.
+pub trait Accounts {
     /// Accounts known on one system, or on every system, in (system, id) order.
     fn accounts(&self, system: Option<&str>) -> Result<Vec<Account>, StoreError>;
 
@@ -580,6 +608,20 @@ pub trait Store: matches::Matches + reviews::Reviews {
     /// Replaces what is known of one system's accounts with a fresh read.
     fn replace_accounts(&mut self, system: &str, accounts: &[Account]) -> Result<(), StoreError>;
 
+    /// Accounts of `system` that lost access (an applied disable, revoke or delete) since
+    /// `since`: what the mass-change guard's window has already let through.
+    fn access_taken_since(&self, system: &str, since: Timestamp) -> Result<usize, StoreError>;
+
+    /// How many accounts the last full read of `system` found.
+    fn account_count(&self, system: &str) -> Result<usize, StoreError>;
+
+    /// Accounts created on `system` since `since` (applied, or raised as work items): what
+    /// the guard on creates counts.
+    fn created_since(&self, system: &str, since: Timestamp) -> Result<usize, StoreError>;
+}
+
+/// The audit trail: appended, read, verified; dead letters noted in it.
+pub trait Trail {
     fn append_audit(&mut self, drafts: Vec<Draft>) -> Result<Vec<Entry>, StoreError>;
 
     /// True when this very record was already dead-lettered (before a crash or restart).
@@ -590,6 +632,17 @@ pub trait Store: matches::Matches + reviews::Reviews {
 
     fn audit(&self, filter: &AuditFilter) -> Result<Vec<Entry>, StoreError>;
 
+    /// Checks the whole trail (and each entry's MAC when the store has an audit key), and
+    /// that it still holds `expected_head` (a head shipped off the host earlier): what was
+    /// verified, or the first break.
+    fn verify_audit(
+        &self,
+        expected_head: Option<(u64, &str)>,
+    ) -> Result<Result<Verified, Break>, StoreError>;
+}
+
+/// Pending work per person, replicas' claims on it, and leases.
+pub trait Work {
     /// Takes the work that is due at `now` (due and past its backoff), earliest first:
     /// claimed for this store's owner (a replica) until it is settled or retried, or the
     /// claim runs out. Work another replica holds a live claim on is left to it.
@@ -631,7 +684,10 @@ pub trait Store: matches::Matches + reviews::Reviews {
         error: &str,
         counts: bool,
     ) -> Result<(), StoreError>;
+}
 
+/// Plans held by the mass-change guard, and their decisions.
+pub trait Held {
     /// Stores a held plan for `system` with its changes, marks every person in it as held
     /// by it (their pending work waits), and writes `draft` (its reason prefixed with the
     /// plan's reference), all in one transaction.
@@ -671,18 +727,10 @@ pub trait Store: matches::Matches + reviews::Reviews {
         release: &[(String, Option<Timestamp>)],
         drafts: Vec<Draft>,
     ) -> Result<HeldPlan, StoreError>;
+}
 
-    /// Accounts of `system` that lost access (an applied disable, revoke or delete) since
-    /// `since`: what the mass-change guard's window has already let through.
-    fn access_taken_since(&self, system: &str, since: Timestamp) -> Result<usize, StoreError>;
-
-    /// How many accounts the last full read of `system` found.
-    fn account_count(&self, system: &str) -> Result<usize, StoreError>;
-
-    /// Accounts created on `system` since `since` (applied, or raised as work items): what
-    /// the guard on creates counts.
-    fn created_since(&self, system: &str, since: Timestamp) -> Result<usize, StoreError>;
-
+/// Work items for systems without an API: raised, sent, settled.
+pub trait WorkItems {
     /// The active (open, reopened or overdue) work item for this change, if there is one.
     fn open_work_item(&self, key: &WorkItemKey) -> Result<Option<WorkItem>, StoreError>;
 
@@ -731,24 +779,10 @@ pub trait Store: matches::Matches + reviews::Reviews {
         system: Option<&str>,
         status: Option<WorkItemStatus>,
     ) -> Result<Vec<WorkItem>, StoreError>;
+}
 
-    /// Links a TRAC starter's provisional key to their ESR employee number, with the trail
-    /// entry saying so, in one transaction: the provisional record is no longer one of
-    /// [`Store::persons`], its pending work is dropped, and its accounts are re-anchored by
-    /// the next plan.
-    fn link_starter(
-        &mut self,
-        provisional: &str,
-        employee_number: &str,
-        draft: Draft,
-    ) -> Result<(), StoreError>;
-
-    /// Provisional key → ESR employee number, for every starter linked.
-    fn starter_links(&self) -> Result<std::collections::BTreeMap<String, String>, StoreError>;
-
-    /// The provisional (TRAC) starters not yet linked.
-    fn provisional_starters(&self) -> Result<Vec<Person>, StoreError>;
-
+/// Inactivity notices and the dormancy they announce.
+pub trait Notices {
     /// The accounts of `system` under the inactivity rule, by account name (lower case).
     fn dormancy(
         &self,
@@ -780,12 +814,11 @@ pub trait Store: matches::Matches + reviews::Reviews {
         account: &str,
         draft: Option<Draft>,
     ) -> Result<bool, StoreError>;
+}
 
-    /// Checks the whole trail (and each entry's MAC when the store has an audit key), and
-    /// that it still holds `expected_head` (a head shipped off the host earlier): what was
-    /// verified, or the first break.
-    fn verify_audit(
-        &self,
-        expected_head: Option<(u64, &str)>,
-    ) -> Result<Result<Verified, Break>, StoreError>;
+/// Every trait of the store, for callers that use several kinds of data.
+pub mod prelude {
+    pub use super::matches::Matches;
+    pub use super::reviews::Reviews;
+    pub use super::{Accounts, Held, Notices, People, Store, Trail, Work, WorkItems};
 }

@@ -677,6 +677,7 @@ pub(crate) fn test_shared() -> impl Fn() -> PgStore + Send + Sync + 'static {
 #[cfg(test)]
 mod unit {
     use super::*;
+    use crate::store::prelude::*;
 
     #[test]
     fn parameters_are_numbered_the_postgresql_way_and_urls_are_shown_without_passwords() {
@@ -822,7 +823,6 @@ mod unit {
     /// switched off (by the database's owner) is found by verification.
     #[test]
     fn the_audit_trail_is_append_only_and_tampering_is_found() {
-        use crate::store::Store;
         let schema = test_schema();
         let mut store = PgStore::connect(&test_url(), Some(&schema), false).unwrap();
         let draft = |i: u32| crate::audit::Draft {

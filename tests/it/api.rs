@@ -8,6 +8,7 @@ use std::time::Duration;
 use turnstile::audit::Draft;
 use turnstile::daemon::api::{Role, routes};
 use turnstile::plan::{Action, Change};
+use turnstile::store::prelude::*;
 use turnstile::store::{AuditFilter, Store};
 
 const VIEWER: &str = "tst_viewer_0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccdd";

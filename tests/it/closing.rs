@@ -8,6 +8,7 @@ use serde_json::json;
 use std::time::Duration;
 use turnstile::connectors::Connector;
 use turnstile::connectors::ldap::LdapConnector;
+use turnstile::store::prelude::*;
 use turnstile::store::{AuditFilter, Store};
 
 const MODEL: &str = r#"version = 1

@@ -22,8 +22,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use turnstile::hr::HrEvent;
+use turnstile::store::prelude::*;
 use turnstile::store::sqlite::SqliteStore;
-use turnstile::store::{AuditFilter, Outcome, Store, judge};
+use turnstile::store::{AuditFilter, Outcome, judge};
 
 pub fn brokers() -> String {
     env("KAFKA_BROKERS")

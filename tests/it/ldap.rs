@@ -14,6 +14,7 @@ use turnstile::engine;
 use turnstile::hr::{AssignmentStatus, IsoDate, Person};
 use turnstile::plan::{Action, Change, plan_person};
 use turnstile::policy::RoleModel;
+use turnstile::store::prelude::*;
 use turnstile::store::sqlite::SqliteStore;
 use turnstile_core::testkit;
 
@@ -1138,7 +1139,6 @@ async fn reconcile_all(
     day: &str,
     dry_run: bool,
 ) -> Vec<Change> {
-    use turnstile::store::Store;
     let people: Vec<Person> = store
         .persons()
         .unwrap()
@@ -1253,7 +1253,7 @@ async fn a_trac_starter_listed_by_esr_keeps_the_prepared_account() {
 async fn a_rehire_after_retention_gets_a_new_account_and_the_reason() {
     use turnstile::engine::ingest;
     use turnstile::hr::{EventKind, Source};
-    use turnstile::store::{AuditFilter, Store};
+    use turnstile::store::AuditFilter;
     let dir = Dir::openldap();
     dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin", "GG-Clinical"])
         .await;
@@ -1330,7 +1330,7 @@ async fn a_rehire_after_retention_gets_a_new_account_and_the_reason() {
 async fn an_employee_number_correction_relinks_the_account() {
     use turnstile::engine::ingest;
     use turnstile::hr::{EmployeeNumber, EventKind, Source};
-    use turnstile::store::{AuditFilter, Store};
+    use turnstile::store::AuditFilter;
     let dir = Dir::openldap();
     dir.ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin", "GG-Clinical"])
         .await;

@@ -5,6 +5,7 @@
 //! triggers off, then rewrite the trail).
 
 use std::process::Command;
+use turnstile::store::prelude::*;
 
 fn admin_url() -> String {
     std::env::var("TURNSTILE_TEST_POSTGRES")
@@ -99,7 +100,7 @@ fn the_runtime_role_of_the_documented_set_up_cannot_touch_the_trail_s_triggers()
         true,
     )
     .unwrap();
-    use turnstile::store::Store;
+
     store
         .append_audit(vec![turnstile::audit::Draft {
             at: jiff::Timestamp::now(),
