@@ -175,3 +175,42 @@ fn no_lower_layer_imports_a_higher_one() {
     }
     assert!(offenders.is_empty(), "{}", offenders.join("\n"));
 }
+
+/// Files that do one job: no source file of `src/` or `connectors/` holds more than 800
+/// lines of code (its `#[cfg(test)] mod` and `tests.rs` files aside). Before, ten did,
+/// `cli/mod.rs` with 2,000.
+#[test]
+fn no_source_file_is_over_800_lines() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut over = Vec::new();
+    let mut stack = vec![root.join("src"), root.join("connectors")];
+    let mut seen = 0;
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs")
+            || path.file_name().is_some_and(|n| n == "tests.rs")
+        {
+            continue;
+        }
+        seen += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let code = lines
+            .windows(2)
+            .position(|w| {
+                w[0].trim() == "#[cfg(test)]"
+                    && (w[1].starts_with("mod ") || w[1].starts_with("pub(crate) mod "))
+            })
+            .unwrap_or(lines.len());
+        if code > 800 {
+            over.push(format!("{}: {code} lines", path.display()));
+        }
+    }
+    assert!(seen > 50, "{seen} files");
+    assert!(over.is_empty(), "split by job:\n{}", over.join("\n"));
+}
