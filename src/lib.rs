@@ -15,7 +15,7 @@
 #![deny(unsafe_code)]
 
 pub use turnstile_core::{
-    account, audit, clock, correlate, desired, drift, evidence, explain, hr, inactivity, input,
+    account, audit, clock, correlate, desired, dn, drift, evidence, explain, hr, inactivity, input,
     naming, plan, policy, review, schedule, work,
 };
 

@@ -101,10 +101,7 @@ pub fn who(person: &Person) -> String {
     }
 }
 
-/// A date as the NHS writes it: 01/12/2026.
-pub fn uk_date(date: jiff::civil::Date) -> String {
-    format!("{:02}/{:02}/{}", date.day(), date.month(), date.year())
-}
+pub use crate::clock::uk_date;
 
 /// `[targets.<system>] type = "export_file"` (and the connectors built on it): the export
 /// to read, and its column renames.

@@ -10,7 +10,8 @@
 
 mod config;
 mod connection;
-pub mod escape;
+/// DN and filter escaping, shared with the export readers: [`crate::dn`].
+pub use crate::dn as escape;
 mod failure;
 mod read;
 mod write;

@@ -146,7 +146,7 @@ pub fn line(n: &Notice) -> String {
         n.system_name,
         n.account,
         n.idle_days,
-        crate::connectors::export_file::uk_date(n.disable_from)
+        crate::clock::uk_date(n.disable_from)
     )
 }
 

@@ -73,7 +73,7 @@ pub fn line(e: &Ending) -> String {
         "{} ({}): access ends at the end of {}\n",
         e.name,
         e.employee_number,
-        crate::connectors::export_file::uk_date(e.end)
+        crate::clock::uk_date(e.end)
     )
 }
 

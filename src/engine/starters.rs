@@ -108,7 +108,7 @@ pub fn line(s: &NotStarting) -> String {
         s.name,
         s.provisional,
         s.start
-            .map(crate::connectors::export_file::uk_date)
+            .map(crate::clock::uk_date)
             .unwrap_or_else(|| "on an unknown date".into())
     )
 }

@@ -92,7 +92,7 @@ pub fn due_day(item: &WorkItem) -> String {
         .due_at
         .checked_sub(jiff::SignedDuration::from_secs(1))
         .unwrap_or(item.due_at);
-    crate::connectors::export_file::uk_date(crate::clock::today(last))
+    crate::clock::uk_date(crate::clock::today(last))
 }
 
 /// An email: subject and plain-text body.
@@ -153,7 +153,7 @@ pub fn escalation(system: &str, items: &[&WorkItem]) -> Mail {
         body.push_str(&format!(
             "\n{} raised {}, due by the end of {}\n  {}\n",
             i.reference(),
-            crate::connectors::export_file::uk_date(crate::clock::today(i.raised_at)),
+            crate::clock::uk_date(crate::clock::today(i.raised_at)),
             due_day(i),
             i.detail
         ));

@@ -312,7 +312,7 @@ pub fn read_table<A: Accounts>(
                 .filter(|e| !e.is_empty())
                 .map(|e| {
                     if names.entitlements_are_dns {
-                        Cow::Owned(crate::connectors::ldap::escape::first_value(e))
+                        Cow::Owned(crate::dn::first_value(e))
                     } else {
                         Cow::Borrowed(e)
                     }

@@ -12,6 +12,11 @@ pub fn london() -> TimeZone {
     TimeZone::get("Europe/London").unwrap_or(TimeZone::UTC)
 }
 
+/// A date as the NHS writes it: 01/12/2026.
+pub fn uk_date(date: Date) -> String {
+    format!("{:02}/{:02}/{}", date.day(), date.month(), date.year())
+}
+
 /// The Europe/London calendar day at `now`.
 pub fn today(now: Timestamp) -> Date {
     now.to_zoned(london()).date()

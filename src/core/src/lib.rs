@@ -22,6 +22,7 @@ pub mod audit;
 pub mod clock;
 pub mod correlate;
 pub mod desired;
+pub mod dn;
 pub mod drift;
 pub mod evidence;
 pub mod explain;
