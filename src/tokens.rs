@@ -7,11 +7,14 @@ use sha2::{Digest, Sha256};
 use std::path::Path as FsPath;
 
 /// What a token may do; each role can do what the ones before it can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// Reads.
     Viewer,
+    /// Also retries pending work, probes targets, decides matches.
     Operator,
+    /// Also approves and rejects held plans.
     Approver,
 }
 

@@ -34,7 +34,7 @@ pub(super) struct DriftArgs {
     /// The files' encoding: auto (UTF-8, else Windows-1252 line by line), utf-8 or
     /// windows-1252 (default: [feeds] encoding).
     #[arg(long, value_name = "ENCODING")]
-    pub(super) encoding: Option<String>,
+    pub(super) encoding: Option<crate::feed::Encoding>,
     /// Exit 3 when anything is found.
     #[arg(long)]
     pub(super) fail_on_drift: bool,
@@ -65,10 +65,8 @@ pub(super) fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
         exports.push((system.to_string(), PathBuf::from(file)));
     }
     let mut limits = config.feeds.clone();
-    if let Some(e) = &a.encoding {
-        limits.encoding = e
-            .parse()
-            .map_err(|m| Failure::Usage(format!("--encoding: {m}")))?;
+    if let Some(e) = a.encoding {
+        limits.encoding = e;
     }
     let limits = &limits;
     let format = out_format(a.format, a.out.as_deref(), Format::Json, "json|csv|html")?;

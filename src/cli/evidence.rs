@@ -19,12 +19,28 @@ pub(super) struct EvidenceArgs {
     since: String,
     /// The report's format (default: from the --out file's extension, else html).
     #[arg(long, value_enum)]
-    format: Option<Format>,
+    format: Option<EvidenceFormat>,
     /// Where to write it (default: standard output).
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
     #[command(flatten)]
     common: super::Common,
+}
+
+/// The formats evidence is written in: its figures are not one table, so no CSV.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(super) enum EvidenceFormat {
+    Html,
+    Json,
+}
+
+impl From<EvidenceFormat> for Format {
+    fn from(f: EvidenceFormat) -> Format {
+        match f {
+            EvidenceFormat::Html => Format::Html,
+            EvidenceFormat::Json => Format::Json,
+        }
+    }
 }
 
 /// The audit trail's verification, as the report shows it.
@@ -53,7 +69,12 @@ pub(super) fn evidence_cmd(config: &Config, a: EvidenceArgs) -> Result<u8, Failu
             "--since {since} is after the last day of the period ({until})"
         )));
     }
-    let format = super::out_format(a.format, a.out.as_deref(), Format::Html, "html|json")?;
+    let format = super::out_format(
+        a.format.map(EvidenceFormat::into),
+        a.out.as_deref(),
+        Format::Html,
+        "html|json",
+    )?;
     if format == Format::Csv {
         return Err(Failure::Usage(
             "evidence is written as html or json (its figures are not one table)".into(),

@@ -9,8 +9,11 @@ use std::io::Write;
 
 #[derive(Args, Debug)]
 pub(super) struct ExplainArgs {
-    /// The employee number.
-    person: String,
+    /// The employee number (or give it as --person N, as every verb that names a person).
+    #[arg(value_name = "N", required_unless_present = "by_flag")]
+    number: Option<String>,
+    #[arg(long = "person", value_name = "N", conflicts_with = "number")]
+    by_flag: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     format: TextOrJson,
     #[command(flatten)]
@@ -77,7 +80,10 @@ pub(super) fn explain_cmd(config: &Config, a: ExplainArgs) -> Result<u8, Failure
         config,
         a.common.policy.as_deref(),
         a.common.today.as_deref(),
-        &a.person,
+        a.number
+            .as_deref()
+            .or(a.by_flag.as_deref())
+            .unwrap_or_default(),
     )?;
     note_unknown(&one.unknown);
     match a.format {

@@ -24,7 +24,8 @@ pub(super) struct FeedArgs {
     pub(super) extracted_at: Option<String>,
     /// With --full: go ahead although more than `[feeds] max_review_share` of the people
     /// held would be flagged for review (a cut or wrong extract looks like that).
-    #[arg(long, requires = "full")]
+    /// (`--approve`, its old name, still works and says so.)
+    #[arg(long = "allow-review-share", alias = "approve", requires = "full")]
     pub(super) approve: bool,
     /// Who feeds it, for the audit trail (default: the operating-system user).
     #[arg(long = "as", value_name = "NAME")]
@@ -60,6 +61,7 @@ pub(super) fn extracted_at(arg: Option<&str>, file: &Path) -> Result<Timestamp, 
     }
 }
 pub(super) fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
+    super::renamed("--approve", "--allow-review-share");
     if a.publish && a.full {
         return Err(Failure::Usage(
             "--full needs --apply: finding the people a full extract no longer lists reads the state store".into(),
@@ -182,7 +184,7 @@ pub(super) fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
         if missing.len() as f64 > share * held.len() as f64 && !a.approve {
             println!("{}", summary(&tally));
             return Err(Failure::Usage(format!(
-                "{}: the full extract no longer lists {} of the {} ESR people held ({:.1}%), more than [feeds] max_review_share ({:.1}%): is it cut short or the wrong file? Nobody was flagged for review (the records it does list were recorded). If the extract is right, run it again with --approve",
+                "{}: the full extract no longer lists {} of the {} ESR people held ({:.1}%), more than [feeds] max_review_share ({:.1}%): is it cut short or the wrong file? Nobody was flagged for review (the records it does list were recorded). If the extract is right, run it again with --allow-review-share",
                 a.file.display(),
                 missing.len(),
                 held.len(),

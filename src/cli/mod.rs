@@ -327,6 +327,14 @@ fn runtime(builder: &mut tokio::runtime::Builder) -> Result<tokio::runtime::Runt
         .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))
 }
 
+/// Says on standard error that `old` (given on the command line) is now `new`: "approve"
+/// meant three things, and now means a held plan's decision only.
+fn renamed(old: &str, new: &str) {
+    if std::env::args().any(|a| a == old) {
+        eprintln!("note: {old} is now {new}; the old spelling still works for now");
+    }
+}
+
 /// The format a report is written in: `--format`, else `--out`'s extension, else
 /// `default`. `offered` lists the formats the verb writes, for the error.
 fn out_format(

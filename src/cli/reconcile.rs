@@ -12,9 +12,10 @@ pub(super) struct ReconcileArgs {
     pub(super) dry_run: bool,
     /// Go ahead although the run would disable or delete more than
     /// `[reconcile] max_removal_share` of a system's accounts (check `--dry-run` first).
-    #[arg(long, requires = "by")]
+    /// (`--approve`, its old name, still works and says so.)
+    #[arg(long = "allow-share", alias = "approve", requires = "by")]
     pub(super) approve: bool,
-    /// Who runs it, for the audit trail (required with --approve; default: the
+    /// Who runs it, for the audit trail (required with --allow-share; default: the
     /// operating-system user).
     #[arg(long = "as", value_name = "NAME")]
     pub(super) by: Option<String>,
@@ -36,6 +37,7 @@ pub(super) fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Fai
             None => "no connector is configured: add a [targets.<system>] section (with its type, e.g. type = \"ldap\") to the config".into(),
         }));
     }
+    super::renamed("--approve", "--allow-share");
     let mut store = open_store(config)?;
     let actor = actor(a.by.as_deref(), "turnstile reconcile")?;
     let sender = crate::engine::work::Sender::new(config).map_err(Failure::Usage)?;
@@ -136,7 +138,7 @@ pub(super) fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Fai
                 }
             }
             TargetOutcome::Held => eprintln!(
-                "error: {id}: stopped before acting: {} of {} accounts ({:.1}%) would be disabled or deleted, over [reconcile] max_removal_share {:.1}%. Check `turnstile reconcile --system {id} --dry-run`, then re-run with --approve --as NAME",
+                "error: {id}: stopped before acting: {} of {} accounts ({:.1}%) would be disabled or deleted, over [reconcile] max_removal_share {:.1}%. Check `turnstile reconcile --system {id} --dry-run`, then re-run with --allow-share --as NAME",
                 r.removed,
                 r.accounts_read,
                 r.share * 100.0,

@@ -14,9 +14,9 @@ pub(super) enum TokenVerb {
         /// Who or what uses it (recorded as the actor of what it approves).
         #[arg(long)]
         name: String,
-        /// viewer (reads), operator (also retries), approver (also approves and rejects).
-        #[arg(long)]
-        role: String,
+        /// What the token may do.
+        #[arg(long, value_enum)]
+        role: crate::tokens::Role,
     },
 }
 pub(super) fn token_cmd(a: TokenArgs) -> Result<u8, Failure> {
@@ -31,14 +31,10 @@ pub(super) fn token_cmd(a: TokenArgs) -> Result<u8, Failure> {
             "--name: one line, without quotes or backslashes".into(),
         ));
     }
-    if !["viewer", "operator", "approver"].contains(&role.as_str()) {
-        return Err(Failure::Usage(format!(
-            "--role {role}: use viewer, operator or approver"
-        )));
-    }
     let (token, hash) = crate::daemon::api::new_token().map_err(Failure::Runtime)?;
     println!(
-        "# Give this token to {name} (it is shown once, and not stored anywhere):\n# {token}\n# Add this to the tokens file ([daemon] tokens_file, mode 600):\n[[tokens]]\nname = \"{name}\"\nrole = \"{role}\"\nsha256 = \"{hash}\""
+        "# Give this token to {name} (it is shown once, and not stored anywhere):\n# {token}\n# Add this to the tokens file ([daemon] tokens_file, mode 600):\n[[tokens]]\nname = \"{name}\"\nrole = \"{}\"\nsha256 = \"{hash}\"",
+        role.as_str()
     );
     Ok(0)
 }

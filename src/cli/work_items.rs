@@ -7,8 +7,8 @@ pub(super) struct WorkItemsArgs {
     /// Only this system.
     #[arg(long)]
     pub(super) system: Option<String>,
-    /// Only items in this state: open, reopened, overdue, confirmed or cancelled.
-    #[arg(long, value_name = "STATUS")]
+    /// Only items in this state.
+    #[arg(long, value_name = "STATUS", value_parser = statuses())]
     pub(super) status: Option<String>,
     /// First send what is waiting: new items to the webhook and in digests, overdue items
     /// escalated (`reconcile` and `run` do this by themselves).
@@ -30,15 +30,19 @@ pub(super) enum ItemFormat {
     Json,
     Csv,
 }
+/// The states a work item can be in, as `--help` lists them (from the core's list).
+fn statuses() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(crate::work::Status::ALL.map(|s| s.as_str()))
+}
+
 pub(super) fn work_items_cmd(config: &Config, a: WorkItemsArgs) -> Result<u8, Failure> {
     use crate::store::WorkItemStatus;
     let status = match a.status.as_deref() {
         None => None,
-        Some(text) => Some(WorkItemStatus::parse(text).ok_or_else(|| {
-            Failure::Usage(format!(
-                "--status {text}: use open, reopened, overdue, confirmed or cancelled"
-            ))
-        })?),
+        Some(text) => Some(
+            WorkItemStatus::parse(text)
+                .ok_or_else(|| Failure::Usage(format!("--status {text}: not a state")))?,
+        ),
     };
     let mut store = open_existing_store(config)?;
     if a.send {

@@ -6,7 +6,7 @@ use super::*;
 #[serde(deny_unknown_fields, default)]
 pub struct ReconcileConfig {
     /// A run that would disable or delete more than this share of a system's accounts
-    /// stops before acting until someone re-runs it with `--approve` (CONTRACT §5).
+    /// stops before acting until someone re-runs it with `--allow-share` (CONTRACT §5).
     pub max_removal_share: f64,
 }
 impl Default for ReconcileConfig {

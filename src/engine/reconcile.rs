@@ -37,7 +37,7 @@ pub struct Run<'a> {
     pub guard: Option<&'a crate::config::GuardConfig>,
     /// A run over `max_removal_share` holds the people losing access as a plan (for
     /// `turnstile approve`) and applies the rest, instead of stopping whole: the daemon's
-    /// scheduled runs, which no one is there to re-run with `--approve`.
+    /// scheduled runs, which no one is there to re-run with `--allow-share`.
     pub hold_as_plan: bool,
     /// The mail relay for inactivity notices; without one no notice can be sent, so no
     /// account is disabled for inactivity.

@@ -16,7 +16,7 @@ pub struct Limits {
     /// A file with a larger share of bad rows is refused whole (exit 2).
     pub max_bad_row_share: f64,
     /// `feed esr --full` refuses to flag more than this share of the people held for
-    /// review without `--approve`: a cut or wrong extract would flag everyone.
+    /// review without `--allow-review-share`: a cut or wrong extract would flag everyone.
     pub max_review_share: f64,
     /// `drift --compare` refuses an export holding fewer accounts than the previous
     /// report's by more than this share, without `--allow-shrink`: a cut-short export
@@ -40,14 +40,17 @@ pub struct Limits {
     pub trac_unconfirmed_days: u32,
 }
 /// How the bytes of a feed are read as text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 pub enum Encoding {
+    /// UTF-8, else Windows-1252 line by line.
     #[default]
     #[serde(rename = "auto")]
     Auto,
     #[serde(rename = "utf-8")]
+    #[value(name = "utf-8", alias = "utf8")]
     Utf8,
     #[serde(rename = "windows-1252")]
+    #[value(name = "windows-1252", alias = "cp1252", alias = "latin1")]
     Windows1252,
 }
 impl std::str::FromStr for Encoding {

@@ -151,8 +151,14 @@ fn feed_records_plans_and_audits_and_a_replay_changes_nothing() {
         text(&o)
     );
     assert!(!audit("40000002").iter().any(|e| e["action"] == "hr.review"));
+    // The old spelling of the override still works, and says it was renamed.
     let o = feed("day2.csv", "2026-11-23T06:00:00Z", &["--full", "--approve"]);
     assert!(text(&o).contains("1 flagged for review"), "{}", text(&o));
+    assert!(
+        text(&o).contains("--approve is now --allow-review-share"),
+        "{}",
+        text(&o)
+    );
     let porter = audit("40000002");
     assert_eq!(porter.last().unwrap()["action"], "hr.review");
     let o = turnstile(
@@ -647,4 +653,74 @@ timeout_secs = 2
             && t.contains("check [store] url"),
         "{t}"
     );
+}
+
+/// One meaning per word, and every closed set listed by `--help` (before: free strings
+/// `--help` could not list, `evidence --help` offering csv and then refusing it, and the
+/// person given as `explain N` but `--person N` elsewhere).
+#[test]
+fn help_lists_every_closed_set_and_a_person_is_named_one_way_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = |args: &[&str]| {
+        let o = turnstile(args, dir.path());
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        text(&o)
+    };
+    for (args, values) in [
+        (
+            &["token", "new", "--help"][..],
+            &["viewer", "operator", "approver"][..],
+        ),
+        (
+            &["work-items", "--help"][..],
+            &["open", "reopened", "overdue", "confirmed", "cancelled"][..],
+        ),
+        (
+            &["drift", "--help"][..],
+            &["auto", "utf-8", "windows-1252"][..],
+        ),
+        (&["evidence", "--help"][..], &["html", "json"][..]),
+    ] {
+        let said = help(args);
+        assert!(said.contains("ossible values"), "{args:?}: {said}");
+        for v in values {
+            assert!(said.contains(v), "{args:?} lists {v}: {said}");
+        }
+    }
+    assert!(!help(&["evidence", "--help"]).contains("csv"));
+    let o = turnstile(
+        &["evidence", "--since", "2026-01-01", "--format", "csv"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = turnstile(
+        &["token", "new", "--name", "x", "--role", "admin"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // The overrides say what they override; "approve" is a held plan's decision only.
+    assert!(help(&["reconcile", "--help"]).contains("--allow-share"));
+    assert!(help(&["feed", "--help"]).contains("--allow-review-share"));
+    assert!(
+        !help(&["reconcile", "--help"])
+            .lines()
+            .any(|l| l.trim_start().starts_with("--approve")),
+        "the old spelling is a hidden alias"
+    );
+    // A person is `--person N` wherever one is named; explain also takes it bare.
+    std::fs::write(
+        dir.path().join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"s.db\"\n[policy]\npath = \"{}\"\n",
+            policy()
+        ),
+    )
+    .unwrap();
+    let made = turnstile(&["migrate"], dir.path());
+    assert_eq!(made.status.code(), Some(0), "{}", text(&made));
+    let bare = turnstile(&["explain", "40000009"], dir.path());
+    let named = turnstile(&["explain", "--person", "40000009"], dir.path());
+    assert_eq!(bare.status.code(), named.status.code(), "{}", text(&named));
+    assert_eq!(text(&bare), text(&named));
+    assert!(text(&named).contains("40000009"), "{}", text(&named));
 }

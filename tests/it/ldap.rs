@@ -842,7 +842,7 @@ async fn reconcile_verb_applies_audits_retries_and_guards() {
     let (code, out) = run(&["reconcile", "--today", "2026-12-01"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("stopped before acting") && out.contains("--approve"),
+        out.contains("stopped before acting") && out.contains("--allow-share"),
         "{out}"
     );
     assert!(
@@ -853,7 +853,7 @@ async fn reconcile_verb_applies_audits_retries_and_guards() {
         "reconcile",
         "--today",
         "2026-12-01",
-        "--approve",
+        "--allow-share",
         "--as",
         "Sam Lee",
     ]);

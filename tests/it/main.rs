@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod closing;
 pub mod correlation;
+mod docs;
 pub mod drift;
 mod helm;
 pub mod inactivity;
