@@ -92,25 +92,40 @@ impl Config {
     /// Loads `path` (optional when `explicit` is false) with environment overrides, reads
     /// every `*_file` secret, and checks who may read the files that hold secrets.
     pub fn load(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
-        let shown = path.display().to_string();
-        if explicit && !path.exists() {
-            return Err(ConfigError::Missing { path: shown });
-        }
-        // The file is read and parsed once: for its syntax, for the secrets it holds, and
-        // as the first source of the settings.
-        let mut file: Option<(String, toml::Table)> = None;
-        if path.exists() {
+        Config::load_all(&[path.to_path_buf()], explicit)
+    }
+
+    /// Loads `paths` in order, each layered over the ones before (a later file's keys
+    /// win; tables merge), then the environment over all. Each file is checked on its own:
+    /// its syntax, who may change it, and who may read it when it holds a secret.
+    pub fn load_all(paths: &[PathBuf], explicit: bool) -> Result<Config, ConfigError> {
+        let shown = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + ");
+        // Each file is read and parsed once: for its syntax, for the secrets it holds, and
+        // as a source of the settings.
+        let mut files: Vec<(&Path, String, toml::Table)> = Vec::new();
+        for path in paths {
+            let one = path.display().to_string();
+            if !path.exists() {
+                if explicit {
+                    return Err(ConfigError::Missing { path: one });
+                }
+                continue;
+            }
             let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
-                path: shown.clone(),
+                path: one.clone(),
                 detail: format!("cannot read it: {e}"),
             })?;
-            let table = toml::from_str::<toml::Table>(&text)
-                .map_err(|e| syntax_error(&shown, &text, &e))?;
+            let table =
+                toml::from_str::<toml::Table>(&text).map_err(|e| syntax_error(&one, &text, &e))?;
             files::check_not_world_writable(path).map_err(|d| ConfigError::Problems(vec![d]))?;
-            file = Some((text, table));
+            files.push((path, text, table));
         }
         let mut builder = config::Config::builder();
-        if let Some((text, _)) = &file {
+        for (_, text, _) in &files {
             builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
         }
         let mut config = builder
@@ -126,11 +141,10 @@ impl Config {
                 detail: e.to_string(),
             })?;
         let mut problems = Vec::new();
-        if file
-            .as_ref()
-            .is_some_and(|(_, table)| holds_literal_secret(table))
-        {
-            if let Err(e) = files::check_private(path, "a password") {
+        for (path, _, table) in &files {
+            if holds_literal_secret(table)
+                && let Err(e) = files::check_private(path, "a password")
+            {
                 problems.push(format!(
                     "{e}, or move the password to a *_file setting or the environment"
                 ));
@@ -514,6 +528,41 @@ mod tests {
         c.smtp.host = "relay.trust.nhs.uk".into();
         c.smtp.allow_plaintext_login = true;
         assert!(c.check().is_empty(), "{:?}", c.check());
+    }
+
+    /// Files given together are layered: a later file's keys win and tables merge, so a
+    /// deployment can add its keys to a section the trust's config also fills (before:
+    /// the chart appended text, and TOML refuses a table opened twice).
+    #[test]
+    fn config_files_are_layered_and_their_tables_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let trust = write(
+            dir.path(),
+            "trust.toml",
+            "[daemon]\nlisten = \"127.0.0.1:1\"\ncheck_every_secs = 7\n[store]\npath = \"a.db\"\n",
+            0o600,
+        );
+        let chart = write(
+            dir.path(),
+            "chart.toml",
+            "[daemon]\nlisten = \"127.0.0.1:9464\"\n[store]\npath = \"/var/lib/turnstile/turnstile.db\"\n",
+            0o600,
+        );
+        let c = Config::load_all(&[trust.clone(), chart.clone()], true).unwrap();
+        assert_eq!(c.daemon.listen, "127.0.0.1:9464", "the later file wins");
+        assert_eq!(
+            c.daemon.check_every_secs, 7,
+            "and the earlier one's other keys stay"
+        );
+        assert_eq!(
+            c.store.path,
+            PathBuf::from("/var/lib/turnstile/turnstile.db")
+        );
+        // Each file is checked on its own: a missing one is named.
+        let err = Config::load_all(&[trust, dir.path().join("nope.toml")], true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope.toml"), "{err}");
     }
 
     fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {

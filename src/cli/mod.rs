@@ -61,9 +61,11 @@ use work_items::*;
     about = "Keeps NHS staff access in step with HR."
 )]
 pub struct Cli {
-    /// Config file; every key can be overridden by TURNSTILE__SECTION__KEY.
+    /// Config file; every key can be overridden by TURNSTILE__SECTION__KEY. Give it more
+    /// than once to layer files: a later file's keys win, tables merge (the Helm chart
+    /// layers its own keys over the trust's config this way).
     #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
+    config: Vec<PathBuf>,
     #[command(subcommand)]
     verb: Verb,
 }
@@ -213,12 +215,13 @@ pub fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let explicit = cli.config.is_some();
-    let config_path = cli
-        .config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("turnstile.toml"));
-    let config = match Config::load(&config_path, explicit) {
+    let explicit = !cli.config.is_empty();
+    let config_paths = if explicit {
+        cli.config.clone()
+    } else {
+        vec![PathBuf::from("turnstile.toml")]
+    };
+    let config = match Config::load_all(&config_paths, explicit) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

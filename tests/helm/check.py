@@ -30,9 +30,12 @@ if mode == "example":
 need(set(by_kind) == want, f"kinds {sorted(by_kind)}, want {sorted(want)}")
 
 cm = by_kind["ConfigMap"][0]["data"]
-toml = cm["turnstile.toml"]
+# The trust's config as given, and the chart's keys layered over it.
+trust = cm["turnstile.toml"]
+toml = cm["chart.toml"]
 shutdown = int(re.search(r"shutdown_timeout_secs = (\d+)", toml).group(1))
-need(not re.search(r"(?i)(password|secret|token)\s*=\s*\"", toml), "a secret written into the ConfigMap")
+for text in (trust, toml):
+    need(not re.search(r"(?i)(password|secret|token)\s*=\s*\"", text), "a secret written into the ConfigMap")
 
 sts = by_kind[workload][0]
 spec = sts["spec"]
@@ -91,7 +94,15 @@ if mode == "example":
     np = by_kind["NetworkPolicy"][0]["spec"]
     need(np["ingress"][0]["ports"][0]["port"] == int(re.search(r'listen = "0.0.0.0:(\d+)"', toml).group(1)), "the NetworkPolicy opens another port")
 
-open(f"{out}/turnstile.toml", "w").write(toml)
+if mode == "example":
+    need(vols.get("audit-key", {}).get("secret", {}).get("defaultMode") == 0o440, "the audit key is readable by others")
+    need('hmac_key_file = "/etc/turnstile/audit/key"' in toml, "the config does not name the audit key")
+    need("ldap-ca" in mounts and "ldap-ca" in vols, "the extra volume is not mounted")
+(c,) = pod["containers"]
+need(c["args"] == ["run", "--config", "/etc/turnstile/turnstile.toml", "--config", "/etc/turnstile/chart.toml"], f"args {c['args']}: the chart's keys are not layered over the trust's config")
+
+open(f"{out}/turnstile.toml", "w").write(trust)
+open(f"{out}/chart.toml", "w").write(toml)
 open(f"{out}/role-model.toml", "w").write(cm["role-model.toml"])
 if problems:
     print("\n".join(problems))

@@ -53,19 +53,27 @@ fn check(rendered: &Path, mode: &str, out: &Path) {
 }
 
 /// The config the chart rendered into `out` (by check.py), with each file the pod mounts
-/// (`mounts`: where the pod has it, where it is here) and the role model moved here, as
-/// `out/t.toml`; the example role model copied beside it.
+/// (`mounts`: where the pod has it, where it is here) and the role model moved here: the
+/// trust's file as `out/trust.toml` and the chart's keys as `out/t.toml`, layered in that
+/// order as the pod's arguments layer them; the example role model copied beside them.
 fn local_config(out: &Path, mounts: &[(&str, PathBuf)]) {
-    let mut toml = std::fs::read_to_string(out.join("turnstile.toml"))
-        .unwrap()
-        .replace(
-            "/etc/turnstile/role-model.toml",
-            &out.join("role-model.toml").display().to_string(),
-        );
-    for (in_pod, here) in mounts {
-        toml = toml.replace(in_pod, &here.display().to_string());
+    for (rendered, local) in [("turnstile.toml", "trust.toml"), ("chart.toml", "t.toml")] {
+        let mut toml = std::fs::read_to_string(out.join(rendered))
+            .unwrap()
+            .replace(
+                "/etc/turnstile/role-model.toml",
+                &out.join("role-model.toml").display().to_string(),
+            );
+        for (in_pod, here) in mounts {
+            toml = toml.replace(in_pod, &here.display().to_string());
+        }
+        std::fs::write(out.join(local), toml).unwrap();
+        std::fs::set_permissions(
+            out.join(local),
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+        )
+        .unwrap();
     }
-    std::fs::write(out.join("t.toml"), toml).unwrap();
     std::fs::copy(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/role-model.toml"),
         out.join("role-model.toml"),
@@ -99,8 +107,12 @@ fn the_chart_lints_renders_and_holds_what_a_platform_team_expects() {
             ("/etc/turnstile/tls/tls.crt", out.join("tls.crt")),
             ("/etc/turnstile/tls/tls.key", out.join("tls.key")),
             ("/var/lib/turnstile/turnstile.db", out.join("state.db")),
+            ("/etc/turnstile/audit/key", out.join("audit.key")),
+            ("/etc/turnstile/ldap-ca/ca.pem", out.join("tls.crt")),
         ],
     );
+    // The audit key as its Secret holds it: keyed integrity switched on in Kubernetes.
+    std::fs::write(out.join("audit.key"), "0123456789abcdef".repeat(4)).unwrap();
     std::fs::write(out.join("ca.pem"), "").unwrap();
     // A certificate and PKCS#8 key, as a kubernetes.io/tls Secret would hold them.
     let o = Command::new("openssl")
@@ -119,11 +131,19 @@ fn the_chart_lints_renders_and_holds_what_a_platform_team_expects() {
         "[[tokens]]\nname = \"prometheus\"\nrole = \"viewer\"\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n",
     )
     .unwrap();
-    for f in ["t.toml", "tokens.toml", "tls.key"] {
+    for f in [
+        "t.toml",
+        "trust.toml",
+        "tokens.toml",
+        "tls.key",
+        "audit.key",
+    ] {
         std::fs::set_permissions(out.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let o = Command::new(env!("CARGO_BIN_EXE_turnstile"))
         .args(["validate", "--config"])
+        .arg(out.join("trust.toml"))
+        .arg("--config")
         .arg(out.join("t.toml"))
         .env("TURNSTILE__KAFKA__SASL_PASSWORD", "from-a-secret")
         .env("TURNSTILE__TARGETS__AD__BIND_PASSWORD", "from-a-secret")
@@ -155,6 +175,8 @@ fn the_chart_lints_renders_and_holds_what_a_platform_team_expects() {
     let validate = |url: Option<&str>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_turnstile"));
         c.args(["validate", "--config"])
+            .arg(out.join("trust.toml"))
+            .arg("--config")
             .arg(out.join("t.toml"))
             .env("TURNSTILE__KAFKA__SASL_PASSWORD", "from-a-secret");
         if let Some(url) = url {

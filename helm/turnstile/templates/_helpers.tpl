@@ -47,7 +47,7 @@ template:
       - name: turnstile
         image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
         imagePullPolicy: {{ .Values.image.pullPolicy }}
-        args: ["run", "--config", "/etc/turnstile/turnstile.toml"]
+        args: ["run", "--config", "/etc/turnstile/turnstile.toml", "--config", "/etc/turnstile/chart.toml"]
         env:
           {{- if eq .Values.store.kind "postgres" }}
           # The database URL may hold a password: only ever from a Secret.
@@ -99,6 +99,12 @@ template:
           {{- if .Values.kafka.caSecret }}
           - { name: kafka-ca, mountPath: /etc/turnstile/kafka-ca, readOnly: true }
           {{- end }}
+          {{- if .Values.audit.hmacKeySecret }}
+          - { name: audit-key, mountPath: /etc/turnstile/audit, readOnly: true }
+          {{- end }}
+          {{- with .Values.extraVolumeMounts }}
+          {{- toYaml . | nindent 10 }}
+          {{- end }}
     volumes:
       - name: config
         configMap: { name: {{ include "turnstile.name" . }} }
@@ -120,5 +126,13 @@ template:
       {{- if and (eq .Values.store.kind "postgres") .Values.store.postgres.caSecret }}
       - name: db-ca
         secret: { secretName: {{ .Values.store.postgres.caSecret }} }
+      {{- end }}
+      {{- if .Values.audit.hmacKeySecret }}
+      # The audit HMAC key: owner and group may read it, others not, as turnstile requires.
+      - name: audit-key
+        secret: { secretName: {{ .Values.audit.hmacKeySecret }}, defaultMode: 0440, items: [{ key: key, path: key }] }
+      {{- end }}
+      {{- with .Values.extraVolumes }}
+      {{- toYaml . | nindent 6 }}
       {{- end }}
 {{- end -}}
