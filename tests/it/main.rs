@@ -1,6 +1,7 @@
 //! Integration tests: one test binary, one module per area (each file under `tests/`
 //! would link its own binary, which is slow to build).
 
+mod advisories;
 mod api;
 mod browser;
 mod cli;
