@@ -32,6 +32,7 @@ mod explain;
 mod feed_cmd;
 mod held;
 mod history;
+mod manuals;
 mod matches;
 mod plan_cmd;
 mod reconcile;
@@ -123,6 +124,10 @@ enum Verb {
     /// owner where the role the daemon runs as may not create tables (so it cannot
     /// alter or disable the audit trail's triggers either).
     Migrate,
+    /// Shell completions for bash, zsh, fish, elvish or PowerShell, on standard output.
+    Completions(manuals::CompletionsArgs),
+    /// The man pages (turnstile.1 and one per verb), written into a folder.
+    Man(manuals::ManArgs),
 }
 
 #[derive(Args, Debug)]
@@ -280,6 +285,8 @@ fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
             println!("the state store is set up and at this version's schema");
             Ok(0)
         }
+        Verb::Completions(a) => manuals::completions_cmd(a),
+        Verb::Man(a) => manuals::man_cmd(a),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The command line end to end: validate, feed into the store, plan, audit and its verify.
 
 use super::drift::{policy, text, turnstile};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
@@ -723,4 +724,43 @@ fn help_lists_every_closed_set_and_a_person_is_named_one_way_everywhere() {
     assert_eq!(bare.status.code(), named.status.code(), "{}", text(&named));
     assert_eq!(text(&bare), text(&named));
     assert!(text(&named).contains("40000009"), "{}", text(&named));
+}
+
+/// The man pages under `docs/man/` are what `turnstile man` writes from the same
+/// definitions as `--help` (regenerate with `turnstile man --out docs/man` when a flag
+/// changes); the shell completions know every verb and the renamed overrides.
+#[test]
+fn man_pages_and_completions_come_from_the_command_line_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = turnstile(&["man", "--out", "pages"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let checked_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/man");
+    let names = |d: &Path| -> BTreeSet<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let made = dir.path().join("pages");
+    assert_eq!(
+        names(&made),
+        names(&checked_in),
+        "docs/man is stale: turnstile man --out docs/man"
+    );
+    for page in names(&made) {
+        assert_eq!(
+            std::fs::read_to_string(made.join(&page)).unwrap(),
+            std::fs::read_to_string(checked_in.join(&page)).unwrap(),
+            "docs/man/{page} is stale: turnstile man --out docs/man"
+        );
+    }
+    assert!(names(&made).contains("turnstile-reconcile.1"));
+    for shell in ["bash", "zsh", "fish"] {
+        let o = turnstile(&["completions", shell], dir.path());
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let script = String::from_utf8_lossy(&o.stdout);
+        for word in ["reconcile", "allow-share", "work-items"] {
+            assert!(script.contains(word), "{shell}: {word}");
+        }
+    }
 }
