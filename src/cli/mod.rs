@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod audit;
+mod backup;
 mod connect;
 mod drift_cmd;
 mod drift_read;
@@ -124,6 +125,8 @@ enum Verb {
     /// owner where the role the daemon runs as may not create tables (so it cannot
     /// alter or disable the audit trail's triggers either).
     Migrate,
+    /// A consistent copy of the SQLite state store, taken while the daemon runs.
+    Backup(backup::BackupArgs),
     /// Shell completions for bash, zsh, fish, elvish or PowerShell, on standard output.
     Completions(manuals::CompletionsArgs),
     /// The man pages (turnstile.1 and one per verb), written into a folder.
@@ -285,6 +288,7 @@ fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
             println!("the state store is set up and at this version's schema");
             Ok(0)
         }
+        Verb::Backup(a) => backup::backup_cmd(&config, a),
         Verb::Completions(a) => manuals::completions_cmd(a),
         Verb::Man(a) => manuals::man_cmd(a),
     }
