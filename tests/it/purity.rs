@@ -59,16 +59,16 @@ fn the_core_manifest_names_no_io_crate() {
     }
 }
 
-/// The README's list of audit actions and outcomes is the enums' list.
+/// The contract's list of audit actions and outcomes (docs/contract.md) is the enums' list.
 #[test]
-fn the_readme_lists_the_audit_vocabulary_of_the_core() {
+fn the_contract_lists_the_audit_vocabulary_of_the_core() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/contract.md")).unwrap();
     let line = |prefix: &str| -> Vec<String> {
         readme
             .lines()
             .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("README has no line starting {prefix:?}"))
+            .unwrap_or_else(|| panic!("docs/contract.md has no line starting {prefix:?}"))
             .split(", ")
             .map(|w| w.trim().trim_matches('`').to_string())
             .collect()
