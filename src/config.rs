@@ -20,7 +20,7 @@ pub use notify::*;
 pub use secret::*;
 pub use store::*;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub store: StoreConfig,
@@ -32,9 +32,11 @@ pub struct Config {
     pub feeds: crate::feed::Limits,
     /// The target systems, per system id of the role model: `[targets.<system>]` with a
     /// `type` (a connector kind, see `connectors::REGISTRY`) and that connector's settings.
+    #[schemars(with = "BTreeMap<String, serde_json::Map<String, serde_json::Value>>")]
     pub targets: BTreeMap<String, toml::Table>,
     /// The older form of an LDAP target, `[ldap.<system>]`: read as `[targets.<system>]`
     /// with `type = "ldap"`.
+    #[schemars(with = "BTreeMap<String, serde_json::Map<String, serde_json::Value>>")]
     pub ldap: BTreeMap<String, toml::Table>,
     pub reconcile: ReconcileConfig,
     /// The mass-change guard for the changes the daemon applies by itself.

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
 /// `[kafka]` in the config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// `host:port[,host:port…]`.
@@ -80,7 +80,9 @@ impl Default for KafkaConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SecurityProtocol {
     Plaintext,
@@ -123,9 +125,21 @@ const CONSUMER_OWNED: &[(&str, &str)] = &[
 
 /// librdkafka properties passed through as they are. Their values are never printed
 /// (`Debug` shows the keys only): a pass-through key could carry a credential.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct PassThrough(BTreeMap<String, String>);
+
+/// Written out, a pass-through table shows its keys only: a value could be a credential.
+impl serde::Serialize for PassThrough {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for k in self.0.keys() {
+            m.serialize_entry(k, "(set)")?;
+        }
+        m.end()
+    }
+}
 
 impl PassThrough {
     pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {

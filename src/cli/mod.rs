@@ -38,6 +38,7 @@ mod matches;
 mod plan_cmd;
 mod reconcile;
 mod reenable;
+mod reference;
 mod review;
 mod run;
 mod token;
@@ -127,6 +128,9 @@ enum Verb {
     Migrate,
     /// A consistent copy of the SQLite state store, taken while the daemon runs.
     Backup(backup::BackupArgs),
+    /// The configuration reference (every key: type, default, environment variable,
+    /// meaning) or turnstile.toml's JSON Schema, made from the config structs.
+    Reference(reference::ReferenceArgs),
     /// Shell completions for bash, zsh, fish, elvish or PowerShell, on standard output.
     Completions(manuals::CompletionsArgs),
     /// The man pages (turnstile.1 and one per verb), written into a folder.
@@ -289,6 +293,7 @@ fn run(cli: Cli, config: Config) -> Result<u8, Failure> {
             Ok(0)
         }
         Verb::Backup(a) => backup::backup_cmd(&config, a),
+        Verb::Reference(a) => reference::reference_cmd(a),
         Verb::Completions(a) => manuals::completions_cmd(a),
         Verb::Man(a) => manuals::man_cmd(a),
     }

@@ -6,7 +6,7 @@ use super::*;
 pub const DEFAULT_DUE_DAYS: u32 = 5;
 /// `[work_items]`: defaults for every system with no API, and `[work_items.systems.<s>]`
 /// for one system (each key falls back to the default).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkItemsConfig {
     /// Working days (Monday to Friday, Europe/London) before an open item is overdue.
@@ -54,7 +54,7 @@ impl Default for WorkItemsConfig {
     }
 }
 /// One system's work-item settings in place of the defaults.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkItemsSystem {
     pub due_days: Option<u32>,
@@ -150,7 +150,9 @@ impl WorkItemsConfig {
     }
 }
 /// How the SMTP session is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     /// STARTTLS, required (port 587): the NHSmail relay and most trust relays.
@@ -162,7 +164,7 @@ pub enum SmtpTls {
     None,
 }
 /// `[smtp]`: the relay Turnstile sends mail through.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmtpConfig {
     /// Empty: no email is sent.

@@ -2,7 +2,7 @@
 
 use super::*;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReconcileConfig {
     /// A run that would disable or delete more than this share of a system's accounts
@@ -22,7 +22,7 @@ impl Default for ReconcileConfig {
 /// at its last full read, whichever is hit first; a window of `min_removals` or fewer is
 /// never held (two leavers on a 30-account system are not a mass change). Past that, the
 /// changes are held as a plan for `turnstile approve`/`reject`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GuardConfig {
     pub window_secs: u64,
@@ -50,7 +50,7 @@ pub struct Limits {
     pub max_creates: u64,
     pub max_create_share: f64,
 }
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GuardLimits {
     pub min_removals: Option<u64>,

@@ -3,7 +3,7 @@
 use super::*;
 
 /// `[notify]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
     /// Where an inactivity notice goes for staff with no line manager (or none with a

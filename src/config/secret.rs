@@ -4,9 +4,17 @@ use serde::Deserialize;
 use std::path::PathBuf;
 
 /// A password or key from config: never printed, not even in debug logs.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+/// Written out (the config reference's defaults), a secret shows whether it is set, never
+/// what it is.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "(set)" })
+    }
+}
 impl Secret {
     pub fn new(text: impl Into<String>) -> Secret {
         Secret(text.into())

@@ -18,7 +18,7 @@ use turnstile_core::drift::held::Given;
 use turnstile_core::fast::{FastMap, FastSet};
 
 /// Per-system column names, where an export does not use the CONTRACT ones.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportColumns {
     pub account: Option<String>,

@@ -3,7 +3,7 @@
 use super::*;
 
 /// Bounds on what one file may make Turnstile hold: `[feeds]` in the config.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// The longest line (one record), in bytes.
@@ -40,7 +40,18 @@ pub struct Limits {
     pub trac_unconfirmed_days: u32,
 }
 /// How the bytes of a feed are read as text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
+)]
 pub enum Encoding {
     /// UTF-8, else Windows-1252 line by line.
     #[default]

@@ -17,6 +17,7 @@ pub mod ldap;
 mod ops;
 pub mod peers;
 mod purity;
+mod reference;
 pub mod reports;
 mod review;
 mod schema;
