@@ -64,3 +64,58 @@ fn the_example_config_validates_against_the_schema_and_an_unknown_key_does_not()
     assert!(!validator.is_valid(&as_json("[store]\npaht = \"a.db\"\n")));
     assert!(!validator.is_valid(&as_json("[daemon]\nlisten = 9464\n")));
 }
+
+/// Every environment variable the docs, the examples and the chart name is a key the
+/// config has (as docs/config.md lists them; a target's own keys aside), and none names
+/// the old `[ldap.<id>]` form: `TURNSTILE__LDAP__AD__BIND_PASSWORD`, once given in the
+/// README and the example, made an `[ldap.ad]` beside `[targets.ad]` and loading failed.
+#[test]
+fn every_environment_variable_the_docs_name_is_a_config_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let known: std::collections::BTreeSet<String> = checked_in("docs/config.md")
+        .split('`')
+        .filter(|w| w.starts_with("TURNSTILE__"))
+        .map(str::to_string)
+        .collect();
+    assert!(known.len() > 50, "{}", known.len());
+    let mut files = vec![root.join("README.md")];
+    let mut stack = vec![root.join("docs"), root.join("examples"), root.join("helm")];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        } else if p
+            .extension()
+            .is_some_and(|e| ["md", "toml", "yaml", "tpl"].contains(&e.to_str().unwrap_or("")))
+        {
+            files.push(p);
+        }
+    }
+    let mut wrong = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("TURNSTILE__") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || "_<>".contains(*c))
+                .collect();
+            rest = &rest[at + name.len()..];
+            let name = name.trim_end_matches('_').to_string();
+            if name == "TURNSTILE__SECTION__KEY" || name.starts_with("TURNSTILE__TARGETS__") {
+                continue;
+            }
+            let parts: Vec<&str> = name.split("__").collect();
+            let as_id = (1..parts.len()).any(|i| {
+                let mut p = parts.clone();
+                p[i] = "<ID>";
+                known.contains(&p.join("__"))
+            });
+            if name.starts_with("TURNSTILE__LDAP__") || !(known.contains(&name) || as_id) {
+                wrong.push(format!("{}: {name}", file.display()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "not a config key:\n{}", wrong.join("\n"));
+}
