@@ -537,27 +537,13 @@ impl HealthState {
         out
     }
 
-    /// The parts of the process that are unwell (`/healthz`), by name.
+    /// The parts of the process that are unwell (`/healthz`), by name, each once.
     pub fn not_live(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if !self.consuming {
-            out.push("consumer".to_string());
-        }
-        if self.broker_error.is_some() {
-            out.push("broker".to_string());
-        }
-        for p in &self.stalled {
-            out.push(format!("partition {p}"));
-        }
-        if [&self.in_hand, &self.in_plan]
-            .into_iter()
-            .flatten()
-            .any(|(_, since)| since.elapsed() >= self.stall_after)
-        {
-            out.push("recorder".to_string());
-        }
-        if self.shutting_down {
-            out.push("shutting down".to_string());
+        let mut out: Vec<String> = Vec::new();
+        for (part, _) in self.liveness() {
+            if !out.contains(&part) {
+                out.push(part);
+            }
         }
         out
     }
@@ -566,28 +552,46 @@ impl HealthState {
     /// A target that is down or a plan that waits for a person is not cured by a restart,
     /// so those are in [`HealthState::attention`].
     pub fn liveness_problems(&self) -> Vec<String> {
+        self.liveness().into_iter().map(|(_, why)| why).collect()
+    }
+
+    /// Each thing that makes the process unwell: the part it is in, and why. The open
+    /// health checks show the parts; `/api/v1/status` the reasons.
+    fn liveness(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         if !self.consuming {
-            out.push("not consuming yet: waiting for the broker".to_string());
+            out.push((
+                "consumer".to_string(),
+                "not consuming yet: waiting for the broker".to_string(),
+            ));
         }
         if let Some(e) = &self.broker_error {
-            out.push(format!("Kafka broker unreachable: {e}"));
+            out.push((
+                "broker".to_string(),
+                format!("Kafka broker unreachable: {e}"),
+            ));
         }
         for p in &self.stalled {
-            out.push(format!(
-                "partition {p} is stalled: the consumer is not moving and does not stand at the end of the partition"
+            out.push((
+                format!("partition {p}"),
+                format!(
+                    "partition {p} is stalled: the consumer is not moving and does not stand at the end of the partition"
+                ),
             ));
         }
         for (what, since) in [&self.in_hand, &self.in_plan].into_iter().flatten() {
             if since.elapsed() >= self.stall_after {
-                out.push(format!(
-                    "stuck for {}s on {what}: the state store or the dead-letter topic is failing (see the log); it is retried, nothing is skipped",
-                    since.elapsed().as_secs()
+                out.push((
+                    "recorder".to_string(),
+                    format!(
+                        "stuck for {}s on {what}: the state store or the dead-letter topic is failing (see the log); it is retried, nothing is skipped",
+                        since.elapsed().as_secs()
+                    ),
                 ));
             }
         }
         if self.shutting_down {
-            out.push("shutting down".to_string());
+            out.push(("shutting down".to_string(), "shutting down".to_string()));
         }
         out
     }
