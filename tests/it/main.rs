@@ -16,7 +16,7 @@ mod kafka;
 pub mod ldap;
 mod ops;
 pub mod peers;
-mod purity;
+pub mod purity;
 mod reference;
 pub mod reports;
 mod review;

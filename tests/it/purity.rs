@@ -3,6 +3,47 @@
 //! or the clock (`cargo clippy` in CI fails on any use).
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Every file under `roots` (relative to the repository) whose name ends in one of
+/// `extensions`, in a fixed order.
+pub(crate) fn files_under(roots: &[&str], extensions: &[&str]) -> Vec<PathBuf> {
+    let top = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = roots.iter().map(|r| top.join(r)).collect();
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| extensions.contains(&e))
+        {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A source file's code: its lines before its `#[cfg(test)] mod`, and none of a
+/// `tests.rs`.
+fn code_lines(path: &Path, text: &str) -> Vec<String> {
+    if path.file_name().is_some_and(|n| n == "tests.rs") {
+        return Vec::new();
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines
+        .windows(2)
+        .position(|w| {
+            w[0].trim() == "#[cfg(test)]"
+                && (w[1].starts_with("mod ") || w[1].starts_with("pub(crate) mod "))
+        })
+        .unwrap_or(lines.len());
+    lines[..end].iter().map(|l| l.to_string()).collect()
+}
 
 const ALLOWED: &[&str] = &[
     "compact_str",
@@ -92,28 +133,18 @@ fn the_contract_lists_the_audit_vocabulary_of_the_core() {
 /// made due at the real time, judged against the injected one).
 #[test]
 fn the_edge_crate_reads_the_clock_in_one_place() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut offenders = Vec::new();
-    let mut stack = vec![root.join("src"), root.join("connectors")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                // The core has its own ban, in its clippy.toml.
-                if path != root.join("src/core") {
-                    stack.push(path);
-                }
-                continue;
-            }
-            if path.extension().is_none_or(|e| e != "rs") || path == root.join("src/lib.rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).unwrap();
-            for (i, line) in text.lines().enumerate() {
-                for call in ["Timestamp::now()", "SystemTime::now()", "Zoned::now()"] {
-                    if line.contains(call) {
-                        offenders.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
-                    }
+    for path in files_under(&["src", "connectors"], &["rs"]) {
+        // The core has its own ban, in its clippy.toml.
+        if path.starts_with(root.join("src/core")) || path == root.join("src/lib.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            for call in ["Timestamp::now()", "SystemTime::now()", "Zoned::now()"] {
+                if line.contains(call) {
+                    offenders.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
                 }
             }
         }
@@ -132,7 +163,6 @@ fn the_edge_crate_reads_the_clock_in_one_place() {
 /// engine for the notice templates.
 #[test]
 fn no_lower_layer_imports_a_higher_one() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let lower = [
         "src/config.rs",
         "src/config",
@@ -145,25 +175,12 @@ fn no_lower_layer_imports_a_higher_one() {
         "connectors",
     ];
     let higher = ["crate::engine", "crate::daemon", "crate::cli"];
-    let mut files = Vec::new();
-    let mut stack: Vec<std::path::PathBuf> = lower.iter().map(|p| root.join(p)).collect();
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            for entry in std::fs::read_dir(&path).unwrap() {
-                stack.push(entry.unwrap().path());
-            }
-        } else if path.extension().is_some_and(|e| e == "rs")
-            && path.file_name().is_some_and(|n| n != "tests.rs")
-        {
-            files.push(path);
-        }
-    }
+    let files = files_under(&lower, &["rs"]);
     assert!(files.len() > 20, "{files:?}");
     let mut offenders = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap_or("");
-        for (i, line) in code.lines().enumerate() {
+        for (i, line) in code_lines(&path, &text).iter().enumerate() {
             let line = line.trim();
             if line.starts_with("//") {
                 continue;
@@ -181,32 +198,11 @@ fn no_lower_layer_imports_a_higher_one() {
 /// `cli/mod.rs` with 2,000.
 #[test]
 fn no_source_file_is_over_800_lines() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut over = Vec::new();
-    let mut stack = vec![root.join("src"), root.join("connectors")];
-    let mut seen = 0;
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            for entry in std::fs::read_dir(&path).unwrap() {
-                stack.push(entry.unwrap().path());
-            }
-            continue;
-        }
-        if path.extension().is_none_or(|e| e != "rs")
-            || path.file_name().is_some_and(|n| n == "tests.rs")
-        {
-            continue;
-        }
-        seen += 1;
-        let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        let code = lines
-            .windows(2)
-            .position(|w| {
-                w[0].trim() == "#[cfg(test)]"
-                    && (w[1].starts_with("mod ") || w[1].starts_with("pub(crate) mod "))
-            })
-            .unwrap_or(lines.len());
+    let files = files_under(&["src", "connectors"], &["rs"]);
+    let seen = files.len();
+    for path in files {
+        let code = code_lines(&path, &std::fs::read_to_string(&path).unwrap()).len();
         if code > 800 {
             over.push(format!("{}: {code} lines", path.display()));
         }

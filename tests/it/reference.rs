@@ -79,19 +79,10 @@ fn every_environment_variable_the_docs_name_is_a_config_key() {
         .collect();
     assert!(known.len() > 50, "{}", known.len());
     let mut files = vec![root.join("README.md")];
-    let mut stack = vec![root.join("docs"), root.join("examples"), root.join("helm")];
-    while let Some(p) = stack.pop() {
-        if p.is_dir() {
-            for e in std::fs::read_dir(&p).unwrap() {
-                stack.push(e.unwrap().path());
-            }
-        } else if p
-            .extension()
-            .is_some_and(|e| ["md", "toml", "yaml", "tpl"].contains(&e.to_str().unwrap_or("")))
-        {
-            files.push(p);
-        }
-    }
+    files.extend(crate::purity::files_under(
+        &["docs", "examples", "helm"],
+        &["md", "toml", "yaml", "tpl"],
+    ));
     let mut wrong = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
