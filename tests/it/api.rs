@@ -383,23 +383,7 @@ async fn the_admin_endpoint_speaks_tls_when_given_a_certificate() {
     let setup = Setup::new(&brokers(), 1, true).await;
     let dir = setup.dir.path();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let o = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=turnstile-test",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    crate::peers::self_signed(&cert, &key, "/CN=turnstile-test", Some("IP:127.0.0.1"));
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     setup.write_config(&format!(
         "tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",

@@ -115,17 +115,7 @@ fn the_chart_lints_renders_and_holds_what_a_platform_team_expects() {
     std::fs::write(out.join("audit.key"), "0123456789abcdef".repeat(4)).unwrap();
     std::fs::write(out.join("ca.pem"), "").unwrap();
     // A certificate and PKCS#8 key, as a kubernetes.io/tls Secret would hold them.
-    let o = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=t",
-        ])
-        .arg("-keyout")
-        .arg(out.join("tls.key"))
-        .arg("-out")
-        .arg(out.join("tls.crt"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    crate::peers::self_signed(&out.join("tls.crt"), &out.join("tls.key"), "/CN=t", None);
     std::fs::write(
         out.join("tokens.toml"),
         "[[tokens]]\nname = \"prometheus\"\nrole = \"viewer\"\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n",

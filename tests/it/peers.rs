@@ -107,3 +107,28 @@ pub fn json_in(out: &str) -> serde_json::Value {
     let mut de = serde_json::Deserializer::from_str(&out[at..]).into_iter::<serde_json::Value>();
     de.next().unwrap().unwrap()
 }
+
+/// A self-signed certificate and its PKCS#8 key, one day long, for `subject` (e.g.
+/// `/CN=t`) with the `subjectAltName` given (e.g. `IP:127.0.0.1`), written by openssl.
+pub fn self_signed(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    subject: &str,
+    alt: Option<&str>,
+) {
+    let mut c = std::process::Command::new("openssl");
+    c.args([
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", subject,
+    ]);
+    if let Some(alt) = alt {
+        c.args(["-addext", &format!("subjectAltName={alt}")]);
+    }
+    let o = c
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
