@@ -307,12 +307,7 @@ impl Config {
                 ),
             ],
         ));
-        if d.plaintext_tokens() && !d.allow_plaintext_tokens {
-            out.push(format!(
-                "[daemon] listen = \"{}\" is not a loopback address and the admin API takes bearer tokens over plain HTTP, where anyone on the path can read and replay them: set tls_cert_file and tls_key_file, listen on 127.0.0.1, or set allow_plaintext_tokens = true if TLS ends in front of it on the same host",
-                d.listen
-            ));
-        }
+        out.extend(d.plaintext_tokens_refused());
         if let Some(file) = &d.tokens_file
             && let Err(e) = crate::tokens::Tokens::load(file)
         {

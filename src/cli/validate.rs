@@ -54,7 +54,7 @@ pub(super) fn validate(
         (
             config.store.kind == crate::config::StoreKind::Postgres
                 && config.store.tls_insecure_skip_verify,
-            "[store] tls_insecure_skip_verify = true: the PostgreSQL server's certificate is not checked and plain text is allowed; whoever sits between can read every record and write work the applier carries out",
+            crate::config::INSECURE_STORE,
         ),
         (
             config.daemon.allow_plaintext_tokens && config.daemon.plaintext_tokens(),

@@ -84,4 +84,15 @@ impl DaemonConfig {
             && !self.listen.is_empty()
             && !self.listens_on_loopback()
     }
+
+    /// Why this endpoint is refused, when it would take bearer tokens in clear on a
+    /// network address without `allow_plaintext_tokens` (said by `validate` and `run`).
+    pub fn plaintext_tokens_refused(&self) -> Option<String> {
+        (self.plaintext_tokens() && !self.allow_plaintext_tokens).then(|| {
+            format!(
+                "[daemon] listen = \"{}\" is not a loopback address and the admin API takes bearer tokens over plain HTTP, where anyone on the path can read and replay them: set tls_cert_file and tls_key_file, listen on 127.0.0.1, or set allow_plaintext_tokens = true if TLS ends in front of it on the same host",
+                self.listen
+            )
+        })
+    }
 }

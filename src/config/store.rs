@@ -20,6 +20,9 @@ pub enum StoreKind {
     /// One PostgreSQL database shared by every replica.
     Postgres,
 }
+/// What `validate` and every connection say while `[store] tls_insecure_skip_verify` is set.
+pub const INSECURE_STORE: &str = "[store] tls_insecure_skip_verify = true: the PostgreSQL server's certificate is not checked and plain text is allowed; whoever sits between can read every record and write work the applier carries out";
+
 #[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {

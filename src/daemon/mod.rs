@@ -115,11 +115,8 @@ pub async fn run(
     let admin = if config.daemon.listen.is_empty() {
         None
     } else {
-        if config.daemon.plaintext_tokens() && !config.daemon.allow_plaintext_tokens {
-            return Err(DaemonError::Config(vec![format!(
-                "[daemon] listen = \"{}\": bearer tokens over plain HTTP on a network address are refused; set tls_cert_file and tls_key_file, listen on 127.0.0.1, or set allow_plaintext_tokens = true if TLS ends in front of it on the same host",
-                config.daemon.listen
-            )]));
+        if let Some(refused) = config.daemon.plaintext_tokens_refused() {
+            return Err(DaemonError::Config(vec![refused]));
         }
         let listener = tokio::net::TcpListener::bind(&config.daemon.listen)
             .await

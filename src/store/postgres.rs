@@ -237,7 +237,8 @@ fn warn_insecure(shown: &str) {
     SAID.call_once(|| {
         tracing::warn!(
             store = %shown,
-            "[store] tls_insecure_skip_verify = true: the PostgreSQL server's certificate is not checked and plain text is allowed; whoever sits between can read every record and write work the applier carries out"
+            "{}",
+            crate::config::INSECURE_STORE
         )
     });
 }
