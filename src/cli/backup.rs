@@ -19,7 +19,8 @@ pub(super) fn backup_cmd(config: &Config, a: BackupArgs) -> Result<u8, Failure> 
             "the PostgreSQL store is backed up with pg_dump (pg_dump --schema SCHEMA --format custom); see docs/operations.md".into(),
         ));
     }
-    if a.out.exists() || a.out.symlink_metadata().is_ok() {
+    // Anything at the path, a dangling link included.
+    if a.out.symlink_metadata().is_ok() {
         return Err(Failure::Usage(format!(
             "--out {}: it exists; give a new file (a backup never overwrites)",
             a.out.display()
