@@ -48,6 +48,8 @@ pub mod connectors;
 pub mod daemon;
 pub mod engine;
 pub mod feed;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kafka;
 pub mod report;
 pub mod retry;

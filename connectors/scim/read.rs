@@ -3,7 +3,7 @@
 use super::*;
 
 impl ScimConnector {
-    pub(super) fn account_of(
+    pub(crate) fn account_of(
         &self,
         user: &Value,
         member_of: &BTreeMap<String, Vec<String>>,
@@ -92,7 +92,7 @@ impl ScimConnector {
         })
     }
 
-    pub(super) fn remember(&self, users: &[Value]) {
+    pub(crate) fn remember(&self, users: &[Value]) {
         let mut known = lock(&self.users);
         for u in users {
             if let (Some(id), Some(name)) = (
@@ -116,7 +116,7 @@ impl ScimConnector {
     }
 
     /// user id → the names of the groups it is a member of, from `groups`.
-    pub(super) fn membership(&self, groups: &[Value]) -> BTreeMap<String, Vec<String>> {
+    pub(crate) fn membership(&self, groups: &[Value]) -> BTreeMap<String, Vec<String>> {
         let mut ids = lock(&self.groups);
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for g in groups {

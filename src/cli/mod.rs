@@ -39,7 +39,7 @@ mod plan_cmd;
 mod reconcile;
 mod reenable;
 mod reference;
-mod review;
+pub(crate) mod review;
 mod run;
 mod token;
 mod validate;

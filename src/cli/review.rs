@@ -16,7 +16,7 @@ use crate::store::reviews::{IssuedLine, IssuedPack};
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -252,16 +252,16 @@ fn pack_html(id: &str, manager: &str, staff: usize, lines: &[Line]) -> Result<St
 
 /// One decided line of a returned pack.
 #[derive(Debug)]
-struct Decided {
-    line: u64,
-    pack: String,
-    manager: String,
-    employee_number: String,
-    system: String,
-    account: String,
-    entitlement: Option<String>,
-    remove: bool,
-    comment: Option<String>,
+pub(crate) struct Decided {
+    pub(crate) line: u64,
+    pub(crate) pack: String,
+    pub(crate) manager: String,
+    pub(crate) employee_number: String,
+    pub(crate) system: String,
+    pub(crate) account: String,
+    pub(crate) entitlement: Option<String>,
+    pub(crate) remove: bool,
+    pub(crate) comment: Option<String>,
 }
 
 fn record_cmd(config: &Config, a: RecordArgs) -> Result<u8, Failure> {
@@ -273,7 +273,8 @@ fn record_cmd(config: &Config, a: RecordArgs) -> Result<u8, Failure> {
     }
     let today = today(a.common.today.as_deref())?;
     let model = load_model(config, a.common.policy.as_deref())?;
-    let (decided, undecided) = read_completed(&a.file, &config.feeds)?;
+    let mut table = crate::feed::Table::open(&a.file, &config.feeds)?;
+    let (decided, undecided) = read_completed(&mut table, &config.feeds)?;
     let packs: std::collections::BTreeSet<(&str, &str)> = decided
         .iter()
         .map(|d| (d.pack.as_str(), d.manager.as_str()))
@@ -518,28 +519,29 @@ fn record_cmd(config: &Config, a: RecordArgs) -> Result<u8, Failure> {
 
 /// The decided lines, and the line numbers left undecided. A decision other than keep or
 /// remove refuses the whole file (naming every such line): a typo must not pass as keep.
-fn read_completed(
-    file: &Path,
+pub(crate) fn read_completed(
+    table: &mut crate::feed::Table,
     limits: &crate::feed::Limits,
 ) -> Result<(Vec<Decided>, Vec<u64>), Failure> {
-    let mut table = crate::feed::Table::open(file, limits)?;
+    let file = table.file().to_string();
     let col = |t: &crate::feed::Table, name: &str| t.require(name, name);
-    let pack_c = col(&table, "pack")?;
-    let manager_c = col(&table, "manager")?;
-    let number_c = col(&table, "employee_number")?;
-    let system_c = col(&table, "system")?;
-    let account_c = col(&table, "account")?;
-    let entitlement_c = col(&table, "entitlement")?;
-    let decision_c = col(&table, "decision")?;
+    let pack_c = col(table, "pack")?;
+    let manager_c = col(table, "manager")?;
+    let number_c = col(table, "employee_number")?;
+    let system_c = col(table, "system")?;
+    let account_c = col(table, "account")?;
+    let entitlement_c = col(table, "entitlement")?;
+    let decision_c = col(table, "decision")?;
     let comment_c = table.column("comment")?;
     let mut decided = Vec::new();
     let mut undecided = Vec::new();
-    let mut wrong = Vec::new();
+    // Every wrong line counted; the first [feeds] max_listed_errors named.
+    let mut wrong = crate::feed::RowErrors::new(limits);
     while let Some(row) = table.next_row()? {
         let row = match row {
             Ok(r) => r,
             Err(e) => {
-                wrong.push(e.to_string());
+                wrong.row(e);
                 continue;
             }
         };
@@ -559,10 +561,7 @@ fn read_completed(
             Some("keep") => false,
             Some("remove") => true,
             Some(other) => {
-                wrong.push(
-                    row.error(format!("decision `{other}`: write keep or remove"))
-                        .to_string(),
-                );
+                wrong.row(row.error(format!("decision `{other}`: write keep or remove")));
                 continue;
             }
         };
@@ -571,11 +570,10 @@ fn read_completed(
                 row.error(format!(
                     "`{name}` is empty: the line must stay as the pack wrote it"
                 ))
-                .to_string()
             })
         };
         let parsed = (|| {
-            Ok::<Decided, String>(Decided {
+            Ok::<Decided, crate::input::RowError>(Decided {
                 line: row.line,
                 pack: need(pack_c, "pack")?,
                 manager: need(manager_c, "manager")?,
@@ -589,20 +587,18 @@ fn read_completed(
         })();
         match parsed {
             Ok(d) => decided.push(d),
-            Err(e) => wrong.push(e),
+            Err(e) => wrong.row(e),
         }
     }
-    if !wrong.is_empty() {
+    if wrong.bad_rows > 0 {
         return Err(Failure::Usage(format!(
-            "{}: nothing was recorded; fix these lines and record it again:\n{}",
-            file.display(),
-            wrong.join("\n")
+            "{file}: nothing was recorded; fix these lines and record it again:\n{}",
+            wrong.lines().collect::<Vec<_>>().join("\n")
         )));
     }
     if decided.is_empty() {
         return Err(Failure::Usage(format!(
-            "{}: no line has a decision (keep or remove): nothing to record",
-            file.display()
+            "{file}: no line has a decision (keep or remove): nothing to record"
         )));
     }
     Ok((decided, undecided))

@@ -9,6 +9,7 @@ mod closing;
 pub mod correlation;
 mod docs;
 pub mod drift;
+mod fuzz;
 mod helm;
 pub mod inactivity;
 mod inputs;
