@@ -77,6 +77,23 @@ impl LdapConnector {
         F: Fn(Ldap) -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
     {
+        self.exchange_retried(what, op).await.0
+    }
+
+    /// [`exchange`](Self::exchange), also saying whether an attempt failed transiently
+    /// before the last: a write whose connection was cut may have been made by the server
+    /// all the same, so a retry that finds it already made is the first attempt's success
+    /// (the callers decide which answers mean that), not a failure to record.
+    pub(super) async fn exchange_retried<T, F, Fut>(
+        &self,
+        what: &str,
+        op: F,
+    ) -> (Result<T, Failure>, bool)
+    where
+        F: Fn(Ldap) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failure>>,
+    {
+        let retried = std::sync::atomic::AtomicBool::new(false);
         let attempt = || async {
             let mut ldap = self.ldap().await?;
             // ldap3's timeout covers the next operation only, so set it every time.
@@ -87,17 +104,19 @@ impl LdapConnector {
             {
                 tracing::warn!(system = %self.config.system, what, error = %e, "LDAP transient failure, retrying");
                 self.drop_connection().await;
+                retried.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             result
         };
-        attempt
+        let result = attempt
             .retry(crate::retry::policy(
                 Duration::from_millis(200),
                 Duration::from_secs(10),
                 Some(self.config.retries),
             ))
             .when(Failure::transient)
-            .await
+            .await;
+        (result, retried.into_inner())
     }
 
     pub(super) fn to_error(&self, change: Option<&Change>, f: Failure) -> ConnectorError {

@@ -104,11 +104,24 @@ impl LdapConnector {
 
     pub(super) async fn modify(&self, dn: &str, mods: Vec<Mod<Vec<u8>>>) -> Result<(), Failure> {
         let dn = dn.to_string();
-        self.exchange("modify", |mut ldap| {
-            let (dn, mods) = (dn.clone(), mods.clone());
-            async move { check(ldap.modify(&dn, mods).await.map_err(from_ldap)?) }
-        })
-        .await
+        let (result, retried) = self
+            .exchange_retried("modify", |mut ldap| {
+                let (dn, mods) = (dn.clone(), mods.clone());
+                async move { check(ldap.modify(&dn, mods).await.map_err(from_ldap)?) }
+            })
+            .await;
+        match result {
+            // The attempt whose answer was lost made the change: the value it added is
+            // there, the one it removed is gone.
+            Err(Failure::Result {
+                code: rc::ATTRIBUTE_OR_VALUE_EXISTS | rc::NO_SUCH_ATTRIBUTE,
+                ..
+            }) if retried => {
+                tracing::info!(system = %self.config.system, dn = %dn, "a retried modify found the lost attempt's change made");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     pub(super) fn bytes(values: &[&str]) -> HashSet<Vec<u8>> {
@@ -235,11 +248,27 @@ impl LdapConnector {
             }
         };
         let add_dn = dn.clone();
-        self.exchange("add", |mut ldap| {
-            let (dn, attrs) = (add_dn.clone(), attrs.clone());
-            async move { check(ldap.add(&dn, attrs).await.map_err(from_ldap)?) }
-        })
-        .await?;
+        let (added, retried) = self
+            .exchange_retried("add", |mut ldap| {
+                let (dn, attrs) = (add_dn.clone(), attrs.clone());
+                async move { check(ldap.add(&dn, attrs).await.map_err(from_ldap)?) }
+            })
+            .await;
+        match added {
+            Ok(()) => {}
+            // The attempt whose answer was lost made the entry: it is there with this
+            // person's anchor. Anyone else's entry at that name is a real clash.
+            Err(Failure::Result {
+                code: rc::ALREADY_EXISTS,
+                ..
+            }) if retried
+                && self.anchor_at(&dn).await?.as_deref()
+                    == Some(person.employee_number.as_str()) =>
+            {
+                tracing::info!(system = %self.config.system, dn = %dn, "a retried add found the lost attempt's entry made");
+            }
+            Err(e) => return Err(e),
+        }
         if self.config.dialect == Dialect::ActiveDirectory {
             if self.encrypted() {
                 // A random first password the user must change at first logon (seed 002).

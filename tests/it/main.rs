@@ -9,6 +9,7 @@ mod closing;
 pub mod correlation;
 mod docs;
 pub mod drift;
+mod faults;
 mod fuzz;
 mod helm;
 pub mod inactivity;

@@ -41,13 +41,116 @@ pub fn env(key: &str) -> String {
 }
 
 /// A TCP proxy in front of a real server that the test can cut (drop every live
-/// connection), silence (accept, then never answer) or take down (close every new
-/// connection at once, as a stopped server would).
+/// connection), silence (accept, then never answer), take down (close every new
+/// connection at once, as a stopped server would) or make unreliable ([`Chaos`]).
 pub struct Proxy {
     pub port: u16,
     pub cut: Arc<tokio::sync::Notify>,
     pub silent: Arc<AtomicBool>,
     pub down: Arc<AtomicBool>,
+    pub chaos: Arc<std::sync::Mutex<Option<Chaos>>>,
+    /// AddResponses withheld ([`Chaos::hold_add_response`]).
+    pub held: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// A slow, unreliable network, the same for the same seed: each chunk the server sends
+/// waits up to `delay_ms`, and with `cut_per_mille`/1000 the connection is cut part-way
+/// through a chunk (the client has half a response; the server may have done the write).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Chaos {
+    pub seed: u64,
+    pub delay_ms: u64,
+    pub cut_per_mille: u64,
+    /// Withhold the first LDAP AddResponse (the server has made the entry; the client
+    /// never hears so) and count it in [`Proxy::held`], so a test can stop the client in
+    /// exactly that moment.
+    pub hold_add_response: bool,
+}
+
+/// The protocol operation of the LDAP message at the start of `buf`, if it can be read.
+fn ldap_op(buf: &[u8]) -> Option<u8> {
+    if *buf.first()? != 0x30 {
+        return None;
+    }
+    let len = *buf.get(1)?;
+    let mut at = 2 + if len & 0x80 != 0 {
+        (len & 0x7f) as usize
+    } else {
+        0
+    };
+    if *buf.get(at)? != 0x02 {
+        return None;
+    }
+    at += 2 + *buf.get(at + 1)? as usize;
+    buf.get(at).copied()
+}
+
+/// The seed a fault test runs with: `TURNSTILE_FAULT_SEED`, else a new one each run;
+/// printed, so a failure can be replayed.
+pub fn fault_seed(test: &str) -> u64 {
+    let seed = env_number(
+        "TURNSTILE_FAULT_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            % 1_000_000,
+    );
+    eprintln!("{test}: fault seed {seed} (replay with TURNSTILE_FAULT_SEED={seed})");
+    seed
+}
+
+/// xorshift64*: small, seeded, and the same everywhere.
+pub struct Rng(u64);
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+/// Server to client through `chaos`: delayed chunks, and a cut part-way through one.
+async fn unreliable(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    chaos: Chaos,
+    connection: u64,
+    held: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut rng = Rng::new(chaos.seed ^ connection.wrapping_mul(0x1000_0000_01B3));
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(
+            rng.below(chaos.delay_ms + 1),
+        ))
+        .await;
+        // 0x69: [APPLICATION 9] AddResponse.
+        if chaos.hold_add_response
+            && ldap_op(&buf[..n]) == Some(0x69)
+            && held.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            return;
+        }
+        if rng.below(1000) < chaos.cut_per_mille {
+            let part = rng.below(n as u64) as usize;
+            let _ = to.write_all(&buf[..part]).await;
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Proxy {
@@ -57,10 +160,23 @@ impl Proxy {
         let cut = Arc::new(tokio::sync::Notify::new());
         let silent = Arc::new(AtomicBool::new(false));
         let down = Arc::new(AtomicBool::new(false));
-        let (c, s, d) = (cut.clone(), silent.clone(), down.clone());
+        let chaos = Arc::new(std::sync::Mutex::new(None::<Chaos>));
+        let held = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (c, s, d, x, h) = (
+            cut.clone(),
+            silent.clone(),
+            down.clone(),
+            chaos.clone(),
+            held.clone(),
+        );
         tokio::spawn(async move {
+            let mut connections = 0u64;
             while let Ok((mut inbound, _)) = listener.accept().await {
-                let (cut, silent, down, target) = (c.clone(), s.clone(), d.clone(), target.clone());
+                connections += 1;
+                let connection = connections;
+                let chaos = *x.lock().unwrap();
+                let (cut, silent, down, target, held) =
+                    (c.clone(), s.clone(), d.clone(), target.clone(), h.clone());
                 tokio::spawn(async move {
                     if down.load(Ordering::SeqCst) {
                         return;
@@ -73,6 +189,17 @@ impl Proxy {
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
                         return;
                     };
+                    if let Some(chaos) = chaos {
+                        let (client_read, client_write) = inbound.into_split();
+                        let (server_read, server_write) = outbound.into_split();
+                        let mut up = (client_read, server_write);
+                        tokio::select! {
+                            _ = tokio::io::copy(&mut up.0, &mut up.1) => {}
+                            _ = unreliable(server_read, client_write, chaos, connection, held) => {}
+                            _ = cut.notified() => {}
+                        }
+                        return;
+                    }
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = cut.notified() => {}
@@ -85,7 +212,14 @@ impl Proxy {
             cut,
             silent,
             down,
+            chaos,
+            held,
         }
+    }
+
+    /// New connections go through `chaos` (None: a faithful proxy again).
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        *self.chaos.lock().unwrap() = chaos;
     }
 
     /// Stops serving: drops live connections and closes new ones.

@@ -1,0 +1,252 @@
+//! The fault suite (issue 33): real peers disturbed the way a trust's network, disks and
+//! operators disturb them, each test ending in the state an undisturbed run gives with
+//! nothing lost: the audit chain verifies, every planned change applied or failed with a
+//! reason, no change applied twice, no second account. Each run takes a seed, printed
+//! (`TURNSTILE_FAULT_SEED` replays it).
+//!
+//! Kafka faults (broker down mid-stream, SIGKILL at random moments) are in `kafka.rs`.
+
+use crate::ldap::{Dir, MODEL, run_id, turnstile_in};
+use crate::peers::{Chaos, Proxy, Rng, env, fault_seed};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use turnstile::connectors::Connector;
+use turnstile::connectors::ldap::LdapConnector;
+
+const HEADER: &str = "Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Job Role,Assignment Status,Assignment Start Date,Assignment End Date\n";
+const TODAY: &str = "2026-11-23";
+
+/// A trust of `n` joiners on slapd reached through `proxy`: the working folder, the
+/// employee numbers and the direct (undisturbed) connector.
+async fn trust(
+    proxy_port: u16,
+    n: u32,
+    tag: &str,
+) -> (tempfile::TempDir, Vec<String>, LdapConnector) {
+    let dir = Dir::openldap().with_staff_groups().await;
+    let work = tempfile::tempdir().unwrap();
+    let p = work.path();
+    std::fs::write(p.join("model.toml"), MODEL.replace("LEAVERS", &dir.leavers)).unwrap();
+    let cfg = dir.config("dir");
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"model.toml\"\n[guard]\nmin_creates = 100\n\
+             [targets.dir]\ntype = \"ldap\"\ndialect = \"open_ldap\"\nurl = \"ldap://127.0.0.1:{proxy_port}/\"\nbind_dn = \"{}\"\nallow_plain_bind = true\n\
+             base_dn = \"{}\"\nusers_container = \"{}\"\ngroups_container = \"{}\"\ntimeout_secs = 2\nretries = 2\n",
+            cfg.bind_dn, cfg.base_dn, cfg.users_container, cfg.groups_container
+        ),
+    )
+    .unwrap();
+    std::fs::write(p.join("bind.pw"), cfg.bind_password.expose()).unwrap();
+    std::fs::set_permissions(
+        p.join("bind.pw"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let mut config = std::fs::read_to_string(p.join("turnstile.toml")).unwrap();
+    config = config.replace(
+        "allow_plain_bind = true\n",
+        "allow_plain_bind = true\nbind_password_file = \"bind.pw\"\n",
+    );
+    std::fs::write(p.join("turnstile.toml"), config).unwrap();
+    let people: Vec<String> = (1..=n).map(|i| format!("{}-{tag}{i}", run_id())).collect();
+    let mut esr = HEADER.to_string();
+    for (i, e) in people.iter().enumerate() {
+        let (first, role) = if i % 3 == 0 {
+            ("Ade", "Administrator")
+        } else {
+            ("Rae", "Staff Nurse")
+        };
+        esr.push_str(&format!(
+            "{e},{e}-1,Y,{first},Fault{tag}{i},{role},Active Assignment,01/01/2020,\n"
+        ));
+    }
+    std::fs::write(p.join("esr.csv"), esr).unwrap();
+    let (code, out) = turnstile_in(p, &["feed", "esr", "esr.csv", "--apply", "--today", TODAY]);
+    assert_eq!(code, Some(0), "{out}");
+    (work, people, LdapConnector::new(cfg, true))
+}
+
+/// What an undisturbed run gives: each person exactly one account, enabled, in their
+/// role's groups; the trail verifies; each create applied once; nothing left to do.
+async fn ends_as_undisturbed(p: &Path, people: &[String], direct: &LdapConnector, killed: bool) {
+    let accounts = direct.read_accounts().await.unwrap();
+    for (i, e) in people.iter().enumerate() {
+        let mine: Vec<_> = accounts
+            .iter()
+            .filter(|a| a.employee_number.as_deref() == Some(e.as_str()))
+            .collect();
+        assert_eq!(mine.len(), 1, "{e}: {} accounts: {mine:?}", mine.len());
+        let group = if i % 3 == 0 { "GG-Admin" } else { "GG-Nursing" };
+        assert!(
+            mine[0].enabled
+                && mine[0].entitlements.contains("GG-AllStaff")
+                && mine[0].entitlements.contains(group),
+            "{e}: {:?}",
+            mine[0]
+        );
+    }
+    let (code, out) = turnstile_in(p, &["audit", "--verify"]);
+    assert_eq!(code, Some(0), "the chain verifies: {out}");
+    let (_, trail) = turnstile_in(p, &["audit", "--format", "json"]);
+    let trail: Vec<serde_json::Value> =
+        serde_json::from_str(&trail[trail.find('[').unwrap()..]).unwrap();
+    let mut creates: BTreeMap<String, usize> = BTreeMap::new();
+    for t in &trail {
+        if t["action"] == "change.create" && t["outcome"] == "applied" {
+            *creates
+                .entry(t["employee_number"].as_str().unwrap_or("").to_string())
+                .or_default() += 1;
+        }
+        if t["outcome"] == "failed" {
+            assert!(
+                t["reason"].as_str().is_some_and(|r| !r.is_empty()),
+                "a failure with no reason: {t:#}"
+            );
+        }
+    }
+    // A run killed between a write and its entry leaves the write in the trail as
+    // intended (`apply.started` names each change before it is sent); the next pass finds
+    // it made and plans nothing for it. Any other create is recorded applied, once.
+    let intended: BTreeSet<String> = trail
+        .iter()
+        .filter(|t| {
+            t["action"] == "apply.started"
+                && t["reason"].as_str().is_some_and(|r| r.contains("create"))
+        })
+        .filter_map(|t| t["employee_number"].as_str().map(str::to_string))
+        .collect();
+    for e in people {
+        match creates.get(e) {
+            Some(1) => {}
+            None if killed && intended.contains(e) => {}
+            other => panic!(
+                "{e}: create applied {other:?} times; intended: {}",
+                intended.contains(e)
+            ),
+        }
+    }
+    let (code, out) = turnstile_in(p, &["reconcile", "--dry-run", "--today", TODAY]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        !out.contains("create") && !out.contains(": add"),
+        "nothing left to do: {out}"
+    );
+}
+
+/// Runs `reconcile` until it exits 0 (at most `runs` times), each run given to `disturb`
+/// first. Returns how many runs it took.
+fn until_done(p: &Path, runs: u32, mut disturb: impl FnMut(u32, &mut std::process::Child)) -> u32 {
+    for run in 1..=runs {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
+            .args(["reconcile", "--today", TODAY])
+            .current_dir(p)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        disturb(run, &mut child);
+        let out = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("run {run}: {:?}\n{text}", out.status.code());
+        if out.status.code() == Some(0) {
+            return run;
+        }
+        // A run that exits (rather than being killed) without finishing says why.
+        assert!(
+            out.status.code().is_none()
+                || text.contains("failed")
+                || text.contains("error")
+                || text.contains("stopped"),
+            "a run that did not finish says why: {text}"
+        );
+    }
+    panic!("still not done after {runs} runs");
+}
+
+/// slapd reached through a network that delays every response and cuts some part-way
+/// (the server may have made the write the client never hears of): the runs that follow
+/// finish the work with no second account and no change applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slapd_slowed_and_cut_mid_response_ends_as_an_undisturbed_run() {
+    let seed = fault_seed("slapd_slowed_and_cut");
+    let target = env("SLAPD_URL")
+        .trim_start_matches("ldap://")
+        .trim_end_matches('/')
+        .to_string();
+    let proxy = Proxy::start(target).await;
+    let (work, people, direct) = trust(proxy.port, 16, "X").await;
+    proxy.set_chaos(Some(Chaos {
+        seed,
+        delay_ms: 20,
+        cut_per_mille: 100,
+        ..Chaos::default()
+    }));
+    let p = work.path().to_path_buf();
+    let runs = tokio::task::spawn_blocking(move || until_done(&p, 12, |_, _| {}))
+        .await
+        .unwrap();
+    eprintln!("done in {runs} run(s)");
+    proxy.set_chaos(None);
+    ends_as_undisturbed(work.path(), &people, &direct, false).await;
+}
+
+/// `reconcile` stopped by SIGTERM: first in the moment that matters most (slapd has made
+/// an account and the answer has not reached Turnstile, so nothing records it), then
+/// twice at a random moment of a pass over a slowed link (reading, planning, applying,
+/// recording). The runs that follow finish the work with no second account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_at_any_moment_of_a_pass_loses_nothing() {
+    let seed = fault_seed("sigterm_during_a_pass");
+    let target = env("SLAPD_URL")
+        .trim_start_matches("ldap://")
+        .trim_end_matches('/')
+        .to_string();
+    let proxy = Proxy::start(target).await;
+    let (work, people, direct) = trust(proxy.port, 9, "T").await;
+    proxy.set_chaos(Some(Chaos {
+        seed,
+        delay_ms: 40,
+        hold_add_response: true,
+        ..Chaos::default()
+    }));
+    let p = work.path().to_path_buf();
+    let mut rng = Rng::new(seed);
+    let held = proxy.held.clone();
+    let runs = tokio::task::spawn_blocking(move || {
+        until_done(&p, 8, |run, child| {
+            let kill = |why: String| {
+                eprintln!("run {run}: SIGTERM {why}");
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
+            };
+            match run {
+                1 => {
+                    let started = std::time::Instant::now();
+                    while held.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                        assert!(started.elapsed().as_secs() < 30, "no account was added");
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    kill("with an AddResponse withheld".into());
+                }
+                2 | 3 => {
+                    let after = 100 + rng.below(500);
+                    std::thread::sleep(std::time::Duration::from_millis(after));
+                    kill(format!("after {after} ms"));
+                }
+                _ => {}
+            }
+        })
+    })
+    .await
+    .unwrap();
+    assert!(runs > 1, "the first run was stopped");
+    proxy.set_chaos(None);
+    ends_as_undisturbed(work.path(), &people, &direct, true).await;
+}
