@@ -250,3 +250,113 @@ async fn sigterm_at_any_moment_of_a_pass_loses_nothing() {
     proxy.set_chaos(None);
     ends_as_undisturbed(work.path(), &people, &direct, true).await;
 }
+
+/// A small file system mounted for one test, unmounted when dropped.
+struct Mounted(std::path::PathBuf);
+impl Mounted {
+    fn tmpfs(at: &Path, size: &str) -> Mounted {
+        std::fs::create_dir_all(at).unwrap();
+        let o = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "the disk-full test mounts a small tmpfs (as root): {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Mounted(at.to_path_buf())
+    }
+    fn resize(&self, size: &str) {
+        let o = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn entries(p: &Path) -> Vec<(String, String)> {
+    let (code, trail) = turnstile_in(p, &["audit", "--format", "json"]);
+    assert_eq!(code, Some(0), "{trail}");
+    let trail: Vec<serde_json::Value> =
+        serde_json::from_str(&trail[trail.find('[').unwrap()..]).unwrap();
+    let mut out: Vec<(String, String)> = trail
+        .iter()
+        .map(|t| {
+            (
+                t["employee_number"].as_str().unwrap_or("").to_string(),
+                t["action"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The disk under the SQLite store fills while an extract is recorded: the run stops
+/// with an error that says so, the trail still verifies, and once there is room the same
+/// extract records the rest, each person once, as an undisturbed run does.
+#[test]
+fn the_disk_filling_under_the_store_loses_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let people = 3000;
+    let mut esr = HEADER.to_string();
+    for i in 0..people {
+        let e = 31_000_000 + i;
+        esr.push_str(&format!(
+            "{e},{e}-1,Y,Ann{i},Disk{i},Staff Nurse,Active Assignment,01/01/2020,\n"
+        ));
+    }
+    std::fs::write(work.path().join("esr.csv"), esr).unwrap();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/role-model.toml");
+    let config = format!("[store]\npath = \"state.db\"\n[policy]\npath = \"{model}\"\n");
+    let feed = ["feed", "esr", "../esr.csv", "--apply", "--today", TODAY];
+
+    // Undisturbed, on the ordinary disk.
+    let calm = work.path().join("calm");
+    std::fs::create_dir_all(&calm).unwrap();
+    std::fs::write(calm.join("turnstile.toml"), &config).unwrap();
+    let (code, out) = turnstile_in(&calm, &feed);
+    assert_eq!(code, Some(0), "{out}");
+
+    // The same on 2 MB: about a third of what the store needs.
+    let small = work.path().join("small");
+    let disk = Mounted::tmpfs(&small, "2m");
+    std::fs::write(small.join("turnstile.toml"), &config).unwrap();
+    let (code, out) = turnstile_in(&small, &feed);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("disk is full"), "says why: {out}");
+    let (code, out) = turnstile_in(&small, &["audit", "--verify"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "the trail verifies after the disk filled: {out}"
+    );
+    let before = entries(&small).len();
+    assert!(
+        before < people as usize,
+        "the disk filled part-way: {before}"
+    );
+
+    disk.resize("64m");
+    let (code, out) = turnstile_in(&small, &feed);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{before} duplicate, {} recorded",
+            people as usize - before
+        )),
+        "the rest recorded, none twice: {out}"
+    );
+    let (code, out) = turnstile_in(&small, &["audit", "--verify"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(entries(&small), entries(&calm), "as the undisturbed run");
+}
