@@ -4,6 +4,7 @@
 //! vulnerabilities, and unmaintained or unsound crates alike — unless `advisories.toml`
 //! lists that advisory with a line of reason. Withdrawn advisories are skipped.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn database() -> PathBuf {
@@ -128,4 +129,155 @@ fn an_advisory_against_a_locked_version_is_found() {
     let (_, open) = open_advisories(db.path());
     assert_eq!(open.len(), 1, "{open:?}");
     assert!(open[0].contains("RUSTSEC-9999-0001") && open[0].contains("vulnerability"));
+}
+
+/// Every package built for Linux, from `cargo metadata` (offline: the sources are there).
+fn packages() -> Vec<(String, String, String)> {
+    let o = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--locked",
+            "--filter-platform",
+            "x86_64-unknown-linux-gnu",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["version"].as_str().unwrap().to_string(),
+                p["license"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn policy() -> toml::Table {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deny.toml")).unwrap();
+    toml::from_str(&text).unwrap()
+}
+
+/// Whether an SPDX expression (`A OR B`, `A AND B`, `A WITH exception`, parentheses, and
+/// the old `A/B` for OR) is satisfied by `allowed`.
+fn licence_allowed(expression: &str, allowed: &[&str]) -> bool {
+    fn or(tokens: &[String], at: &mut usize, allowed: &[&str]) -> bool {
+        let mut ok = and(tokens, at, allowed);
+        while tokens.get(*at).map(String::as_str) == Some("OR") {
+            *at += 1;
+            ok |= and(tokens, at, allowed);
+        }
+        ok
+    }
+    fn and(tokens: &[String], at: &mut usize, allowed: &[&str]) -> bool {
+        let mut ok = one(tokens, at, allowed);
+        while tokens.get(*at).map(String::as_str) == Some("AND") {
+            *at += 1;
+            ok &= one(tokens, at, allowed);
+        }
+        ok
+    }
+    fn one(tokens: &[String], at: &mut usize, allowed: &[&str]) -> bool {
+        let Some(t) = tokens.get(*at) else {
+            return false;
+        };
+        *at += 1;
+        if t == "(" {
+            let ok = or(tokens, at, allowed);
+            *at += 1; // ")"
+            return ok;
+        }
+        let mut id = t.clone();
+        if tokens.get(*at).map(String::as_str) == Some("WITH") {
+            id = format!("{id} WITH {}", tokens[*at + 1]);
+            *at += 2;
+        }
+        allowed.contains(&id.as_str())
+    }
+    let tokens: Vec<String> = expression
+        .replace('/', " OR ")
+        .replace('(', " ( ")
+        .replace(')', " ) ")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let mut at = 0;
+    let ok = or(&tokens, &mut at, allowed);
+    ok && at == tokens.len()
+}
+
+#[test]
+fn every_crate_has_a_licence_the_policy_allows() {
+    let policy = policy();
+    let allowed: Vec<&str> = policy["licenses"]["allow"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let refused: Vec<String> = packages()
+        .into_iter()
+        .filter(|(name, _, _)| !name.starts_with("turnstile"))
+        .filter(|(_, _, licence)| !licence_allowed(licence, &allowed))
+        .map(|(name, version, licence)| format!("{name} {version}: `{licence}`"))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "crates under a licence deny.toml does not allow (replace the crate, or add the licence to [licenses] allow if the trust's counsel agrees):\n{}",
+        refused.join("\n")
+    );
+    // The evaluator itself, on the shapes the lock file holds.
+    assert!(licence_allowed("MIT OR Apache-2.0", &["MIT"]));
+    assert!(licence_allowed(
+        "(MIT OR Apache-2.0) AND Unicode-3.0",
+        &["MIT", "Unicode-3.0"]
+    ));
+    assert!(!licence_allowed(
+        "(MIT OR Apache-2.0) AND Unicode-3.0",
+        &["MIT"]
+    ));
+    assert!(licence_allowed(
+        "Apache-2.0 WITH LLVM-exception OR GPL-3.0",
+        &["Apache-2.0 WITH LLVM-exception"]
+    ));
+    assert!(!licence_allowed("GPL-3.0-only", &allowed));
+    assert!(!licence_allowed("", &allowed));
+}
+
+#[test]
+fn no_crate_is_built_in_two_versions_unless_the_policy_says_why() {
+    let policy = policy();
+    let skipped: BTreeMap<String, String> = policy["bans"]["skip"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let reason = s["reason"].as_str().unwrap_or("").to_string();
+            assert!(!reason.is_empty(), "deny.toml: {s} has no reason");
+            (s["crate"].as_str().unwrap().to_string(), reason)
+        })
+        .collect();
+    let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, version, _) in packages() {
+        versions.entry(name).or_default().push(version);
+    }
+    let twice: Vec<String> = versions
+        .iter()
+        .filter(|(name, v)| v.len() > 1 && !skipped.contains_key(*name))
+        .map(|(name, v)| format!("{name}: {}", v.join(", ")))
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "crates built in two versions that deny.toml's [bans] skip does not name (align the versions, or add the crate with the reason):\n{}",
+        twice.join("\n")
+    );
 }

@@ -203,9 +203,72 @@ impl<'a> IntoIterator for &'a Entitlements {
 
 #[cfg(test)]
 mod tests {
-    use super::Entitlements;
+    use super::*;
+    use crate::testkit;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
+
+    fn with_card(mut a: Account, card: &str) -> Account {
+        a.attributes.insert(SDS_USER_ID.into(), card.into());
+        a
+    }
+
+    #[test]
+    fn accounts_with_only_a_smartcard_are_linked_to_the_person_holding_it() {
+        let mut holder = testkit::nurse("1001");
+        holder.sds_user_id = Some(crate::hr::SdsUserId::parse("555000111222").unwrap());
+        let people = vec![holder, testkit::nurse("1002")];
+        let cards = smartcards(&people);
+        assert_eq!(
+            cards,
+            BTreeMap::from([("555000111222".to_string(), "1001".to_string())])
+        );
+        let mut accounts = vec![
+            with_card(
+                testkit::account("cis", "pos-1", None, true, &[]),
+                "555000111222",
+            ),
+            // Already anchored: left as it is, whatever its card says.
+            with_card(
+                testkit::account("cis", "pos-2", Some("1002"), true, &[]),
+                "555000111222",
+            ),
+            // A card nobody in HR holds: an orphan for drift.
+            with_card(testkit::account("cis", "pos-3", None, true, &[]), "999"),
+            testkit::account("cis", "pos-4", None, true, &[]),
+        ];
+        assert_eq!(link_by_smartcard(&mut accounts, &cards), 1);
+        let numbers: Vec<Option<&str>> = accounts
+            .iter()
+            .map(|a| a.employee_number.as_deref())
+            .collect();
+        assert_eq!(numbers, [Some("1001"), Some("1002"), None, None]);
+        assert_eq!(link_by_smartcard(&mut accounts, &cards), 0, "linked once");
+    }
+
+    #[test]
+    fn a_starters_accounts_move_to_their_esr_number() {
+        let links = BTreeMap::from([("TRAC-77".to_string(), "2001".to_string())]);
+        let mut accounts = vec![
+            testkit::account("ad", "jstarter", Some("TRAC-77"), false, &[]),
+            testkit::account("ad", "other", Some("2002"), true, &[]),
+            testkit::account("nhsmail", "j.starter", Some("TRAC-77"), false, &[]),
+        ];
+        let moved = relink(&mut accounts, &links);
+        assert_eq!(
+            moved,
+            [
+                ("jstarter".to_string(), "2001".to_string()),
+                ("j.starter".to_string(), "2001".to_string())
+            ]
+        );
+        let numbers: Vec<Option<&str>> = accounts
+            .iter()
+            .map(|a| a.employee_number.as_deref())
+            .collect();
+        assert_eq!(numbers, [Some("2001"), Some("2002"), Some("2001")]);
+        assert!(relink(&mut accounts, &links).is_empty(), "moved once");
+    }
 
     proptest! {
         /// Behaves exactly as the ordered set it replaced.
