@@ -24,7 +24,8 @@ pub(super) struct ReconcileArgs {
 }
 pub(super) fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
     use crate::engine::reconcile::{self, TargetOutcome};
-    let today = today(a.common.today.as_deref())?;
+    // Checked before anything is opened; judged below against the trail's latest entry.
+    let asked = today(a.common.today.as_deref())?;
     let model = load_model(config, a.common.policy.as_deref())?;
     let mut targets = crate::engine::targets::build(config, &model)
         .map_err(|problems| Failure::Usage(problems.join("\n")))?;
@@ -39,12 +40,17 @@ pub(super) fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Fai
     }
     super::renamed("--approve", "--allow-share");
     let mut store = open_store(config)?;
+    let now = crate::engine::clock::steady(&*store, crate::now())?;
+    let today = match a.common.today {
+        Some(_) => asked,
+        None => crate::clock::today(now),
+    };
     let actor = actor(a.by.as_deref(), "turnstile reconcile")?;
     let sender = crate::engine::work::Sender::new(config).map_err(Failure::Usage)?;
     let run = reconcile::Run {
         model: &model,
         today,
-        now: crate::now(),
+        now,
         actor: &actor,
         dry_run: a.dry_run,
         approve: a.approve,

@@ -246,6 +246,13 @@ async fn scheduled_reconcile(
     targets: &mut [targets::Target],
     now: Timestamp,
 ) {
+    let now = match crate::engine::clock::steady(store, now) {
+        Ok(now) => now,
+        Err(e) => {
+            tracing::error!("the scheduled reconciliation waits: {e}");
+            return;
+        }
+    };
     let sender = crate::engine::work::Sender::new(config)
         .map_err(|e| tracing::error!("inactivity notices cannot be sent: {e}"))
         .ok();

@@ -15,6 +15,7 @@
 //!   each with its own state (online, or quarantined with a reason and a next probe).
 
 pub mod apply;
+pub mod clock;
 pub mod correlation;
 pub mod decided;
 pub mod due;

@@ -128,6 +128,10 @@ pub trait Accounts {
 pub trait Trail {
     fn append_audit(&mut self, drafts: Vec<Draft>) -> Result<Vec<Entry>, StoreError>;
 
+    /// The latest time any entry was written at: the latest moment Turnstile has acted,
+    /// which a pass never judges before (see `engine::clock`).
+    fn latest_entry_at(&self) -> Result<Option<Timestamp>, StoreError>;
+
     /// True when this very record was already dead-lettered (before a crash or restart).
     fn was_dead_lettered(&self, noted: &DeadLettered) -> Result<bool, StoreError>;
 

@@ -360,3 +360,97 @@ fn the_disk_filling_under_the_store_loses_nothing() {
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(entries(&small), entries(&calm), "as the undisturbed run");
 }
+
+fn turnstile_at(p: &Path, now: &str, args: &[&str]) -> (Option<i32>, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
+        .args(args)
+        .env(turnstile::NOW_VAR, now)
+        .current_dir(p)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// A leaver whose last day is the day the clocks go forward (28 March 2027): at 23:59 BST
+/// (22:59 UTC) it is still their last day and the account stays; at 00:30 BST on the 29th
+/// (23:30 UTC the 28th) it is disabled. Then the host's clock steps back an hour: the
+/// account is not enabled again, and a clock put right changes nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_stepping_across_midnight_on_a_last_day_disables_once() {
+    let direct_target = env("SLAPD_URL")
+        .trim_start_matches("ldap://")
+        .trim_end_matches('/')
+        .to_string();
+    let proxy = Proxy::start(direct_target).await;
+    let (work, people, direct) = trust(proxy.port, 1, "C").await;
+    let p = work.path();
+    let e = &people[0];
+    let (code, out) = turnstile_in(p, &["reconcile", "--today", TODAY]);
+    assert_eq!(code, Some(0), "{out}");
+    std::fs::write(
+        p.join("esr2.csv"),
+        format!("{HEADER}{e},{e}-1,Y,Ade,FaultC0,Administrator,Terminate Assignment,01/01/2020,28/03/2027\n"),
+    )
+    .unwrap();
+    let (code, out) = turnstile_at(
+        p,
+        "2027-03-20T09:00:00Z",
+        &["feed", "esr", "esr2.csv", "--apply"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let enabled = || async {
+        direct
+            .read_accounts()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.employee_number.as_deref() == Some(e.as_str()))
+            .unwrap()
+            .enabled
+    };
+    let reconcile_at = |now: &str| {
+        let (code, out) = turnstile_at(
+            p,
+            now,
+            &["reconcile", "--allow-share", "--as", "Fault Test"],
+        );
+        assert_eq!(code, Some(0), "at {now}: {out}");
+        out
+    };
+    reconcile_at("2027-03-28T22:59:00Z");
+    assert!(enabled().await, "23:59 BST on the last day: still theirs");
+    reconcile_at("2027-03-28T23:30:00Z");
+    assert!(!enabled().await, "00:30 BST the day after: disabled");
+    // The clock steps back across midnight, then is put right.
+    let out = reconcile_at("2027-03-28T22:45:00Z");
+    assert!(
+        !enabled().await,
+        "a clock gone back does not give the account back: {out}"
+    );
+    reconcile_at("2027-03-29T08:00:00Z");
+    assert!(!enabled().await);
+    let (_, trail) = turnstile_in(p, &["audit", "--person", e, "--format", "json"]);
+    let trail: Vec<serde_json::Value> =
+        serde_json::from_str(&trail[trail.find('[').unwrap()..]).unwrap();
+    let applied = |action: &str| {
+        trail
+            .iter()
+            .filter(|t| t["action"] == action && t["outcome"] == "applied")
+            .count()
+    };
+    assert_eq!(applied("change.disable"), 1, "{trail:#?}");
+    assert_eq!(
+        applied("change.enable"),
+        1,
+        "only the joiner's enable: {trail:#?}"
+    );
+    let (code, out) = turnstile_in(p, &["audit", "--verify"]);
+    assert_eq!(code, Some(0), "{out}");
+}

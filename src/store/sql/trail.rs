@@ -40,6 +40,16 @@ impl<D: Db + 'static> crate::store::Trail for SqlStore<D> {
         })
     }
 
+    fn latest_entry_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        // audit_by_time answers this from the index.
+        self.read(|db| {
+            one(db, "SELECT MAX(at_us) FROM audit", &[])?
+                .map(|r| r.opt_int(0))
+                .transpose()
+                .map(|us| us.flatten().map(at_micros))
+        })
+    }
+
     fn audit(&self, filter: &AuditFilter) -> Result<Vec<Entry>, StoreError> {
         let sql = format!(
             "SELECT {ENTRY_COLUMNS} FROM audit WHERE (CAST(?1 AS TEXT) IS NULL OR employee_number = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR at_us >= ?2) ORDER BY seq"
