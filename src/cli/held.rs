@@ -77,7 +77,9 @@ pub(super) fn held_cmd(config: &Config, a: HeldArgs) -> Result<u8, Failure> {
     let id = plan_id(id)?;
     let (plan, changes) = store
         .held_plan(id)?
-        .ok_or(crate::store::StoreError::NoSuchPlan(id))
+        .ok_or(crate::store::StoreError::Refused(
+            crate::store::Refusal::NoSuchPlan(id),
+        ))
         .map_err(|e| Failure::Usage(e.to_string()))?;
     if a.format == TextOrJson::Json {
         let value = serde_json::json!({"plan": plan, "changes": changes});
@@ -119,9 +121,7 @@ pub(super) fn decide_error(e: crate::engine::held::DecideError) -> Failure {
     use crate::engine::held::DecideError;
     use crate::store::StoreError;
     match e {
-        DecideError::Store(e @ (StoreError::NoSuchPlan(_) | StoreError::AlreadyDecided { .. })) => {
-            Failure::Usage(e.to_string())
-        }
+        DecideError::Store(e @ StoreError::Refused(_)) => Failure::Usage(e.to_string()),
         DecideError::NoTarget { .. } => Failure::Usage(e.to_string()),
         other => Failure::Runtime(other.to_string()),
     }

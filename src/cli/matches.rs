@@ -139,8 +139,7 @@ fn match_id(text: &str) -> Result<u64, Failure> {
 fn decision_failed(e: DecisionError) -> Failure {
     use crate::store::StoreError;
     match e {
-        DecisionError::Refused(_)
-        | DecisionError::Store(StoreError::NoSuchMatch(_) | StoreError::MatchDecided { .. }) => {
+        DecisionError::Refused(_) | DecisionError::Store(StoreError::Refused(_)) => {
             Failure::Usage(e.to_string())
         }
         other => Failure::Runtime(other.to_string()),
@@ -427,7 +426,10 @@ pub fn matches_cmd(config: &Config, a: MatchesArgs) -> Result<u8, Failure> {
             let id = match_id(&id)?;
             let store = open_existing_store(config)?;
             let m = store.account_match(id)?.ok_or_else(|| {
-                Failure::Usage(crate::store::StoreError::NoSuchMatch(id).to_string())
+                Failure::Usage(
+                    crate::store::StoreError::Refused(crate::store::Refusal::NoSuchMatch(id))
+                        .to_string(),
+                )
             })?;
             if format == TextOrJson::Json {
                 return print_json(&m.to_json()).map(|_| 0);

@@ -377,8 +377,17 @@ async fn read(
     with_store(&api, move |store| f(store).map(|v| json(&v))).await
 }
 
+/// A refusal is the asker's (404 for what does not exist, 409 for what was decided
+/// already); any other store error is the server's, and passes.
 fn store_error(e: crate::store::StoreError) -> Problem {
-    problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+    use crate::store::{Refusal, StoreError};
+    match &e {
+        StoreError::Refused(Refusal::NoSuchPlan(_) | Refusal::NoSuchMatch(_)) => {
+            problem(StatusCode::NOT_FOUND, &e.to_string())
+        }
+        StoreError::Refused(_) => problem(StatusCode::CONFLICT, &e.to_string()),
+        _ => problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
 }
 
 async fn metrics((State(api), ConnectInfo(addr), headers): Ctx) -> Result<Response, Problem> {
@@ -521,14 +530,7 @@ async fn held_one(
 
 fn decide_error(e: crate::engine::held::DecideError) -> Problem {
     use crate::engine::held::DecideError;
-    use crate::store::StoreError;
     match e {
-        DecideError::Store(StoreError::NoSuchPlan(id)) => {
-            problem(StatusCode::NOT_FOUND, &format!("no held plan HP-{id:06}"))
-        }
-        DecideError::Store(StoreError::AlreadyDecided { .. }) => {
-            problem(StatusCode::CONFLICT, &e.to_string())
-        }
         DecideError::Store(e) => store_error(e),
         other => problem(StatusCode::CONFLICT, &other.to_string()),
     }

@@ -280,7 +280,9 @@ fn by_person(changes: Vec<Change>) -> BTreeMap<String, Vec<Change>> {
 
 /// The plan, if it exists and is still held.
 fn held(store: &dyn Store, id: u64) -> Result<(HeldPlan, Vec<Change>), StoreError> {
-    let (plan, changes) = store.held_plan(id)?.ok_or(StoreError::NoSuchPlan(id))?;
+    let (plan, changes) = store
+        .held_plan(id)?
+        .ok_or(StoreError::Refused(crate::store::Refusal::NoSuchPlan(id)))?;
     Ok((plan.undecided()?, changes))
 }
 

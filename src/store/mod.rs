@@ -250,19 +250,19 @@ impl HeldPlan {
         format!("HP-{:06}", self.id)
     }
 
-    /// The plan, if it is still held; [`StoreError::AlreadyDecided`] if not.
+    /// The plan, if it is still held; [`Refusal::AlreadyDecided`] if not.
     pub fn undecided(self) -> Result<HeldPlan, StoreError> {
         if self.status == HeldStatus::Held {
             return Ok(self);
         }
-        Err(StoreError::AlreadyDecided {
+        Err(StoreError::Refused(Refusal::AlreadyDecided {
             id: self.id,
             status: self.status.as_str(),
             by: self
                 .decided_by
                 .map(|b| format!(" (by {b})"))
                 .unwrap_or_default(),
-        })
+        }))
     }
 
     /// Reads `7`, `HP-7` or `HP-000007`.
@@ -339,6 +339,21 @@ pub enum StoreError {
     /// The database itself failed (any backend: SQLite, PostgreSQL).
     #[error("state store: {0}; if this repeats, run `turnstile audit --verify` and check the disk")]
     Database(String),
+    /// What was asked cannot be done to the data as it stands (a decision made twice, a
+    /// plan that does not exist): the asker's to resolve, not the store's failure.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(
+        "state store holds a record it cannot read for {key}: {detail}; it was written by another version or edited by hand"
+    )]
+    Corrupt { key: String, detail: String },
+}
+
+/// A request the store refuses because of the data, not because the store failed: an
+/// API answers these 404 or 409 and the CLI as a usage error, where a [`StoreError`] of
+/// any other kind is the server's (500, exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
     #[error(
         "held plan HP-{id:06} is {status}, not held{by}: a plan is decided once; see `turnstile held`"
     )]
@@ -363,10 +378,6 @@ pub enum StoreError {
         "{system} account {account} was not linked by correlation (no adoption is recorded for it); `turnstile matches` lists what was"
     )]
     NotAdopted { system: String, account: String },
-    #[error(
-        "state store holds a record it cannot read for {key}: {detail}; it was written by another version or edited by hand"
-    )]
-    Corrupt { key: String, detail: String },
 }
 
 /// Opens the store `[store] kind` names: creating it when `must_exist` is false and there

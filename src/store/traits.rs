@@ -223,7 +223,7 @@ pub trait Held {
     /// Decides a plan that is still held: records who and when (and `note`), writes `drafts`,
     /// and sets the pending work of everyone held by it as `release` says (`Some(due)`:
     /// looked at again then; `None`: nothing pending), releasing anyone else held by it at
-    /// once, in one transaction. [`StoreError::AlreadyDecided`] if it was decided before.
+    /// once, in one transaction. [`StoreError::Refused(crate::store::Refusal::AlreadyDecided)`] if it was decided before.
     #[allow(clippy::too_many_arguments)]
     fn decide_held_plan(
         &mut self,

@@ -20,14 +20,8 @@ fn match_id(text: &str) -> Result<u64, Problem> {
 }
 
 fn decision_error(e: DecisionError) -> Problem {
-    use crate::store::StoreError;
     match e {
-        DecisionError::Store(StoreError::NoSuchMatch(id)) => {
-            problem(StatusCode::NOT_FOUND, &format!("no match M-{id:06}"))
-        }
-        DecisionError::Store(StoreError::MatchDecided { .. }) | DecisionError::Refused(_) => {
-            problem(StatusCode::CONFLICT, &e.to_string())
-        }
+        DecisionError::Refused(_) => problem(StatusCode::CONFLICT, &e.to_string()),
         DecisionError::Store(e) => store_error(e),
         DecisionError::Target { .. } => problem(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }

@@ -65,13 +65,13 @@ pub async fn accept(
     use crate::store::matches::MatchDecision;
     let m = store
         .account_match(id)?
-        .ok_or(StoreError::NoSuchMatch(id))?;
+        .ok_or(StoreError::Refused(crate::store::Refusal::NoSuchMatch(id)))?;
     if m.status != MatchStatus::Open {
-        return Err(StoreError::MatchDecided {
+        return Err(StoreError::Refused(crate::store::Refusal::MatchDecided {
             id,
             status: m.status.as_str(),
             by: m.decided_by.clone().unwrap_or_default(),
-        }
+        })
         .into());
     }
     let chosen = match account {
@@ -245,7 +245,7 @@ pub fn reject(
     use crate::store::matches::MatchDecision;
     let m = store
         .account_match(id)?
-        .ok_or(StoreError::NoSuchMatch(id))?;
+        .ok_or(StoreError::Refused(crate::store::Refusal::NoSuchMatch(id)))?;
     let refused: Vec<String> = if accounts.is_empty() {
         m.candidates.iter().map(|c| c.account.clone()).collect()
     } else {
@@ -409,10 +409,10 @@ pub fn decide_excess(
     let adopted = store.adoptions(system)?;
     let a = adopted.get(&account.to_lowercase()).ok_or_else(|| {
         DecisionError::Refused(
-            StoreError::NotAdopted {
+            StoreError::Refused(crate::store::Refusal::NotAdopted {
                 system: system.to_string(),
                 account: account.to_string(),
-            }
+            })
             .to_string(),
         )
     })?;

@@ -38,7 +38,7 @@ impl<D: Db + 'static> crate::store::Held for SqlStore<D> {
             }
             draft.reason = format!("HP-{id:06}: {}", draft.reason);
             append(db, key, vec![draft])?;
-            held_plan_row(db, id)?.ok_or(StoreError::NoSuchPlan(id as u64))
+            held_plan_row(db, id)?.ok_or(StoreError::Refused(crate::store::Refusal::NoSuchPlan(id as u64)))
         })
     }
 
@@ -103,7 +103,7 @@ impl<D: Db + 'static> crate::store::Held for SqlStore<D> {
         self.write(|db, key| {
             let plan_id = id as i64;
             held_plan_row(db, plan_id)?
-                .ok_or(StoreError::NoSuchPlan(id))?
+                .ok_or(StoreError::Refused(crate::store::Refusal::NoSuchPlan(id)))?
                 .undecided()?;
             db.execute(
                 "UPDATE held_plan SET status = ?2, decided_by = ?3, decided_at = ?4, note = ?5 WHERE id = ?1",
@@ -130,7 +130,7 @@ impl<D: Db + 'static> crate::store::Held for SqlStore<D> {
                 p![plan_id],
             )?;
             append(db, key, drafts)?;
-            held_plan_row(db, plan_id)?.ok_or(StoreError::NoSuchPlan(id))
+            held_plan_row(db, plan_id)?.ok_or(StoreError::Refused(crate::store::Refusal::NoSuchPlan(id)))
         })
     }
 }

@@ -158,13 +158,13 @@ impl<D: Db + 'static> Matches for SqlStore<D> {
         mut draft: Draft,
     ) -> Result<AccountMatch, StoreError> {
         self.write(|db, key| {
-            let m = by_id(db, id as i64)?.ok_or(StoreError::NoSuchMatch(id))?;
+            let m = by_id(db, id as i64)?.ok_or(StoreError::Refused(crate::store::Refusal::NoSuchMatch(id)))?;
             if m.status != MatchStatus::Open {
-                return Err(StoreError::MatchDecided {
+                return Err(StoreError::Refused(crate::store::Refusal::MatchDecided {
                     id,
                     status: m.status.as_str(),
                     by: m.decided_by.clone().unwrap_or_default(),
-                });
+                }));
             }
             let at = draft.at.to_string();
             match decision {
@@ -189,7 +189,7 @@ impl<D: Db + 'static> Matches for SqlStore<D> {
             }
             draft.reason = format!("{}: {}", m.reference(), draft.reason);
             append(db, key, vec![draft])?;
-            by_id(db, id as i64)?.ok_or(StoreError::NoSuchMatch(id))
+            by_id(db, id as i64)?.ok_or(StoreError::Refused(crate::store::Refusal::NoSuchMatch(id)))
         })
     }
 
@@ -331,10 +331,10 @@ impl<D: Db + 'static> Matches for SqlStore<D> {
                 p![system, account.to_lowercase(), excess.as_str()],
             )?;
             if n == 0 {
-                return Err(StoreError::NotAdopted {
+                return Err(StoreError::Refused(crate::store::Refusal::NotAdopted {
                     system: system.to_string(),
                     account: account.to_string(),
-                });
+                }));
             }
             append(db, key, vec![draft])?;
             let row = one(
@@ -344,9 +344,11 @@ impl<D: Db + 'static> Matches for SqlStore<D> {
                 ),
                 p![system, account.to_lowercase()],
             )?
-            .ok_or_else(|| StoreError::NotAdopted {
-                system: system.to_string(),
-                account: account.to_string(),
+            .ok_or_else(|| {
+                StoreError::Refused(crate::store::Refusal::NotAdopted {
+                    system: system.to_string(),
+                    account: account.to_string(),
+                })
             })?;
             read_adoption(&row)
         })

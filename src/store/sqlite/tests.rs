@@ -851,7 +851,7 @@ fn held_work_waits_for_the_decision() {
         vec![draft],
     );
     assert!(
-        matches!(again, Err(StoreError::AlreadyDecided { .. })),
+        matches!(again, Err(StoreError::Refused(crate::store::Refusal::AlreadyDecided { .. }))),
         "{again:?}"
     );
     assert!(count(&store).is_ok());
@@ -1027,9 +1027,9 @@ fn matches_are_noted_once_decided_once_and_links_remembered() {
     assert_eq!(rejected.status, MatchStatus::Rejected);
     assert!(matches!(
         s.decide_match(m.id, &MatchDecision::Accept { account: "aokafor".into() }, draft("match.decided")),
-        Err(StoreError::MatchDecided { .. })
+        Err(StoreError::Refused(crate::store::Refusal::MatchDecided { .. }))
     ));
-    assert!(matches!(s.decide_match(999, &MatchDecision::Accept { account: "x".into() }, draft("match.decided")), Err(StoreError::NoSuchMatch(999))));
+    assert!(matches!(s.decide_match(999, &MatchDecision::Accept { account: "x".into() }, draft("match.decided")), Err(StoreError::Refused(crate::store::Refusal::NoSuchMatch(999)))));
     assert_eq!(s.refusals("ad").unwrap()["20000001"].iter().collect::<Vec<_>>(), ["aokafor2"]);
     // A new match for them, accepted and linked.
     let (m2, _) = s.note_match("ad", "20000001", &strong, draft("account.matched")).unwrap();
@@ -1051,7 +1051,7 @@ fn matches_are_noted_once_decided_once_and_links_remembered() {
     assert_eq!(adopted["aokafor"].kept, ["GG-Old"]);
     let decided = s.decide_excess("ad", "aokafor", Excess::Revoke, draft("excess.decided")).unwrap();
     assert_eq!(decided.excess, Excess::Revoke);
-    assert!(matches!(s.decide_excess("ad", "nobody", Excess::Keep, draft("excess.decided")), Err(StoreError::NotAdopted { .. })));
+    assert!(matches!(s.decide_excess("ad", "nobody", Excess::Keep, draft("excess.decided")), Err(StoreError::Refused(crate::store::Refusal::NotAdopted { .. }))));
     // Closing leaves decided matches alone.
     let (m3, _) = s.note_match("ad", "20000002", &strong, draft("account.matched")).unwrap();
     assert_eq!(s.close_matches("ad", &Default::default(), at).unwrap(), 1);
