@@ -427,6 +427,14 @@ async fn latency(p: &BTreeMap<String, String>, brokers: &str) {
         "  ours p99 minus the bare consumer's p99: {:.1} ms (goal: at most 100 ms); bare LDAP p99 {ldap_p99:.1} ms",
         ours_p99 - bare_p99
     );
+    common::result(
+        &format!("leaver published → disabled on Samba AD, p99 ({n} at {rate}/s)"),
+        ours_p99,
+        bare_p99 + ldap_p99,
+        "ms",
+        "bare consumer p99 + bare ldap3 modify p99",
+        true,
+    );
 }
 
 fn users_of(p: &BTreeMap<String, String>) -> String {
@@ -521,6 +529,14 @@ async fn throughput(p: &BTreeMap<String, String>, brokers: &str) {
     println!(
         "  ratio ours/bare: {:.2} (people/s; goal at least 0.8)",
         (m as f64 / ours) / (m as f64 / bare)
+    );
+    common::result(
+        &format!("backlog of {m} joiners applied to slapd"),
+        m as f64 / ours,
+        m as f64 / bare,
+        "people/s",
+        "bare sequential ldap3 loop",
+        false,
     );
 }
 

@@ -142,6 +142,17 @@ fn main() {
         ours / bare,
         rss / 1024
     );
+    common::result(
+        &format!(
+            "correlation (onboard) of {people} people × {people} unanchored slapd accounts (peak {} MB)",
+            rss / 1024
+        ),
+        ours,
+        bare,
+        "s",
+        "bare paged ldap3 search",
+        true,
+    );
     // The first reconcile: every person proposed, in one transaction; nothing created.
     let (first, rss, out) = timed("reconcile", &["reconcile", "--today", "2026-11-23"]);
     assert!(

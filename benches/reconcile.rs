@@ -114,6 +114,17 @@ fn main() {
         ours / bare,
         rss / 1024
     );
+    common::result(
+        &format!(
+            "reconcile {people} HR records × {people} slapd accounts (peak {} MB)",
+            rss / 1024
+        ),
+        ours,
+        bare,
+        "s",
+        "bare paged ldap3 search",
+        true,
+    );
     let _ = std::io::stdout().flush();
     // Leave the directory as it was.
     let _ = Command::new("ldapdelete")

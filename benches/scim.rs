@@ -113,4 +113,12 @@ async fn main() {
         "scim: {n} users created and disabled: turnstile {ours:.1}/s, bare reqwest {bare:.1}/s, ratio {:.2}",
         ours / bare
     );
+    common::result(
+        &format!("SCIM: {n} users created and disabled on scim2-server"),
+        ours,
+        bare,
+        "users/s",
+        "bare sequential reqwest",
+        false,
+    );
 }

@@ -96,6 +96,13 @@ PY
     "$theirs_m" "${theirs[*]}" "$theirs_rss" "$(tr '\n' ' ' < "$dir/duckdb.txt")"
   awk -v a="$ours_m" -v b="$theirs_m" \
     'BEGIN { printf "  turnstile / DuckDB median wall time: %.2f\n", a / b }'
+  # Two rows of the benchmark table (scripts/bench.sh): time and peak memory.
+  if [ -n "${TURNSTILE_BENCH_RESULTS:-}" ]; then
+    awk -v n="$n" -v a="$ours_m" -v b="$theirs_m" -v ra="$ours_rss" -v rb="$theirs_rss" 'BEGIN {
+      printf "{\"name\":\"drift, %d staff, five exports: time\",\"figure\":%.3f,\"floor\":%.3f,\"unit\":\"s\",\"floor_name\":\"DuckDB query over the same files\",\"ratio\":%.3f,\"lower_is_better\":true}\n", n, a, b, a / b
+      printf "{\"name\":\"drift, %d staff, five exports: peak memory\",\"figure\":%.1f,\"floor\":%.1f,\"unit\":\"MB\",\"floor_name\":\"DuckDB query over the same files\",\"ratio\":%.3f,\"lower_is_better\":true}\n", n, ra / 1024, rb / 1024, ra / rb
+    }' >> "$TURNSTILE_BENCH_RESULTS"
+  fi
   if [ -n "${TURNSTILE_DRIFT_REFERENCE:-}" ]; then
     for f in json csv; do
       drift target/release/turnstile "$f" "$dir/ours.$f" 2>/dev/null

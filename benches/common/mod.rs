@@ -274,3 +274,35 @@ pub fn sh(cmd: &mut std::process::Command) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// One row of the benchmark table (`scripts/bench.sh` → `BENCHMARKS.md`): a figure beside
+/// the floor measured in the same run. Printed, and appended as a JSON line to
+/// `$TURNSTILE_BENCH_RESULTS` when set. `lower_is_better` for times and memory.
+pub fn result(
+    name: &str,
+    figure: f64,
+    floor: f64,
+    unit: &str,
+    floor_name: &str,
+    lower_is_better: bool,
+) {
+    let line = serde_json::json!({
+        "name": name,
+        "figure": (figure * 1000.0).round() / 1000.0,
+        "floor": (floor * 1000.0).round() / 1000.0,
+        "unit": unit,
+        "floor_name": floor_name,
+        "ratio": if floor == 0.0 { 0.0 } else { ((figure / floor) * 1000.0).round() / 1000.0 },
+        "lower_is_better": lower_is_better,
+    });
+    println!("result: {line}");
+    if let Ok(path) = std::env::var("TURNSTILE_BENCH_RESULTS") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("TURNSTILE_BENCH_RESULTS is writable");
+        writeln!(f, "{line}").expect("result written");
+    }
+}

@@ -468,6 +468,67 @@ pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit;
+
+    fn leaver(number: &str) -> Person {
+        testkit::person(
+            number,
+            vec![testkit::assignment(
+                &format!("{number}-1"),
+                crate::hr::AssignmentStatus::TerminateAssignment,
+                "Nursing and Midwifery Registered",
+                "Staff Nurse",
+                "Ward 7 Medicine",
+                "2019-04-01",
+                Some("2026-11-20"),
+            )],
+        )
+    }
+
+    #[test]
+    fn a_leaver_still_enabled_counts_against_the_removals_made() {
+        let tz = TimeZone::get("Europe/London").unwrap();
+        let people = vec![leaver("1001"), leaver("1002")];
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let entry = Entry {
+            seq: 1,
+            draft: crate::audit::Draft {
+                at: at("2026-11-21T08:00:00Z"),
+                actor: "turnstile run".into(),
+                employee_number: Some("1001".into()),
+                system: Some("ad".into()),
+                account: Some("a1001".into()),
+                action: "change.disable".into(),
+                outcome: "applied".into(),
+                rule: Some("leaver".into()),
+                event_id: None,
+                reason: "left".into(),
+            },
+            prev_hash: String::new(),
+            hash: String::new(),
+            mac: None,
+        };
+        let accounts = vec![
+            testkit::account("ad", "a1001", Some("1001"), false, &[]),
+            testkit::account("ad", "a1002", Some("1002"), true, &[]),
+        ];
+        let e = evidence(
+            &testkit::model(),
+            &[entry],
+            &people,
+            &accounts,
+            testkit::d("2026-11-01"),
+            testkit::d("2026-11-30"),
+            at("2026-11-23T12:00:00Z"),
+            &tz,
+        );
+        assert_eq!(
+            (e.leavers.people, e.leavers.removed, e.leavers.still_enabled),
+            (2, 1, 1)
+        );
+        assert_eq!(e.leavers.median_hours, Some(8.0));
+        assert_eq!(e.leavers.within_24_hours, 1);
+    }
 
     #[test]
     fn quantiles_are_nearest_rank() {

@@ -499,3 +499,25 @@ fn remembered_rule_matches_are_the_rules_matched() {
     );
     assert!(!RuleMemo::new(&by_position).on);
 }
+
+#[test]
+fn a_reason_names_the_role_rule_assignment_and_any_handover() {
+    let why = Why {
+        rule: "nurses".into(),
+        role: "nurse".into(),
+        assignment: "1001-1".into(),
+        until: None,
+    };
+    assert_eq!(
+        why.describe(),
+        "role nurse (rule nurses, assignment 1001-1)"
+    );
+    let kept = Why {
+        until: Some(jiff::civil::date(2026, 12, 1)),
+        ..why
+    };
+    assert_eq!(
+        kept.describe(),
+        "role nurse (rule nurses, assignment 1001-1), kept for handover until 2026-12-01"
+    );
+}

@@ -297,8 +297,8 @@ impl Assignment {
             Standing::Working => Lifecycle::Active,
             Standing::OnLeave => Lifecycle::Absent,
             Standing::Suspended => Lifecycle::Suspended,
-            Standing::Terminated if self.end_date.is_some() => Lifecycle::Active,
-            Standing::Terminated => Lifecycle::Ended,
+            // With an end date not yet passed (no end date was taken as ended above).
+            Standing::Terminated => Lifecycle::Active,
         }
     }
 
