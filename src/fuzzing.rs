@@ -134,26 +134,34 @@ pub fn esr(data: &[u8]) {
     );
 }
 
-pub fn trac(data: &[u8]) {
+/// A feed read with the encoding the first byte names: its counts add up.
+fn feed_rows<T>(
+    data: &[u8],
+    what: &str,
+    read: fn(&mut Table, &Limits) -> Result<T, feed::FeedError>,
+    counts: fn(&T) -> (u64, u64, &feed::RowErrors),
+) {
     let (encoding, data) = split_encoding(data);
     let limits = limits(encoding);
     let Some(mut table) = table(data, &limits) else {
         return;
     };
-    if let Ok(s) = feed::trac::read_table(&mut table, &limits) {
-        counts_add_up(data, s.rows, s.persons.len() as u64, &s.errors, "trac");
+    if let Ok(read) = read(&mut table, &limits) {
+        let (rows, kept, errors) = counts(&read);
+        counts_add_up(data, rows, kept, errors, what);
     }
 }
 
+pub fn trac(data: &[u8]) {
+    feed_rows(data, "trac", feed::trac::read_table, |s| {
+        (s.rows, s.persons.len() as u64, &s.errors)
+    });
+}
+
 pub fn sponsored(data: &[u8]) {
-    let (encoding, data) = split_encoding(data);
-    let limits = limits(encoding);
-    let Some(mut table) = table(data, &limits) else {
-        return;
-    };
-    if let Ok(s) = feed::sponsored::read_table(&mut table, &limits) {
-        counts_add_up(data, s.rows, s.persons.len() as u64, &s.errors, "sponsored");
-    }
+    feed_rows(data, "sponsored", feed::sponsored::read_table, |s| {
+        (s.rows, s.persons.len() as u64, &s.errors)
+    });
 }
 
 /// An account export, with the encoding, the entitlement separator and whether

@@ -6,7 +6,7 @@
 //!
 //! Kafka faults (broker down mid-stream, SIGKILL at random moments) are in `kafka.rs`.
 
-use crate::ldap::{Dir, MODEL, run_id, turnstile_in};
+use crate::ldap::{Dir, MODEL, run_id, turnstile_env, turnstile_in};
 use crate::peers::{Chaos, Proxy, Rng, env, fault_seed};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -15,6 +15,15 @@ use turnstile::connectors::ldap::LdapConnector;
 
 const HEADER: &str = "Employee Number,Assignment Number,Primary Assignment (Y/N),First Name,Last Name,Job Role,Assignment Status,Assignment Start Date,Assignment End Date\n";
 const TODAY: &str = "2026-11-23";
+
+/// A proxy in front of the tests' slapd.
+async fn slapd_proxy() -> Proxy {
+    let target = env("SLAPD_URL")
+        .trim_start_matches("ldap://")
+        .trim_end_matches('/')
+        .to_string();
+    Proxy::start(target).await
+}
 
 /// A trust of `n` joiners on slapd reached through `proxy`: the working folder, the
 /// employee numbers and the direct (undisturbed) connector.
@@ -186,11 +195,7 @@ fn until_done(p: &Path, runs: u32, mut disturb: impl FnMut(u32, &mut std::proces
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slapd_slowed_and_cut_mid_response_ends_as_an_undisturbed_run() {
     let seed = fault_seed("slapd_slowed_and_cut");
-    let target = env("SLAPD_URL")
-        .trim_start_matches("ldap://")
-        .trim_end_matches('/')
-        .to_string();
-    let proxy = Proxy::start(target).await;
+    let proxy = slapd_proxy().await;
     let (work, people, direct) = trust(proxy.port, 16, "X").await;
     proxy.set_chaos(Some(Chaos {
         seed,
@@ -229,11 +234,7 @@ async fn slapd_slowed_and_cut_mid_response_ends_as_an_undisturbed_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_at_any_moment_of_a_pass_loses_nothing() {
     let seed = fault_seed("sigterm_during_a_pass");
-    let target = env("SLAPD_URL")
-        .trim_start_matches("ldap://")
-        .trim_end_matches('/')
-        .to_string();
-    let proxy = Proxy::start(target).await;
+    let proxy = slapd_proxy().await;
     let (work, people, direct) = trust(proxy.port, 9, "T").await;
     proxy.set_chaos(Some(Chaos {
         seed,
@@ -388,20 +389,7 @@ fn the_disk_filling_under_the_store_loses_nothing() {
 }
 
 fn turnstile_at(p: &Path, now: &str, args: &[&str]) -> (Option<i32>, String) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
-        .args(args)
-        .env(turnstile::NOW_VAR, now)
-        .current_dir(p)
-        .output()
-        .unwrap();
-    (
-        o.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
+    turnstile_env(p, args, &[(turnstile::NOW_VAR, now)])
 }
 
 /// A leaver whose last day is the day the clocks go forward (28 March 2027): at 23:59 BST
@@ -410,11 +398,7 @@ fn turnstile_at(p: &Path, now: &str, args: &[&str]) -> (Option<i32>, String) {
 /// account is not enabled again, and a clock put right changes nothing more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clock_stepping_across_midnight_on_a_last_day_disables_once() {
-    let direct_target = env("SLAPD_URL")
-        .trim_start_matches("ldap://")
-        .trim_end_matches('/')
-        .to_string();
-    let proxy = Proxy::start(direct_target).await;
+    let proxy = slapd_proxy().await;
     let (work, people, direct) = trust(proxy.port, 1, "C").await;
     let p = work.path();
     let e = &people[0];

@@ -208,8 +208,18 @@ impl Dir {
 
 /// Runs the `turnstile` binary in `dir`: its exit code and everything it printed.
 pub(crate) fn turnstile_in(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    turnstile_env(dir, args, &[])
+}
+
+/// [`turnstile_in`] with environment variables set (`TURNSTILE_NOW`, say).
+pub(crate) fn turnstile_env(
+    dir: &std::path::Path,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> (Option<i32>, String) {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_turnstile"))
         .args(args)
+        .envs(vars.iter().copied())
         .current_dir(dir)
         .output()
         .unwrap();
