@@ -22,6 +22,37 @@ pub(super) struct ReconcileArgs {
     #[command(flatten)]
     pub(super) common: Common,
 }
+/// Set by the first SIGTERM or SIGINT: the pass finishes the person in hand, records it,
+/// and stops (a CronJob's pod being stopped, an operator's Ctrl-C).
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The first SIGTERM or SIGINT asks the pass to stop after the person in hand; a second
+/// stops at once (what is made and not yet recorded is named by the trail's
+/// `apply.started` entry, and found made by the next pass).
+async fn stop_on_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return;
+    };
+    for asked in 0.. {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        if asked > 0 {
+            eprintln!("error: stopped at once by a second signal");
+            std::process::exit(143);
+        }
+        eprintln!(
+            "note: stopping after the person in hand (send the signal again to stop at once)"
+        );
+        STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 pub(super) fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Failure> {
     use crate::engine::reconcile::{self, TargetOutcome};
     // Checked before anything is opened; judged below against the trail's latest entry.
@@ -58,8 +89,10 @@ pub(super) fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Fai
         guard: Some(&config.guard),
         hold_as_plan: false,
         notify: sender.mails().then_some(&sender),
+        stop: Some(&STOP),
     };
     let runtime = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
+    runtime.spawn(stop_on_signal());
     let pass = crate::engine::pass::Pass {
         run,
         trac_unconfirmed_days: config.feeds.trac_unconfirmed_days,
@@ -79,6 +112,15 @@ pub(super) fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Fai
     }
     let reports = &done.targets;
     let mut attention = false;
+    if STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        attention = true;
+        for t in targets.iter().skip(reports.len()) {
+            eprintln!(
+                "error: {}: not reached: the run was asked to stop; the next run reconciles it",
+                t.system()
+            );
+        }
+    }
     for r in reports {
         let id = &r.system;
         attention |= r.needs_attention();
@@ -167,6 +209,10 @@ pub(super) fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Fai
             ),
             TargetOutcome::Unreadable { reason } => eprintln!(
                 "error: {id}: could not be read, nothing was changed there: {reason}; run reconcile again later"
+            ),
+            TargetOutcome::Stopped { tally, left } => eprintln!(
+                "error: {id}: stopped as asked: {} applied, {} failed before it stopped, each recorded; {left} person(s) left for the next run",
+                tally.applied, tally.failed
             ),
         }
         if r.notices.recorded > 0 {

@@ -268,6 +268,8 @@ async fn scheduled_reconcile(
             guard: Some(&config.guard),
             hold_as_plan: true,
             notify: sender.as_ref().filter(|s| s.mails()),
+            // The daemon's own shutdown waits for the pass in hand.
+            stop: None,
         },
         trac_unconfirmed_days: config.feeds.trac_unconfirmed_days,
         sponsor_notice_days: config.notify.sponsor_notice_days,

@@ -59,7 +59,8 @@ pub async fn run(
             super::starters::expire(store, r.model, r.today, pass.trac_unconfirmed_days, r.actor)?;
     }
     out.targets = reconcile::reconcile(r, store, targets).await?;
-    if r.dry_run {
+    // Asked to stop: the notices and the delivery wait for the next pass too.
+    if r.dry_run || r.stopping() {
         return Ok(out);
     }
     out.after = notices_about_people(

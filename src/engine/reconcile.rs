@@ -42,6 +42,17 @@ pub struct Run<'a> {
     /// The mail relay for inactivity notices; without one no notice can be sent, so no
     /// account is disabled for inactivity.
     pub notify: Option<&'a super::work::Sender>,
+    /// Set when the run is asked to stop (SIGTERM): the person in hand is finished and
+    /// recorded, and the rest wait for the next pass.
+    pub stop: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+impl Run<'_> {
+    /// Whether the run has been asked to stop.
+    pub fn stopping(&self) -> bool {
+        self.stop
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 /// What happened on one target.
@@ -57,6 +68,9 @@ pub enum TargetOutcome {
     Quarantined { reason: String, tally: Tally },
     /// The target could not be read this time (a transient error): nothing was planned.
     Unreadable { reason: String },
+    /// Asked to stop (SIGTERM) part way: what was made is recorded; `left` people's
+    /// changes wait for the next pass, which plans them again from the target.
+    Stopped { tally: Tally, left: usize },
 }
 
 /// One target's report.
@@ -97,7 +111,8 @@ impl SystemReport {
             TargetOutcome::Applied(t) => t.failed > 0,
             TargetOutcome::Held
             | TargetOutcome::Quarantined { .. }
-            | TargetOutcome::Unreadable { .. } => true,
+            | TargetOutcome::Unreadable { .. }
+            | TargetOutcome::Stopped { .. } => true,
         }
     }
 }
@@ -131,6 +146,9 @@ pub async fn reconcile(
         .collect();
     let mut reports = Vec::with_capacity(targets.len());
     for target in targets.iter_mut() {
+        if run.stopping() {
+            break;
+        }
         let span = tracing::info_span!("reconcile", system = %target.system());
         let _enter = span.enter();
         reports.push(reconcile_target(run, store, target, &people).await?);
@@ -334,7 +352,12 @@ pub async fn reconcile_target(
     let mut linked_ok = std::collections::BTreeSet::new();
     let mut tally = Tally::default();
     let mut stopped = None;
-    for (person, changes) in &planned {
+    let mut left = None;
+    for (i, (person, changes)) in planned.iter().enumerate() {
+        if run.stopping() {
+            left = Some(planned.len() - i);
+            break;
+        }
         // The HR record the plan was made from is the event behind each change (the
         // contract: every change is recorded with the event that caused it).
         let event_id = store
@@ -371,6 +394,14 @@ pub async fn reconcile_target(
     super::correlation::record_links(store, links, &|n| linked_ok.contains(n), run.now, run.actor)?;
     if let Some(e) = stopped {
         report.result = unusable(target, e, run.now, tally);
+        return Ok(report);
+    }
+    if let Some(left) = left {
+        tracing::warn!(
+            left,
+            "stopped as asked; the rest are planned again on the next pass"
+        );
+        report.result = TargetOutcome::Stopped { tally, left };
         return Ok(report);
     }
     report.notices = super::inactivity::notify(
@@ -566,6 +597,7 @@ mod tests {
             guard: None,
             hold_as_plan: false,
             notify: None,
+            stop: None,
         }
     }
 

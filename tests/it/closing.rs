@@ -1172,6 +1172,7 @@ async fn a_scheduled_reconciliation_over_the_share_holds_a_plan() {
         guard: Some(&guard),
         hold_as_plan: true,
         notify: None,
+        stop: None,
     };
     for n in &people[..3] {
         record(&mut store, nurse(n, None));

@@ -284,6 +284,7 @@ async fn reconcile(
         guard: None,
         hold_as_plan: false,
         notify: None,
+        stop: None,
     };
     let mut store = SqliteStore::in_memory().unwrap();
     let mut target = engine::targets::Target::new(c.clone());
@@ -1166,6 +1167,7 @@ async fn reconcile_all(
         guard: None,
         hold_as_plan: false,
         notify: None,
+        stop: None,
     };
     let mut target = engine::targets::Target::new(c.clone());
     engine::reconcile::reconcile_target(&r, store, &mut target, &people)

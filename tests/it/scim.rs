@@ -145,6 +145,7 @@ fn run(model: &RoleModel) -> engine::reconcile::Run<'_> {
         guard: None,
         hold_as_plan: false,
         notify: None,
+        stop: None,
     }
 }
 
