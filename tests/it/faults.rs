@@ -42,7 +42,7 @@ async fn trust(
         format!(
             "[store]\npath = \"state.db\"\n[policy]\npath = \"model.toml\"\n[guard]\nmin_creates = 100\n\
              [targets.dir]\ntype = \"ldap\"\ndialect = \"open_ldap\"\nurl = \"ldap://127.0.0.1:{proxy_port}/\"\nbind_dn = \"{}\"\nallow_plain_bind = true\n\
-             base_dn = \"{}\"\nusers_container = \"{}\"\ngroups_container = \"{}\"\ntimeout_secs = 2\nretries = 2\n",
+             base_dn = \"{}\"\nusers_container = \"{}\"\ngroups_container = \"{}\"\ntimeout_secs = 4\nretries = 2\n",
             cfg.bind_dn, cfg.base_dn, cfg.users_container, cfg.groups_container
         ),
     )
