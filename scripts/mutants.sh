@@ -14,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARD="${1:-}"
 OUT="${MUTANTS_OUT:-target/mutants}"
+mkdir -p "$OUT"
 
 threshold=$(sed -n 's/.*mutation score threshold: \*\*\([0-9.]*\) %\*\*.*/\1/p' README.md | head -1)
 [ -n "$threshold" ] || { echo "mutants.sh: README.md states no 'mutation score threshold: **N %**'" >&2; exit 2; }
