@@ -29,14 +29,10 @@ static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(
 /// The first SIGTERM or SIGINT asks the pass to stop after the person in hand; a second
 /// stops at once (what is made and not yet recorded is named by the trail's
 /// `apply.started` entry, and found made by the next pass).
-async fn stop_on_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return;
-    };
+async fn stop_on_signal(
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+) {
     for asked in 0.. {
         tokio::select! {
             _ = term.recv() => {}
@@ -92,7 +88,18 @@ pub(super) fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Fai
         stop: Some(&STOP),
     };
     let runtime = runtime(&mut tokio::runtime::Builder::new_current_thread())?;
-    runtime.spawn(stop_on_signal());
+    // Listening before the pass starts: a signal from here on is the pass's to handle.
+    let listening = runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    });
+    match listening {
+        (Ok(term), Ok(int)) => drop(runtime.spawn(stop_on_signal(term, int))),
+        _ => tracing::warn!("cannot listen for SIGTERM: a stop signal ends the run at once"),
+    }
     let pass = crate::engine::pass::Pass {
         run,
         trac_unconfirmed_days: config.feeds.trac_unconfirmed_days,
