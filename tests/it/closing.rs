@@ -1496,3 +1496,203 @@ async fn two_replicas_on_postgresql_survive_one_killed_mid_stream() {
         );
     }
 }
+
+/// A PostgreSQL cluster of the test's own (the machine's shared one serves other tests
+/// running at the same time), run as the `postgres` user: started, restarted, stopped
+/// when dropped.
+struct PrivatePostgres {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn bin(tool: &str) -> std::path::PathBuf {
+        let versions = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL's binaries");
+        let mut found: Vec<std::path::PathBuf> = versions
+            .filter_map(|v| Some(v.ok()?.path().join("bin").join(tool)))
+            .filter(|p| p.exists())
+            .collect();
+        found.sort();
+        found
+            .pop()
+            .expect("a PostgreSQL version under /usr/lib/postgresql")
+    }
+
+    fn as_postgres(args: &[&std::ffi::OsStr]) {
+        let o = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    fn ctl(&self, what: &str) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        Self::as_postgres(&[
+            Self::bin("pg_ctl").as_os_str(),
+            "-D".as_ref(),
+            self.dir.join("data").as_os_str(),
+            "-o".as_ref(),
+            options.as_ref(),
+            "-l".as_ref(),
+            self.dir.join("log").as_os_str(),
+            "-m".as_ref(),
+            "fast".as_ref(),
+            "-w".as_ref(),
+            what.as_ref(),
+        ]);
+    }
+
+    fn start() -> PrivatePostgres {
+        let dir = std::env::temp_dir().join(format!("turnstile-pg-{}", crate::kafka::unique("pg")));
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = std::process::Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(o.success());
+        Self::as_postgres(&[
+            Self::bin("initdb").as_os_str(),
+            "-D".as_ref(),
+            dir.join("data").as_os_str(),
+            "-A".as_ref(),
+            "trust".as_ref(),
+            "-U".as_ref(),
+            "postgres".as_ref(),
+        ]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let pg = PrivatePostgres { dir, port };
+        pg.ctl("start");
+        pg
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            self.port
+        )
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| self.ctl("stop"));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Two daemons share a PostgreSQL store and apply to one directory while PostgreSQL is
+/// restarted under them mid-stream (every connection cut, the server away for a moment):
+/// they carry on once it is back, every event is recorded exactly once, nothing is left
+/// due, the directory ends as HR says and the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_restarted_under_two_replicas_loses_nothing() {
+    use crate::kafka::Rng;
+    let seed = crate::peers::fault_seed("postgresql_restarted");
+    let pg = PrivatePostgres::start();
+    let dir = Dir::openldap().with_staff_groups().await;
+    let brokers = brokers();
+    let a = Setup::new(&brokers, 2, true).await;
+    let mut b = Setup::new(&brokers, 2, false).await;
+    (b.topic, b.dlq, b.group) = (a.topic.clone(), a.dlq.clone(), a.group.clone());
+    let cfg = dir.config("ad");
+    let schema = "restarted";
+    for s in [&a, &b] {
+        write_daemon_config_with(
+            s,
+            &brokers,
+            &cfg,
+            "reconcile_every_secs = 0",
+            "[guard]\nmin_removals = 1000000",
+        );
+        let text = std::fs::read_to_string(&s.config).unwrap();
+        let sqlite = format!("[store]\npath = \"{}\"\n", s.store.display());
+        std::fs::write(
+            &s.config,
+            text.replace(
+                &sqlite,
+                &format!(
+                    "[store]\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\nclaim_secs = 3\n",
+                    pg.url()
+                ),
+            ),
+        )
+        .unwrap();
+    }
+    let url = pg.url();
+    let open = move || turnstile::store::postgres::PgStore::connect(&url, Some(schema), false).ok();
+    let mut rng = Rng::new(seed);
+    let run = format!("PG{}x{seed}", std::process::id());
+    let (records, finals) = crash_story(&mut rng, &run);
+    let mut first = a.start();
+    let mut second = b.start();
+    let late = feed_in_two_halves(&brokers, &a.topic, &records, Duration::from_millis(500)).await;
+    let restart_after = 1 + rng.below((records.len() as u64 / 3).max(1)) as usize;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while open().map_or(0, |s| applied(&s)) < restart_after && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let at_restart = open().map_or(0, |s| applied(&s));
+    eprintln!("restarting PostgreSQL after {at_restart} changes applied");
+    pg.ctl("restart");
+    late.await.unwrap();
+    let (brk, g, t) = (brokers.clone(), a.group.clone(), a.topic.clone());
+    tokio::task::spawn_blocking(move || {
+        wait_until(
+            "the replicas catch up after the restart",
+            Duration::from_secs(120),
+            || {
+                crate::kafka::standing(&brk, &g, &t, 2)
+                    .iter()
+                    .all(|(d, h)| d == h)
+            },
+        )
+    })
+    .await
+    .unwrap();
+    wait_until("nothing is left due", Duration::from_secs(120), || {
+        open().is_some_and(|s| nothing_due(&s))
+    });
+    for (name, daemon, setup) in [("first", &mut first, &a), ("second", &mut second, &b)] {
+        let status = daemon.terminate(Duration::from_secs(20));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "the {name} replica stopped cleanly after the restart: {status:?} (see {})",
+            setup.log().display()
+        );
+    }
+    let store = open().expect("PostgreSQL is back");
+    let trail = store.audit(&AuditFilter::default()).unwrap();
+    let mut recorded: std::collections::BTreeMap<String, usize> = Default::default();
+    for e in trail.iter().filter(|e| e.draft.action == "hr.record") {
+        *recorded
+            .entry(e.draft.event_id.clone().unwrap_or_default())
+            .or_default() += 1;
+    }
+    assert!(
+        recorded.values().all(|n| *n == 1),
+        "seed {seed}: an event recorded twice: {recorded:?}"
+    );
+    let total = applied(&store);
+    assert!(
+        total > at_restart,
+        "seed {seed}: changes were applied after the restart ({at_restart} before, {total} in all)"
+    );
+    check_directory_as_hr_says(cfg, &finals, &store, &format!("seed {seed}")).await;
+}
