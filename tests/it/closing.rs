@@ -1309,17 +1309,16 @@ impl Drop for DropSchema {
     }
 }
 
-/// Points a daemon's config at a PostgreSQL store in `schema`, with claims that run out
-/// after 3 s (so a killed replica's work is taken over quickly).
-fn use_postgres(setup: &Setup, schema: &str) {
+/// Points a daemon's config at the PostgreSQL store at `url` in `schema`, with claims
+/// that run out after 3 s (so a killed replica's work is taken over quickly).
+fn use_postgres(setup: &Setup, url: &str, schema: &str) {
     let text = std::fs::read_to_string(&setup.config).unwrap();
     let sqlite = format!("[store]\npath = \"{}\"\n", setup.store.display());
     assert!(text.contains(&sqlite));
     let text = text.replace(
         &sqlite,
         &format!(
-            "[store]\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\nclaim_secs = 3\n",
-            postgres_url()
+            "[store]\nkind = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\nclaim_secs = 3\n"
         ),
     );
     std::fs::write(&setup.config, text).unwrap();
@@ -1352,7 +1351,7 @@ async fn two_replicas_on_postgresql_survive_one_killed_mid_stream() {
                 "reconcile_every_secs = 0",
                 "[guard]\nmin_removals = 1000000",
             );
-            use_postgres(s, &schema);
+            use_postgres(s, &postgres_url(), &schema);
         }
         let open = || {
             turnstile::store::postgres::PgStore::connect(&postgres_url(), Some(&schema), false)
@@ -1417,12 +1416,7 @@ async fn two_replicas_on_postgresql_survive_one_killed_mid_stream() {
 
         let store = open();
         let trail = store.audit(&AuditFilter::default()).unwrap();
-        let mut recorded: std::collections::BTreeMap<String, usize> = Default::default();
-        for e in trail.iter().filter(|e| e.draft.action == "hr.record") {
-            *recorded
-                .entry(e.draft.event_id.clone().unwrap_or_default())
-                .or_default() += 1;
-        }
+        let recorded = recorded_per_event(&trail);
         // Each record whose person differs from the one before it in their lane is a
         // change of record (one saying the same again is kept without a trail entry).
         let mut events = std::collections::BTreeSet::new();
@@ -1495,6 +1489,19 @@ async fn two_replicas_on_postgresql_survive_one_killed_mid_stream() {
             records.len()
         );
     }
+}
+
+/// How many times each HR event was recorded (`hr.record` entries by event id).
+fn recorded_per_event(
+    trail: &[turnstile::audit::Entry],
+) -> std::collections::BTreeMap<String, usize> {
+    let mut recorded = std::collections::BTreeMap::new();
+    for e in trail.iter().filter(|e| e.draft.action == "hr.record") {
+        *recorded
+            .entry(e.draft.event_id.clone().unwrap_or_default())
+            .or_default() += 1;
+    }
+    recorded
 }
 
 /// A PostgreSQL cluster of the test's own (the machine's shared one serves other tests
@@ -1620,19 +1627,7 @@ async fn postgresql_restarted_under_two_replicas_loses_nothing() {
             "reconcile_every_secs = 0",
             "[guard]\nmin_removals = 1000000",
         );
-        let text = std::fs::read_to_string(&s.config).unwrap();
-        let sqlite = format!("[store]\npath = \"{}\"\n", s.store.display());
-        std::fs::write(
-            &s.config,
-            text.replace(
-                &sqlite,
-                &format!(
-                    "[store]\nkind = \"postgres\"\nurl = \"{}\"\nschema = \"{schema}\"\nclaim_secs = 3\n",
-                    pg.url()
-                ),
-            ),
-        )
-        .unwrap();
+        use_postgres(s, &pg.url(), schema);
     }
     let url = pg.url();
     let open = move || turnstile::store::postgres::PgStore::connect(&url, Some(schema), false).ok();
@@ -1679,12 +1674,7 @@ async fn postgresql_restarted_under_two_replicas_loses_nothing() {
     }
     let store = open().expect("PostgreSQL is back");
     let trail = store.audit(&AuditFilter::default()).unwrap();
-    let mut recorded: std::collections::BTreeMap<String, usize> = Default::default();
-    for e in trail.iter().filter(|e| e.draft.action == "hr.record") {
-        *recorded
-            .entry(e.draft.event_id.clone().unwrap_or_default())
-            .or_default() += 1;
-    }
+    let recorded = recorded_per_event(&trail);
     assert!(
         recorded.values().all(|n| *n == 1),
         "seed {seed}: an event recorded twice: {recorded:?}"
