@@ -307,6 +307,47 @@ impl Config {
                 ),
             ],
         ));
+        let k = &self.kafka;
+        out.extend(out_of_range(
+            "[kafka]",
+            &[
+                (
+                    "session_timeout_ms",
+                    k.session_timeout_ms.into(),
+                    1000,
+                    3_600_000,
+                ),
+                (
+                    "auto_commit_interval_ms",
+                    k.auto_commit_interval_ms.into(),
+                    100,
+                    3_600_000,
+                ),
+                (
+                    "message_timeout_ms",
+                    k.message_timeout_ms.into(),
+                    1000,
+                    3_600_000,
+                ),
+            ],
+        ));
+        out.extend(out_of_range(
+            "[notify]",
+            &[(
+                "sponsor_notice_days",
+                self.notify.sponsor_notice_days.into(),
+                0,
+                365,
+            )],
+        ));
+        out.extend(out_of_range(
+            "[store]",
+            &[("claim_secs", self.store.claim_secs.into(), 1, 86_400)],
+        ));
+        out.extend(out_of_range(
+            "[smtp]",
+            &[("port", self.smtp.port.into(), 1, 65_535)],
+        ));
         out.extend(d.plaintext_tokens_refused());
         if let Some(file) = &d.tokens_file
             && let Err(e) = crate::tokens::Tokens::load(file)
@@ -391,6 +432,117 @@ pub fn load_role_model(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every number in `turnstile.toml` has the range `docs/config.md` shows (from its
+    /// `#[schemars(range)]`), and `check` enforces exactly that range: a value just outside
+    /// is refused naming the key, each bound itself is accepted. A numeric key added
+    /// without a range, or a range the check does not keep, fails here.
+    #[test]
+    fn every_number_has_the_range_the_reference_shows_and_check_keeps_it() {
+        use serde_json::{Value, json};
+        let schema = serde_json::to_value(schemars::schema_for!(Config)).unwrap();
+        let defs = schema["$defs"].as_object().unwrap().clone();
+        let resolve = |v: &Value| -> Value {
+            match v.get("$ref").and_then(Value::as_str) {
+                Some(r) => defs[r.rsplit('/').next().unwrap()].clone(),
+                None => v.clone(),
+            }
+        };
+        // (path of tables, key, min, max, integer?)
+        let mut numbers = Vec::new();
+        let mut stack = vec![(Vec::<String>::new(), schema.clone())];
+        while let Some((path, s)) = stack.pop() {
+            let s = resolve(&s);
+            for (key, prop) in s["properties"].as_object().into_iter().flatten() {
+                let p = resolve(prop);
+                let types = match &p["type"] {
+                    Value::String(t) => vec![t.clone()],
+                    Value::Array(ts) => ts
+                        .iter()
+                        .filter_map(|t| t.as_str().map(String::from))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let mut sub = path.clone();
+                sub.push(key.clone());
+                if types.iter().any(|t| t == "integer" || t == "number") {
+                    let (Some(lo), Some(hi)) = (p["minimum"].as_f64(), p["maximum"].as_f64())
+                    else {
+                        panic!(
+                            "{}: a number with no allowed range: give it #[schemars(range(min, max))] and a check",
+                            sub.join(".")
+                        );
+                    };
+                    numbers.push((
+                        path.clone(),
+                        key.clone(),
+                        lo,
+                        hi,
+                        types.iter().any(|t| t == "integer"),
+                    ));
+                } else if p.get("properties").is_some() {
+                    stack.push((sub, p));
+                } else if let Some(each) = p.get("additionalProperties").map(&resolve)
+                    && each.get("properties").is_some()
+                {
+                    sub.push("x".into());
+                    stack.push((sub, each));
+                }
+            }
+        }
+        assert!(numbers.len() >= 40, "{numbers:?}");
+        let base = serde_json::to_value(Config::default()).unwrap();
+        let complaints = |path: &[String], key: &str, value: Value| -> Vec<String> {
+            let mut v = base.clone();
+            let mut at = &mut v;
+            for p in path {
+                at = at
+                    .as_object_mut()
+                    .unwrap()
+                    .entry(p.clone())
+                    .or_insert(json!({}));
+            }
+            at[key] = value;
+            // A value its type cannot hold (70000 for a port) is refused on reading.
+            let c: Config = match serde_json::from_value(v) {
+                Ok(c) => c,
+                Err(e) => return vec![e.to_string()],
+            };
+            let named = format!("[{}] {key} is", path.join("."));
+            c.check()
+                .into_iter()
+                .filter(|p| p.contains(&named))
+                .collect()
+        };
+        for (path, key, lo, hi, integer) in numbers {
+            let at = |x: f64| if integer { json!(x as i64) } else { json!(x) };
+            let step = if integer { 1.0 } else { 0.01 };
+            let name = format!("[{}] {key}", path.join("."));
+            if lo > 0.0 || !integer {
+                assert!(
+                    !complaints(&path, &key, at(lo - step)).is_empty(),
+                    "{name} below {lo} is not refused"
+                );
+            }
+            assert!(
+                !complaints(&path, &key, at(hi + step)).is_empty(),
+                "{name} above {hi} is not refused"
+            );
+            assert_eq!(
+                complaints(&path, &key, at(lo)),
+                Vec::<String>::new(),
+                "{name} = {lo}"
+            );
+            // The longest field is bounded by the longest line too (its own message).
+            if key != "max_field_bytes" {
+                assert_eq!(
+                    complaints(&path, &key, at(hi)),
+                    Vec::<String>::new(),
+                    "{name} = {hi}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn file_then_environment() {

@@ -43,10 +43,13 @@ pub struct KafkaConfig {
     pub sasl_password_file: Option<PathBuf>,
     /// A consumer silent for this long is dropped from the group and its partitions
     /// handed to another replica.
+    #[schemars(range(min = 1000, max = 3600000))]
     pub session_timeout_ms: u32,
     /// How often stored offsets (of events already recorded) are committed.
+    #[schemars(range(min = 100, max = 3600000))]
     pub auto_commit_interval_ms: u32,
     /// How long `feed --publish` waits for the broker to take each event.
+    #[schemars(range(min = 1000, max = 3600000))]
     pub message_timeout_ms: u32,
     /// Further librdkafka properties for the consumer (`"fetch.max.bytes" = "…"`).
     pub consumer: PassThrough,

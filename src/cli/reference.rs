@@ -111,6 +111,26 @@ fn type_of(schema: &Value, defs: &Map<String, Value>) -> String {
     }
 }
 
+/// The range a number must be in, as the config's own check enforces it (`1 to 3600`);
+/// `–` for a key that is not a number.
+fn allowed(schema: &Value, defs: &Map<String, Value>) -> String {
+    let s = resolve(schema, defs);
+    let bounded = std::iter::once(s)
+        .chain(
+            s.get("anyOf")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|v| resolve(v, defs)),
+        )
+        .find(|v| v.get("minimum").is_some() || v.get("maximum").is_some());
+    let Some(b) = bounded else {
+        return "–".into();
+    };
+    let bound = |k: &str| b.get(k).map_or("…".to_string(), Value::to_string);
+    format!("{} to {}", bound("minimum"), bound("maximum"))
+}
+
 /// One cell of text: one line, with `|` escaped.
 fn cell(text: &str) -> String {
     text.split_whitespace()
@@ -191,9 +211,10 @@ fn section(
             .or_else(|| defaults.and_then(|d| d.get(key)));
         let _ = writeln!(
             rows,
-            "| `{key}` | {} | {} | `{}` | {} |",
+            "| `{key}` | {} | {} | {} | `{}` | {} |",
             cell(&type_of(prop, defs)),
             default_text(default),
+            allowed(prop, defs),
             env_var(path, key),
             cell(described.unwrap_or(""))
         );
@@ -201,7 +222,7 @@ fn section(
     if !rows.is_empty() {
         let _ = writeln!(
             out,
-            "| key | type | default | environment | meaning |\n|---|---|---|---|---|\n{rows}"
+            "| key | type | default | allowed | environment | meaning |\n|---|---|---|---|---|---|\n{rows}"
         );
     }
     for (sub, described, table, sub_defaults) in nested {

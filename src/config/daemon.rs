@@ -9,15 +9,20 @@ pub struct DaemonConfig {
     /// Empty: no endpoint.
     pub listen: String,
     /// How often partition progress and the broker are checked.
+    #[schemars(range(min = 1, max = 3600))]
     pub check_every_secs: u64,
     /// A partition with events waiting whose position has not moved for this long is
     /// reported as stalled (log, metric, `/readyz` 503).
+    #[schemars(range(min = 1, max = 86400))]
     pub stall_after_secs: u64,
     /// After SIGTERM/SIGINT: the most time given to finish the event in hand and commit.
+    #[schemars(range(min = 1, max = 3600))]
     pub shutdown_timeout_secs: u64,
     /// How often the applier looks for pending work that has fallen due (milliseconds).
+    #[schemars(range(min = 10, max = 60000))]
     pub apply_every_ms: u64,
     /// How often every target is reconciled in full (and once at start); 0: never.
+    #[schemars(range(min = 0, max = 604800))]
     pub reconcile_every_secs: u64,
     /// The admin API's bearer tokens: a TOML file of `[[tokens]]` with `name`, `role`
     /// (viewer, operator, approver) and `sha256` (the hex SHA-256 of the token; the token
@@ -29,6 +34,7 @@ pub struct DaemonConfig {
     pub metrics_open: Option<bool>,
     /// Failed authentications one client address may make in a minute before it is
     /// answered 429 until the minute is over.
+    #[schemars(range(min = 1, max = 10000))]
     pub max_failed_auth_per_minute: u32,
     /// Serve the admin endpoint over TLS with this PEM certificate (chain) and the PKCS#8
     /// PEM key in `tls_key_file` (private to the daemon's user). Both or neither.
@@ -36,11 +42,14 @@ pub struct DaemonConfig {
     pub tls_key_file: Option<std::path::PathBuf>,
     /// A client that has not sent a request's complete headers this long after connecting
     /// (or after its last answer) is disconnected.
+    #[schemars(range(min = 1, max = 300))]
     pub header_timeout_secs: u64,
     /// Connections the admin endpoint keeps open at once; one more is closed at once.
+    #[schemars(range(min = 1, max = 100000))]
     pub max_connections: usize,
     /// Connections one client address may hold open at once (behind an ingress every
     /// client has its address, so keep it well above what the ingress opens).
+    #[schemars(range(min = 1, max = 100000))]
     pub max_connections_per_peer: usize,
     /// Bearer tokens over plain HTTP on an address other than loopback are refused: anyone
     /// on the network path could read and replay them. Set this to accept it knowingly

@@ -10,6 +10,7 @@ pub const DEFAULT_DUE_DAYS: u32 = 5;
 #[serde(deny_unknown_fields, default)]
 pub struct WorkItemsConfig {
     /// Working days (Monday to Friday, Europe/London) before an open item is overdue.
+    #[schemars(range(min = 0, max = 365))]
     pub due_days: u32,
     /// The system administrators' addresses: one digest email per run with the new items.
     pub email_to: Vec<String>,
@@ -23,12 +24,16 @@ pub struct WorkItemsConfig {
     pub webhook_token_file: Option<PathBuf>,
     /// Tries per item per delivery run, with exponential backoff between them; an item
     /// not delivered is tried again on the next run.
+    #[schemars(range(min = 1, max = 100))]
     pub attempts: u32,
     /// The first backoff between tries, in milliseconds (doubling, at most 30 s).
+    #[schemars(range(min = 1, max = 600000))]
     pub retry_min_ms: u64,
     /// Seconds an HTTP call or SMTP session may take.
+    #[schemars(range(min = 1, max = 3600))]
     pub timeout_secs: u64,
     /// How often the daemon sends new items and checks for overdue ones.
+    #[schemars(range(min = 1, max = 86400))]
     pub send_every_secs: u64,
     /// Accept `http://` webhook URLs to hosts other than this machine's loopback (the
     /// token and the items would cross the network in clear).
@@ -57,6 +62,7 @@ impl Default for WorkItemsConfig {
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkItemsSystem {
+    #[schemars(range(min = 0, max = 365))]
     pub due_days: Option<u32>,
     pub email_to: Option<Vec<String>>,
     pub escalate_to: Option<Vec<String>>,
@@ -169,6 +175,7 @@ pub enum SmtpTls {
 pub struct SmtpConfig {
     /// Empty: no email is sent.
     pub host: String,
+    #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
     pub tls: SmtpTls,
     /// The sender, e.g. `turnstile@example.nhs.uk`.

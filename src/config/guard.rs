@@ -7,6 +7,7 @@ use super::*;
 pub struct ReconcileConfig {
     /// A run that would disable or delete more than this share of a system's accounts
     /// stops before acting until someone re-runs it with `--allow-share` (CONTRACT §5).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub max_removal_share: f64,
 }
 impl Default for ReconcileConfig {
@@ -25,16 +26,23 @@ impl Default for ReconcileConfig {
 #[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GuardConfig {
+    #[schemars(range(min = 60, max = 604800))]
     pub window_secs: u64,
+    #[schemars(range(min = 0, max = 1000000))]
     pub min_removals: u64,
+    #[schemars(range(min = 0, max = 1000000))]
     pub max_removals: u64,
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub max_removal_share: f64,
     /// Accounts a reconciliation may create on one system in a window without a person's
     /// approval: a first run against a directory that was never correlated must not make
     /// a second account for everyone. `min_creates` or fewer are never held.
+    #[schemars(range(min = 0, max = 1000000))]
     pub min_creates: u64,
+    #[schemars(range(min = 0, max = 1000000))]
     pub max_creates: u64,
     /// ... and as a share of the accounts the system held when read.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub max_create_share: f64,
     /// Per-system limits in place of the ones above: `[guard.systems.ad] max_removals = 20`.
     pub systems: BTreeMap<String, GuardLimits>,
@@ -53,11 +61,17 @@ pub struct Limits {
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GuardLimits {
+    #[schemars(range(min = 0, max = 1000000))]
     pub min_removals: Option<u64>,
+    #[schemars(range(min = 0, max = 1000000))]
     pub max_removals: Option<u64>,
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub max_removal_share: Option<f64>,
+    #[schemars(range(min = 0, max = 1000000))]
     pub min_creates: Option<u64>,
+    #[schemars(range(min = 0, max = 1000000))]
     pub max_creates: Option<u64>,
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub max_create_share: Option<f64>,
 }
 impl Default for GuardConfig {

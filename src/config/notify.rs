@@ -10,6 +10,7 @@ pub struct NotifyConfig {
     /// work email): the IT service desk, say.
     pub fallback: Option<String>,
     /// Days before a sponsored identity's end that the sponsor is told.
+    #[schemars(range(min = 0, max = 365))]
     pub sponsor_notice_days: u32,
     /// A folder of the trust's own wording for the emails to people: `inactivity.txt`
     /// (line managers), `sponsorship.txt` (sponsors), `starter.txt` (hiring managers).

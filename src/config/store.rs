@@ -51,6 +51,7 @@ pub struct StoreConfig {
     pub tls_insecure_skip_verify: bool,
     /// How long a replica's claim on a person's due work holds if the replica vanishes
     /// mid-change; another replica takes the work over after it.
+    #[schemars(range(min = 1, max = 86400))]
     pub claim_secs: u64,
 }
 impl Default for StoreConfig {

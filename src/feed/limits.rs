@@ -7,22 +7,29 @@ use super::*;
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// The longest line (one record), in bytes.
+    #[schemars(range(min = 1024, max = 67108864))]
     pub max_line_bytes: usize,
     /// The longest field, in bytes.
+    #[schemars(range(min = 64, max = 67108864))]
     pub max_field_bytes: usize,
     /// The most rows (assignments) one person may have in an ESR extract; a person with
     /// more is held back.
+    #[schemars(range(min = 1, max = crate::hr::MAX_ASSIGNMENTS))]
     pub max_rows_per_person: usize,
     /// A file with a larger share of bad rows is refused whole (exit 2).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub max_bad_row_share: f64,
     /// `feed esr --full` refuses to flag more than this share of the people held for
     /// review without `--allow-review-share`: a cut or wrong extract would flag everyone.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub max_review_share: f64,
     /// `drift --compare` refuses an export holding fewer accounts than the previous
     /// report's by more than this share, without `--allow-shrink`: a cut-short export
     /// reads as hundreds of missing accounts.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub max_export_shrink_share: f64,
     /// How many row errors are kept with their text; the rest are counted.
+    #[schemars(range(min = 1, max = 1000000))]
     pub max_listed_errors: usize,
     /// Column names of the trust's ESR report where they differ from CONTRACT §2:
     /// `[feeds.esr] "Employee Number" = "Staff Number"`.
@@ -34,9 +41,11 @@ pub struct Limits {
     /// that is not is an error) or `windows-1252`.
     pub encoding: Encoding,
     /// The longest a sponsored identity (staff not on ESR) may last, start to end, in days.
+    #[schemars(range(min = 1, max = 3650))]
     pub sponsored_max_days: u32,
     /// Days after a TRAC starter's start date with no ESR record before they are taken
     /// as not starting: their prepared access goes and the hiring manager is told.
+    #[schemars(range(min = 1, max = 365))]
     pub trac_unconfirmed_days: u32,
 }
 /// How the bytes of a feed are read as text.
