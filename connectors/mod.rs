@@ -147,9 +147,67 @@ pub fn settings<T: serde::de::DeserializeOwned>(
     system: &str,
     settings: toml::Table,
 ) -> Result<T, String> {
-    toml::Value::Table(settings)
-        .try_into()
-        .map_err(|e: toml::de::Error| format!("[targets.{system}] {}", e.message().trim_end()))
+    let read = |table: &toml::Table| {
+        toml::Value::Table(table.clone())
+            .try_into::<T>()
+            .map_err(|e| format!("[targets.{system}] {}", e.message().trim_end()))
+    };
+    let first = match read(&settings) {
+        Ok(own) => return Ok(own),
+        Err(e) => e,
+    };
+    // A key given in the environment (`TURNSTILE__TARGETS__AD__TLS_VERIFY_HOSTNAME=false`)
+    // arrives as text, as it does for every other section: where the struct wants a
+    // boolean or a number and finds text that is one, read it as one (each such key in
+    // turn, as the errors name them), as the typed sections are read.
+    let mut table = settings;
+    let mut error = first.clone();
+    for _ in 0..64 {
+        let Some((text, expected)) = error
+            .split_once("invalid type: string \"")
+            .and_then(|(_, rest)| rest.split_once("\", expected "))
+        else {
+            break;
+        };
+        let typed = if expected.contains("bool") {
+            text.parse::<bool>().ok().map(toml::Value::Boolean)
+        } else if expected.starts_with('u')
+            || expected.starts_with('i')
+            || expected.contains("integer")
+        {
+            text.parse::<i64>().ok().map(toml::Value::Integer)
+        } else if expected.starts_with('f') || expected.contains("float") {
+            text.parse::<f64>().ok().map(toml::Value::Float)
+        } else {
+            None
+        };
+        let Some(typed) = typed else { break };
+        if !retype(&mut table, text, &typed) {
+            break;
+        }
+        match read(&table) {
+            Ok(own) => return Ok(own),
+            Err(e) => error = e,
+        }
+    }
+    Err(first)
+}
+
+/// Every text value equal to `text` in `table` (and the tables within) made `typed`;
+/// whether any was.
+fn retype(table: &mut toml::Table, text: &str, typed: &toml::Value) -> bool {
+    let mut changed = false;
+    for (_, value) in table.iter_mut() {
+        match value {
+            toml::Value::String(s) if s == text => {
+                *value = typed.clone();
+                changed = true;
+            }
+            toml::Value::Table(inner) => changed |= retype(inner, text, typed),
+            _ => {}
+        }
+    }
+    changed
 }
 
 /// One target system.
@@ -227,5 +285,40 @@ pub trait Connector: Send + Sync {
     /// for the name (and its numbered forms) a person would have been given.
     fn naming(&self) -> Option<crate::naming::Naming> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Own {
+        flag: bool,
+        n: u64,
+        name: String,
+        columns: std::collections::BTreeMap<String, String>,
+    }
+
+    /// Keys from the environment arrive as text: read as their types, as in every other
+    /// section, with the text of a text key and the case of a map's keys kept.
+    #[test]
+    fn a_target_key_from_the_environment_is_read_as_its_type() {
+        let table: toml::Table = toml::from_str(
+            "flag = \"false\"\nn = \"10\"\nname = \"12345\"\ncolumns = { \"Payroll Number\" = \"EmployeeID\" }",
+        )
+        .unwrap();
+        let own: Own = settings("ad", table).unwrap();
+        assert!(!own.flag);
+        assert_eq!((own.n, own.name.as_str()), (10, "12345"));
+        assert_eq!(own.columns["Payroll Number"], "EmployeeID");
+        let table: toml::Table =
+            toml::from_str("flag = \"maybe\"\nn = 1\nname = \"x\"\ncolumns = {}").unwrap();
+        let e = settings::<Own>("ad", table).unwrap_err();
+        assert!(
+            e.starts_with("[targets.ad] ") && e.contains("boolean"),
+            "{e}"
+        );
     }
 }

@@ -227,7 +227,7 @@ pub struct Setup {
     pub brokers: String,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -366,7 +366,7 @@ auto_commit_interval_ms = 200
 
 pub struct Daemon {
     pub child: Child,
-    admin: String,
+    pub admin: String,
 }
 
 impl Daemon {
