@@ -214,7 +214,13 @@ pub(super) fn reconcile_cmd(config: &Config, a: ReconcileArgs) -> Result<u8, Fai
                 "error: quarantined: {reason}. {} change(s) applied on {id} before it stopped; the other targets were reconciled",
                 tally.applied
             ),
-            TargetOutcome::Unreadable { reason } => eprintln!(
+            TargetOutcome::Unreadable { reason, tally } if tally.applied + tally.failed > 0 => {
+                eprintln!(
+                    "error: {id}: stopped answering part-way: {reason}. {} change(s) applied and {} failed before it stopped, each recorded; the rest wait: run reconcile again later",
+                    tally.applied, tally.failed
+                )
+            }
+            TargetOutcome::Unreadable { reason, .. } => eprintln!(
                 "error: {id}: could not be read, nothing was changed there: {reason}; run reconcile again later"
             ),
             TargetOutcome::Stopped { tally, left } => eprintln!(

@@ -66,8 +66,10 @@ pub enum TargetOutcome {
     Applied(Tally),
     /// The target is quarantined (before or during this pass): nothing (more) was sent.
     Quarantined { reason: String, tally: Tally },
-    /// The target could not be read this time (a transient error): nothing was planned.
-    Unreadable { reason: String },
+    /// The target stopped answering this time (a transient error): while it was read,
+    /// nothing was planned; part-way through applying, `tally` says what was made (and
+    /// recorded) before it stopped, and the rest waits for the next pass.
+    Unreadable { reason: String, tally: Tally },
     /// Asked to stop (SIGTERM) part way: what was made is recorded; `left` people's
     /// changes wait for the next pass, which plans them again from the target.
     Stopped { tally: Tally, left: usize },
@@ -569,7 +571,7 @@ fn unusable(target: &mut Target, e: ConnectorError, now: Timestamp, tally: Tally
     if target.failed(&e, now) {
         TargetOutcome::Quarantined { reason, tally }
     } else {
-        TargetOutcome::Unreadable { reason }
+        TargetOutcome::Unreadable { reason, tally }
     }
 }
 

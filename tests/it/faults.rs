@@ -289,6 +289,88 @@ async fn sigterm_at_any_moment_of_a_pass_loses_nothing() {
     ends_as_undisturbed(work.path(), &people, &direct, 1).await;
 }
 
+/// slapd answering busy (51) or unavailable (52) at random in place of searches and
+/// writes, then stopped outright for a run: the disturbed runs say what failed, the stopped
+/// run changes nothing and says the target cannot be reached, and once slapd is back the
+/// runs that follow finish the work, each change applied once, no second account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slapd_refusing_at_random_then_stopped_ends_as_an_undisturbed_run() {
+    let seed = fault_seed("slapd_refusing_then_stopped");
+    let proxy = slapd_proxy().await;
+    let (work, people, direct) = trust(proxy.port, 12, "B").await;
+    proxy.set_chaos(Some(Chaos {
+        seed,
+        busy_per_mille: 150,
+        ..Chaos::default()
+    }));
+    let trail = |p: &Path| -> Vec<serde_json::Value> {
+        let (code, out) = turnstile_in(p, &["audit", "--format", "json"]);
+        assert_eq!(code, Some(0), "{out}");
+        serde_json::from_str(&out[out.find('[').unwrap()..]).unwrap()
+    };
+    let p = work.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        for run in 1..=3 {
+            let before = trail(&p).len();
+            let (code, out) = turnstile_in(&p, &["reconcile", "--today", TODAY]);
+            eprintln!("refusing run {run}: {code:?}\n{out}");
+            assert!(
+                code == Some(0) || out.contains("failed") || out.contains("error"),
+                "a run that did not finish says why: {out}"
+            );
+            // What it says it made is what the trail holds.
+            let applied = trail(&p)[before..]
+                .iter()
+                .filter(|t| t["outcome"] == "applied")
+                .count();
+            assert!(
+                applied == 0 || !out.contains("nothing was changed"),
+                "{applied} change(s) applied, yet the run says nothing was: {out}"
+            );
+        }
+    })
+    .await
+    .unwrap();
+    let refused = proxy.refused.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(refused > 0, "slapd's place was never taken (seed {seed})");
+    proxy.set_chaos(None);
+
+    // Stopped: connections refused, as a server that is down.
+    proxy.take_down();
+    let before = trail(work.path()).len();
+    let p = work.path().to_path_buf();
+    let (code, out) =
+        tokio::task::spawn_blocking(move || turnstile_in(&p, &["reconcile", "--today", TODAY]))
+            .await
+            .unwrap();
+    assert_ne!(
+        code,
+        Some(0),
+        "a run against a stopped target does not succeed: {out}"
+    );
+    assert!(
+        out.contains("dir"),
+        "the run names the target it could not reach: {out}"
+    );
+    let applied_while_down: Vec<serde_json::Value> = trail(work.path())
+        .into_iter()
+        .skip(before)
+        .filter(|t| t["outcome"] == "applied")
+        .collect();
+    assert!(
+        applied_while_down.is_empty(),
+        "nothing is applied while the target is down: {applied_while_down:?}"
+    );
+    proxy.bring_up();
+
+    let p = work.path().to_path_buf();
+    let runs = tokio::task::spawn_blocking(move || until_done(&p, 3, |_, _| {}))
+        .await
+        .unwrap();
+    eprintln!("{refused} request(s) refused; done in {runs} more run(s)");
+    ends_as_undisturbed(work.path(), &people, &direct, 0).await;
+}
+
 /// A small file system mounted for one test, unmounted when dropped.
 struct Mounted(std::path::PathBuf);
 impl Mounted {

@@ -51,6 +51,8 @@ pub struct Proxy {
     pub chaos: Arc<std::sync::Mutex<Option<Chaos>>>,
     /// AddResponses withheld ([`Chaos::hold_add_response`]).
     pub held: Arc<std::sync::atomic::AtomicU64>,
+    /// Requests answered with a refusal in the server's place ([`Chaos::busy_per_mille`]).
+    pub refused: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A slow, unreliable network, the same for the same seed: each chunk the server sends
@@ -65,6 +67,12 @@ pub struct Chaos {
     /// never hears so) and count it in [`Proxy::held`], so a test can stop the client in
     /// exactly that moment.
     pub hold_add_response: bool,
+    /// LDAP: answer this many per thousand requests (searches and writes) with result 51
+    /// (busy) or 52 (unavailable) in the server's place, the request never reaching it.
+    pub busy_per_mille: u64,
+    /// HTTP: answer this many per thousand requests `429 Too Many Requests` (with
+    /// `Retry-After: 1`) or `503` in the server's place.
+    pub refuse_http_per_mille: u64,
 }
 
 /// The protocol operation of the LDAP message at the start of `buf`, if it can be read.
@@ -114,10 +122,115 @@ impl Rng {
     }
 }
 
+/// The length of the whole BER element at the start of `buf`, once it has all arrived.
+fn ber_len(buf: &[u8]) -> Option<usize> {
+    let first = *buf.get(1)?;
+    if first & 0x80 == 0 {
+        let n = 2 + first as usize;
+        return (buf.len() >= n).then_some(n);
+    }
+    let k = (first & 0x7f) as usize;
+    let len = buf
+        .get(2..2 + k)?
+        .iter()
+        .fold(0usize, |a, b| a << 8 | *b as usize);
+    let n = 2 + k + len;
+    (buf.len() >= n).then_some(n)
+}
+
+/// The LDAP response refusing the request `msg` with `code`, if it is one answered by a
+/// single result (search, add, modify, delete, modify DN).
+fn ldap_refusal(msg: &[u8], code: u8) -> Option<Vec<u8>> {
+    let header = if msg[1] & 0x80 != 0 {
+        2 + (msg[1] & 0x7f) as usize
+    } else {
+        2
+    };
+    let id = msg.get(header..header + 2 + *msg.get(header + 1)? as usize)?;
+    let op = *msg.get(header + id.len())?;
+    let answer = match op {
+        0x63 => 0x65, // SearchRequest -> SearchResultDone
+        0x66 => 0x67, // ModifyRequest -> ModifyResponse
+        0x68 => 0x69, // AddRequest -> AddResponse
+        0x4a => 0x6b, // DelRequest -> DelResponse
+        0x6c => 0x6d, // ModifyDNRequest -> ModifyDNResponse
+        _ => return None,
+    };
+    let mut body = id.to_vec();
+    body.extend([answer, 7, 0x0a, 1, code, 4, 0, 4, 0]);
+    let mut out = vec![0x30, body.len() as u8];
+    out.extend(body);
+    Some(out)
+}
+
+/// The length of the HTTP request at the start of `buf` (head and `Content-Length` body),
+/// once it has all arrived.
+fn http_len(buf: &[u8]) -> Option<usize> {
+    let head = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let text = String::from_utf8_lossy(&buf[..head]).to_ascii_lowercase();
+    let body: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |n| n.trim().parse().unwrap_or(0));
+    (buf.len() >= head + body).then_some(head + body)
+}
+
+/// Client to server through `chaos`: whole requests read, and some answered with a refusal
+/// in the server's place (the request never reaches it).
+async fn erratic(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    back: Arc<tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>,
+    chaos: Chaos,
+    connection: u64,
+    refused: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut rng = Rng::new(chaos.seed ^ connection.wrapping_mul(0x9E37_79B9) ^ 0x5555);
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            let ldap = buf.first() == Some(&0x30);
+            let Some(len) = (if ldap { ber_len(&buf) } else { http_len(&buf) }) else {
+                break;
+            };
+            let request: Vec<u8> = buf.drain(..len).collect();
+            let refusal = if ldap && rng.below(1000) < chaos.busy_per_mille {
+                ldap_refusal(&request, if rng.below(2) == 0 { 51 } else { 52 })
+            } else if !ldap && rng.below(1000) < chaos.refuse_http_per_mille {
+                Some(if rng.below(2) == 0 {
+                    b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+                        .to_vec()
+                } else {
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".to_vec()
+                })
+            } else {
+                None
+            };
+            let sent = match refusal {
+                Some(answer) => {
+                    refused.fetch_add(1, Ordering::SeqCst);
+                    back.lock().await.write_all(&answer).await
+                }
+                None => to.write_all(&request).await,
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+    }
+}
+
 /// Server to client through `chaos`: delayed chunks, and a cut part-way through one.
 async fn unreliable(
     mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
+    to: Arc<tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>,
     chaos: Chaos,
     connection: u64,
     held: Arc<std::sync::atomic::AtomicU64>,
@@ -144,10 +257,10 @@ async fn unreliable(
         }
         if rng.below(1000) < chaos.cut_per_mille {
             let part = rng.below(n as u64) as usize;
-            let _ = to.write_all(&buf[..part]).await;
+            let _ = to.lock().await.write_all(&buf[..part]).await;
             return;
         }
-        if to.write_all(&buf[..n]).await.is_err() {
+        if to.lock().await.write_all(&buf[..n]).await.is_err() {
             return;
         }
     }
@@ -162,12 +275,14 @@ impl Proxy {
         let down = Arc::new(AtomicBool::new(false));
         let chaos = Arc::new(std::sync::Mutex::new(None::<Chaos>));
         let held = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (c, s, d, x, h) = (
+        let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (c, s, d, x, h, r) = (
             cut.clone(),
             silent.clone(),
             down.clone(),
             chaos.clone(),
             held.clone(),
+            refused.clone(),
         );
         tokio::spawn(async move {
             let mut connections = 0u64;
@@ -175,8 +290,14 @@ impl Proxy {
                 connections += 1;
                 let connection = connections;
                 let chaos = *x.lock().unwrap();
-                let (cut, silent, down, target, held) =
-                    (c.clone(), s.clone(), d.clone(), target.clone(), h.clone());
+                let (cut, silent, down, target, held, refused) = (
+                    c.clone(),
+                    s.clone(),
+                    d.clone(),
+                    target.clone(),
+                    h.clone(),
+                    r.clone(),
+                );
                 tokio::spawn(async move {
                     if down.load(Ordering::SeqCst) {
                         return;
@@ -190,12 +311,28 @@ impl Proxy {
                         return;
                     };
                     if let Some(chaos) = chaos {
-                        let (client_read, client_write) = inbound.into_split();
-                        let (server_read, server_write) = outbound.into_split();
-                        let mut up = (client_read, server_write);
+                        let (mut client_read, client_write) = inbound.into_split();
+                        let (server_read, mut server_write) = outbound.into_split();
+                        let back = Arc::new(tokio::sync::Mutex::new(client_write));
+                        let refusing = chaos.busy_per_mille > 0 || chaos.refuse_http_per_mille > 0;
+                        let up = async {
+                            if refusing {
+                                erratic(
+                                    client_read,
+                                    server_write,
+                                    back.clone(),
+                                    chaos,
+                                    connection,
+                                    refused,
+                                )
+                                .await;
+                            } else {
+                                let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                            }
+                        };
                         tokio::select! {
-                            _ = tokio::io::copy(&mut up.0, &mut up.1) => {}
-                            _ = unreliable(server_read, client_write, chaos, connection, held) => {}
+                            _ = up => {}
+                            _ = unreliable(server_read, back.clone(), chaos, connection, held) => {}
                             _ = cut.notified() => {}
                         }
                         return;
@@ -214,6 +351,7 @@ impl Proxy {
             down,
             chaos,
             held,
+            refused,
         }
     }
 
@@ -265,4 +403,42 @@ pub fn self_signed(
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// What a SQLite state store holds, as one digest: every row of every table (sorted), so
+/// a verb that must write nothing can be checked to have written nothing, whatever the
+/// file's pages (a WAL checkpoint moves bytes, not rows).
+pub fn store_digest(db: &std::path::Path) -> String {
+    use sha2::Digest;
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut hash = sha2::Sha256::new();
+    for t in &tables {
+        let mut s = c.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+        let n = s.column_count();
+        let mut rows: Vec<String> = s
+            .query_map([], |r| {
+                Ok((0..n)
+                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join("\u{1f}"))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.sort();
+        hash.update(format!("{t}:{}\n", rows.len()));
+        for r in rows {
+            hash.update(r);
+            hash.update("\n");
+        }
+    }
+    format!("{} tables, {:x}", tables.len(), hash.finalize())
 }
