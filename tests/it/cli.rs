@@ -764,3 +764,90 @@ fn man_pages_and_completions_come_from_the_command_line_itself() {
         }
     }
 }
+
+/// `--dry-run`, and every verb that only reads, writes nothing to the store: its rows are
+/// the same before and after each (a digest of every table). Against the example trust
+/// with its export-read targets, after a real feed and reconcile have filled the store.
+#[test]
+fn dry_runs_and_reading_verbs_leave_the_store_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    // A copy: an export is changed below, as an administrator changes a system by hand.
+    assert!(
+        Command::new("cp")
+            .arg("-r")
+            .arg(examples())
+            .arg(p.join("examples"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::copy(examples().join("turnstile.toml"), p.join("turnstile.toml")).unwrap();
+    let day = ["--today", "2026-11-23"];
+    let run = |args: &[&str]| {
+        let o = turnstile(args, p);
+        (o.status.code(), text(&o))
+    };
+    let (code, out) = run(&[
+        "feed",
+        "esr",
+        "examples/esr-extract.csv",
+        "--apply",
+        "--extracted-at",
+        "2026-11-01T06:00:00Z",
+        day[0],
+        day[1],
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(&["reconcile", day[0], day[1]]);
+    assert!(matches!(code, Some(0 | 1)), "{out}");
+    // Since that run, an account was removed from EMIS by hand: a dry run must not take
+    // that into the stored snapshot, or the next real run could not see the change.
+    let emis = p.join("examples/exports/emis.csv");
+    let text = std::fs::read_to_string(&emis).unwrap();
+    let kept: Vec<&str> = text.lines().collect();
+    std::fs::write(&emis, kept[..kept.len() - 1].join("\n") + "\n").unwrap();
+    let db = p.join("turnstile.db");
+    let before = crate::peers::store_digest(&db);
+    let person = "20000001";
+    let reading: &[&[&str]] = &[
+        &["reconcile", "--dry-run", day[0], day[1]],
+        &["reconcile", "--dry-run", "--system", "emis", day[0], day[1]],
+        &["feed", "esr", "examples/esr-extract.csv", day[0], day[1]],
+        &[
+            "feed",
+            "esr",
+            "examples/esr-extract.csv",
+            "--full",
+            day[0],
+            day[1],
+        ],
+        &["feed", "trac", "examples/trac-starters.csv", day[0], day[1]],
+        &["plan", day[0], day[1]],
+        &["plan", "--person", person, day[0], day[1]],
+        &["explain", "--person", person, day[0], day[1]],
+        &["held"],
+        &["audit"],
+        &["audit", "--verify"],
+        &["audit", "--person", person, "--format", "json"],
+        &["evidence", "--since", "2026-08-01", day[0], day[1]],
+        &["matches", "list"],
+        &["work-items"],
+        &["validate"],
+        &["matches", "list", "--format", "json"],
+    ];
+    for args in reading {
+        let (code, out) = run(args);
+        assert!(
+            matches!(code, Some(0 | 1)),
+            "turnstile {} did not run: {out}",
+            args.join(" ")
+        );
+        assert_eq!(
+            crate::peers::store_digest(&db),
+            before,
+            "turnstile {} wrote to the store: {out}",
+            args.join(" ")
+        );
+    }
+}

@@ -137,6 +137,7 @@ async fn a_returned_pack_changes_only_what_it_put_in_front_of_the_manager() {
     // nothing; the real one goes through the guard, which holds it as a plan.
     let remove_legacy = |i: usize, _: &str| if i == legacy_line { "remove" } else { "keep" };
     std::fs::write(p.join("done.csv"), decided(&remove_legacy, &[])).unwrap();
+    let stored = crate::peers::store_digest(&p.join("state.db"));
     let out = ok(&[
         "review",
         "record",
@@ -150,6 +151,11 @@ async fn a_returned_pack_changes_only_what_it_put_in_front_of_the_manager() {
         .unwrap()
         .len();
     assert_eq!(before, after_dry, "--dry-run writes nothing: {out}");
+    assert_eq!(
+        crate::peers::store_digest(&p.join("state.db")),
+        stored,
+        "--dry-run writes nothing to any table: {out}"
+    );
     let (code, out) = run(&["review", "record", "done.csv", "--as", "Mia Manager"]);
     assert_eq!(code, Some(1), "held: {out}");
     assert!(
