@@ -53,12 +53,11 @@ pub(super) fn try_peers(config: &Config, model: Option<&RoleModel>) -> Vec<Probl
     if let Some(model) = model
         && let Ok(mut targets) = crate::engine::targets::build(config, model)
     {
-        let now = crate::now();
         for t in &mut targets {
-            // Asked as a quarantined target is: one health check, now.
-            t.unreachable("not yet tried".into(), now);
-            t.probe_now(now);
-            match runtime.block_on(t.ready(now)) {
+            // One health check, now, as a quarantined target's probe asks it (and without
+            // the daemon's "cannot be reached … back online" log lines, which would say
+            // something happened to a target that was never in use).
+            match runtime.block_on(t.connector.health()) {
                 Ok(()) => println!("[targets.{}]: answers", t.system()),
                 Err(e) => out.push(problem(
                     format!("[targets.{}]: does not answer: {e}", t.system()),

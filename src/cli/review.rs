@@ -50,7 +50,8 @@ struct RecordArgs {
     /// Who attests the review (recorded in the audit trail).
     #[arg(long = "as", value_name = "NAME", required = true)]
     by: String,
-    /// Record the decisions and conflicts, but make no change on any target.
+    /// Say what would be recorded and changed, and write nothing: no trail entry, no
+    /// change on any target.
     #[arg(long)]
     dry_run: bool,
     #[command(flatten)]
