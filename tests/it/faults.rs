@@ -80,7 +80,7 @@ async fn trust(
 /// What an undisturbed run gives: each person exactly one account, enabled, in their
 /// role's groups; the trail verifies; each create applied once; nothing left to do.
 /// `killed`: how many runs were stopped at once between a write and its entry.
-async fn ends_as_undisturbed(p: &Path, people: &[String], direct: &LdapConnector, killed: usize) {
+async fn ends_as_undisturbed(p: &Path, people: &[String], direct: &dyn Connector, killed: usize) {
     let accounts = direct.read_accounts().await.unwrap();
     for (i, e) in people.iter().enumerate() {
         let mine: Vec<_> = accounts
@@ -369,6 +369,146 @@ async fn slapd_refusing_at_random_then_stopped_ends_as_an_undisturbed_run() {
         .unwrap();
     eprintln!("{refused} request(s) refused; done in {runs} more run(s)");
     ends_as_undisturbed(work.path(), &people, &direct, 0).await;
+}
+
+/// scim2-server behind a proxy that answers 429 (`Retry-After: 1`) or 503 in its place at
+/// random, then stopped outright for a run: the disturbed runs wait out or record what
+/// failed, the stopped run applies nothing, and once it is back the runs that follow
+/// finish the work, each user created once, in their groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scim_refusing_at_random_then_stopped_ends_as_an_undisturbed_run() {
+    let seed = fault_seed("scim_refusing_then_stopped");
+    crate::scim::ensure_groups(&["GG-AllStaff", "GG-Nursing", "GG-Admin"]).await;
+    let upstream = env("SCIM_URL");
+    let proxy = Proxy::start(
+        upstream
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string(),
+    )
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let p = work.path();
+    std::fs::write(p.join("model.toml"), MODEL.replace("LEAVERS", "")).unwrap();
+    std::fs::write(p.join("scim.token"), env("SCIM_TOKEN")).unwrap();
+    std::fs::set_permissions(
+        p.join("scim.token"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let target = |url: &str| {
+        format!(
+            "type = \"scim\"\nurl = \"{url}\"\ntoken_file = \"scim.token\"\nallow_plain_http = true\n\
+             timeout_secs = 5\nretries = 2\nmax_retry_after_secs = 2\n"
+        )
+    };
+    std::fs::write(
+        p.join("turnstile.toml"),
+        format!(
+            "[store]\npath = \"state.db\"\n[policy]\npath = \"model.toml\"\n[guard]\nmin_creates = 100\n\
+             [targets.dir]\n{}",
+            target(&format!("http://127.0.0.1:{}/v2", proxy.port))
+        ),
+    )
+    .unwrap();
+    let people: Vec<String> = (1..=10).map(|i| format!("{}-FS{i}", run_id())).collect();
+    let mut esr = HEADER.to_string();
+    for (i, e) in people.iter().enumerate() {
+        let (first, role) = if i % 3 == 0 {
+            ("Ade", "Administrator")
+        } else {
+            ("Rae", "Staff Nurse")
+        };
+        esr.push_str(&format!(
+            "{e},{e}-1,Y,{first},Scimfault{i},{role},Active Assignment,01/01/2020,\n"
+        ));
+    }
+    std::fs::write(p.join("esr.csv"), esr).unwrap();
+    let (code, out) = turnstile_in(p, &["feed", "esr", "esr.csv", "--apply", "--today", TODAY]);
+    assert_eq!(code, Some(0), "{out}");
+    proxy.set_chaos(Some(Chaos {
+        seed,
+        refuse_http_per_mille: 250,
+        ..Chaos::default()
+    }));
+    let trail = |p: &Path| -> Vec<serde_json::Value> {
+        let (code, out) = turnstile_in(p, &["audit", "--format", "json"]);
+        assert_eq!(code, Some(0), "{out}");
+        serde_json::from_str(&out[out.find('[').unwrap()..]).unwrap()
+    };
+    let q = p.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        for run in 1..=3 {
+            let before = trail(&q).len();
+            let (code, out) = turnstile_in(&q, &["reconcile", "--today", TODAY]);
+            eprintln!("refusing run {run}: {code:?}\n{out}");
+            assert!(
+                code == Some(0) || out.contains("failed") || out.contains("error"),
+                "a run that did not finish says why: {out}"
+            );
+            let applied = trail(&q)[before..]
+                .iter()
+                .filter(|t| t["outcome"] == "applied")
+                .count();
+            assert!(
+                applied == 0 || !out.contains("nothing was changed"),
+                "{applied} change(s) applied, yet the run says nothing was: {out}"
+            );
+        }
+    })
+    .await
+    .unwrap();
+    let refused = proxy.refused.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        refused > 0,
+        "scim2-server's place was never taken (seed {seed})"
+    );
+    proxy.set_chaos(None);
+
+    proxy.take_down();
+    let before = trail(p).len();
+    let q = p.to_path_buf();
+    let (code, out) =
+        tokio::task::spawn_blocking(move || turnstile_in(&q, &["reconcile", "--today", TODAY]))
+            .await
+            .unwrap();
+    assert_ne!(
+        code,
+        Some(0),
+        "a run against a stopped target does not succeed: {out}"
+    );
+    assert!(
+        out.contains("dir"),
+        "the run names the target it could not reach: {out}"
+    );
+    let applied_while_down: Vec<serde_json::Value> = trail(p)
+        .into_iter()
+        .skip(before)
+        .filter(|t| t["outcome"] == "applied")
+        .collect();
+    assert!(
+        applied_while_down.is_empty(),
+        "nothing is applied while the target is down: {applied_while_down:?}"
+    );
+    proxy.bring_up();
+
+    let q = p.to_path_buf();
+    let runs = tokio::task::spawn_blocking(move || until_done(&q, 3, |_, _| {}))
+        .await
+        .unwrap();
+    eprintln!("{refused} request(s) refused; done in {runs} more run(s)");
+    let direct: turnstile::connectors::scim::ScimConfig = toml::from_str(&format!(
+        "{}token = \"{}\"\n",
+        target(&upstream)
+            .replace("type = \"scim\"\n", "")
+            .replace("token_file = \"scim.token\"\n", ""),
+        env("SCIM_TOKEN")
+    ))
+    .unwrap();
+    let direct = turnstile::connectors::scim::ScimConnector::new("dir", direct, false).unwrap();
+    ends_as_undisturbed(p, &people, &direct, 0).await;
 }
 
 /// A small file system mounted for one test, unmounted when dropped.

@@ -23,7 +23,7 @@ mod reference;
 pub mod reports;
 mod review;
 mod schema;
-mod scim;
+pub mod scim;
 mod sponsored;
 mod store_roles;
 mod work_items;

@@ -74,7 +74,7 @@ async fn raw(method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, 
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn ensure_groups(names: &[&str]) {
+pub(crate) async fn ensure_groups(names: &[&str]) {
     for name in names {
         let (_, found) = raw(
             reqwest::Method::GET,
