@@ -27,6 +27,9 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("config", config),
     ("review_pack", review_pack),
     ("scim_page", scim_page),
+    ("nhsmail_report", nhsmail_report),
+    ("ldap_entry", ldap_entry),
+    ("admin_request", admin_request),
 ];
 
 /// Limits small enough that a fuzzer reaches them: few listed errors, short lines.
@@ -323,5 +326,289 @@ pub fn scim_page(data: &[u8]) {
                 "scim_page: the account is not the userName"
             );
         }
+    }
+}
+
+/// An NHSmail mailbox report as the connector reads it (columns as the Portal names
+/// them): refused whole with a reason, or every row an account, a deleted mailbox or a
+/// named error; each account an address the report holds, with its mailbox.
+pub fn nhsmail_report(data: &[u8]) {
+    use crate::connectors::nhsmail::{ReportColumns, report_accounts};
+    let (encoding, data) = split_encoding(data);
+    let limits = limits(encoding);
+    let Some(mut t) = table(data, &limits) else {
+        return;
+    };
+    match report_accounts("nhsmail", &ReportColumns::default(), &limits, &mut t) {
+        Ok((accounts, rows)) => {
+            assert!(
+                accounts.len() as u64 <= rows,
+                "nhsmail_report: more accounts than rows"
+            );
+            let text = String::from_utf8_lossy(data);
+            for a in &accounts {
+                assert!(
+                    !a.id.trim().is_empty(),
+                    "nhsmail_report: an account with no address"
+                );
+                assert!(
+                    a.entitlements.iter().any(|e| e == "Mailbox"),
+                    "nhsmail_report: {} has no mailbox",
+                    a.id
+                );
+                // Windows-1252 text re-encodes, so only UTF-8 input is compared.
+                if encoding != Encoding::Windows1252 && std::str::from_utf8(data).is_ok() {
+                    assert!(
+                        text.contains(a.id.as_str()),
+                        "nhsmail_report: {} is not in the report",
+                        a.id
+                    );
+                }
+            }
+        }
+        Err(e) => assert!(
+            !e.trim().is_empty(),
+            "nhsmail_report: a refusal with no reason"
+        ),
+    }
+}
+
+/// A directory entry (a DN line, then `attribute: value` lines) as the LDAP connector's
+/// read turns it into an account, in both dialects: the account is the entry's account
+/// name, its container the rest of its DN, and the logon time only from the attribute.
+pub fn ldap_entry(data: &[u8]) {
+    use crate::connectors::ldap::{Dialect, entry_account};
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.split('\n');
+    let dn = lines.next().unwrap_or_default().to_string();
+    let mut attrs: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            attrs
+                .entry(k.trim().to_string())
+                .or_default()
+                .push(v.trim_start().to_string());
+        }
+    }
+    for (dialect, name_attr) in [
+        (Dialect::ActiveDirectory, "sAMAccountName"),
+        (Dialect::OpenLdap, "uid"),
+    ] {
+        let named = attrs.get(name_attr).and_then(|v| v.first());
+        match entry_account(dialect, dn.clone(), attrs.clone()) {
+            Some(a) => {
+                assert_eq!(
+                    Some(&a.id),
+                    named,
+                    "ldap_entry: the account is not its name"
+                );
+                if let Some(c) = &a.container {
+                    assert!(
+                        dn.ends_with(c.as_str()) && c.len() < dn.len(),
+                        "ldap_entry: container {c:?} is not the rest of {dn:?}"
+                    );
+                }
+                if a.last_logon.is_some() {
+                    assert!(
+                        dialect == Dialect::ActiveDirectory
+                            && attrs.contains_key("lastLogonTimestamp"),
+                        "ldap_entry: a logon time from nowhere"
+                    );
+                }
+            }
+            None => assert!(named.is_none(), "ldap_entry: a named entry was dropped"),
+        }
+    }
+}
+
+/// Every row of every table of a SQLite store, as one digest.
+fn sqlite_digest(db: &std::path::Path) -> String {
+    use sha2::Digest;
+    let Ok(c) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        panic!("admin_request: the store cannot be opened");
+    };
+    let mut hash = sha2::Sha256::new();
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap_or_default();
+    for t in tables {
+        let rows: Vec<String> = c
+            .prepare(&format!("SELECT * FROM \"{t}\""))
+            .and_then(|mut s| {
+                let n = s.column_count();
+                s.query_map([], |r| {
+                    Ok((0..n)
+                        .map(|i| format!("{:?}", r.get_ref(i).ok()))
+                        .collect::<Vec<_>>()
+                        .join("\u{1f}"))
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap_or_default();
+        hash.update(format!("{t}:{}\n", rows.len()));
+        let mut rows = rows;
+        rows.sort();
+        for r in rows {
+            hash.update(r);
+        }
+    }
+    format!("{:x}", hash.finalize())
+}
+
+/// The admin API as the daemon serves it, over a store of its own in a scratch folder,
+/// with a viewer, an operator and an approver token.
+struct AdminHarness {
+    db: std::path::PathBuf,
+    app: axum::Router,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn admin_harness() -> &'static AdminHarness {
+    static HARNESS: std::sync::OnceLock<AdminHarness> = std::sync::OnceLock::new();
+    HARNESS.get_or_init(|| {
+        use sha2::Digest;
+        // A folder of this process's own, emptied first (a fuzzer runs for hours in one).
+        let dir = std::env::temp_dir().join(format!("turnstile-fuzz-admin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("admin_request: {e}"));
+        let tokens = dir.join("tokens.toml");
+        let mut text = String::new();
+        for role in ["viewer", "operator", "approver"] {
+            let hash = format!(
+                "{:x}",
+                sha2::Sha256::digest(format!("tst_{role}").as_bytes())
+            );
+            text.push_str(&format!(
+                "[[tokens]]\nname = \"{role}\"\nrole = \"{role}\"\nsha256 = \"{hash}\"\n"
+            ));
+        }
+        let written = std::fs::write(&tokens, text).and_then(|()| {
+            std::fs::set_permissions(&tokens, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        });
+        written.unwrap_or_else(|e| panic!("admin_request: {e}"));
+        let mut config = crate::config::Config::default();
+        config.store.path = dir.join("state.db");
+        config.daemon.tokens_file = Some(tokens);
+        config.daemon.max_failed_auth_per_minute = 10_000;
+        drop(
+            crate::store::open(&config.store, None, false)
+                .unwrap_or_else(|e| panic!("admin_request: {e}")),
+        );
+        let model = crate::policy::RoleModel::parse(
+            "role-model.toml",
+            include_str!("../examples/role-model.toml"),
+        )
+        .map(|(m, _)| m)
+        .unwrap_or_else(|_| panic!("admin_request: the example role model"));
+        let shared = crate::daemon::admin::Shared::new();
+        // Up and consuming, as a daemon that has started.
+        shared.with_health(|h| h.consuming = true);
+        let api = crate::daemon::api::Api::new(
+            std::sync::Arc::new(config.clone()),
+            std::sync::Arc::new(model),
+            shared.clone(),
+        )
+        .unwrap_or_else(|e| panic!("admin_request: {e}"));
+        let app = crate::daemon::admin::router(shared).merge(crate::daemon::api::router(api));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("admin_request: {e}"));
+        AdminHarness {
+            db: config.store.path.clone(),
+            app,
+            runtime,
+        }
+    })
+}
+
+/// One request to the admin API (token, method, path, headers, body from the input):
+/// never a 500, and a store left as it was by every request without an operator's or
+/// approver's token and by every request refused (4xx).
+pub fn admin_request(data: &[u8]) {
+    let Some((token, method, path, status, changed)) = admin_exchange(data) else {
+        return;
+    };
+    assert_ne!(status, 500, "admin_request: {method} {path} answered 500");
+    if matches!(token, "" | "tst_viewer") || (400..500).contains(&status) {
+        assert!(
+            !changed,
+            "admin_request: {method} {path} ({status}) changed the store"
+        );
+    }
+}
+
+/// The request an input makes, sent: (token, method, path, status, whether the store
+/// changed); `None` for an input that makes no request.
+fn admin_exchange(data: &[u8]) -> Option<(&'static str, &'static str, String, u16, bool)> {
+    use tower_service::Service;
+    let h = admin_harness();
+    let (Some(&who), Some(&how)) = (data.first(), data.get(1)) else {
+        return None;
+    };
+    let token = ["", "tst_viewer", "tst_operator", "tst_approver"][who as usize % 4];
+    let method = ["GET", "POST", "PUT", "DELETE", "PATCH"][how as usize % 5];
+    let rest = &data[2..];
+    let head_end = rest
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .unwrap_or(rest.len());
+    let head = String::from_utf8_lossy(&rest[..head_end]);
+    let body = rest.get(head_end + 2..).unwrap_or_default().to_vec();
+    let mut lines = head.split('\n');
+    let path = lines.next().unwrap_or_default();
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/api/v1/{path}")
+    };
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(path.as_str());
+    if !token.is_empty() {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            req = req.header(k.trim(), v.trim());
+        }
+    }
+    let Ok(mut req) = req.body(axum::body::Body::from(body)) else {
+        return None;
+    };
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(crate::daemon::api::Peer(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 5000)),
+        )));
+    let before = sqlite_digest(&h.db);
+    let status = h.runtime.block_on(async {
+        let mut app = h.app.clone();
+        let Ok(r) = app.call(req).await;
+        let status = r.status().as_u16();
+        let _ = axum::body::to_bytes(r.into_body(), 1 << 20).await;
+        status
+    });
+    let changed = sqlite_digest(&h.db) != before;
+    Some((token, method, path, status, changed))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The harness answers as the daemon does: open health, tokens by role, refusals.
+    #[test]
+    fn the_admin_harness_answers_as_the_daemon_does() {
+        let status = |data: &[u8]| super::admin_exchange(data).map(|(_, _, _, s, _)| s);
+        assert_eq!(status(b"\x00\x00/healthz\n\n"), Some(200));
+        assert_eq!(status(b"\x00\x00/api/v1/status\n\n"), Some(401));
+        assert_eq!(status(b"\x01\x00/api/v1/status\n\n"), Some(200));
+        assert_eq!(status(b"\x01\x01/api/v1/held/1/approve\n\n"), Some(403));
+        let approve = b"\x03\x01/api/v1/held/7/approve\ncontent-type: application/json\n\n{\"reason\":\"checked\"}";
+        assert_eq!(status(approve), Some(404));
     }
 }

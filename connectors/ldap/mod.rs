@@ -203,6 +203,33 @@ impl Connector for LdapConnector {
     }
 }
 
+/// One entry as a read turns it into an account, with no directory behind it: what
+/// `fuzz/`'s `ldap_entry` target drives (`turnstile::fuzzing::ldap_entry`).
+#[doc(hidden)]
+pub fn entry_account(
+    dialect: Dialect,
+    dn: String,
+    attrs: std::collections::HashMap<String, Vec<String>>,
+) -> Option<Account> {
+    let name = match dialect {
+        Dialect::ActiveDirectory => "active_directory",
+        Dialect::OpenLdap => "open_ldap",
+    };
+    let config: LdapConfig = toml::from_str(&format!(
+        "dialect = \"{name}\"\nurl = \"ldap://fuzz.invalid\"\nbind_dn = \"cn=fuzz\"\nbase_dn = \"dc=fuzz\"\n\
+         users_container = \"dc=fuzz\"\ngroups_container = \"dc=fuzz\"\n"
+    ))
+    .ok()?;
+    let entry = SearchEntry {
+        dn,
+        attrs,
+        bin_attrs: std::collections::HashMap::new(),
+    };
+    LdapConnector::new(config, false)
+        .account_of(entry, &BTreeMap::new())
+        .map(|(_, a)| a)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

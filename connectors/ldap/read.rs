@@ -295,6 +295,90 @@ impl LdapConnector {
         .await
     }
 
+    /// One entry as an account, with its DN (lower case), as a read sees it: `None` for
+    /// an entry without an account name. `member_of`: OpenLDAP's groups by member DN.
+    pub(super) fn account_of(
+        &self,
+        e: SearchEntry,
+        member_of: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Option<(String, Account)> {
+        let d = self.config.dialect;
+        let id = one(&e, self.account_attr())?;
+        let (enabled, last_logon, entitlements) = match d {
+            Dialect::ActiveDirectory => {
+                let uac: u32 = one(&e, "userAccountControl")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let groups = e
+                    .attrs
+                    .get("memberOf")
+                    .into_iter()
+                    .flatten()
+                    .map(|dn| first_rdn_value(dn))
+                    .collect();
+                (
+                    uac & UAC_ACCOUNTDISABLE == 0,
+                    one(&e, "lastLogonTimestamp").and_then(|t| filetime(&t)),
+                    groups,
+                )
+            }
+            Dialect::OpenLdap => {
+                let disabled = e
+                    .attrs
+                    .get(&self.config.disabled_attribute)
+                    .is_some_and(|v| {
+                        v.iter()
+                            .any(|x| x.eq_ignore_ascii_case(&self.config.disabled_value))
+                    });
+                (
+                    !disabled,
+                    None,
+                    member_of
+                        .get(&e.dn.to_lowercase())
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            }
+        };
+        Some((
+            e.dn.to_lowercase(),
+            Account {
+                system: self.config.system.clone(),
+                id,
+                employee_number: one(&e, self.anchor_attr()),
+                display_name: one(&e, "displayName")
+                    .or_else(|| one(&e, "cn"))
+                    .unwrap_or_default(),
+                enabled,
+                last_logon,
+                entitlements: entitlements.into_iter().collect(),
+                container: parent_dn(&e.dn),
+                attributes: {
+                    let mut attributes: BTreeMap<String, String> = self
+                        .person_attrs()
+                        .into_iter()
+                        .map(|(name, ldap)| (name.to_string(), one(&e, ldap).unwrap_or_default()))
+                        .collect();
+                    // What correlation compares, only where the entry holds it.
+                    for (name, ldap) in self.match_attrs() {
+                        if let Some(v) = one(&e, ldap).filter(|v| !v.trim().is_empty()) {
+                            attributes.insert(name.to_string(), v);
+                        }
+                    }
+                    if let Some(more) = e.attrs.get("proxyAddresses")
+                        && !more.is_empty()
+                    {
+                        attributes.insert(
+                            crate::correlate::attr::OTHER_MAIL.to_string(),
+                            more.join(";"),
+                        );
+                    }
+                    attributes
+                },
+            },
+        ))
+    }
+
     /// The accounts `filter` finds (OpenLDAP: with the groups `groups_filter` finds),
     /// in name order.
     pub(super) async fn read_matching(
@@ -338,84 +422,7 @@ impl LdapConnector {
         // Each entry becomes an account (kept with its DN) as its page arrives; managers are
         // named by DN and compared as employee numbers, so they are resolved once every
         // page is in.
-        let convert = |e: SearchEntry| {
-            let id = one(&e, self.account_attr())?;
-            let (enabled, last_logon, entitlements) = match d {
-                Dialect::ActiveDirectory => {
-                    let uac: u32 = one(&e, "userAccountControl")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    let groups = e
-                        .attrs
-                        .get("memberOf")
-                        .into_iter()
-                        .flatten()
-                        .map(|dn| first_rdn_value(dn))
-                        .collect();
-                    (
-                        uac & UAC_ACCOUNTDISABLE == 0,
-                        one(&e, "lastLogonTimestamp").and_then(|t| filetime(&t)),
-                        groups,
-                    )
-                }
-                Dialect::OpenLdap => {
-                    let disabled = e
-                        .attrs
-                        .get(&self.config.disabled_attribute)
-                        .is_some_and(|v| {
-                            v.iter()
-                                .any(|x| x.eq_ignore_ascii_case(&self.config.disabled_value))
-                        });
-                    (
-                        !disabled,
-                        None,
-                        member_of
-                            .get(&e.dn.to_lowercase())
-                            .cloned()
-                            .unwrap_or_default(),
-                    )
-                }
-            };
-            Some((
-                e.dn.to_lowercase(),
-                Account {
-                    system: self.config.system.clone(),
-                    id,
-                    employee_number: one(&e, self.anchor_attr()),
-                    display_name: one(&e, "displayName")
-                        .or_else(|| one(&e, "cn"))
-                        .unwrap_or_default(),
-                    enabled,
-                    last_logon,
-                    entitlements: entitlements.into_iter().collect(),
-                    container: parent_dn(&e.dn),
-                    attributes: {
-                        let mut attributes: BTreeMap<String, String> = self
-                            .person_attrs()
-                            .into_iter()
-                            .map(|(name, ldap)| {
-                                (name.to_string(), one(&e, ldap).unwrap_or_default())
-                            })
-                            .collect();
-                        // What correlation compares, only where the entry holds it.
-                        for (name, ldap) in self.match_attrs() {
-                            if let Some(v) = one(&e, ldap).filter(|v| !v.trim().is_empty()) {
-                                attributes.insert(name.to_string(), v);
-                            }
-                        }
-                        if let Some(more) = e.attrs.get("proxyAddresses")
-                            && !more.is_empty()
-                        {
-                            attributes.insert(
-                                crate::correlate::attr::OTHER_MAIL.to_string(),
-                                more.join(";"),
-                            );
-                        }
-                        attributes
-                    },
-                },
-            ))
-        };
+        let convert = |e: SearchEntry| self.account_of(e, &member_of);
         let read = self
             .search_map(&self.config.base_dn, filter, &attrs, &convert)
             .await?;

@@ -422,6 +422,99 @@ fn build(
     }))
 }
 
+/// The mailbox report's rows as accounts: every row read, or named in the error that
+/// refuses the report whole (with how many rows there were).
+#[doc(hidden)]
+pub fn report_accounts(
+    system: &str,
+    c: &ReportColumns,
+    limits: &Limits,
+    table: &mut Table,
+) -> Result<(Vec<Account>, u64), String> {
+    let req = |t: &Table, n: &str| t.require(n, n).map_err(|e| e.to_string());
+    let email = req(table, &c.email)?;
+    let sync = req(table, &c.external_sync_id)?;
+    let status = req(table, &c.status)?;
+    let opt = |t: &Table, n: &str| t.column(n).map_err(|e| e.to_string());
+    let display = opt(table, &c.display_name)?;
+    let logon = opt(table, &c.last_logon)?;
+    let shared = opt(table, &c.shared_mailboxes)?;
+    let tz = crate::clock::london();
+    let mut errors = RowErrors::new(limits);
+    let mut rows = 0u64;
+    let mut out: Vec<Account> = Vec::new();
+    while let Some(row) = table.next_row().map_err(|e| e.to_string())? {
+        rows += 1;
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                errors.row(e);
+                continue;
+            }
+        };
+        let parsed = (|| {
+            let address = row.required(Some(email), &c.email)?.to_string();
+            let state = row.required(Some(status), &c.status)?;
+            let enabled = match state.trim().to_ascii_lowercase().as_str() {
+                "active" | "inactive" | "locked" | "pending" => Some(true),
+                "active (leaver)" | "disabled" | "disabled_leaver" => Some(false),
+                "deleted" => None,
+                other => {
+                    return Err(row.error(format!(
+                        "`{}` is \"{other}\": not an NHSmail status (Active, Inactive, Active (Leaver), Locked, Disabled, Disabled_Leaver, Deleted, Pending)",
+                        c.status
+                    )));
+                }
+            };
+            let last_logon = match row.get(logon) {
+                None => None,
+                Some(t) => crate::feed::export::parse_logon(t, &tz)
+                    .map_err(|m| row.error(format!("`{}`: {m}", c.last_logon)))?,
+            };
+            let mut entitlements = vec![MAILBOX.to_string()];
+            if let Some(cell) = row.get(shared) {
+                entitlements.extend(
+                    cell.split(';')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| format!("Shared:{s}")),
+                );
+            }
+            let mut attributes = std::collections::BTreeMap::new();
+            attributes.insert("nhsmail_status".to_string(), state.trim().to_string());
+            // The address, for correlation's email rule.
+            attributes.insert(
+                crate::correlate::attr::OTHER_MAIL.to_string(),
+                address.to_ascii_lowercase(),
+            );
+            if display.is_some() {
+                attributes.insert(
+                    "display_name".to_string(),
+                    row.get(display).unwrap_or_default().to_string(),
+                );
+            }
+            Ok(enabled.map(|enabled| Account {
+                system: system.to_string(),
+                id: address,
+                employee_number: row.get(Some(sync)).map(str::to_string),
+                display_name: row.get(display).unwrap_or_default().to_string(),
+                enabled,
+                last_logon,
+                entitlements: entitlements.into(),
+                container: None,
+                attributes,
+            }))
+        })();
+        match parsed {
+            Ok(Some(a)) => out.push(a),
+            Ok(None) => {}
+            Err(e) => errors.row(e),
+        }
+    }
+    super::export_file::whole(&errors, rows).map_err(|e| format!("{}: {e}", table.file()))?;
+    Ok((out, rows))
+}
+
 impl Nhsmail {
     fn fatal(&self, detail: String) -> ConnectorError {
         ConnectorError::Fatal {
@@ -439,89 +532,13 @@ impl Nhsmail {
         let path = &self.config.report;
         let shown = path.display().to_string();
         let mut table = Table::open(path, &self.limits).map_err(|e| self.fatal(e.to_string()))?;
-        let c = &self.config.report_columns;
-        let req = |t: &Table, n: &str| t.require(n, n).map_err(|e| self.fatal(e.to_string()));
-        let email = req(&table, &c.email)?;
-        let sync = req(&table, &c.external_sync_id)?;
-        let status = req(&table, &c.status)?;
-        let opt = |t: &Table, n: &str| t.column(n).map_err(|e| self.fatal(e.to_string()));
-        let display = opt(&table, &c.display_name)?;
-        let logon = opt(&table, &c.last_logon)?;
-        let shared = opt(&table, &c.shared_mailboxes)?;
-        let tz = crate::clock::london();
-        let mut errors = RowErrors::new(&self.limits);
-        let mut rows = 0u64;
-        let mut out: Vec<Account> = Vec::new();
-        while let Some(row) = table.next_row().map_err(|e| self.fatal(e.to_string()))? {
-            rows += 1;
-            let row = match row {
-                Ok(r) => r,
-                Err(e) => {
-                    errors.row(e);
-                    continue;
-                }
-            };
-            let parsed = (|| {
-                let address = row.required(Some(email), &c.email)?.to_string();
-                let state = row.required(Some(status), &c.status)?;
-                let enabled = match state.trim().to_ascii_lowercase().as_str() {
-                    "active" | "inactive" | "locked" | "pending" => Some(true),
-                    "active (leaver)" | "disabled" | "disabled_leaver" => Some(false),
-                    "deleted" => None,
-                    other => {
-                        return Err(row.error(format!(
-                            "`{}` is \"{other}\": not an NHSmail status (Active, Inactive, Active (Leaver), Locked, Disabled, Disabled_Leaver, Deleted, Pending)",
-                            c.status
-                        )));
-                    }
-                };
-                let last_logon = match row.get(logon) {
-                    None => None,
-                    Some(t) => crate::feed::export::parse_logon(t, &tz)
-                        .map_err(|m| row.error(format!("`{}`: {m}", c.last_logon)))?,
-                };
-                let mut entitlements = vec![MAILBOX.to_string()];
-                if let Some(cell) = row.get(shared) {
-                    entitlements.extend(
-                        cell.split(';')
-                            .map(str::trim)
-                            .filter(|s| !s.is_empty())
-                            .map(|s| format!("Shared:{s}")),
-                    );
-                }
-                let mut attributes = std::collections::BTreeMap::new();
-                attributes.insert("nhsmail_status".to_string(), state.trim().to_string());
-                // The address, for correlation's email rule.
-                attributes.insert(
-                    crate::correlate::attr::OTHER_MAIL.to_string(),
-                    address.to_ascii_lowercase(),
-                );
-                if display.is_some() {
-                    attributes.insert(
-                        "display_name".to_string(),
-                        row.get(display).unwrap_or_default().to_string(),
-                    );
-                }
-                Ok(enabled.map(|enabled| Account {
-                    system: self.system.clone(),
-                    id: address,
-                    employee_number: row.get(Some(sync)).map(str::to_string),
-                    display_name: row.get(display).unwrap_or_default().to_string(),
-                    enabled,
-                    last_logon,
-                    entitlements: entitlements.into(),
-                    container: None,
-                    attributes,
-                }))
-            })();
-            match parsed {
-                Ok(Some(a)) => out.push(a),
-                Ok(None) => {}
-                Err(e) => errors.row(e),
-            }
-        }
-        super::export_file::whole(&errors, rows)
-            .map_err(|e| self.fatal(format!("{shown}: {e}")))?;
+        let (mut out, rows) = report_accounts(
+            &self.system,
+            &self.config.report_columns,
+            &self.limits,
+            &mut table,
+        )
+        .map_err(|e| self.fatal(e))?;
         if rows == 0 {
             return Err(self.fatal(format!(
                 "{shown}: the mailbox report has no rows: refused (it would read as every mailbox gone); export it again from the Portal"
