@@ -213,6 +213,17 @@ mod tests {
         a
     }
 
+    /// A set counts each entitlement once.
+    #[test]
+    fn entitlements_count_what_they_hold_once() {
+        let none = Entitlements::default();
+        assert!(none.is_empty());
+        assert_eq!(none.len(), 0);
+        let some: Entitlements = vec!["GG-B".to_string(), "GG-A".into(), "GG-B".into()].into();
+        assert!(!some.is_empty());
+        assert_eq!(some.len(), 2);
+    }
+
     #[test]
     fn accounts_with_only_a_smartcard_are_linked_to_the_person_holding_it() {
         let mut holder = testkit::nurse("1001");

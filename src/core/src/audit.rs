@@ -544,6 +544,25 @@ pub fn verify<'a>(
 mod tests {
     use super::*;
 
+    /// The head's seal is the key's own, for that head only: another sequence number,
+    /// hash or key, an entry's MAC in its place, or none at all, does not seal it.
+    #[test]
+    fn only_the_key_seals_its_head() {
+        let key = AuditKey::new(&[7u8; 32]).unwrap();
+        let other = AuditKey::new(&[8u8; 32]).unwrap();
+        let seal = key.head_mac(5, "abc");
+        assert_eq!(seal.len(), 64);
+        assert!(seal.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(seal, key.head_mac(5, "abc"));
+        assert!(key.seals_head(5, "abc", Some(&seal)));
+        assert!(!key.seals_head(4, "abc", Some(&seal)));
+        assert!(!key.seals_head(5, "abd", Some(&seal)));
+        assert!(!key.seals_head(5, "abc", None));
+        assert!(!other.seals_head(5, "abc", Some(&seal)));
+        assert!(!key.seals_head(5, "abc", Some(&key.mac(5, "abc"))));
+        assert_ne!(seal, other.head_mac(5, "abc"));
+    }
+
     fn draft(i: u64) -> Draft {
         Draft {
             at: Timestamp::from_second(1_700_000_000 + i as i64).unwrap(),

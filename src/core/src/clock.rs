@@ -93,6 +93,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_uk_date_is_day_month_year() {
+        assert_eq!(uk_date(jiff::civil::date(2026, 1, 5)), "05/01/2026");
+        assert_eq!(uk_date(jiff::civil::date(2026, 12, 31)), "31/12/2026");
+    }
+
+    /// A whole BST day keeps +01:00 all through; the day the clocks go forward keeps no
+    /// one offset; a day that cannot be bounded has none.
+    #[test]
+    fn a_day_keeps_its_offset_unless_the_clocks_change_in_it() {
+        let tz = london();
+        let mut days: DayOffsets<'_, Date> = DayOffsets::new(&tz);
+        let bounds = |d: Date| {
+            move |tz: &TimeZone| {
+                let start = d.to_zoned(tz.clone()).ok()?.timestamp();
+                let end = d.tomorrow().ok()?.to_zoned(tz.clone()).ok()?.timestamp();
+                Some((start, end))
+            }
+        };
+        let summer = jiff::civil::date(2026, 7, 1);
+        assert_eq!(
+            days.offset(summer, bounds(summer)),
+            Some(jiff::tz::Offset::from_hours(1).unwrap())
+        );
+        let winter = jiff::civil::date(2026, 12, 1);
+        assert_eq!(
+            days.offset(winter, bounds(winter)),
+            Some(jiff::tz::Offset::UTC)
+        );
+        let spring_forward = jiff::civil::date(2026, 3, 29);
+        assert_eq!(days.offset(spring_forward, bounds(spring_forward)), None);
+        let nowhere = jiff::civil::date(2026, 7, 2);
+        assert_eq!(days.offset(nowhere, |_| None), None);
+        assert!(std::ptr::eq(days.tz(), &tz));
+    }
+
+    #[test]
     fn days_are_london_days_across_bst_and_gmt() {
         // 23:30 UTC on 30 June is already 1 July in London (BST, UTC+1)...
         let summer: Timestamp = "2026-06-30T23:30:00Z".parse().unwrap();

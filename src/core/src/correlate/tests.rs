@@ -286,3 +286,43 @@ proptest! {
         }
     }
 }
+
+/// A strong candidate is linked by itself only where the target adopts automatically;
+/// elsewhere it is proposed; no candidate is a create; several are a dispute.
+#[test]
+fn the_decision_follows_the_situation_and_the_adopt_setting() {
+    let candidate = |account: &str| Candidate {
+        account: account.into(),
+        rules: vec![Rule::Email],
+        narrowed_by: Vec::new(),
+        strong: true,
+    };
+    let strong = || Situation::Strong {
+        candidate: candidate("rnurse"),
+        others: vec![candidate("rnurse2")],
+    };
+    assert_eq!(
+        decide(strong(), Adopt::Auto),
+        Decision::Link(candidate("rnurse"))
+    );
+    for adopt in [Adopt::Propose, Adopt::Off] {
+        assert_eq!(
+            decide(strong(), adopt),
+            Decision::Propose(candidate("rnurse"), vec![candidate("rnurse2")])
+        );
+    }
+    assert_eq!(
+        decide(Situation::NoCandidate, Adopt::Auto),
+        Decision::Create
+    );
+    let both = vec![candidate("a"), candidate("b")];
+    assert_eq!(
+        decide(
+            Situation::Disputed {
+                candidates: both.clone()
+            },
+            Adopt::Auto
+        ),
+        Decision::Dispute(both)
+    );
+}
