@@ -122,6 +122,12 @@ pub(super) fn feed_cmd(config: &Config, a: FeedArgs) -> Result<u8, Failure> {
     }
     let model = load_model(config, a.common.policy.as_deref())?;
     let mut store = open_store(config)?;
+    // Recorded as of the latest audit entry if the host's clock has stepped back behind
+    // it (the day's plans must not undo what a later moment did); --today as given.
+    let today = match a.common.today {
+        Some(_) => today,
+        None => crate::clock::today(crate::engine::clock::steady(store.as_ref(), crate::now())?),
+    };
     let accounts = store.accounts(None)?;
     let by_person = crate::account::by_person(&accounts);
     let actor = actor(

@@ -106,7 +106,10 @@ impl Worker<'_> {
                 let planned = if parsed.events.is_empty() {
                     Vec::new()
                 } else {
-                    let today = crate::clock::today(crate::now());
+                    // Judged as of the latest audit entry if the host's clock has stepped
+                    // back behind it, as the applier and every reconciliation are.
+                    let now = crate::engine::clock::steady(&*store, crate::now())?;
+                    let today = crate::clock::today(now);
                     let refs: Vec<&HrEvent> = parsed.events.iter().collect();
                     ingest::plan_events(store, &model, &refs, today, ACTOR)?
                 };

@@ -677,6 +677,32 @@ async fn a_clock_stepping_across_midnight_on_a_last_day_disables_once() {
         !enabled().await,
         "a clock gone back does not give the account back: {out}"
     );
+    // A corrected record arrives while the clock is still behind: it is planned as of the
+    // latest entry (the leaver's day is over), never as the evening before, when the
+    // account would be theirs again.
+    std::fs::write(
+        p.join("esr3.csv"),
+        format!("{HEADER}{e},{e}-1,Y,Ade,FaultC0,Staff Nurse,Terminate Assignment,01/01/2020,28/03/2027\n"),
+    )
+    .unwrap();
+    let (code, out) = turnstile_at(
+        p,
+        "2027-03-28T22:50:00Z",
+        &["feed", "esr", "esr3.csv", "--apply"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let (_, trail) = turnstile_in(p, &["audit", "--person", e, "--format", "json"]);
+    let trail: Vec<serde_json::Value> =
+        serde_json::from_str(&trail[trail.find('[').unwrap()..]).unwrap();
+    let recorded = trail
+        .iter()
+        .rev()
+        .find(|t| t["action"] == "hr.record")
+        .unwrap();
+    assert!(
+        !recorded["reason"].as_str().unwrap().contains("enable"),
+        "planned as of the evening before: {recorded:#}"
+    );
     reconcile_at("2027-03-29T08:00:00Z");
     assert!(!enabled().await);
     let (_, trail) = turnstile_in(p, &["audit", "--person", e, "--format", "json"]);
