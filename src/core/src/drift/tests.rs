@@ -464,10 +464,19 @@ fn an_account_the_service_itself_will_remove_is_reported_while_the_person_is_emp
     leaver.assignments[0].end_date = Some(IsoDate(d("2026-09-30")));
     let got = run_with(
         &m,
-        &[nurse("20000001"), nurse("20000002"), leaver],
+        &[
+            nurse("20000001"),
+            nurse("20000002"),
+            leaver,
+            nurse("20000004"),
+            nurse("20000005"),
+        ],
         &[
             // 40 days unused: removed in 20 days.
             mailbox("a@nhs.net", "20000001", "2026-10-14T09:00:00Z"),
+            // 30 days unused: the notice starts today; 29: tomorrow.
+            mailbox("d@nhs.net", "20000004", "2026-10-24T09:00:00Z"),
+            mailbox("e@nhs.net", "20000005", "2026-10-25T09:00:00Z"),
             // 20 days unused: not yet.
             mailbox("b@nhs.net", "20000002", "2026-11-03T09:00:00Z"),
             // A leaver's mailbox going is no loss (reported as a leaver instead).
@@ -480,7 +489,10 @@ fn an_account_the_service_itself_will_remove_is_reported_while_the_person_is_emp
         .collect();
     assert_eq!(
         removal,
-        [&(Category::ServiceRemovalDue, s("a@nhs.net"), s("20000001"))],
+        [
+            &(Category::ServiceRemovalDue, s("a@nhs.net"), s("20000001")),
+            &(Category::ServiceRemovalDue, s("d@nhs.net"), s("20000004"))
+        ],
         "{got:?}"
     );
     // Without the setting (the example model), nothing of the kind.
