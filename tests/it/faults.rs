@@ -289,6 +289,81 @@ async fn sigterm_at_any_moment_of_a_pass_loses_nothing() {
     ends_as_undisturbed(work.path(), &people, &direct, 1).await;
 }
 
+/// The audit trail, oldest first.
+fn trail(p: &Path) -> Vec<serde_json::Value> {
+    let (code, out) = turnstile_in(p, &["audit", "--format", "json"]);
+    assert_eq!(code, Some(0), "{out}");
+    serde_json::from_str(&out[out.find('[').unwrap()..]).unwrap()
+}
+
+/// Three passes through `proxy` while it refuses in the server's place (each saying what
+/// it made, as the trail holds it), one while it is down (nothing applied, the target
+/// named), then passes until one finishes once it is back.
+async fn refused_then_stopped_then_done(p: &Path, proxy: &Proxy, seed: u64) {
+    let q = p.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        for run in 1..=3 {
+            let before = trail(&q).len();
+            let (code, out) = turnstile_in(&q, &["reconcile", "--today", TODAY]);
+            eprintln!("refusing run {run}: {code:?}\n{out}");
+            assert!(
+                code == Some(0) || out.contains("failed") || out.contains("error"),
+                "a run that did not finish says why: {out}"
+            );
+            // What it says it made is what the trail holds.
+            let applied = trail(&q)[before..]
+                .iter()
+                .filter(|t| t["outcome"] == "applied")
+                .count();
+            assert!(
+                applied == 0 || !out.contains("nothing was changed"),
+                "{applied} change(s) applied, yet the run says nothing was: {out}"
+            );
+        }
+    })
+    .await
+    .unwrap();
+    let refused = proxy.refused.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        refused > 0,
+        "the server's place was never taken (seed {seed})"
+    );
+    proxy.set_chaos(None);
+
+    // Stopped: connections refused, as a server that is down.
+    proxy.take_down();
+    let before = trail(p).len();
+    let q = p.to_path_buf();
+    let (code, out) =
+        tokio::task::spawn_blocking(move || turnstile_in(&q, &["reconcile", "--today", TODAY]))
+            .await
+            .unwrap();
+    assert_ne!(
+        code,
+        Some(0),
+        "a run against a stopped target does not succeed: {out}"
+    );
+    assert!(
+        out.contains("dir"),
+        "the run names the target it could not reach: {out}"
+    );
+    let applied_while_down: Vec<serde_json::Value> = trail(p)
+        .into_iter()
+        .skip(before)
+        .filter(|t| t["outcome"] == "applied")
+        .collect();
+    assert!(
+        applied_while_down.is_empty(),
+        "nothing is applied while the target is down: {applied_while_down:?}"
+    );
+    proxy.bring_up();
+    let q = p.to_path_buf();
+    let runs = tokio::task::spawn_blocking(move || until_done(&q, 3, |_, _| {}))
+        .await
+        .unwrap();
+    eprintln!("{refused} request(s) refused; done in {runs} more run(s)");
+}
+
 /// slapd answering busy (51) or unavailable (52) at random in place of searches and
 /// writes, then stopped outright for a run: the disturbed runs say what failed, the stopped
 /// run changes nothing and says the target cannot be reached, and once slapd is back the
@@ -303,71 +378,7 @@ async fn slapd_refusing_at_random_then_stopped_ends_as_an_undisturbed_run() {
         busy_per_mille: 150,
         ..Chaos::default()
     }));
-    let trail = |p: &Path| -> Vec<serde_json::Value> {
-        let (code, out) = turnstile_in(p, &["audit", "--format", "json"]);
-        assert_eq!(code, Some(0), "{out}");
-        serde_json::from_str(&out[out.find('[').unwrap()..]).unwrap()
-    };
-    let p = work.path().to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        for run in 1..=3 {
-            let before = trail(&p).len();
-            let (code, out) = turnstile_in(&p, &["reconcile", "--today", TODAY]);
-            eprintln!("refusing run {run}: {code:?}\n{out}");
-            assert!(
-                code == Some(0) || out.contains("failed") || out.contains("error"),
-                "a run that did not finish says why: {out}"
-            );
-            // What it says it made is what the trail holds.
-            let applied = trail(&p)[before..]
-                .iter()
-                .filter(|t| t["outcome"] == "applied")
-                .count();
-            assert!(
-                applied == 0 || !out.contains("nothing was changed"),
-                "{applied} change(s) applied, yet the run says nothing was: {out}"
-            );
-        }
-    })
-    .await
-    .unwrap();
-    let refused = proxy.refused.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(refused > 0, "slapd's place was never taken (seed {seed})");
-    proxy.set_chaos(None);
-
-    // Stopped: connections refused, as a server that is down.
-    proxy.take_down();
-    let before = trail(work.path()).len();
-    let p = work.path().to_path_buf();
-    let (code, out) =
-        tokio::task::spawn_blocking(move || turnstile_in(&p, &["reconcile", "--today", TODAY]))
-            .await
-            .unwrap();
-    assert_ne!(
-        code,
-        Some(0),
-        "a run against a stopped target does not succeed: {out}"
-    );
-    assert!(
-        out.contains("dir"),
-        "the run names the target it could not reach: {out}"
-    );
-    let applied_while_down: Vec<serde_json::Value> = trail(work.path())
-        .into_iter()
-        .skip(before)
-        .filter(|t| t["outcome"] == "applied")
-        .collect();
-    assert!(
-        applied_while_down.is_empty(),
-        "nothing is applied while the target is down: {applied_while_down:?}"
-    );
-    proxy.bring_up();
-
-    let p = work.path().to_path_buf();
-    let runs = tokio::task::spawn_blocking(move || until_done(&p, 3, |_, _| {}))
-        .await
-        .unwrap();
-    eprintln!("{refused} request(s) refused; done in {runs} more run(s)");
+    refused_then_stopped_then_done(work.path(), &proxy, seed).await;
     ends_as_undisturbed(work.path(), &people, &direct, 0).await;
 }
 
@@ -433,72 +444,7 @@ async fn scim_refusing_at_random_then_stopped_ends_as_an_undisturbed_run() {
         refuse_http_per_mille: 250,
         ..Chaos::default()
     }));
-    let trail = |p: &Path| -> Vec<serde_json::Value> {
-        let (code, out) = turnstile_in(p, &["audit", "--format", "json"]);
-        assert_eq!(code, Some(0), "{out}");
-        serde_json::from_str(&out[out.find('[').unwrap()..]).unwrap()
-    };
-    let q = p.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        for run in 1..=3 {
-            let before = trail(&q).len();
-            let (code, out) = turnstile_in(&q, &["reconcile", "--today", TODAY]);
-            eprintln!("refusing run {run}: {code:?}\n{out}");
-            assert!(
-                code == Some(0) || out.contains("failed") || out.contains("error"),
-                "a run that did not finish says why: {out}"
-            );
-            let applied = trail(&q)[before..]
-                .iter()
-                .filter(|t| t["outcome"] == "applied")
-                .count();
-            assert!(
-                applied == 0 || !out.contains("nothing was changed"),
-                "{applied} change(s) applied, yet the run says nothing was: {out}"
-            );
-        }
-    })
-    .await
-    .unwrap();
-    let refused = proxy.refused.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(
-        refused > 0,
-        "scim2-server's place was never taken (seed {seed})"
-    );
-    proxy.set_chaos(None);
-
-    proxy.take_down();
-    let before = trail(p).len();
-    let q = p.to_path_buf();
-    let (code, out) =
-        tokio::task::spawn_blocking(move || turnstile_in(&q, &["reconcile", "--today", TODAY]))
-            .await
-            .unwrap();
-    assert_ne!(
-        code,
-        Some(0),
-        "a run against a stopped target does not succeed: {out}"
-    );
-    assert!(
-        out.contains("dir"),
-        "the run names the target it could not reach: {out}"
-    );
-    let applied_while_down: Vec<serde_json::Value> = trail(p)
-        .into_iter()
-        .skip(before)
-        .filter(|t| t["outcome"] == "applied")
-        .collect();
-    assert!(
-        applied_while_down.is_empty(),
-        "nothing is applied while the target is down: {applied_while_down:?}"
-    );
-    proxy.bring_up();
-
-    let q = p.to_path_buf();
-    let runs = tokio::task::spawn_blocking(move || until_done(&q, 3, |_, _| {}))
-        .await
-        .unwrap();
-    eprintln!("{refused} request(s) refused; done in {runs} more run(s)");
+    refused_then_stopped_then_done(p, &proxy, seed).await;
     let direct: turnstile::connectors::scim::ScimConfig = toml::from_str(&format!(
         "{}token = \"{}\"\n",
         target(&upstream)
@@ -544,11 +490,7 @@ impl Drop for Mounted {
 }
 
 fn entries(p: &Path) -> Vec<(String, String)> {
-    let (code, trail) = turnstile_in(p, &["audit", "--format", "json"]);
-    assert_eq!(code, Some(0), "{trail}");
-    let trail: Vec<serde_json::Value> =
-        serde_json::from_str(&trail[trail.find('[').unwrap()..]).unwrap();
-    let mut out: Vec<(String, String)> = trail
+    let mut out: Vec<(String, String)> = trail(p)
         .iter()
         .map(|t| {
             (
