@@ -242,8 +242,7 @@ pub fn is_loopback_host(host: &str) -> bool {
 /// `allowed` (the section's `allow_plain_http`) names the exception.
 pub fn plain_http(section: &str, key: &str, url: &str, allowed: bool) -> Option<String> {
     let rest = url.strip_prefix("http://")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (_, host_port, _) = crate::input::authority(rest);
     let host = match host_port.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => host_port.split(':').next().unwrap_or(""),

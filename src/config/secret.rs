@@ -182,13 +182,11 @@ pub(super) fn holds_literal_secret(table: &toml::Table) -> bool {
 /// Whether a connection URL carries a password: `scheme://user:password@host…`, or a
 /// `key=value` connection string with `password=`.
 pub(super) fn url_holds_password(url: &str) -> bool {
-    if let Some((_, rest)) = url.split_once("://") {
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        if let Some((user_info, _)) = authority.rsplit_once('@')
-            && user_info.contains(':')
-        {
-            return true;
-        }
+    if let Some((_, rest)) = url.split_once("://")
+        && let (Some(user_info), _, _) = crate::input::authority(rest)
+        && user_info.contains(':')
+    {
+        return true;
     }
     url.to_ascii_lowercase()
         .split(['&', '?', ' '])

@@ -43,6 +43,20 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     )
 }
 
+/// A URL's parts after `scheme://`: the user information (before the last `@`), the host
+/// with its port, and the rest (path, query, fragment). The one reading of a URL's
+/// authority, so every check and every redaction agrees on where the host is.
+pub fn authority(after_scheme: &str) -> (Option<&str>, &str, &str) {
+    let end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
+    let (authority, rest) = after_scheme.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((user, host)) => (Some(user), host, rest),
+        None => (None, authority, rest),
+    }
+}
+
 /// Text for a reader who should not see secrets carried in URLs: every `scheme://…` in it
 /// loses its user and password, query string (webhook signatures, tokens) and fragment,
 /// and the whole is made [`printable`] and cut to `max` characters.
@@ -55,15 +69,10 @@ pub fn redacted(text: &str, max: usize) -> String {
         let end = after
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
             .unwrap_or(after.len());
-        let url = &after[..end];
-        let cut = url.find(['?', '#']).unwrap_or(url.len());
-        let (authority_and_path, tail) = url.split_at(cut);
-        let path_at = authority_and_path
-            .find('/')
-            .unwrap_or(authority_and_path.len());
-        let (authority, path) = authority_and_path.split_at(path_at);
-        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        if host.len() < authority.len() {
+        let (user, host, rest_of_url) = authority(&after[..end]);
+        let (path, tail) =
+            rest_of_url.split_at(rest_of_url.find(['?', '#']).unwrap_or(rest_of_url.len()));
+        if user.is_some() {
             out.push_str("…@");
         }
         out.push_str(host);
@@ -87,6 +96,20 @@ pub fn redacted(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_urls_authority_is_read_one_way() {
+        assert_eq!(
+            authority("h.example:8443/p?q"),
+            (None, "h.example:8443", "/p?q")
+        );
+        assert_eq!(authority("u:pw@h/p"), (Some("u:pw"), "h", "/p"));
+        // The last @ of the authority ends the user part; one in the path is the path's.
+        assert_eq!(authority("a@b@[::1]:25#f"), (Some("a@b"), "[::1]:25", "#f"));
+        assert_eq!(authority("h/x@y"), (None, "h", "/x@y"));
+        assert_eq!(authority("h?u@v"), (None, "h", "?u@v"));
+        assert_eq!(authority(""), (None, "", ""));
+    }
 
     #[test]
     fn urls_lose_credentials_queries_and_fragments() {
