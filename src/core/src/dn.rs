@@ -117,6 +117,8 @@ mod tests {
         assert_eq!(dn_value(" #lead and trail "), "\\ #lead and trail\\ ");
         assert_eq!(dn_value("#x"), "\\#x");
         assert_eq!(dn_value("a=b+c"), "a\\=b\\+c");
+        assert_eq!(dn_value("a\u{1}b"), "a\\01b");
+        assert_eq!(dn_value("a\u{7f}"), "a\\7f");
         assert_eq!(filter_value("a*b(c)\\"), "a\\2ab\\28c\\29\\5c");
         assert_eq!(filter_value("O'Brien"), "O'Brien");
         assert_eq!(

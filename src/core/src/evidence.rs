@@ -530,6 +530,36 @@ mod tests {
         assert_eq!(e.leavers.within_24_hours, 1);
     }
 
+    /// Joiners are the people whose first day falls in the period, up to today: one who
+    /// started after the period (though before today) is the next period's.
+    #[test]
+    fn joiners_are_the_periods_own() {
+        let tz = TimeZone::get("Europe/London").unwrap();
+        let starting = |n: &str, day: &str| {
+            let mut p = testkit::nurse(n);
+            p.assignments[0].start_date = crate::hr::IsoDate(testkit::d(day));
+            p
+        };
+        let people = vec![
+            starting("1001", "2026-11-05"),
+            starting("1002", "2026-11-15"),
+            starting("1003", "2026-12-01"),
+        ];
+        // AD is read (its accounts say when each was set up).
+        let accounts = vec![testkit::account("ad", "a1001", Some("1001"), true, &[])];
+        let e = evidence(
+            &testkit::model(),
+            &[],
+            &people,
+            &accounts,
+            testkit::d("2026-11-01"),
+            testkit::d("2026-11-10"),
+            "2026-11-23T12:00:00Z".parse().unwrap(),
+            &tz,
+        );
+        assert_eq!(e.joiners.people, 1);
+    }
+
     #[test]
     fn quantiles_are_nearest_rank() {
         let v: Vec<f64> = (1..=20).map(f64::from).collect();

@@ -326,3 +326,31 @@ fn the_decision_follows_the_situation_and_the_adopt_setting() {
         Decision::Dispute(both)
     );
 }
+
+/// The survey puts a person whose account carries their number as `linked` to it, and
+/// one with none (and no candidate) as an account to create.
+#[test]
+fn the_survey_links_anchored_accounts_and_creates_for_the_rest() {
+    let people = vec![nurse("20000001"), nurse("20000002")];
+    let accounts = vec![account("ad", "rnurse", Some("20000001"), true, &[])];
+    let settings = Settings::default();
+    let n = naming();
+    let s = survey::survey(
+        &crate::testkit::model(),
+        &people,
+        &accounts,
+        &survey::Target {
+            system: "ad",
+            settings: &settings,
+            naming: Some(&n),
+            abilities: &crate::plan::Abilities::ALL,
+        },
+        &BTreeMap::new(),
+        crate::testkit::d("2026-11-23"),
+    );
+    let row = |n: &str| s.people.iter().find(|r| r.employee_number == n).unwrap();
+    assert_eq!(row("20000001").class, "linked");
+    assert_eq!(row("20000001").accounts, vec!["rnurse".to_string()]);
+    assert_eq!(row("20000002").class, "no_candidate");
+    assert!(row("20000002").accounts.is_empty());
+}

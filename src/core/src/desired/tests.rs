@@ -54,6 +54,11 @@ fn a_future_joiner_is_prepared_disabled_then_enabled_on_the_day() {
         Presence::Prepared
     );
     assert_eq!(
+        on(&desired_state(&p, &model(), d("2027-01-04")), "ad").rule,
+        "joiner",
+        "the rule that prepares it is named"
+    );
+    assert_eq!(
         on(&desired_state(&p, &model(), d("2027-01-05")), "ad").presence,
         Presence::Enabled
     );

@@ -12,6 +12,14 @@ fn run_with(
     people: &[Person],
     accounts: &[Account],
 ) -> Vec<(Category, Option<String>, Option<String>)> {
+    findings_with(m, people, accounts)
+        .into_iter()
+        .map(|f| (f.category, f.account, f.employee_number))
+        .collect()
+}
+
+/// The findings on 23 November 2026, whole.
+fn findings_with(m: &RoleModel, people: &[Person], accounts: &[Account]) -> Vec<Finding> {
     let tz = TimeZone::get("Europe/London").unwrap();
     let systems: Vec<String> = accounts
         .iter()
@@ -40,9 +48,6 @@ fn run_with(
         })
         .collect();
     findings(m, people, &BTreeSet::new(), &sa, d("2026-11-23"), &tz)
-        .into_iter()
-        .map(|f| (f.category, f.account, f.employee_number))
-        .collect()
 }
 
 fn recent(mut a: Account) -> Account {
@@ -462,7 +467,7 @@ fn an_account_the_service_itself_will_remove_is_reported_while_the_person_is_emp
     let mut leaver = nurse("20000003");
     leaver.assignments[0].status = AssignmentStatus::TerminateAssignment;
     leaver.assignments[0].end_date = Some(IsoDate(d("2026-09-30")));
-    let got = run_with(
+    let all = findings_with(
         &m,
         &[
             nurse("20000001"),
@@ -483,6 +488,26 @@ fn an_account_the_service_itself_will_remove_is_reported_while_the_person_is_emp
             mailbox("c@nhs.net", "20000003", "2026-09-01T09:00:00Z"),
         ],
     );
+    let detail = |id: &str| {
+        all.iter()
+            .find(|f| f.category == Category::ServiceRemovalDue && f.account.as_deref() == Some(id))
+            .map(|f| f.detail.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        detail("a@nhs.net").contains("in 20 days"),
+        "{}",
+        detail("a@nhs.net")
+    );
+    assert!(
+        detail("d@nhs.net").contains("in 30 days"),
+        "{}",
+        detail("d@nhs.net")
+    );
+    let got: Vec<_> = all
+        .into_iter()
+        .map(|f| (f.category, f.account, f.employee_number))
+        .collect();
     let removal: Vec<_> = got
         .iter()
         .filter(|f| f.0 == Category::ServiceRemovalDue)

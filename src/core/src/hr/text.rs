@@ -418,6 +418,11 @@ mod shared_tests {
     use super::*;
 
     #[test]
+    fn text_from_an_owned_string_reads_as_it() {
+        assert_eq!(Text::from(String::from("Ward 7")).as_str(), "Ward 7");
+    }
+
+    #[test]
     fn an_interner_hands_out_one_copy_per_text_that_reads_as_the_text() {
         let mut i = Interner::default();
         let a = i.get("Nursing and Midwifery Registered");
