@@ -531,7 +531,7 @@ mod tests {
     }
 
     /// Joiners are the people whose first day falls in the period, up to today: one who
-    /// started after the period (though before today) is the next period's.
+    /// started before it is the last period's, one after it (though before today) the next.
     #[test]
     fn joiners_are_the_periods_own() {
         let tz = TimeZone::get("Europe/London").unwrap();
@@ -541,6 +541,7 @@ mod tests {
             p
         };
         let people = vec![
+            starting("1000", "2026-10-20"),
             starting("1001", "2026-11-05"),
             starting("1002", "2026-11-15"),
             starting("1003", "2026-12-01"),

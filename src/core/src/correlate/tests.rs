@@ -331,8 +331,17 @@ fn the_decision_follows_the_situation_and_the_adopt_setting() {
 /// one with none (and no candidate) as an account to create.
 #[test]
 fn the_survey_links_anchored_accounts_and_creates_for_the_rest() {
-    let people = vec![nurse("20000001"), nurse("20000002")];
-    let accounts = vec![account("ad", "rnurse", Some("20000001"), true, &[])];
+    let mut mailed = nurse("20000003");
+    mailed.work_email = Some("Amara.Okafor@nhs.net".into());
+    let other = named("20000002", "Zed", "Quill", nurse("20000002").assignments);
+    let people = vec![nurse("20000001"), other, mailed];
+    let accounts = vec![
+        account("ad", "rnurse", Some("20000001"), true, &[]),
+        with(
+            account("ad", "aokafor", None, true, &[]),
+            &[(attr::OTHER_MAIL, "amara.okafor@nhs.net")],
+        ),
+    ];
     let settings = Settings::default();
     let n = naming();
     let s = survey::survey(
@@ -353,4 +362,12 @@ fn the_survey_links_anchored_accounts_and_creates_for_the_rest() {
     assert_eq!(row("20000001").accounts, vec!["rnurse".to_string()]);
     assert_eq!(row("20000002").class, "no_candidate");
     assert!(row("20000002").accounts.is_empty());
+    assert_eq!(row("20000003").class, "strong");
+    let account = |id: &str| s.accounts.iter().find(|a| a.account == id).unwrap();
+    assert_eq!(account("rnurse").class, "linked");
+    assert_eq!(account("aokafor").class, "strong_match");
+    assert_eq!(
+        account("aokafor").employee_numbers,
+        vec!["20000003".to_string()]
+    );
 }

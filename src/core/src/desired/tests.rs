@@ -53,10 +53,18 @@ fn a_future_joiner_is_prepared_disabled_then_enabled_on_the_day() {
         on(&desired_state(&p, &model(), d("2027-01-04")), "ad").presence,
         Presence::Prepared
     );
+    let before = desired_state(&p, &model(), d("2027-01-04"));
+    let prepared = on(&before, "ad");
     assert_eq!(
-        on(&desired_state(&p, &model(), d("2027-01-04")), "ad").rule,
-        "joiner",
+        prepared.rule, "joiner",
         "the rule that prepares it is named"
+    );
+    assert!(
+        prepared
+            .reason
+            .contains("joiner starting on 2027-01-05: prepared disabled"),
+        "{}",
+        prepared.reason
     );
     assert_eq!(
         on(&desired_state(&p, &model(), d("2027-01-05")), "ad").presence,
