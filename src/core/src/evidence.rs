@@ -559,6 +559,11 @@ mod tests {
             &tz,
         );
         assert_eq!(e.joiners.people, 1);
+        // The one counted is 1001, whose account is already there.
+        assert_eq!(
+            (e.joiners.within_one_working_day, e.joiners.not_yet),
+            (1, 0)
+        );
     }
 
     #[test]

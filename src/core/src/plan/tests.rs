@@ -499,6 +499,12 @@ fn a_delete_the_target_cannot_make_is_a_disable_not_nothing() {
             .any(|c| c.action == Action::Disable && c.account.as_deref() == Some("aokafor")),
         "the leaver's access still goes: {some:?}"
     );
+    let instead = some.iter().find(|c| c.action == Action::Disable).unwrap();
+    assert!(
+        instead.reason.contains("never deleted: disabled instead"),
+        "the reason says why it is a disable: {}",
+        instead.reason
+    );
     // Already disabled: nothing to do.
     let off = account("ad", "aokafor", Some("20000001"), false, &[]);
     assert!(plan_for_target(&m, &p, &[&off], today, "ad", &no_delete).is_empty());
