@@ -206,3 +206,31 @@ grant = ["staff"]
         );
     }
 }
+
+/// A problem's line is looked for in its own section only: a rule naming an unknown role
+/// in single quotes is placed at its own rule, not at a later rule that names it in
+/// double quotes.
+#[test]
+fn a_problem_is_placed_in_its_own_section() {
+    let text = "version = 1\n\
+                [systems.ad]\n\
+                name = \"AD\"\n\
+                [roles.nurse]\n\
+                grants = { ad = [\"GG-Nursing\"] }\n\
+                [[rules]]\n\
+                id = \"first\"\n\
+                grant = ['ghost']\n\
+                [[rules]]\n\
+                id = \"second\"\n\
+                grant = [\"nurse\", \"ghost\"]\n";
+    let findings = RoleModel::parse("model.toml", text).unwrap_err();
+    let first = findings
+        .problems
+        .iter()
+        .find(|p| p.message.contains("rule `first` grants role `ghost`"))
+        .unwrap();
+    assert!(
+        first.line.is_some_and(|l| l <= 8),
+        "placed at the second rule: {first}"
+    );
+}
