@@ -29,6 +29,21 @@ pub(crate) struct Day1 {
     pub(crate) legacy_group: String,
 }
 
+/// Deletes the entries directly under `ou`, then `ou` itself.
+async fn remove_ou(ldap: &mut ldap3::Ldap, ou: &str) {
+    let (inside, _) = ldap
+        .search(ou, ldap3::Scope::OneLevel, "(objectClass=*)", vec!["1.1"])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    for entry in inside {
+        let dn = ldap3::SearchEntry::construct(entry).dn;
+        ldap.delete(&dn).await.unwrap().success().unwrap();
+    }
+    ldap.delete(ou).await.unwrap().success().unwrap();
+}
+
 impl Day1 {
     pub(crate) async fn new(dir: Dir, tag: &str) -> Day1 {
         let name = format!("{tag}-{}", run_id());
@@ -51,18 +66,7 @@ impl Day1 {
             .success()
             .unwrap();
         for ou in old {
-            let ou = ldap3::SearchEntry::construct(ou).dn;
-            let (inside, _) = ldap
-                .search(&ou, ldap3::Scope::OneLevel, "(objectClass=*)", vec!["1.1"])
-                .await
-                .unwrap()
-                .success()
-                .unwrap();
-            for entry in inside {
-                let dn = ldap3::SearchEntry::construct(entry).dn;
-                ldap.delete(&dn).await.unwrap().success().unwrap();
-            }
-            ldap.delete(&ou).await.unwrap().success().unwrap();
+            remove_ou(&mut ldap, &ldap3::SearchEntry::construct(ou).dn).await;
         }
         let attrs: Vec<(&str, HashSet<&str>)> = vec![
             ("objectClass", ["top", "organizationalUnit"].into()),
@@ -78,6 +82,13 @@ impl Day1 {
             ou,
             legacy_group,
         }
+    }
+
+    /// Removes this run's OU and every account in it: nothing of it is left in the shared
+    /// directory for another test to meet (account names are unique across an AD domain).
+    pub(crate) async fn remove(&self) {
+        let mut ldap = self.dir.raw().await;
+        remove_ou(&mut ldap, &self.ou).await;
     }
 
     pub(crate) fn dn(&self, id: &str) -> String {

@@ -147,6 +147,9 @@ async fn the_daemon_quick_start_runs_as_written() {
         ("TURNSTILE__TARGETS__AD__BIND_DN", env("AD_BIND")),
         ("TURNSTILE__TARGETS__AD__BASE_DN", day1.ou.clone()),
         ("TURNSTILE__TARGETS__AD__USERS_CONTAINER", day1.ou.clone()),
+        // Account names are unique across the domain the other AD tests share: the example
+        // trust's own names (`gadeyemi`) must not take theirs.
+        ("TURNSTILE__TARGETS__AD__NAME_PATTERN", "qs{f}{last}".into()),
         // Samba's self-signed certificate names the VM, not 127.0.0.1.
         (
             "TURNSTILE__TARGETS__AD__TLS_VERIFY_HOSTNAME",
@@ -221,4 +224,10 @@ async fn the_daemon_quick_start_runs_as_written() {
         numbers.values().all(|n| *n == 1),
         "a second account for someone: {numbers:?}"
     );
+    assert!(
+        accounts.iter().all(|a| a.id.starts_with("qs")),
+        "named by the pattern given: {:?}",
+        accounts.first()
+    );
+    day1.remove().await;
 }
