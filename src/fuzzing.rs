@@ -415,13 +415,17 @@ pub fn ldap_entry(data: &[u8]) {
     }
 }
 
-/// Every row of every table of a SQLite store, as one digest.
-fn sqlite_digest(db: &std::path::Path) -> String {
+/// What a SQLite state store holds, as one digest: every row of every table (sorted), so
+/// a request or a verb that must write nothing can be checked to have written nothing,
+/// whatever the file's pages (a WAL checkpoint moves bytes, not rows). Used by the
+/// `admin_request` target and by the suite's dry-run tests.
+#[doc(hidden)]
+pub fn store_digest(db: &std::path::Path) -> String {
     use sha2::Digest;
     let Ok(c) =
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
     else {
-        panic!("admin_request: the store cannot be opened");
+        panic!("{}: the store cannot be opened", db.display());
     };
     let mut hash = sha2::Sha256::new();
     let tables: Vec<String> = c
@@ -430,7 +434,7 @@ fn sqlite_digest(db: &std::path::Path) -> String {
             s.query_map([], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()
         })
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("{}: its tables cannot be listed: {e}", db.display()));
     for t in tables {
         let rows: Vec<String> = c
             .prepare(&format!("SELECT * FROM \"{t}\""))
@@ -444,12 +448,13 @@ fn sqlite_digest(db: &std::path::Path) -> String {
                 })?
                 .collect::<Result<Vec<_>, _>>()
             })
-            .unwrap_or_default();
+            .unwrap_or_else(|e| panic!("{}: table {t} cannot be read: {e}", db.display()));
         hash.update(format!("{t}:{}\n", rows.len()));
         let mut rows = rows;
         rows.sort();
         for r in rows {
             hash.update(r);
+            hash.update("\n");
         }
     }
     format!("{:x}", hash.finalize())
@@ -580,7 +585,7 @@ fn admin_exchange(data: &[u8]) -> Option<(&'static str, &'static str, String, u1
         .insert(axum::extract::ConnectInfo(crate::daemon::api::Peer(
             std::net::SocketAddr::from(([127, 0, 0, 1], 5000)),
         )));
-    let before = sqlite_digest(&h.db);
+    let before = store_digest(&h.db);
     let status = h.runtime.block_on(async {
         let mut app = h.app.clone();
         let Ok(r) = app.call(req).await;
@@ -588,7 +593,7 @@ fn admin_exchange(data: &[u8]) -> Option<(&'static str, &'static str, String, u1
         let _ = axum::body::to_bytes(r.into_body(), 1 << 20).await;
         status
     });
-    let changed = sqlite_digest(&h.db) != before;
+    let changed = store_digest(&h.db) != before;
     Some((token, method, path, status, changed))
 }
 

@@ -1311,6 +1311,31 @@ impl Drop for DropSchema {
 
 /// Points a daemon's config at the PostgreSQL store at `url` in `schema`, with claims
 /// that run out after 3 s (so a killed replica's work is taken over quickly).
+/// Two daemons of one consumer group (a fresh two-partition topic) sharing the PostgreSQL
+/// store `schema` at `url` and the directory `cfg`, with no scheduled reconcile and no
+/// guard on removals.
+async fn two_replicas(
+    brokers: &str,
+    cfg: &turnstile::connectors::ldap::LdapConfig,
+    url: &str,
+    schema: &str,
+) -> (Setup, Setup) {
+    let a = Setup::new(brokers, 2, true).await;
+    let mut b = Setup::new(brokers, 2, false).await;
+    (b.topic, b.dlq, b.group) = (a.topic.clone(), a.dlq.clone(), a.group.clone());
+    for s in [&a, &b] {
+        write_daemon_config_with(
+            s,
+            brokers,
+            cfg,
+            "reconcile_every_secs = 0",
+            "[guard]\nmin_removals = 1000000",
+        );
+        use_postgres(s, url, schema);
+    }
+    (a, b)
+}
+
 fn use_postgres(setup: &Setup, url: &str, schema: &str) {
     let text = std::fs::read_to_string(&setup.config).unwrap();
     let sqlite = format!("[store]\npath = \"{}\"\n", setup.store.display());
@@ -1337,22 +1362,10 @@ async fn two_replicas_on_postgresql_survive_one_killed_mid_stream() {
     for seed in 1..=runs {
         let dir = Dir::openldap().with_staff_groups().await;
         let brokers = brokers();
-        let a = Setup::new(&brokers, 2, true).await;
-        let mut b = Setup::new(&brokers, 2, false).await;
-        (b.topic, b.dlq, b.group) = (a.topic.clone(), a.dlq.clone(), a.group.clone());
         let cfg = dir.config("ad");
         let schema = crate::kafka::unique("replicas").replace('-', "_");
         let _drop = DropSchema(schema.clone());
-        for s in [&a, &b] {
-            write_daemon_config_with(
-                s,
-                &brokers,
-                &cfg,
-                "reconcile_every_secs = 0",
-                "[guard]\nmin_removals = 1000000",
-            );
-            use_postgres(s, &postgres_url(), &schema);
-        }
+        let (a, b) = two_replicas(&brokers, &cfg, &postgres_url(), &schema).await;
         let open = || {
             turnstile::store::postgres::PgStore::connect(&postgres_url(), Some(&schema), false)
                 .unwrap()
@@ -1614,21 +1627,9 @@ async fn postgresql_restarted_under_two_replicas_loses_nothing() {
     let pg = PrivatePostgres::start();
     let dir = Dir::openldap().with_staff_groups().await;
     let brokers = brokers();
-    let a = Setup::new(&brokers, 2, true).await;
-    let mut b = Setup::new(&brokers, 2, false).await;
-    (b.topic, b.dlq, b.group) = (a.topic.clone(), a.dlq.clone(), a.group.clone());
     let cfg = dir.config("ad");
     let schema = "restarted";
-    for s in [&a, &b] {
-        write_daemon_config_with(
-            s,
-            &brokers,
-            &cfg,
-            "reconcile_every_secs = 0",
-            "[guard]\nmin_removals = 1000000",
-        );
-        use_postgres(s, &pg.url(), schema);
-    }
+    let (a, b) = two_replicas(&brokers, &cfg, &pg.url(), schema).await;
     let url = pg.url();
     let open = move || turnstile::store::postgres::PgStore::connect(&url, Some(schema), false).ok();
     let mut rng = Rng::new(seed);

@@ -405,40 +405,4 @@ pub fn self_signed(
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-/// What a SQLite state store holds, as one digest: every row of every table (sorted), so
-/// a verb that must write nothing can be checked to have written nothing, whatever the
-/// file's pages (a WAL checkpoint moves bytes, not rows).
-pub fn store_digest(db: &std::path::Path) -> String {
-    use sha2::Digest;
-    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap();
-    let tables: Vec<String> = c
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut hash = sha2::Sha256::new();
-    for t in &tables {
-        let mut s = c.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
-        let n = s.column_count();
-        let mut rows: Vec<String> = s
-            .query_map([], |r| {
-                Ok((0..n)
-                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
-                    .collect::<Vec<_>>()
-                    .join("\u{1f}"))
-            })
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        rows.sort();
-        hash.update(format!("{t}:{}\n", rows.len()));
-        for r in rows {
-            hash.update(r);
-            hash.update("\n");
-        }
-    }
-    format!("{} tables, {:x}", tables.len(), hash.finalize())
-}
+pub use turnstile::fuzzing::store_digest;
