@@ -7,9 +7,15 @@
 #   scripts/mutants.sh 3/16       one shard (CI runs a fixed shard, MUTANTS_SHARD in .ci/run)
 #   scripts/mutants.sh --shards 48
 #                                 the whole core as 48 shards, resumable: each shard's outcome
-#                                 is kept with the core's tree hash and not run again while
-#                                 src/core is unchanged, so the weekly run can be stopped and
-#                                 taken up again; the figure is over every shard.
+#                                 is kept with the list of mutants it was drawn from (the
+#                                 core's code, not its tests), so the weekly run can be
+#                                 stopped and taken up again. When only the core's tests have
+#                                 changed since a shard ran, its caught mutants stay caught and
+#                                 its survivors are run again on the current tree (one
+#                                 `cargo mutants -F` run for all of them); the figure is over
+#                                 every shard. A weakened test is not seen until the code
+#                                 changes: CI's fixed shard runs whole on every commit, and
+#                                 `rm -rf target/mutants/shards` starts the whole set afresh.
 #
 # Survivors judged equivalent (no test could tell them from the original) are listed in
 # src/core/mutants-equivalent.txt, one per line as `cargo mutants` names them without the
@@ -25,19 +31,38 @@ threshold=$(sed -n 's/.*mutation score threshold: \*\*\([0-9.]*\) %\*\*.*/\1/p' 
 
 if [ "$SHARD" = "--shards" ]; then
   n="${2:?--shards needs a count}"
+  command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
   tree=$(git rev-parse HEAD:src/core)
   [ -z "$(git status --porcelain src/core)" ] || { echo "mutants.sh: src/core has uncommitted changes; commit them first (each shard is kept by the core's tree hash)" >&2; exit 2; }
+  list=$(cargo mutants -p turnstile-core --list --colors never | sha256sum | cut -c1-16)
   files=()
+  stale=()
   for k in $(seq 0 $((n - 1))); do
     dir="$OUT/shards/$k"
-    if [ "$(cat "$dir/tree" 2>/dev/null)" != "$tree" ] || [ ! -f "$dir/mutants.out/outcomes.json" ]; then
+    if [ "$(cat "$dir/list" 2>/dev/null)" != "$list" ] || [ ! -f "$dir/mutants.out/outcomes.json" ]; then
       rm -rf "$dir"
       MUTANTS_OUT="$dir" scripts/mutants.sh "$k/$n" || true
-      [ -f "$dir/mutants.out/outcomes.json" ] && echo "$tree" > "$dir/tree"
+      [ -f "$dir/mutants.out/outcomes.json" ] && { echo "$tree" > "$dir/tree"; echo "$list" > "$dir/list"; }
+    elif [ "$(cat "$dir/tree")" != "$tree" ]; then
+      stale+=("$dir/mutants.out/outcomes.json")
     fi
     files+=("$dir/mutants.out/outcomes.json")
   done
-  exec python3 scripts/mutants-figure.py "$threshold" "all $n shards" "${files[@]}"
+  recheck=()
+  if [ ${#stale[@]} -gt 0 ]; then
+    mapfile -t res < <(python3 scripts/mutants-figure.py --missed-re "${stale[@]}")
+    if [ ${#res[@]} -gt 0 ]; then
+      filters=()
+      for re in "${res[@]}"; do filters+=(-F "$re"); done
+      rm -rf "$OUT/recheck"
+      PROPTEST_CASES="${PROPTEST_CASES:-64}" cargo mutants -p turnstile-core --no-shuffle --jobs 1 \
+        --timeout-multiplier 3 --output "$OUT/recheck" --colors never "${filters[@]}" \
+        >"$OUT/recheck.log" 2>&1 || true
+      [ -f "$OUT/recheck/mutants.out/outcomes.json" ] || { tail -30 "$OUT/recheck.log" >&2; echo "mutants.sh: the survivors' run again did not run" >&2; exit 2; }
+      recheck=(--recheck "$OUT/recheck/mutants.out/outcomes.json")
+    fi
+  fi
+  exec python3 scripts/mutants-figure.py "$threshold" "all $n shards" "${files[@]}" "${recheck[@]}"
 fi
 
 command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants

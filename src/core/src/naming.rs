@@ -128,6 +128,9 @@ mod tests {
         assert_eq!(fold("ZOE OBRIEN SMITH"), "zoeobriensmith");
         assert_eq!(fold("Łukasz Nowak"), "lukasznowak");
         assert_ne!(fold("Anne"), fold("Ann"));
+        // Ligatures are written out in either case.
+        assert_eq!(fold("Æsa Bæk"), "aesabaek");
+        assert_eq!(fold("Strauß"), "strauss");
     }
 
     #[test]

@@ -338,6 +338,36 @@ fn an_unanchored_account_named_like_one_person_is_a_possible_duplicate() {
     );
 }
 
+/// A person whose given name is also their family name ("Tan Tan") folds to one name key
+/// in both word orders, and an account of that name is still theirs.
+#[test]
+fn an_account_named_like_a_person_with_one_name_twice_is_their_possible_duplicate() {
+    let people = vec![
+        nurse("20000001"),
+        crate::testkit::named("20000005", "Tan", "Tan", vec![]),
+    ];
+    let mut twice = recent(account("ad", "ttan", None, true, &[]));
+    twice.display_name = "TAN, Tan".into();
+    let accounts = vec![
+        recent(account(
+            "ad",
+            "aokafor",
+            Some("20000001"),
+            true,
+            &["GG-AllStaff", "GG-Clinical", "GG-Nursing"],
+        )),
+        twice,
+    ];
+    let got: Vec<_> = run(&people, &accounts)
+        .into_iter()
+        .filter(|f| matches!(f.0, Category::PossibleDuplicate | Category::OrphanAccount))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(Category::PossibleDuplicate, s("ttan"), s("20000005"))]
+    );
+}
+
 #[test]
 fn a_generic_login_is_named_by_its_display_name_or_else_its_id() {
     let m = model();

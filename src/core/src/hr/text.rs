@@ -466,3 +466,22 @@ mod shared_tests {
         assert!(serde_json::from_str::<Text>("7").is_err());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Ordering;
+
+    /// The checked strings compare with `<` and `partial_cmp` as their text does, held in
+    /// place or on the heap (what sorting people by name or number relies on).
+    #[test]
+    fn text_orders_with_partial_cmp_as_its_text() {
+        let long = "a name longer than fourteen bytes";
+        for (a, b) in [("Adams", "Baker"), ("Adams", long), (long, "b")] {
+            let (x, y) = (NonBlank::parse(a).unwrap(), NonBlank::parse(b).unwrap());
+            assert_eq!(x.partial_cmp(&y), Some(a.cmp(b)), "{a} against {b}");
+            assert_eq!(x < y, a < b, "{a} < {b}");
+            assert_eq!(x.partial_cmp(&x.clone()), Some(Ordering::Equal));
+        }
+    }
+}
