@@ -5,6 +5,7 @@
 use super::{
     Common, Failure, TextOrJson, actor, decider, load_model, local_time, one_line,
     open_existing_store, out_format, print_json, runtime, today, write_failed, write_out,
+    write_out_with,
 };
 use crate::config::Config;
 use crate::engine::correlation::{self, DecisionError};
@@ -196,21 +197,22 @@ pub fn onboard_cmd(config: &Config, a: OnboardArgs) -> Result<u8, Failure> {
             settings: &target.correlation,
             naming: naming.as_ref(),
             abilities: &abilities,
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
         },
         &refused,
         day,
     );
     // The inputs are done with: the survey holds what it reports.
     drop((people, accounts, refused));
-    let text = match format {
-        Format::Json => {
-            serde_json::to_string_pretty(&s).map_err(|e| Failure::Runtime(e.to_string()))? + "\n"
-        }
-        Format::Csv => survey_csv(&s)?,
-        Format::Html => survey_html(&s, day)?,
-    };
-    write_out(a.out.as_deref(), &text)?;
-    drop(text);
+    match format {
+        // Written as it is made: 200,000 rows' JSON is never held whole.
+        Format::Json => write_out_with(a.out.as_deref(), &mut |w| {
+            serde_json::to_writer_pretty(&mut *w, &s)?;
+            w.write_all(b"\n")
+        })?,
+        Format::Csv => write_out(a.out.as_deref(), &survey_csv(&s)?)?,
+        Format::Html => write_out(a.out.as_deref(), &survey_html(&s, day)?)?,
+    }
     let counts = |m: &std::collections::BTreeMap<&str, usize>| {
         m.iter()
             .map(|(k, v)| format!("{v} {k}"))

@@ -392,6 +392,22 @@ fn write_pieces(out: Option<&Path>, pieces: &[impl AsRef<[u8]>]) -> Result<(), F
     }
 }
 
+/// [`write_out`], the text written by `write` as it is made, never held whole.
+fn write_out_with(
+    out: Option<&Path>,
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Failure> {
+    match out {
+        Some(path) => {
+            crate::config::files::write_private_with(path, write).map_err(Failure::Runtime)
+        }
+        None => {
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            write(&mut w).and_then(|()| w.flush()).map_err(write_failed)
+        }
+    }
+}
+
 /// Prints `value` as pretty JSON on standard output.
 fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Runtime(e.to_string()))?;

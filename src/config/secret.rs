@@ -80,6 +80,17 @@ pub mod files {
     /// renamed over it, so a reader never sees half of it), and never through a symbolic
     /// link (one at `path` is refused: it could point anywhere).
     pub fn write_private(path: &Path, pieces: &[&[u8]]) -> Result<(), String> {
+        write_private_with(path, &mut |w| {
+            pieces.iter().try_for_each(|piece| w.write_all(piece))
+        })
+    }
+
+    /// [`write_private`], the content written by `write` as it is made (a large survey
+    /// or report is never held whole in memory first).
+    pub fn write_private_with(
+        path: &Path,
+        write: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), String> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         let shown = path.display();
@@ -94,15 +105,14 @@ pub mod files {
         if let Ok(m) = std::fs::metadata(path)
             && !m.is_file()
         {
-            let mut f = std::fs::OpenOptions::new()
+            let f = std::fs::OpenOptions::new()
                 .write(true)
                 .open(path)
                 .map_err(|e| format!("{shown}: cannot write it: {e}"))?;
-            for piece in pieces {
-                f.write_all(piece)
-                    .map_err(|e| format!("{shown}: cannot write it: {e}"))?;
-            }
-            return Ok(());
+            let mut w = std::io::BufWriter::new(f);
+            return write(&mut w)
+                .and_then(|()| w.flush())
+                .map_err(|e| format!("{shown}: cannot write it: {e}"));
         }
         let name = path
             .file_name()
@@ -111,14 +121,14 @@ pub mod files {
         let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         let written = (|| {
             // create_new: never opens what is already there (a link included).
-            let mut f = std::fs::OpenOptions::new()
+            let f = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            for piece in pieces {
-                f.write_all(piece)?;
-            }
+            let mut w = std::io::BufWriter::new(f);
+            write(&mut w)?;
+            let f = w.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
             std::fs::rename(&tmp, path)
         })();

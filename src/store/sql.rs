@@ -200,6 +200,16 @@ pub trait Db: Send {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
     /// Runs one query; every row.
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+    /// Runs one query, handing `each` one row at a time, so a large table is never held
+    /// as raw rows and as what they are read into at once.
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.query(sql, params)?.into_iter().try_for_each(each)
+    }
     /// From now on this connection's commits leave copying the log into the database to
     /// [`Db::checkpoint`] on another connection (SQLite's write-ahead log; nothing to do
     /// elsewhere).

@@ -271,20 +271,128 @@ fn split_mail(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_ascii_lowercase)
 }
 
+/// Keys to account positions as one sorted vector of (hash of the key, position), built
+/// with one sort and no allocation per key, and a table of where each run of hashes with
+/// the same top bits starts: a probe is two memory reads, where a binary search over
+/// hundreds of thousands of keys is a cache miss a step. A probe gives the positions filed
+/// under the key's hash; the caller checks that the account really holds the key, so a
+/// collision costs a check, never a wrong match.
+#[derive(Default)]
+struct Keyed {
+    keys: Vec<(u64, u32)>,
+    /// `starts[b]`: the first key whose hash's top `bits` bits are `b`; one more at the end.
+    starts: Vec<u32>,
+    bits: u32,
+}
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::BuildHasher;
+    std::hash::BuildHasherDefault::<crate::fast::FastHasher>::default().hash_one(key)
+}
+
+impl Keyed {
+    fn push(&mut self, key: &str, i: u32) {
+        self.keys.push((key_hash(key), i));
+    }
+
+    /// Sorted by hash, then position; one entry per key hash and account; the table of
+    /// starts about as long as the keys.
+    fn seal(&mut self) {
+        self.keys.sort_unstable();
+        self.keys.dedup();
+        self.bits = usize::BITS - self.keys.len().leading_zeros();
+        let mut starts = vec![0u32; (1usize << self.bits) + 1];
+        for (h, _) in &self.keys {
+            if let Some(n) = starts.get_mut(self.bucket(*h) + 1) {
+                *n += 1;
+            }
+        }
+        for b in 1..starts.len() {
+            starts[b] += starts[b - 1];
+        }
+        self.starts = starts;
+    }
+
+    fn bucket(&self, h: u64) -> usize {
+        h.checked_shr(u64::BITS - self.bits).unwrap_or(0) as usize
+    }
+
+    /// The positions filed under `key`'s hash, in position order.
+    fn get(&self, key: &str) -> impl Iterator<Item = u32> + '_ {
+        let h = key_hash(key);
+        let b = self.bucket(h);
+        let (from, to) = match (self.starts.get(b), self.starts.get(b + 1)) {
+            (Some(from), Some(to)) => (*from as usize, *to as usize),
+            _ => (0, 0),
+        };
+        self.keys
+            .get(from..to)
+            .unwrap_or_default()
+            .iter()
+            .filter(move |(k, _)| *k == h)
+            .map(|(_, i)| *i)
+    }
+}
+
+/// An account's addresses, as the email rule compares them (lower case, `smtp:` off).
+fn mail_keys(a: &Account) -> BTreeSet<String> {
+    [attr::MAIL, attr::UPN, attr::OTHER_MAIL]
+        .iter()
+        .filter_map(|key| a.attributes.get(*key))
+        .flat_map(|v| split_mail(v))
+        .collect()
+}
+
+/// An account's smartcard UUID, trimmed, when it holds one.
+fn card_key(a: &Account) -> Option<&str> {
+    a.attributes
+        .get(crate::account::SDS_USER_ID)
+        .map(|c| c.trim())
+        .filter(|c| !c.is_empty())
+}
+
+/// An account's names as the name rule compares them: folded `given + family`, and the
+/// folded display name (both word orders are looked up from the person's side).
+fn account_name_keys(a: &Account) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    if let (Some(g), Some(f)) = (
+        a.attributes.get(attr::GIVEN_NAME),
+        a.attributes.get(attr::FAMILY_NAME),
+    ) {
+        let (g, f) = (fold(g), fold(f));
+        if !g.is_empty() && !f.is_empty() {
+            keys.insert(format!("{g}{f}"));
+        }
+    }
+    let shown = a
+        .attributes
+        .get(attr::DISPLAY_NAME)
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or(&a.display_name);
+    let d = fold(shown);
+    if !d.is_empty() {
+        keys.insert(d);
+    }
+    keys
+}
+
+/// An account name without the number at its end.
+fn stem_of(id: &str) -> &str {
+    id.trim_end_matches(|c: char| c.is_ascii_digit())
+}
+
 /// The unlinked accounts of one system, indexed by every key a rule looks up. Built once
-/// per pass; each lookup is a few ordered-map probes, so 100,000 people against 100,000
+/// per pass; each lookup is a few binary searches, so 100,000 people against 100,000
 /// accounts is a few hundred thousand probes, not ten billion comparisons.
 pub struct Index<'a> {
     accounts: Vec<&'a Account>,
-    anchor: BTreeMap<String, Vec<u32>>,
-    mail: BTreeMap<String, Vec<u32>>,
-    card: BTreeMap<&'a str, Vec<u32>>,
-    /// Folded `given + family`, and the folded display name (both word orders are
-    /// looked up from the person's side).
-    name: BTreeMap<String, Vec<u32>>,
-    /// Account names (lower case) by their stem, the name without a number at its end,
-    /// for the pattern rule.
-    stem: BTreeMap<String, Vec<(String, u32)>>,
+    anchor: Keyed,
+    mail: Keyed,
+    card: Keyed,
+    name: Keyed,
+    /// Account names (lower case) under themselves and under their stem, the name
+    /// without a number at its end, for the pattern rule.
+    stem: Keyed,
     settings: &'a Settings,
     naming: Option<&'a Naming>,
 }
@@ -298,11 +406,11 @@ impl<'a> Index<'a> {
     ) -> Self {
         let mut ix = Index {
             accounts: Vec::new(),
-            anchor: BTreeMap::new(),
-            mail: BTreeMap::new(),
-            card: BTreeMap::new(),
-            name: BTreeMap::new(),
-            stem: BTreeMap::new(),
+            anchor: Keyed::default(),
+            mail: Keyed::default(),
+            card: Keyed::default(),
+            name: Keyed::default(),
+            stem: Keyed::default(),
             settings,
             naming,
         };
@@ -317,64 +425,54 @@ impl<'a> Index<'a> {
             }
             ix.accounts.push(a);
             if let Some(n) = a.employee_number.as_deref().filter(|_| has_anchor) {
-                ix.anchor.entry(normal_anchor(n)).or_default().push(i);
+                ix.anchor.push(&normal_anchor(n), i);
                 continue;
             }
             if wants(Rule::Email) {
-                let mut seen = BTreeSet::new();
-                for key in [attr::MAIL, attr::UPN, attr::OTHER_MAIL] {
-                    if let Some(v) = a.attributes.get(key) {
-                        for m in split_mail(v) {
-                            if seen.insert(m.clone()) {
-                                ix.mail.entry(m).or_default().push(i);
-                            }
-                        }
-                    }
+                for m in mail_keys(a) {
+                    ix.mail.push(&m, i);
                 }
             }
             if wants(Rule::Smartcard)
-                && let Some(c) = a.attributes.get(crate::account::SDS_USER_ID)
-                && !c.trim().is_empty()
+                && let Some(c) = card_key(a)
             {
-                ix.card.entry(c.trim()).or_default().push(i);
+                ix.card.push(c, i);
             }
             if wants(Rule::Name) {
-                let mut keys = BTreeSet::new();
-                if let (Some(g), Some(f)) = (
-                    a.attributes.get(attr::GIVEN_NAME),
-                    a.attributes.get(attr::FAMILY_NAME),
-                ) {
-                    let (g, f) = (fold(g), fold(f));
-                    if !g.is_empty() && !f.is_empty() {
-                        keys.insert(format!("{g}{f}"));
-                    }
-                }
-                let shown = a
-                    .attributes
-                    .get(attr::DISPLAY_NAME)
-                    .filter(|d| !d.trim().is_empty())
-                    .unwrap_or(&a.display_name);
-                let d = fold(shown);
-                if !d.is_empty() {
-                    keys.insert(d);
-                }
-                for k in keys {
-                    ix.name.entry(k).or_default().push(i);
+                for k in account_name_keys(a) {
+                    ix.name.push(&k, i);
                 }
             }
             if wants(Rule::AccountName) {
                 // Under the name itself (a base may end in digits) and under its stem.
                 let id = a.id.to_ascii_lowercase();
-                let stem = id
-                    .trim_end_matches(|c: char| c.is_ascii_digit())
-                    .to_string();
-                if stem != id {
-                    ix.stem.entry(stem).or_default().push((id.clone(), i));
-                }
-                ix.stem.entry(id.clone()).or_default().push((id, i));
+                ix.stem.push(stem_of(&id), i);
+                ix.stem.push(&id, i);
             }
         }
+        for keyed in [
+            &mut ix.anchor,
+            &mut ix.mail,
+            &mut ix.card,
+            &mut ix.name,
+            &mut ix.stem,
+        ] {
+            keyed.seal();
+        }
         ix
+    }
+
+    /// The indexed accounts filed under `key` in `keyed` that really hold it, by what
+    /// `holds` says of each.
+    fn holding<'k>(
+        &'k self,
+        keyed: &'k Keyed,
+        key: &'k str,
+        holds: impl Fn(&Account) -> bool + 'k,
+    ) -> impl Iterator<Item = u32> + 'k {
+        keyed
+            .get(key)
+            .filter(move |i| self.accounts.get(*i as usize).is_some_and(|a| holds(a)))
     }
 
     /// The accounts indexed.
@@ -390,30 +488,41 @@ impl<'a> Index<'a> {
     /// accounts in `refused` (rejected for this person) are left out.
     pub fn candidates(&self, person: &Person, refused: &BTreeSet<&str>) -> Vec<Candidate> {
         let mut found: BTreeMap<u32, (BTreeSet<Rule>, BTreeSet<Narrow>)> = BTreeMap::new();
-        let mut hit = |ids: Option<&Vec<u32>>, rule: Rule| {
-            for i in ids.into_iter().flatten() {
-                found.entry(*i).or_default().0.insert(rule);
+        let mut hit = |ids: &mut dyn Iterator<Item = u32>, rule: Rule| {
+            for i in ids {
+                found.entry(i).or_default().0.insert(rule);
             }
         };
         for rule in &self.settings.rules {
             match rule {
                 Rule::Anchor => {
+                    let key = normal_anchor(person.employee_number.as_str());
                     hit(
-                        self.anchor
-                            .get(&normal_anchor(person.employee_number.as_str())),
+                        &mut self.holding(&self.anchor, &key, |a| {
+                            a.employee_number
+                                .as_deref()
+                                .is_some_and(|n| normal_anchor(n) == key)
+                        }),
                         Rule::Anchor,
                     );
                 }
                 Rule::Email => {
                     if let Some(m) = person.work_email.as_deref() {
                         for m in split_mail(m) {
-                            hit(self.mail.get(&m), Rule::Email);
+                            hit(
+                                &mut self.holding(&self.mail, &m, |a| mail_keys(a).contains(&m)),
+                                Rule::Email,
+                            );
                         }
                     }
                 }
                 Rule::Smartcard => {
                     if let Some(c) = &person.sds_user_id {
-                        hit(self.card.get(c.to_string().as_str()), Rule::Smartcard);
+                        let c = c.to_string();
+                        hit(
+                            &mut self.holding(&self.card, &c, |a| card_key(a) == Some(c.as_str())),
+                            Rule::Smartcard,
+                        );
                     }
                 }
                 Rule::Name => {
@@ -430,7 +539,10 @@ impl<'a> Index<'a> {
                         keys.insert(format!("{family}{f}"));
                     }
                     for k in &keys {
-                        hit(self.name.get(k), Rule::Name);
+                        hit(
+                            &mut self.holding(&self.name, k, |a| account_name_keys(a).contains(k)),
+                            Rule::Name,
+                        );
                     }
                 }
                 Rule::AccountName => {
@@ -452,13 +564,12 @@ impl<'a> Index<'a> {
                     }
                     let mut forms = Vec::new();
                     for s in stems {
-                        for (id, i) in self.stem.get(s).into_iter().flatten() {
-                            if naming.is_form_of(&base, id) {
-                                forms.push(*i);
-                            }
-                        }
+                        forms.extend(self.holding(&self.stem, s, |a| {
+                            let id = a.id.to_ascii_lowercase();
+                            (id == s || stem_of(&id) == s) && naming.is_form_of(&base, &id)
+                        }));
                     }
-                    hit(Some(&forms), Rule::AccountName);
+                    hit(&mut forms.into_iter(), Rule::AccountName);
                 }
             }
         }
@@ -568,26 +679,46 @@ pub fn situation(mut candidates: Vec<Candidate>) -> Situation {
 /// Correlates every person in `people` (those with no account linked on the system)
 /// against the index, leaving out the accounts `refused` for each (person → accounts a
 /// person said are not theirs). An account that is the strong candidate of more than one
-/// person is disputed for each of them. Returned in employee-number order.
+/// person is disputed for each of them. Returned in employee-number order. With many
+/// people, `workers` threads look up shares of them at once; the answer is the same.
 pub fn correlate<'p>(
     index: &Index<'_>,
     people: &[&'p Person],
     refused: &BTreeMap<String, BTreeSet<String>>,
+    workers: usize,
 ) -> BTreeMap<&'p str, Situation> {
     let none = BTreeSet::new();
-    let mut out: BTreeMap<&'p str, Situation> = BTreeMap::new();
-    let mut claimed: BTreeMap<String, usize> = BTreeMap::new();
-    for p in people {
-        let number = p.employee_number.as_str();
+    let one = |p: &Person| {
         let mine: BTreeSet<&str> = refused
-            .get(number)
+            .get(p.employee_number.as_str())
             .map(|s| s.iter().map(String::as_str).collect())
             .unwrap_or_default();
-        let s = situation(index.candidates(p, if mine.is_empty() { &none } else { &mine }));
+        situation(index.candidates(p, if mine.is_empty() { &none } else { &mine }))
+    };
+    // Shares of a few thousand people: each share's situations come back in its order.
+    const SHARE: usize = 4096;
+    let found: Vec<Situation> = if workers > 1 && people.len() > SHARE {
+        crate::drift::in_turn(people.len().div_ceil(SHARE), workers, |k| {
+            people
+                .iter()
+                .skip(k * SHARE)
+                .take(SHARE)
+                .map(|p| one(p))
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect()
+    } else {
+        people.iter().map(|p| one(p)).collect()
+    };
+    let mut out: BTreeMap<&'p str, Situation> = BTreeMap::new();
+    let mut claimed: BTreeMap<String, usize> = BTreeMap::new();
+    for (p, s) in people.iter().zip(found) {
         if let Situation::Strong { candidate, .. } = &s {
             *claimed.entry(candidate.account.clone()).or_default() += 1;
         }
-        out.insert(number, s);
+        out.insert(p.employee_number.as_str(), s);
     }
     for s in out.values_mut() {
         let contested = matches!(s, Situation::Strong { candidate, .. }

@@ -54,6 +54,8 @@ pub struct Target<'a> {
     pub settings: &'a Settings,
     pub naming: Option<&'a Naming>,
     pub abilities: &'a Abilities,
+    /// Threads correlation may use at once (the answer is the same with one).
+    pub workers: usize,
 }
 
 /// Classifies every person and every account of one system, touching nothing.
@@ -105,7 +107,7 @@ pub fn survey(
             .iter()
             .map(|p| (p.employee_number.as_str(), *p))
             .collect();
-        for (number, s) in correlate(&ix, &creating, refused) {
+        for (number, s) in correlate(&ix, &creating, refused, target.workers) {
             let strong = matches!(s, Situation::Strong { .. });
             for c in s.candidates() {
                 let e = claims.entry(c.account.to_lowercase()).or_default();

@@ -20,7 +20,7 @@ fn situation_of(people: &[Person], accounts: &[Account], settings: &Settings) ->
     let n = naming();
     let ix = Index::new(accounts, settings, Some(&n));
     let refs: Vec<&Person> = people.iter().collect();
-    let out = correlate(&ix, &refs, &BTreeMap::new());
+    let out = correlate(&ix, &refs, &BTreeMap::new(), 1);
     people
         .iter()
         .map(|p| out[p.employee_number.as_str()].clone())
@@ -167,7 +167,7 @@ fn refused_accounts_are_left_out_and_no_candidate_means_create() {
         "20000007".to_string(),
         BTreeSet::from(["aokafor".to_string()]),
     )]);
-    let out = correlate(&ix, &[&p], &refused);
+    let out = correlate(&ix, &[&p], &refused, 1);
     assert_eq!(out["20000007"], Situation::NoCandidate);
     assert_eq!(
         decide(out["20000007"].clone(), Adopt::Auto),
@@ -262,7 +262,7 @@ proptest! {
         let n = naming();
         let ix = Index::new(&accounts, &settings, Some(&n));
         let refs: Vec<&Person> = people.iter().collect();
-        let out = correlate(&ix, &refs, &BTreeMap::new());
+        let out = correlate(&ix, &refs, &BTreeMap::new(), 1);
         prop_assert_eq!(out.len(), people.len());
         let mut linked: BTreeMap<String, &str> = BTreeMap::new();
         for p in &people {
@@ -353,6 +353,7 @@ fn the_survey_links_anchored_accounts_and_creates_for_the_rest() {
             settings: &settings,
             naming: Some(&n),
             abilities: &crate::plan::Abilities::ALL,
+            workers: 1,
         },
         &BTreeMap::new(),
         crate::testkit::d("2026-11-23"),
@@ -370,4 +371,80 @@ fn the_survey_links_anchored_accounts_and_creates_for_the_rest() {
         account("aokafor").employee_numbers,
         vec!["20000003".to_string()]
     );
+}
+
+/// The index's key table finds every position filed under a key, in order, whatever the
+/// number of keys (the table of starts grows with them), and nothing for a key never
+/// filed or for an empty table.
+#[test]
+fn the_key_table_finds_exactly_what_was_filed() {
+    let mut empty = Keyed::default();
+    empty.seal();
+    assert_eq!(empty.get("anything").count(), 0);
+    for n in [1u32, 2, 3, 7, 1000, 5000] {
+        let mut keyed = Keyed::default();
+        for i in 0..n {
+            // Each key under two positions, one filed twice.
+            keyed.push(&format!("key{i}"), i);
+            keyed.push(&format!("key{i}"), i + n);
+            keyed.push(&format!("key{i}"), i);
+        }
+        keyed.seal();
+        assert_eq!(
+            keyed.keys.len(),
+            2 * n as usize,
+            "{n} keys: one entry per key and position"
+        );
+        for i in 0..n {
+            let got: Vec<u32> = keyed.get(&format!("key{i}")).collect();
+            assert_eq!(got, vec![i, i + n], "{n} keys: key{i}");
+        }
+        assert_eq!(
+            keyed.get(&format!("key{n}")).count(),
+            0,
+            "{n} keys: one never filed"
+        );
+        assert_eq!(keyed.get("").count(), 0);
+    }
+}
+
+/// Looked up by several threads in shares, many people get exactly the situations one
+/// thread gives, in the same order, disputes across shares included (an account two
+/// people in different shares claim).
+#[test]
+fn shares_on_several_threads_give_what_one_thread_gives() {
+    let people: Vec<Person> = (0..9000u32)
+        .map(|i| {
+            let mut p = nurse(&format!("{}", 20_000_000 + i));
+            p.given_name = crate::hr::NonBlank::parse(&format!("Given{}", i % 7000)).unwrap();
+            p.family_name = crate::hr::NonBlank::parse("Staff").unwrap();
+            p.work_email = (i % 3 == 0).then(|| format!("p{}@nhs.net", i % 6000).as_str().into());
+            p
+        })
+        .collect();
+    let accounts: Vec<Account> = (0..8000u32)
+        .map(|i| {
+            with(
+                account("ad", &format!("acct{i}"), None, true, &[]),
+                &[
+                    (attr::GIVEN_NAME, &format!("Given{i}")),
+                    (attr::FAMILY_NAME, "Staff"),
+                    (attr::MAIL, &format!("p{i}@nhs.net")),
+                ],
+            )
+        })
+        .collect();
+    let settings = Settings::default();
+    let n = naming();
+    let ix = Index::new(&accounts, &settings, Some(&n));
+    let refs: Vec<&Person> = people.iter().collect();
+    let one = correlate(&ix, &refs, &BTreeMap::new(), 1);
+    let several = correlate(&ix, &refs, &BTreeMap::new(), 2);
+    assert_eq!(one.len(), people.len());
+    assert!(one.values().any(|s| matches!(s, Situation::Strong { .. })));
+    assert!(
+        one.values()
+            .any(|s| matches!(s, Situation::Disputed { .. }))
+    );
+    assert_eq!(one, several);
 }
