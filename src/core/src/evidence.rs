@@ -566,6 +566,58 @@ mod tests {
         );
     }
 
+    /// An account enabled ahead of the first day (prepared and switched on early) counts
+    /// as set up in time from as far back as sixty days; one enabled earlier than that was
+    /// someone else's start, and the joiner's account is still to be set up.
+    #[test]
+    fn an_account_enabled_days_before_the_first_day_is_in_time() {
+        let tz = TimeZone::get("Europe/London").unwrap();
+        let starting = |n: &str| {
+            let mut p = testkit::nurse(n);
+            p.assignments[0].start_date = crate::hr::IsoDate(testkit::d("2026-11-16"));
+            p
+        };
+        let people = vec![starting("1001"), starting("1002")];
+        let enabled_at = |n: &str, at: &str| Entry {
+            seq: 1,
+            draft: crate::audit::Draft {
+                at: at.parse().unwrap(),
+                actor: "turnstile run".into(),
+                employee_number: Some(n.into()),
+                system: Some("ad".into()),
+                account: Some(format!("a{n}")),
+                action: "change.enable".into(),
+                outcome: "applied".into(),
+                rule: None,
+                event_id: None,
+                reason: "joiner".into(),
+            },
+            prev_hash: String::new(),
+            hash: String::new(),
+            mac: None,
+        };
+        // Ten days ahead; seventy days ahead. Neither account is enabled now.
+        let entries = vec![
+            enabled_at("1001", "2026-11-06T09:00:00Z"),
+            enabled_at("1002", "2026-09-07T09:00:00Z"),
+        ];
+        let accounts = vec![
+            testkit::account("ad", "a1001", Some("1001"), false, &[]),
+            testkit::account("ad", "a1002", Some("1002"), false, &[]),
+        ];
+        let e = evidence(
+            &testkit::model(),
+            &entries,
+            &people,
+            &accounts,
+            testkit::d("2026-11-01"),
+            testkit::d("2026-11-30"),
+            "2026-11-23T12:00:00Z".parse().unwrap(),
+            &tz,
+        );
+        assert_eq!(e.joiners.by_system.get("ad"), Some(&[1, 0, 1]));
+    }
+
     #[test]
     fn quantiles_are_nearest_rank() {
         let v: Vec<f64> = (1..=20).map(f64::from).collect();

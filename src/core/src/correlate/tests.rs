@@ -448,3 +448,43 @@ fn shares_on_several_threads_give_what_one_thread_gives() {
     );
     assert_eq!(one, several);
 }
+
+/// An anchor written another way compares as the rule says: leading zeros off, but a
+/// number of zeros alone is zero, and nothing is nothing.
+#[test]
+fn anchors_are_normalised_as_the_rule_says() {
+    assert_eq!(normal_anchor(" 00012345 "), "12345");
+    assert_eq!(normal_anchor("000"), "0");
+    assert_eq!(normal_anchor("0"), "0");
+    assert_eq!(normal_anchor(""), "");
+    assert_eq!(normal_anchor("ab12"), "AB12");
+}
+
+/// An address list is split on `;`, `,` and spaces, `smtp:` taken off in either case,
+/// lower-cased, and anything without an `@` left out; the email rule then finds the one
+/// account holding the person's address among several.
+#[test]
+fn address_lists_are_split_and_only_the_holder_matches() {
+    let got: Vec<String> =
+        split_mail("SMTP:Amara.Okafor@nhs.net; smtp:a.okafor@trust.nhs.uk,x500:/o=Trust old")
+            .collect();
+    assert_eq!(got, vec!["amara.okafor@nhs.net", "a.okafor@trust.nhs.uk"]);
+    let mut p = nurse("20000001");
+    p.work_email = Some("amara.okafor@nhs.net".into());
+    let accounts = vec![
+        with(
+            account("ad", "aokafor", None, true, &[]),
+            &[(attr::OTHER_MAIL, "smtp:amara.okafor@nhs.net")],
+        ),
+        with(
+            account("ad", "bsmith", None, true, &[]),
+            &[(attr::MAIL, "b.smith@nhs.net")],
+        ),
+    ];
+    let settings = Settings::default();
+    let ix = Index::new(&accounts, &settings, None);
+    let found = ix.candidates(&p, &BTreeSet::new());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].account, "aokafor");
+    assert!(found[0].rules.contains(&Rule::Email));
+}

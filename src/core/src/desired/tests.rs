@@ -534,3 +534,26 @@ fn a_reason_names_the_role_rule_assignment_and_any_handover() {
         "role nurse (rule nurses, assignment 1001-1), kept for handover until 2026-12-01"
     );
 }
+
+/// The handover period is for movers who still hold another assignment: a leaver whose
+/// only assignment ended keeps none of its access during it.
+#[test]
+fn a_leaver_keeps_no_access_for_handover() {
+    let m = model();
+    let p = person(
+        "20000001",
+        vec![assignment(
+            "20000001-1",
+            AssignmentStatus::End,
+            "Nursing and Midwifery Registered",
+            "Staff Nurse",
+            "Ward 7",
+            "2019-04-01",
+            Some("2026-11-10"),
+        )],
+    );
+    let within = desired_state(&p, &m, d("2026-11-12"));
+    let ad = within.iter().find(|a| a.system == "ad");
+    let kept = ad.and_then(|a| a.entitlements.as_ref());
+    assert!(kept.is_none_or(|e| e.is_empty()), "{kept:?}");
+}
