@@ -282,6 +282,32 @@ mod tests {
         );
     }
 
+    /// With a limit hardly longer than the notice, someone idle for a day is already
+    /// within the notice: told now, and disabled a full notice from today (the limit is
+    /// reached before that), never later.
+    #[test]
+    fn a_limit_close_to_the_notice_disables_a_full_notice_from_today() {
+        let mut short = ad();
+        short.inactivity_days = Some(8);
+        short.inactivity_notice_days = 7;
+        let got = judge(
+            &short,
+            Lifecycle::Active,
+            &used(1),
+            Some(d("2019-04-01")),
+            None,
+            d("2026-11-23"),
+            &TimeZone::UTC,
+        );
+        assert_eq!(
+            got,
+            Verdict::Notify {
+                idle_days: 1,
+                disable_from: d("2026-11-30")
+            }
+        );
+    }
+
     #[test]
     fn away_staff_and_systems_without_a_limit_are_left_alone() {
         let a = used(200);
