@@ -488,3 +488,19 @@ fn address_lists_are_split_and_only_the_holder_matches() {
     assert_eq!(found[0].account, "aokafor");
     assert!(found[0].rules.contains(&Rule::Email));
 }
+
+/// An account holding a given name but no surname (or the reverse) is not filed under the
+/// half it has: "Amara" with no surname is not a candidate for Ama Ra.
+#[test]
+fn half_a_name_is_no_name() {
+    let p = named("20000001", "Ama", "Ra", nurse("x").assignments);
+    let mut half = with(
+        account("ad", "amara", None, true, &[]),
+        &[(attr::GIVEN_NAME, "Amara"), (attr::FAMILY_NAME, "-")],
+    );
+    half.display_name = "Ward Clerk".into();
+    let accounts = vec![half];
+    let settings = Settings::default();
+    let ix = Index::new(&accounts, &settings, None);
+    assert_eq!(ix.candidates(&p, &BTreeSet::new()), vec![]);
+}
