@@ -108,6 +108,25 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A DN splits at its first unescaped comma into the first RDN and the parent; the
+    /// value of the first RDN is what AD's memberOf names a group by.
+    #[test]
+    fn a_dn_splits_at_its_first_unescaped_comma() {
+        assert_eq!(
+            split_dn("uid=aokafor,ou=Staff,dc=example"),
+            ("uid=aokafor", Some("ou=Staff,dc=example"))
+        );
+        assert_eq!(
+            split_dn("CN=GG-Nursing\\, Ward 7,OU=Groups"),
+            ("CN=GG-Nursing\\, Ward 7", Some("OU=Groups"))
+        );
+        assert_eq!(split_dn("dc=example"), ("dc=example", None));
+        assert_eq!(
+            first_value("CN=GG-Nursing,OU=Groups,DC=trust"),
+            "GG-Nursing"
+        );
+    }
+
     #[test]
     fn awkward_names() {
         assert_eq!(dn_value("O'Brien"), "O'Brien");

@@ -618,6 +618,82 @@ mod tests {
         assert_eq!(e.joiners.by_system.get("ad"), Some(&[1, 0, 1]));
     }
 
+    /// A leaver counts from the very start of the day after their last working day: at
+    /// that instant their access should already be gone.
+    #[test]
+    fn a_leaver_counts_from_the_first_instant_after_their_last_day() {
+        let tz = TimeZone::get("Europe/London").unwrap();
+        let accounts = vec![testkit::account("ad", "a1001", Some("1001"), true, &[])];
+        let at = |now: &str| {
+            evidence(
+                &testkit::model(),
+                &[],
+                &[leaver("1001")],
+                &accounts,
+                testkit::d("2026-11-01"),
+                testkit::d("2026-11-30"),
+                now.parse().unwrap(),
+                &tz,
+            )
+            .leavers
+        };
+        let midnight = at("2026-11-21T00:00:00Z");
+        assert_eq!((midnight.people, midnight.still_enabled), (1, 1));
+        let before = at("2026-11-20T23:59:59Z");
+        assert_eq!(before.people, 0);
+    }
+
+    /// Each manager's attested packs in the period are counted from the trail's
+    /// `review.attested` entries, and no other entry is read as one.
+    #[test]
+    fn attested_reviews_are_counted_per_manager() {
+        let tz = TimeZone::get("Europe/London").unwrap();
+        let entry = |action: &str, reason: &str| Entry {
+            seq: 1,
+            draft: crate::audit::Draft {
+                at: "2026-11-27T10:00:00Z".parse().unwrap(),
+                actor: "Sam Lee (turnstile review record)".into(),
+                employee_number: None,
+                system: None,
+                account: None,
+                action: action.into(),
+                outcome: "recorded".into(),
+                rule: None,
+                event_id: None,
+                reason: reason.into(),
+            },
+            prev_hash: String::new(),
+            hash: String::new(),
+            mac: None,
+        };
+        let entries = vec![
+            entry(
+                "review.attested",
+                "access review pack 2026-11-27/30000001 (line manager 30000001) attested by Sam Lee",
+            ),
+            entry(
+                "review.issued",
+                "access review pack 2026-11-27/30000002 (line manager 30000002) issued",
+            ),
+        ];
+        let e = evidence(
+            &testkit::model(),
+            &entries,
+            &[],
+            &[],
+            testkit::d("2026-11-01"),
+            testkit::d("2026-11-30"),
+            "2026-11-30T12:00:00Z".parse().unwrap(),
+            &tz,
+        );
+        let managers: Vec<(&str, usize)> = e
+            .reviews
+            .iter()
+            .map(|r| (r.manager.as_str(), r.packs))
+            .collect();
+        assert_eq!(managers, vec![("30000001", 1)]);
+    }
+
     #[test]
     fn quantiles_are_nearest_rank() {
         let v: Vec<f64> = (1..=20).map(f64::from).collect();
