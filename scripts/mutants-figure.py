@@ -73,7 +73,7 @@ for path in files:
 caught = counts.get("CaughtMutant", 0) + counts.get("Timeout", 0)
 viable = caught + counts.get("MissedMutant", 0)
 share = 100.0 * caught / viable if viable else 100.0
-rechecked = f"; {len(recheck)} survivors of kept shards run again on this tree" if recheck else ""
+rechecked = f"; {len(recheck)} mutants run again on this tree (kept shards' survivors)" if recheck else ""
 print(f"mutants ({label}): {caught} caught of {viable} viable = {share:.1f} % "
       f"(threshold {threshold} %); {counts.get('Equivalent', 0)} judged equivalent, "
       f"{counts.get('Unviable', 0)} unviable{rechecked}")
