@@ -504,3 +504,23 @@ fn half_a_name_is_no_name() {
     let ix = Index::new(&accounts, &settings, None);
     assert_eq!(ix.candidates(&p, &BTreeSet::new()), vec![]);
 }
+
+/// The index holds the accounts correlation may look at: every unanchored one, and
+/// anchored ones only while the anchor rule is on (for anchors written another way).
+#[test]
+fn the_index_holds_only_accounts_correlation_may_look_at() {
+    let accounts = vec![
+        account("ad", "a", None, true, &[]),
+        account("ad", "b", Some("20000001"), true, &[]),
+    ];
+    let all = Settings::default();
+    assert_eq!(Index::new(&accounts, &all, None).len(), 2);
+    let no_anchor = Settings {
+        rules: vec![Rule::Email, Rule::Name],
+        ..Settings::default()
+    };
+    let ix = Index::new(&accounts, &no_anchor, None);
+    assert_eq!(ix.len(), 1);
+    assert!(!ix.is_empty());
+    assert!(Index::new(&[], &all, None).is_empty());
+}
