@@ -577,7 +577,7 @@ mod tests {
             p.assignments[0].start_date = crate::hr::IsoDate(testkit::d("2026-11-16"));
             p
         };
-        let people = vec![starting("1001"), starting("1002")];
+        let people = vec![starting("1001"), starting("1002"), starting("1003")];
         let enabled_at = |n: &str, at: &str| Entry {
             seq: 1,
             draft: crate::audit::Draft {
@@ -600,10 +600,13 @@ mod tests {
         let entries = vec![
             enabled_at("1001", "2026-11-06T09:00:00Z"),
             enabled_at("1002", "2026-09-07T09:00:00Z"),
+            // Five days after the first day: late.
+            enabled_at("1003", "2026-11-21T09:00:00Z"),
         ];
         let accounts = vec![
             testkit::account("ad", "a1001", Some("1001"), false, &[]),
             testkit::account("ad", "a1002", Some("1002"), false, &[]),
+            testkit::account("ad", "a1003", Some("1003"), true, &[]),
         ];
         let e = evidence(
             &testkit::model(),
@@ -615,7 +618,8 @@ mod tests {
             "2026-11-23T12:00:00Z".parse().unwrap(),
             &tz,
         );
-        assert_eq!(e.joiners.by_system.get("ad"), Some(&[1, 0, 1]));
+        assert_eq!(e.joiners.by_system.get("ad"), Some(&[1, 1, 1]));
+        assert_eq!((e.joiners.people, e.joiners.accounts), (3, 3));
     }
 
     /// A leaver counts from the very start of the day after their last working day: at

@@ -341,6 +341,11 @@ fn the_survey_links_anchored_accounts_and_creates_for_the_rest() {
             account("ad", "aokafor", None, true, &[]),
             &[(attr::OTHER_MAIL, "amara.okafor@nhs.net")],
         ),
+        // The same name, nothing else: a weak candidate beside the strong one.
+        with(
+            account("ad", "aokafor2", None, true, &[]),
+            &[(attr::DISPLAY_NAME, "Amara Okafor")],
+        ),
     ];
     let settings = Settings::default();
     let n = naming();
@@ -367,6 +372,7 @@ fn the_survey_links_anchored_accounts_and_creates_for_the_rest() {
     let account = |id: &str| s.accounts.iter().find(|a| a.account == id).unwrap();
     assert_eq!(account("rnurse").class, "linked");
     assert_eq!(account("aokafor").class, "strong_match");
+    assert_eq!(account("aokafor2").class, "disputed_candidate");
     assert_eq!(
         account("aokafor").employee_numbers,
         vec!["20000003".to_string()]

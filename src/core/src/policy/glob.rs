@@ -92,6 +92,15 @@ mod tests {
     use super::Glob;
     use proptest::prelude::*;
 
+    /// A pattern shows itself as it was written (what the role model's problems and the
+    /// explanation name).
+    #[test]
+    fn a_pattern_reads_back_as_written() {
+        assert_eq!(Glob::new("GG-Ward*").as_str(), "GG-Ward*");
+        assert!(Glob::new("GG-Ward7").is_literal());
+        assert!(!Glob::new("GG-*").is_literal());
+    }
+
     #[test]
     fn wildcards_and_case() {
         assert!(Glob::new("Sister*").matches("sister/charge nurse"));
