@@ -125,6 +125,8 @@ mod tests {
             first_value("CN=GG-Nursing,OU=Groups,DC=trust"),
             "GG-Nursing"
         );
+        // A comma written as a hex escape, as some directories return it.
+        assert_eq!(first_value("CN=Smith\\2C John,OU=Staff"), "Smith, John");
     }
 
     #[test]

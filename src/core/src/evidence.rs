@@ -648,7 +648,8 @@ mod tests {
     }
 
     /// Each manager's attested packs in the period are counted from the trail's
-    /// `review.attested` entries, and no other entry is read as one.
+    /// `review.attested` entries, and no other entry is read as one, nor one from before
+    /// the period.
     #[test]
     fn attested_reviews_are_counted_per_manager() {
         let tz = TimeZone::get("Europe/London").unwrap();
@@ -675,6 +676,17 @@ mod tests {
                 "review.attested",
                 "access review pack 2026-11-27/30000001 (line manager 30000001) attested by Sam Lee",
             ),
+            Entry {
+                draft: crate::audit::Draft {
+                    at: "2026-10-15T10:00:00Z".parse().unwrap(),
+                    ..entry(
+                        "review.attested",
+                        "access review pack 2026-10-15/30000003 (line manager 30000003) attested by Sam Lee",
+                    )
+                    .draft
+                },
+                ..entry("review.attested", "")
+            },
             entry(
                 "review.issued",
                 "access review pack 2026-11-27/30000002 (line manager 30000002) issued",

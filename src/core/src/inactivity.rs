@@ -306,6 +306,26 @@ mod tests {
                 disable_from: d("2026-11-30")
             }
         );
+        // Told today: waiting for the same day.
+        let told = Some(Record {
+            notified_on: d("2026-11-23"),
+            disabled_on: None,
+        });
+        let waiting = judge(
+            &short,
+            Lifecycle::Active,
+            &used(1),
+            Some(d("2019-04-01")),
+            told,
+            d("2026-11-23"),
+            &TimeZone::UTC,
+        );
+        assert_eq!(
+            waiting,
+            Verdict::Waiting {
+                disable_from: d("2026-11-30")
+            }
+        );
     }
 
     #[test]

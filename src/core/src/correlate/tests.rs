@@ -341,6 +341,8 @@ fn the_survey_links_anchored_accounts_and_creates_for_the_rest() {
             account("ad", "aokafor", None, true, &[]),
             &[(attr::OTHER_MAIL, "amara.okafor@nhs.net")],
         ),
+        // Anchored to a number nobody in HR has.
+        account("ad", "gone", Some("29999999"), true, &[]),
         // The same name, nothing else: a weak candidate beside the strong one.
         with(
             account("ad", "aokafor2", None, true, &[]),
@@ -373,6 +375,7 @@ fn the_survey_links_anchored_accounts_and_creates_for_the_rest() {
     assert_eq!(account("rnurse").class, "linked");
     assert_eq!(account("aokafor").class, "strong_match");
     assert_eq!(account("aokafor2").class, "disputed_candidate");
+    assert_eq!(account("gone").class, "orphan");
     assert_eq!(
         account("aokafor").employee_numbers,
         vec!["20000003".to_string()]
