@@ -97,6 +97,20 @@ pub fn redacted(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
+    /// A row's problem reads as `file:line: message`, control characters shown escaped.
+    #[test]
+    fn a_row_error_names_its_file_and_line() {
+        let e = RowError {
+            file: "esr.csv".into(),
+            line: 12,
+            message: "Employee Number is empty\u{1b}[2J".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "esr.csv:12: Employee Number is empty\\u{1b}[2J"
+        );
+    }
+
     #[test]
     fn a_urls_authority_is_read_one_way() {
         assert_eq!(

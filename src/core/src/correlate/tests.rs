@@ -341,6 +341,8 @@ fn the_survey_links_anchored_accounts_and_creates_for_the_rest() {
             account("ad", "aokafor", None, true, &[]),
             &[(attr::OTHER_MAIL, "amara.okafor@nhs.net")],
         ),
+        // An anchor attribute holding only a space: no anchor at all.
+        account("ad", "blank", Some(" "), true, &[]),
         // Anchored to a number nobody in HR has.
         account("ad", "gone", Some("29999999"), true, &[]),
         // The same name, nothing else: a weak candidate beside the strong one.
@@ -376,6 +378,7 @@ fn the_survey_links_anchored_accounts_and_creates_for_the_rest() {
     assert_eq!(account("aokafor").class, "strong_match");
     assert_eq!(account("aokafor2").class, "disputed_candidate");
     assert_eq!(account("gone").class, "orphan");
+    assert_eq!(account("blank").class, "unmatched");
     assert_eq!(
         account("aokafor").employee_numbers,
         vec!["20000003".to_string()]
