@@ -647,6 +647,41 @@ mod tests {
         assert_eq!(before.people, 0);
     }
 
+    /// Only inactivity disables that were applied count as made; those that failed do not.
+    #[test]
+    fn only_applied_inactivity_disables_count() {
+        let tz = TimeZone::get("Europe/London").unwrap();
+        let disable = |outcome: &str| Entry {
+            seq: 1,
+            draft: crate::audit::Draft {
+                at: "2026-11-20T10:00:00Z".parse().unwrap(),
+                actor: "turnstile run".into(),
+                employee_number: Some("1001".into()),
+                system: Some("ad".into()),
+                account: Some("a1001".into()),
+                action: "change.disable".into(),
+                outcome: outcome.into(),
+                rule: Some("inactivity".into()),
+                event_id: None,
+                reason: "unused for 90 days".into(),
+            },
+            prev_hash: String::new(),
+            hash: String::new(),
+            mac: None,
+        };
+        let e = evidence(
+            &testkit::model(),
+            &[disable("applied"), disable("failed"), disable("failed")],
+            &[],
+            &[],
+            testkit::d("2026-11-01"),
+            testkit::d("2026-11-30"),
+            "2026-11-30T12:00:00Z".parse().unwrap(),
+            &tz,
+        );
+        assert_eq!(e.dormancy.disabled, 1);
+    }
+
     /// Each manager's attested packs in the period are counted from the trail's
     /// `review.attested` entries, and no other entry is read as one, nor one from before
     /// the period.
