@@ -505,6 +505,7 @@ fn an_account_the_service_itself_will_remove_is_reported_while_the_person_is_emp
             leaver,
             nurse("20000004"),
             nurse("20000005"),
+            nurse("20000006"),
         ],
         &[
             // 40 days unused: removed in 20 days.
@@ -512,6 +513,8 @@ fn an_account_the_service_itself_will_remove_is_reported_while_the_person_is_emp
             // 30 days unused: the notice starts today; 29: tomorrow.
             mailbox("d@nhs.net", "20000004", "2026-10-24T09:00:00Z"),
             mailbox("e@nhs.net", "20000005", "2026-10-25T09:00:00Z"),
+            // 60 days unused: at the limit, removed now.
+            mailbox("f@nhs.net", "20000006", "2026-09-24T09:00:00Z"),
             // 20 days unused: not yet.
             mailbox("b@nhs.net", "20000002", "2026-11-03T09:00:00Z"),
             // A leaver's mailbox going is no loss (reported as a leaver instead).
@@ -534,6 +537,11 @@ fn an_account_the_service_itself_will_remove_is_reported_while_the_person_is_emp
         "{}",
         detail("d@nhs.net")
     );
+    assert!(
+        detail("f@nhs.net").contains("now (past the limit)"),
+        "{}",
+        detail("f@nhs.net")
+    );
     let got: Vec<_> = all
         .into_iter()
         .map(|f| (f.category, f.account, f.employee_number))
@@ -546,7 +554,8 @@ fn an_account_the_service_itself_will_remove_is_reported_while_the_person_is_emp
         removal,
         [
             &(Category::ServiceRemovalDue, s("a@nhs.net"), s("20000001")),
-            &(Category::ServiceRemovalDue, s("d@nhs.net"), s("20000004"))
+            &(Category::ServiceRemovalDue, s("d@nhs.net"), s("20000004")),
+            &(Category::ServiceRemovalDue, s("f@nhs.net"), s("20000006"))
         ],
         "{got:?}"
     );
