@@ -157,6 +157,8 @@ mod tests {
         assert!(n.is_form_of("abcdefgh", "abcdef12"));
         assert!(!n.is_form_of("aokafor", "aokafor1"));
         assert!(!n.is_form_of("aokafor", "aokafor02"));
+        // Numbers run to three digits; a longer one is someone else's name.
+        assert!(!n.is_form_of("aokafor", "aokafor1234"));
         assert!(!n.is_form_of("aokafor", "aokaforx"));
         assert!(!n.is_form_of("aokafor", "bokafor2"));
         assert!(!n.is_form_of("", "2"));

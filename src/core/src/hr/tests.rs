@@ -117,6 +117,15 @@ fn control_characters_are_found_in_ascii_and_in_c1() {
     assert_eq!(control("Ann\u{9f}"), 1);
     // U+00A0 (no-break space) also starts with 0xC2 in UTF-8 but is no control.
     assert_eq!(control("Ann\u{a0}Lee"), 0);
+    // Two in one stretch of text: the first is found, the second does not hide it.
+    assert_eq!(
+        crate::hr::control_character_but("a\u{1}b\u{2}c", None),
+        Some('\u{1}')
+    );
+    assert_eq!(
+        crate::hr::control_character_but("a\tb\u{7}c", Some('\t')),
+        Some('\u{7}')
+    );
 }
 
 use proptest::prelude::*;
