@@ -297,8 +297,11 @@ fn an_emis_item_is_delivered_once_confirmed_reopened_and_escalated() {
         "a second digest with the reopened item"
     );
 
-    // Two working days pass with no sign of it: overdue, escalated once.
-    let later = "2026-12-10T09:00:00Z";
+    // Two working days pass with no sign of it: overdue, escalated once. The reopened
+    // item was raised at the host's clock, so a week from now (a fixed date here stopped
+    // being "later" once the calendar passed it).
+    let later = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 7)).to_string();
+    let later = later.as_str();
     let o = turnstile(
         &["work-items", "--send", "--at", later, "--status", "overdue"],
         p,
