@@ -470,6 +470,35 @@ mod tests {
     use super::*;
     use crate::testkit;
 
+    /// A trail entry for the tests: `action` with `outcome` at `at`, about `number`'s
+    /// account `a{number}` on AD when a number is given.
+    fn trail(number: Option<&str>, action: &str, outcome: &str, at: &str, reason: &str) -> Entry {
+        Entry {
+            seq: 1,
+            draft: crate::audit::Draft {
+                at: at.parse().unwrap(),
+                actor: "turnstile run".into(),
+                employee_number: number.map(Into::into),
+                system: number.map(|_| "ad".into()),
+                account: number.map(|n| format!("a{n}")),
+                action: action.into(),
+                outcome: outcome.into(),
+                rule: None,
+                event_id: None,
+                reason: reason.into(),
+            },
+            prev_hash: String::new(),
+            hash: String::new(),
+            mac: None,
+        }
+    }
+
+    /// [`trail`] with the rule that made the change.
+    fn by_rule(mut e: Entry, rule: &str) -> Entry {
+        e.draft.rule = Some(rule.into());
+        e
+    }
+
     fn leaver(number: &str) -> Person {
         testkit::person(
             number,
@@ -490,24 +519,16 @@ mod tests {
         let tz = TimeZone::get("Europe/London").unwrap();
         let people = vec![leaver("1001"), leaver("1002")];
         let at = |s: &str| s.parse::<Timestamp>().unwrap();
-        let entry = Entry {
-            seq: 1,
-            draft: crate::audit::Draft {
-                at: at("2026-11-21T08:00:00Z"),
-                actor: "turnstile run".into(),
-                employee_number: Some("1001".into()),
-                system: Some("ad".into()),
-                account: Some("a1001".into()),
-                action: "change.disable".into(),
-                outcome: "applied".into(),
-                rule: Some("leaver".into()),
-                event_id: None,
-                reason: "left".into(),
-            },
-            prev_hash: String::new(),
-            hash: String::new(),
-            mac: None,
-        };
+        let entry = by_rule(
+            trail(
+                Some("1001"),
+                "change.disable",
+                "applied",
+                "2026-11-21T08:00:00Z",
+                "left",
+            ),
+            "leaver",
+        );
         let accounts = vec![
             testkit::account("ad", "a1001", Some("1001"), false, &[]),
             testkit::account("ad", "a1002", Some("1002"), true, &[]),
@@ -578,24 +599,8 @@ mod tests {
             p
         };
         let people = vec![starting("1001"), starting("1002"), starting("1003")];
-        let enabled_at = |n: &str, at: &str| Entry {
-            seq: 1,
-            draft: crate::audit::Draft {
-                at: at.parse().unwrap(),
-                actor: "turnstile run".into(),
-                employee_number: Some(n.into()),
-                system: Some("ad".into()),
-                account: Some(format!("a{n}")),
-                action: "change.enable".into(),
-                outcome: "applied".into(),
-                rule: None,
-                event_id: None,
-                reason: "joiner".into(),
-            },
-            prev_hash: String::new(),
-            hash: String::new(),
-            mac: None,
-        };
+        let enabled_at =
+            |n: &str, at: &str| trail(Some(n), "change.enable", "applied", at, "joiner");
         // Ten days ahead; seventy days ahead. Neither account is enabled now.
         let entries = vec![
             enabled_at("1001", "2026-11-06T09:00:00Z"),
@@ -651,23 +656,16 @@ mod tests {
     #[test]
     fn only_applied_inactivity_disables_count() {
         let tz = TimeZone::get("Europe/London").unwrap();
-        let disable = |outcome: &str| Entry {
-            seq: 1,
-            draft: crate::audit::Draft {
-                at: "2026-11-20T10:00:00Z".parse().unwrap(),
-                actor: "turnstile run".into(),
-                employee_number: Some("1001".into()),
-                system: Some("ad".into()),
-                account: Some("a1001".into()),
-                action: "change.disable".into(),
-                outcome: outcome.into(),
-                rule: Some("inactivity".into()),
-                event_id: None,
-                reason: "unused for 90 days".into(),
-            },
-            prev_hash: String::new(),
-            hash: String::new(),
-            mac: None,
+        let disable = |outcome: &str| {
+            let at = "2026-11-20T10:00:00Z";
+            let e = trail(
+                Some("1001"),
+                "change.disable",
+                outcome,
+                at,
+                "unused for 90 days",
+            );
+            by_rule(e, "inactivity")
         };
         let e = evidence(
             &testkit::model(),
@@ -688,42 +686,27 @@ mod tests {
     #[test]
     fn attested_reviews_are_counted_per_manager() {
         let tz = TimeZone::get("Europe/London").unwrap();
-        let entry = |action: &str, reason: &str| Entry {
-            seq: 1,
-            draft: crate::audit::Draft {
-                at: "2026-11-27T10:00:00Z".parse().unwrap(),
-                actor: "Sam Lee (turnstile review record)".into(),
-                employee_number: None,
-                system: None,
-                account: None,
-                action: action.into(),
-                outcome: "recorded".into(),
-                rule: None,
-                event_id: None,
-                reason: reason.into(),
-            },
-            prev_hash: String::new(),
-            hash: String::new(),
-            mac: None,
-        };
         let entries = vec![
-            entry(
+            trail(
+                None,
                 "review.attested",
+                "recorded",
+                "2026-11-27T10:00:00Z",
                 "access review pack 2026-11-27/30000001 (line manager 30000001) attested by Sam Lee",
             ),
-            Entry {
-                draft: crate::audit::Draft {
-                    at: "2026-10-15T10:00:00Z".parse().unwrap(),
-                    ..entry(
-                        "review.attested",
-                        "access review pack 2026-10-15/30000003 (line manager 30000003) attested by Sam Lee",
-                    )
-                    .draft
-                },
-                ..entry("review.attested", "")
-            },
-            entry(
+            // Before the period.
+            trail(
+                None,
+                "review.attested",
+                "recorded",
+                "2026-10-15T10:00:00Z",
+                "access review pack 2026-10-15/30000003 (line manager 30000003) attested by Sam Lee",
+            ),
+            trail(
+                None,
                 "review.issued",
+                "recorded",
+                "2026-11-27T10:00:00Z",
                 "access review pack 2026-11-27/30000002 (line manager 30000002) issued",
             ),
         ];
