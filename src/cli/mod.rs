@@ -381,15 +381,9 @@ fn write_out(out: Option<&Path>, text: &str) -> Result<(), Failure> {
 
 /// [`write_out`], of text given in pieces.
 fn write_pieces(out: Option<&Path>, pieces: &[impl AsRef<[u8]>]) -> Result<(), Failure> {
-    let each = |w: &mut dyn Write| pieces.iter().try_for_each(|p| w.write_all(p.as_ref()));
-    match out {
-        // Reports hold personal data: owner-only, whole, never through a link.
-        Some(path) => {
-            let pieces: Vec<&[u8]> = pieces.iter().map(AsRef::as_ref).collect();
-            crate::config::files::write_private(path, &pieces).map_err(Failure::Runtime)
-        }
-        None => each(&mut std::io::stdout().lock()).map_err(write_failed),
-    }
+    write_out_with(out, &mut |w| {
+        pieces.iter().try_for_each(|p| w.write_all(p.as_ref()))
+    })
 }
 
 /// [`write_out`], the text written by `write` as it is made, never held whole.
