@@ -38,6 +38,13 @@ pub fn now() -> jiff::Timestamp {
         .unwrap_or_else(jiff::Timestamp::now)
 }
 
+/// How many threads the pure core's shared-out work (drift, correlation, report rendering)
+/// may use: the cores this process may run on, at least one. The core takes it as an
+/// argument; this is where the edge asks the machine.
+pub fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// The variable [`now`] reads.
 pub const NOW_VAR: &str = "TURNSTILE_NOW";
 

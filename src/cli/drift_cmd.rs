@@ -208,7 +208,7 @@ pub(super) fn drift_cmd(config: &Config, a: DriftArgs) -> Result<u8, Failure> {
     }
     // Every input was usable, so the people were indexed and every export linked.
     let (people, linked) = linked.ok_or_else(|| not_read(&a.hr))?;
-    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = crate::workers();
     let findings = people.judge(&model, linked, today, &tz, workers);
     inputs.files = files;
     let mut report = drift::Report::new(crate::now(), today, findings, inputs);

@@ -128,7 +128,7 @@ pub(super) fn read_and_link<'s>(
             link(i, p);
         }
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = crate::workers();
     let others = if exports.is_empty() {
         0
     } else {

@@ -197,7 +197,7 @@ pub fn onboard_cmd(config: &Config, a: OnboardArgs) -> Result<u8, Failure> {
             settings: &target.correlation,
             naming: naming.as_ref(),
             abilities: &abilities,
-            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            workers: crate::workers(),
         },
         &refused,
         day,

@@ -169,7 +169,7 @@ pub fn before_creates<'p>(
             &Index::new(accounts, ctx.settings, ctx.naming),
             &creating,
             &refused,
-            std::thread::available_parallelism().map_or(1, usize::from),
+            crate::workers(),
         );
         // One account is never linked twice in a pass, even by an acceptance.
         let mut taken: BTreeSet<String> = BTreeSet::new();

@@ -30,7 +30,7 @@ impl Format {
 pub fn render(report: &Report, format: Format) -> Result<String, String> {
     match format {
         Format::Json => {
-            let workers = std::thread::available_parallelism().map_or(1, usize::from);
+            let workers = crate::workers();
             String::from_utf8(json_pieces(report, workers)?.concat()).map_err(|e| e.to_string())
         }
         Format::Csv => csv(report),

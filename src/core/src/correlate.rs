@@ -382,7 +382,7 @@ fn stem_of(id: &str) -> &str {
 }
 
 /// The unlinked accounts of one system, indexed by every key a rule looks up. Built once
-/// per pass; each lookup is a few binary searches, so 100,000 people against 100,000
+/// per pass; each lookup is a probe of a hash-prefix table, so 100,000 people against 100,000
 /// accounts is a few hundred thousand probes, not ten billion comparisons.
 pub struct Index<'a> {
     accounts: Vec<&'a Account>,
